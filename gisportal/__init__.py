@@ -1,0 +1,34 @@
+"""gisportal: land-use planning publisher for Vietnamese provinces (Lâm Đồng first).
+
+This module holds only the Flask application factory; the engine lives in its own
+modules (read → normalise → validation → store → lookup), the web layer in ``web/``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+__all__ = ["create_app"]
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the portal app.
+
+    ``config`` overrides settings (see :mod:`gisportal.settings`), e.g. ``{"home":
+    tmp_path}`` in tests; otherwise ``$GISPORTAL_HOME`` or ``./instance``.
+    """
+    from gisportal.settings import data_home, load_settings
+    from gisportal.web import api, errors, pages
+
+    app = Flask(__name__)
+    settings = load_settings(config)
+    app.config["GISPORTAL"] = settings
+    app.config["GISPORTAL_HOME"] = str(data_home(settings))
+    app.config["JSON_AS_ASCII"] = False
+    app.json.ensure_ascii = False
+    errors.init_app(app)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    return app

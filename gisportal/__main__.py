@@ -1,0 +1,5 @@
+"""``python -m gisportal`` runs the same command as the ``gisportal`` script."""
+
+from gisportal.cli import main
+
+main()

@@ -1,0 +1,338 @@
+"""The ``gisportal`` command: thin click wrappers over the service functions.
+
+Each command parses options, calls one service (ingest, publish, lookup, demo...)
+and prints its answer. Errors raised on purpose (:class:`GisportalError`) are printed
+on one line to stderr with the exit code the contract gives; nothing else is caught,
+so a real bug still shows its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from tqdm import tqdm
+
+from gisportal import seeds
+from gisportal.errors import GisportalError, UsageError
+from gisportal.settings import SETTINGS, data_home, load_settings
+
+__all__ = ["main", "cli"]
+
+KIND = click.Choice(["parcels", "plan", "boundary"])
+
+
+def _fail(err: GisportalError) -> None:
+    click.echo(f"gisportal: error: {err.one_line()}", err=True)
+    sys.exit(err.exit_code)
+
+
+def _errors(func):
+    """Turn a GisportalError into its one-line message and exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except GisportalError as err:
+            _fail(err)
+
+    return wrapper
+
+
+def _store(ctx: click.Context):
+    from gisportal.store import open_store
+
+    settings = ctx.obj["settings"]
+    return open_store(data_home(settings), crs=seeds.province()["crs"])
+
+
+def _fields(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for p in pairs:
+        if "=" not in p:
+            raise UsageError(f"field override {p!r} is not FIELD=COLUMN", where="--field",
+                             fix="write e.g. --field sheet=SO_TO")
+        k, v = p.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+class _Stages:
+    """A progress bar over named stages of one file (read, normalise, validate...)."""
+
+    def __init__(self, stages: tuple[str, ...], label: str):
+        self.stages = stages
+        self.bar = tqdm(total=len(stages), desc=label, unit="step", file=sys.stderr,
+                        leave=False, disable=None)
+
+    def __call__(self, stage: str) -> None:
+        if stage in self.stages:
+            self.bar.set_postfix_str(stage)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", envvar="GISPORTAL_HOME", default=None,
+              help="Data home (default $GISPORTAL_HOME or ./instance).")
+@click.version_option(package_name="gisportal")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None) -> None:
+    """gisportal — land-use planning publisher (Lâm Đồng).
+
+    Validate and ingest cadastral and 2021–2030 land-use plan layers, keep every
+    version, publish them, look parcels up, and serve the portal.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["settings"] = load_settings({"home": home})
+
+
+# --------------------------------------------------------------------------- validate
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--kind", type=KIND, required=True, help="Layer kind of the file.")
+@click.option("--district", help="GSO district code (e.g. 678): helps infer the CRS.")
+@click.option("--crs", help="Override the CRS (EPSG:5899, VN2000:107.75, PROJ or WKT).")
+@click.option("--encoding", help="Override the text encoding (utf-8, cp1258, tcvn3, vni).")
+@click.option("--layer", help="Layer to read when the file holds several.")
+@click.option("--field", "fields", multiple=True, metavar="FIELD=COLUMN",
+              help="Map a source column to a field, e.g. --field sheet=SO_TO.")
+@click.option("--format", "fmt", type=click.Choice(["json", "html", "geojson"]),
+              default="json", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report here instead of standard output.")
+@click.pass_context
+def validate(ctx, file, kind, district, crs, encoding, layer, fields, fmt, out) -> None:
+    """Validate FILE and print the report (exit 0: no errors, 1: errors, 2: unreadable)."""
+    from gisportal.ingest import check_file
+    from gisportal.validation.html import report_html
+
+    stages = _Stages(("normalise", "validate"), file.name)
+    try:
+        checked = check_file(file, kind, district=district, crs=crs, encoding=encoding,
+                             layer=layer, fields=_fields(fields), settings=ctx.obj["settings"],
+                             progress=stages)
+    except GisportalError as err:
+        stages.close()
+        _fail(err)
+        return
+    stages.close()
+    report = checked.report
+    if fmt == "json":
+        text = json.dumps(report.to_dict(), ensure_ascii=False, indent=2)
+    elif fmt == "geojson":
+        text = json.dumps(report.to_geojson(), ensure_ascii=False)
+    else:
+        text = report_html(report)
+    if out:
+        out.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text)
+    s = report.summary()
+    click.echo(f"{s['features']} features: {s['errors']} errors, {s['warnings']} warnings, "
+               f"{s['infos']} infos", err=True)
+    sys.exit(1 if report.has_errors else 0)
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--kind", type=KIND, required=True)
+@click.option("--district", required=True, help="GSO district code, e.g. 678.")
+@click.option("--crs")
+@click.option("--encoding")
+@click.option("--layer")
+@click.option("--field", "fields", multiple=True, metavar="FIELD=COLUMN")
+@click.option("--publish", is_flag=True, help="Publish at once when there are no errors.")
+@click.option("--user", default="cli", show_default=True, help="Recorded as the uploader.")
+@click.pass_context
+@_errors
+def ingest(ctx, file, kind, district, crs, encoding, layer, fields, publish, user) -> None:
+    """Store FILE as a new draft version; the last output line is the version id."""
+    from gisportal.ingest import ingest_file
+
+    stages = _Stages(("normalise", "validate", "store", "publish"), file.name)
+    try:
+        res = ingest_file(_store(ctx), file, kind, district, publish=publish, user=user,
+                          crs=crs, encoding=encoding, layer=layer, fields=_fields(fields),
+                          settings=ctx.obj["settings"], progress=stages)
+    finally:
+        stages.close()
+    s = res.report.summary()
+    read = res.report.read
+    click.echo(f"read: {read.get('driver')} {res.report.source}; CRS {read['crs']['crs']} "
+               f"({read['crs']['origin']}); encoding {read.get('encoding') or '-'}")
+    for f in res.report.findings:
+        if f.rule in ("CRS-INFERRED", "READ-ENCODING-DETECTED", "READ-ENCODING-UNCERTAIN"):
+            click.echo(f"{f.level}: {f.rule}: {f.message('en')}")
+    click.echo(f"{s['features']} features: {s['errors']} errors, {s['warnings']} warnings")
+    state = "published" if res.published else "draft"
+    if publish and not res.published:
+        click.echo(f"not published: the version has {s['errors']} errors; run gisportal "
+                   f"validate for the report", err=True)
+    click.echo(f"version {res.version.id} ({state}) of {district} {kind}")
+    click.echo(str(res.version.id))
+    if publish and not res.published:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--district", required=True)
+@click.option("--kind", type=KIND, required=True)
+@click.option("--version", "version_id", type=int, required=True)
+@click.option("--user", default="cli", show_default=True)
+@click.pass_context
+@_errors
+def publish(ctx, district, kind, version_id, user) -> None:
+    """Publish a version (the previous published one becomes superseded)."""
+    from gisportal.ingest import publish_version
+
+    v = publish_version(_store(ctx), district, kind, version_id, user=user)
+    click.echo(f"published version {v.id} of {v.district} {v.kind} at {v.published_at}")
+
+
+@cli.command()
+@click.option("--district")
+@click.option("--kind", type=KIND)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@_errors
+def versions(ctx, district, kind, as_json) -> None:
+    """List stored versions, newest first."""
+    rows = _store(ctx).versions(district, kind)
+    if as_json:
+        click.echo(json.dumps([{"id": v.id, "district": v.district, "kind": v.kind,
+                                "status": v.status, "features": v.feature_count,
+                                "source": v.source_name, "sha256": v.source_sha256,
+                                "created_at": v.created_at, "created_by": v.created_by,
+                                "published_at": v.published_at, "has_errors": v.has_errors}
+                               for v in rows], ensure_ascii=False, indent=2))
+        return
+    for v in rows:
+        click.echo(f"{v.id:>6}  {v.district}  {v.kind:<8}  {v.status:<10}  "
+                   f"{v.feature_count:>8}  {v.created_at}  {v.source_name}")
+
+
+# --------------------------------------------------------------------------- lookup
+
+
+@cli.command()
+@click.option("--district", help="GSO district code (needed with --sheet/--parcel).")
+@click.option("--sheet")
+@click.option("--parcel")
+@click.option("--commune")
+@click.option("--lat")
+@click.option("--lon")
+@click.option("--x", "x_north", help="VN-2000 X = northing, as on a land certificate.")
+@click.option("--y", "y_east", help="VN-2000 Y = easting.")
+@click.pass_context
+@_errors
+def lookup(ctx, district, sheet, parcel, commune, lat, lon, x_north, y_east) -> None:
+    """Look a parcel up and print the same JSON as /api/lookup (with personal fields)."""
+    from gisportal import lookup as lk
+
+    store = _store(ctx)
+    if sheet is not None or parcel is not None:
+        if not (district and sheet and parcel):
+            raise UsageError("--sheet and --parcel go together, with --district",
+                             fix="e.g. gisportal lookup --district 678 --sheet 12 --parcel 345")
+        answer = lk.lookup_key(store, district, sheet, parcel, commune, public=False)
+    elif lat is not None or lon is not None:
+        if lat is None or lon is None:
+            raise UsageError("--lat and --lon go together", fix="give both, in degrees")
+        answer = lk.lookup_lonlat(store, lat, lon, district, public=False)
+    elif x_north is not None or y_east is not None:
+        if x_north is None or y_east is None:
+            raise UsageError("--x and --y go together",
+                             fix="X is the northing and Y the easting, as on the certificate")
+        answer = lk.lookup_xy(store, x_north, y_east, district, public=False)
+    else:
+        raise UsageError("nothing to look up",
+                         fix="give --district with --sheet and --parcel, or --lat and --lon, "
+                             "or --x and --y")
+    click.echo(json.dumps(answer, ensure_ascii=False, indent=2))
+
+
+# --------------------------------------------------------------------------- demo, serve
+
+
+def _run_demo(ctx: click.Context, parcels: int, districts: tuple[str, ...]) -> None:
+    from gisportal.demo_province import build_demo, demo_summary
+
+    codes = list(districts) or [d.code for d in seeds.districts()]
+    bar = tqdm(total=len(codes) * 4, desc="demo", unit="step", file=sys.stderr, disable=None)
+
+    def progress(code: str, stage: str) -> None:
+        bar.set_postfix_str(f"{code} {stage}")
+        bar.update(1)
+
+    try:
+        results = build_demo(_store(ctx), parcels_per_district=parcels,
+                             districts=list(districts) or None, progress=progress)
+    finally:
+        bar.close()
+    table = demo_summary(results)
+    click.echo(table.to_string(index=False))
+    bad = table[~table["published"]]
+    if not bad.empty:
+        raise UsageError(f"{len(bad)} demo layers did not validate and were not published",
+                         fix="run gisportal versions and gisportal validate on them")
+
+
+@cli.command()
+@click.option("--parcels-per-district", "parcels", type=click.IntRange(10, 2_000_000),
+              default=2000, show_default=True)
+@click.option("--district", "districts", multiple=True, help="Only these districts.")
+@click.pass_context
+@_errors
+def demo(ctx, parcels, districts) -> None:
+    """Generate the demo province and publish it into the data home."""
+    _run_demo(ctx, parcels, districts)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--demo", "with_demo", is_flag=True,
+              help="Seed the demo province first when the data home is empty.")
+@click.pass_context
+@_errors
+def serve(ctx, host, port, threads, with_demo) -> None:
+    """Run the portal with a production WSGI server (waitress)."""
+    import waitress
+
+    from gisportal import create_app
+
+    if with_demo and not _store(ctx).versions():
+        click.echo("seeding the demo province into an empty data home…", err=True)
+        _run_demo(ctx, 2000, ())
+    app = create_app({"home": ctx.obj["settings"]["home"]})
+    click.echo(f"gisportal on http://{host}:{port}/ (data home {data_home(ctx.obj['settings'])})",
+               err=True)
+    waitress.serve(app, host=host, port=port, threads=threads)
+
+
+@cli.command("settings")
+@click.pass_context
+def show_settings(ctx) -> None:
+    """Show every setting, its value and where to change it."""
+    values: dict[str, Any] = ctx.obj["settings"]
+    for s in SETTINGS:
+        click.echo(f"{s.name} = {values[s.name]!r}   (env {s.env}) — {s.help}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="gisportal")

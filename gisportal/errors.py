@@ -1,0 +1,100 @@
+"""Errors that stop a run, each carrying what went wrong, where, and how to fix it.
+
+Problems that do not stop a run (a bad feature, an odd value) are findings in the
+validation report, not exceptions. An exception here means the input as a whole
+cannot be used; the CLI prints it on one line and exits non-zero, the web layer turns
+it into a 4xx answer with the same text.
+"""
+
+from __future__ import annotations
+
+
+class GisportalError(Exception):
+    """Base of every error gisportal raises on purpose.
+
+    Parameters
+    ----------
+    what
+        One sentence: what is wrong.
+    where
+        The file, layer, field, row or setting concerned (may be empty).
+    fix
+        One sentence: what the user can do about it (may be empty).
+    code
+        Stable machine-readable code, e.g. ``FILE-NOT-ZIP``.
+    """
+
+    code = "GISPORTAL-ERROR"
+    #: exit status for the CLI; 2 means "the input could not be read" per the contract
+    exit_code = 2
+    #: HTTP status the web layer answers with
+    http_status = 400
+
+    def __init__(self, what: str, *, where: str = "", fix: str = "", code: str | None = None):
+        self.what = what
+        self.where = where
+        self.fix = fix
+        if code:
+            self.code = code
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        """The message as the CLI prints it: ``what (where). fix``."""
+        text = self.what.rstrip(".")
+        if self.where:
+            text += f" [{self.where}]"
+        text += "."
+        if self.fix:
+            text += " " + self.fix.rstrip(".") + "."
+        return text
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON form for API answers."""
+        return {"code": self.code, "what": self.what, "where": self.where, "fix": self.fix,
+                "message": self.one_line()}
+
+
+class InputError(GisportalError):
+    """The file or archive given cannot be read as a layer."""
+
+    code = "INPUT-UNREADABLE"
+
+
+class UnsafeArchiveError(InputError):
+    """A zip archive is hostile or too large to unpack safely (zip-slip, bomb, size)."""
+
+    code = "ARCHIVE-UNSAFE"
+
+
+class EncodingError(InputError):
+    """Attribute text cannot be decoded with the encoding chosen or detected."""
+
+    code = "ENCODING-INVALID"
+
+
+class CRSError(InputError):
+    """The coordinate reference system is missing, unknown or does not fit the data."""
+
+    code = "CRS-UNKNOWN"
+
+
+class UsageError(GisportalError):
+    """A command or API call was given arguments that do not fit together."""
+
+    code = "USAGE"
+
+
+class NotFoundError(GisportalError):
+    """A district, version, sheet or parcel that was asked for does not exist."""
+
+    code = "NOT-FOUND"
+    exit_code = 1
+    http_status = 404
+
+
+class StoreError(GisportalError):
+    """The store refused an operation (publishing a version with errors, a missing version)."""
+
+    code = "STORE-REFUSED"
+    exit_code = 1
+    http_status = 409

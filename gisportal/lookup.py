@@ -1,0 +1,200 @@
+"""Parcel look-up: by commune + sheet + parcel, by lat/lon, by VN-2000 X/Y.
+
+Answers what a resident asks: which parcel, its current use, and what the published
+2021–2030 plan says about it — the planned uses with their area and share of the
+parcel, computed in VN-2000 TM-3 (never in degrees). The JSON keys are contract
+(DESIGN.md §8): ``parcel``, ``planned``, ``plan``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from gisportal import crs as vncrs
+from gisportal import seeds
+from gisportal.errors import NotFoundError, UsageError
+from gisportal.ingest import check_district
+from gisportal.store.base import Store, Version
+
+__all__ = ["lookup_key", "lookup_lonlat", "lookup_xy", "parse_coordinate"]
+
+
+def parse_coordinate(value: Any, name: str, lo: float, hi: float) -> float:
+    """A finite number within [lo, hi], else UsageError naming the parameter."""
+    try:
+        number = float(str(value).strip().replace(",", "."))
+    except ValueError:
+        raise UsageError(f"{name} must be a number, got {value!r}", where=name,
+                         fix=f"give {name} as a decimal number between {lo} and {hi}") from None
+    if not math.isfinite(number) or not lo <= number <= hi:
+        raise UsageError(f"{name}={value} is out of range", where=name,
+                         fix=f"give {name} between {lo} and {hi}")
+    return number
+
+
+def _published(store: Store, district: str, kind: str) -> Version:
+    v = store.published(district, kind)
+    if v is None:
+        raise NotFoundError(f"district {district} has no published {kind} layer",
+                            where=f"district {district}",
+                            fix="publish one with gisportal ingest --publish or gisportal demo")
+    return v
+
+
+def _attributes(row, version: Version, public: bool) -> dict[str, str]:
+    attrs = json.loads(row["attrs"]) if row.get("attrs") else {}
+    if public:
+        hidden = set((version.meta.get("read", {}).get("fields", {}) or {}).get(
+            "personal_source", []))
+        attrs = {k: v for k, v in attrs.items() if k not in hidden}
+    return {k: v for k, v in attrs.items() if v is not None}
+
+
+def _plan_info(store: Store, district: str) -> tuple[Version | None, dict[str, Any] | None]:
+    plan = store.published(district, "plan")
+    if plan is None:
+        return None, None
+    decision = plan.meta.get("decision") or {}
+    return plan, {"decision": decision.get("number"), "date": decision.get("date"),
+                  "authority": decision.get("authority"), "version": plan.id,
+                  "published_at": plan.published_at}
+
+
+def _planned(store: Store, plan: Version | None, geom) -> list[dict[str, Any]]:
+    """Planned uses over ``geom``: intersection areas with plan zones, by code."""
+    if plan is None:
+        return []
+    zones = store.read(plan.id, bbox=tuple(shapely.bounds(geom)), columns=["land_use"])
+    if zones.empty:
+        return []
+    inter = shapely.intersection(zones.geometry.values, geom)
+    areas = shapely.area(inter)
+    total = float(shapely.area(geom))
+    cat = seeds.land_use_catalogue()
+    by_code: dict[str, float] = {}
+    for code, a in zip(zones["land_use"].to_numpy(dtype=object), areas, strict=True):
+        if a > 0 and code is not None:
+            by_code[code] = by_code.get(code, 0.0) + float(a)
+    out = [{"code": c, "name": cat.name(c), "name_en": cat.name(c, "en"),
+            "color": cat.color(c), "area_m2": round(a, 1),
+            "share": round(a / total, 4) if total > 0 else None}
+           for c, a in by_code.items()]
+    return sorted(out, key=lambda d: -d["area_m2"])
+
+
+def _answer(store: Store, district: str, version: Version, row: gpd.GeoSeries,
+            *, public: bool) -> dict[str, Any]:
+    geom = row.geometry
+    cat = seeds.land_use_catalogue()
+    plan, plan_info = _plan_info(store, district)
+    computed = float(shapely.area(geom))
+    declared = row.get("area_m2")
+    use = row.get("land_use")
+    lon, lat = vncrs.to_lonlat(*shapely.get_coordinates(shapely.point_on_surface(geom))[0])
+    return {
+        "parcel": {
+            "district": district,
+            "district_name": seeds.district(district).name,
+            "commune": None if _na(row.get("commune")) else str(row.get("commune")),
+            "sheet": None if _na(row.get("sheet")) else int(row.get("sheet")),
+            "parcel": None if _na(row.get("parcel")) else int(row.get("parcel")),
+            "area_m2": round(float(declared), 1) if not _na(declared) else round(computed, 1),
+            "area_computed_m2": round(computed, 1),
+            "current_use": None if _na(use) else use,
+            "current_use_name": None if _na(use) else cat.name(use),
+            "attributes": _attributes(row, version, public),
+            "version": version.id,
+            "point": {"lat": round(float(lat), 7), "lon": round(float(lon), 7)},
+        },
+        "planned": _planned(store, plan, geom),
+        "plan": plan_info,
+    }
+
+
+def _na(v: Any) -> bool:
+    return v is None or bool(pd.isna(v))
+
+
+def lookup_key(store: Store, district: str, sheet: Any, parcel: Any,
+               commune: str | None = None, *, public: bool = True) -> dict[str, Any]:
+    """The parcel (district, [commune,] sheet, parcel) and its planned uses."""
+    district = check_district(district)
+    sheet_n = int(parse_coordinate(sheet, "sheet", 0, 1e9))
+    parcel_n = int(parse_coordinate(parcel, "parcel", 0, 1e9))
+    v = _published(store, district, "parcels")
+    where: dict[str, Any] = {"sheet": sheet_n, "parcel": parcel_n}
+    if commune:
+        where["commune"] = str(commune).strip()
+    found = store.find(v.id, where)
+    label = (f"commune {commune}, " if commune else "") + f"sheet {sheet_n}, parcel {parcel_n}"
+    if found.empty:
+        raise NotFoundError(f"no parcel {label} in district {district}",
+                            where=f"district {district}",
+                            fix="check the sheet (tờ) and parcel (thửa) numbers on the "
+                                "certificate, or search by location")
+    if len(found) > 1:
+        communes = sorted({str(c) for c in found["commune"].dropna()})
+        raise UsageError(f"{len(found)} parcels have {label} in district {district}",
+                         where="commune", fix="give the commune code too: "
+                         + ", ".join(communes))
+    return _answer(store, district, v, found.iloc[0], public=public)
+
+
+def _district_at(store: Store, x: float, y: float) -> str | None:
+    for code in store.districts():
+        b = store.published(code, "boundary")
+        if b is not None and b.bounds and b.bounds[0] <= x <= b.bounds[2] \
+                and b.bounds[1] <= y <= b.bounds[3]:
+            hit = store.at_point(b.id, x, y)
+            if not hit.empty and ("level" not in hit or (hit["level"] == "district").any()):
+                return code
+    for code in store.districts():  # no boundary layers: fall back on parcel extents
+        p = store.published(code, "parcels")
+        if p is not None and p.bounds and p.bounds[0] <= x <= p.bounds[2] \
+                and p.bounds[1] <= y <= p.bounds[3] and not store.at_point(p.id, x, y).empty:
+            return code
+    return None
+
+
+def _lookup_store_xy(store: Store, x: float, y: float, district: str | None,
+                     *, public: bool) -> dict[str, Any]:
+    district = check_district(district) if district else _district_at(store, x, y)
+    if district is None:
+        raise NotFoundError("no district of the portal covers this point",
+                            where=f"x={x:.1f}, y={y:.1f} ({vncrs.describe(vncrs.store_crs())})",
+                            fix="check the coordinates (latitude/longitude order, or X = north"
+                                "ing and Y = easting for VN-2000)")
+    v = _published(store, district, "parcels")
+    hits = store.at_point(v.id, x, y)
+    if hits.empty:
+        plan, plan_info = _plan_info(store, district)
+        zones = [] if plan is None else [
+            {"code": c, "name": seeds.land_use_catalogue().name(c), "area_m2": None,
+             "share": None} for c in store.at_point(plan.id, x, y)["land_use"].dropna()]
+        return {"parcel": None, "planned": zones, "plan": plan_info, "district": district,
+                "message": "Không có thửa đất tại điểm này / no parcel at this point"}
+    return _answer(store, district, v, hits.iloc[0], public=public)
+
+
+def lookup_lonlat(store: Store, lat: Any, lon: Any, district: str | None = None,
+                  *, public: bool = True) -> dict[str, Any]:
+    """The parcel at WGS 84 ``lat``, ``lon`` (degrees)."""
+    lat_f = parse_coordinate(lat, "lat", -90, 90)
+    lon_f = parse_coordinate(lon, "lon", -180, 180)
+    x, y = vncrs.from_lonlat(lon_f, lat_f)
+    return _lookup_store_xy(store, float(x), float(y), district, public=public)
+
+
+def lookup_xy(store: Store, x_north: Any, y_east: Any, district: str | None = None,
+              *, public: bool = True) -> dict[str, Any]:
+    """The parcel at VN-2000 TM-3 ``X`` (northing), ``Y`` (easting), as on a certificate."""
+    xn = parse_coordinate(x_north, "x", 0, 10_000_000)
+    ye = parse_coordinate(y_east, "y", 0, 1_000_000)
+    east, north = vncrs.surveyor_to_xy(xn, ye)
+    return _lookup_store_xy(store, east, north, district, public=public)

@@ -1,0 +1,244 @@
+"""Step two of the data flow: a read layer → our CRS, our fields, our types.
+
+Input is the reader's :class:`~gisportal.read.sources.SourceLayer` (source columns,
+decoded text, declared CRS or none). Output is a :class:`NormalisedLayer` whose frame
+is in the store CRS (VN-2000 TM-3) with the layer model's canonical columns, plus
+``src_row`` (0-based row in the source) and ``attrs`` (every source attribute as NFC
+text, JSON) so nothing the planner sent is lost. Per-value problems become findings;
+only problems with the layer as a whole raise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gisportal import crs as vncrs
+from gisportal import seeds
+from gisportal.errors import CRSError, InputError
+from gisportal.models import FieldMapping, LayerModel, match_fields
+from gisportal.text import nfc
+from gisportal.validation.report import Finding
+
+__all__ = ["NormalisedLayer", "normalise", "feature_keys", "locate_rows"]
+
+_TYPE_WORDS = {"int": ("số nguyên", "a whole number"), "float": ("số", "a number"),
+               "str": ("văn bản", "text"), "code": ("mã", "a code")}
+
+
+@dataclass
+class NormalisedLayer:
+    """A layer in store CRS with canonical columns, and what was decided on the way."""
+
+    frame: gpd.GeoDataFrame
+    model: LayerModel
+    crs_choice: vncrs.CRSChoice
+    mapping: FieldMapping
+    findings: list[Finding] = field(default_factory=list)
+
+    def read_info(self) -> dict[str, Any]:
+        return {"crs": self.crs_choice.to_dict(), "fields": self.mapping.to_dict()}
+
+
+def _choose_crs(src, override: str | None, anchor) -> vncrs.CRSChoice:
+    if override:
+        c = vncrs.parse_crs(override)
+        return vncrs.CRSChoice(c, "override", f"given with --crs: {vncrs.describe(c)}",
+                               f"chỉ định bằng --crs: {vncrs.describe(c)}")
+    if src.declared_crs is not None:
+        c = src.declared_crs
+        origin = ".prj file" if src.crs_origin == "prj" else "the file itself"
+        return vncrs.CRSChoice(c, "declared", f"declared by {origin}: {vncrs.describe(c)}",
+                               f"khai báo trong tệp: {vncrs.describe(c)}")
+    geoms = src.frame.geometry.values
+    present = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+    if len(present) == 0:
+        raise InputError("no feature has a geometry", where=src.source_name,
+                         fix="export the layer again with its geometry")
+    return vncrs.infer_crs(tuple(shapely.total_bounds(present)), anchor)
+
+
+def _coerce(values: pd.Series, ftype: str) -> tuple[pd.Series, np.ndarray]:
+    """Convert a source column to the field type; returns (converted, bad_mask).
+
+    bad_mask marks values that are present but cannot be converted.
+    """
+    present = values.notna() & (values.astype("string").str.strip() != "")
+    if ftype in ("int", "float"):
+        text = values.astype("string").str.strip().str.replace(",", ".", regex=False)
+        num = pd.to_numeric(text, errors="coerce")
+        bad = present & num.isna()
+        if ftype == "int":
+            frac = num.notna() & (num != np.floor(num.fillna(0)))
+            bad = bad | frac
+            num = num.where(~frac)
+            return num.round().astype("Int64"), bad.to_numpy(dtype=bool)
+        return num.astype("Float64"), bad.to_numpy(dtype=bool)
+    text = values.astype("string").str.strip()
+    # Integer-valued floats read from DBF numeric fields ("672.0") are codes, not text.
+    if values.dtype.kind == "f":
+        text = values.map(lambda v: None if pd.isna(v) else (
+            str(int(v)) if float(v).is_integer() else str(v))).astype("string")
+    text = text.where(present)
+    if ftype == "code":
+        text = text.str.upper().str.replace(" ", "", regex=False)
+    return text, np.zeros(len(values), dtype=bool)
+
+
+def feature_keys(frame: pd.DataFrame, model: LayerModel, rows: np.ndarray) -> list[dict]:
+    """Key fields of the given frame positions, as plain values for reports."""
+    cols = [k for k in model.key if k in frame.columns]
+    out = []
+    sub = frame.iloc[rows][cols] if cols else None
+    for i in range(len(rows)):
+        if sub is None:
+            out.append({})
+            continue
+        rec = {}
+        for c in cols:
+            v = sub.iat[i, cols.index(c)]
+            rec[c] = None if pd.isna(v) else (int(v) if isinstance(v, np.integer) else v)
+        out.append(rec)
+    return out
+
+
+def locate_rows(geoms: np.ndarray, crs_key: Any = None) -> list[dict | None]:
+    """A point on each geometry (representative point), as GeoJSON in WGS 84."""
+    pts = shapely.point_on_surface(geoms)
+    ok = ~(shapely.is_missing(pts) | shapely.is_empty(pts))
+    xs = np.full(len(pts), np.nan)
+    ys = np.full(len(pts), np.nan)
+    xs[ok] = shapely.get_x(pts[ok])
+    ys[ok] = shapely.get_y(pts[ok])
+    lon, lat = vncrs.to_lonlat(xs, ys, crs_key)
+    return [{"type": "Point", "coordinates": [round(float(a), 7), round(float(b), 7)]}
+            if o else None for a, b, o in zip(lon, lat, ok, strict=True)]
+
+
+def _attrs_json(df: pd.DataFrame) -> pd.Series:
+    """Every source attribute of each row as NFC text in a JSON object (one C pass)."""
+    if df.shape[1] == 0:
+        return pd.Series(["{}"] * len(df), index=df.index)
+    text = pd.DataFrame({c: df[c].map(lambda v: None if pd.isna(v) else nfc(str(v)))
+                         if df[c].dtype.kind not in "iu" else df[c].astype("string")
+                         for c in df.columns}, index=df.index)
+    lines = text.to_json(orient="records", lines=True, force_ascii=False).splitlines()
+    return pd.Series(lines, index=df.index)
+
+
+def normalise(src, model: LayerModel, *, crs: str | None = None,
+              district: str | None = None,
+              field_overrides: Mapping[str, str] | None = None) -> NormalisedLayer:
+    """Project, map fields and coerce types; problems per value become findings.
+
+    Raises InputError when the layer as a whole does not fit the model (no polygon at
+    all for a polygon layer) and CRSError when the CRS cannot be decided or puts the
+    whole layer outside the province.
+    """
+    gdf = src.frame
+    anchor = None
+    if district:
+        try:
+            anchor = seeds.district(district).anchor_lonlat
+        except KeyError:
+            anchor = None
+    choice = _choose_crs(src, crs, anchor)
+
+    geoms = gdf.geometry.values
+    gtypes = shapely.get_type_id(geoms)
+    if model.geometry == "polygon":
+        polygonal = np.isin(gtypes, (3, 6))
+        if not polygonal.any():
+            kinds = sorted({shapely.GeometryType(t).name.title().replace("string", "String")
+                            for t in set(gtypes.tolist()) if t >= 0})
+            raise InputError(
+                f"the layer holds {', '.join(kinds) or 'no'} geometries; a {model.kind} layer "
+                "needs polygons",
+                where=src.source_name,
+                fix="export the parcel/zone polygons (in CAD: closed polylines) rather than "
+                    "points, labels or lines" if kinds else "export the layer with geometry",
+                code="GEOM-TYPE")
+
+    store = vncrs.store_crs()
+    frame = gpd.GeoDataFrame(gdf.drop(columns=gdf.geometry.name), geometry=geoms,
+                             crs=choice.crs)
+    if not choice.crs.equals(store):
+        frame = frame.to_crs(store)
+    findings: list[Finding] = []
+    _check_placement(frame, src.source_name, choice)
+
+    source_cols = [c for c in gdf.columns if c != gdf.geometry.name]
+    mapping = match_fields(model, source_cols, field_overrides)
+    out = {}
+    bad_rows: dict[str, np.ndarray] = {}
+    for f in model.fields:
+        col = mapping.mapped.get(f.name)
+        if col is None and f.default == "row":
+            out[f.name] = pd.Series(np.arange(len(frame)).astype(str), index=frame.index,
+                                    dtype="string")
+            continue
+        if col is None:
+            out[f.name] = pd.Series(pd.NA, index=frame.index,
+                                    dtype="Int64" if f.type == "int" else
+                                    "Float64" if f.type == "float" else "string")
+            continue
+        converted, bad = _coerce(gdf[col].reset_index(drop=True).set_axis(frame.index), f.type)
+        out[f.name] = converted
+        bad_rows[f.name] = bad
+
+    result = gpd.GeoDataFrame(out, geometry=frame.geometry.values, crs=store, index=frame.index)
+    result.insert(0, "src_row", np.arange(len(result), dtype="int64"))
+    result["attrs"] = _attrs_json(gdf[source_cols].set_axis(frame.index))
+    norm = NormalisedLayer(result, model, choice, mapping, findings)
+
+    # Findings about values: missing required fields, nulls, unconvertible values.
+    for f in model.fields:
+        col = mapping.mapped.get(f.name)
+        if col is None:
+            if f.required:
+                findings.append(Finding("ATTR-REQUIRED-MISSING", params={
+                    "field": f.name, "label_vi": f.label.get("vi", ""),
+                    "label_en": f.label.get("en", ""), "aliases": ", ".join(f.aliases)}))
+            continue
+        bad = bad_rows[f.name]
+        nulls = (result[f.name].isna().to_numpy() & ~bad) if f.required else np.zeros_like(bad)
+        for rule, mask in (("ATTR-TYPE", bad), ("ATTR-NULL", nulls)):
+            rows = np.flatnonzero(mask)
+            if len(rows) == 0:
+                continue
+            keys = feature_keys(result, model, rows)
+            locs = locate_rows(result.geometry.values[rows])
+            raw = gdf[col].to_numpy()[rows]
+            tv, te = _TYPE_WORDS[f.type]
+            for r, k, loc, v in zip(rows, keys, locs, raw, strict=True):
+                findings.append(Finding(rule, row=int(r), key=k, location=loc, params={
+                    "field": f.name, "column": col, "value": "" if pd.isna(v) else str(v),
+                    "type_vi": tv, "type_en": te}))
+    return norm
+
+
+def _check_placement(frame: gpd.GeoDataFrame, where: str, choice: vncrs.CRSChoice) -> None:
+    """Refuse a layer that lands wholly outside the province: its CRS must be wrong."""
+    geoms = frame.geometry.values
+    present = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+    if len(present) == 0:
+        return
+    minx, miny, maxx, maxy = shapely.total_bounds(present)
+    lon, lat = vncrs.to_lonlat(np.array([minx, maxx]), np.array([miny, maxy]))
+    pb = seeds.province()["bbox_lonlat"]
+    if not np.all(np.isfinite(lon)) or lon[1] < pb[0] or lon[0] > pb[2] or lat[1] < pb[1] \
+            or lat[0] > pb[3]:
+        raise CRSError(
+            f"with {vncrs.describe(choice.crs)} ({choice.origin}) the layer lands outside "
+            f"{seeds.province()['name']} (lon {lon[0]:.3f}–{lon[1]:.3f}, "
+            f"lat {lat[0]:.3f}–{lat[1]:.3f})",
+            where=where,
+            fix="the declared CRS is probably wrong: pass the right one with --crs "
+                "(e.g. --crs EPSG:5899)",
+            code="CRS-OUTSIDE-PROVINCE")

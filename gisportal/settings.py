@@ -1,0 +1,56 @@
+"""Settings, declared once as a table: name, default, environment variable, help.
+
+Like datasette's settings list, the table is the documentation: ``gisportal
+settings`` prints it, and the README lists it. Values come from the environment
+(``GISPORTAL_*``) or, for the web app, from a mapping given to the factory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Setting", "SETTINGS", "load_settings", "data_home"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    env: str
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("home", "instance", "GISPORTAL_HOME",
+            "Data home: the embedded store (catalogue.sqlite, districts/*.gpkg) and "
+            "published output. Never committed."),
+    Setting("max_upload_bytes", 1024**3, "GISPORTAL_MAX_UPLOAD_BYTES",
+            "Largest file accepted for validation or ingest, in bytes."),
+    Setting("max_unzip_bytes", 4 * 1024**3, "GISPORTAL_MAX_UNZIP_BYTES",
+            "Largest total uncompressed size of an uploaded zip, in bytes."),
+    Setting("max_unzip_ratio", 200.0, "GISPORTAL_MAX_UNZIP_RATIO",
+            "Largest compression ratio of a zip member before it is treated as a zip bomb."),
+)
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults, then environment variables, then ``overrides``; typed like the default."""
+    out: dict[str, Any] = {}
+    for s in SETTINGS:
+        value: Any = s.default
+        if s.env in os.environ:
+            raw = os.environ[s.env]
+            value = type(s.default)(raw) if not isinstance(s.default, str) else raw
+        out[s.name] = value
+    out.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return out
+
+
+def data_home(settings: dict[str, Any] | None = None) -> Path:
+    """The data home as an absolute path, created if missing."""
+    home = Path((settings or load_settings())["home"]).expanduser().resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    return home

@@ -1,0 +1,72 @@
+"""Step three of the data flow: validate a normalised layer into a :class:`Report`.
+
+The report starts with what reading decided (encoding, CRS, reader notes), then runs
+every check of :data:`~gisportal.validation.checks.CHECKS`.
+"""
+
+from __future__ import annotations
+
+from gisportal import crs as vncrs
+from gisportal.normalise import NormalisedLayer
+from gisportal.validation.checks import CHECKS
+from gisportal.validation.report import Finding, Report, rules
+
+__all__ = ["validate", "Report", "Finding", "rules"]
+
+#: Below this detection confidence the encoding choice is a warning, not an info.
+ENCODING_CONFIDENCE_WARN = 0.6
+
+
+def _read_findings(src) -> list[Finding]:
+    out = []
+    det = getattr(src, "encoding_detection", None)
+    if det is not None:
+        rule = ("READ-ENCODING-UNCERTAIN" if det.confidence < ENCODING_CONFIDENCE_WARN
+                else "READ-ENCODING-DETECTED")
+        out.append(Finding(rule, params={"encoding": det.encoding,
+                                         "confidence": f"{det.confidence:.0%}",
+                                         "reason": det.reason,
+                                         "examples": [list(e) for e in det.examples[:3]]}))
+    known = rules()
+    for note in src.notes:
+        if note.code in known:
+            out.append(Finding(note.code, row=note.row, severity=note.severity, params={
+                "row": note.row, "message_vi": note.message_vi, "message_en": note.message_en}))
+        else:
+            out.append(Finding("READ-NOTE", row=note.row, severity=note.severity, params={
+                "note": note.code, "message_vi": note.message_vi,
+                "message_en": note.message_en}))
+    return out
+
+
+def validate(src, norm: NormalisedLayer) -> Report:
+    """Run every check; the report also records how the file was read."""
+    report = Report(source=src.source_name, kind=norm.model.kind,
+                    feature_count=len(norm.frame))
+    report.read = {
+        "driver": src.driver,
+        "layer": src.layer,
+        "layers_available": list(src.layers_available),
+        "sha256": src.sha256,
+        "encoding": src.encoding,
+        "encoding_detection": None if src.encoding_detection is None else {
+            "encoding": src.encoding_detection.encoding,
+            "confidence": round(src.encoding_detection.confidence, 3),
+            "reason": src.encoding_detection.reason,
+        },
+        **norm.read_info(),
+    }
+    report.extend(_read_findings(src))
+    choice = norm.crs_choice
+    if choice.origin == "inferred":
+        report.add(Finding("CRS-INFERRED", params={"reason": choice.reason_en,
+                                                   "reason_vi": choice.reason_vi,
+                                                   "crs": vncrs.describe(choice.crs)}))
+    else:
+        report.add(Finding("CRS-DECLARED", params={
+            "crs": vncrs.describe(choice.crs), "store_crs": vncrs.describe(vncrs.store_crs()),
+            "origin": choice.origin}))
+    report.extend(norm.findings)
+    for check in CHECKS:
+        report.extend(check(norm))
+    return report

@@ -1,0 +1,103 @@
+"""Shared fixtures: a temporary data home, a store in it, and real planner files.
+
+Files are built here with pyogrio and zipfile, byte for byte as Vietnamese offices
+send them (legacy encodings written as raw DBF bytes, no .prj, odd field names).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import pytest
+import shapely
+from pyproj import Transformer
+
+from gisportal import seeds
+from gisportal.read import encodings
+
+#: A point inside Đức Trọng (678), in EPSG:5899 (easting, northing).
+DUC_TRONG_XY = Transformer.from_crs(4326, 5899, always_xy=True).transform(
+    *seeds.district("678").anchor_lonlat)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    h = tmp_path / "home"
+    monkeypatch.setenv("GISPORTAL_HOME", str(h))
+    return h
+
+
+@pytest.fixture
+def store(home):
+    from gisportal.store import open_store
+
+    s = open_store(home, crs="EPSG:5899")
+    yield s
+    s.close()
+
+
+def parcel_grid(rows: int = 4, cols: int = 5, *, origin=DUC_TRONG_XY, size=(20.0, 25.0),
+                names: list[str] | None = None) -> gpd.GeoDataFrame:
+    """A block of rectangular parcels in EPSG:5899 with real-world field names."""
+    x0, y0 = origin
+    xs, ys = np.meshgrid(np.arange(cols) * size[0] + x0, np.arange(rows) * size[1] + y0)
+    xs, ys = xs.ravel(), ys.ravel()
+    geoms = shapely.box(xs, ys, xs + size[0], ys + size[1])
+    n = len(geoms)
+    names = names or ["Nguyễn Văn Hùng", "Trần Thị Lan", "Lê Đức Trọng", "K'Brêu"]
+    codes = ["ONT", "CLN", "ONT+CLN", "HNK", "DGT"]
+    return gpd.GeoDataFrame({
+        "MaXa": ["24778"] * n,
+        "SoTo": [1 + i // 10 for i in range(n)],
+        "SoThua": [1 + i % 10 for i in range(n)],
+        "DienTich": np.round(shapely.area(geoms), 1),
+        "LoaiDat": [codes[i % len(codes)] for i in range(n)],
+        "TenChu": [names[i % len(names)] for i in range(n)],
+    }, geometry=geoms, crs="EPSG:5899")
+
+
+def write_shapefile_zip(gdf: gpd.GeoDataFrame, zip_path: Path, *, encoding: str = "utf-8",
+                        prj: bool = True, cpg: str | None = None,
+                        folder: str = "") -> Path:
+    """Write ``gdf`` as a zipped Shapefile with DBF text in ``encoding``.
+
+    Legacy encodings are written as the raw bytes Vietnamese software writes: ``bytes``
+    values go in as they are (tests give literal legacy bytes), ``str`` values are
+    encoded with our tables; then no .cpg unless
+    ``cpg`` gives its content, and no .prj when ``prj`` is False.
+    """
+    work = zip_path.parent / (zip_path.stem + "_parts")
+    work.mkdir(parents=True, exist_ok=True)
+    out = gdf.copy()
+    for col in out.columns:
+        if col != out.geometry.name and out[col].dtype == object:
+            out[col] = [v.decode("latin-1") if isinstance(v, bytes)
+                        else encodings.encode(v, encoding).decode("latin-1") for v in out[col]]
+    shp = work / "thua.shp"
+    pyogrio.write_dataframe(out, shp, encoding="latin1")
+    (work / "thua.cpg").unlink(missing_ok=True)
+    if cpg is not None:
+        (work / "thua.cpg").write_text(cpg)
+    if not prj:
+        (work / "thua.prj").unlink(missing_ok=True)
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for part in sorted(work.iterdir()):
+            zf.write(part, f"{folder}{part.name}")
+    return zip_path
+
+
+@pytest.fixture
+def make_shapefile_zip(tmp_path) -> Callable[..., Path]:
+    def make(gdf=None, name="thua.zip", **kw) -> Path:
+        return write_shapefile_zip(parcel_grid() if gdf is None else gdf, tmp_path / name, **kw)
+
+    return make
+
+
+def rename(gdf: gpd.GeoDataFrame, mapping: Mapping[str, str]) -> gpd.GeoDataFrame:
+    return gdf.rename(columns=dict(mapping))
