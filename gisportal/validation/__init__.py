@@ -9,7 +9,7 @@ from __future__ import annotations
 from gisportal import crs as vncrs
 from gisportal.normalise import NormalisedLayer
 from gisportal.validation.checks import CHECKS
-from gisportal.validation.report import Finding, Report, rules
+from gisportal.findings import Finding, Report, rules
 
 __all__ = ["validate", "Report", "Finding", "rules"]
 

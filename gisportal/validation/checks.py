@@ -16,7 +16,7 @@ import shapely
 from gisportal import crs as vncrs
 from gisportal import seeds
 from gisportal.normalise import NormalisedLayer, feature_keys, locate_rows
-from gisportal.validation.report import Finding
+from gisportal.findings import Finding
 
 __all__ = ["CHECKS", "check_geometry", "check_codes", "check_keys", "check_area",
            "check_outside_province"]

@@ -6,7 +6,7 @@ import json
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from gisportal.validation.report import Report, rules
+from gisportal.findings import Report, rules
 
 __all__ = ["report_html"]
 

@@ -1,0 +1,360 @@
+"""The storage contract: immutable layer versions, one published pointer per layer.
+
+Every backend (the embedded GeoPackage store now, PostGIS later) implements `Store`;
+callers (ingest, publish, lookup, tiles, exports) only ever see this interface, and the
+contract tests in ``tests/test_store.py`` run against each backend.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+
+import geopandas as gpd
+import pyproj
+
+from gisportal.errors import NotFoundError, StoreError, UsageError
+
+__all__ = [
+    "KINDS",
+    "STATUSES",
+    "Bounds",
+    "Store",
+    "Version",
+    "check_bbox",
+    "check_district",
+    "check_kind",
+    "dump_meta",
+    "utc_now",
+]
+
+#: Layer kinds a district can hold.
+KINDS: tuple[str, ...] = ("parcels", "plan", "boundary")
+
+#: Statuses callers can see. Backends may use hidden statuses while writing.
+STATUSES: tuple[str, ...] = ("draft", "published", "superseded")
+
+Bounds = tuple[float, float, float, float]
+
+# A GSO administrative-unit code: digits only. Districts are 3 digits ("672"), but the
+# 2025 reform makes provinces (2) and communes (5) plausible units too. Digits only also
+# makes the code safe to use in file names.
+_DISTRICT_RE = re.compile(r"[0-9]{2,5}")
+
+
+@dataclass(frozen=True)
+class Version:
+    """One immutable layer version of a district, as the catalogue describes it.
+
+    Attributes
+    ----------
+    id
+        Globally unique and increasing across all districts and kinds, so "newest" is
+        simply the highest id.
+    district, kind
+        Which layer this is a version of.
+    status
+        ``"draft"``, ``"published"`` or ``"superseded"``.
+    source_name, source_sha256
+        The uploaded file's name and the hex sha256 of its bytes, so a version can
+        always be traced back to the exact file it came from.
+    feature_count
+        Number of features in the layer.
+    has_errors
+        Validation found errors; such a version can be stored and inspected but never
+        published.
+    created_at, created_by
+        ISO 8601 UTC timestamp (seconds, ``Z`` suffix) and user of the upload.
+    published_at, published_by
+        Last time and user that made this version the published one (``None`` if never).
+    meta
+        Free JSON: read report, field mapping, validation summary, plan decision...
+    bounds
+        ``(minx, miny, maxx, maxy)`` in the store CRS, ``None`` for a layer with no
+        geometry.
+    """
+
+    id: int
+    district: str
+    kind: str
+    status: str
+    source_name: str
+    source_sha256: str
+    feature_count: int
+    has_errors: bool
+    created_at: str
+    created_by: str
+    published_at: str | None
+    published_by: str | None
+    meta: dict[str, Any] = field(default_factory=dict)
+    bounds: Bounds | None = None
+
+    @property
+    def is_published(self) -> bool:
+        """Whether this is the version residents currently see."""
+        return self.status == "published"
+
+
+class Store(ABC):
+    """Versioned storage of district layers.
+
+    A layer version is written once and never changed (only its ``meta`` can grow).
+    Publishing moves a single pointer per (district, kind) in one transaction, so a
+    crash at any moment leaves the previously published version published and readable.
+
+    Methods taking a version id raise `NotFoundError` when no such version exists;
+    methods taking a district or kind raise `NotFoundError` when the code is not a
+    district code or not a known kind. The store does not know the province's list of
+    districts: a well-formed code without versions simply has none.
+
+    Stores are context managers; `close` releases files and connections.
+    """
+
+    #: The CRS every stored geometry is in (e.g. ``"EPSG:5899"``), as given to the store.
+    crs: str
+
+    # -- writing -------------------------------------------------------------------------
+
+    @abstractmethod
+    def add_version(
+        self,
+        district: str,
+        kind: str,
+        gdf: gpd.GeoDataFrame,
+        *,
+        source_name: str,
+        source_sha256: str,
+        created_by: str,
+        meta: Mapping[str, Any] | None = None,
+        has_errors: bool = False,
+        key_columns: Sequence[str] = (),
+    ) -> Version:
+        """Store `gdf` as a new draft version of the district's `kind` layer.
+
+        The layer is written completely before the version becomes visible; if anything
+        fails, nothing of it remains visible. Mixed Polygon/MultiPolygon layers are
+        stored as MultiPolygon; any other single geometry type is kept.
+
+        Parameters
+        ----------
+        district, kind
+            Which layer this is a version of.
+        gdf
+            The features, already in the store CRS (the store never reprojects: areas
+            must be computed in the projected CRS the caller chose). Column dtypes
+            (int, float, str, bool, nullable) and text are kept as given.
+        source_name, source_sha256
+            The uploaded file's name and sha256 (hex).
+        created_by
+            User name of the uploader.
+        meta
+            Free JSON-serialisable mapping kept with the version.
+        has_errors
+            Validation found errors: the version can never be published.
+        key_columns
+            Columns looked up by `find`. Backends index them so that a look-up by
+            any of them is fast, and fastest by all of them, or by a leading part in the
+            given order (put the columns every look-up uses first).
+
+        Returns
+        -------
+        Version
+            The new version, status ``"draft"``.
+
+        Raises
+        ------
+        StoreError
+            The gdf is not in the store CRS or the write failed.
+        UsageError
+            Reserved or duplicate column names, unknown key columns, meta not JSON.
+        """
+
+    @abstractmethod
+    def publish(self, version_id: int, *, by: str) -> Version:
+        """Make `version_id` the published version of its (district, kind).
+
+        The previously published version becomes ``"superseded"`` in the same
+        transaction. Publishing a superseded version again is how a planner rolls back;
+        publishing the already published version changes nothing.
+
+        Raises
+        ------
+        NotFoundError
+            No such version.
+        StoreError
+            The version has validation errors.
+        """
+
+    @abstractmethod
+    def update_meta(self, version_id: int, meta: Mapping[str, Any]) -> Version:
+        """Merge the keys of `meta` into the version's meta (shallow) and return it.
+
+        This is how facts learnt after the upload (the approval decision, say) are
+        attached; the layer itself never changes.
+        """
+
+    # -- catalogue -----------------------------------------------------------------------
+
+    @abstractmethod
+    def version(self, version_id: int) -> Version:
+        """The version with this id; `NotFoundError` if there is none."""
+
+    @abstractmethod
+    def versions(self, district: str | None = None, kind: str | None = None) -> list[Version]:
+        """Versions, newest first, optionally only those of one district and/or kind."""
+
+    @abstractmethod
+    def published(self, district: str, kind: str) -> Version | None:
+        """The published version of the district's `kind` layer, or ``None``."""
+
+    @abstractmethod
+    def districts(self) -> list[str]:
+        """Codes of the districts having any version, sorted."""
+
+    # -- reading -------------------------------------------------------------------------
+
+    @abstractmethod
+    def read(
+        self,
+        version_id: int,
+        *,
+        bbox: Bounds | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> gpd.GeoDataFrame:
+        """Features of a version, in stored order, geometry column ``"geometry"``.
+
+        Parameters
+        ----------
+        bbox
+            ``(minx, miny, maxx, maxy)`` in the store CRS: only features whose geometry
+            intersects it, found through the spatial index.
+        columns
+            Attribute columns to return (geometry always comes along); all by default.
+        """
+
+    @abstractmethod
+    def find(self, version_id: int, where: Mapping[str, object]) -> gpd.GeoDataFrame:
+        """Features whose columns equal the given values (all of them), in stored order.
+
+        Values are bound as query parameters, never formatted into SQL, because they come
+        from users. ``None`` matches missing values; text is compared after NFC
+        normalisation (stored text is NFC). Uses the `key_columns` index when the
+        mapping covers its leading columns.
+        """
+
+    @abstractmethod
+    def at_point(self, version_id: int, x: float, y: float) -> gpd.GeoDataFrame:
+        """Features whose geometry intersects the point (store CRS), in stored order.
+
+        A point on an edge shared by two parcels returns both: the caller decides how to
+        present the ambiguity rather than the store hiding one of them.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections and files. Idempotent."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- shared checks for backends --------------------------------------------------------
+
+    def _check_crs(self, gdf: gpd.GeoDataFrame) -> None:
+        """Refuse a layer whose CRS is not the store's.
+
+        The store never reprojects: the normalise step chose the CRS (and computed areas
+        in it), so a mismatch here is a bug upstream, not something to paper over.
+        """
+        want = pyproj.CRS.from_user_input(self.crs)
+        if gdf.crs is None or not pyproj.CRS.from_user_input(gdf.crs).equals(want):
+            got = "no CRS" if gdf.crs is None else gdf.crs.to_string()
+            raise StoreError(
+                f"The layer is in {got}, not in the store's CRS {self.crs}",
+                where="add_version(gdf)",
+                fix=f"Reproject the layer to {self.crs} (gdf.to_crs) before storing it",
+                code="STORE-WRONG-CRS",
+            )
+
+
+def check_district(district: object) -> str:
+    """Return `district` if it is a GSO code, else raise `NotFoundError`.
+
+    Codes end up in file names and URLs, so anything but digits is refused here once
+    rather than escaped everywhere.
+    """
+    if not isinstance(district, str) or not _DISTRICT_RE.fullmatch(district):
+        raise NotFoundError(
+            f"{district!r} is not a district code",
+            where="district",
+            fix="Use the district's GSO code, e.g. 672 for Đà Lạt",
+            code="DISTRICT-UNKNOWN",
+        )
+    return district
+
+
+def check_kind(kind: object) -> str:
+    """Return `kind` if it is one of `KINDS`, else raise `NotFoundError`."""
+    if kind not in KINDS:
+        raise NotFoundError(
+            f"{kind!r} is not a layer kind",
+            where="kind",
+            fix="Use one of: " + ", ".join(KINDS),
+            code="KIND-UNKNOWN",
+        )
+    return str(kind)
+
+
+def check_bbox(bbox: Sequence[float]) -> Bounds:
+    """Return `bbox` as four finite floats with min <= max, else raise `UsageError`."""
+    try:
+        minx, miny, maxx, maxy = (float(v) for v in bbox)
+    except (TypeError, ValueError):
+        raise UsageError(
+            f"bbox must be four numbers, got {bbox!r}",
+            where="bbox",
+            fix="Give (minx, miny, maxx, maxy) in the store CRS",
+        ) from None
+    box = (minx, miny, maxx, maxy)
+    if not all(math.isfinite(v) for v in box) or minx > maxx or miny > maxy:
+        raise UsageError(
+            f"bbox {box} is empty or not finite",
+            where="bbox",
+            fix="Give (minx, miny, maxx, maxy) with minx <= maxx and miny <= maxy",
+        )
+    return box
+
+
+def dump_meta(meta: Mapping[str, Any]) -> str:
+    """Serialise meta as strict JSON (no NaN), keeping Vietnamese text readable.
+
+    Meta is served as JSON to browsers, so anything `json` would only write as
+    non-standard JSON is refused when it is stored, not when it is served.
+    """
+    try:
+        return json.dumps(dict(meta), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(
+            f"meta is not JSON-serialisable: {exc}",
+            where="meta",
+            fix="Use only str keys and str, number, bool, None, list and dict values",
+        ) from exc
+
+
+def utc_now() -> str:
+    """Now as ISO 8601 UTC with seconds, e.g. ``2024-05-01T08:30:00Z``."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,806 @@
+"""Embedded backend: one GeoPackage per district plus a SQLite catalogue of versions.
+
+Layout under the data home::
+
+    catalogue.sqlite          versions table (WAL), schema_version table
+    districts/<code>.gpkg     one table per version, e.g. parcels_v12 (WAL)
+    districts/<code>.lock     flock()ed by whoever writes to <code>.gpkg
+
+Why it is crash-safe: a version id is reserved in the catalogue with the hidden status
+``writing`` before its table is written, and flipped to ``draft`` only after the table,
+its spatial index and its key index are complete. Publishing is one catalogue
+transaction. A writer killed at any point leaves either a ``writing`` row (removed with
+its table the next time a store is opened on the home) or a complete draft; the
+published pointer is never touched by a write.
+
+Why reads go around GDAL for small queries: opening a GeoPackage through GDAL costs
+milliseconds per call, more than a whole key or point look-up. `find` and `at_point`
+query the GeoPackage tables with ``sqlite3`` (the key index, the ``rtree_<table>_geom``
+R*Tree) over read-only connections cached per thread, and decode the GeoPackage
+geometry blobs themselves. Bulk `read` uses pyogrio, which is faster for whole layers.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import math
+import operator
+import os
+import re
+import sqlite3
+import threading
+import time
+import unicodedata
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pyproj
+import shapely
+from pyogrio.errors import (
+    CRSError,
+    DataLayerError,
+    DataSourceError,
+    FieldError,
+    GeometryError,
+)
+
+from gisportal.errors import NotFoundError, StoreError, UsageError
+from gisportal.store.base import (
+    Bounds,
+    Store,
+    Version,
+    check_bbox,
+    check_district,
+    check_kind,
+    dump_meta,
+    utc_now,
+)
+
+__all__ = ["GpkgStore"]
+
+logger = logging.getLogger(__name__)
+
+#: Catalogue migrations of this component; entry i brings the schema to version i + 1.
+#: Other components (users, audit) keep their own row in ``schema_version``.
+_COMPONENT = "store"
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE versions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            district TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ('writing', 'draft', 'published', 'superseded')),
+            source_name TEXT NOT NULL,
+            source_sha256 TEXT NOT NULL,
+            feature_count INTEGER NOT NULL,
+            has_errors INTEGER NOT NULL CHECK (has_errors IN (0, 1)),
+            created_at TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            published_at TEXT,
+            published_by TEXT,
+            meta TEXT NOT NULL DEFAULT '{}',
+            minx REAL, miny REAL, maxx REAL, maxy REAL,
+            columns TEXT NOT NULL,
+            key_columns TEXT NOT NULL DEFAULT '[]',
+            CHECK (status != 'published' OR has_errors = 0)
+        )""",
+        # The database itself guarantees one published version per layer, whatever a
+        # buggy or concurrent caller does.
+        """CREATE UNIQUE INDEX versions_one_published ON versions (district, kind)
+            WHERE status = 'published'""",
+        "CREATE INDEX versions_by_layer ON versions (district, kind, status)",
+    ),
+)
+
+_VISIBLE = "status IN ('draft', 'published', 'superseded')"
+_VERSION_FIELDS = (
+    "id, district, kind, status, source_name, source_sha256, feature_count, has_errors, "
+    "created_at, created_by, published_at, published_by, meta, minx, miny, maxx, maxy"
+)
+#: Names of version tables in a district GeoPackage; anything else there is not ours.
+_TABLE_RE = re.compile(r"(parcels|plan|boundary)_v([0-9]+)")
+#: Column names the GeoPackage table or the returned frame use themselves.
+_RESERVED = frozenset({"fid", "geom", "geometry"})
+#: GeoPackage geometry header: 8 bytes plus an envelope whose size the flags give.
+_ENVELOPE_BYTES = (0, 32, 48, 48, 64)
+#: GeoPackage registry tables that may name a layer table.
+_GPKG_REGISTRIES = (
+    "gpkg_extensions",
+    "gpkg_geometry_columns",
+    "gpkg_ogr_contents",
+    "gpkg_data_columns",
+    "gpkg_metadata_reference",
+    "gpkg_contents",
+)
+
+
+def _q(name: str) -> str:
+    """Quote an SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _table_name(kind: str, version_id: int) -> str:
+    return f"{kind}_v{version_id}"
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """The immutable facts about a visible version that reads need, cached by id."""
+
+    district: str
+    table: str
+    #: (name, pandas dtype) of the attribute columns, in stored order
+    columns: tuple[tuple[str, str], ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+    def check_columns(self, names: Sequence[str], where: str) -> list[str]:
+        return _check_columns(names, self.names, self.table, where)
+
+
+class GpkgStore(Store):
+    """`Store` kept in GeoPackages and a SQLite catalogue under a data home directory.
+
+    Safe for several threads and several processes on one machine: catalogue writes
+    are short SQLite transactions (busy timeout), layer writes to one district are
+    serialised by an OS file lock, and both databases are in WAL mode so lookups never
+    wait for an upload.
+
+    Parameters
+    ----------
+    home
+        The data home; created if missing.
+    crs
+        CRS of every stored geometry, e.g. ``"EPSG:5899"`` for Lâm Đồng.
+    lock_timeout
+        Seconds an upload waits for another upload to the same district to finish.
+    busy_timeout
+        Seconds a SQLite statement waits for a lock held by another connection.
+    """
+
+    def __init__(
+        self,
+        home: str | os.PathLike[str],
+        *,
+        crs: str,
+        lock_timeout: float = 600.0,
+        busy_timeout: float = 30.0,
+    ) -> None:
+        self.crs = crs
+        self._crs = pyproj.CRS.from_user_input(crs)
+        self.home = Path(home)
+        self._districts_dir = self.home / "districts"
+        self._districts_dir.mkdir(parents=True, exist_ok=True)
+        self._catalogue_path = self.home / "catalogue.sqlite"
+        self._lock_timeout = lock_timeout
+        self._busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._layers: dict[int, _Layer] = {}
+        self._closed = False
+        self._migrate()
+        self.recover()
+
+    # -- connections ---------------------------------------------------------------------
+
+    def _connect(self, path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+        """Open a connection that `close` will close, in autocommit mode.
+
+        Autocommit (``isolation_level=None``) because transactions are explicit
+        ``BEGIN IMMEDIATE`` blocks: Python's implicit ones would hold read snapshots open.
+        """
+        if self._closed:
+            raise StoreError("The store is closed", where=str(self.home),
+                             fix="Open a new store", code="STORE-CLOSED")
+        uri = "file:" + urllib.request.pathname2url(str(path.resolve()))
+        if readonly:
+            uri += "?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, timeout=self._busy_timeout,
+                               isolation_level=None, check_same_thread=False)
+        with self._connections_lock:
+            self._connections.append(conn)
+        return conn
+
+    def _db(self) -> sqlite3.Connection:
+        """This thread's catalogue connection."""
+        conn: sqlite3.Connection | None = getattr(self._local, "catalogue", None)
+        if conn is None or self._closed:
+            conn = self._connect(self._catalogue_path)
+            self._local.catalogue = conn
+        return conn
+
+    def _reader(self, district: str) -> sqlite3.Connection:
+        """This thread's read-only connection to a district GeoPackage."""
+        readers: dict[str, sqlite3.Connection] = self._local.__dict__.setdefault("readers", {})
+        conn = readers.get(district)
+        if conn is None or self._closed:
+            conn = self._connect(self._gpkg_path(district), readonly=True)
+            readers[district] = conn
+        return conn
+
+    @contextmanager
+    def _transaction(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        """A write transaction that takes the write lock at once, so it cannot deadlock."""
+        conn = conn or self._db()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:  # also after a failed COMMIT, or the next BEGIN fails
+                conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self._closed = True
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            with suppress(sqlite3.Error):
+                conn.close()
+
+    # -- catalogue schema and recovery ---------------------------------------------------
+
+    def _migrate(self) -> None:
+        """Create or upgrade the catalogue schema; refuse a catalogue from the future."""
+        db = self._db()
+        if self._schema_version(db) == len(_MIGRATIONS):
+            return  # the common case takes no write lock, so opening never waits for writers
+        db.execute("PRAGMA journal_mode=WAL")
+        with self._transaction(db):
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version "
+                       "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+            current = self._schema_version(db)  # again: another process may have migrated
+            if current > len(_MIGRATIONS):
+                raise StoreError(
+                    f"The catalogue has schema version {current}; this gisportal knows up "
+                    f"to {len(_MIGRATIONS)}",
+                    where=str(self._catalogue_path),
+                    fix="Upgrade gisportal",
+                    code="STORE-SCHEMA-NEWER",
+                )
+            for statements in _MIGRATIONS[current:]:
+                for sql in statements:
+                    db.execute(sql)
+            db.execute("INSERT OR REPLACE INTO schema_version (component, version) VALUES (?, ?)",
+                       (_COMPONENT, len(_MIGRATIONS)))
+
+    @staticmethod
+    def _schema_version(db: sqlite3.Connection) -> int:
+        try:
+            row = db.execute("SELECT version FROM schema_version WHERE component = ?",
+                             (_COMPONENT,)).fetchone()
+        except sqlite3.OperationalError:  # no schema_version table yet
+            return 0
+        return row[0] if row else 0
+
+    def recover(self) -> list[int]:
+        """Remove what crashed writers left behind; return the version ids removed.
+
+        A ``writing`` row is stale only if nobody holds its district's lock (writers
+        reserve their row after taking it), so districts being written right now are
+        left alone. Runs when the store is opened.
+        """
+        db = self._db()
+        districts = [r[0] for r in db.execute(
+            "SELECT DISTINCT district FROM versions WHERE status = 'writing'")]
+        removed: list[int] = []
+        for district in districts:
+            fd = self._acquire(district, wait=False)
+            if fd is None:
+                continue
+            try:
+                removed += self._recover_district(district)
+            finally:
+                os.close(fd)
+        if removed:
+            logger.warning("Removed unfinished versions %s left by a crashed upload", removed)
+        return removed
+
+    def _recover_district(self, district: str) -> list[int]:
+        """Drop the district's unfinished versions; the caller holds the district lock."""
+        db = self._db()
+        stale = db.execute("SELECT id, kind FROM versions "
+                           "WHERE district = ? AND status = 'writing'", (district,)).fetchall()
+        path = self._gpkg_path(district)
+        if path.exists():
+            # Only the unfinished versions' tables go: a table the catalogue does not know
+            # is left for a person to look at, never guessed away.
+            try:
+                self._drop_tables(path, [_table_name(kind, vid) for vid, kind in stale])
+                left = [t for t in self._gpkg_tables(path) if _TABLE_RE.fullmatch(t)]
+            except sqlite3.DatabaseError:  # not even a database: GDAL died creating it
+                left = []
+            visible = db.execute(f"SELECT 1 FROM versions WHERE district = ? AND {_VISIBLE}",
+                                 (district,)).fetchone()
+            if not left and visible is None:
+                # Nothing in it was ever readable, so no reader has it open.
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{path}{suffix}").unlink(missing_ok=True)
+        with self._transaction(db):
+            db.executemany("DELETE FROM versions WHERE id = ? AND status = 'writing'",
+                           [(vid,) for vid, _ in stale])
+        return [vid for vid, _ in stale]
+
+    # -- district files and locks --------------------------------------------------------
+
+    def _gpkg_path(self, district: str) -> Path:
+        return self._districts_dir / f"{district}.gpkg"
+
+    def _acquire(self, district: str, *, wait: bool) -> int | None:
+        """flock the district's lock file; return its descriptor (closing it unlocks).
+
+        Polls rather than blocking so that a stuck writer produces an error after
+        `lock_timeout` instead of a hung upload. ``None`` when `wait` is false and the
+        lock is taken.
+        """
+        fd = os.open(self._districts_dir / f"{district}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + self._lock_timeout
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return fd
+                except BlockingIOError:
+                    if not wait:
+                        os.close(fd)
+                        return None
+                    if time.monotonic() >= deadline:
+                        raise StoreError(
+                            f"Another upload to district {district} has held its lock for "
+                            f"over {self._lock_timeout:.0f} s",
+                            where=str(self._districts_dir / f"{district}.lock"),
+                            fix="Wait for the other upload to finish, then try again",
+                            code="STORE-BUSY",
+                        ) from None
+                    time.sleep(0.05)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    @contextmanager
+    def _district_lock(self, district: str) -> Iterator[None]:
+        fd = self._acquire(district, wait=True)
+        assert fd is not None
+        try:
+            yield
+        finally:
+            os.close(fd)
+
+    def _gpkg_tables(self, path: Path) -> list[str]:
+        conn = sqlite3.connect(path, timeout=self._busy_timeout)
+        try:
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            return [r[0] for r in rows]
+        finally:
+            conn.close()
+
+    def _ensure_wal(self, path: Path) -> None:
+        """Put a GeoPackage in WAL mode so readers never wait for a writer (persistent)."""
+        conn = sqlite3.connect(path, timeout=self._busy_timeout, isolation_level=None)
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+        finally:
+            conn.close()
+
+    def _drop_tables(self, path: Path, tables: Sequence[str]) -> None:
+        """Drop layer tables from a GeoPackage with their R*Tree and registry rows.
+
+        Done with sqlite3 because pyogrio offers no "delete layer" call. Covers what GDAL
+        writes for a feature table: the table (its triggers and indexes go with it), its
+        R*Tree and its rows in the registry tables.
+        """
+        if not tables:
+            return
+        conn = sqlite3.connect(path, timeout=self._busy_timeout, isolation_level=None)
+        try:
+            with self._transaction(conn):
+                present = {r[0] for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'")}
+                for table in tables:
+                    conn.execute(f"DROP TABLE IF EXISTS {_q(f'rtree_{table}_geom')}")
+                    conn.execute(f"DROP TABLE IF EXISTS {_q(table)}")
+                    for registry in _GPKG_REGISTRIES:
+                        if registry in present:
+                            conn.execute(f"DELETE FROM {registry} "
+                                         "WHERE lower(table_name) = lower(?)", (table,))
+        finally:
+            conn.close()
+
+    # -- writing -------------------------------------------------------------------------
+
+    def add_version(
+        self,
+        district: str,
+        kind: str,
+        gdf: gpd.GeoDataFrame,
+        *,
+        source_name: str,
+        source_sha256: str,
+        created_by: str,
+        meta: Mapping[str, Any] | None = None,
+        has_errors: bool = False,
+        key_columns: Sequence[str] = (),
+    ) -> Version:
+        district = check_district(district)
+        kind = check_kind(kind)
+        if not isinstance(gdf, gpd.GeoDataFrame) or gdf.active_geometry_name is None:
+            raise UsageError("The layer must be a GeoDataFrame with a geometry column",
+                             where="add_version(gdf)",
+                             fix="Pass the GeoDataFrame the reader produced")
+        self._check_crs(gdf)
+        columns = _attribute_schema(gdf)
+        keys = _check_columns(_names(key_columns), [name for name, _ in columns],
+                              f"the new {kind} layer", "key_columns")
+        meta_json = dump_meta(meta or {})
+        bounds = _bounds(gdf)
+        path = self._gpkg_path(district)
+
+        with self._district_lock(district):
+            with self._transaction() as db:
+                version_id = db.execute(
+                    "INSERT INTO versions (district, kind, status, source_name, source_sha256,"
+                    " feature_count, has_errors, created_at, created_by, meta,"
+                    " minx, miny, maxx, maxy, columns, key_columns)"
+                    " VALUES (?, ?, 'writing', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (district, kind, source_name, source_sha256, len(gdf), int(bool(has_errors)),
+                     utc_now(), created_by, meta_json, *(bounds or (None,) * 4),
+                     json.dumps(columns), json.dumps(keys)),
+                ).lastrowid
+            assert version_id is not None
+            table = _table_name(kind, version_id)
+            ours: list[str] = []  # tables this call may drop if it fails
+            try:
+                self._check_new_table(path, table)
+                ours.append(table)
+                self._write_layer(path, table, gdf, keys, description=source_name)
+                with self._transaction() as db:
+                    db.execute("UPDATE versions SET status = 'draft' "
+                               "WHERE id = ? AND status = 'writing'", (version_id,))
+            except BaseException:
+                self._discard(path, version_id, ours)
+                raise
+        return self.version(version_id)
+
+    def _check_new_table(self, path: Path, table: str) -> None:
+        """Refuse to write where a table exists: pyogrio would silently replace it."""
+        if path.exists() and table in self._gpkg_tables(path):
+            raise StoreError(
+                f"Table {table} already exists; a version is never overwritten",
+                where=str(path),
+                fix="Check that the catalogue and the district files belong together",
+                code="STORE-TABLE-EXISTS",
+            )
+
+    def _write_layer(self, path: Path, table: str, gdf: gpd.GeoDataFrame,
+                     keys: Sequence[str], *, description: str) -> None:
+        """Write a new table in the store CRS, then index its key columns."""
+        if path.exists():
+            self._ensure_wal(path)  # before the big write, so readers keep reading
+        if gdf.crs.srs != self._crs.srs:
+            # Same CRS (checked) spelt differently: store it as the store spells it, so
+            # the GeoPackage registers the EPSG code rather than a custom definition.
+            gdf = gdf.set_crs(self._crs, allow_override=True)
+        try:
+            # Mixed Polygon/MultiPolygon are promoted to MultiPolygon (pyogrio's default);
+            # a single geometry type is kept as it is.
+            pyogrio.write_dataframe(gdf, path, layer=table, driver="GPKG",
+                                    GEOMETRY_NAME="geom", SPATIAL_INDEX="YES",
+                                    DESCRIPTION=description)
+        except (DataSourceError, DataLayerError, GeometryError, FieldError, CRSError,
+                RuntimeError, ValueError, TypeError) as exc:  # RuntimeError: unsupported dtype
+            raise StoreError(f"Could not write the layer: {exc}", where=f"{path}:{table}",
+                             fix="Check the column types of the layer",
+                             code="STORE-WRITE-FAILED") from exc
+        self._ensure_wal(path)  # a new file was created by GDAL in rollback-journal mode
+        if keys:
+            # One composite index serves look-ups by all key columns (or a leading part);
+            # one index per further column keeps a look-up that omits the first column
+            # (a parcel by sheet and number without its commune) off a full scan.
+            indexes = {f"{table}_key": keys}
+            indexes.update({f"{table}_key{i}": [k] for i, k in enumerate(keys) if i > 0})
+            conn = sqlite3.connect(path, timeout=self._busy_timeout, isolation_level=None)
+            try:
+                with self._transaction(conn):
+                    for name, cols in indexes.items():
+                        conn.execute(f"CREATE INDEX {_q(name)} ON {_q(table)} "
+                                     f"({', '.join(map(_q, cols))})")
+            finally:
+                conn.close()
+
+    def _discard(self, path: Path, version_id: int, tables: Sequence[str]) -> None:
+        """Undo a failed write. If even that fails, `recover` finishes it on next open."""
+        try:
+            if path.exists():
+                self._drop_tables(path, tables)
+            with self._transaction() as db:
+                db.execute("DELETE FROM versions WHERE id = ? AND status = 'writing'",
+                           (version_id,))
+        except Exception:
+            logger.exception("Could not remove unfinished version %s; the next store "
+                             "opened on %s will", version_id, self.home)
+
+    def publish(self, version_id: int, *, by: str) -> Version:
+        with self._transaction() as db:
+            version = self._version(db, version_id)
+            if version.status == "published":
+                return version
+            if version.has_errors:
+                raise StoreError(
+                    f"Version {version.id} has validation errors and cannot be published",
+                    where=f"district {version.district}, {version.kind}",
+                    fix="Fix the errors in the file, upload it again and publish the new "
+                        "version",
+                    code="STORE-HAS-ERRORS",
+                )
+            db.execute("UPDATE versions SET status = 'superseded' "
+                       "WHERE district = ? AND kind = ? AND status = 'published'",
+                       (version.district, version.kind))
+            db.execute("UPDATE versions SET status = 'published', published_at = ?, "
+                       "published_by = ? WHERE id = ?", (utc_now(), by, version.id))
+            return self._version(db, version.id)
+
+    def update_meta(self, version_id: int, meta: Mapping[str, Any]) -> Version:
+        with self._transaction() as db:
+            version = self._version(db, version_id)
+            merged = {**version.meta, **meta}
+            db.execute("UPDATE versions SET meta = ? WHERE id = ?",
+                       (dump_meta(merged), version.id))
+            return self._version(db, version.id)
+
+    # -- catalogue -----------------------------------------------------------------------
+
+    def _version(self, db: sqlite3.Connection, version_id: int) -> Version:
+        vid = _version_id(version_id)
+        row = db.execute(f"SELECT {_VERSION_FIELDS} FROM versions WHERE id = ? AND {_VISIBLE}",
+                         (vid,)).fetchone()
+        if row is None:
+            raise _no_version(version_id)
+        return _version_from_row(row)
+
+    def version(self, version_id: int) -> Version:
+        return self._version(self._db(), version_id)
+
+    def versions(self, district: str | None = None, kind: str | None = None) -> list[Version]:
+        clauses, params = [_VISIBLE], []
+        if district is not None:
+            clauses.append("district = ?")
+            params.append(check_district(district))
+        if kind is not None:
+            clauses.append("kind = ?")
+            params.append(check_kind(kind))
+        rows = self._db().execute(
+            f"SELECT {_VERSION_FIELDS} FROM versions WHERE {' AND '.join(clauses)} "
+            "ORDER BY id DESC", params).fetchall()
+        return [_version_from_row(r) for r in rows]
+
+    def published(self, district: str, kind: str) -> Version | None:
+        row = self._db().execute(
+            f"SELECT {_VERSION_FIELDS} FROM versions "
+            "WHERE district = ? AND kind = ? AND status = 'published'",
+            (check_district(district), check_kind(kind))).fetchone()
+        return None if row is None else _version_from_row(row)
+
+    def districts(self) -> list[str]:
+        rows = self._db().execute(
+            f"SELECT DISTINCT district FROM versions WHERE {_VISIBLE} ORDER BY district")
+        return [r[0] for r in rows]
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _layer(self, version_id: int) -> _Layer:
+        """The layer facts of a visible version; cached because they never change."""
+        vid = _version_id(version_id)
+        layer = self._layers.get(vid)
+        if layer is None:
+            row = self._db().execute(
+                f"SELECT district, kind, columns FROM versions WHERE id = ? AND {_VISIBLE}",
+                (vid,)).fetchone()
+            if row is None:
+                raise _no_version(version_id)
+            district, kind, columns = row
+            layer = _Layer(district, _table_name(kind, vid),
+                           tuple((name, dtype) for name, dtype in json.loads(columns)))
+            self._layers[vid] = layer
+        return layer
+
+    def read(
+        self,
+        version_id: int,
+        *,
+        bbox: Bounds | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> gpd.GeoDataFrame:
+        layer = self._layer(version_id)
+        names = None if columns is None else layer.check_columns(_names(columns), "columns")
+        box = None if bbox is None else check_bbox(bbox)
+        gdf = pyogrio.read_dataframe(self._gpkg_path(layer.district), layer=layer.table,
+                                     columns=names, bbox=box)
+        if gdf.crs is None or not gdf.crs.equals(self._crs):
+            gdf = gdf.set_crs(self._crs, allow_override=True)
+        return self._conform(gdf, layer)
+
+    def find(self, version_id: int, where: Mapping[str, object]) -> gpd.GeoDataFrame:
+        layer = self._layer(version_id)
+        if not where:
+            raise UsageError("find() needs at least one column to match", where="where",
+                             fix="Use read() to get a whole layer")
+        clauses, params = [], []
+        for column, value in where.items():
+            layer.check_columns([column], "where")
+            sql_value = _sql_value(column, value)
+            if sql_value is None:
+                clauses.append(f"{_q(column)} IS NULL")
+            else:
+                clauses.append(f"{_q(column)} = ?")
+                params.append(sql_value)
+        return self._select(layer, " AND ".join(clauses), params)
+
+    def at_point(self, version_id: int, x: float, y: float) -> gpd.GeoDataFrame:
+        layer = self._layer(version_id)
+        try:
+            px, py = float(x), float(y)
+        except (TypeError, ValueError):
+            px = py = math.nan
+        if not (math.isfinite(px) and math.isfinite(py)):
+            raise UsageError(f"({x!r}, {y!r}) is not a point", where="at_point",
+                             fix="Give finite coordinates in the store CRS")
+        # The R*Tree keeps float32 boxes rounded outwards, so it returns a superset;
+        # the exact test below settles each candidate.
+        rtree = _q(f"rtree_{layer.table}_geom")
+        candidates = self._select(
+            layer,
+            f"fid IN (SELECT id FROM {rtree} "
+            "WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?)",
+            [px, px, py, py],
+        )
+        hit = candidates.geometry.intersects(shapely.Point(px, py))
+        return candidates[hit.to_numpy()].reset_index(drop=True)
+
+    def _select(self, layer: _Layer, where_sql: str, params: Sequence[object]) -> gpd.GeoDataFrame:
+        """Run one query on a layer table and return the rows as `read` would."""
+        names = layer.names
+        select = ", ".join(["geom", *map(_q, names)])
+        rows = self._reader(layer.district).execute(
+            f"SELECT {select} FROM {_q(layer.table)} WHERE {where_sql} ORDER BY fid",
+            params).fetchall()
+        cols = list(zip(*rows, strict=True)) if rows else [()] * (len(names) + 1)
+        frame = pd.DataFrame({name: list(col) for name, col in zip(names, cols[1:], strict=True)},
+                             columns=names)
+        gdf = gpd.GeoDataFrame(frame, geometry=_decode_geometries(cols[0]), crs=self._crs)
+        return self._conform(gdf, layer)
+
+    def _conform(self, gdf: gpd.GeoDataFrame, layer: _Layer) -> gpd.GeoDataFrame:
+        """Give columns back the dtypes they were stored with.
+
+        GeoPackage has no nullable integers or booleans (GDAL reads them as float) and
+        sqlite3 returns plain Python values, so the dtypes recorded at write time are
+        re-applied; a column that will not convert keeps what the file gave.
+        """
+        for name, dtype in layer.columns:
+            if name in gdf.columns and str(gdf[name].dtype) != dtype:
+                with suppress(TypeError, ValueError):
+                    gdf[name] = gdf[name].astype(dtype)
+        return gdf
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _attribute_schema(gdf: gpd.GeoDataFrame) -> list[tuple[str, str]]:
+    """(name, dtype) of the non-geometry columns; refuse names the table cannot hold."""
+    geometry = gdf.geometry.name
+    seen: set[str] = set()
+    schema = []
+    for name in gdf.columns:
+        if name == geometry:
+            continue
+        # SQLite column names are case-insensitive, and fid/geom belong to the table.
+        if not isinstance(name, str) or not name or name.lower() in _RESERVED | seen:
+            raise UsageError(
+                f"Column name {name!r} is reserved, empty or a duplicate (ignoring case)",
+                where="add_version(gdf)",
+                fix="Rename the column; fid, geom and geometry are reserved",
+            )
+        seen.add(name.lower())
+        schema.append((name, str(gdf[name].dtype)))
+    return schema
+
+
+def _bounds(gdf: gpd.GeoDataFrame) -> Bounds | None:
+    box = tuple(float(v) for v in gdf.total_bounds)
+    return None if any(math.isnan(v) for v in box) else box  # type: ignore[return-value]
+
+
+def _decode_geometries(blobs: Sequence[bytes | None]) -> np.ndarray:
+    """Shapely geometries from GeoPackage blobs: skip the header, parse the WKB."""
+    wkb: list[bytes | None] = []
+    for blob in blobs:
+        if blob is None:
+            wkb.append(None)
+            continue
+        envelope = (blob[3] >> 1) & 0x07
+        if blob[:2] != b"GP" or envelope >= len(_ENVELOPE_BYTES):
+            raise StoreError("A stored geometry is not a GeoPackage geometry blob",
+                             fix="The district GeoPackage may be damaged; restore it",
+                             code="STORE-BAD-GEOMETRY")
+        wkb.append(blob[8 + _ENVELOPE_BYTES[envelope]:])
+    return shapely.from_wkb(np.array(wkb, dtype=object))
+
+
+def _sql_value(column: str, value: object) -> object:
+    """A `find` value as an SQL parameter; ``None`` means "match NULL"."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, bool):
+        return int(value)  # GeoPackage stores booleans as 0/1
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    raise UsageError(f"Cannot match column {column!r} against {type(value).__name__}",
+                     where="where", fix="Use a str, int, float, bool or None value")
+
+
+def _check_columns(names: Sequence[str], known: Sequence[str], table: str,
+                   where: str) -> list[str]:
+    """`names` as a list if all are columns of `table`, else `UsageError` listing them.
+
+    Column names reach SQL (quoted) only after this check.
+    """
+    unknown = [n for n in names if n not in set(known)]
+    if unknown:
+        raise UsageError(f"No column {', '.join(map(repr, unknown))} in {table}",
+                         where=where, fix="Use one of: " + ", ".join(known))
+    return list(names)
+
+
+def _names(names: str | Sequence[str]) -> list[str]:
+    """Column names as a list; one bare name is one column, not its letters."""
+    return [names] if isinstance(names, str) else list(names)
+
+
+def _version_id(version_id: object) -> int:
+    if isinstance(version_id, bool):  # an int to Python, never a version id
+        raise _no_version(version_id)
+    try:
+        return operator.index(version_id)  # type: ignore[arg-type]
+    except TypeError:
+        raise _no_version(version_id) from None
+
+
+def _no_version(version_id: object) -> NotFoundError:
+    return NotFoundError(f"There is no version {version_id!r}", where="version",
+                         fix="List the versions of the district to find the right id",
+                         code="VERSION-UNKNOWN")
+
+
+def _version_from_row(row: Sequence[Any]) -> Version:
+    (vid, district, kind, status, source_name, source_sha256, feature_count, has_errors,
+     created_at, created_by, published_at, published_by, meta, minx, miny, maxx, maxy) = row
+    return Version(
+        id=vid, district=district, kind=kind, status=status, source_name=source_name,
+        source_sha256=source_sha256, feature_count=feature_count, has_errors=bool(has_errors),
+        created_at=created_at, created_by=created_by, published_at=published_at,
+        published_by=published_by, meta=json.loads(meta),
+        bounds=None if minx is None else (minx, miny, maxx, maxy),
+    )

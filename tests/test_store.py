@@ -1,0 +1,733 @@
+"""Contract tests of `gisportal.store.Store`, run against every backend.
+
+Only the embedded GeoPackage backend exists so far; a PostGIS backend joins by adding
+its name to `BACKENDS` and a branch to the three backend hooks below. Everything runs
+on real files in ``tmp_path``; crashes and concurrent uploads are real processes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import select
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import unicodedata
+from contextlib import closing
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import pytest
+import shapely
+
+from gisportal.errors import NotFoundError, StoreError, UsageError
+from gisportal.store import KINDS, GpkgStore, Store, Version, open_store
+
+CRS = "EPSG:5899"  # VN-2000 / TM-3 107°45′, Lâm Đồng
+REPO = Path(__file__).resolve().parents[1]
+BACKENDS = ["gpkg"]
+X0, Y0, SIDE = 540_000, 1_310_000, 10  # grid origin and cell size, metres
+COMMUNES = [unicodedata.normalize("NFC", c) for c in ("Phường 1", "Xã Tà Nung", "Xã Đạ Sar")]
+INJECTION = "x' OR '1'='1"
+TABLE_RE = re.compile(r"(parcels|plan|boundary)_v[0-9]+")
+
+
+# -- backend hooks: what a new backend has to provide -------------------------------------
+
+
+def make_store(backend: str, home: Path) -> Store:
+    if backend == "gpkg":
+        return open_store(home, crs=CRS)
+    raise AssertionError(f"unknown backend {backend}")
+
+
+def stored_tables(backend: str, home: Path, district: str) -> set[str]:
+    """Version tables physically present in the backend's storage for a district."""
+    if backend == "gpkg":
+        path = home / "districts" / f"{district}.gpkg"
+        if not path.exists():
+            return set()
+        with closing(sqlite3.connect(path)) as conn:
+            names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master")]
+        return {n for n in names if TABLE_RE.fullmatch(n)}
+    raise AssertionError(backend)
+
+
+def hidden_rows(backend: str, home: Path) -> list[tuple[int, str]]:
+    """Catalogue rows a writer reserved but has not finished: (id, district)."""
+    if backend == "gpkg":
+        with closing(sqlite3.connect(home / "catalogue.sqlite", timeout=30)) as conn:
+            return conn.execute(
+                "SELECT id, district FROM versions WHERE status = 'writing'").fetchall()
+    raise AssertionError(backend)
+
+
+# -- data ----------------------------------------------------------------------------------
+
+
+def parcels(nx: int = 4, ny: int = 3, *, land_use: str = "ONT") -> gpd.GeoDataFrame:
+    """A grid of square parcels sharing edges; sheet = row + 1, parcel = column + 1.
+
+    Integer coordinates make "on the shared edge" exact. Columns cover every dtype the
+    store must keep: int, float, str, nullable int/bool/str, JSON text.
+    """
+    n = nx * ny
+    i = np.arange(n)
+    col, row = i % nx, i // nx
+    minx, miny = X0 + col * SIDE, Y0 + row * SIDE
+    notes = [None if k % 5 == 0 else f"thửa số {k}" for k in i]
+    notes[1] = INJECTION
+    return gpd.GeoDataFrame(
+        {
+            "commune": pd.array([COMMUNES[k % 3] for k in i], dtype="str"),
+            "sheet": (row + 1).astype("int64"),
+            "parcel": (col + 1).astype("int64"),
+            "land_use": pd.array([land_use] * n, dtype="str"),
+            "area_m2": np.full(n, float(SIDE * SIDE)),
+            "owners": pd.array([None if k % 4 == 0 else int(k) for k in i], dtype="Int64"),
+            "certified": pd.array([None if k % 3 == 0 else bool(k % 2) for k in i],
+                                  dtype="boolean"),
+            "note": pd.array(notes, dtype="str"),
+            "src_row": i.astype("int64"),
+            "attrs": [json.dumps({"SoThuTuThua": int(c + 1), "TenChu": "Nguyễn Văn Ánh"},
+                                 ensure_ascii=False) for c in col],
+        },
+        geometry=shapely.box(minx, miny, minx + SIDE, miny + SIDE),
+        crs=CRS,
+    )
+
+
+def big_grid(n: int, land_use: str) -> gpd.GeoDataFrame:
+    """A layer big enough that writing it takes a noticeable time (also used by children)."""
+    side = int(np.ceil(np.sqrt(n)))
+    i = np.arange(n)
+    minx, miny = X0 + (i % side) * SIDE, Y0 + (i // side) * SIDE
+    return gpd.GeoDataFrame(
+        {"land_use": np.full(n, land_use, dtype=object), "src_row": i.astype("int64")},
+        geometry=shapely.box(minx, miny, minx + SIDE, miny + SIDE),
+        crs=CRS,
+    )
+
+
+def add(store: Store, gdf: gpd.GeoDataFrame | None = None, district: str = "672",
+        kind: str = "parcels", **kwargs: object) -> Version:
+    kwargs.setdefault("source_name", "Đà Lạt thửa đất.zip")
+    kwargs.setdefault("source_sha256", "ab" * 32)
+    kwargs.setdefault("created_by", "planner")
+    kwargs.setdefault("key_columns", ("sheet", "parcel"))
+    return store.add_version(district, kind, parcels() if gdf is None else gdf, **kwargs)
+
+
+def keys(gdf: gpd.GeoDataFrame) -> set[tuple[int, int]]:
+    return set(zip(gdf["sheet"].tolist(), gdf["parcel"].tolist(), strict=True))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def store(backend: str, home: Path):
+    s = make_store(backend, home)
+    yield s
+    s.close()
+
+
+# -- writing and reading back --------------------------------------------------------------
+
+
+def test_round_trip_keeps_geometry_dtypes_and_vietnamese_text(store: Store) -> None:
+    gdf = parcels()
+    v = add(store, gdf)
+    got = store.read(v.id)
+
+    attrs = [c for c in gdf.columns if c != "geometry"]
+    assert list(got.columns) == [*attrs, "geometry"]
+    pd.testing.assert_frame_equal(pd.DataFrame(got[attrs]), pd.DataFrame(gdf[attrs]))
+    assert shapely.equals_exact(got.geometry.values, gdf.geometry.values, tolerance=0).all()
+    assert got.crs == pyproj.CRS(CRS)
+    # Vietnamese text comes back byte for byte, still NFC.
+    assert [s.encode() for s in got["commune"]] == [s.encode() for s in gdf["commune"]]
+    assert all(unicodedata.is_normalized("NFC", s) for s in got["commune"])
+    assert json.loads(got["attrs"][0])["TenChu"] == "Nguyễn Văn Ánh"
+
+
+def test_new_version_is_a_draft_with_its_facts(store: Store) -> None:
+    gdf = parcels()
+    v = add(store, gdf)
+    assert v.status == "draft" and not v.is_published
+    assert store.published("672", "parcels") is None
+    assert (v.district, v.kind, v.feature_count) == ("672", "parcels", len(gdf))
+    assert (v.source_name, v.source_sha256, v.created_by) == (
+        "Đà Lạt thửa đất.zip", "ab" * 32, "planner")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", v.created_at)
+    assert v.published_at is None and v.published_by is None and not v.has_errors
+    assert v.bounds == pytest.approx(tuple(gdf.total_bounds))
+    assert store.version(v.id) == v
+
+
+def test_version_ids_increase_across_districts_and_kinds(store: Store) -> None:
+    ids = [add(store, district=d, kind=k).id for d, k in
+           [("672", "parcels"), ("673", "plan"), ("672", "plan"), ("683", "boundary")]]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+def test_versions_newest_first_filtered_and_districts(store: Store) -> None:
+    a = add(store, district="672", kind="parcels")
+    b = add(store, district="673", kind="parcels")
+    c = add(store, district="672", kind="plan")
+    assert [v.id for v in store.versions()] == [c.id, b.id, a.id]
+    assert [v.id for v in store.versions("672")] == [c.id, a.id]
+    assert [v.id for v in store.versions(kind="parcels")] == [b.id, a.id]
+    assert [v.id for v in store.versions("672", "plan")] == [c.id]
+    assert store.versions("680") == []
+    assert store.districts() == ["672", "673"]
+
+
+def test_mixed_polygons_are_stored_as_multipolygons(store: Store) -> None:
+    square = shapely.box(X0, Y0, X0 + 10, Y0 + 10)
+    other = shapely.box(X0 + 20, Y0, X0 + 30, Y0 + 10)
+    mixed = gpd.GeoDataFrame({"code": ["ONT", "CLN"]},
+                             geometry=[square, shapely.MultiPolygon([other])], crs=CRS)
+    got = store.read(add(store, mixed, kind="plan", key_columns=()).id)
+    assert list(got.geom_type) == ["MultiPolygon", "MultiPolygon"]
+    assert got.area.tolist() == [100.0, 100.0]
+    single = store.read(add(store, parcels(), kind="parcels").id)
+    assert set(single.geom_type) == {"Polygon"}
+
+
+def test_empty_layer_and_null_geometry(store: Store) -> None:
+    gdf = parcels(2, 1)
+    gdf.loc[1, "geometry"] = None
+    v = add(store, gdf)
+    got = store.read(v.id)
+    assert got.geometry.isna().tolist() == [False, True]
+    assert v.bounds == (X0, Y0, X0 + SIDE, Y0 + SIDE)
+    empty = add(store, parcels().iloc[:0])
+    assert (empty.feature_count, empty.bounds) == (0, None)
+    got = store.read(empty.id)
+    assert len(got) == 0 and list(got.columns) == list(parcels().columns)
+
+
+def test_layer_in_another_crs_is_refused(store: Store) -> None:
+    with pytest.raises(StoreError) as err:
+        add(store, parcels().to_crs(4326))
+    assert "EPSG:5899" in err.value.what and err.value.fix
+    no_crs = gpd.GeoDataFrame(parcels().drop(columns="geometry"),
+                              geometry=list(parcels().geometry))
+    with pytest.raises(StoreError):
+        add(store, no_crs)
+    assert store.versions() == []
+    # The same CRS spelt differently is the same CRS.
+    same = parcels().set_crs(pyproj.CRS(CRS).to_wkt(), allow_override=True)
+    v = add(store, same)
+    assert v.feature_count == len(same)
+    assert store.read(v.id).crs.to_epsg() == 5899
+
+
+@pytest.mark.parametrize("column", ["fid", "GEOM", "geometry"])
+def test_reserved_column_names_are_refused(store: Store, column: str) -> None:
+    gdf = parcels().rename_geometry("shape")
+    gdf[column] = 1
+    with pytest.raises(UsageError):
+        add(store, gdf)
+    assert store.versions() == []
+    # Whatever the geometry column was called, it comes back as "geometry".
+    got = store.read(add(store, parcels().rename_geometry("shape")).id)
+    assert got.geometry.name == "geometry" and "shape" not in got.columns
+
+
+def test_failed_write_leaves_nothing_visible(store: Store, backend: str, home: Path) -> None:
+    kept = add(store)
+    gdf = parcels()
+    gdf["impedance"] = np.array([1 + 2j] * len(gdf))  # no GeoPackage field type for this
+    with pytest.raises(StoreError):
+        add(store, gdf)
+    assert [v.id for v in store.versions()] == [kept.id]
+    assert hidden_rows(backend, home) == []
+    assert stored_tables(backend, home, "672") == {f"parcels_v{kept.id}"}
+    assert add(store).id > kept.id
+
+
+def test_unknown_key_column_is_refused(store: Store) -> None:
+    with pytest.raises(UsageError):
+        add(store, key_columns=("so_to",))
+    assert store.versions() == []
+
+
+# -- publishing ----------------------------------------------------------------------------
+
+
+def test_publish_flips_and_supersedes(store: Store) -> None:
+    v1, v2 = add(store), add(store)
+    p1 = store.publish(v1.id, by="chief")
+    assert p1.status == "published" and p1.published_by == "chief" and p1.published_at
+    assert store.published("672", "parcels") == p1
+    p2 = store.publish(v2.id, by="chief")
+    assert store.published("672", "parcels") == p2
+    assert store.version(v1.id).status == "superseded"
+    # Another district's or kind's pointer is untouched.
+    other = store.publish(add(store, kind="plan").id, by="chief")
+    assert store.published("672", "parcels").id == v2.id
+    assert store.published("672", "plan").id == other.id
+    assert store.read(v1.id).shape == store.read(v2.id).shape  # history stays readable
+
+
+def test_roll_back_by_publishing_an_older_version(store: Store) -> None:
+    v1, v2 = add(store), add(store)
+    store.publish(v1.id, by="a")
+    store.publish(v2.id, by="a")
+    back = store.publish(v1.id, by="b")
+    assert back.status == "published" and back.published_by == "b"
+    assert store.version(v2.id).status == "superseded"
+    assert [v.id for v in store.versions() if v.status == "published"] == [v1.id]
+
+
+def test_publishing_the_published_version_is_a_no_op(store: Store) -> None:
+    v = store.publish(add(store).id, by="a")
+    assert store.publish(v.id, by="b") == v
+
+
+def test_version_with_errors_cannot_be_published(store: Store) -> None:
+    good = store.publish(add(store).id, by="a")
+    bad = add(store, has_errors=True)
+    assert bad.has_errors
+    with pytest.raises(StoreError) as err:
+        store.publish(bad.id, by="a")
+    assert err.value.fix
+    assert store.version(bad.id).status == "draft"
+    assert store.published("672", "parcels") == good
+
+
+# -- not found -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("call", [
+    lambda s: s.version(999),
+    lambda s: s.publish(999, by="a"),
+    lambda s: s.update_meta(999, {"a": 1}),
+    lambda s: s.read(999),
+    lambda s: s.find(999, {"sheet": 1}),
+    lambda s: s.at_point(999, X0, Y0),
+    lambda s: s.version("1"),
+    lambda s: s.version(True),
+    lambda s: s.versions("../672"),
+    lambda s: s.published("67a", "parcels"),
+    lambda s: s.published("672", "roads"),
+    lambda s: add(s, district="../../etc"),
+    lambda s: add(s, kind="roads"),
+])
+def test_unknown_versions_districts_and_kinds_are_not_found(store: Store, call) -> None:
+    add(store)
+    with pytest.raises(NotFoundError):
+        call(store)
+
+
+def test_kinds_are_the_three_layer_kinds() -> None:
+    assert KINDS == ("parcels", "plan", "boundary")
+
+
+# -- look-ups ------------------------------------------------------------------------------
+
+
+def test_find_by_key(store: Store) -> None:
+    v = add(store)
+    got = store.find(v.id, {"sheet": 2, "parcel": 3})
+    assert keys(got) == {(2, 3)} and got["src_row"].tolist() == [6]
+    assert got.dtypes.equals(store.read(v.id).dtypes)
+    # Values from a form arrive as text: the column's type decides the comparison.
+    assert keys(store.find(v.id, {"sheet": "2", "parcel": "3"})) == {(2, 3)}
+    assert keys(store.find(v.id, {"sheet": np.int64(2), "parcel": 3})) == {(2, 3)}
+    assert keys(store.find(v.id, {"sheet": 3})) == {(3, p) for p in range(1, 5)}
+    assert store.find(v.id, {"sheet": 9, "parcel": 1}).empty
+
+
+def test_find_vietnamese_text_in_any_normal_form(store: Store) -> None:
+    v = add(store)
+    nfd = unicodedata.normalize("NFD", "Xã Tà Nung")
+    assert nfd != "Xã Tà Nung"
+    got = store.find(v.id, {"commune": nfd, "sheet": 1})
+    assert keys(got) == {(1, 2)} and got["commune"].tolist() == [COMMUNES[1]]
+
+
+def test_find_values_are_parameters_not_sql(store: Store) -> None:
+    v = add(store)
+    got = store.find(v.id, {"note": INJECTION})
+    assert got["note"].tolist() == [INJECTION] and keys(got) == {(1, 2)}
+    for hostile in ("' OR 1=1 --", "1; DROP TABLE parcels_v1; --", '" OR ""="',
+                    "1 OR 1=1", "%", "*"):
+        assert store.find(v.id, {"note": hostile}).empty
+        assert store.find(v.id, {"sheet": hostile}).empty
+    assert len(store.read(v.id)) == len(parcels())
+
+
+def test_find_missing_values_and_bad_arguments(store: Store) -> None:
+    v = add(store)
+    assert store.find(v.id, {"owners": None})["src_row"].tolist() == [0, 4, 8]
+    assert store.find(v.id, {"certified": True, "sheet": 1})["src_row"].tolist() == [1]
+    with pytest.raises(UsageError):
+        store.find(v.id, {"so_to": 1})
+    with pytest.raises(UsageError):
+        store.find(v.id, {"sheet; DROP TABLE x": 1})
+    with pytest.raises(UsageError):
+        store.find(v.id, {})
+    with pytest.raises(UsageError):
+        store.find(v.id, {"sheet": [1, 2]})
+
+
+def test_at_point_inside_outside_and_on_shared_edges(store: Store) -> None:
+    v = add(store)
+    inside = store.at_point(v.id, X0 + 15, Y0 + 15)
+    assert keys(inside) == {(2, 2)}
+    assert inside.dtypes.equals(store.read(v.id).dtypes)
+    assert store.at_point(v.id, X0 - 5, Y0 + 5).empty
+    assert store.at_point(v.id, X0 + 15, Y0 + 30.001).empty
+    # A point on the edge shared by two parcels belongs to both; a shared corner to four.
+    assert keys(store.at_point(v.id, X0 + 10, Y0 + 5)) == {(1, 1), (1, 2)}
+    assert keys(store.at_point(v.id, X0 + 10, Y0 + 10)) == {(1, 1), (1, 2), (2, 1), (2, 2)}
+    with pytest.raises(UsageError):
+        store.at_point(v.id, float("nan"), Y0)
+
+
+def test_at_point_tests_the_exact_geometry_not_its_box(store: Store) -> None:
+    triangle = shapely.Polygon([(X0, Y0), (X0 + 10, Y0), (X0, Y0 + 10)])
+    v = add(store, gpd.GeoDataFrame({"code": ["ONT"]}, geometry=[triangle], crs=CRS),
+            kind="plan", key_columns=())
+    assert len(store.at_point(v.id, X0 + 2, Y0 + 2)) == 1
+    assert store.at_point(v.id, X0 + 8, Y0 + 8).empty  # inside the box, outside the triangle
+
+
+def test_read_bbox_and_columns(store: Store) -> None:
+    gdf = parcels()
+    v = add(store, gdf)
+    box = (X0 + 12, Y0 + 3, X0 + 25, Y0 + 14)
+    got = store.read(v.id, bbox=box)
+    assert keys(got) == keys(gdf[gdf.intersects(shapely.box(*box))]) == {
+        (1, 2), (1, 3), (2, 2), (2, 3)}
+    assert store.read(v.id, bbox=(0, 0, 1, 1)).empty
+    some = store.read(v.id, columns=["parcel", "commune"])
+    assert set(some.columns) == {"parcel", "commune", "geometry"}
+    assert some["commune"].tolist() == gdf["commune"].tolist()
+    assert list(store.read(v.id, columns="sheet").columns) == ["sheet", "geometry"]
+    with pytest.raises(UsageError):
+        store.read(v.id, columns=["so_to"])
+    with pytest.raises(UsageError):
+        store.read(v.id, bbox=(1, 1, 0, 0))
+
+
+# -- meta ----------------------------------------------------------------------------------
+
+
+def test_meta_round_trip_and_update(store: Store) -> None:
+    meta = {"read": {"crs": "EPSG:5899", "encoding": "windows-1258", "inferred": True},
+            "fields": {"SoThuTuThua": "parcel", "SoHieuToBanDo": "sheet"},
+            "validation": {"errors": 0, "warnings": 3}}
+    v = add(store, meta=meta)
+    assert store.version(v.id).meta == meta
+    decision = {"number": "1234/QĐ-UBND", "date": "2023-08-15",
+                "authority": "UBND tỉnh Lâm Đồng"}
+    updated = store.update_meta(v.id, {"decision": decision, "validation": {"errors": 0}})
+    assert updated.meta == {**meta, "decision": decision, "validation": {"errors": 0}}
+    assert store.version(v.id) == updated
+    assert len(store.read(v.id)) == len(parcels())  # the layer is untouched
+    with pytest.raises(UsageError):
+        store.update_meta(v.id, {"bad": float("nan")})
+    with pytest.raises(UsageError):
+        add(store, meta={"bad": {1, 2}})
+    assert store.version(v.id).meta == updated.meta
+
+
+# -- persistence, threads ------------------------------------------------------------------
+
+
+def test_everything_survives_reopening(store: Store, backend: str, home: Path) -> None:
+    v1 = store.publish(add(store, meta={"a": 1}).id, by="a")
+    v2 = add(store)
+    store.close()
+    with pytest.raises(StoreError):
+        store.version(v1.id)
+    with make_store(backend, home) as again:
+        assert again.published("672", "parcels") == v1
+        assert [v.id for v in again.versions()] == [v2.id, v1.id]
+        assert keys(again.find(v2.id, {"sheet": 1, "parcel": 1})) == {(1, 1)}
+
+
+def test_lookups_from_threads_while_a_version_is_written(store: Store) -> None:
+    v = add(store)
+    failures: list[BaseException] = []
+
+    def look_up() -> None:
+        try:
+            for _ in range(50):
+                assert keys(store.find(v.id, {"sheet": 2, "parcel": 2})) == {(2, 2)}
+                assert keys(store.at_point(v.id, X0 + 15, Y0 + 15)) == {(2, 2)}
+        except BaseException as exc:  # handed to the main thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=look_up) for _ in range(4)]
+    for t in threads:
+        t.start()
+    added = add(store, big_grid(20_000, "CLN"), key_columns=())
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert len(store.read(added.id)) == 20_000
+
+
+# -- crashes and concurrent processes ------------------------------------------------------
+
+CHILD = """
+import sys, time
+from pathlib import Path
+from gisportal.store import open_store
+from test_store import big_grid
+
+home, mode, district, n, land_use, arg = sys.argv[1:7]
+store = open_store(home, crs="EPSG:5899")
+
+def pause_at(prefix):
+    # Freeze when the catalogue connection is about to run `prefix`, so the parent can
+    # SIGKILL this process at exactly that point.
+    def trace(sql):
+        if " ".join(sql.split()).startswith(prefix):
+            print("PAUSED", flush=True)
+            time.sleep(3600)
+    store._db().set_trace_callback(trace)
+
+if mode == "publish":
+    pause_at("COMMIT")
+    store.publish(int(arg), by="crash")
+else:
+    if mode == "before-draft":
+        pause_at("UPDATE versions SET status = 'draft'")
+    if mode == "together":  # wait until every sibling is ready, then write at once
+        barrier, count = Path(arg).parent, int(Path(arg).name)
+        (barrier / land_use).touch()
+        while len(list(barrier.iterdir())) < count:
+            time.sleep(0.01)
+    print("WRITING", flush=True)
+    started = time.time()
+    v = store.add_version(district, "parcels", big_grid(int(n), land_use),
+                          source_name="big.zip", source_sha256="0" * 64, created_by=mode,
+                          key_columns=("src_row",))
+    print(v.id, started, time.time(), flush=True)
+"""
+
+
+def spawn(tmp_path: Path, home: Path, mode: str, district: str, n: int,
+          land_use: str = "NEW", arg: str = "-") -> subprocess.Popen[str]:
+    script = tmp_path / "child.py"
+    script.write_text(CHILD, encoding="utf-8")
+    path = os.pathsep.join([str(REPO), str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])
+    return subprocess.Popen(
+        [sys.executable, str(script), str(home), mode, district, str(n), land_use, arg],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+
+
+def expect_line(proc: subprocess.Popen[str], want: str, timeout: float = 60) -> None:
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline().strip() if ready else "(timed out)"
+    if line != want:
+        proc.kill()
+        pytest.fail(f"child said {line!r}, not {want!r}; stderr:\n{proc.stderr.read()}")
+
+
+def kill(proc: subprocess.Popen[str]) -> str:
+    """SIGKILL the child (no cleanup handlers run) and return what it printed since."""
+    proc.send_signal(signal.SIGKILL)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    return out.strip()
+
+
+@pytest.mark.parametrize("district", ["672", "673"], ids=["published-district", "new-district"])
+def test_upload_killed_mid_write_leaves_published_version_intact(
+        store: Store, backend: str, home: Path, tmp_path: Path, district: str) -> None:
+    gdf = parcels()
+    published = store.publish(add(store, gdf).id, by="chief")
+    proc = spawn(tmp_path, home, "write", district, 200_000)
+    expect_line(proc, "WRITING")
+    deadline = time.monotonic() + 30
+    while not hidden_rows(backend, home) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [(crashed_id, _)] = hidden_rows(backend, home)
+    time.sleep(0.3)  # well into writing 200 000 polygons
+    assert kill(proc) == "", "the child finished before it was killed: make the layer bigger"
+
+    with make_store(backend, home) as again:
+        assert again.published("672", "parcels") == published
+        pd.testing.assert_frame_equal(again.read(published.id), store.read(published.id))
+        assert keys(again.find(published.id, {"sheet": 1, "parcel": 1})) == {(1, 1)}
+        assert [v.id for v in again.versions()] == [published.id]
+        assert again.districts() == ["672"]
+        assert hidden_rows(backend, home) == []
+        assert stored_tables(backend, home, "672") == {f"parcels_v{published.id}"}
+        assert stored_tables(backend, home, "673") == set()
+        # Ids are never reused, and the district takes new uploads.
+        retry = add(again, district=district)
+        assert retry.id > crashed_id
+        assert len(again.read(retry.id)) == len(gdf)
+
+
+def test_crash_after_layer_write_before_catalogue_flip(
+        store: Store, backend: str, home: Path, tmp_path: Path) -> None:
+    published = store.publish(add(store).id, by="chief")
+    proc = spawn(tmp_path, home, "before-draft", "672", 5_000)
+    expect_line(proc, "WRITING")
+    expect_line(proc, "PAUSED")
+    [(crashed_id, _)] = hidden_rows(backend, home)
+    crashed_table = f"parcels_v{crashed_id}"
+    assert crashed_table in stored_tables(backend, home, "672")  # the layer is complete
+
+    # While its writer lives, the unfinished version is invisible but left alone.
+    with make_store(backend, home) as meanwhile:
+        assert [v.id for v in meanwhile.versions()] == [published.id]
+        assert hidden_rows(backend, home) == [(crashed_id, "672")]
+        assert meanwhile.published("672", "parcels") == published
+
+    assert kill(proc) == ""
+    with make_store(backend, home) as again:
+        assert [v.id for v in again.versions()] == [published.id]
+        assert again.published("672", "parcels") == published
+        assert len(again.read(published.id)) == len(parcels())
+    assert hidden_rows(backend, home) == []
+    assert stored_tables(backend, home, "672") == {f"parcels_v{published.id}"}
+
+
+def test_publish_killed_before_commit_changes_nothing(
+        store: Store, backend: str, home: Path, tmp_path: Path) -> None:
+    old = store.publish(add(store).id, by="chief")
+    new = add(store)
+    proc = spawn(tmp_path, home, "publish", "672", 0, arg=str(new.id))
+    expect_line(proc, "PAUSED")  # both UPDATEs done, COMMIT not yet
+    assert store.published("672", "parcels") == old  # readers never wait for the writer
+    assert kill(proc) == ""
+    with make_store(backend, home) as again:
+        assert again.published("672", "parcels") == old
+        assert again.version(new.id).status == "draft"
+        assert again.publish(new.id, by="chief").status == "published"
+        assert again.version(old.id).status == "superseded"
+
+
+def test_two_processes_upload_to_one_district_at_once(
+        store: Store, home: Path, tmp_path: Path) -> None:
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    n = 30_000
+    procs = {name: spawn(tmp_path, home, "together", "672", n, name, str(barrier / "2"))
+             for name in ("A", "B")}
+    ids, spans = {}, []
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        vid, started, ended = out.split()[-3:]
+        ids[name] = int(vid)
+        spans.append((float(started), float(ended)))
+    assert max(s for s, _ in spans) < min(e for _, e in spans), "the uploads did not overlap"
+    assert ids["A"] != ids["B"]
+    expected = big_grid(n, "-")
+    for name, vid in ids.items():
+        v = store.version(vid)
+        assert (v.district, v.status, v.feature_count) == ("672", "draft", n)
+        got = store.read(vid)
+        assert got["land_use"].unique().tolist() == [name]
+        assert got["src_row"].tolist() == list(range(n))
+        assert shapely.equals_exact(got.geometry.values, expected.geometry.values, 0).all()
+        assert store.find(vid, {"src_row": 12_345})["land_use"].tolist() == [name]
+
+
+# -- GeoPackage specifics ------------------------------------------------------------------
+
+
+def test_gpkg_layout_and_indexes(home: Path) -> None:
+    with GpkgStore(home, crs=CRS) as store:
+        v = add(store, key_columns=("commune", "sheet", "parcel"))
+        table = f"parcels_v{v.id}"
+        gpkg = home / "districts" / "672.gpkg"
+        with closing(sqlite3.connect(gpkg)) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+            def plan(where: str) -> str:
+                sql = f'EXPLAIN QUERY PLAN SELECT * FROM "{table}" WHERE {where}'
+                return " ".join(r[-1] for r in conn.execute(sql, [1] * where.count("?")))
+
+            assert f"USING INDEX {table}_key " in plan("commune = ? AND sheet = ? AND parcel = ?")
+            # A parcel looked up without its commune still goes through an index.
+            assert f"USING INDEX {table}_key" in plan("sheet = ? AND parcel = ?")
+            assert f"USING INDEX {table}_key" in plan("parcel = ?")
+            assert conn.execute(f'SELECT count(*) FROM "rtree_{table}_geom"').fetchone()[0] == 12
+        with closing(sqlite3.connect(home / "catalogue.sqlite")) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert conn.execute("SELECT version FROM schema_version "
+                                "WHERE component = 'store'").fetchone() == (1,)
+            # The database itself refuses a second published version of a layer.
+            other = add(store).id
+            conn.execute("UPDATE versions SET status = 'published' WHERE id = ?", (v.id,))
+            with pytest.raises(sqlite3.IntegrityError):
+                conn.execute("UPDATE versions SET status = 'published' WHERE id = ?", (other,))
+
+
+def test_gpkg_refuses_a_catalogue_from_a_newer_gisportal(home: Path) -> None:
+    GpkgStore(home, crs=CRS).close()
+    with closing(sqlite3.connect(home / "catalogue.sqlite")) as conn, conn:
+        conn.execute("UPDATE schema_version SET version = 99 WHERE component = 'store'")
+    with pytest.raises(StoreError, match="schema version 99"):
+        GpkgStore(home, crs=CRS)
+
+
+def test_gpkg_never_overwrites_a_table_it_does_not_know(home: Path) -> None:
+    with GpkgStore(home, crs=CRS) as store:
+        first = add(store)
+    # The catalogue is lost but the district file kept: ids start again at 1.
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{home / 'catalogue.sqlite'}{suffix}").unlink(missing_ok=True)
+    with GpkgStore(home, crs=CRS) as store:
+        with pytest.raises(StoreError) as err:
+            add(store, big_grid(5, "CLN"), key_columns=())
+        assert err.value.code == "STORE-TABLE-EXISTS"
+        assert store.versions() == [] and hidden_rows("gpkg", home) == []
+    with closing(sqlite3.connect(home / "districts" / "672.gpkg")) as conn:
+        count = conn.execute(f'SELECT count(*) FROM "parcels_v{first.id}"').fetchone()[0]
+    assert count == len(parcels())
+
+
+def test_gpkg_recovery_removes_a_half_created_district_file(home: Path) -> None:
+    GpkgStore(home, crs=CRS).close()
+    # What a writer killed while GDAL was creating the district's file leaves behind.
+    with closing(sqlite3.connect(home / "catalogue.sqlite")) as conn, conn:
+        conn.execute("INSERT INTO versions (district, kind, status, source_name, source_sha256,"
+                     " feature_count, has_errors, created_at, created_by, columns)"
+                     " VALUES ('674', 'plan', 'writing', 'a.zip', '', 0, 0, '', '', '[]')")
+    gpkg = home / "districts" / "674.gpkg"
+    gpkg.write_bytes(b"SQLite format 3\x00" + b"\x07" * 100)
+    with GpkgStore(home, crs=CRS) as store:
+        assert not gpkg.exists() and hidden_rows("gpkg", home) == []
+        assert add(store, district="674").feature_count == len(parcels())
+
+
+def test_gpkg_upload_gives_up_when_the_district_stays_locked(home: Path) -> None:
+    with GpkgStore(home, crs=CRS, lock_timeout=0.2) as store:
+        with open(home / "districts" / "672.lock", "w") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            with pytest.raises(StoreError) as err:
+                add(store)
+        assert err.value.code == "STORE-BUSY"
+        assert store.versions() == [] and hidden_rows("gpkg", home) == []
+        assert add(store).status == "draft"  # released: uploads go through again
