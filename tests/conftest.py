@@ -12,6 +12,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyogrio
 import pytest
 import shapely
@@ -75,11 +76,14 @@ def write_shapefile_zip(gdf: gpd.GeoDataFrame, zip_path: Path, *, encoding: str 
     work.mkdir(parents=True, exist_ok=True)
     out = gdf.copy()
     for col in out.columns:
-        if col != out.geometry.name and out[col].dtype == object:
+        if col != out.geometry.name and not pd.api.types.is_numeric_dtype(out[col]):
             out[col] = [v.decode("latin-1") if isinstance(v, bytes)
                         else encodings.encode(v, encoding).decode("latin-1") for v in out[col]]
     shp = work / "thua.shp"
+    # GDAL's "LATIN1" writer is ISO-8859-1 without the C1 range (0x80–0x9F), which UTF-8
+    # and VNI bytes use; write those bytes into the DBF ourselves.
     pyogrio.write_dataframe(out, shp, encoding="latin1")
+    _patch_dbf_text(work / "thua.dbf", out)
     (work / "thua.cpg").unlink(missing_ok=True)
     if cpg is not None:
         (work / "thua.cpg").write_text(cpg)
@@ -89,6 +93,31 @@ def write_shapefile_zip(gdf: gpd.GeoDataFrame, zip_path: Path, *, encoding: str 
         for part in sorted(work.iterdir()):
             zf.write(part, f"{folder}{part.name}")
     return zip_path
+
+
+def _patch_dbf_text(dbf: Path, frame: gpd.GeoDataFrame) -> None:
+    """Rewrite each text cell of ``dbf`` with the exact bytes of ``frame``'s latin-1 text."""
+    data = bytearray(dbf.read_bytes())
+    n_rec = int.from_bytes(data[4:8], "little")
+    header_len = int.from_bytes(data[8:10], "little")
+    rec_len = int.from_bytes(data[10:12], "little")
+    fields, pos, off = [], 32, 1
+    while data[pos] != 0x0D:
+        name = data[pos:pos + 11].split(b"\0")[0].decode("ascii")
+        ftype, flen = chr(data[pos + 11]), data[pos + 16]
+        fields.append((name, ftype, off, flen))
+        off += flen
+        pos += 32
+    for name, ftype, foff, flen in fields:
+        if ftype != "C" or name not in frame.columns:
+            continue
+        for i, v in enumerate(frame[name]):
+            if i >= n_rec:
+                break
+            raw = b"" if v is None else v.encode("latin-1")[:flen]
+            start = header_len + i * rec_len + foff
+            data[start:start + flen] = raw.ljust(flen, b" ")
+    dbf.write_bytes(bytes(data))
 
 
 @pytest.fixture

@@ -1,0 +1,120 @@
+"""The command line: contract verbs, exit codes, one-line errors, JSON output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from gisportal.cli import cli
+from tests.conftest import parcel_grid
+
+
+@pytest.fixture
+def run(home):
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(cli, ["--home", str(home), *args], catch_exceptions=False)
+
+    return invoke
+
+
+def test_validate_clean_file_exits_0_with_json_report(run, make_shapefile_zip):
+    r = run("validate", str(make_shapefile_zip()), "--kind", "parcels", "--district", "678")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert set(report) >= {"summary", "findings"}
+    assert report["summary"]["errors"] == 0
+    for f in report["findings"]:
+        assert set(f) >= {"rule", "severity", "feature", "message", "location"}
+
+
+def test_validate_file_with_errors_exits_1(run, tmp_path):
+    gdf = parcel_grid(2, 2)
+    gdf.loc[3, "LoaiDat"] = "QQQ"
+    path = tmp_path / "bad.geojson"
+    gdf.to_crs(4326).to_file(path, driver="GeoJSON")
+    r = run("validate", str(path), "--kind", "parcels")
+    assert r.exit_code == 1
+    findings = json.loads(r.stdout)["findings"]
+    bad = [f for f in findings if f["rule"] == "CODE-UNKNOWN"]
+    assert len(bad) == 1 and bad[0]["feature"]["row"] == 3
+    assert bad[0]["feature"]["key"] == {"commune": "24778", "sheet": 1, "parcel": 4}
+    assert bad[0]["location"]["type"] == "Point"
+    lon, lat = bad[0]["location"]["coordinates"]
+    assert 108 < lon < 109 and 11 < lat < 12  # WGS 84, lon/lat order
+
+
+def test_validate_unreadable_exits_2_with_one_line(run, tmp_path):
+    path = tmp_path / "notes.zip"
+    path.write_bytes(b"this is not a zip archive")
+    r = run("validate", str(path), "--kind", "parcels")
+    assert r.exit_code == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gisportal: error:")
+
+
+@pytest.mark.parametrize("fmt", ["html", "geojson"])
+def test_validate_other_formats_to_file(run, make_shapefile_zip, tmp_path, fmt):
+    out = tmp_path / f"report.{fmt}"
+    r = run("validate", str(make_shapefile_zip()), "--kind", "parcels", "--format", fmt,
+            "--out", str(out))
+    assert r.exit_code == 0
+    text = out.read_text(encoding="utf-8")
+    if fmt == "html":
+        assert "Báo cáo kiểm tra dữ liệu" in text and "http" not in text.split("</style>")[0]
+    else:
+        assert json.loads(text)["type"] == "FeatureCollection"
+
+
+def test_ingest_publish_lookup_round_trip(run, make_shapefile_zip):
+    r = run("ingest", str(make_shapefile_zip()), "--kind", "parcels", "--district", "678")
+    assert r.exit_code == 0, r.output
+    vid = r.stdout.strip().splitlines()[-1]
+    assert vid.isdigit()
+    r = run("lookup", "--district", "678", "--sheet", "1", "--parcel", "1")
+    assert r.exit_code == 1 and "no published parcels" in r.stderr
+    r = run("publish", "--district", "678", "--kind", "parcels", "--version", vid)
+    assert r.exit_code == 0, r.output
+    r = run("lookup", "--district", "678", "--sheet", "1", "--parcel", "1")
+    assert r.exit_code == 0
+    answer = json.loads(r.stdout)
+    assert answer["parcel"]["parcel"] == 1
+    assert answer["parcel"]["attributes"]["TenChu"] == "Nguyễn Văn Hùng"  # operator sees it
+    r = run("versions", "--json")
+    assert json.loads(r.stdout)[0]["status"] == "published"
+
+
+def test_ingest_with_errors_and_publish_flag_exits_1_keeps_draft(run, tmp_path):
+    gdf = parcel_grid(2, 2)
+    gdf.loc[0, "SoThua"] = None
+    path = tmp_path / "nulls.gpkg"
+    gdf.to_file(path, driver="GPKG")
+    r = run("ingest", str(path), "--kind", "parcels", "--district", "678", "--publish")
+    assert r.exit_code == 1
+    assert r.stdout.strip().splitlines()[-1].isdigit()
+    assert "not published" in r.stderr
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("lookup",), "nothing to look up"),
+    (("lookup", "--sheet", "1"), "go together"),
+    (("lookup", "--lat", "91", "--lon", "108"), "out of range"),
+    (("publish", "--district", "678", "--kind", "plan", "--version", "999"), "999"),
+])
+def test_bad_arguments_give_one_line_errors(run, args, needle):
+    r = run(*args)
+    assert r.exit_code != 0
+    assert needle in r.stderr
+    assert "Traceback" not in r.output
+
+
+def test_python_dash_m_runs_the_same_cli(home):
+    r = subprocess.run([sys.executable, "-m", "gisportal", "--help"], capture_output=True,
+                       text=True, check=True)
+    for verb in ("demo", "ingest", "publish", "validate", "lookup", "serve"):
+        assert verb in r.stdout
