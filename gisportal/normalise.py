@@ -24,7 +24,7 @@ from gisportal import seeds
 from gisportal.errors import CRSError, InputError
 from gisportal.models import FieldMapping, LayerModel, match_fields
 from gisportal.text import nfc
-from gisportal.validation.report import Finding
+from gisportal.findings import Finding
 
 __all__ = ["NormalisedLayer", "normalise", "feature_keys", "locate_rows"]
 
@@ -193,8 +193,11 @@ def normalise(src, model: LayerModel, *, crs: str | None = None,
         bad_rows[f.name] = bad
 
     result = gpd.GeoDataFrame(out, geometry=frame.geometry.values, crs=store, index=frame.index)
-    result.insert(0, "src_row", np.arange(len(result), dtype="int64"))
+    # The reader's index is the row number in the source file (with gaps where a
+    # damaged record was dropped): keep it as src_row, then number rows 0..n-1.
+    result.insert(0, "src_row", np.asarray(gdf.index, dtype="int64"))
     result["attrs"] = _attrs_json(gdf[source_cols].set_axis(frame.index))
+    result = result.reset_index(drop=True)
     norm = NormalisedLayer(result, model, choice, mapping, findings)
 
     # Findings about values: missing required fields, nulls, unconvertible values.
@@ -215,8 +218,9 @@ def normalise(src, model: LayerModel, *, crs: str | None = None,
             keys = feature_keys(result, model, rows)
             locs = locate_rows(result.geometry.values[rows])
             raw = gdf[col].to_numpy()[rows]
+            src_rows = result["src_row"].to_numpy()[rows]
             tv, te = _TYPE_WORDS[f.type]
-            for r, k, loc, v in zip(rows, keys, locs, raw, strict=True):
+            for r, k, loc, v in zip(src_rows, keys, locs, raw, strict=True):
                 findings.append(Finding(rule, row=int(r), key=k, location=loc, params={
                     "field": f.name, "column": col, "value": "" if pd.isna(v) else str(v),
                     "type_vi": tv, "type_en": te}))

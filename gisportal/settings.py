@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gisportal.errors import UsageError
+
 __all__ = ["Setting", "SETTINGS", "load_settings", "data_home"]
 
 
@@ -29,10 +31,6 @@ SETTINGS: tuple[Setting, ...] = (
             "published output. Never committed."),
     Setting("max_upload_bytes", 1024**3, "GISPORTAL_MAX_UPLOAD_BYTES",
             "Largest file accepted for validation or ingest, in bytes."),
-    Setting("max_unzip_bytes", 4 * 1024**3, "GISPORTAL_MAX_UNZIP_BYTES",
-            "Largest total uncompressed size of an uploaded zip, in bytes."),
-    Setting("max_unzip_ratio", 200.0, "GISPORTAL_MAX_UNZIP_RATIO",
-            "Largest compression ratio of a zip member before it is treated as a zip bomb."),
 )
 
 
@@ -43,7 +41,12 @@ def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         value: Any = s.default
         if s.env in os.environ:
             raw = os.environ[s.env]
-            value = type(s.default)(raw) if not isinstance(s.default, str) else raw
+            try:
+                value = type(s.default)(raw) if not isinstance(s.default, str) else raw
+            except ValueError:
+                raise UsageError(f"{s.env}={raw!r} is not a {type(s.default).__name__}",
+                                 where=s.env, fix=f"set it like the default, {s.default!r}",
+                                 code="SETTING-INVALID") from None
         out[s.name] = value
     out.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return out
