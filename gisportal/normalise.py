@@ -22,9 +22,9 @@ import shapely
 from gisportal import crs as vncrs
 from gisportal import seeds
 from gisportal.errors import CRSError, InputError
+from gisportal.findings import Finding
 from gisportal.models import FieldMapping, LayerModel, match_fields
 from gisportal.text import nfc
-from gisportal.findings import Finding
 
 __all__ = ["NormalisedLayer", "normalise", "feature_keys", "locate_rows"]
 

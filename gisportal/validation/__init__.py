@@ -7,9 +7,9 @@ every check of :data:`~gisportal.validation.checks.CHECKS`.
 from __future__ import annotations
 
 from gisportal import crs as vncrs
+from gisportal.findings import Finding, Report, rules
 from gisportal.normalise import NormalisedLayer
 from gisportal.validation.checks import CHECKS
-from gisportal.findings import Finding, Report, rules
 
 __all__ = ["validate", "Report", "Finding", "rules"]
 

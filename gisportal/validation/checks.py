@@ -15,8 +15,8 @@ import shapely
 
 from gisportal import crs as vncrs
 from gisportal import seeds
-from gisportal.normalise import NormalisedLayer, feature_keys, locate_rows
 from gisportal.findings import Finding
+from gisportal.normalise import NormalisedLayer, feature_keys, locate_rows
 
 __all__ = ["CHECKS", "check_geometry", "check_codes", "check_keys", "check_area",
            "check_outside_province"]
