@@ -118,3 +118,38 @@ def test_python_dash_m_runs_the_same_cli(home):
                        text=True, check=True)
     for verb in ("demo", "ingest", "publish", "validate", "lookup", "serve"):
         assert verb in r.stdout
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_runs_a_real_wsgi_server(home, make_shapefile_zip):
+    import time
+    import urllib.request
+
+    port = _free_port()
+    env = {**__import__("os").environ, "GISPORTAL_HOME": str(home)}
+    proc = subprocess.Popen([sys.executable, "-m", "gisportal", "serve", "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    assert json.load(r) == {"status": "ok"}
+                    assert "waitress" in r.headers.get("Server", "")
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+            assert "Lâm Đồng" in r.read().decode("utf-8")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
