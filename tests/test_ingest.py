@@ -173,3 +173,32 @@ def test_new_version_supersedes_and_old_stays_readable(store, make_shapefile_zip
     assert len(store.read(a.version.id)) == 20
     assert len(store.read(b.version.id)) == 9
     assert store.version(a.version.id).source_sha256 != store.version(b.version.id).source_sha256
+
+
+def test_findings_name_source_rows_when_a_damaged_record_was_dropped(store, tmp_path):
+    import struct
+    import zipfile
+
+    from tests.conftest import write_shapefile_zip
+
+    gdf = parcel_grid(2, 3)
+    gdf.loc[4, "LoaiDat"] = "XYZ"  # source row 4
+    z = write_shapefile_zip(gdf, tmp_path / "hong.zip")
+    parts = tmp_path / "hong_parts"
+    shp = parts / "thua.shp"
+    shx = (parts / "thua.shx").read_bytes()
+    offset = struct.unpack(">i", shx[100 + 8 * 1:104 + 8 * 1])[0] * 2  # damage row 1
+    data = bytearray(shp.read_bytes())
+    struct.pack_into("<i", data, offset + 8, 77)
+    shp.write_bytes(bytes(data))
+    z.unlink()
+    with zipfile.ZipFile(z, "w") as zf:
+        for p in sorted(parts.iterdir()):
+            zf.write(p, p.name)
+    res = ingest_file(store, z, "parcels", "678")
+    rows = {(f.rule, f.row) for f in res.report.findings if f.level == "error"}
+    assert ("READ-RECORD-UNREADABLE", 1) in rows
+    assert ("CODE-UNKNOWN", 4) in rows
+    stored = store.read(res.version.id)
+    assert sorted(stored["src_row"]) == [0, 2, 3, 4, 5]
+    assert res.version.has_errors  # a damaged record blocks publishing
