@@ -1,0 +1,124 @@
+"""Reading the records of the chosen layer: pyogrio in bulk, fiona record by record.
+
+Bulk reading with pyogrio (one C loop per layer) is the normal path. When pyogrio gives
+up on a damaged file, fiona reads one record at a time while GDAL's per-record errors are
+collected, so a bad record costs that record (an ``error`` note with its row), not the
+whole file. Shapefile and DXF text is opened as latin-1, so that every character is one
+raw byte, and left for :mod:`gisportal.read.text` to decode.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import numpy as np
+import pandas as pd
+import pyogrio
+import pyproj
+from geopandas import GeoDataFrame
+
+from gisportal.read.formats import unreadable_error
+from gisportal.read.layers import Candidate
+from gisportal.read.notes import Note, unreadable_note
+
+_FIONA_LOG_LOCK = threading.Lock()
+
+
+class _ErrorCollector(logging.Handler):
+    """Collects GDAL errors fiona logs while one record is read."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _open_options(c: Candidate) -> dict[str, str]:
+    kind = c.dataset.kind
+    if kind == "shapefile":
+        return {"encoding": "latin1"}
+    if kind == "dxf":
+        # Open options, not global config: thread-safe. ISO-8859-1 hands us raw bytes:
+        # GDAL's own code-page decoding drops the last character of every string.
+        return {"CLOSED_LINE_AS_POLYGON": "TRUE", "ENCODING": "ISO-8859-1"}
+    return {}
+
+
+def read_bulk(c: Candidate) -> GeoDataFrame:
+    kwargs = _open_options(c)
+    if c.inner is not None:
+        kwargs["layer"] = c.inner
+    return pyogrio.read_dataframe(c.dataset.path, **kwargs)
+
+
+def read_by_record(c: Candidate, first_error: BaseException,
+                   notes: list[Note]) -> GeoDataFrame:
+    """Read what can be read, one record at a time, after pyogrio gave up.
+
+    fiona reads a record at a time and logs GDAL's per-record errors, so a truncated
+    DBF or a damaged FlatGeobuf feature costs that record only. Each unreadable record
+    becomes an ``error`` note with its row; the frame's index keeps source row numbers.
+    """
+    import fiona
+    from shapely.geometry import shape
+
+    ds = c.dataset
+    env = {}
+    open_kw: dict[str, str] = {}
+    if ds.kind == "shapefile":
+        open_kw["encoding"] = "latin1"
+    if ds.kind == "dxf":
+        env = {"DXF_CLOSED_LINE_AS_POLYGON": "TRUE", "DXF_ENCODING": "ISO-8859-1"}
+    logger = logging.getLogger("fiona._env")
+    collector = _ErrorCollector()
+    rows: list[int] = []
+    props: list[dict] = []
+    geoms: list[object] = []
+    with _FIONA_LOG_LOCK:
+        logger.addHandler(collector)
+        try:
+            with fiona.Env(**env), fiona.open(ds.path, layer=c.inner, **open_kw) as src:
+                schema = dict(src.schema["properties"])
+                crs_wkt = src.crs_wkt or None
+                n = len(src)
+                try:
+                    fids = list(src.keys())
+                except Exception:  # noqa: BLE001 - fall back to positional ids below
+                    fids = []
+                if len(fids) < n:
+                    fids = list(range(n))
+                for row, fid in enumerate(fids):
+                    collector.messages.clear()
+                    why = None
+                    try:
+                        rec = src[fid]
+                    except Exception as exc:  # noqa: BLE001 - one bad record, not the file
+                        rec, why = None, str(exc) or type(exc).__name__
+                    if rec is None and why is None:
+                        why = "the record cannot be read"
+                    if collector.messages and why is None:
+                        why = collector.messages[0]
+                    if why is not None:
+                        notes.append(unreadable_note(row, why))
+                        continue
+                    rows.append(row)
+                    props.append(dict(rec.properties))
+                    geoms.append(shape(rec.geometry) if rec.geometry is not None else None)
+        except (fiona.errors.FionaError, OSError, ValueError) as exc:
+            raise unreadable_error(ds, first_error) from exc
+        finally:
+            logger.removeHandler(collector)
+    frame = pd.DataFrame(props, columns=list(schema), index=pd.Index(rows, dtype="int64"))
+    for name, ftype in schema.items():
+        base = str(ftype).split(":")[0]
+        if base in ("date", "datetime"):
+            frame[name] = pd.to_datetime(frame[name], errors="coerce")
+        elif base == "str":
+            frame[name] = frame[name].astype("str")
+    crs = pyproj.CRS.from_wkt(crs_wkt) if crs_wkt else None
+    geometry = np.empty(len(geoms), dtype=object)
+    geometry[:] = geoms
+    return GeoDataFrame(frame, geometry=geometry, crs=crs)
