@@ -45,7 +45,8 @@ class GisportalError(Exception):
             text += f" [{self.where}]"
         text += "."
         if self.fix:
-            text += " " + self.fix.rstrip(".") + "."
+            fix = self.fix.rstrip(".")
+            text += " " + fix[:1].upper() + fix[1:] + "."
         return text
 
     def to_dict(self) -> dict[str, str]:
