@@ -1,0 +1,76 @@
+"""The demo province goes through the real pipeline and is published, looked up, served."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from gisportal import lookup as lk
+from gisportal.cli import cli
+from gisportal.demo_province import build_demo, demo_summary
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("demo") / "home"
+    r = CliRunner().invoke(cli, ["--home", str(home), "demo", "--parcels-per-district", "400",
+                                 "--district", "676", "--district", "678"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    return home
+
+
+@pytest.fixture
+def demo_store(demo_home):
+    from gisportal.store import open_store
+
+    with open_store(demo_home, crs="EPSG:5899") as s:
+        yield s
+
+
+def test_every_layer_published_without_errors(demo_store):
+    for code in ("676", "678"):
+        for kind in ("parcels", "plan", "boundary"):
+            v = demo_store.published(code, kind)
+            assert v is not None and not v.has_errors, (code, kind)
+        assert demo_store.published(code, "parcels").feature_count == 400
+    # The demo went through reading: field names of the national database were mapped.
+    v = demo_store.published("678", "parcels")
+    assert v.meta["read"]["fields"]["mapped"]["sheet"] == "SoHieuToBanDo"
+    assert "TenChu" in v.meta["read"]["fields"]["personal_source"]
+
+
+def test_approved_district_carries_its_decision(demo_store):
+    plan = demo_store.published("676", "plan")
+    assert plan.meta["decision"]["number"].startswith("DEMO-")
+    assert demo_store.published("678", "plan").meta["decision"] is None
+
+
+def test_demo_parcels_can_be_looked_up(demo_store):
+    parcels = demo_store.read(demo_store.published("678", "parcels").id)
+    row = parcels.iloc[len(parcels) // 2]
+    ans = lk.lookup_key(demo_store, "678", int(row["sheet"]), int(row["parcel"]),
+                        row["commune"])
+    assert ans["parcel"]["commune"] == row["commune"]
+    assert ans["planned"], "the plan covers the district, so every parcel has a planned use"
+    assert sum(p["share"] for p in ans["planned"]) == pytest.approx(1.0, abs=1e-3)
+    lat, lon = ans["parcel"]["point"]["lat"], ans["parcel"]["point"]["lon"]
+    by_point = lk.lookup_lonlat(demo_store, lat, lon)
+    assert by_point["parcel"]["parcel"] == ans["parcel"]["parcel"]
+
+
+def test_demo_is_deterministic(tmp_path):
+    from gisportal.store import open_store
+
+    tables = []
+    for i in range(2):
+        with open_store(tmp_path / f"h{i}", crs="EPSG:5899") as s:
+            res = build_demo(s, parcels_per_district=120, districts=["672"])
+            summary = demo_summary(res)
+            assert summary["published"].all()
+            v = s.published("672", "parcels")
+            tables.append(s.read(v.id).drop(columns="geometry").to_json())
+            tables.append(json.dumps(sorted(s.read(v.id).geometry.to_wkt())))
+    assert tables[0] == tables[2] and tables[1] == tables[3]
