@@ -34,14 +34,19 @@ class Rule:
 
 @cache
 def rules() -> dict[str, Rule]:
-    """The rule catalogue by code."""
-    with open(data_dir("layers") / "rules.json", encoding="utf-8") as fh:
-        doc = json.load(fh)
-    out = {}
-    for code, r in doc["rules"].items():
-        if r["severity"] not in SEVERITIES:
-            raise ValueError(f"layers/rules.json: {code}: unknown severity {r['severity']}")
-        out[code] = Rule(code, r["family"], r["severity"], r["vi"], r["en"], r.get("doc", ""))
+    """The rule catalogue by code, merged from ``layers/rules/*.json`` (one file a family)."""
+    out: dict[str, Rule] = {}
+    for path in sorted((data_dir("layers") / "rules").glob("*.json")):
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+        for code, r in doc["rules"].items():
+            where = f"layers/rules/{path.name}: {code}"
+            if r["severity"] not in SEVERITIES:
+                raise ValueError(f"{where}: unknown severity {r['severity']}")
+            if code in out:
+                raise ValueError(f"{where}: code already defined in another file")
+            out[code] = Rule(code, r["family"], r["severity"], r["vi"], r["en"],
+                             r.get("doc", ""))
     return out
 
 
