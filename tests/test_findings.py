@@ -11,7 +11,9 @@ CODE = re.compile(r"^[A-Z0-9]+(-[A-Z0-9]+)+$")
 
 
 def _fields(template: str) -> set[str]:
-    return {f for _, f, _, _ in string.Formatter().parse(template) if f}
+    """Placeholders, with the language suffix dropped ({message_vi} ~ {message_en})."""
+    return {re.sub(r"_(vi|en)$", "", f) for _, f, _, _ in string.Formatter().parse(template)
+            if f}
 
 
 def test_every_rule_is_documented_in_both_languages():
