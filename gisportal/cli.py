@@ -120,7 +120,7 @@ def validate(ctx, file, kind, district, crs, encoding, layer, fields, fmt, out) 
     try:
         checked = check_file(file, kind, district=district, crs=crs, encoding=encoding,
                              layer=layer, fields=_fields(fields), settings=ctx.obj["settings"],
-                             progress=stages)
+                             store=_store(ctx) if district else None, progress=stages)
     except GisportalError as err:
         stages.close()
         _fail(err)

@@ -21,9 +21,10 @@ from gisportal.normalise import NormalisedLayer, normalise
 from gisportal.read.sources import SourceLayer, read_source
 from gisportal.settings import load_settings
 from gisportal.store.base import Store, Version
-from gisportal.validation import Report, validate
+from gisportal.validation import Report, ValidationContext, validate
+from gisportal.validation.context import context_from_boundary
 
-__all__ = ["Checked", "check_file", "IngestResult", "ingest_file", "publish_version",
+__all__ = ["Checked", "check_file", "district_context", "IngestResult", "ingest_file", "publish_version",
            "check_district"]
 
 
@@ -50,11 +51,26 @@ def check_district(code: str | None) -> str | None:
     return code
 
 
+def district_context(store: Store | None, district: str | None) -> ValidationContext:
+    """The district's published boundaries as validation context (empty when none)."""
+    if store is None or district is None:
+        return ValidationContext(district=district)
+    v = store.published(district, "boundary")
+    if v is None:
+        return ValidationContext(district=district)
+    return context_from_boundary(district, store.read(v.id))
+
+
 def check_file(path: str | Path, kind: str, *, district: str | None = None,
                crs: str | None = None, encoding: str | None = None, layer: str | None = None,
                fields: Mapping[str, str] | None = None, settings: dict[str, Any] | None = None,
+               store: Store | None = None,
                progress: Callable[[str], None] | None = None) -> Checked:
-    """Read, normalise and validate ``path`` as a layer of ``kind``; store nothing."""
+    """Read, normalise and validate ``path`` as a layer of ``kind``; store nothing.
+
+    With a ``store``, the district's published boundary layer is the context for the
+    topology and commune checks (a boundary file itself is checked without it).
+    """
     settings = settings or load_settings()
     model = layer_model(kind)
     district = check_district(district)
@@ -66,7 +82,8 @@ def check_file(path: str | Path, kind: str, *, district: str | None = None,
     norm = normalise(src, model, crs=crs, district=district, field_overrides=fields)
     if progress:
         progress("validate")
-    report = validate(src, norm)
+    ctx = district_context(store if kind != "boundary" else None, district)
+    report = validate(src, norm, ctx)
     return Checked(src, norm, report)
 
 
@@ -90,7 +107,8 @@ def ingest_file(store: Store, path: str | Path, kind: str, district: str, *,
     """
     district = check_district(district)
     checked = check_file(path, kind, district=district, crs=crs, encoding=encoding,
-                         layer=layer, fields=fields, settings=settings, progress=progress)
+                         layer=layer, fields=fields, settings=settings, store=store,
+                         progress=progress)
     model = checked.layer.model
     if progress:
         progress("store")

@@ -10,8 +10,9 @@ from gisportal import crs as vncrs
 from gisportal.findings import Finding, Report, rules
 from gisportal.normalise import NormalisedLayer
 from gisportal.validation.checks import CHECKS
+from gisportal.validation.context import ValidationContext
 
-__all__ = ["validate", "Report", "Finding", "rules"]
+__all__ = ["validate", "Report", "Finding", "rules", "ValidationContext"]
 
 #: Below this detection confidence the encoding choice is a warning, not an info.
 ENCODING_CONFIDENCE_WARN = 0.6
@@ -39,8 +40,13 @@ def _read_findings(src) -> list[Finding]:
     return out
 
 
-def validate(src, norm: NormalisedLayer) -> Report:
-    """Run every check; the report also records how the file was read."""
+def validate(src, norm: NormalisedLayer, ctx: ValidationContext | None = None) -> Report:
+    """Run every check; the report also records how the file was read.
+
+    ``ctx`` carries the district's boundaries for the topology and commune checks;
+    without it those checks find nothing to compare against.
+    """
+    ctx = ctx or ValidationContext()
     report = Report(source=src.source_name, kind=norm.model.kind,
                     feature_count=len(norm.frame))
     report.read = {
@@ -68,5 +74,5 @@ def validate(src, norm: NormalisedLayer) -> Report:
             "origin": choice.origin}))
     report.extend(norm.findings)
     for check in CHECKS:
-        report.extend(check(norm))
+        report.extend(check(norm, ctx))
     return report

@@ -17,6 +17,7 @@ from gisportal import crs as vncrs
 from gisportal import seeds
 from gisportal.findings import Finding
 from gisportal.normalise import NormalisedLayer, feature_keys, locate_rows
+from gisportal.validation.context import ValidationContext
 
 __all__ = ["CHECKS", "check_geometry", "check_codes", "check_keys", "check_area",
            "check_outside_province"]
@@ -37,7 +38,7 @@ def _findings(norm: NormalisedLayer, rule: str, rows: np.ndarray, params: list[d
             for r, k, loc, p in zip(src_rows, keys, locs, params, strict=True)]
 
 
-def check_geometry(norm: NormalisedLayer) -> list[Finding]:
+def check_geometry(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
     """GEOM-EMPTY, GEOM-TYPE and GEOM-INVALID (with the GEOS reason and its point)."""
     geoms = norm.frame.geometry.values
     out: list[Finding] = []
@@ -75,7 +76,7 @@ def check_geometry(norm: NormalisedLayer) -> list[Finding]:
     return out
 
 
-def check_codes(norm: NormalisedLayer) -> list[Finding]:
+def check_codes(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
     """CODE-UNKNOWN / CODE-LEGACY for land-use codes, part by part, per distinct value."""
     cat = seeds.land_use_catalogue()
     out: list[Finding] = []
@@ -105,7 +106,7 @@ def check_codes(norm: NormalisedLayer) -> list[Finding]:
     return out
 
 
-def check_keys(norm: NormalisedLayer) -> list[Finding]:
+def check_keys(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
     """KEY-DUPLICATE: each feature that shares its key with another one."""
     key = [k for k in norm.model.key if k in norm.frame.columns]
     if not key:
@@ -135,7 +136,7 @@ def check_keys(norm: NormalisedLayer) -> list[Finding]:
     return _findings(norm, "KEY-DUPLICATE", rows, [params[int(r)] for r in rows])
 
 
-def check_area(norm: NormalisedLayer) -> list[Finding]:
+def check_area(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
     """AREA-MISMATCH: declared area vs area computed in VN-2000 TM-3."""
     if "area_m2" not in norm.frame.columns:
         return []
@@ -153,7 +154,7 @@ def check_area(norm: NormalisedLayer) -> list[Finding]:
          "diff_pct": round(100 * float(diff[r]) / float(computed[r]), 1)} for r in rows])
 
 
-def check_outside_province(norm: NormalisedLayer) -> list[Finding]:
+def check_outside_province(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
     """CRS-OUTSIDE-PROVINCE: features whose point lies outside the province box."""
     geoms = norm.frame.geometry.values
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
@@ -175,5 +176,5 @@ def check_outside_province(norm: NormalisedLayer) -> list[Finding]:
 
 
 #: The checks run on every layer, in order. Topology checks join in the validation issue.
-CHECKS: tuple[Callable[[NormalisedLayer], list[Finding]], ...] = (
+CHECKS: tuple[Callable[[NormalisedLayer, ValidationContext], list[Finding]], ...] = (
     check_geometry, check_codes, check_keys, check_area, check_outside_province)
