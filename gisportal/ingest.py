@@ -24,8 +24,8 @@ from gisportal.store.base import Store, Version
 from gisportal.validation import Report, ValidationContext, validate
 from gisportal.validation.context import context_from_boundary
 
-__all__ = ["Checked", "check_file", "district_context", "IngestResult", "ingest_file", "publish_version",
-           "check_district"]
+__all__ = ["Checked", "check_file", "district_context", "IngestResult", "ingest_file",
+           "publish_version", "check_district"]
 
 
 @dataclass
