@@ -9,6 +9,7 @@ no overlay (with its floating-point slivers) is ever needed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import shapely
@@ -45,6 +46,12 @@ class CellMesh:
     def size(self) -> int:
         """Number of cells."""
         return len(self.xy)
+
+    @cached_property
+    def adjacency_lists(self) -> tuple[list[int], list[int], list[float]]:
+        """``indptr``, ``indices`` and ``lengths`` as Python lists, for the loops of
+        region growing (list indexing is several times faster than array indexing)."""
+        return self.indptr.tolist(), self.indices.tolist(), self.lengths.tolist()
 
 
 def jittered_mesh(

@@ -155,7 +155,8 @@ def grow_communes(
     allowed = np.zeros(mesh.size, dtype=bool)
     allowed[district_cells] = True
     noise = SmoothNoise(rng, (8_000.0, 3_000.0, 1_200.0))
-    cost = np.exp(0.5 * noise(mesh.xy[:, 0], mesh.xy[:, 1]))
+    cost = np.ones(mesh.size)
+    cost[district_cells] = np.exp(0.5 * noise(*mesh.xy[district_cells].T))
     labels = grow_regions(mesh, seeds_arr, budgets, speed=np.sqrt(budgets), cost=cost,
                           allowed=allowed)
     if (labels[district_cells] < 0).any():

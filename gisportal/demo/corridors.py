@@ -84,7 +84,9 @@ def _crossings(corridors: list[Corridor], c: Corridor) -> set[int]:
     return {o.index for o in corridors if o.axis != c.axis and o.rank < c.rank}
 
 
-def _piece(lattice, sub, batch_of, corridor: Corridor, run: list[int]) -> shapely.Polygon:
+def _piece(lattice: Lattice, sub: Subdivision | None, batch_of: np.ndarray,
+           corridor: Corridor, run: list[int]) -> shapely.Polygon:
+    """The ribbon along edges ``run`` of ``corridor``, between the sections' sides."""
     after_side, before_side = ("bottom", "top") if corridor.axis == "row" else ("left", "right")
     after = [_side(lattice, sub, batch_of, *_neighbours(corridor, e)[0], after_side) for e in run]
     before = [_side(lattice, sub, batch_of, *_neighbours(corridor, e)[1], before_side)

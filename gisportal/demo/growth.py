@@ -53,29 +53,28 @@ def grow_regions(
         Region index per cell, ``-1`` where no region got.
     """
     n_regions = len(seeds)
-    speed = np.ones(n_regions) if speed is None else np.asarray(speed, dtype=float)
-    cost = np.ones(mesh.size) if cost is None else cost
-    allowed = np.ones(mesh.size, dtype=bool) if allowed is None else allowed
-    out = np.full(mesh.size, -1, dtype=np.int64) if labels is None else labels.copy()
-    limit = (
-        np.full(n_regions, np.iinfo(np.int64).max) if budgets is None else np.asarray(budgets)
-    )
-    taken = np.bincount(out[out >= 0], minlength=n_regions)
-
+    speed_l = [1.0] * n_regions if speed is None else [float(v) for v in speed]
+    cost_l = [1.0] * mesh.size if cost is None else np.asarray(cost, dtype=float).tolist()
+    ok = [True] * mesh.size if allowed is None else np.asarray(allowed, dtype=bool).tolist()
+    limit = [2**62] * n_regions if budgets is None else [int(b) for b in budgets]
+    # plain lists: element access in the loop is several times faster than on arrays
+    out = [-1] * mesh.size if labels is None else labels.tolist()
+    taken = [0] * n_regions
     heap: list[tuple[float, int, int]] = []
     if labels is None:
         heap = [(0.0, r, int(c)) for r, c in enumerate(seeds)]
     else:
-        # restart from the frontier of what is already held
-        for cell in np.flatnonzero(out >= 0):
-            heap.append((0.0, int(out[cell]), int(cell)))
-        out_seed = out.copy()
-        out[:] = np.where(out_seed >= 0, -2, -1)  # -2: held, to be re-marked on pop
+        # restart from what is already held: those cells are re-marked when popped
+        for cell in np.flatnonzero(labels >= 0).tolist():
+            heap.append((0.0, out[cell], cell))
+            taken[out[cell]] += 1
+            out[cell] = -2
     heapq.heapify(heap)
 
-    indptr, indices, lengths = mesh.indptr, mesh.indices, mesh.lengths
+    indptr, indices, lengths = mesh.adjacency_lists
+    pop, push = heapq.heappop, heapq.heappush
     while heap:
-        dist, region, cell = heapq.heappop(heap)
+        dist, region, cell = pop(heap)
         state = out[cell]
         if state >= 0:
             continue
@@ -84,13 +83,12 @@ def grow_regions(
                 continue
             taken[region] += 1
         out[cell] = region
-        step = speed[region]
+        step = speed_l[region]
         for k in range(indptr[cell], indptr[cell + 1]):
             nb = indices[k]
-            if out[nb] == -1 and allowed[nb]:
-                heapq.heappush(heap, (dist + lengths[k] * cost[nb] / step, region, int(nb)))
-    out[out == -2] = -1  # cannot happen: every held cell is popped
-    return out
+            if out[nb] == -1 and ok[nb]:
+                push(heap, (dist + lengths[k] * cost_l[nb] / step, region, nb))
+    return np.array(out, dtype=np.int64)
 
 
 def fill_enclosed(mesh: CellMesh, labels: np.ndarray) -> np.ndarray:

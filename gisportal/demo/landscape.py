@@ -135,10 +135,15 @@ def classify(
     x, y = centre.T
     n = len(flat)
 
-    tree = shapely.STRtree(list(district.commune_shapes))
-    found = tree.query_nearest(shapely.points(centre), all_matches=False)
     commune = np.full(n, -1)
-    commune[found[0]] = found[1]
+    for k, shape in enumerate(district.commune_shapes):
+        shapely.prepare(shape)
+        commune[shapely.contains_xy(shape, x, y) & (commune < 0)] = k
+    outside = np.flatnonzero(commune < 0)  # centre outside the district: nearest commune
+    if len(outside):
+        tree = shapely.STRtree(list(district.commune_shapes))
+        found = tree.query_nearest(shapely.points(centre[outside]), all_matches=False)
+        commune[outside[found[0]]] = found[1]
     kinds = np.array([c.kind for c in district.communes])
     commune_centre = np.array([c.centre for c in district.communes])
 
@@ -158,9 +163,10 @@ def classify(
     near_river = on_river | _near(lattice, "SON", 2).ravel()[flat]
     to_centre = np.hypot(*(centre - commune_centre[commune]).T)
     rural = (kinds[commune] == "xa") & (kind < 0)
-    village = rural & (
-        (to_centre < 750.0 * (1 + 0.3 * wobble)) | (on_road & (to_centre < 2500.0) & (wobble > -0.3))
-    )
+    # a village round each commune centre, and houses strung along the main roads
+    core = to_centre < 750.0 * (1 + 0.3 * wobble)
+    ribbon = on_road & (to_centre < 2500.0) & (wobble > -0.3)
+    village = rural & (core | ribbon)
     kind[village] = VILLAGE
 
     settle = np.vstack([commune_centre, [t.centre for t in towns]])

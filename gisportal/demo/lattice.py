@@ -93,7 +93,8 @@ class Lattice:
         return self.nodes[index] if axis == "row" else self.nodes[:, index]
 
 
-def _offset_corner(a0, a1, da, b0, b1, db):
+def _offset_corner(a0: np.ndarray, a1: np.ndarray, da: np.ndarray,
+                   b0: np.ndarray, b1: np.ndarray, db: np.ndarray) -> np.ndarray:
     """Intersection of edge ``a0→a1`` moved inward by ``da`` and ``b0→b1`` by ``db``.
 
     Edges run counter-clockwise, so the inward normal of direction ``(dx, dy)`` is

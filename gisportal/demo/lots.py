@@ -159,6 +159,7 @@ def _blocks(
 
 
 def _built_up(rng: np.random.Generator, sizes: np.ndarray, pattern: BlockPattern) -> Cuts:
+    """Rows of back-to-back plots between streets, blocks between cross streets."""
     width, height = sizes.T
     row_section, t0, t1, is_street = _strip_rows(rng, height, pattern)
     int_section, s0, s1, is_cross = _blocks(rng, width, pattern)
@@ -207,7 +208,10 @@ def _built_up(rng: np.random.Generator, sizes: np.ndarray, pattern: BlockPattern
     return _assemble(row_section, t0, t1, [plot, cross_part, street_part])
 
 
-def _fix_ends(plot, lo, hi, owner):
+_Part = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _fix_ends(plot: _Part, lo: np.ndarray, hi: np.ndarray, owner: np.ndarray) -> _Part:
     """Make the first and last plot of each interval end on the very floats ``lo`` and
     ``hi`` of the interval bounds (``lo + span * 1.0`` may miss ``hi`` by an ulp)."""
     strip, b0, b1, u0, u1, kind = plot
@@ -225,7 +229,10 @@ def _fix_ends(plot, lo, hi, owner):
     return strip, b0, b1, u0, u1, kind
 
 
-def _assemble(section, t0, t1, parts) -> Cuts:
+def _assemble(section: np.ndarray, t0: np.ndarray, t1: np.ndarray, parts: list[_Part]
+              ) -> Cuts:
+    """Cuts from strips and lot parts ``(strip, b0, b1, u0, u1, kind)``, lots sorted
+    by strip and position."""
     strip = np.concatenate([p[0] for p in parts]).astype(np.int64)
     b0 = np.concatenate([p[1] for p in parts])
     order = np.lexsort((b0, strip))

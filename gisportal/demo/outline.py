@@ -17,10 +17,10 @@ from shapely.geometry import Polygon
 
 from .cells import cell_polygons, jittered_mesh
 from .communes import CommuneSpec, grow_communes
-from .districts import anchors_xy, grow_districts
+from .districts import anchors_xy, box_mask, grow_districts
 from .names import commune_names
 from .rand import rng_for
-from .seeds import DistrictSeed, districts_on, province_crs
+from .seeds import DistrictSeed, districts_on, province_bbox_lonlat, province_crs
 
 __all__ = ["DistrictLayout", "ProvinceLayout", "province_layout", "province_outline"]
 
@@ -30,6 +30,8 @@ MESH_SPACING = 500.0
 MESH_MARGIN = 50_000.0
 #: simplification of the cell zigzags, a fraction of the mesh step
 SIMPLIFY_TOLERANCE = 0.3 * MESH_SPACING
+#: cell centres stay this far inside the province box (cells reach ~0.5 step beyond)
+BOX_INSET = 2 * MESH_SPACING
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,11 @@ def province_layout(seed: int = 68) -> ProvinceLayout:
     minx, miny = anchors.min(axis=0) - MESH_MARGIN
     maxx, maxy = anchors.max(axis=0) + MESH_MARGIN
     mesh = jittered_mesh((minx, miny, maxx, maxy), MESH_SPACING, rng_for(seed, "mesh"))
-    district_of = grow_districts(mesh, districts, anchors, rng_for(seed, "districts"))
+    # the real province's box bounds the synthetic one (the portal rejects what lies
+    # outside it); the inset keeps simplified edges off the box
+    inside_box = box_mask(mesh, province_bbox_lonlat(), crs, BOX_INSET)
+    district_of = grow_districts(mesh, districts, anchors, rng_for(seed, "districts"),
+                                 allowed=inside_box)
 
     xa_total = sum(d.n_xa for d in districts)
     towns = {t for d in districts for t in d.seat_towns}

@@ -14,7 +14,8 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["DistrictSeed", "districts_on", "land_use_codes", "province_crs"]
+__all__ = ["DistrictSeed", "districts_on", "land_use_codes", "province_bbox_lonlat",
+           "province_crs"]
 
 #: the day the 12 pre-2025 districts were last all valid together
 DEMO_DAY = date(2024, 12, 31)
@@ -124,3 +125,14 @@ def province_crs() -> str:
     """The province's storage CRS (VN-2000 / TM-3 of its central meridian)."""
     with open(_seeds_dir() / "province.json", encoding="utf-8") as fh:
         return str(json.load(fh)["crs"])
+
+
+@lru_cache(maxsize=1)
+def province_bbox_lonlat() -> tuple[float, float, float, float]:
+    """The province's box (west, south, east, north) in WGS 84 degrees.
+
+    The portal rejects features outside it, so the synthetic province stays inside.
+    """
+    with open(_seeds_dir() / "province.json", encoding="utf-8") as fh:
+        west, south, east, north = json.load(fh)["bbox_lonlat"]
+    return float(west), float(south), float(east), float(north)

@@ -1,0 +1,343 @@
+"""The synthetic Lâm Đồng generator: tiling, parcels, plan, determinism, text."""
+
+from __future__ import annotations
+
+import csv
+import json
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+from pyproj import Transformer
+
+from gisportal.demo import generate_district, generate_province, province_outline
+from gisportal.errors import UsageError
+
+SEEDS = Path(__file__).resolve().parents[1] / "seeds"
+CODES = [str(c) for c in range(672, 684)]
+SMALL = 300  # parcels per district in the whole-province fixture
+MEDIUM = 20_000  # parcels in the one district checked at scale
+MEDIUM_CODE = "678"  # Đức Trọng: a thị trấn, villages, farmland, forest, a river
+
+
+def _district_seeds() -> dict[str, dict]:
+    units = json.loads((SEEDS / "admin_units.json").read_text(encoding="utf-8"))["units"]
+    return {
+        u["code"]: u
+        for u in units
+        if u["level"] == "district" and u["valid_to"] in ("2024-12-31", "2025-06-30")
+        and (u.get("valid_from") or "") <= "2024-12-31"
+    }
+
+
+def _catalogue() -> set[str]:
+    with open(SEEDS / "land_use_codes.csv", encoding="utf-8", newline="") as fh:
+        return {row["code"] for row in csv.DictReader(fh)}
+
+
+def _anchor_xy(code: str) -> shapely.Point:
+    lon, lat = _district_seeds()[code]["anchor_lonlat"]
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:5899", always_xy=True).transform(lon, lat)
+    return shapely.Point(x, y)
+
+
+@pytest.fixture(scope="module")
+def province():
+    events: list[tuple[str, int]] = []
+    districts = generate_province(SMALL, progress=lambda stage, n: events.append((stage, n)))
+    return districts, events
+
+
+@pytest.fixture(scope="module")
+def medium():
+    return generate_district(MEDIUM_CODE, MEDIUM)
+
+
+# --------------------------------------------------------------------------- districts
+
+
+def test_the_twelve_districts_of_2024(province):
+    districts, _ = province
+    assert [d.code for d in districts] == CODES
+    seeds = _district_seeds()
+    assert [d.name for d in districts] == [seeds[c]["name"] for c in CODES]
+
+
+def test_districts_tile_the_outline(province):
+    districts, _ = province
+    outline = province_outline()
+    boundaries = np.array([d.boundary for d in districts])
+    assert outline.geom_type == "Polygon" and outline.is_valid
+    assert all(b.geom_type == "Polygon" for b in boundaries)
+    assert shapely.is_valid(boundaries).all()
+    assert shapely.coverage_is_valid(boundaries)  # no overlaps, edges matched
+    union = shapely.union_all(boundaries)
+    assert abs(union.area - outline.area) / outline.area < 1e-6
+    assert abs(sum(b.area for b in boundaries) - outline.area) / outline.area < 1e-6
+    assert shapely.symmetric_difference(union, outline).area / outline.area < 1e-6
+
+
+def test_districts_are_the_size_of_the_real_ones(province):
+    districts, _ = province
+    seeds = _district_seeds()
+    for d in districts:
+        assert d.boundary.area / 1e6 == pytest.approx(seeds[d.code]["area_km2"], rel=0.05)
+
+
+def test_anchor_lies_inside_its_district(province):
+    districts, _ = province
+    for d in districts:
+        assert d.boundary.contains(_anchor_xy(d.code)), d.code
+
+
+# --------------------------------------------------------------------------- communes
+
+
+def test_communes_count_kind_and_tiling(province):
+    districts, _ = province
+    seeds = _district_seeds()
+    all_codes = []
+    for d in districts:
+        counts = seeds[d.code]["communes"]
+        communes = d.communes
+        assert len(communes) == counts["total"]
+        for kind in ("xa", "phuong", "thi_tran"):
+            assert (communes["kind"] == kind).sum() == counts[kind]
+        geoms = communes.geometry.values
+        assert (shapely.get_type_id(geoms) == 3).all() and shapely.is_valid(geoms).all()
+        assert shapely.coverage_is_valid(geoms)
+        union = shapely.union_all(geoms)
+        assert shapely.symmetric_difference(union, d.boundary).area / d.boundary.area < 1e-9
+        assert all(len(c) == 5 and c.startswith(d.code) for c in communes["code"])
+        all_codes += list(communes["code"])
+    assert len(all_codes) == len(set(all_codes))
+
+
+def test_seat_towns_sit_on_the_anchor(province):
+    districts, _ = province
+    seeds = _district_seeds()
+    for d in districts:
+        towns = seeds[d.code]["seat_towns"]
+        names = list(d.communes["name"])
+        anchor = _anchor_xy(d.code)
+        seat = d.communes[d.communes.contains(anchor)]
+        assert len(seat) == 1
+        if seeds[d.code]["communes"]["thi_tran"]:
+            for town in towns:
+                assert unicodedata.normalize("NFC", f"Thị trấn {town}") in names
+            assert seat["name"].iloc[0] == unicodedata.normalize("NFC", f"Thị trấn {towns[0]}")
+        elif seeds[d.code]["communes"]["phuong"]:
+            assert seat["kind"].iloc[0] == "phuong"
+        assert all(n.startswith(("Xã ", "Phường ", "Thị trấn ")) for n in names)
+
+
+# --------------------------------------------------------------------------- parcels
+
+
+def test_exact_parcel_counts(province, medium):
+    districts, _ = province
+    assert all(len(d.parcels) == SMALL for d in districts)
+    assert len(medium.parcels) == MEDIUM
+    empty = generate_district("673", 0).parcels
+    assert len(empty) == 0 and list(empty.columns) == list(medium.parcels.columns)
+    tiny = generate_district("675", 7).parcels
+    assert len(tiny) == 7 and (tiny["land_use"] == "ODT").any()  # the town comes first
+
+
+def test_parcels_valid_and_do_not_overlap(medium):
+    geoms = medium.parcels.geometry.values
+    assert (shapely.get_type_id(geoms) == 3).all()
+    assert shapely.is_valid(geoms).all()
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="intersects")
+    pairs = left < right
+    shared = shapely.area(shapely.intersection(geoms[left[pairs]], geoms[right[pairs]]))
+    assert (shared <= 0.01).all()
+    assert len(tree.query(geoms, predicate="overlaps")[0]) == 0
+    # shared edges have the same vertices on both sides: a valid polygon coverage
+    assert shapely.coverage_is_valid(geoms)
+
+
+def test_parcels_inside_their_commune_and_district(province, medium):
+    for d in [*province[0], medium]:
+        shapes = dict(zip(d.communes["code"], d.communes.geometry, strict=True))
+        own = np.array([shapes[c] for c in d.parcels["commune"]], dtype=object)
+        assert shapely.within(d.parcels.geometry.values, own).all()
+        assert shapely.within(d.parcels.geometry.values, d.boundary).all()
+
+
+def test_parcel_keys_and_numbering(province, medium):
+    for d in [*province[0], medium]:
+        p = d.parcels
+        assert not p.duplicated(["commune", "sheet", "parcel"]).any()
+        for _, sheets in p.groupby("commune"):
+            assert set(sheets["sheet"]) == set(range(1, sheets["sheet"].max() + 1))
+        for _, lots in p.groupby(["commune", "sheet"]):
+            assert sorted(lots["parcel"]) == list(range(1, len(lots) + 1))
+
+
+def test_numbering_reads_from_north_west(medium):
+    p = medium.parcels
+    first = p[(p["commune"] == p["commune"].iloc[0]) & (p["sheet"] == 1)].sort_values("parcel")
+    y = shapely.get_coordinates(first.geometry.centroid.values)[:, 1]
+    # numbers go down the sheet in bands: the top tenth is numbered before the bottom
+    head, tail = y[: max(len(y) // 10, 1)], y[-max(len(y) // 10, 1):]
+    assert head.mean() > tail.mean()
+
+
+def test_land_use_codes_exist(province, medium):
+    catalogue = _catalogue()
+    used = set()
+    for d in [*province[0], medium]:
+        used |= set(d.parcels["land_use"]) | set(d.plan["land_use"])
+    assert used
+    for code in used:
+        assert set(code.split("+")) <= catalogue, code
+    assert any("+" in c for c in used)
+    assert {"ODT", "ONT", "CLN", "DGT", "SON", "RSX"} <= {c for u in used for c in u.split("+")}
+
+
+def test_towns_are_small_lots_and_forest_large(medium):
+    p = medium.parcels
+    area = p.geometry.area
+    town = area[p["land_use"] == "ODT"]
+    forest = area[p["land_use"].isin(["RSX", "RPH", "RDD"])]
+    farm = area[p["land_use"].isin(["CLN", "HNK", "LUC"])]
+    assert len(town) > 1000 and len(forest) > 50
+    assert 100 <= town.median() <= 500
+    assert 1_000 <= farm.median() <= 20_000
+    assert 50_000 <= forest.median() <= 500_000
+    assert town.median() < farm.median() < forest.median()
+
+
+def test_towns_are_dense(medium):
+    p = medium.parcels
+    anchor = _anchor_xy(MEDIUM_CODE)
+    near = p[p.geometry.distance(anchor) < 500]
+    # the seat town centre is surveyed throughout: hundreds of small lots within 500 m
+    assert len(near) > 1500
+    assert near.geometry.area.median() < 500
+
+
+def test_roads_are_long_and_thin(medium):
+    p = medium.parcels
+    roads = p[p["land_use"] == "DGT"].geometry
+    rivers = p[p["land_use"] == "SON"].geometry
+    assert len(roads) and len(rivers)
+    # elongation: perimeter² / area is 16 for a square, 48 for a 1:10 ribbon
+    assert ((roads.length**2 / roads.area) > 48).mean() > 0.3
+    assert (roads.length**2 / roads.area).max() > 200
+    assert (rivers.length**2 / rivers.area).median() > 48
+
+
+def test_declared_area_close_to_true_area(medium):
+    p = medium.parcels
+    true = p.geometry.area.values
+    declared = p["area_m2"].values
+    assert (np.abs(declared - true) <= 0.01 * true).all()
+    assert np.allclose(declared, np.round(declared, 1))
+    off = np.abs(declared - true) > 0.06
+    assert 0 < off.mean() < 0.1  # a few parcels carry a surveyor's error
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def test_plan_covers_each_district_exactly(province, medium):
+    for d in [*province[0], medium]:
+        zones = d.plan.geometry.values
+        assert 100 <= len(zones) <= 5000
+        assert (shapely.get_type_id(zones) == 3).all() and shapely.is_valid(zones).all()
+        assert shapely.coverage_is_valid(zones)
+        assert shapely.is_empty(shapely.coverage_invalid_edges(zones)).all()
+        union = shapely.union_all(zones)
+        assert abs(union.area - d.boundary.area) / d.boundary.area < 1e-9
+        assert shapely.symmetric_difference(union, d.boundary).area / d.boundary.area < 1e-9
+        assert d.plan["zone_id"].is_unique
+        assert set(d.plan["commune"]) <= set(d.communes["code"])
+
+
+def test_plan_grows_the_towns(medium):
+    p = medium.parcels
+    spots = p.geometry.representative_point().values
+    close = shapely.distance(spots, _anchor_xy(MEDIUM_CODE)) < 4_000
+    tree = shapely.STRtree(medium.plan.geometry.values)
+    where, zone = tree.query(spots[close], predicate="intersects")
+    planned = np.full(int(close.sum()), None, dtype=object)
+    planned[where] = medium.plan["land_use"].values[zone]
+    current = p["land_use"].str.split("+").str[0].values[close]
+    assert all(v is not None for v in planned)
+    changed = current != planned
+    # farmland round the town is planned for urban uses...
+    grown = changed & np.isin(current, ["CLN", "HNK", "LUC", "LUK"]) & np.isin(
+        planned, ["ODT", "TMD", "DGT", "DKV"])
+    assert grown.sum() > 0
+    # ...while most of the land keeps its use
+    assert (~changed).mean() > 0.5
+    assert {"SKN", "DGT", "SON"} <= set(medium.plan["land_use"])
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+def _fingerprint(d) -> list[bytes]:
+    out = [shapely.to_wkb(d.boundary)]
+    for frame in (d.communes, d.parcels, d.plan):
+        out += list(shapely.to_wkb(frame.geometry.values))
+        out.append(frame.drop(columns="geometry").to_csv().encode())
+    return out
+
+
+def test_same_seed_same_district(province):
+    districts, _ = province
+    alone = generate_district("673", SMALL)
+    assert _fingerprint(alone) == _fingerprint(districts[1])
+    assert _fingerprint(generate_district("673", SMALL)) == _fingerprint(alone)
+
+
+def test_other_seed_other_province(province):
+    other = generate_district("673", SMALL, seed=7)
+    assert shapely.to_wkb(other.boundary) != shapely.to_wkb(province[0][1].boundary)
+    assert not province_outline(7).equals(province_outline())
+
+
+# --------------------------------------------------------------------------- text, api
+
+
+def _texts(d) -> list[str]:
+    out = [d.name]
+    for frame in (d.communes, d.parcels, d.plan):
+        for col in frame.columns:
+            if col != "geometry" and frame[col].dtype != "int64" and col != "area_m2":
+                out += [v for v in frame[col] if isinstance(v, str)]
+    return out
+
+
+def test_text_is_nfc(province, medium):
+    for d in [*province[0], medium]:
+        texts = _texts(d)
+        assert all(unicodedata.is_normalized("NFC", t) for t in texts)
+    owners = medium.parcels["owner"]
+    persons = owners[~owners.str.startswith(("UBND", "Ban ", "Trường", "Trạm", "Giáo",
+                                             "Công ty"))]
+    assert len(persons) > 0.8 * len(owners)
+    assert persons.str.contains(" |K'", regex=True).all()
+    assert persons.str.startswith(("Nguyễn ", "Trần ", "K'", "Ka ")).any()
+
+
+def test_progress_is_reported(province):
+    _, events = province
+    assert events[0] == ("layout", 1)
+    assert ("parcels", SMALL * 12) in events
+    assert [n for stage, n in events if stage == "district"] == list(range(1, 13))
+
+
+def test_bad_arguments():
+    with pytest.raises(UsageError):
+        generate_district("999", 10)
+    with pytest.raises(UsageError):
+        generate_province(-1)
+    with pytest.raises(UsageError):
+        generate_province(10, districts=["672", "682@2025"])
