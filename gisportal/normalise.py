@@ -24,10 +24,10 @@ from gisportal import seeds
 from gisportal.errors import CRSError, InputError
 from gisportal.findings import Finding
 from gisportal.models import FieldMapping, LayerModel, match_fields
-from gisportal.text import nfc
 
 __all__ = ["NormalisedLayer", "normalise", "feature_keys", "locate_rows"]
 
+_ATTRS_CHUNK = 10_000
 _TYPE_WORDS = {"int": ("số nguyên", "a whole number"), "float": ("số", "a number"),
                "str": ("văn bản", "text"), "code": ("mã", "a code")}
 
@@ -67,25 +67,34 @@ def _choose_crs(src, override: str | None, anchor) -> vncrs.CRSChoice:
 def _coerce(values: pd.Series, ftype: str) -> tuple[pd.Series, np.ndarray]:
     """Convert a source column to the field type; returns (converted, bad_mask).
 
-    bad_mask marks values that are present but cannot be converted.
+    bad_mask marks values that are present but cannot be converted. Numeric source
+    columns are converted directly; text is stripped once and parsed vectorised.
     """
-    present = values.notna() & (values.astype("string").str.strip() != "")
+    numeric_src = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(
+        values)
     if ftype in ("int", "float"):
-        text = values.astype("string").str.strip().str.replace(",", ".", regex=False)
-        num = pd.to_numeric(text, errors="coerce")
-        bad = present & num.isna()
+        if numeric_src:
+            num = values.astype("Float64")
+            bad = np.zeros(len(values), dtype=bool)
+        else:
+            text = values.astype("string").str.strip()
+            present = text.notna() & (text != "")
+            num = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
+            bad = (present & num.isna()).to_numpy(dtype=bool)
         if ftype == "int":
-            frac = num.notna() & (num != np.floor(num.fillna(0)))
-            bad = bad | frac
+            frac = (num.notna() & (num != num.round())).to_numpy(dtype=bool)
             num = num.where(~frac)
-            return num.round().astype("Int64"), bad.to_numpy(dtype=bool)
-        return num.astype("Float64"), bad.to_numpy(dtype=bool)
-    text = values.astype("string").str.strip()
-    # Integer-valued floats read from DBF numeric fields ("672.0") are codes, not text.
-    if values.dtype.kind == "f":
-        text = values.map(lambda v: None if pd.isna(v) else (
-            str(int(v)) if float(v).is_integer() else str(v))).astype("string")
-    text = text.where(present)
+            return num.round().astype("Int64"), bad | frac
+        return num.astype("Float64"), bad
+    if numeric_src:
+        # Integer-valued numbers read from DBF numeric fields (672.0) are codes: "672".
+        num = values.astype("Float64")
+        integral = num.notna() & (num == num.round())
+        text = values.astype("string")
+        text = text.where(~integral, num.round().astype("Int64").astype("string"))
+    else:
+        text = values.astype("string").str.strip()
+        text = text.where(text != "")
     if ftype == "code":
         text = text.str.upper().str.replace(" ", "", regex=False)
     return text, np.zeros(len(values), dtype=bool)
@@ -122,14 +131,20 @@ def locate_rows(geoms: np.ndarray, crs_key: Any = None) -> list[dict | None]:
 
 
 def _attrs_json(df: pd.DataFrame) -> pd.Series:
-    """Every source attribute of each row as NFC text in a JSON object (one C pass)."""
+    """Every source attribute of each row as text in a JSON object (one C pass).
+
+    The reader hands over text already decoded to NFC; numbers become their text.
+    """
     if df.shape[1] == 0:
         return pd.Series(["{}"] * len(df), index=df.index)
-    text = pd.DataFrame({c: df[c].map(lambda v: None if pd.isna(v) else nfc(str(v)))
-                         if df[c].dtype.kind not in "iu" else df[c].astype("string")
-                         for c in df.columns}, index=df.index)
-    lines = text.to_json(orient="records", lines=True, force_ascii=False).splitlines()
-    return pd.Series(lines, index=df.index)
+    text = pd.DataFrame({c: df[c] if pd.api.types.is_string_dtype(df[c])
+                         else df[c].astype("string") for c in df.columns}, index=df.index)
+    # In chunks: one JSON text for 200 000 rows would briefly cost hundreds of MB.
+    lines: list[str] = []
+    for start in range(0, len(text), _ATTRS_CHUNK):
+        chunk = text.iloc[start:start + _ATTRS_CHUNK]
+        lines += chunk.to_json(orient="records", lines=True, force_ascii=False).splitlines()
+    return pd.Series(lines, index=df.index, dtype="string")
 
 
 def normalise(src, model: LayerModel, *, crs: str | None = None,
@@ -166,8 +181,7 @@ def normalise(src, model: LayerModel, *, crs: str | None = None,
                 code="GEOM-TYPE")
 
     store = vncrs.store_crs()
-    frame = gpd.GeoDataFrame(gdf.drop(columns=gdf.geometry.name), geometry=geoms,
-                             crs=choice.crs)
+    frame = gpd.GeoDataFrame(geometry=gpd.GeoSeries(geoms, index=gdf.index, crs=choice.crs))
     if not choice.crs.equals(store):
         frame = frame.to_crs(store)
     findings: list[Finding] = []
@@ -188,7 +202,7 @@ def normalise(src, model: LayerModel, *, crs: str | None = None,
                                     dtype="Int64" if f.type == "int" else
                                     "Float64" if f.type == "float" else "string")
             continue
-        converted, bad = _coerce(gdf[col].reset_index(drop=True).set_axis(frame.index), f.type)
+        converted, bad = _coerce(gdf[col], f.type)
         out[f.name] = converted
         bad_rows[f.name] = bad
 
@@ -196,7 +210,7 @@ def normalise(src, model: LayerModel, *, crs: str | None = None,
     # The reader's index is the row number in the source file (with gaps where a
     # damaged record was dropped): keep it as src_row, then number rows 0..n-1.
     result.insert(0, "src_row", np.asarray(gdf.index, dtype="int64"))
-    result["attrs"] = _attrs_json(gdf[source_cols].set_axis(frame.index))
+    result["attrs"] = _attrs_json(gdf[source_cols])
     result = result.reset_index(drop=True)
     norm = NormalisedLayer(result, model, choice, mapping, findings)
 
