@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pyproj
+import shapely
 from geopandas import GeoDataFrame
 
 from gisportal.read.formats import unreadable_error
@@ -47,11 +48,41 @@ def _open_options(c: Candidate) -> dict[str, str]:
     return {}
 
 
-def read_bulk(c: Candidate) -> GeoDataFrame:
+def read_bulk(c: Candidate, notes: list[Note]) -> GeoDataFrame:
+    """Read the whole layer with pyogrio.
+
+    A geometry GEOS cannot even build (a ring that is not closed, a ring of two
+    points) makes pyogrio's conversion fail for the whole layer; then the geometries
+    are rebuilt from their WKB one by one: broken ones are fixed where GEOS can
+    (closing the ring) with a warning note naming the row, or left empty with an
+    error note when nothing can be made of them.
+    """
     kwargs = _open_options(c)
     if c.inner is not None:
         kwargs["layer"] = c.inner
-    return pyogrio.read_dataframe(c.dataset.path, **kwargs)
+    try:
+        return pyogrio.read_dataframe(c.dataset.path, **kwargs)
+    except shapely.errors.GEOSException:
+        pass
+    frame = pyogrio.read_dataframe(c.dataset.path, read_geometry=False, **kwargs)
+    meta, _, wkb, _ = pyogrio.raw.read(c.dataset.path, columns=[], **kwargs)
+    geoms = shapely.from_wkb(wkb, on_invalid="ignore")
+    broken = np.flatnonzero(np.not_equal(wkb, None) & shapely.is_missing(geoms))
+    if len(broken):
+        fixed = shapely.from_wkb(wkb[broken], on_invalid="fix")
+        for row, geom in zip(broken, fixed, strict=True):
+            if geom is None or shapely.is_empty(geom):
+                notes.append(unreadable_note(int(row), "the geometry cannot be built"))
+                continue
+            geoms[row] = geom
+            notes.append(Note("READ-GEOMETRY-FIXED", "warning",
+                              "Hình học không dựng được (vòng biên không khép kín hoặc quá ít "
+                              "điểm); đã tự khép vòng — kiểm tra lại đối tượng.",
+                              "The geometry could not be built (ring not closed or too few "
+                              "points); its ring was closed automatically — check the feature.",
+                              row=int(row)))
+    crs = pyproj.CRS.from_user_input(meta["crs"]) if meta.get("crs") else None
+    return GeoDataFrame(frame, geometry=geoms, crs=crs)
 
 
 def read_by_record(c: Candidate, first_error: BaseException,

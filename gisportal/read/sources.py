@@ -181,7 +181,7 @@ def read_source(path: Path, *, layer: str | None = None, encoding: str | None = 
         if progress:
             progress(f"reading {ds.label}")
         try:
-            frame = read_bulk(chosen)
+            frame = read_bulk(chosen, notes)
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
                 pyogrio.errors.FeatureError, pyogrio.errors.GeometryError,
                 pyogrio.errors.FieldError, RuntimeError, OSError) as exc:

@@ -19,8 +19,8 @@ from gisportal.findings import Finding
 from gisportal.normalise import NormalisedLayer, feature_keys, locate_rows
 from gisportal.validation.context import ValidationContext
 
-__all__ = ["CHECKS", "check_geometry", "check_codes", "check_keys", "check_area",
-           "check_outside_province"]
+__all__ = ["CHECKS", "check_geometry", "check_shape", "check_codes", "check_communes",
+           "check_keys", "check_area", "check_outside_province"]
 
 _REASON_POINT = re.compile(r"\[\s*(-?[\d.eE+-]+)\s+(-?[\d.eE+-]+)\s*\]")
 _GEOM_NAMES = {0: "Point", 1: "LineString", 2: "LinearRing", 3: "Polygon", 4: "MultiPoint",
@@ -36,6 +36,25 @@ def _findings(norm: NormalisedLayer, rule: str, rows: np.ndarray, params: list[d
     src_rows = norm.frame["src_row"].to_numpy()[rows]
     return [Finding(rule, row=int(r), key=k, location=loc, params=p)
             for r, k, loc, p in zip(src_rows, keys, locs, params, strict=True)]
+
+
+#: GEOS validity reasons → Vietnamese, for the GEOM-INVALID message.
+_REASONS_VI = {
+    "Self-intersection": "đường biên tự cắt",
+    "Ring Self-intersection": "vòng biên tự chạm",
+    "Hole lies outside shell": "lỗ nằm ngoài vùng bao",
+    "Nested shells": "vùng bao lồng nhau",
+    "Nested holes": "lỗ lồng nhau",
+    "Interior is disconnected": "phần trong bị chia cắt",
+    "Too few points in geometry component": "quá ít điểm",
+    "Invalid Coordinate": "tọa độ không hợp lệ",
+    "Ring is not closed": "vòng biên không khép kín",
+    "Duplicate Rings": "vòng trùng nhau",
+}
+
+
+def _point(lon: float, lat: float) -> dict:
+    return {"type": "Point", "coordinates": [round(float(lon), 7), round(float(lat), 7)]}
 
 
 def check_geometry(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
@@ -55,25 +74,73 @@ def check_geometry(norm: NormalisedLayer, ctx: ValidationContext) -> list[Findin
     candidates = np.flatnonzero(~empty)
     valid = shapely.is_valid(geoms[candidates])
     rows = candidates[~valid]
-    if len(rows):
-        reasons = shapely.is_valid_reason(geoms[rows])
-        locs: list[dict | None] = []
-        params = []
-        fallback = locate_rows(geoms[rows])
-        xs, ys, has = [], [], []
-        for reason in reasons:
-            m = _REASON_POINT.search(reason)
-            has.append(m is not None)
-            xs.append(float(m.group(1)) if m else np.nan)
-            ys.append(float(m.group(2)) if m else np.nan)
-            params.append({"reason": reason})
-        lon, lat = vncrs.to_lonlat(np.array(xs), np.array(ys))
-        for i, ok in enumerate(has):
-            locs.append({"type": "Point", "coordinates": [round(float(lon[i]), 7),
-                                                          round(float(lat[i]), 7)]}
-                        if ok else fallback[i])
-        out += _findings(norm, "GEOM-INVALID", rows, params, locs)
+    if len(rows) == 0:
+        return out
+    reasons = shapely.is_valid_reason(geoms[rows])
+    fallback = locate_rows(geoms[rows])
+    parsed = [_REASON_POINT.search(r) for r in reasons]
+    xs = np.array([float(m.group(1)) if m else np.nan for m in parsed])
+    ys = np.array([float(m.group(2)) if m else np.nan for m in parsed])
+    lon, lat = vncrs.to_lonlat(xs, ys)
+    params, locs = [], []
+    for i, (reason, m) in enumerate(zip(reasons, parsed, strict=True)):
+        text = reason[: m.start()] if m else reason
+        params.append({"reason": text, "reason_vi": _REASONS_VI.get(text, text),
+                       "point": f"{xs[i]:.3f} {ys[i]:.3f}" if m else "?",
+                       "x": None if not m else round(float(xs[i]), 3),
+                       "y": None if not m else round(float(ys[i]), 3)})
+        locs.append(_point(lon[i], lat[i]) if m else fallback[i])
+    return out + _findings(norm, "GEOM-INVALID", rows, params, locs)
+
+
+def check_shape(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
+    """GEOM-SLIVER, GEOM-TINY, GEOM-REPEATED-POINTS and GEOM-COMPLEX (model thresholds).
+
+    Thinness is measured as mean width 2·area/perimeter: a road 4 m wide and 2 km
+    long keeps a mean width near 4 m, while a digitising sliver between neighbours
+    has one of centimetres, whatever its length.
+    """
+    geoms = norm.frame.geometry.values
+    th = norm.model.thresholds
+    polygonal = np.isin(shapely.get_type_id(geoms), (3, 6)) & shapely.is_valid(geoms)
+    idx = np.flatnonzero(polygonal)
+    g = geoms[idx]
+    area = shapely.area(g)
+    perim = shapely.length(g)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        width = np.where(perim > 0, 2 * area / perim, 0.0)
+    out: list[Finding] = []
+    tiny_m2 = float(th.get("tiny_area_m2", 5.0))
+    tiny = area < tiny_m2
+    rows = idx[tiny]
+    out += _findings(norm, "GEOM-TINY", rows, [
+        {"area_m2": round(float(a), 2), "min_m2": tiny_m2} for a in area[tiny]])
+    sliver = (width < float(th.get("sliver_width_m", 0.5))) & ~tiny
+    rows = idx[sliver]
+    out += _findings(norm, "GEOM-SLIVER", rows, [
+        {"width_m": round(float(w), 3), "area_m2": round(float(a), 2)}
+        for w, a in zip(width[sliver], area[sliver], strict=True)])
+    vertices = shapely.get_num_coordinates(g)
+    repeated = vertices - shapely.get_num_coordinates(shapely.remove_repeated_points(g, 0.0))
+    has_rep = repeated > 0
+    rows = idx[has_rep]
+    out += _findings(norm, "GEOM-REPEATED-POINTS", rows,
+                     [{"count": int(n)} for n in repeated[has_rep]])
+    holes = _holes(g)
+    complex_ = (vertices > int(th.get("max_vertices", 5000))) | (
+        holes > int(th.get("max_holes", 200)))
+    rows = idx[complex_]
+    out += _findings(norm, "GEOM-COMPLEX", rows, [
+        {"vertices": int(v), "holes": int(h)}
+        for v, h in zip(vertices[complex_], holes[complex_], strict=True)])
     return out
+
+
+def _holes(geoms: np.ndarray) -> np.ndarray:
+    """Number of interior rings of each (multi)polygon, vectorised."""
+    parts, index = shapely.get_parts(geoms, return_index=True)
+    return np.bincount(index, weights=shapely.get_num_interior_rings(parts),
+                       minlength=len(geoms)).astype(int)
 
 
 def check_codes(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
@@ -103,6 +170,21 @@ def check_codes(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
             rows = np.flatnonzero(arr == value)
             for rule, params in problems:
                 out += _findings(norm, rule, rows, [dict(params, field=name)] * len(rows))
+    return out
+
+
+def check_communes(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
+    """ATTR-COMMUNE-UNKNOWN: commune codes that are not communes of the district."""
+    if not ctx.communes or "commune" not in norm.frame.columns:
+        return []
+    col = norm.frame["commune"].to_numpy(dtype=object, na_value=None)
+    known = set(ctx.communes)
+    unknown = {v for v in set(col) if v is not None and v not in known}
+    out: list[Finding] = []
+    for value in sorted(unknown):
+        rows = np.flatnonzero(col == value)
+        out += _findings(norm, "ATTR-COMMUNE-UNKNOWN", rows,
+                         [{"commune": value, "district": ctx.district}] * len(rows))
     return out
 
 
@@ -177,4 +259,5 @@ def check_outside_province(norm: NormalisedLayer, ctx: ValidationContext) -> lis
 
 #: The checks run on every layer, in order. Topology checks join in the validation issue.
 CHECKS: tuple[Callable[[NormalisedLayer, ValidationContext], list[Finding]], ...] = (
-    check_geometry, check_codes, check_keys, check_area, check_outside_province)
+    check_geometry, check_shape, check_codes, check_communes, check_keys, check_area,
+    check_outside_province)
