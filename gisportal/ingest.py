@@ -80,8 +80,8 @@ def check_file(path: str | Path, kind: str, *, district: str | None = None,
     if progress:
         progress("normalise")
     norm = normalise(src, model, crs=crs, district=district, field_overrides=fields)
-    # The normalised frame carries every source attribute (attrs) and shares the
-    # geometries: drop the source table now, it would double the memory of a big file.
+    # The normalised frame carries every source attribute (src:* columns) and the
+    # geometries: drop the reader's table now, it would double the memory of a big file.
     src.frame = src.frame.iloc[0:0]
     if progress:
         progress("validate")

@@ -8,7 +8,6 @@ parcel, computed in VN-2000 TM-3 (never in degrees). The JSON keys are contract
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -20,6 +19,7 @@ from gisportal import crs as vncrs
 from gisportal import seeds
 from gisportal.errors import NotFoundError, UsageError
 from gisportal.ingest import check_district
+from gisportal.normalise import source_attributes
 from gisportal.store.base import Store, Version
 
 __all__ = ["lookup_key", "lookup_lonlat", "lookup_xy", "parse_coordinate"]
@@ -48,12 +48,11 @@ def _published(store: Store, district: str, kind: str) -> Version:
 
 
 def _attributes(row, version: Version, public: bool) -> dict[str, str]:
-    attrs = json.loads(row["attrs"]) if row.get("attrs") else {}
+    hidden: set[str] = set()
     if public:
         hidden = set((version.meta.get("read", {}).get("fields", {}) or {}).get(
             "personal_source", []))
-        attrs = {k: v for k, v in attrs.items() if k not in hidden}
-    return {k: v for k, v in attrs.items() if v is not None}
+    return source_attributes(row, hidden)
 
 
 def _plan_info(store: Store, district: str) -> tuple[Version | None, dict[str, Any] | None]:

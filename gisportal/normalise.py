@@ -3,9 +3,10 @@
 Input is the reader's :class:`~gisportal.read.sources.SourceLayer` (source columns,
 decoded text, declared CRS or none). Output is a :class:`NormalisedLayer` whose frame
 is in the store CRS (VN-2000 TM-3) with the layer model's canonical columns, plus
-``src_row`` (0-based row in the source) and ``attrs`` (every source attribute as NFC
-text, JSON) so nothing the planner sent is lost. Per-value problems become findings;
-only problems with the layer as a whole raise.
+``src_row`` (0-based row in the source) and every source attribute as a column
+``src:<name>`` (text already NFC from the reader), so nothing the planner sent is
+lost. Per-value problems become findings; only problems with the layer as a whole
+raise.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from gisportal.errors import CRSError, InputError
 from gisportal.findings import Finding
 from gisportal.models import FieldMapping, LayerModel, match_fields
 
-__all__ = ["NormalisedLayer", "normalise", "feature_keys", "locate_rows"]
+__all__ = ["NormalisedLayer", "normalise", "feature_keys", "locate_rows", "SOURCE_PREFIX",
+           "source_attributes"]
 
-_ATTRS_CHUNK = 10_000
 _TYPE_WORDS = {"int": ("số nguyên", "a whole number"), "float": ("số", "a number"),
                "str": ("văn bản", "text"), "code": ("mã", "a code")}
 
@@ -130,21 +131,28 @@ def locate_rows(geoms: np.ndarray, crs_key: Any = None) -> list[dict | None]:
             if o else None for a, b, o in zip(lon, lat, ok, strict=True)]
 
 
-def _attrs_json(df: pd.DataFrame) -> pd.Series:
-    """Every source attribute of each row as text in a JSON object (one C pass).
+#: Prefix of the columns that keep the source attributes as they were read.
+SOURCE_PREFIX = "src:"  # ":" never starts a canonical name, so no source name collides
 
-    The reader hands over text already decoded to NFC; numbers become their text.
+
+def source_attributes(row: Mapping[str, Any], hidden: set[str] | frozenset = frozenset()
+                      ) -> dict[str, str]:
+    """The source attributes of a stored feature, as text, without ``hidden`` names.
+
+    Numbers read from the file come back as the text of the number; missing values
+    are left out. Used by look-ups and exports, so the prefix stays in this module.
     """
-    if df.shape[1] == 0:
-        return pd.Series(["{}"] * len(df), index=df.index)
-    text = pd.DataFrame({c: df[c] if pd.api.types.is_string_dtype(df[c])
-                         else df[c].astype("string") for c in df.columns}, index=df.index)
-    # In chunks: one JSON text for 200 000 rows would briefly cost hundreds of MB.
-    lines: list[str] = []
-    for start in range(0, len(text), _ATTRS_CHUNK):
-        chunk = text.iloc[start:start + _ATTRS_CHUNK]
-        lines += chunk.to_json(orient="records", lines=True, force_ascii=False).splitlines()
-    return pd.Series(lines, index=df.index, dtype="string")
+    out = {}
+    for name, value in row.items():
+        if not name.startswith(SOURCE_PREFIX):
+            continue
+        key = name[len(SOURCE_PREFIX):]
+        if key in hidden or value is None or (not isinstance(value, str) and pd.isna(value)):
+            continue
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        out[key] = str(value)
+    return out
 
 
 def normalise(src, model: LayerModel, *, crs: str | None = None,
@@ -210,7 +218,9 @@ def normalise(src, model: LayerModel, *, crs: str | None = None,
     # The reader's index is the row number in the source file (with gaps where a
     # damaged record was dropped): keep it as src_row, then number rows 0..n-1.
     result.insert(0, "src_row", np.asarray(gdf.index, dtype="int64"))
-    result["attrs"] = _attrs_json(gdf[source_cols])
+    # Source attributes ride along as columns (pandas shares, not copies, the data).
+    for col in source_cols:
+        result[SOURCE_PREFIX + col] = gdf[col].to_numpy()
     result = result.reset_index(drop=True)
     norm = NormalisedLayer(result, model, choice, mapping, findings)
 

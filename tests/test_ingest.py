@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import shapely
@@ -11,6 +9,7 @@ from pyproj import Transformer
 
 from gisportal.errors import CRSError, EncodingError, GisportalError, InputError, UsageError
 from gisportal.ingest import check_file, ingest_file, publish_version
+from gisportal.normalise import source_attributes
 from tests.conftest import parcel_grid
 
 # Literal TCVN3 (ABC) bytes, as .VnTime fonts store them (checked against the
@@ -59,8 +58,8 @@ def test_done_when_tcvn3_shapefile_without_prj(store, make_shapefile_zip):
     assert np.abs(lon - ref_lon).max() < 1e-9 and np.abs(lat - ref_lat).max() < 1e-9
     # Names: correct Vietnamese, NFC, in the owner field and the source attributes.
     assert list(stored["owner"]) == expected_names
-    attrs = [json.loads(a) for a in stored["attrs"]]
-    assert [a["TenChu"] for a in attrs] == expected_names
+    assert list(stored["src:TenChu"]) == expected_names
+    assert source_attributes(stored.iloc[0])["TenChu"] == expected_names[0]
     assert list(stored["sheet"]) == list(gdf["SoTo"])
     assert store.published("678", "parcels").id == res.version.id
 
