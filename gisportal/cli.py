@@ -132,7 +132,7 @@ def validate(ctx, file, kind, district, crs, encoding, layer, fields, fmt, out) 
     elif fmt == "geojson":
         text = json.dumps(report.to_geojson(), ensure_ascii=False)
     else:
-        text = report_html(report)
+        text = report_html(report, checked.layer.frame)
     if out:
         out.write_text(text, encoding="utf-8")
     else:
