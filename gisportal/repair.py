@@ -36,16 +36,22 @@ Action codes (stable, like rule codes)
     ``shapely.coverage_clean`` (see below). A feature that lost area is
     ``OVERLAP-TRIMMED``, one that gained area ``GAP-FILLED`` (when both happen, the
     larger decides and ``detail`` gives both); ``SNAPPED`` is a feature whose
-    vertices moved onto a neighbour's boundary without moving any area.
+    vertices moved (by at most 1 mm) onto a neighbour's boundary without moving any
+    area above 1 mm².
 
 Overlaps and gaps
 -----------------
-Only *small* defects between neighbours are repaired: an overlap whose area is
-below ``overlap_tolerance_m2`` and a gap at most ``snap_tolerance_m`` wide. Overlaps
-at or above the tolerance are **not** repaired: they are real errors (a parcel drawn
-over its neighbour, a zone digitised twice) that a planner must resolve, and the
-features involved are left exactly as they are, even where they also have small
-defects. Cleaning a whole 200 000-feature layer would be slow and would touch
+Only *small* defects between neighbours of a coverage layer (parcels, plan zones:
+:data:`~gisportal.validation.topology.TOPOLOGY_KINDS`) are repaired: an overlap of
+at most ``overlap_tolerance_m2`` and a gap at most ``snap_tolerance_m`` wide.
+Overlaps above the tolerance are **not** repaired: they are real errors (a parcel
+drawn over its neighbour, a zone digitised twice) that a planner must resolve — the
+same line the TOPO-OVERLAP rule draws, with the same threshold and per-kind default,
+so what validation calls an error repair leaves alone, and what it counts as minor
+(TOPO-OVERLAP-MINOR) repair trims. Features in a big overlap are left exactly as
+they are, even where they also have small defects. Boundary layers are not
+coverages (a district row covers its communes) and get no overlap/gap repair.
+Cleaning a whole 200 000-feature layer would be slow and would touch
 features with nothing wrong, so the work is local:
 
 1. ``shapely.coverage_invalid_edges`` (one GEOS pass over the layer) flags features
@@ -53,22 +59,26 @@ features with nothing wrong, so the work is local:
    noded with one (a T-junction — harmless, filtered out next).
 2. An ``STRtree`` query pairs each flagged feature with its neighbours within the
    gap width. A pair whose intersection area is above 1 mm² (:data:`NOISE_AREA_M2`,
-   below which it is floating-point noise of unnoded shared edges) and below the
-   tolerance is a small overlap; at or above it, a big one. A pair is a gap when a
+   below which it is floating-point noise of unnoded shared edges) and at most the
+   tolerance is a small overlap; above it, a big one. A pair is a gap when a
    flagged edge of one feature is neither on nor inside any neighbour (so it faces
    empty space) yet lies within the gap width of the other.
 3. Connected groups of small-overlap and gap pairs (without the features in big
-   overlaps) are cleaned one group at a time with ``coverage_clean(gap_width=...,
-   snapping_distance=..., merge_strategy="longest_border")``: an overlap goes to the
-   neighbour sharing the longest border with it, a gap to its neighbour with the
-   longest border. A group is left as it was when cleaning would leave any member
-   empty or invalid (a feature never disappears because of its neighbour).
+   overlaps) are cleaned one group at a time with ``coverage_clean(gap_width=tol,
+   snapping_distance=1 mm, merge_strategy="longest_border")``: an overlap goes to
+   the neighbour sharing the longest border with it, a gap to its neighbour with the
+   longest border. Snapping stays at 1 mm on purpose: at the gap width (5 cm) GEOS
+   snaps a shared corner towards the gap as readily as the gap's edge towards its
+   neighbour, tilting the edges of zones that had nothing wrong. A group is left as
+   it was when cleaning would leave any member empty or invalid (a feature never
+   disappears because of its neighbour).
 4. A member whose cleaned geometry is topologically equal to its input (only
    vertices added where a neighbour's vertex lies on its edge) keeps its input
    geometry unchanged; every other member is listed as a change.
 
-Gaps must be enclosed or snap-closable: a notch wider than the tolerance, or a
-gap on the layer's outer edge with no feature across it, is not filled.
+A gap is filled when features enclose it: a gap wider than the tolerance, or one
+open to the layer's outer edge (a notch in the district outline, not a hole between
+neighbours), is left as it is.
 """
 
 from __future__ import annotations
@@ -85,18 +95,21 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from gisportal.normalise import NormalisedLayer
+from gisportal.validation.topology import THRESHOLD_DEFAULTS, TOPOLOGY_KINDS
 
 __all__ = ["ACTIONS", "Change", "RepairResult", "repair", "SNAP_THRESHOLD",
            "OVERLAP_THRESHOLD", "DEFAULT_SNAP_TOLERANCE_M", "DEFAULT_OVERLAP_TOLERANCE_M2",
            "VERTEX_TOLERANCE_M", "NOISE_AREA_M2"]
 
-#: Layer-model threshold (``layers/<kind>.json`` → ``thresholds``): widest gap filled
-#: and snapping distance, in metres.
+#: Layer-model threshold (``layers/<kind>.json`` → ``thresholds``): widest gap
+#: between neighbours that repair fills, in metres.
 SNAP_THRESHOLD = "repair_snap_tolerance_m"
-#: Layer-model threshold: overlaps with an area below this (m²) are trimmed; larger
-#: ones are left for the planner.
+#: Layer-model threshold, shared with TOPO-OVERLAP: overlaps of at most this area
+#: (m²) are trimmed; larger ones are left for the planner. Default per kind from
+#: :data:`gisportal.validation.topology.THRESHOLD_DEFAULTS` (parcels 0.5, plan 5.0).
 OVERLAP_THRESHOLD = "overlap_tolerance_m2"
 DEFAULT_SNAP_TOLERANCE_M = 0.05
+#: Overlap default for a kind the topology rules give none.
 DEFAULT_OVERLAP_TOLERANCE_M2 = 0.5
 #: Consecutive vertices closer than this are one vertex (1 mm: far below survey
 #: precision, far above floating-point noise at VN-2000 coordinates of ~10⁶ m).
@@ -453,7 +466,7 @@ def _step_coverage(w: _Work, pos: np.ndarray, gap_width: float, overlap_tol: flo
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     pairs = np.unique(np.stack([lo, hi], axis=1), axis=0)
     overlap = shapely.area(shapely.intersection(g[pairs[:, 0]], g[pairs[:, 1]]))
-    big = overlap >= overlap_tol
+    big = overlap > overlap_tol
     small = (overlap > NOISE_AREA_M2) & ~big
 
     # Gap edges: flagged edges neither on nor inside any neighbour (within 1 mm).
@@ -492,12 +505,30 @@ def _step_coverage(w: _Work, pos: np.ndarray, gap_width: float, overlap_tol: flo
         _clean_group(w, pos, g, group, gap_width, info_rows)
 
 
+def _along(before: BaseGeometry, after: BaseGeometry, g: np.ndarray, partners: list[int],
+           gap_width: float) -> list[int]:
+    """The partners along the area that moved, not those merely closing a gap's end.
+
+    A partner counts when the moved area's outline runs along or inside it for more
+    than twice the gap width and at least a quarter of the longest such run; when
+    none does (a pure snap), every partner is named.
+    """
+    if not partners:
+        return []
+    moved = shapely.boundary(shapely.symmetric_difference(before, after))
+    idx = np.asarray(partners)
+    reach = shapely.length(shapely.intersection(
+        moved, shapely.buffer(g[idx], VERTEX_TOLERANCE_M, quad_segs=2)))
+    hit = idx[(reach > 2 * gap_width) & (reach >= 0.25 * reach.max())]
+    return hit.tolist() if len(hit) else idx.tolist()
+
+
 def _clean_group(w: _Work, pos: np.ndarray, g: np.ndarray, group: np.ndarray,
                  gap_width: float, partners: dict[int, list[int]]) -> None:
     before = g[group]
     try:
         after = shapely.coverage_clean(before, gap_width=gap_width,
-                                       snapping_distance=gap_width,
+                                       snapping_distance=VERTEX_TOLERANCE_M,
                                        merge_strategy="longest_border")
     except shapely.errors.GEOSException:
         return
@@ -514,23 +545,26 @@ def _clean_group(w: _Work, pos: np.ndarray, g: np.ndarray, group: np.ndarray,
     for c, rem, add in zip(changed, removed, added, strict=True):
         k = int(group[c])
         p = int(pos[k])
-        rows = _rows([int(w.src_rows[pos[j]]) for j in partners.get(k, [])])
+        near = [int(w.src_rows[pos[j]]) for j in
+                _along(before[c], after[c], g, partners.get(k, []), gap_width)]
+        row_en = f"{'rows' if len(near) > 1 else 'row'} {_rows(near)}"
+        row_vi = f"dòng {_rows(near)}"
         a_b, a_a = float(shapely.area(before[c])), float(shapely.area(after[c]))
-        w_en, w_vi = _num(gap_width, "en", 3), _num(gap_width, "vi", 3)
+        width = gap_width - VERTEX_TOLERANCE_M
+        w_en, w_vi = f"{width:g}", f"{width:g}".replace(".", ",")
         parts_en, parts_vi = [], []
         if rem > NOISE_AREA_M2:
-            parts_en.append(f"overlap of {_num(rem, 'en')} m² with row {rows} trimmed")
-            parts_vi.append(f"cắt {_num(rem, 'vi')} m² chồng lấn với dòng {rows}")
+            parts_en.append(f"overlap of {_num(rem, 'en')} m² with {row_en} trimmed")
+            parts_vi.append(f"cắt {_num(rem, 'vi')} m² chồng lấn với {row_vi}")
         if add > NOISE_AREA_M2:
             parts_en.append(f"gap of {_num(add, 'en')} m² (at most {w_en} m wide) next "
-                            f"to row {rows} filled")
+                            f"to {row_en} filled")
             parts_vi.append(f"lấp khe hở {_num(add, 'vi')} m² (rộng tối đa {w_vi} m) "
-                            f"giáp dòng {rows}")
+                            f"giáp {row_vi}")
         if not parts_en:
             action = "REPAIR-SNAPPED"
-            parts_en.append(f"vertices snapped onto row {rows} (within {w_en} m), "
-                            "no area moved")
-            parts_vi.append(f"bắt dính đỉnh vào ranh dòng {rows} (trong phạm vi {w_vi} m), "
+            parts_en.append(f"vertices snapped onto {row_en} (within 1 mm), no area moved")
+            parts_vi.append(f"bắt dính đỉnh vào ranh {row_vi} (trong phạm vi 1 mm), "
                             "diện tích không đổi")
         else:
             action = "REPAIR-OVERLAP-TRIMMED" if rem >= add else "REPAIR-GAP-FILLED"
@@ -549,14 +583,16 @@ def repair(layer: NormalisedLayer, *, snap_tolerance_m: float | None = None,
     layer
         A normalised layer (frame in the store CRS, metres, with ``src_row``).
     snap_tolerance_m
-        Widest gap filled between neighbours and snapping distance when cleaning, in
-        metres. Default: the layer model's ``repair_snap_tolerance_m`` threshold, else
-        0.05 m. Gaps up to this width are filled (1 mm is added for floating point).
+        Widest gap between neighbours that is filled, in metres (GEOS ``gap_width``;
+        1 mm is added so a gap drawn exactly this wide counts). Default: the layer
+        model's ``repair_snap_tolerance_m`` threshold, else 0.05 m. Vertices are
+        snapped at 1 mm only, whatever this is (see the module docstring).
     overlap_tolerance_m2
-        Overlaps between two features with an area below this are trimmed; overlaps
-        at or above it are **not** repaired (a planner must decide who owns the land)
+        Overlaps between two features of at most this area (m²) are trimmed;
+        larger ones are **not** repaired (a planner must decide who owns the land)
         and their features are left untouched. Default: the model's
-        ``overlap_tolerance_m2`` threshold, else 0.5 m².
+        ``overlap_tolerance_m2`` threshold, else the TOPO-OVERLAP default for the
+        kind (parcels 0.5 m², plan zones 5 m²), else 0.5 m².
 
     Returns
     -------
@@ -568,16 +604,19 @@ def repair(layer: NormalisedLayer, *, snap_tolerance_m: float | None = None,
     -----
     Only polygonal features are repaired; empty features and points or lines in a
     polygon layer are left for the validation report. The overlap/gap step runs for
-    polygon layers only. Steps run in order — repeated points, make_valid, overlaps
+    coverage kinds only (parcels, plan). Steps run in order — repeated points, make_valid, overlaps
     and gaps — so one feature may carry several changes, each with its own areas.
     Cost is a few vector passes over the layer plus work proportional to the
     defects: about 2 s for 200 000 parcels with a few hundred defects.
     """
     thresholds = layer.model.thresholds
+    kind = layer.model.kind
     snap = float(snap_tolerance_m if snap_tolerance_m is not None
                  else thresholds.get(SNAP_THRESHOLD, DEFAULT_SNAP_TOLERANCE_M))
+    overlap_default = THRESHOLD_DEFAULTS[OVERLAP_THRESHOLD].get(kind,
+                                                                DEFAULT_OVERLAP_TOLERANCE_M2)
     overlap_tol = float(overlap_tolerance_m2 if overlap_tolerance_m2 is not None
-                        else thresholds.get(OVERLAP_THRESHOLD, DEFAULT_OVERLAP_TOLERANCE_M2))
+                        else thresholds.get(OVERLAP_THRESHOLD, overlap_default))
     if snap < 0 or overlap_tol < 0:
         raise ValueError("repair tolerances must not be negative")
 
@@ -590,7 +629,7 @@ def repair(layer: NormalisedLayer, *, snap_tolerance_m: float | None = None,
     pos = np.flatnonzero(polygonal)
     _step_repeated_points(w, pos)
     _step_make_valid(w, pos)
-    if layer.model.geometry == "polygon" and snap > 0:
+    if kind in TOPOLOGY_KINDS and layer.model.geometry == "polygon":
         live = pos[~np.isin(pos, list(w.dropped))] if w.dropped else pos
         live = live[shapely.is_valid(w.geoms[live])]
         _step_coverage(w, live, snap + VERTEX_TOLERANCE_M, overlap_tol)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import geopandas as gpd
 import numpy as np
@@ -167,9 +168,9 @@ def test_changes_name_the_right_rows_and_actions(parcels_result):
         _row("spike"): ["REPAIR-MAKE-VALID"],
         _row("repeated"): ["REPAIR-REPEATED-POINTS"],
         _row("collapsed"): ["REPAIR-EMPTY-DROPPED"],
-        # longest_border: the overlap stays with one of the two parcels, the other is
-        # trimmed (here the neighbour; both share the full 25 m edge).
-        SMALL_B: ["REPAIR-OVERLAP-TRIMMED"],
+        # longest_border: the overlap goes to one of the two parcels (both border it
+        # for 25 m), the other is trimmed.
+        _trimmed(parcels_result).row: ["REPAIR-OVERLAP-TRIMMED"],
     }
     assert all(c.action in ACTIONS for c in parcels_result.changes)
     assert [c.row for c in parcels_result.changes] == sorted(c.row for c in
@@ -191,7 +192,8 @@ def test_ring_defects_are_explained(parcels_result):
     (touch,) = by_row[_row("self_touching")]
     assert (touch.area_before_m2, touch.area_after_m2) == pytest.approx((90.0, 90.0))
     assert "with a hole" in touch.detail
-    assert shapely.get_num_interior_rings(_geom(parcels_result, _row("self_touching"))) == 1
+    parts = shapely.get_parts(_geom(parcels_result, _row("self_touching")))
+    assert len(parts) == 1 and shapely.get_num_interior_rings(parts[0]) == 1
 
     (hole,) = by_row[_row("hole_outside")]
     # GEOS "structure": the stray hole becomes a polygon of its own (75 = 100 - 25 before).
@@ -210,9 +212,14 @@ def test_ring_defects_are_explained(parcels_result):
                           shapely.affinity.translate(shapely.box(0, 0, 10, 10),
                                                      X0 + 50 * list(DEFECTS).index("spike"),
                                                      Y0 - 200))
-    for c in (touch, hole, nested, spike):
-        x, y = (float(v) for v in c.detail.split("(")[1].split(")")[0].split())
-        assert abs(x - X0) < 500 and abs(y - Y0) < 500  # the point is real, in metres
+    # each detail names the GEOS point of the defect, in store-CRS metres (to the cm)
+    for c, name, (lx, ly) in ((touch, "self_touching", (5, 10)), (hole, "hole_outside", (20, 0)),
+                              (nested, "nested_shells", (2, 2)), (spike, "spike", (15, 5))):
+        m = re.search(r"\((\d+\.\d\d) (\d+\.\d\d)\)", c.detail)
+        assert m and m.group(0) in c.detail_vi
+        k = list(DEFECTS).index(name)
+        assert float(m.group(1)) == pytest.approx(X0 + 50 * k + lx, abs=0.01)
+        assert float(m.group(2)) == pytest.approx(Y0 - 200 + ly, abs=0.01)
 
 
 def test_repeated_points_removed(parcels_result, parcels_layer):
@@ -233,16 +240,20 @@ def test_collapsed_feature_dropped_and_order_kept(parcels_result, parcels_layer)
     assert list(frame.index) == list(range(len(expected)))
     assert parcels_result.dropped_rows == [_row("collapsed")]
     # attributes travel with their geometry
-    merged = frame.merge(parcels_layer.frame[["src_row", "parcel", "attrs"]], on="src_row")
-    assert (merged["parcel_x"] == merged["parcel_y"]).all()
-    assert (merged["attrs_x"] == merged["attrs_y"]).all()
+    cols = [c for c in frame.columns if c != frame.geometry.name]
+    before = pd.DataFrame(parcels_layer.frame[cols]).set_index("src_row").loc[expected]
+    pd.testing.assert_frame_equal(pd.DataFrame(frame[cols]).set_index("src_row"), before)
 
 
 def test_small_overlap_trimmed_by_its_area(parcels_result, parcels_layer):
-    (c,) = _by_row(parcels_result)[SMALL_B]
-    assert c.area_before_m2 == pytest.approx(500.0)
+    c = _trimmed(parcels_result)
+    other = SMALL_B if c.row == SMALL_A else SMALL_A
+    assert c.area_before_m2 == pytest.approx(500.0 + (SMALL_OVERLAP_M2 if c.row == SMALL_A
+                                                      else 0.0))
     assert c.area_before_m2 - c.area_after_m2 == pytest.approx(SMALL_OVERLAP_M2, abs=1e-6)
-    assert f"row {SMALL_A}" in c.detail and f"dòng {SMALL_A}" in c.detail_vi
+    assert c.detail == f"overlap of 0.20 m² with row {other} trimmed"
+    assert c.detail_vi == f"cắt 0,20 m² chồng lấn với dòng {other}"
+    assert other not in {ch.row for ch in parcels_result.changes}
     a, b = _geom(parcels_result, SMALL_A), _geom(parcels_result, SMALL_B)
     assert shapely.area(shapely.intersection(a, b)) < 1e-6
     # the union is unchanged: land was reassigned, not lost or invented
@@ -275,7 +286,7 @@ def test_input_layer_not_modified(parcels_layer):
 
 def test_summary_and_json(parcels_result):
     s = parcels_result.summary()
-    assert s["changes"] == 8 and s["features_dropped"] == 1
+    assert s["changes"] == 8 and s["features_changed"] == 8 and s["features_dropped"] == 1
     assert s["by_action"]["REPAIR-MAKE-VALID"]["count"] == 5
     assert s["by_action"]["REPAIR-OVERLAP-TRIMMED"]["area_change_m2"] == pytest.approx(-0.2)
     total = sum(c.area_after_m2 - c.area_before_m2 for c in parcels_result.changes)
@@ -304,8 +315,10 @@ def test_narrow_gap_between_plan_zones_filled(plan_layer):
     other = 5 if c.row == 4 else 4
     assert f"row {other}" in c.detail and "khe hở" in c.detail_vi
     geoms = res.frame.geometry.values
-    assert shapely.coverage_is_valid(geoms, gap_width=0.1)
-    assert shapely.area(shapely.union_all(geoms)) == pytest.approx(300.0 * 300.0)
+    union = shapely.union_all(geoms)
+    assert union.geom_type == "Polygon" and not union.interiors  # no gap left
+    assert union.area == pytest.approx(300.0 * 300.0)
+    assert shapely.area(geoms).sum() == pytest.approx(union.area)  # and no overlap
     untouched = set(range(9)) - {c.row}
     assert _wkb(res.frame, untouched) == _wkb(plan_layer.frame, untouched)
 
@@ -326,7 +339,7 @@ def test_thresholds_come_from_the_layer_model(parcels_layer):
     assert {SMALL_A, SMALL_B}.isdisjoint(c.row for c in res.changes)
     # an explicit argument wins over the model
     res = repair(layer, overlap_tolerance_m2=1.0)
-    assert SMALL_B in {c.row for c in res.changes}
+    assert _trimmed(res).action == "REPAIR-OVERLAP-TRIMMED"
 
 
 def test_unnoded_but_clean_coverage_untouched(home, tmp_path):
@@ -383,12 +396,12 @@ def test_zipped_shapefile_corpus(home, tmp_path):
     actions = {c.row: c.action for c in res.changes}
     ix = {name: N_GRID + k for k, name in enumerate(kept)}
     assert actions == {
+        _trimmed(res).row: "REPAIR-OVERLAP-TRIMMED",
         ix["bowtie"]: "REPAIR-MAKE-VALID",
         ix["self_touching"]: "REPAIR-MAKE-VALID",
         ix["nested_shells"]: "REPAIR-MAKE-VALID",
         ix["spike"]: "REPAIR-MAKE-VALID",
         ix["repeated"]: "REPAIR-REPEATED-POINTS",
-        SMALL_B: "REPAIR-OVERLAP-TRIMMED",
     }
     bowtie = next(c for c in res.changes if c.row == ix["bowtie"])
     assert bowtie.area_after_m2 == pytest.approx(50.0)
@@ -400,6 +413,12 @@ def test_zipped_shapefile_corpus(home, tmp_path):
 
 
 # ------------------------------------------------------------------------ helpers
+
+def _trimmed(result: RepairResult):
+    """The one change on the small-overlap pair (either parcel may be the one trimmed)."""
+    (c,) = [c for c in result.changes if c.row in (SMALL_A, SMALL_B)]
+    return c
+
 
 def _geom_of(frame: gpd.GeoDataFrame, row: int):
     hit = np.flatnonzero(frame["src_row"].to_numpy() == row)
