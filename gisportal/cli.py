@@ -324,6 +324,21 @@ def serve(ctx, host, port, threads, with_demo) -> None:
     waitress.serve(app, host=host, port=port, threads=threads)
 
 
+@cli.command("rules")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown",
+              show_default=True)
+def show_rules(fmt) -> None:
+    """Print the validation rule catalogue (codes, severities, meaning)."""
+    from gisportal.findings import rules, rules_markdown
+
+    if fmt == "json":
+        click.echo(json.dumps({c: {"family": r.family, "severity": r.severity, "vi": r.vi,
+                                   "en": r.en, "doc": r.doc} for c, r in rules().items()},
+                              ensure_ascii=False, indent=1))
+    else:
+        click.echo(rules_markdown())
+
+
 @cli.command("settings")
 @click.pass_context
 def show_settings(ctx) -> None:

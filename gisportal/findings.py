@@ -17,7 +17,7 @@ from typing import Any
 
 from gisportal.resources import data_dir
 
-__all__ = ["Rule", "rules", "Finding", "Report", "SEVERITIES"]
+__all__ = ["Rule", "rules", "rules_markdown", "Finding", "Report", "SEVERITIES"]
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -48,6 +48,14 @@ def rules() -> dict[str, Rule]:
             out[code] = Rule(code, r["family"], r["severity"], r["vi"], r["en"],
                              r.get("doc", ""))
     return out
+
+
+def rules_markdown() -> str:
+    """The catalogue as a Markdown table, by family then code (docs are built from it)."""
+    lines = ["| code | family | severity | meaning |", "| --- | --- | --- | --- |"]
+    for r in sorted(rules().values(), key=lambda r: (r.family, r.code)):
+        lines.append(f"| `{r.code}` | {r.family} | {r.severity} | {r.doc} |")
+    return "\n".join(lines)
 
 
 class _Lenient(string.Formatter):

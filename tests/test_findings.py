@@ -51,3 +51,17 @@ def test_report_summary_and_geojson():
     gj = r.to_geojson()
     assert gj["type"] == "FeatureCollection" and len(gj["features"]) == 2
     assert r.to_dict()["findings"][0]["rule"] == "GEOM-EMPTY"  # errors first
+
+
+def test_docs_list_every_rule_exactly_as_the_catalogue():
+    """docs/validation-report.md carries the table `gisportal rules` prints."""
+    from pathlib import Path
+
+    from gisportal.findings import rules_markdown
+
+    doc = (Path(__file__).parents[1] / "docs" / "validation-report.md").read_text("utf-8")
+    start = doc.index("<!-- rules:start -->") + len("<!-- rules:start -->")
+    table = doc[start:doc.index("<!-- rules:end -->")].strip()
+    assert table == rules_markdown(), (
+        "docs/validation-report.md is out of date: replace the table between the rules "
+        "markers with the output of `gisportal rules`")
