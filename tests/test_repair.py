@@ -5,9 +5,9 @@ through ``check_file`` (the same read → normalise path a planner's upload take
 repaired. GeoPackage stores WKB as given, so every defect survives the round trip.
 A Shapefile does not keep them all: GDAL sorts shapefile rings into polygons by
 containment on read, so a hole lying outside its shell comes back as a valid second
-polygon — that defect is tested through the GeoPackage only. An unclosed ring cannot
-be tested at all: GEOS refuses to build it, so such a record never reaches a
-NormalisedLayer (the reader reports it instead).
+polygon — that defect is tested through the GeoPackage only. An unclosed ring never
+reaches repair: GEOS refuses to build one, so the reader closes it and says so
+(READ-GEOMETRY-FIXED, see tests/test_validation_geometry.py).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from gisportal.repair import (
 )
 from gisportal.validation.checks import check_geometry
 from gisportal.validation.context import ValidationContext
+from gisportal.validation.topology import THRESHOLD_DEFAULTS
 from tests.conftest import DUC_TRONG_XY, parcel_grid, write_shapefile_zip
 
 X0, Y0 = DUC_TRONG_XY
@@ -323,10 +324,27 @@ def test_narrow_gap_between_plan_zones_filled(plan_layer):
     assert _wkb(res.frame, untouched) == _wkb(plan_layer.frame, untouched)
 
 
+def test_plan_overlap_default_is_the_topology_rules_one(plan_layer):
+    """What TOPO-OVERLAP calls minor, repair trims: same threshold, same default."""
+    expected = plan_layer.model.thresholds.get(
+        OVERLAP_THRESHOLD, THRESHOLD_DEFAULTS[OVERLAP_THRESHOLD]["plan"])
+    assert repair(plan_layer).overlap_tolerance_m2 == expected
+
+
 def test_gap_wider_than_tolerance_left(plan_layer):
     res = repair(plan_layer, snap_tolerance_m=0.02)
     assert res.changes == []
     assert res.snap_tolerance_m == 0.02
+
+
+def test_open_gap_left(home, tmp_path):
+    """A gap no feature closes off is a notch in the layer's outline, not a hole."""
+    gdf = _plan_zones().iloc[:2].copy()
+    gdf = gdf.set_geometry([shapely.box(X0, Y0, X0 + 100, Y0 + 100),
+                            shapely.box(X0 + 100.04, Y0, X0 + 200, Y0 + 100)])
+    path = tmp_path / "ho.gpkg"
+    pyogrio.write_dataframe(gdf, path)
+    assert repair(check_file(path, "plan").layer).changes == []
 
 
 def test_thresholds_come_from_the_layer_model(parcels_layer):
@@ -373,6 +391,56 @@ def test_clean_layer_returned_unchanged(home, tmp_path):
     assert res.changes == [] and res.summary()["changes"] == 0
     assert (shapely.to_wkb(res.frame.geometry.values)
             == shapely.to_wkb(layer.frame.geometry.values)).all()
+
+
+def test_empty_and_non_polygonal_features_left(home, tmp_path):
+    """No geometry and a line in a polygon layer: validation's business, not repair's."""
+    gdf = _parcels(["bowtie", "repeated"])
+    geoms = np.asarray(gdf.geometry.values).copy()
+    geoms[0] = None
+    geoms[3] = shapely.LineString(shapely.get_coordinates(geoms[3])[:3])
+    gdf = gdf.set_geometry(geoms)
+    path = tmp_path / "lan.gpkg"
+    pyogrio.write_dataframe(gdf, path)
+    layer = check_file(path, "parcels").layer
+    res = repair(layer)
+    rows = {c.row for c in res.changes}
+    assert rows == {N_GRID, N_GRID + 1, _trimmed(res).row}
+    assert res.frame.geometry.values[0] is None
+    assert res.frame.geometry.values[3].geom_type == "LineString"
+    assert _wkb(res.frame, {3}) == _wkb(layer.frame, {3})
+
+
+def test_one_feature_several_changes_in_order(home, tmp_path):
+    """A bow-tie with a doubled vertex: the vertex goes first, then make_valid."""
+    gdf = _parcels(["bowtie"])
+    ring = shapely.get_coordinates(gdf.geometry.values[N_GRID])
+    geoms = np.asarray(gdf.geometry.values).copy()
+    geoms[N_GRID] = shapely.Polygon(np.vstack([ring[:2], ring[1:]]))
+    path = tmp_path / "hai.gpkg"
+    pyogrio.write_dataframe(gdf.set_geometry(geoms), path)
+    res = repair(check_file(path, "parcels").layer)
+    steps = [c for c in res.changes if c.row == N_GRID]
+    assert [c.action for c in steps] == ["REPAIR-REPEATED-POINTS", "REPAIR-MAKE-VALID"]
+    assert steps[0].detail.startswith("1 repeated vertex ")
+    assert steps[1].area_after_m2 == pytest.approx(50.0)
+
+
+def test_boundary_layer_gets_no_overlap_repair(home, tmp_path):
+    """Communes are legal lines: their small overlaps are reported, never moved."""
+    a = shapely.box(X0, Y0, X0 + 100, Y0 + 100)
+    b = shapely.Polygon([(X0 + 100, Y0), (X0 + 200, Y0), (X0 + 200, Y0 + 100),
+                         (X0 + 100, Y0 + 100), (X0 + 99.996, Y0 + 50)])  # 0.2 m² into a
+    bowtie = shapely.affinity.translate(wkt.loads(DEFECTS["bowtie"]), X0, Y0 - 50)
+    gdf = gpd.GeoDataFrame({"Cap": ["commune"] * 3, "Ma": ["24778", "24781", "24784"],
+                            "Ten": ["Liên Nghĩa", "Hiệp An", "Hiệp Thạnh"]},
+                           geometry=[a, b, bowtie], crs="EPSG:5899")
+    path = tmp_path / "ranh.gpkg"
+    pyogrio.write_dataframe(gdf, path)
+    layer = check_file(path, "boundary").layer
+    res = repair(layer)
+    assert [(c.row, c.action) for c in res.changes] == [(2, "REPAIR-MAKE-VALID")]
+    assert _wkb(res.frame, {0, 1}) == _wkb(layer.frame, {0, 1})
 
 
 def test_negative_tolerance_refused(parcels_layer):
