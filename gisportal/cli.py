@@ -110,22 +110,37 @@ def cli(ctx: click.Context, home: str | None) -> None:
               default="json", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report here instead of standard output.")
+@click.option("--repair", is_flag=True,
+              help="Repair geometry (make_valid, repeated points, small overlaps and gaps) "
+                   "and report every change; validation runs on the repaired layer.")
+@click.option("--repaired-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --repair: write the repaired layer here (GeoPackage, VN-2000 TM-3).")
 @click.pass_context
-def validate(ctx, file, kind, district, crs, encoding, layer, fields, fmt, out) -> None:
+def validate(ctx, file, kind, district, crs, encoding, layer, fields, fmt, out, repair,
+             repaired_out) -> None:
     """Validate FILE and print the report (exit 0: no errors, 1: errors, 2: unreadable)."""
     from gisportal.ingest import check_file
     from gisportal.validation.html import report_html
 
-    stages = _Stages(("normalise", "validate"), file.name)
+    if repaired_out and not repair:
+        _fail(UsageError("--repaired-out needs --repair", where="--repaired-out",
+                         fix="add --repair, or drop --repaired-out"))
+    stages = _Stages(("normalise", "repair", "validate"), file.name)
     try:
         checked = check_file(file, kind, district=district, crs=crs, encoding=encoding,
                              layer=layer, fields=_fields(fields), settings=ctx.obj["settings"],
-                             store=_store(ctx) if district else None, progress=stages)
+                             store=_store(ctx) if district else None, repair=repair,
+                             progress=stages)
     except GisportalError as err:
         stages.close()
         _fail(err)
         return
     stages.close()
+    if repaired_out:
+        from gisportal.repair import write_repaired
+
+        write_repaired(checked.layer, repaired_out)
+        click.echo(f"repaired layer written to {repaired_out}", err=True)
     report = checked.report
     if fmt == "json":
         text = json.dumps(report.to_dict(), ensure_ascii=False, indent=2)
@@ -155,18 +170,21 @@ def validate(ctx, file, kind, district, crs, encoding, layer, fields, fmt, out) 
 @click.option("--layer")
 @click.option("--field", "fields", multiple=True, metavar="FIELD=COLUMN")
 @click.option("--publish", is_flag=True, help="Publish at once when there are no errors.")
+@click.option("--repair", is_flag=True, help="Repair geometry first; the changes are kept "
+                                             "with the version.")
 @click.option("--user", default="cli", show_default=True, help="Recorded as the uploader.")
 @click.pass_context
 @_errors
-def ingest(ctx, file, kind, district, crs, encoding, layer, fields, publish, user) -> None:
+def ingest(ctx, file, kind, district, crs, encoding, layer, fields, publish, repair,
+           user) -> None:
     """Store FILE as a new draft version; the last output line is the version id."""
     from gisportal.ingest import ingest_file
 
-    stages = _Stages(("normalise", "validate", "store", "publish"), file.name)
+    stages = _Stages(("normalise", "repair", "validate", "store", "publish"), file.name)
     try:
         res = ingest_file(_store(ctx), file, kind, district, publish=publish, user=user,
                           crs=crs, encoding=encoding, layer=layer, fields=_fields(fields),
-                          settings=ctx.obj["settings"], progress=stages)
+                          repair=repair, settings=ctx.obj["settings"], progress=stages)
     finally:
         stages.close()
     s = res.report.summary()
@@ -177,6 +195,10 @@ def ingest(ctx, file, kind, district, crs, encoding, layer, fields, publish, use
         if f.rule in ("CRS-INFERRED", "READ-ENCODING-DETECTED", "READ-ENCODING-UNCERTAIN"):
             click.echo(f"{f.level}: {f.rule}: {f.message('en')}")
     click.echo(f"{s['features']} features: {s['errors']} errors, {s['warnings']} warnings")
+    if res.report.repair is not None:
+        rs = res.report.repair["summary"]
+        click.echo(f"repair: {rs['changes']} changes to {rs['features_changed']} features, "
+                   f"{rs['features_dropped']} dropped")
     state = "published" if res.published else "draft"
     if publish and not res.published:
         click.echo(f"not published: the version has {s['errors']} errors; run gisportal "

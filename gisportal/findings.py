@@ -114,6 +114,7 @@ class Report:
     feature_count: int = 0
     findings: list[Finding] = field(default_factory=list)
     read: dict[str, Any] = field(default_factory=dict)  # CRS, encoding, field mapping
+    repair: dict[str, Any] | None = None  # the changes made, when repair was asked for
 
     def add(self, finding: Finding) -> None:
         self.findings.append(finding)
@@ -146,8 +147,11 @@ class Report:
         order = {s: i for i, s in enumerate(SEVERITIES)}
         findings = sorted(self.findings, key=lambda f: (order[f.level], f.row is not None,
                                                        f.row or 0, f.rule))
-        return {"summary": self.summary(), "read": self.read,
-                "findings": [f.to_dict() for f in findings]}
+        out = {"summary": self.summary(), "read": self.read,
+               "findings": [f.to_dict() for f in findings]}
+        if self.repair is not None:
+            out["repair"] = self.repair
+        return out
 
     def to_geojson(self) -> dict[str, Any]:
         """Findings as a FeatureCollection (WGS 84), one feature per finding."""

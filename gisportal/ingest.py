@@ -19,6 +19,7 @@ from gisportal.errors import StoreError, UsageError
 from gisportal.models import layer_model
 from gisportal.normalise import NormalisedLayer, normalise
 from gisportal.read.sources import SourceLayer, read_source
+from gisportal.repair import repair as repair_layer
 from gisportal.settings import load_settings
 from gisportal.store.base import Store, Version
 from gisportal.validation import Report, ValidationContext, validate
@@ -64,12 +65,15 @@ def district_context(store: Store | None, district: str | None) -> ValidationCon
 def check_file(path: str | Path, kind: str, *, district: str | None = None,
                crs: str | None = None, encoding: str | None = None, layer: str | None = None,
                fields: Mapping[str, str] | None = None, settings: dict[str, Any] | None = None,
-               store: Store | None = None,
+               store: Store | None = None, repair: bool = False,
                progress: Callable[[str], None] | None = None) -> Checked:
     """Read, normalise and validate ``path`` as a layer of ``kind``; store nothing.
 
     With a ``store``, the district's published boundary layer is the context for the
     topology and commune checks (a boundary file itself is checked without it).
+    With ``repair``, the layer is repaired (:func:`gisportal.repair.repair`) before it
+    is validated; the report then carries every change under ``repair``. Never the
+    default: a planner must see what was changed.
     """
     settings = settings or load_settings()
     model = layer_model(kind)
@@ -85,8 +89,16 @@ def check_file(path: str | Path, kind: str, *, district: str | None = None,
     src.frame = src.frame.iloc[0:0]
     if progress:
         progress("validate")
+    repaired = None
+    if repair:
+        if progress:
+            progress("repair")
+        repaired = repair_layer(norm)
+        norm = repaired.apply_to(norm)
     ctx = district_context(store if kind != "boundary" else None, district)
     report = validate(src, norm, ctx)
+    if repaired is not None:
+        report.repair = repaired.to_dict()
     return Checked(src, norm, report)
 
 
@@ -101,6 +113,7 @@ def ingest_file(store: Store, path: str | Path, kind: str, district: str, *,
                 publish: bool = False, user: str = "cli", crs: str | None = None,
                 encoding: str | None = None, layer: str | None = None,
                 fields: Mapping[str, str] | None = None, meta: Mapping[str, Any] | None = None,
+                repair: bool = False,
                 settings: dict[str, Any] | None = None,
                 progress: Callable[[str], None] | None = None) -> IngestResult:
     """Check ``path`` and store it as a new draft version of (district, kind).
@@ -111,7 +124,7 @@ def ingest_file(store: Store, path: str | Path, kind: str, district: str, *,
     district = check_district(district)
     checked = check_file(path, kind, district=district, crs=crs, encoding=encoding,
                          layer=layer, fields=fields, settings=settings, store=store,
-                         progress=progress)
+                         repair=repair, progress=progress)
     model = checked.layer.model
     if progress:
         progress("store")
@@ -123,6 +136,8 @@ def ingest_file(store: Store, path: str | Path, kind: str, district: str, *,
         has_errors=checked.report.has_errors,
         key_columns=[k for k in model.key if k in checked.layer.frame.columns],
         meta={"report": checked.report.summary(), "read": checked.report.read,
+              "repair": None if checked.report.repair is None
+              else checked.report.repair["summary"],
               "personal_fields": [f for f in model.personal_fields],
               **dict(meta or {})},
     )

@@ -90,6 +90,7 @@ import dataclasses
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -644,3 +645,21 @@ def repair(layer: NormalisedLayer, *, snap_tolerance_m: float | None = None,
     w.changes.sort(key=lambda t: (t[0], t[1]))
     return RepairResult(out, [c for _, _, c in w.changes], snap, overlap_tol,
                         [int(w.src_rows[p]) for p in dropped])
+
+
+def write_repaired(layer: NormalisedLayer, path: str | Path) -> Path:
+    """Write a repaired layer back as the planner sent it: the source columns under
+    their own names, geometry in the store CRS (VN-2000 TM-3), as a GeoPackage.
+
+    The planner can open it in QGIS, check the changes the report lists, and upload it.
+    """
+    from gisportal.normalise import SOURCE_PREFIX
+
+    frame = layer.frame
+    cols = {c: c[len(SOURCE_PREFIX):] for c in frame.columns if c.startswith(SOURCE_PREFIX)}
+    out = gpd.GeoDataFrame(frame[list(cols)].rename(columns=cols),
+                           geometry=frame.geometry.values, crs=frame.crs)
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    out.to_file(path, layer=path.stem, driver="GPKG")
+    return path

@@ -153,3 +153,31 @@ def test_serve_runs_a_real_wsgi_server(home, make_shapefile_zip):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_validate_repair_fixes_a_bow_tie_and_writes_the_repaired_layer(run, tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    gdf = parcel_grid(1, 3)
+    x0, y0, x1, y1 = gdf.geometry.iloc[1].bounds
+    gdf.loc[1, "geometry"] = shapely.Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])
+    path = tmp_path / "bowtie.gpkg"
+    gdf.to_file(path, driver="GPKG")
+    plain = run("validate", str(path), "--kind", "parcels")
+    assert plain.exit_code == 1
+    out = tmp_path / "fixed.gpkg"
+    r = run("validate", str(path), "--kind", "parcels", "--repair", "--repaired-out", str(out))
+    report = json.loads(r.stdout)
+    changes = report["repair"]["changes"]
+    assert [(c["row"], c["action"]) for c in changes] == [(1, "REPAIR-MAKE-VALID")]
+    assert not [f for f in report["findings"] if f["rule"] == "GEOM-INVALID"]
+    fixed = gpd.read_file(out)
+    assert list(fixed.columns[:3]) == ["MaXa", "SoTo", "SoThua"]
+    assert fixed.geometry.is_valid.all() and fixed.crs.to_epsg() == 5899
+
+
+def test_repaired_out_needs_repair(run, tmp_path, make_shapefile_zip):
+    r = run("validate", str(make_shapefile_zip()), "--kind", "parcels", "--repaired-out",
+            str(tmp_path / "x.gpkg"))
+    assert r.exit_code == 2 and "--repair" in r.stderr
