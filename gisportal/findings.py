@@ -131,6 +131,13 @@ class Report:
 
     def summary(self) -> dict[str, Any]:
         by_rule = Counter(f.rule for f in self.findings)
+        # A rule may fire at another severity than its catalogue default (a gap is an
+        # error in a plan, a warning between parcels): report the most severe seen.
+        rank = {s: i for i, s in enumerate(SEVERITIES)}
+        worst: dict[str, str] = {}
+        for f in self.findings:
+            if f.rule not in worst or rank[f.level] < rank[worst[f.rule]]:
+                worst[f.rule] = f.level
         return {
             "source": self.source,
             "kind": self.kind,
@@ -139,7 +146,7 @@ class Report:
             "warnings": self.count("warning"),
             "infos": self.count("info"),
             "publishable": not self.has_errors,
-            "by_rule": {code: {"count": n, "severity": rules()[code].severity}
+            "by_rule": {code: {"count": n, "severity": worst[code]}
                         for code, n in sorted(by_rule.items())},
         }
 

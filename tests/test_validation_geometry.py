@@ -76,8 +76,8 @@ def _geojson(tmp_path, geometries, props=None):
 @pytest.mark.parametrize("name", list(DEFECTS))
 def test_each_defect_is_found_named_and_located(tmp_path, name):
     geom, rule, point = DEFECTS[name]
-    clean = {"type": "Polygon", "coordinates": [[(100, 0), (120, 0), (120, 20), (100, 20),
-                                                  (100, 0)]]}
+    clean = {"type": "Polygon", "coordinates": [[(1000, 0), (1020, 0), (1020, 20), (1000, 20),
+                                                  (1000, 0)]]}
     path = _geojson(tmp_path, [clean, geom])
     report = check_file(path, "parcels", district="678").report
     hits = [f for f in report.findings if f.rule == rule]

@@ -9,10 +9,14 @@ from __future__ import annotations
 from gisportal import crs as vncrs
 from gisportal.findings import Finding, Report, rules
 from gisportal.normalise import NormalisedLayer
-from gisportal.validation.checks import CHECKS
+from gisportal.validation.checks import CHECKS as FEATURE_CHECKS
 from gisportal.validation.context import ValidationContext
+from gisportal.validation.topology import TOPOLOGY_CHECKS
 
 __all__ = ["validate", "Report", "Finding", "rules", "ValidationContext"]
+
+#: Every check the engine runs, in order: per-feature rules, then topology.
+CHECKS = FEATURE_CHECKS + TOPOLOGY_CHECKS
 
 #: Below this detection confidence the encoding choice is a warning, not an info.
 ENCODING_CONFIDENCE_WARN = 0.6

@@ -10,11 +10,16 @@ features go to the STRtree, and exact intersections are computed only for the fe
 pairs it returns. Gaps come from unions of the marked features' neighbourhoods (parcels)
 or of the whole layer (plan zones, a few hundred to a few thousand).
 
-Measured on 200 000 generated parcels with 250 injected defects, 2 cores: STRtree
-query "intersects" on every feature + intersection of every pair 5.3 s; bounding-box
-query + box-overlap filter + intersection 6.2 s; query "overlaps" + "contains" 6.2 s;
-query "intersects" + ``touches`` filter + intersection 2.5 s; coverage edges as the
-filter 1.8 s on one thread, 1.1 s on two strips in two threads (this module).
+Measured on 200 000 generated parcels with a few hundred injected defects, 2 cores
+(overlap candidates only): STRtree query "intersects" on every feature + intersection
+of every pair 5.3 s; bounding-box query + box-overlap filter + intersection 6.2 s;
+query "overlaps" + "contains" 6.2 s; query "intersects" + ``touches`` filter +
+intersection 2.5 s; coverage edges as the filter 1.8 s on one thread, 1.0 s on two
+strips in two threads (this module). All rules together: 1.4 s. A layer not built with
+topology (shared edges with vertices on one side only) makes every parcel a candidate:
+a probe on a sample detects it, skips the validation that would filter nothing and the
+sliver search, and the exact pair test takes 6.2 s (``bench/bench_validate.py
+--unnoded``).
 
 Rules and the thresholds they read from ``layers/<kind>.json`` (defaults below):
 
@@ -36,6 +41,10 @@ Rules and the thresholds they read from ``layers/<kind>.json`` (defaults below):
     zones) larger than ``gap_tolerance_m2``. Parcels (warning): cadastres leave
     unsurveyed land, so only enclosed slivers narrower than ``gap_width_m`` (maximum
     inscribed circle) and larger than ``gap_tolerance_m2`` are reported.
+``TOPO-NOT-NODED`` (info, parcels)
+    Instead of the sliver search when the shared edges of too many parcels do not match
+    exactly (the layer was not built with topology): slivers cannot be told apart from
+    mis-noding cheaply, and the planner learns why none were searched.
 ``TOPO-OUTSIDE-DISTRICT`` (error)
     A feature whose part outside the district outline exceeds both
     ``outside_tolerance_m2`` and ``outside_tolerance_relative`` of its area (boundaries
@@ -102,8 +111,19 @@ THRESHOLD_DEFAULTS: dict[str, dict[str, float]] = {
 MAX_LOCATION_VERTICES = 500
 #: Below this many features (or pairs) threads cost more than they save.
 PARALLEL_MIN = 20_000
+#: Pairs overlaid per chunk: bounds the temporary geometries held at once.
+OVERLAY_CHUNK = 20_000
 #: Worker threads at most (GEOS calls release the GIL).
 MAX_WORKERS = 4
+#: Parcels unioned at most in the sliver search (about 2 s on badly noded data).
+GAP_SEARCH_MAX = 20_000
+#: Parcel layers this big are probed for noding on a sample of about PROBE_SIZE.
+PROBE_MIN = 20_000
+PROBE_SIZE = 2_000
+#: Above this share of unmatched features in the probe a layer counts as not noded.
+NOT_NODED_SHARE = 0.3
+#: Gap widths are reported to this precision (m).
+WIDTH_PRECISION_M = 0.005
 #: Distance (m) within which a feature borders a gap.
 _BORDER_M = 0.01
 #: Residual coverage edges shorter than this (m) are rounding, not findings.
@@ -120,6 +140,7 @@ _RELATION = {"overlaps": ("chồng lấn một phần", "partial overlap"),
 # --------------------------------------------------------------------------- helpers
 
 def _workers() -> int:
+    """Threads worth starting: the CPUs this process may use, at most MAX_WORKERS."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -127,13 +148,19 @@ def _workers() -> int:
     return max(1, min(MAX_WORKERS, cpus))
 
 
-def _chunked(func: Callable[..., np.ndarray], *arrays: np.ndarray) -> np.ndarray:
-    """``func(*arrays)`` over chunks in threads: vectorised GEOS calls release the GIL."""
+def _chunked(func: Callable[..., np.ndarray], *arrays: np.ndarray,
+             size: int | None = None) -> np.ndarray:
+    """``func(*arrays)`` over chunks in threads: vectorised GEOS calls release the GIL.
+
+    ``size`` caps a chunk, so that temporary geometries (an overlay per pair) never
+    pile up for more than a chunk at a time.
+    """
     n = len(arrays[0])
     workers = _workers()
-    if workers < 2 or n < PARALLEL_MIN:
+    if (workers < 2 or n < PARALLEL_MIN) and (size is None or n <= size):
         return func(*arrays)
-    bounds = np.linspace(0, n, workers + 1).astype(int)
+    pieces = max(workers, -(-n // size) if size else 1)
+    bounds = np.linspace(0, n, pieces + 1).astype(int)
     with ThreadPoolExecutor(workers) as ex:
         parts = list(ex.map(lambda s: func(*(a[s[0]:s[1]] for a in arrays)),
                             zip(bounds[:-1], bounds[1:], strict=True)))
@@ -147,6 +174,19 @@ def _coverage_edges(geoms: np.ndarray, gap_width: float) -> np.ndarray:
     ``gap_width`` of its own. A strip owns the polygons whose envelope centre falls in
     it and also holds every polygon within reach of them, so each owned polygon gets
     exactly the answer the whole layer would give.
+
+    Parameters
+    ----------
+    geoms
+        Non-empty polygons (the strips are cut on their envelopes).
+    gap_width
+        As ``shapely.coverage_invalid_edges``: unmatched edges closer than this to
+        another polygon's are reported too (slivers).
+
+    Returns
+    -------
+    numpy.ndarray
+        Per polygon, its invalid edges (an empty LineString when all match).
     """
     n = len(geoms)
     workers = _workers()
@@ -176,7 +216,7 @@ def _coverage_edges(geoms: np.ndarray, gap_width: float) -> np.ndarray:
 def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise intersection; a pair GEOS cannot overlay is retried on a 1 mm grid."""
     try:
-        return _chunked(shapely.intersection, a, b)
+        return shapely.intersection(a, b)
     except GEOSException:
         out = np.empty(len(a), dtype=object)
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
@@ -185,6 +225,11 @@ def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             except GEOSException:
                 out[i] = shapely.intersection(x, y, grid_size=0.001)
         return out
+
+
+def _overlap_area(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Area of each pairwise intersection, without keeping the intersections."""
+    return _chunked(lambda x, y: shapely.area(_intersection(x, y)), a, b, size=OVERLAY_CHUNK)
 
 
 def _polygonal(geom: Any) -> Any:
@@ -238,7 +283,8 @@ def _geojson(geoms: Sequence[Any]) -> list[dict | None]:
     """Store-CRS geometries → GeoJSON dicts in WGS 84 (lon, lat), 7 decimals (~1 cm)."""
     if len(geoms) == 0:
         return []
-    arr = np.asarray([_simplified(g) for g in geoms] + [None], dtype=object)[:-1]
+    arr = np.empty(len(geoms), dtype=object)
+    arr[:] = [_simplified(g) for g in geoms]
 
     def lonlat(xy: np.ndarray) -> np.ndarray:
         lon, lat = vncrs.to_lonlat(xy[:, 0], xy[:, 1])
@@ -251,6 +297,7 @@ def _geojson(geoms: Sequence[Any]) -> list[dict | None]:
 
 
 def _key_label(key: dict) -> str:
+    """A feature key as the planner reads it in a message: ``sheet=12, parcel=45``."""
     return ", ".join(f"{k}={v}" for k, v in key.items() if v is not None)
 
 
@@ -274,12 +321,10 @@ class _Layer:
         if invalid.any():
             g[invalid] = shapely.make_valid(g[invalid], method="structure",
                                             keep_collapsed=False)
+            kept = ~shapely.is_empty(g)  # a ring with no area repairs to nothing
+            self.pos, g = self.pos[kept], g[kept]
         self.geoms = g
         self.src_row = norm.frame["src_row"].to_numpy()[self.pos]
-
-    @property
-    def active(self) -> bool:
-        return self.kind in TOPOLOGY_KINDS and len(self.geoms) > 0
 
     def threshold(self, name: str) -> float:
         default = THRESHOLD_DEFAULTS[name].get(self.kind, THRESHOLD_DEFAULTS[name]["parcels"])
@@ -300,22 +345,62 @@ class _Layer:
         return np.flatnonzero(~(shapely.is_missing(self.edges) | shapely.is_empty(self.edges)))
 
     @cached_property
-    def pairs(self) -> dict[str, np.ndarray]:
-        """Pairs of features whose interiors meet, lower source row first, with overlaps."""
-        cand = self.flagged
+    def probe(self) -> tuple[float, np.ndarray]:
+        """Share of unmatched features in a compact sample, and those features.
+
+        The coverage validation only pays as a filter when most shared edges match.
+        A layer not built with topology flags nearly every parcel, costs three times as
+        much to validate, and then filters nothing; a sample of a few thousand
+        neighbouring parcels near the middle tells which kind of layer this is in tens
+        of milliseconds. Plan layers are small and always validated in full.
+        """
         g = self.geoms
-        i, j = self.tree.query(g[cand], predicate="intersects")
+        none = (0.0, np.empty(0, dtype=int))
+        if self.kind != "parcels" or len(g) < PROBE_MIN:
+            return none
+        b = shapely.bounds(g)
+        cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+        mid = int(np.argsort(cx)[len(cx) // 2])
+        half = np.sqrt(PROBE_SIZE * np.median((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))) / 2
+        sample = self.tree.query(shapely.box(cx[mid] - half, cy[mid] - half,
+                                             cx[mid] + half, cy[mid] + half))
+        if len(sample) < PROBE_SIZE // 4:
+            return none
+        edges = shapely.coverage_invalid_edges(g[sample])
+        bad = sample[~(shapely.is_missing(edges) | shapely.is_empty(edges))]
+        return len(bad) / len(sample), np.sort(bad)
+
+    @property
+    def noded(self) -> bool:
+        """Whether shared edges match well enough for the coverage validation to filter."""
+        return self.probe[0] <= NOT_NODED_SHARE
+
+    @cached_property
+    def pairs(self) -> dict[str, np.ndarray]:
+        """Pairs of features whose interiors meet, lower source row first, with overlaps.
+
+        Boxes first (the STRtree's cheapest query), then one DE-9IM test per pair in
+        threads: measured on a badly noded 200 000-parcel layer, 2.5 s against 2.9 s for
+        the tree's own "intersects" predicate (single-threaded) plus ``touches``.
+        """
+        g = self.geoms
+        everyone = not self.noded
+        cand = np.arange(len(g)) if everyone else self.flagged
+        i, j = self.tree.query(g[cand])
         i = cand[i]
-        keep = i != j
-        i, j = i[keep], j[keep]
+        if everyone:  # each pair comes back both ways
+            keep = i < j
+            i, j = i[keep], j[keep]
+        else:
+            keep = i != j
+            i, j = i[keep], j[keep]
+            uniq = np.unique(np.minimum(i, j).astype(np.int64) * len(g) + np.maximum(i, j))
+            i, j = uniq // len(g), uniq % len(g)
         swap = self.src_row[i] > self.src_row[j]
         a, b = np.where(swap, j, i), np.where(swap, i, j)
-        uniq = np.unique(a.astype(np.int64) * len(g) + b)
-        a, b = uniq // len(g), uniq % len(g)
-        meet = ~_chunked(shapely.touches, g[a], g[b])
+        meet = _chunked(lambda x, y: shapely.relate_pattern(x, y, "T********"), g[a], g[b])
         a, b = a[meet], b[meet]
-        inter = _intersection(g[a], g[b])
-        return {"a": a, "b": b, "inter": inter, "area": shapely.area(inter),
+        return {"a": a, "b": b, "area": _overlap_area(g[a], g[b]),
                 "area_a": shapely.area(g[a]), "area_b": shapely.area(g[b])}
 
     def bordering(self, regions: np.ndarray) -> list[list[int]]:
@@ -371,7 +456,8 @@ def _overlaps(layer: _Layer) -> tuple[list[Finding], list[Any]]:
         oparams.append({"other_row": int(layer.src_row[b[k]]), "other_key": _key_label(ok),
                         "area_m2": round(float(area[k]), 2), "relation": relation,
                         "relation_vi": vi, "relation_en": en})
-    olocs = [_polygonal(p["inter"][k]) for k in over_i]
+    olocs = [_polygonal(x) for x in _intersection(layer.geoms[a[over_i]],
+                                                  layer.geoms[b[over_i]])]
     out += layer.findings("TOPO-OVERLAP", a[over_i], oparams, olocs)
     if minor.any():
         m = order[minor[order]]
@@ -384,20 +470,38 @@ def _overlaps(layer: _Layer) -> tuple[list[Finding], list[Any]]:
     return out, dlocs + olocs
 
 
+class _NotNoded(Exception):
+    """Too many parcels have unmatched edges for the sliver search to be affordable."""
+
+    def __init__(self, share: float, flagged: np.ndarray) -> None:
+        super().__init__(share)
+        self.share, self.flagged = share, flagged
+
+
 def _narrow_gaps(layer: _Layer) -> np.ndarray:
     """Enclosed empty slivers between parcels, narrower than ``gap_width_m``.
 
     Every parcel along such a sliver has an edge flagged by the coverage validation
     (its gap width is the same threshold), so only their neighbourhood is unioned; a
     hole of that local union may be land of parcels outside the neighbourhood, which is
-    taken away before measuring.
+    taken away before measuring. A layer whose shared edges are not noded (vertices on
+    one side only, coordinates a hair apart) flags nearly every parcel; unioning them
+    all would take minutes, so the search stops with :class:`_NotNoded` instead.
     """
     width = layer.threshold("gap_width_m")
     tol = layer.threshold("gap_tolerance_m2")
     g, tree = layer.geoms, layer.tree
-    if len(layer.flagged) == 0 or width <= 0:
+    if width <= 0:
         return np.empty(0, dtype=object)
+    if not layer.noded:  # before ``flagged``: validating such a layer costs seconds
+        raise _NotNoded(layer.probe[0], layer.probe[1])
+    if len(layer.flagged) == 0:
+        return np.empty(0, dtype=object)
+    if len(layer.flagged) > GAP_SEARCH_MAX:
+        raise _NotNoded(len(layer.flagged) / len(g), layer.flagged)
     near = np.unique(tree.query(g[layer.flagged], predicate="dwithin", distance=width)[1])
+    if len(near) > GAP_SEARCH_MAX:
+        raise _NotNoded(len(layer.flagged) / len(g), layer.flagged)
     holes = _holes(shapely.union_all(g[near]))
     if len(holes) == 0:
         return holes
@@ -411,18 +515,28 @@ def _narrow_gaps(layer: _Layer) -> np.ndarray:
     parts = parts[shapely.get_type_id(parts) == 3]
     area = shapely.area(parts)
     # Every point of a region narrower than w lies within w/2 of its boundary, so its
-    # area is below perimeter × w/2: a cheap test that spares the inscribed circle of
-    # the big holes (unparcelled land).
+    # area is below perimeter × w/2: a cheap test that spares the offset of the big
+    # holes (unparcelled land); then narrow means the inward offset by w/2 is empty.
     parts = parts[(area > tol) & (area < shapely.length(parts) * width / 2)]
-    if len(parts) == 0:
-        return parts
-    return parts[_widths(parts) < width]
+    return parts[shapely.is_empty(shapely.buffer(parts, -width / 2, quad_segs=4))]
 
 
-def _widths(polys: np.ndarray) -> np.ndarray:
-    """Width of each polygon: the diameter of its maximum inscribed circle (to ~1%)."""
-    tol = np.maximum(0.001, np.sqrt(shapely.area(polys)) / 200)
-    return 2 * shapely.length(shapely.maximum_inscribed_circle(polys, tolerance=tol))
+def _widths(polys: np.ndarray, precision: float) -> np.ndarray:
+    """Width of each polygon: the diameter of its largest inscribed circle, ± precision.
+
+    Bisection on the inward offset (a polygon is narrower than 2d exactly when its
+    buffer by -d is empty): a few vectorised buffers, where GEOS's inscribed-circle
+    search costs ~10 ms per sliver ring at centimetre tolerance.
+    """
+    if len(polys) == 0:
+        return np.empty(0)
+    lo = np.zeros(len(polys))
+    hi = np.sqrt(shapely.area(polys) / np.pi) * 1.001 + 1e-9  # the disc of equal area
+    while np.max(hi - lo) * 2 > precision:
+        mid = (lo + hi) / 2
+        fits = ~shapely.is_empty(shapely.buffer(polys, -mid, quad_segs=4))
+        lo, hi = np.where(fits, mid, lo), np.where(fits, hi, mid)
+    return lo + hi
 
 
 def _plan_gaps(layer: _Layer) -> np.ndarray:
@@ -449,11 +563,17 @@ def _gaps(layer: _Layer) -> tuple[list[Finding], list[Any]]:
     if layer.kind == "plan":
         gaps, severity = _plan_gaps(layer), None
     else:
-        gaps, severity = _narrow_gaps(layer), "warning"
+        try:
+            gaps, severity = _narrow_gaps(layer), "warning"
+        except _NotNoded as e:
+            return [Finding("TOPO-NOT-NODED", params={
+                "pct": round(100 * e.share), "total": len(layer.geoms),
+                "examples": ", ".join(str(int(r)) for r in
+                                      layer.src_row[e.flagged[:_EXAMPLES]])})], []
     if len(gaps) == 0:
         return [], []
     gaps = gaps[np.lexsort((shapely.bounds(gaps)[:, 0], -shapely.area(gaps)))]
-    width = _widths(gaps)
+    width = _widths(gaps, WIDTH_PRECISION_M)
     rows = layer.bordering(gaps)
     locs = _geojson(list(gaps))
     out = [Finding("TOPO-GAP", severity=severity, location=loc, params={
@@ -488,16 +608,26 @@ def _outside(layer: _Layer) -> list[Finding]:
 
 
 def _coverage_edges_findings(layer: _Layer, shown: list[Any]) -> list[Finding]:
-    """TOPO-COVERAGE-EDGE for plan zones: unmatched edges not explained by other findings."""
+    """TOPO-COVERAGE-EDGE for plan zones: unmatched edges no other finding explains.
+
+    An overlap or a gap usually leaves the edges running into it unmatched as well (a
+    zone drawn across its neighbour lacks the neighbour's vertices): those edges, and
+    every unmatched line connected to them, are left to the overlap or gap finding, so
+    one mistake is reported once. They come back on the next check if they outlive it.
+    """
     if layer.kind != "plan" or len(layer.flagged) == 0:
         return []
     rows = layer.flagged
-    edges = layer.edges[rows]
+    edges = shapely.line_merge(layer.edges[rows])
     if shown:
-        explained = shapely.buffer(shapely.union_all(np.asarray(shown, dtype=object)),
-                                   _MIN_EDGE_M)
-        edges = shapely.difference(edges, explained)
-    edges = shapely.line_merge(edges)
+        region = shapely.union_all(np.asarray(shown, dtype=object))
+        edges = shapely.line_merge(shapely.difference(edges, shapely.buffer(region,
+                                                                            _MIN_EDGE_M)))
+        parts, owner = shapely.get_parts(edges, return_index=True)
+        shapely.prepare(region)
+        free = ~shapely.dwithin(region, parts, 2 * _MIN_EDGE_M)
+        edges = np.array([shapely.line_merge(shapely.multilinestrings(parts[free & (owner == k)]))
+                          for k in range(len(rows))] + [None], dtype=object)[:-1]
     length = shapely.length(edges)
     keep = length > _MIN_EDGE_M
     return layer.findings("TOPO-COVERAGE-EDGE", rows[keep],
@@ -507,10 +637,38 @@ def _coverage_edges_findings(layer: _Layer, shown: list[Any]) -> list[Finding]:
 
 # --------------------------------------------------------------------------- checks
 
-def check_topology(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
-    """Every topology rule, sharing one coverage validation and one spatial index."""
+def _layer(norm: NormalisedLayer, ctx: ValidationContext) -> _Layer | None:
+    """The prepared layer, or None when there is nothing to check (kind, no polygons)."""
+    if norm.model.kind not in TOPOLOGY_KINDS:
+        return None
     layer = _Layer(norm, ctx)
-    if not layer.active:
+    return layer if len(layer.geoms) else None
+
+
+def check_topology(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
+    """Every topology rule, sharing one coverage validation and one spatial index.
+
+    The rules run as one check because they need the same expensive pieces (the
+    coverage validation, the STRtree, the repaired geometries), and because the
+    coverage-edge rule leaves out what the overlap and gap findings already show.
+
+    Parameters
+    ----------
+    norm
+        The layer in the store CRS; only ``parcels`` and ``plan`` layers are coverages
+        (other kinds give no finding).
+    ctx
+        The district outline for TOPO-GAP (plan) and TOPO-OUTSIDE-DISTRICT; without
+        one, plan gaps are the holes of the zones' union and nothing is "outside".
+
+    Returns
+    -------
+    list of Finding
+        Overlaps and duplicates (by lower source row), gaps (largest first), features
+        outside the district, then unmatched plan edges.
+    """
+    layer = _layer(norm, ctx)
+    if layer is None:
         return []
     overlap_findings, overlap_regions = _overlaps(layer)
     gap_findings, gap_regions = _gaps(layer)
@@ -519,27 +677,31 @@ def check_topology(norm: NormalisedLayer, ctx: ValidationContext) -> list[Findin
 
 
 def check_overlaps(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
-    """TOPO-OVERLAP, GEOM-DUPLICATE, TOPO-OVERLAP-MINOR alone (tests, tools)."""
-    layer = _Layer(norm, ctx)
-    return _overlaps(layer)[0] if layer.active else []
+    """TOPO-OVERLAP, GEOM-DUPLICATE, TOPO-OVERLAP-MINOR alone (tests, tools).
+
+    Parameters and result as :func:`check_topology`; running several single-rule
+    checks repeats the shared work, the engine uses :func:`check_topology`.
+    """
+    layer = _layer(norm, ctx)
+    return _overlaps(layer)[0] if layer else []
 
 
 def check_gaps(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
     """TOPO-GAP alone."""
-    layer = _Layer(norm, ctx)
-    return _gaps(layer)[0] if layer.active else []
+    layer = _layer(norm, ctx)
+    return _gaps(layer)[0] if layer else []
 
 
 def check_outside_district(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
     """TOPO-OUTSIDE-DISTRICT alone."""
-    layer = _Layer(norm, ctx)
-    return _outside(layer) if layer.active else []
+    layer = _layer(norm, ctx)
+    return _outside(layer) if layer else []
 
 
 def check_coverage_edges(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
     """TOPO-COVERAGE-EDGE alone (still leaves out what overlaps and gaps explain)."""
-    layer = _Layer(norm, ctx)
-    if not layer.active:
+    layer = _layer(norm, ctx)
+    if layer is None:
         return []
     shown = _overlaps(layer)[1] + _gaps(layer)[1]
     return _coverage_edges_findings(layer, shown)
