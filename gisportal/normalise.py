@@ -94,8 +94,17 @@ def _coerce(values: pd.Series, ftype: str) -> tuple[pd.Series, np.ndarray]:
         text = values.astype("string")
         text = text.where(~integral, num.round().astype("Int64").astype("string"))
     else:
-        text = values.astype("string").str.strip()
-        text = text.where(text != "")
+        # Work on the distinct values (a commune or land-use column of 200 000 rows has
+        # a few dozen) and spread the result back with the codes.
+        codes, uniques = pd.factorize(values.astype("string"), use_na_sentinel=True)
+        clean = pd.Series(uniques, dtype="string").str.strip()
+        clean = clean.where(clean != "")
+        if ftype == "code":
+            clean = clean.str.upper().str.replace(" ", "", regex=False)
+        taken = clean.to_numpy(dtype=object, na_value=None)[codes]
+        taken[codes < 0] = None
+        return pd.Series(taken, index=values.index, dtype="string"), np.zeros(
+            len(values), dtype=bool)
     if ftype == "code":
         text = text.str.upper().str.replace(" ", "", regex=False)
     return text, np.zeros(len(values), dtype=bool)

@@ -265,9 +265,15 @@ def check_outside_province(norm: NormalisedLayer, ctx: ValidationContext) -> lis
     idx = np.flatnonzero(ok)
     if len(idx) == 0:
         return []
+    b = seeds.province()["bbox_lonlat"]
+    # The usual case: the whole layer's box lies inside the province — nothing to test.
+    # (TM-3 is conformal and the province small: the box's corners bound its lon/lat.)
+    x0, y0, x1, y1 = shapely.total_bounds(geoms[idx])
+    clon, clat = vncrs.to_lonlat(np.array([x0, x0, x1, x1]), np.array([y0, y1, y0, y1]))
+    if clon.min() >= b[0] and clon.max() <= b[2] and clat.min() >= b[1] and clat.max() <= b[3]:
+        return []
     pts = shapely.point_on_surface(geoms[idx])
     lon, lat = vncrs.to_lonlat(shapely.get_x(pts), shapely.get_y(pts))
-    b = seeds.province()["bbox_lonlat"]
     out = (lon < b[0]) | (lon > b[2]) | (lat < b[1]) | (lat > b[3])
     rows = idx[out]
     if len(rows) == 0:
