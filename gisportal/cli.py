@@ -220,7 +220,8 @@ def publish(ctx, district, kind, version_id, user) -> None:
     """Publish a version (the previous published one becomes superseded)."""
     from gisportal.ingest import publish_version
 
-    v = publish_version(_store(ctx), district, kind, version_id, user=user)
+    v = publish_version(_store(ctx), district, kind, version_id, user=user,
+                        settings=ctx.obj["settings"])
     click.echo(f"published version {v.id} of {v.district} {v.kind} at {v.published_at}")
 
 

@@ -20,8 +20,9 @@ from gisportal.models import layer_model
 from gisportal.normalise import NormalisedLayer, normalise
 from gisportal.read.sources import SourceLayer, read_source
 from gisportal.repair import repair as repair_layer
-from gisportal.settings import load_settings
+from gisportal.settings import data_home, load_settings
 from gisportal.store.base import Store, Version
+from gisportal.tiles import ensure_version_tiles
 from gisportal.validation import Report, ValidationContext, validate
 from gisportal.validation.context import context_from_boundary
 
@@ -36,6 +37,13 @@ class Checked:
     source: SourceLayer
     layer: NormalisedLayer
     report: Report
+
+
+def output_home(store: Store, settings: dict[str, Any] | None = None) -> Path:
+    """Where published output (tiles) goes: the data home the store lives in, so a
+    store opened on another home than ``$GISPORTAL_HOME`` keeps its tiles with it."""
+    home = getattr(store, "home", None)
+    return Path(home) if home is not None else data_home(settings)
 
 
 def check_district(code: str | None) -> str | None:
@@ -145,14 +153,20 @@ def ingest_file(store: Store, path: str | Path, kind: str, district: str, *,
     if publish and not checked.report.has_errors:
         if progress:
             progress("publish")
+        # Tiles first: they depend only on the version, so residents never meet a
+        # published layer without its tiles.
+        ensure_version_tiles(store, output_home(store, settings), version)
         version = store.publish(version.id, by=user)
         published = True
     return IngestResult(version, checked.report, published)
 
 
 def publish_version(store: Store, district: str, kind: str, version_id: int, *,
-                    user: str = "cli") -> Version:
-    """Publish ``version_id`` after checking it belongs to (district, kind)."""
+                    user: str = "cli", settings: dict[str, Any] | None = None) -> Version:
+    """Publish ``version_id`` after checking it belongs to (district, kind).
+
+    Its vector tiles are built first (or found, for a roll back to an older version).
+    """
     district = check_district(district)
     layer_model(kind)
     v = store.version(version_id)
@@ -160,4 +174,7 @@ def publish_version(store: Store, district: str, kind: str, version_id: int, *,
         raise StoreError(f"version {version_id} is a {v.kind} layer of district {v.district}",
                          where=f"--district {district} --kind {kind}",
                          fix=f"use --district {v.district} --kind {v.kind}, or list versions")
+    if v.has_errors:
+        return store.publish(version_id, by=user)  # the store refuses it with its reason
+    ensure_version_tiles(store, output_home(store, settings), v)
     return store.publish(version_id, by=user)

@@ -1,0 +1,32 @@
+"""Vector tiles: build a PMTiles archive per layer version, serve tiles out of it.
+
+``build`` writes archives with GDAL (through pyogrio) when a version is published or
+first asked for; ``pmtiles`` reads them with the whole index in memory. The web
+blueprint (:mod:`gisportal.web.tiles`) is a thin layer over these two.
+"""
+
+from __future__ import annotations
+
+from gisportal.tiles.build import (
+    PUBLIC_COLUMNS,
+    ZOOMS,
+    build_tiles,
+    ensure_tiles,
+    ensure_version_tiles,
+    public_frame,
+    tiles_path,
+)
+from gisportal.tiles.pmtiles import PMTilesError, PMTilesReader, open_reader
+
+__all__ = [
+    "PUBLIC_COLUMNS",
+    "ZOOMS",
+    "PMTilesError",
+    "PMTilesReader",
+    "build_tiles",
+    "ensure_tiles",
+    "ensure_version_tiles",
+    "open_reader",
+    "public_frame",
+    "tiles_path",
+]

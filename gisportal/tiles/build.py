@@ -1,0 +1,312 @@
+"""Vector tiles of a layer version: one PMTiles archive per version, written by GDAL.
+
+Why files rather than tiles made per request: a district of 200 000 parcels is normal,
+and cutting a z14 tile from the GeoPackage in Python costs hundreds of milliseconds,
+while reading a ready tile out of a PMTiles archive costs microseconds. Versions are
+immutable, so the archive of a version never goes stale: it is written once (at
+publish time, or by the first request that needs it) and served until another version
+is published, which gets its own file.
+
+Why GDAL: pyogrio's bundled GDAL (3.12) has the PMTiles writer, which clips,
+quantises and simplifies per zoom level and gzips each tile; no new dependency.
+
+What goes into a tile is an allow-list per kind (`PUBLIC_COLUMNS`), not "everything but
+the personal fields": the public must never see an owner's name, ID or certificate,
+and a source file can carry personal data under any name (``src:*`` columns keep every
+source attribute), so anything not listed stays out.
+
+Layout under the data home::
+
+    tiles/<district>/<kind>/v<version>.pmtiles    one archive per version
+    tiles/<district>/<kind>/.build.lock            flock()ed while a build runs
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gzip
+import json
+import os
+import struct
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import shapely
+
+from gisportal.errors import StoreError, UsageError
+from gisportal.normalise import SOURCE_PREFIX
+from gisportal.store.base import Store, Version, check_district, check_kind
+from gisportal.tiles.pmtiles import HEADER_SIZE, PMTilesReader
+
+__all__ = [
+    "PUBLIC_COLUMNS",
+    "ZOOMS",
+    "build_tiles",
+    "ensure_tiles",
+    "ensure_version_tiles",
+    "public_frame",
+    "tiles_path",
+]
+
+#: Stored column → attribute name in the tiles, per kind. Nothing else is ever written.
+PUBLIC_COLUMNS: dict[str, dict[str, str]] = {
+    "parcels": {"commune": "commune", "sheet": "sheet", "parcel": "parcel",
+                "land_use": "land_use", "area_m2": "area_m2", "src_row": "fid"},
+    "plan": {"zone_id": "zone_id", "land_use": "land_use"},
+    "boundary": {"level": "level", "code": "code", "name": "name"},
+}
+
+#: Default (min, max) zoom per kind. Parcels start at 12 (below that a parcel is under a
+#: pixel) and stop at 16 (0.15 m per tile unit; the client overzooms beyond).
+ZOOMS: dict[str, tuple[int, int]] = {"parcels": (12, 16), "plan": (8, 15), "boundary": (6, 14)}
+
+#: GDAL MVT/PMTiles dataset options. SIMPLIFICATION is in tile units (1/4096 of a tile
+#: side) and so scales with the zoom: 2 units is 1/8 of a pixel on a 256 px tile, i.e.
+#: invisible, yet it drops the dense vertices of digitised curves at low zooms (on the
+#: demo's four-corner parcels it changes little: there the weight is the attributes). At
+#: the max zoom only a quarter unit, so the tiles the client overzooms keep full detail.
+#: MAX_SIZE is GDAL's default made explicit: a tile over 500 kB is re-encoded at a lower
+#: resolution (GDAL warns), which only happens at the lowest parcel zooms of a dense
+#: district, where a parcel is a fraction of a pixel anyway.
+WRITE_OPTIONS: dict[str, str] = {
+    "SIMPLIFICATION": "2",
+    "SIMPLIFICATION_MAX_ZOOM": "0.25",
+    "MAX_SIZE": "500000",
+    "MAX_FEATURES": "200000",
+    "EXTENT": "4096",
+    "BUFFER": "80",
+}
+
+Progress = Callable[[str], None]
+
+
+def tiles_path(home: str | os.PathLike[str], district: str, kind: str, version_id: int) -> Path:
+    """Where the archive of a layer version lives: ``<home>/tiles/<d>/<kind>/v<id>.pmtiles``.
+
+    The district and kind are checked (they become path parts), so a request can never
+    name a file outside the tiles directory.
+
+    Raises
+    ------
+    NotFoundError
+        Not a district code or not a layer kind.
+    """
+    district = check_district(district)
+    kind = check_kind(kind)
+    vid = int(version_id)
+    if vid < 0:
+        raise UsageError(f"version id {version_id!r} is negative", where="version_id")
+    return Path(home) / "tiles" / district / kind / f"v{vid}.pmtiles"
+
+
+def _personal_names(version: Version) -> set[str]:
+    """Every name the version's meta says is personal (canonical and source names)."""
+    meta = version.meta or {}
+    names = {str(n) for n in meta.get("personal_fields") or ()}
+    fields = (meta.get("read") or {}).get("fields") or {}
+    names |= {str(n) for n in fields.get("personal_source") or ()}
+    return names
+
+
+def public_frame(store: Store, version: Version) -> gpd.GeoDataFrame:
+    """The version's features with only the public tile attributes, in EPSG:3857.
+
+    Only the allow-listed columns are read from the store, so personal data is never
+    even loaded. Rows without a geometry are dropped (a tile cannot show them); areas are
+    rounded to 0.1 m², the precision of a survey, so equal values share one entry in a
+    tile's value table.
+
+    Raises
+    ------
+    StoreError
+        An output attribute is named as personal in the version's meta (the allow-list
+        and the layer model disagree: refuse rather than publish).
+    """
+    wanted = PUBLIC_COLUMNS[version.kind]
+    try:
+        gdf = store.read(version.id, columns=list(wanted))
+    except UsageError:
+        # A layer stored before a field was added to the model lacks that column: read
+        # what is there and keep the allowed part of it.
+        gdf = store.read(version.id)
+    present = [c for c in wanted if c in gdf.columns]
+    gdf = gdf[[*present, gdf.geometry.name]].rename(columns=wanted)
+    out_names = [wanted[c] for c in present]
+    leaked = {n for n in out_names if n.startswith(SOURCE_PREFIX)} | (
+        set(out_names) & _personal_names(version))
+    if leaked:
+        raise StoreError(
+            f"tile attributes {sorted(leaked)} are personal or source fields",
+            where=f"version {version.id} ({version.kind})",
+            fix="remove them from gisportal.tiles.build.PUBLIC_COLUMNS",
+            code="TILES-PERSONAL-FIELD")
+    geoms = gdf.geometry.values
+    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    gdf = gdf[np.asarray(keep)]
+    if "area_m2" in gdf.columns:
+        gdf["area_m2"] = gdf["area_m2"].round(1)
+    return gdf.to_crs(3857)
+
+
+def _zoom_range(kind: str, minzoom: int | None, maxzoom: int | None) -> tuple[int, int]:
+    lo, hi = ZOOMS[kind]
+    lo = lo if minzoom is None else int(minzoom)
+    hi = hi if maxzoom is None else int(maxzoom)
+    if not 0 <= lo <= hi <= 22:
+        raise UsageError(f"zoom range {lo}–{hi} is not within 0–22 with min <= max",
+                         where="minzoom/maxzoom", fix="e.g. minzoom=12, maxzoom=16")
+    return lo, hi
+
+
+def build_tiles(store: Store, version_id: int, out_path: str | os.PathLike[str], *,
+                minzoom: int | None = None, maxzoom: int | None = None,
+                progress: Progress | None = None) -> Path:
+    """Write the PMTiles archive of one stored layer version.
+
+    One vector-tile layer named after the kind (``parcels``, ``plan``, ``boundary``)
+    with the public attributes of `PUBLIC_COLUMNS`; geometry simplified per zoom by
+    GDAL. The archive is written to a temporary file next to `out_path`, checked,
+    flushed to disk and renamed over `out_path`, so a reader never sees a half-written
+    archive and a crash leaves either the old file or none.
+
+    Parameters
+    ----------
+    store
+        The store holding the version.
+    version_id
+        Any version (draft or published): a planner may want to preview a draft.
+    out_path
+        Target file, normally ``tiles_path(home, district, kind, version_id)``.
+    minzoom, maxzoom
+        Zoom range; defaults per kind from `ZOOMS`.
+    progress
+        Called with a short stage name (``read``, ``write``, ``done``).
+
+    Returns
+    -------
+    Path
+        `out_path`.
+
+    Raises
+    ------
+    NotFoundError
+        No such version.
+    UsageError
+        Zoom range outside 0–22.
+    """
+    version = store.version(version_id)
+    lo, hi = _zoom_range(version.kind, minzoom, maxzoom)
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if progress:
+        progress("read")
+    gdf = public_frame(store, version)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        if progress:
+            progress("write")
+        if len(gdf):
+            options = {**WRITE_OPTIONS, "MINZOOM": str(lo), "MAXZOOM": str(hi),
+                       "NAME": f"{version.kind} {version.district} v{version.id}",
+                       "DESCRIPTION": f"gisportal {version.kind} of district "
+                                      f"{version.district}, version {version.id}"}
+            pyogrio.write_dataframe(gdf, tmp, driver="PMTiles", layer=version.kind,
+                                    dataset_options=options)
+        else:
+            # GDAL refuses to write a layer without features ("Invalid bounds"): an
+            # archive with no tiles says "built, nothing to show" just as well.
+            _write_empty_archive(tmp, version.kind, lo, hi)
+        with PMTilesReader(tmp):  # refuse to publish a file our own reader cannot serve
+            pass
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+        _fsync_dir(out.parent)
+    finally:
+        for leftover in out.parent.glob(tmp.name + "*"):
+            leftover.unlink(missing_ok=True)
+    if progress:
+        progress("done")
+    return out
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename durable: the directory entry is data too."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_empty_archive(path: Path, kind: str, minzoom: int, maxzoom: int) -> None:
+    """A PMTiles v3 archive with an empty root directory and TileJSON-like metadata."""
+    root = gzip.compress(b"\x00", mtime=0)  # one varint: zero entries
+    meta = gzip.compress(json.dumps({
+        "name": kind, "format": "pbf", "minzoom": str(minzoom), "maxzoom": str(maxzoom),
+        "vector_layers": [{"id": kind, "minzoom": minzoom, "maxzoom": maxzoom, "fields": {}}],
+    }).encode(), mtime=0)
+    root_off = HEADER_SIZE
+    meta_off = root_off + len(root)
+    end = meta_off + len(meta)
+    header = struct.pack(
+        "<7sBQQQQQQQQQQQBBBBBBiiiiBii", b"PMTiles", 3,
+        root_off, len(root), meta_off, len(meta), end, 0, end, 0, 0, 0, 0,
+        1, 2, 2, 1, minzoom, maxzoom, 0, 0, 0, 0, minzoom, 0, 0)
+    path.write_bytes(header + root + meta)
+
+
+@contextlib.contextmanager
+def _build_lock(directory: Path) -> Iterator[None]:
+    """Hold the layer's build lock (an flock: works across threads and processes alike,
+    since every holder opens the file itself), so one archive is never built twice at
+    once — by two requests, or by a request and a publish in the CLI."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / ".build.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def ensure_version_tiles(store: Store, home: str | os.PathLike[str], version: Version, *,
+                         progress: Progress | None = None) -> Path:
+    """The archive of `version`, built first if it does not exist yet.
+
+    Safe to call from many threads and processes: builds are serialised per layer and
+    the file is checked again once the lock is held, so a second caller waits for the
+    first build and then uses its file.
+    """
+    path = tiles_path(home, version.district, version.kind, version.id)
+    if path.exists():
+        return path
+    with _build_lock(path.parent):
+        if not path.exists():
+            build_tiles(store, version.id, path, progress=progress)
+    return path
+
+
+def ensure_tiles(store: Store, home: str | os.PathLike[str], district: str, kind: str, *,
+                 progress: Progress | None = None) -> Path | None:
+    """The archive of the published version of (district, kind), built if missing.
+
+    Returns
+    -------
+    Path or None
+        None when nothing is published for the layer.
+
+    Raises
+    ------
+    NotFoundError
+        Not a district code or not a layer kind.
+    """
+    version = store.published(check_district(district), check_kind(kind))
+    if version is None:
+        return None
+    return ensure_version_tiles(store, home, version, progress=progress)

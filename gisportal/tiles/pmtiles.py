@@ -1,0 +1,457 @@
+"""A small PMTiles v3 reader that keeps the whole tile index in memory.
+
+Why our own reader: the ``pmtiles`` package re-reads and re-decompresses a directory on
+every tile, which costs more than the rest of a tile request together. A PMTiles
+archive is written once per layer version and never changed, so its header and
+directories can be decoded once and kept; a tile request is then a few list bisections
+and one slice of a memory map.
+
+Format (PMTiles v3 specification):
+
+* a 127-byte little-endian header: section offsets and lengths, the compression of
+  directories (``internal_compression``) and of tiles (``tile_compression``), tile type,
+  zoom range and bounds;
+* directories: a varint entry count, then columns of varints — tile-id deltas, run
+  lengths, lengths, offsets (0 = "right after the previous entry", else offset + 1) —
+  the whole compressed with ``internal_compression``;
+* an entry with ``run_length == 0`` points at a leaf directory (relative to the leaf
+  section), otherwise at tile data (relative to the data section) shared by
+  ``run_length`` consecutive tile ids;
+* tile id = number of tiles on all lower zooms + the tile's position on the zoom's
+  Hilbert curve.
+
+Only what GDAL's PMTiles writer produces is needed (gzip or no compression); brotli
+and zstd are refused when the archive is opened, not when a tile is asked for.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import mmap
+import os
+import struct
+import threading
+import zlib
+from bisect import bisect_right
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "COMPRESSION_GZIP",
+    "COMPRESSION_NONE",
+    "Directory",
+    "Header",
+    "PMTilesError",
+    "PMTilesReader",
+    "clear_cache",
+    "decode_directory",
+    "open_reader",
+    "tileid_to_zxy",
+    "zxy_to_tileid",
+]
+
+HEADER_SIZE = 127
+MAGIC = b"PMTiles"
+
+#: Compression enum of the header (0 means "unknown").
+COMPRESSION_UNKNOWN, COMPRESSION_NONE, COMPRESSION_GZIP, COMPRESSION_BROTLI, \
+    COMPRESSION_ZSTD = range(5)
+#: Tile type enum of the header.
+TILE_TYPE_MVT = 1
+
+MAX_ZOOM = 31  # tile ids are uint64: 4**32 / 3 would not fit
+_MAX_DEPTH = 4  # root + leaves; writers use one level of leaves, the spec allows nesting
+
+# Number of tiles on all zoom levels below z: (4**z - 1) / 3.
+_ZOOM_BASE = [((1 << (2 * z)) - 1) // 3 for z in range(MAX_ZOOM + 2)]
+
+_HEADER = struct.Struct("<7sBQQQQQQQQQQQBBBBBBiiiiBii")
+
+
+class PMTilesError(ValueError):
+    """The file is not a PMTiles v3 archive this reader can serve."""
+
+
+# -- tile ids ---------------------------------------------------------------------------------
+
+
+def zxy_to_tileid(z: int, x: int, y: int) -> int:
+    """The PMTiles tile id of tile ``z/x/y`` (XYZ scheme, y down).
+
+    Raises
+    ------
+    ValueError
+        z outside 0..31 or x, y outside ``0 .. 2**z - 1``.
+    """
+    if not 0 <= z <= MAX_ZOOM:
+        raise ValueError(f"zoom {z} is outside 0..{MAX_ZOOM}")
+    n = 1 << z
+    if not (0 <= x < n and 0 <= y < n):
+        raise ValueError(f"tile {z}/{x}/{y} is outside the zoom level")
+    d = 0
+    s = n >> 1
+    while s:
+        rx = 1 if x & s else 0
+        ry = 1 if y & s else 0
+        d += s * s * ((3 * rx) ^ ry)
+        # Rotate the quadrant so the lower bits are read in the curve's orientation.
+        if ry == 0:
+            if rx == 1:
+                x = s - 1 - (x & (s - 1))
+                y = s - 1 - (y & (s - 1))
+            x, y = y, x
+        s >>= 1
+    return _ZOOM_BASE[z] + d
+
+
+def tileid_to_zxy(tile_id: int) -> tuple[int, int, int]:
+    """The tile ``(z, x, y)`` of a PMTiles tile id (inverse of `zxy_to_tileid`)."""
+    if tile_id < 0:
+        raise ValueError(f"tile id {tile_id} is negative")
+    z = bisect_right(_ZOOM_BASE, tile_id) - 1
+    if z > MAX_ZOOM:
+        raise ValueError(f"tile id {tile_id} is beyond zoom {MAX_ZOOM}")
+    t = tile_id - _ZOOM_BASE[z]
+    x = y = 0
+    s = 1
+    n = 1 << z
+    while s < n:
+        rx = 1 & (t >> 1)
+        ry = 1 & (t ^ rx)
+        if ry == 0:
+            if rx == 1:
+                x = s - 1 - x
+                y = s - 1 - y
+            x, y = y, x
+        x += s * rx
+        y += s * ry
+        t >>= 2
+        s <<= 1
+    return z, x, y
+
+
+# -- header and directories -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Header:
+    """The 127-byte PMTiles v3 header (offsets and lengths in bytes from file start)."""
+
+    root_offset: int
+    root_length: int
+    metadata_offset: int
+    metadata_length: int
+    leaf_offset: int
+    leaf_length: int
+    data_offset: int
+    data_length: int
+    addressed_tiles: int
+    tile_entries: int
+    tile_contents: int
+    clustered: bool
+    internal_compression: int
+    tile_compression: int
+    tile_type: int
+    min_zoom: int
+    max_zoom: int
+    min_lon: float
+    min_lat: float
+    max_lon: float
+    max_lat: float
+    center_zoom: int
+    center_lon: float
+    center_lat: float
+
+    @classmethod
+    def parse(cls, raw: bytes) -> Header:
+        """Decode the first 127 bytes of an archive; `PMTilesError` if they are not v3."""
+        if len(raw) < HEADER_SIZE or raw[:7] != MAGIC:
+            raise PMTilesError("not a PMTiles archive (no 'PMTiles' magic)")
+        f = _HEADER.unpack_from(raw)
+        if f[1] != 3:
+            raise PMTilesError(f"PMTiles spec version {f[1]}; only version 3 is read")
+        e7 = 1e-7  # positions are stored as degrees * 10**7
+        return cls(
+            root_offset=f[2], root_length=f[3], metadata_offset=f[4], metadata_length=f[5],
+            leaf_offset=f[6], leaf_length=f[7], data_offset=f[8], data_length=f[9],
+            addressed_tiles=f[10], tile_entries=f[11], tile_contents=f[12],
+            clustered=f[13] == 1, internal_compression=f[14], tile_compression=f[15],
+            tile_type=f[16], min_zoom=f[17], max_zoom=f[18],
+            min_lon=f[19] * e7, min_lat=f[20] * e7, max_lon=f[21] * e7, max_lat=f[22] * e7,
+            center_zoom=f[23], center_lon=f[24] * e7, center_lat=f[25] * e7,
+        )
+
+
+def _varints(buf: bytes, count: int, pos: int) -> tuple[list[int], int]:
+    """Decode `count` unsigned LEB128 varints from ``buf[pos:]``; return them and the end."""
+    out = [0] * count
+    for i in range(count):
+        value = 0
+        shift = 0
+        while True:
+            b = buf[pos]
+            pos += 1
+            value |= (b & 0x7F) << shift
+            if b < 0x80:
+                break
+            shift += 7
+            if shift > 63:
+                raise PMTilesError("varint longer than 64 bits in a directory")
+        out[i] = value
+    return out, pos
+
+
+@dataclass(frozen=True)
+class Directory:
+    """One decoded directory as parallel columns, sorted by tile id.
+
+    Columns rather than entry objects: a lookup only bisects `tile_ids`, and lists of
+    ints are the cheapest thing Python can bisect.
+    """
+
+    tile_ids: list[int]
+    offsets: list[int]
+    lengths: list[int]
+    run_lengths: list[int]
+
+    def __len__(self) -> int:
+        return len(self.tile_ids)
+
+    def find(self, tile_id: int) -> int | None:
+        """Index of the entry that holds `tile_id` (a tile run or a leaf), or None."""
+        i = bisect_right(self.tile_ids, tile_id) - 1
+        if i < 0:
+            return None
+        run = self.run_lengths[i]
+        if run == 0 or tile_id < self.tile_ids[i] + run:
+            return i
+        return None
+
+
+def decode_directory(raw: bytes) -> Directory:
+    """Decode an uncompressed, serialised directory.
+
+    Raises
+    ------
+    PMTilesError
+        Truncated or inconsistent data.
+    """
+    try:
+        (n,), pos = _varints(raw, 1, 0)
+        deltas, pos = _varints(raw, n, pos)
+        runs, pos = _varints(raw, n, pos)
+        lengths, pos = _varints(raw, n, pos)
+        offs, pos = _varints(raw, n, pos)
+    except IndexError:
+        raise PMTilesError("truncated PMTiles directory") from None
+    tile_ids = [0] * n
+    offsets = [0] * n
+    last = 0
+    for i in range(n):
+        last += deltas[i]
+        tile_ids[i] = last
+        o = offs[i]
+        if o == 0:
+            if i == 0:
+                raise PMTilesError("first directory entry has no offset")
+            offsets[i] = offsets[i - 1] + lengths[i - 1]
+        else:
+            offsets[i] = o - 1
+    return Directory(tile_ids, offsets, lengths, runs)
+
+
+def _decompress(data: bytes, compression: int, what: str) -> bytes:
+    if compression == COMPRESSION_GZIP:
+        return gzip.decompress(data)
+    if compression == COMPRESSION_NONE:
+        return bytes(data)
+    raise PMTilesError(f"{what} compression {compression} is not supported (gzip or none)")
+
+
+# -- the reader -------------------------------------------------------------------------------
+
+
+class PMTilesReader:
+    """An open PMTiles archive: header and directories decoded once, tiles read by slicing.
+
+    The file is memory-mapped, so tile reads need no file position and are safe from any
+    number of threads; leaf directories are decoded on first use and kept (decoding one
+    twice in a race is harmless, the result is the same). Archives are immutable once
+    written (a rebuild writes a new file and renames it over the old one, which this
+    mapping never sees), so nothing is ever re-read.
+
+    Parameters
+    ----------
+    path
+        The ``.pmtiles`` file.
+
+    Raises
+    ------
+    PMTilesError
+        Not a v3 archive, or a compression other than gzip / none.
+    OSError
+        The file cannot be opened.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        with open(self.path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if st.st_size < HEADER_SIZE:
+                raise PMTilesError(f"{self.path} is too short for a PMTiles archive")
+            self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        #: Identity of the file this reader mapped: (inode, size, mtime in ns).
+        self.stamp: tuple[int, int, int] = (st.st_ino, st.st_size, st.st_mtime_ns)
+        self.header = Header.parse(self._map[:HEADER_SIZE])
+        h = self.header
+        for section, (off, length) in {
+            "root directory": (h.root_offset, h.root_length),
+            "metadata": (h.metadata_offset, h.metadata_length),
+            "leaf directories": (h.leaf_offset, h.leaf_length),
+            "tile data": (h.data_offset, h.data_length),
+        }.items():
+            if off + length > st.st_size:
+                raise PMTilesError(f"the {section} runs past the end of {self.path}")
+        if h.tile_compression not in (COMPRESSION_NONE, COMPRESSION_GZIP):
+            raise PMTilesError(f"tile compression {h.tile_compression} is not supported")
+        #: Whether stored tiles are gzip-compressed (else they are plain).
+        self.tile_gzip: bool = h.tile_compression == COMPRESSION_GZIP
+        self.root = self._directory(h.root_offset, h.root_length)
+        self._leaves: dict[int, Directory] = {}
+
+    def _directory(self, offset: int, length: int) -> Directory:
+        raw = _decompress(self._map[offset:offset + length], self.header.internal_compression,
+                          "directory")
+        return decode_directory(raw)
+
+    def _leaf(self, offset: int, length: int) -> Directory:
+        leaf = self._leaves.get(offset)
+        if leaf is None:
+            leaf = self._directory(self.header.leaf_offset + offset, length)
+            self._leaves[offset] = leaf
+        return leaf
+
+    def locate(self, z: int, x: int, y: int) -> tuple[int, int] | None:
+        """``(file offset, length)`` of tile z/x/y, or None when the archive has no such tile.
+
+        Raises
+        ------
+        ValueError
+            z/x/y is not a tile (see `zxy_to_tileid`).
+        """
+        tile_id = zxy_to_tileid(z, x, y)
+        d = self.root
+        for _ in range(_MAX_DEPTH):
+            i = d.find(tile_id)
+            if i is None:
+                return None
+            if d.run_lengths[i]:
+                return self.header.data_offset + d.offsets[i], d.lengths[i]
+            d = self._leaf(d.offsets[i], d.lengths[i])
+        raise PMTilesError(f"leaf directories nested deeper than {_MAX_DEPTH} in {self.path}")
+
+    def tile(self, z: int, x: int, y: int) -> bytes | None:
+        """The stored bytes of tile z/x/y (compressed as `tile_gzip` says), or None."""
+        where = self.locate(z, x, y)
+        if where is None:
+            return None
+        off, length = where
+        return self._map[off:off + length]
+
+    def tile_plain(self, z: int, x: int, y: int) -> bytes | None:
+        """Tile z/x/y decompressed (for clients that do not accept gzip), or None."""
+        data = self.tile(z, x, y)
+        return None if data is None else self.plain(data)
+
+    def plain(self, data: bytes) -> bytes:
+        """Stored tile bytes (as `tile` returns them) decompressed if they are gzip."""
+        # zlib with wbits=31 reads the gzip wrapper in one call, no file-object machinery.
+        return zlib.decompress(data, 31) if self.tile_gzip else data
+
+    def metadata(self) -> dict[str, Any]:
+        """The archive's JSON metadata (TileJSON-like: name, vector_layers...)."""
+        h = self.header
+        raw = _decompress(self._map[h.metadata_offset:h.metadata_offset + h.metadata_length],
+                          h.internal_compression, "metadata")
+        return json.loads(raw) if raw.strip() else {}
+
+    def entries(self) -> Iterator[tuple[int, int, int, int, int]]:
+        """Every addressed tile as ``(z, x, y, file offset, length)``, by tile id.
+
+        Walks all leaf directories: meant for checks and benchmarks, not requests.
+        """
+        yield from self._walk(self.root, 0)
+
+    def _walk(self, d: Directory, depth: int) -> Iterator[tuple[int, int, int, int, int]]:
+        if depth >= _MAX_DEPTH:
+            raise PMTilesError(f"leaf directories nested deeper than {_MAX_DEPTH}")
+        for tid, off, length, run in zip(d.tile_ids, d.offsets, d.lengths, d.run_lengths,
+                                         strict=True):
+            if run == 0:
+                yield from self._walk(self._leaf(off, length), depth + 1)
+                continue
+            for t in range(tid, tid + run):
+                z, x, y = tileid_to_zxy(t)
+                yield z, x, y, self.header.data_offset + off, length
+
+    def close(self) -> None:
+        """Unmap the file. Only for readers not shared through `open_reader`."""
+        self._map.close()
+
+    def __enter__(self) -> PMTilesReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- a process-wide cache of open readers -------------------------------------------------------
+
+_CACHE_SIZE = 128  # 12 districts x 3 kinds, with room for previous versions being read
+_cache: OrderedDict[str, PMTilesReader] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def open_reader(path: str | os.PathLike[str]) -> PMTilesReader:
+    """The shared reader of `path`, opened once and reused while the file is unchanged.
+
+    The file's identity (inode, size, mtime) is checked on every call — one ``stat``,
+    a few microseconds — so an archive rebuilt in place (temp file renamed over it) is
+    picked up by the next request. Evicted or replaced readers are not closed: a request
+    in another thread may still be slicing them; the map is released when the last
+    reference goes.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    PMTilesError
+        See `PMTilesReader`.
+    """
+    key = os.fspath(path)
+    st = os.stat(key)
+    stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+    with _cache_lock:
+        reader = _cache.get(key)
+        if reader is not None and reader.stamp == stamp:
+            _cache.move_to_end(key)
+            return reader
+    # Open outside the lock: decoding a root directory takes a millisecond or so, and
+    # requests for other archives should not wait for it.
+    reader = PMTilesReader(key)
+    with _cache_lock:
+        _cache[key] = reader
+        _cache.move_to_end(key)
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return reader
+
+
+def clear_cache() -> None:
+    """Forget every shared reader (tests; after deleting archives)."""
+    with _cache_lock:
+        _cache.clear()

@@ -1,0 +1,108 @@
+"""Vector tiles over HTTP (contract): ``GET /tiles/<district>/<kind>/<z>/<x>/<y>.pbf``.
+
+A tile request asks the store which version is published *now*, then slices the tile
+out of that version's PMTiles archive (read once, index kept in memory). So tiles
+follow the published pointer: the request after a publish serves the new version's
+archive, and no cache needs invalidating — each version has its own file and its own
+ETags.
+
+Answers
+-------
+200
+    ``application/vnd.mapbox-vector-tile``; ``Content-Encoding: gzip`` when the stored
+    tile is gzip and the client accepts gzip, else the plain tile.
+204
+    No feature in that tile (outside the layer, or outside its zoom range: clients
+    overzoom the last zoom level themselves).
+304
+    ``If-None-Match`` matched the tile's ETag.
+400
+    z above 24, or x, y outside ``0 .. 2**z - 1`` (JSON error).
+404
+    Unknown district or kind, or nothing published for the layer (JSON error).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, request
+
+from gisportal.errors import NotFoundError, UsageError
+from gisportal.store.base import check_district, check_kind
+from gisportal.tiles.build import ensure_version_tiles, tiles_path
+from gisportal.tiles.pmtiles import PMTilesReader, open_reader
+from gisportal.web import get_store
+
+__all__ = ["bp", "MVT_MIMETYPE", "MAX_ZOOM", "DEFAULT_MAX_AGE"]
+
+bp = Blueprint("tiles", __name__)
+
+MVT_MIMETYPE = "application/vnd.mapbox-vector-tile"
+#: Highest zoom a tile may be asked for (Leaflet's practical limit; far beyond the data).
+MAX_ZOOM = 24
+#: Seconds a client or proxy may reuse a tile without asking again. Short, because the
+#: URL stays the same when a new version is published; the ETag makes the re-check cheap.
+DEFAULT_MAX_AGE = 300
+
+
+def check_tile(z: int, x: int, y: int) -> None:
+    """Refuse coordinates that are not a tile, with a 400 that says what is valid."""
+    if not 0 <= z <= MAX_ZOOM:
+        raise UsageError(f"zoom {z} is outside 0–{MAX_ZOOM}", where=f"{z}/{x}/{y}",
+                         fix=f"ask for a zoom between 0 and {MAX_ZOOM}", code="TILE-RANGE")
+    n = 1 << z
+    if not (0 <= x < n and 0 <= y < n):
+        raise UsageError(f"tile {z}/{x}/{y} does not exist at zoom {z}",
+                         where=f"{z}/{x}/{y}", fix=f"x and y go from 0 to {n - 1} at zoom {z}",
+                         code="TILE-RANGE")
+
+
+def _reader(district: str, kind: str) -> tuple[int, PMTilesReader]:
+    """The published version id of the layer and the reader of its archive.
+
+    Builds the archive when the version has none yet (under the layer's build lock, so
+    concurrent requests wait for one build instead of starting their own).
+    """
+    store = get_store()
+    version = store.published(district, kind)
+    if version is None:
+        raise NotFoundError(f"nothing is published for the {kind} layer of district "
+                            f"{district}", where=f"/tiles/{district}/{kind}",
+                            fix="publish a version of the layer first", code="TILES-NONE")
+    home = Path(current_app.config["GISPORTAL_HOME"])
+    path = tiles_path(home, district, kind, version.id)
+    try:
+        return version.id, open_reader(path)
+    except FileNotFoundError:
+        ensure_version_tiles(store, home, version)
+        return version.id, open_reader(path)
+
+
+@bp.get("/tiles/<district>/<kind>/<int(signed=True):z>/<int(signed=True):x>/"
+        "<int(signed=True):y>.pbf")
+def tile(district: str, kind: str, z: int, x: int, y: int) -> Response:
+    """One Mapbox Vector Tile of the published version of a district layer."""
+    check_district(district)
+    check_kind(kind)
+    check_tile(z, x, y)
+    version_id, reader = _reader(district, kind)
+    gzip_ok = request.accept_encodings["gzip"] > 0
+    send_gzip = reader.tile_gzip and gzip_ok
+    # The version id ties the ETag to what is published; the archive's mtime to the
+    # build (a rebuilt archive may differ byte for byte); the encoding to the bytes sent.
+    etag = (f'"v{version_id}-{reader.stamp[2]:x}-{z}-{x}-{y}'
+            f'{"-gz" if send_gzip else ""}"')
+    max_age = int(current_app.config["GISPORTAL"].get("tiles_max_age", DEFAULT_MAX_AGE))
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}",
+               "Vary": "Accept-Encoding"}
+    if etag in request.headers.get("If-None-Match", ""):
+        return Response(status=304, headers=headers)
+    data = reader.tile(z, x, y)
+    if data is None:
+        return Response(status=204, headers=headers)
+    if send_gzip:
+        headers["Content-Encoding"] = "gzip"
+    elif reader.tile_gzip:
+        data = reader.plain(data)
+    return Response(data, status=200, headers=headers, content_type=MVT_MIMETYPE)
