@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import geopandas as gpd
@@ -42,6 +43,12 @@ class NormalisedLayer:
     crs_choice: vncrs.CRSChoice
     mapping: FieldMapping
     findings: list[Finding] = field(default_factory=list)
+
+    @cached_property
+    def valid(self) -> np.ndarray:
+        """GEOS validity of each geometry (False for missing ones), computed once:
+        several checks need it and it is one of the costlier passes."""
+        return np.asarray(shapely.is_valid(self.frame.geometry.values), dtype=bool)
 
     def read_info(self) -> dict[str, Any]:
         return {"crs": self.crs_choice.to_dict(), "fields": self.mapping.to_dict()}
