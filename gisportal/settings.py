@@ -31,6 +31,8 @@ SETTINGS: tuple[Setting, ...] = (
             "published output. Never committed."),
     Setting("max_upload_bytes", 1024**3, "GISPORTAL_MAX_UPLOAD_BYTES",
             "Largest file accepted for validation or ingest, in bytes."),
+    Setting("tiles_max_age", 300, "GISPORTAL_TILES_MAX_AGE",
+            "Seconds browsers and proxies may cache a vector tile (ETags follow versions)."),
 )
 
 
