@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["nfc", "fold"]
+__all__ = ["nfc", "fold", "human_size"]
 
 _SPACES = re.compile(r"\s+")
 
@@ -28,3 +28,12 @@ def fold(value: str) -> str:
     text = unicodedata.normalize("NFD", value.replace("đ", "d").replace("Đ", "D"))
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     return _SPACES.sub(" ", text).strip().casefold()
+
+
+def human_size(n: float) -> str:
+    """A byte count for messages: ``"512 bytes"``, ``"1.5 MiB"``."""
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.0f} bytes"  # pragma: no cover

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from gisportal.errors import InputError, UnsafeArchiveError, UsageError
+from gisportal.text import human_size
 
 __all__ = ["safe_extract", "decode_member_name", "is_ignored_member"]
 
@@ -234,7 +235,7 @@ def _plan(zf: zipfile.ZipFile, zip_path: Path, *, max_total_bytes: int, max_rati
         total += info.file_size
         if total > max_total_bytes:
             raise UnsafeArchiveError(
-                f"the archive would unpack to more than {_size(max_total_bytes)}",
+                f"the archive would unpack to more than {human_size(max_total_bytes)}",
                 where=label, fix="Split the data into smaller uploads (one district or "
                                  "commune per file)", code="ARCHIVE-TOO-BIG")
         if info.file_size >= RATIO_CHECK_MIN_BYTES:
@@ -256,19 +257,11 @@ def _plan(zf: zipfile.ZipFile, zip_path: Path, *, max_total_bytes: int, max_rati
     archive_size = zip_path.stat().st_size
     if total >= RATIO_CHECK_MIN_BYTES and total / max(1, archive_size) > max_ratio:
         raise UnsafeArchiveError(
-            f"the archive declares {_size(total)} inside {_size(archive_size)}, a ratio "
+            f"the archive declares {human_size(total)} inside {human_size(archive_size)}, a ratio "
             f"above {max_ratio:.0f} to 1 (zip bomb)", where=label,
             fix="Upload the genuine data; if the file is real, zip it with less compression",
             code="ARCHIVE-BOMB")
     return members
-
-
-def _size(n: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} bytes"  # pragma: no cover
 
 
 def _extract_member(zf: zipfile.ZipFile, member: _Member, target: Path, label: str,

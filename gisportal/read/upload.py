@@ -22,6 +22,7 @@ from gisportal.errors import InputError
 from gisportal.read.archive import safe_extract
 from gisportal.read.formats import ACCEPTED_TEXT, Dataset, not_gis_error, sniff
 from gisportal.read.shapefile import gdal_ready_shapefile, missing_parts_error, shapefile_parts
+from gisportal.text import human_size
 
 _CHUNK = 1024**2
 
@@ -77,18 +78,10 @@ def stat_size(path: Path) -> int:
 
 def _too_big(size: int, max_bytes: int, label: str) -> InputError:
     return InputError(
-        f"the upload is {_human(size)}, over the {_human(max_bytes)} limit", where=label,
+        f"the upload is {human_size(size)}, over the {human_size(max_bytes)} limit", where=label,
         fix="Split the data into smaller files (one district or commune each), or ask the "
             "administrator to raise max_upload_bytes (GISPORTAL_MAX_UPLOAD_BYTES)",
         code="FILE-TOO-BIG")
-
-
-def _human(n: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.0f} bytes"  # pragma: no cover
 
 
 def _sha256(paths: Sequence[Path]) -> str:
