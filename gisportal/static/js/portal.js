@@ -1,0 +1,343 @@
+/* gisportal resident pages: styles for the vector tiles, the look-up side panel, the
+ * permalink and the plan opacity slider. Text that comes from the API is always put in
+ * the page with textContent, never innerHTML: attribute values may contain HTML. */
+(function () {
+  "use strict";
+  var cfgEl = document.getElementById("gp-config");
+  var CFG = cfgEl ? JSON.parse(cfgEl.textContent) : {config: {}, strings: {}};
+  var conf = CFG.config || {};
+  var S = CFG.strings || {};
+  var LU = CFG.land_use || {};
+  var UNKNOWN = "#C8C8C8";
+
+  function t(key) { return (S[key] || [key])[0]; }
+  function t2(key) { return (S[key] || [key, ""])[1]; }
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) { e.className = cls; }
+    if (text !== undefined && text !== null) { e.textContent = String(text); }
+    return e;
+  }
+
+  /* A label in the page language with its twin in small type. */
+  function label(key) {
+    var span = el("span", "lbl", t(key));
+    span.appendChild(document.createTextNode(" "));
+    span.appendChild(el("small", "alt", t2(key)));
+    return span;
+  }
+
+  function primaryCode(value) {
+    var parts = String(value || "").toUpperCase().split(/\s*[+,;\/]\s*/);
+    for (var i = 0; i < parts.length; i++) {
+      if (LU[parts[i]]) { return parts[i]; }
+    }
+    return null;
+  }
+
+  function colorOf(value) {
+    var c = primaryCode(value);
+    return c ? LU[c][0] : UNKNOWN;
+  }
+
+  /* VectorGrid style function of a composition layer (maps/district.json "style"). */
+  function style(layerId) {
+    var st = (conf.styles || {})[layerId] || {};
+    return function (props) {
+      var s = {
+        color: st.color || "#333", weight: st.weight || 1, opacity: st.opacity === undefined ? 1 : st.opacity,
+        fill: !!st.fill, fillOpacity: st.fillOpacity === undefined ? 0.6 : st.fillOpacity
+      };
+      if (st.fill_by) { s.fillColor = colorOf(props[st.fill_by]); s.fill = true; }
+      if (st.by_level && props.level && st.by_level[props.level]) {
+        var extra = st.by_level[props.level];
+        for (var k in extra) { if (Object.prototype.hasOwnProperty.call(extra, k)) { s[k] = extra[k]; } }
+      }
+      return s;
+    };
+  }
+
+  function idOf(fields, obj) {
+    return fields.map(function (f) {
+      var v = obj[f]; return v === null || v === undefined ? "" : String(v);
+    }).join("|");
+  }
+
+  /* getFeatureId of a VectorGrid layer: the key fields joined ("67801|2|3"). */
+  function featureId(fields) {
+    return function (feat) { return idOf(fields, feat.properties || {}); };
+  }
+
+  var highlighted = {};
+
+  function highlight(parcel) {
+    var hl = conf.highlights || {};
+    Object.keys(hl).forEach(function (layerId) {
+      var layer = window[(conf.layers || {})[layerId]];
+      if (!layer || !layer.setFeatureStyle) { return; }
+      if (highlighted[layerId] !== undefined) {
+        layer.resetFeatureStyle(highlighted[layerId]);
+        delete highlighted[layerId];
+      }
+      if (parcel) {
+        var id = idOf(hl[layerId].fields, parcel);
+        layer.setFeatureStyle(id, hl[layerId].style);
+        highlighted[layerId] = id;
+      }
+    });
+  }
+
+  function fmtArea(v) {
+    if (v === null || v === undefined || v === "") { return "—"; }
+    var n = Number(v);
+    return (isNaN(n) ? String(v) : n.toLocaleString(CFG.lang === "en" ? "en-GB" : "vi-VN",
+      {maximumFractionDigits: 1})) + " m²";
+  }
+
+  function fmtShare(v) {
+    var n = Number(v);
+    return isNaN(n) ? "" : (n * 100).toLocaleString(CFG.lang === "en" ? "en-GB" : "vi-VN",
+      {maximumFractionDigits: 1}) + " %";
+  }
+
+  function row(dl, key, value) {
+    var dt = el("dt"); dt.appendChild(label(key)); dl.appendChild(dt);
+    var dd = el("dd");
+    if (value instanceof Node) { dd.appendChild(value); } else { dd.textContent = value; }
+    dl.appendChild(dd);
+    return dd;
+  }
+
+  function chip(code, name, color, extra) {
+    var c = el("span", "gp-chip");
+    var sw = el("span", "sw"); sw.style.background = /^#[0-9a-fA-F]{3,8}$/.test(color || "") ? color : UNKNOWN;
+    c.appendChild(sw);
+    c.appendChild(el("b", null, code || "?"));
+    if (name) { c.appendChild(el("span", "nm", name)); }
+    if (extra) { c.appendChild(el("span", "ex", extra)); }
+    return c;
+  }
+
+  function luName(code, fallback) {
+    var parts = String(code || "").toUpperCase().split(/\s*[+,;\/]\s*/);
+    var i = CFG.lang === "en" ? 2 : 1;
+    var names = parts.map(function (p) { return LU[p] ? LU[p][i] : p; });
+    return names.join(" + ") || fallback || "";
+  }
+
+  /* ------------------------------------------------------------ district page */
+
+  var map = null, marker = null, selected = null, result = null;
+
+  function showMessage(key, cls) {
+    result.replaceChildren();
+    var p = el("p", cls || "gp-hint");
+    p.appendChild(label(key));
+    result.appendChild(p);
+  }
+
+  function showResult(data) {
+    result.replaceChildren();
+    var parcel = data && data.parcel;
+    if (!parcel) {
+      showMessage("no_parcel", "gp-empty");
+      var here = (data && data.planned) || [];
+      if (here.length) {
+        var hh = el("h3"); hh.appendChild(label("planned_here")); result.appendChild(hh);
+        var list = el("ul", "gp-planned");
+        here.forEach(function (z) {
+          var li = el("li");
+          var nm = CFG.lang === "en" ? (z.name_en || luName(z.code, z.name)) : (z.name || z.name_en);
+          li.appendChild(chip(z.code, nm, z.color || colorOf(z.code)));
+          list.appendChild(li);
+        });
+        result.appendChild(list);
+      }
+      selected = null; highlight(null); updateHash();
+      return;
+    }
+    var h = el("h2"); h.appendChild(label("parcel")); result.appendChild(h);
+    var dl = el("dl", "gp-dl");
+    var cname = parcel.commune_name || (conf.communes || {})[String(parcel.commune)];
+    row(dl, "commune", cname ? cname + " (" + parcel.commune + ")" : (parcel.commune || "—"));
+    row(dl, "sheet", parcel.sheet);
+    row(dl, "parcel_no", parcel.parcel);
+    row(dl, "area", fmtArea(parcel.area_m2));
+    var cu = parcel.current_use || "";
+    row(dl, "current_use", chip(cu, luName(cu, parcel.current_use_name), colorOf(cu)));
+    result.appendChild(dl);
+
+    var h2 = el("h3"); h2.appendChild(label("planned_use")); result.appendChild(h2);
+    var planned = data.planned || [];
+    if (!planned.length) {
+      var p = el("p", "gp-empty"); p.appendChild(label("no_plan")); result.appendChild(p);
+    } else {
+      var ul = el("ul", "gp-planned");
+      planned.forEach(function (z) {
+        var li = el("li");
+        var name = CFG.lang === "en" ? (z.name_en || z.name) : (z.name || z.name_en);
+        li.appendChild(chip(z.code, name, z.color || colorOf(z.code),
+          fmtArea(z.area_m2) + " · " + fmtShare(z.share)));
+        ul.appendChild(li);
+      });
+      result.appendChild(ul);
+    }
+    var plan = data.plan || {};
+    var h3 = el("h3"); h3.appendChild(label("decision")); result.appendChild(h3);
+    var dp = el("p", "gp-decision");
+    if (plan.decision) {
+      var txt = String(plan.decision);
+      if (plan.date) { txt += " — " + t("dated") + " " + plan.date; }
+      if (plan.authority) { txt += " — " + plan.authority; }
+      dp.textContent = txt;
+    } else {
+      dp.appendChild(label("no_decision"));
+    }
+    result.appendChild(dp);
+    if (conf.parcel_sheet && parcel.sheet !== undefined && parcel.parcel !== undefined) {
+      var a = el("a", "gp-sheet-link", t("sheet_link"));
+      a.href = "/parcels/" + encodeURIComponent(parcel.district || conf.district) + "/" +
+        encodeURIComponent(parcel.sheet) + "/" + encodeURIComponent(parcel.parcel) +
+        (parcel.commune ? "?commune=" + encodeURIComponent(parcel.commune) : "");
+      result.appendChild(el("p")).appendChild(a);
+    }
+    selected = {commune: parcel.commune, sheet: parcel.sheet, parcel: parcel.parcel};
+    highlight(selected);
+    if (parcel.point && isFinite(parcel.point.lat) && isFinite(parcel.point.lon)) {
+      placeMarker(parcel.point.lat, parcel.point.lon);
+    }
+    updateHash();
+  }
+
+  function placeMarker(lat, lon) {
+    if (marker) { marker.setLatLng([lat, lon]); return; }
+    marker = L.circleMarker([lat, lon], {radius: 7, color: "#0b5394", weight: 3,
+      fillColor: "#ffffff", fillOpacity: 0.9, interactive: false}).addTo(map);
+  }
+
+  function lookup(params) {
+    showMessage("loading");
+    result.setAttribute("aria-busy", "true");
+    var q = Object.keys(params).map(function (k) {
+      return encodeURIComponent(k) + "=" + encodeURIComponent(params[k]);
+    }).join("&");
+    return fetch("/api/lookup?" + q, {headers: {"Accept": "application/json"}})
+      .then(function (r) {
+        return r.json().then(function (body) { return {status: r.status, body: body}; });
+      })
+      .then(function (res) {
+        result.removeAttribute("aria-busy");
+        if (res.status === 200) { showResult(res.body); return; }
+        if (res.status === 404) { showResult({parcel: null}); return; }
+        showMessage("error", "gp-error");
+        var msg = res.body && res.body.error && res.body.error.message;
+        if (msg) { result.appendChild(el("p", "gp-error-detail", msg)); }
+      })
+      .catch(function () { result.removeAttribute("aria-busy"); showMessage("error", "gp-error"); });
+  }
+
+  function updateHash() {
+    if (!map) { return; }
+    var c = map.getCenter(), z = map.getZoom();
+    var h = "#" + z + "/" + c.lat.toFixed(6) + "/" + c.lng.toFixed(6);
+    if (selected) {
+      h += "/" + [selected.commune || "", selected.sheet, selected.parcel]
+        .map(function (v) { return encodeURIComponent(String(v)); }).join("/");
+    }
+    if (location.hash !== h) { history.replaceState(null, "", h); }
+    var link = document.getElementById("gp-permalink");
+    if (link) { link.href = location.pathname + h; }
+    var lang = document.getElementById("gp-lang");
+    if (lang) { lang.href = lang.href.split("#")[0] + h; }
+  }
+
+  function parseHash() {
+    var parts = location.hash.replace(/^#/, "").split("/");
+    if (parts.length < 3) { return null; }
+    var z = parseInt(parts[0], 10), lat = parseFloat(parts[1]), lon = parseFloat(parts[2]);
+    if (!isFinite(z) || !isFinite(lat) || !isFinite(lon)) { return null; }
+    var out = {z: z, lat: lat, lon: lon, parcel: null};
+    if (parts.length >= 6 && parts[4] && parts[5]) {
+      out.parcel = {commune: decodeURIComponent(parts[3]), sheet: decodeURIComponent(parts[4]),
+                    parcel: decodeURIComponent(parts[5])};
+    }
+    return out;
+  }
+
+  function initDistrict() {
+    map = window[CFG.map];
+    result = document.getElementById("gp-result");
+    if (!map || !result) { return; }
+    window.gpMap = map;
+    var fromHash = parseHash();
+    if (fromHash) {
+      map.setView([fromHash.lat, fromHash.lon], fromHash.z);
+    } else if (conf.bounds) {
+      map.fitBounds(conf.bounds, {animate: false});
+    }
+    map.on("click", function (e) {
+      placeMarker(e.latlng.lat, e.latlng.lng);
+      lookup({lat: e.latlng.lat.toFixed(7), lon: e.latlng.lng.toFixed(7), district: conf.district});
+    });
+    map.on("moveend", updateHash);
+    if (fromHash && fromHash.parcel) {
+      var q = {district: conf.district, sheet: fromHash.parcel.sheet, parcel: fromHash.parcel.parcel};
+      if (fromHash.parcel.commune) { q.commune = fromHash.parcel.commune; }
+      lookup(q);
+    }
+    var slider = document.getElementById("gp-opacity");
+    if (slider) {
+      var layer = window[(conf.layers || {})[slider.getAttribute("data-layer")]];
+      var apply = function () { if (layer) { layer.setOpacity(Number(slider.value) / 100); } };
+      slider.addEventListener("input", apply);
+      apply();
+    }
+    updateHash();
+  }
+
+  /* Overzoom for vector tiles: past options.nativeMaxZoom (the last zoom the server
+   * has tiles for), fetch the ancestor tile and rescale the part this tile covers, so
+   * lines stay sharp instead of a scaled-up bitmap. */
+  function patchVectorGrid() {
+    if (!window.L || !L.VectorGrid || !L.VectorGrid.Protobuf || L.VectorGrid.Protobuf.gpPatched) {
+      return;
+    }
+    var proto = L.VectorGrid.Protobuf.prototype;
+    var orig = proto._getVectorTilePromise;
+    proto._getVectorTilePromise = function (coords, tileBounds) {
+      var max = this.options.nativeMaxZoom;
+      if (max === undefined || coords.z <= max) { return orig.call(this, coords, tileBounds); }
+      var f = Math.pow(2, coords.z - max);
+      var parent = L.point(Math.floor(coords.x / f), Math.floor(coords.y / f));
+      parent.z = max;
+      var dx = coords.x - parent.x * f, dy = coords.y - parent.y * f;
+      return orig.call(this, parent, tileBounds).then(function (json) {
+        for (var name in json.layers) {
+          if (!Object.prototype.hasOwnProperty.call(json.layers, name)) { continue; }
+          var layer = json.layers[name], ext = layer.extent || 4096, sub = ext / f;
+          var ox = dx * sub, oy = dy * sub;
+          (layer.features || []).forEach(function (feat) {
+            feat.geometry = feat.geometry.map(function (ring) {
+              return ring.map(function (p) { return {x: (p.x - ox) * f, y: (p.y - oy) * f}; });
+            });
+          });
+        }
+        return json;
+      });
+    };
+    L.VectorGrid.Protobuf.gpPatched = true;
+  }
+  patchVectorGrid();
+
+  /* Province page: fit the districts once the layout is final. */
+  function initProvince() {
+    var m = window[CFG.map];
+    if (!m || !m.fitBounds) { return; }
+    window.gpMap = m;
+    m.invalidateSize();
+    if (conf.bounds) { m.fitBounds(conf.bounds, {animate: false}); }
+  }
+
+  window.GP = {initProvince: initProvince, featureId: featureId, style: style, colorOf: colorOf, initDistrict: initDistrict, config: CFG};
+})();

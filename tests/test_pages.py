@@ -1,0 +1,143 @@
+"""The resident pages through Flask's test client: province and district maps.
+
+The district page must weigh the same whatever the number of parcels (layers go out
+as vector tiles), load nothing from another host, show the official land-use colours,
+and switch to English with ``?lang=en``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from gisportal import create_app, maps, seeds
+from gisportal.demo_province import build_demo
+from gisportal.store import open_store
+
+ASSET_URL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
+
+
+def _home(tmp_path_factory, name: str, parcels: int):
+    home = tmp_path_factory.mktemp(name)
+    store = open_store(home, crs="EPSG:5899")
+    build_demo(store, parcels_per_district=parcels, districts=["678"])
+    store.close()
+    return home
+
+
+@pytest.fixture(scope="module")
+def home200(tmp_path_factory):
+    return _home(tmp_path_factory, "home200", 200)
+
+
+@pytest.fixture
+def client(home200):
+    return create_app({"home": str(home200)}).test_client()
+
+
+def test_pages_answer_and_load_nothing_from_elsewhere(client):
+    for url in ("/", "/districts/678", "/districts/672", "/?lang=en",
+                "/districts/678?lang=en"):
+        resp = client.get(url)
+        assert resp.status_code == 200, url
+        html = resp.get_data(as_text=True)
+        assert not ASSET_URL.search(html), (url, ASSET_URL.search(html))
+        assert "/static/vendor/leaflet/leaflet.js" in html
+        assert len(resp.data) < 500_000
+
+
+def test_province_map_colours_districts_by_status(client):
+    html = client.get("/").get_data(as_text=True)
+    status = seeds.district_status()
+    colours = {s["id"]: s["color"] for s in maps.composition("province")["statuses"]}
+    # Đức Trọng has a published boundary: its outline is embedded as GeoJSON.
+    assert '"code": "678"' in html
+    assert '"type": "Polygon"' in html or '"type": "MultiPolygon"' in html
+    assert colours[status["678"].portal_status] in html
+    for d in seeds.districts():
+        assert f'href="/districts/{d.code}"' in html
+    assert "Đã phê duyệt" in html and "Đang thẩm định" in html
+
+
+def test_district_page_has_tiles_controls_and_official_legend(client):
+    html = client.get("/districts/678").get_data(as_text=True)
+    for kind in ("parcels", "plan", "boundary"):
+        assert f"/tiles/678/{kind}/{{z}}/{{x}}/{{y}}.pbf" in html
+    for asset in ("leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js",
+                  "leaflet.fullscreen/Control.FullScreen.js",
+                  "leaflet-measure/leaflet-measure.min.js",
+                  "leaflet.locatecontrol/L.Control.Locate.min.js"):
+        assert f"/static/vendor/{asset}" in html
+    assert re.search(r'data-code="ODT" data-color="#FFA0FF"', html)
+    assert 'data-code="CLN" data-color="#FFD2A0"' in html
+    assert 'id="gp-opacity"' in html
+    assert "Đất ở tại đô thị" in html and "Chú giải" in html
+
+
+def test_vendored_assets_are_served(client):
+    html = client.get("/districts/678").get_data(as_text=True)
+    for url in set(re.findall(r'(?:src|href)="(/static/[^"]+)"', html)):
+        resp = client.get(url)
+        assert resp.status_code == 200, url
+        resp.close()
+
+
+def test_district_page_weighs_the_same_for_10x_the_parcels(client, tmp_path_factory):
+    small = len(client.get("/districts/678").data)
+    home = _home(tmp_path_factory, "home2000", 2000)
+    big = len(create_app({"home": str(home)}).test_client().get("/districts/678").data)
+    assert abs(big - small) <= 0.01 * small, (small, big)
+
+
+def test_english_switch_and_cookie(client):
+    vi = client.get("/districts/678?lang=vi").get_data(as_text=True)
+    assert '<html lang="vi">' in vi and "Chú giải quy hoạch" in vi
+    en = client.get("/districts/678?lang=en").get_data(as_text=True)
+    assert '<html lang="en">' in en and "Plan legend" in en and "Urban residential land" in en
+    # The choice is remembered in a cookie.
+    again = client.get("/districts/678").get_data(as_text=True)
+    assert '<html lang="en">' in again
+    assert "Status of the 2021" not in again  # (province title is not on this page)
+    assert "Plan status" in client.get("/").get_data(as_text=True)
+    assert "Tình trạng quy hoạch" in client.get("/?lang=vi").get_data(as_text=True)
+
+
+def test_unknown_district_is_the_vietnamese_404(client):
+    resp = client.get("/districts/999")
+    assert resp.status_code == 404
+    html = resp.get_data(as_text=True)
+    assert "Không tìm thấy" in html and "999" in html
+    assert not ASSET_URL.search(html)
+
+
+def test_district_with_nothing_published_still_opens(client):
+    html = client.get("/districts/683?lang=vi").get_data(as_text=True)
+    assert "chưa công bố dữ liệu" in html
+    assert "/tiles/683/" not in html
+
+
+def test_a_basemap_is_optional_and_off_by_default(client, monkeypatch):
+    comp = maps.composition("district")
+    assert all(not b.get("enabled") for b in comp["basemaps"])
+    html = client.get("/districts/678").get_data(as_text=True)
+    assert "tile.openstreetmap.org" not in html
+    enabled = {**comp, "basemaps": [{**comp["basemaps"][0], "enabled": True}]}
+    original = maps.composition
+    monkeypatch.setattr(maps, "composition",
+                        lambda name: enabled if name == "district" else original(name))
+    html = client.get("/districts/678").get_data(as_text=True)
+    # Listed in the layer control (off until ticked), never as a src/href asset.
+    assert "tile.openstreetmap.org" in html
+    assert not ASSET_URL.search(html)
+
+
+def test_page_script_never_parses_api_text_as_html():
+    from pathlib import Path
+
+    import gisportal
+
+    js = (Path(gisportal.__file__).parent / "static" / "js" / "portal.js").read_text()
+    code = re.sub(r"/\*.*?\*/", "", js, flags=re.S)  # comments may name what is avoided
+    assert ".innerHTML" not in code and "insertAdjacentHTML" not in code
+    assert "textContent" in js
