@@ -9,9 +9,12 @@ parcel, computed in VN-2000 TM-3 (never in degrees). The JSON keys are contract
 from __future__ import annotations
 
 import math
+import threading
+import weakref
+from collections.abc import Mapping
 from typing import Any
 
-import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
@@ -69,15 +72,16 @@ def _planned(store: Store, plan: Version | None, geom) -> list[dict[str, Any]]:
     """Planned uses over ``geom``: intersection areas with plan zones, by code."""
     if plan is None:
         return []
-    zones = store.read(plan.id, bbox=tuple(shapely.bounds(geom)), columns=["land_use"])
-    if zones.empty:
+    zones = store.records(plan.id, bbox=tuple(shapely.bounds(geom)), columns=["land_use"])
+    if not zones:
         return []
-    inter = shapely.intersection(zones.geometry.values, geom)
+    inter = shapely.intersection(np.array([z["geometry"] for z in zones], dtype=object), geom)
     areas = shapely.area(inter)
     total = float(shapely.area(geom))
     cat = seeds.land_use_catalogue()
     by_code: dict[str, float] = {}
-    for code, a in zip(zones["land_use"].to_numpy(dtype=object), areas, strict=True):
+    for zone, a in zip(zones, areas, strict=True):
+        code = zone["land_use"]
         if a > 0 and code is not None:
             by_code[code] = by_code.get(code, 0.0) + float(a)
     out = [{"code": c, "name": cat.name(c), "name_en": cat.name(c, "en"),
@@ -87,9 +91,10 @@ def _planned(store: Store, plan: Version | None, geom) -> list[dict[str, Any]]:
     return sorted(out, key=lambda d: -d["area_m2"])
 
 
-def _answer(store: Store, district: str, version: Version, row: gpd.GeoSeries,
+def _answer(store: Store, district: str, version: Version, row: Mapping[str, Any],
             *, public: bool) -> dict[str, Any]:
-    geom = row.geometry
+    """The JSON answer for one parcel, a `Store.records` record."""
+    geom = row["geometry"]
     cat = seeds.land_use_catalogue()
     plan, plan_info = _plan_info(store, district)
     computed = float(shapely.area(geom))
@@ -130,19 +135,45 @@ def lookup_key(store: Store, district: str, sheet: Any, parcel: Any,
     where: dict[str, Any] = {"sheet": sheet_n, "parcel": parcel_n}
     if commune:
         where["commune"] = str(commune).strip()
-    found = store.find(v.id, where)
+    found = store.records(v.id, where=where)
     label = (f"commune {commune}, " if commune else "") + f"sheet {sheet_n}, parcel {parcel_n}"
-    if found.empty:
+    if not found:
         raise NotFoundError(f"no parcel {label} in district {district}",
                             where=f"district {district}",
                             fix="check the sheet (tờ) and parcel (thửa) numbers on the "
                                 "certificate, or search by location")
     if len(found) > 1:
-        communes = sorted({str(c) for c in found["commune"].dropna()})
+        communes = sorted({str(f["commune"]) for f in found if not _na(f.get("commune"))})
         raise UsageError(f"{len(found)} parcels have {label} in district {district}",
                          where="commune", fix="give the commune code too: "
                          + ", ".join(communes))
-    return _answer(store, district, v, found.iloc[0], public=public)
+    return _answer(store, district, v, found[0], public=public)
+
+
+#: Per store and district: (boundary version id, its district-level geometries). A
+#: version never changes, so an entry is right as long as its id is the published one;
+#: a publish makes `published` answer another id and the entry is replaced.
+_SHAPES: weakref.WeakKeyDictionary[Store, dict[str, tuple[int, np.ndarray]]] = (
+    weakref.WeakKeyDictionary())
+_SHAPES_LOCK = threading.Lock()
+
+
+def _district_shapes(store: Store, boundary: Version) -> np.ndarray:
+    """The district outline(s) of a boundary version: its ``level = district`` features,
+    or all of them when the layer has no ``level`` column."""
+    with _SHAPES_LOCK:
+        per_store = _SHAPES.setdefault(store, {})
+        cached = per_store.get(boundary.district)
+    if cached is not None and cached[0] == boundary.id:
+        return cached[1]
+    layer = store.read(boundary.id)
+    if "level" in layer.columns:
+        layer = layer[layer["level"].eq("district").fillna(False).to_numpy(dtype=bool)]
+    shapes = layer.geometry.values[~layer.geometry.isna().to_numpy()]
+    shapes = np.asarray(shapes, dtype=object)
+    with _SHAPES_LOCK:
+        per_store[boundary.district] = (boundary.id, shapes)
+    return shapes
 
 
 def _district_at(store: Store, x: float, y: float) -> str | None:
@@ -150,8 +181,8 @@ def _district_at(store: Store, x: float, y: float) -> str | None:
         b = store.published(code, "boundary")
         if b is not None and b.bounds and b.bounds[0] <= x <= b.bounds[2] \
                 and b.bounds[1] <= y <= b.bounds[3]:
-            hit = store.at_point(b.id, x, y)
-            if not hit.empty and ("level" not in hit or (hit["level"] == "district").any()):
+            shapes = _district_shapes(store, b)
+            if len(shapes) and shapely.intersects_xy(shapes, x, y).any():
                 return code
     for code in store.districts():  # no boundary layers: fall back on parcel extents
         p = store.published(code, "parcels")
@@ -170,15 +201,17 @@ def _lookup_store_xy(store: Store, x: float, y: float, district: str | None,
                             fix="check the coordinates (latitude/longitude order, or X = north"
                                 "ing and Y = easting for VN-2000)")
     v = _published(store, district, "parcels")
-    hits = store.at_point(v.id, x, y)
-    if hits.empty:
+    hits = store.records(v.id, point=(x, y))
+    if not hits:
         plan, plan_info = _plan_info(store, district)
         zones = [] if plan is None else [
-            {"code": c, "name": seeds.land_use_catalogue().name(c), "area_m2": None,
-             "share": None} for c in store.at_point(plan.id, x, y)["land_use"].dropna()]
+            {"code": z["land_use"], "name": seeds.land_use_catalogue().name(z["land_use"]),
+             "area_m2": None, "share": None}
+            for z in store.records(plan.id, point=(x, y), columns=["land_use"])
+            if not _na(z["land_use"])]
         return {"parcel": None, "planned": zones, "plan": plan_info, "district": district,
                 "message": "Không có thửa đất tại điểm này / no parcel at this point"}
-    return _answer(store, district, v, hits.iloc[0], public=public)
+    return _answer(store, district, v, hits[0], public=public)
 
 
 def lookup_lonlat(store: Store, lat: Any, lon: Any, district: str | None = None,

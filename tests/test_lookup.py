@@ -97,3 +97,74 @@ def test_unknown_parcel_and_unpublished_district(store, published):
 def test_far_away_point_has_no_district(store, published):
     with pytest.raises(NotFoundError):
         lk.lookup_lonlat(store, 21.0, 105.8)  # Hà Nội
+
+
+def test_a_new_plan_version_shows_in_the_next_lookup(store, published, tmp_path):
+    from gisportal.store import open_store
+
+    parcels, plan = published
+    # A new plan version: the whole area becomes DGT. Uploaded as a draft first (layer
+    # files are written before any look-up opens them, see the report on in-process
+    # GDAL writes), then published by another store, as the CLI would from another
+    # process, while this one keeps serving.
+    new_plan = gpd.GeoDataFrame({"MaLoaiDat": ["DGT"], "MaVung": ["Z9"]},
+                                geometry=[shapely.box(X0 - 500, Y0 - 500, X0 + 600, Y0 + 600)],
+                                crs="EPSG:5899")
+    path = tmp_path / "plan2.gpkg"
+    new_plan.to_file(path, driver="GPKG")
+    draft = ingest_file(store, path, "plan", "678",
+                        meta={"decision": {"number": "456/QĐ-UBND"}}).version
+    before = lk.lookup_key(store, "678", 1, 3)
+    assert before["plan"]["version"] == plan.id
+    assert {p["code"] for p in before["planned"]} == {"ODT", "CLN"}
+    with open_store(store.home, crs=store.crs) as other:
+        other.publish(draft.id, by="planner")
+    after = lk.lookup_key(store, "678", 1, 3)
+    assert after["plan"]["version"] == draft.id != plan.id
+    assert after["plan"]["decision"] == "456/QĐ-UBND"
+    assert [(p["code"], p["share"]) for p in after["planned"]] == [("DGT", 1.0)]
+    # Rolling back through this store shows the old plan again at once.
+    store.publish(plan.id, by="planner")
+    assert lk.lookup_key(store, "678", 1, 3)["plan"]["version"] == plan.id
+    assert lk.lookup_lonlat(store, *reversed(to_lonlat(X0 + 50, Y0 + 30)), "678")[
+        "plan"]["version"] == plan.id
+
+
+def test_point_lookup_finds_the_district_by_its_boundary(store, published):
+    outline = shapely.box(X0 - 100, Y0 - 100, X0 + 200, Y0 + 200)
+    commune = shapely.box(X0 - 100, Y0 - 100, X0 + 1000, Y0 + 1000)  # wider than the district
+
+    def boundary(levels, geoms, n):
+        return store.add_version("678", "boundary", gpd.GeoDataFrame(
+            {"level": levels, "code": ["678", "24778"][:len(levels)]},
+            geometry=geoms, crs="EPSG:5899"),
+            source_name=f"ranh_gioi_{n}.geojson", source_sha256=str(n) * 64, created_by="t")
+
+    narrow = boundary(["district", "commune"], [outline, commune], 1)
+    wider = boundary(["district"], [commune], 2)
+    store.publish(narrow.id, by="t")
+    lon, lat = to_lonlat(X0 + 10, Y0 + 10)
+    assert lk.lookup_lonlat(store, lat, lon)["parcel"]["parcel"] == 1
+    # Inside the commune only: the district outline decides; no parcel extents then.
+    lon, lat = to_lonlat(X0 + 500, Y0 + 500)
+    with pytest.raises(NotFoundError):
+        lk.lookup_lonlat(store, lat, lon)
+    # A boundary version that covers the point is used by the next look-up.
+    store.publish(wider.id, by="t")
+    assert lk.lookup_lonlat(store, lat, lon)["planned"][0]["code"] == "CLN"
+
+
+def test_lookups_stay_off_the_bulk_read_path(store, published, monkeypatch):
+    """`read` opens the layer through GDAL (milliseconds); look-ups must not call it."""
+    lon, lat = to_lonlat(X0 + 10, Y0 + 10)
+    lk.lookup_lonlat(store, lat, lon)  # may read a boundary once per version
+
+    def no_read(*args, **kwargs):
+        raise AssertionError("a look-up read a whole layer")
+
+    monkeypatch.setattr(store, "read", no_read)
+    assert lk.lookup_key(store, "678", 1, 3)["planned"]
+    assert lk.lookup_lonlat(store, lat, lon)["parcel"]["parcel"] == 1
+    assert lk.lookup_xy(store, Y0 + 10, X0 + 10, "678")["parcel"]["parcel"] == 1
+    far_lon, far_lat = to_lonlat(X0 + 300, Y0 + 300)
+    assert lk.lookup_lonlat(store, far_lat, far_lon, "678")["parcel"] is None

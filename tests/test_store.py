@@ -324,6 +324,9 @@ def test_version_with_errors_cannot_be_published(store: Store) -> None:
     lambda s: s.read(999),
     lambda s: s.find(999, {"sheet": 1}),
     lambda s: s.at_point(999, X0, Y0),
+    lambda s: s.query_bbox(999, (X0, Y0, X0 + 1, Y0 + 1)),
+    lambda s: s.records(999, where={"sheet": 1}),
+    lambda s: s.records(999, point=(X0, Y0)),
     lambda s: s.version("1"),
     lambda s: s.version(True),
     lambda s: s.versions("../672"),
@@ -428,6 +431,148 @@ def test_read_bbox_and_columns(store: Store) -> None:
         store.read(v.id, columns=["so_to"])
     with pytest.raises(UsageError):
         store.read(v.id, bbox=(1, 1, 0, 0))
+
+
+def test_query_bbox_answers_as_read_does(store: Store) -> None:
+    gdf = parcels()
+    v = add(store, gdf)
+    for box in [(X0 + 12, Y0 + 3, X0 + 25, Y0 + 14), (X0 - 100, Y0 - 100, X0 + 100, Y0 + 100),
+                (X0 + 1, Y0 + 1, X0 + 2, Y0 + 2), (X0 + 10, Y0 + 10, X0 + 20, Y0 + 20)]:
+        got = store.query_bbox(v.id, box)
+        want = store.read(v.id, bbox=box)
+        assert keys(got) == keys(gdf[gdf.intersects(shapely.box(*box))])
+        pd.testing.assert_frame_equal(pd.DataFrame(got.drop(columns="geometry")),
+                                      pd.DataFrame(want.drop(columns="geometry")))
+        assert shapely.equals_exact(got.geometry.values, want.geometry.values, 0).all()
+        assert got.crs == pyproj.CRS(CRS) and got.geometry.name == "geometry"
+    # Touching counts: a box whose edge is a parcel edge gets the parcels on both sides.
+    assert keys(store.query_bbox(v.id, (X0 + 10, Y0 + 2, X0 + 10, Y0 + 8))) == {(1, 1), (1, 2)}
+    assert keys(store.query_bbox(v.id, (X0 + 10, Y0 + 10, X0 + 10, Y0 + 10))) == {
+        (1, 1), (1, 2), (2, 1), (2, 2)}
+    assert keys(store.query_bbox(v.id, (X0 + 40, Y0 + 5, X0 + 50, Y0 + 6))) == {(1, 4)}
+    assert store.query_bbox(v.id, (X0 + 40.001, Y0, X0 + 50, Y0 + 30)).empty
+    # Stored order, whatever the box.
+    assert store.query_bbox(v.id, (X0, Y0, X0 + 40, Y0 + 30))["src_row"].tolist() == list(
+        range(12))
+
+
+def test_query_bbox_columns_empty_result_and_bad_arguments(store: Store) -> None:
+    v = add(store)
+    box = (X0 + 12, Y0 + 3, X0 + 25, Y0 + 14)
+    some = store.query_bbox(v.id, box, columns=["parcel", "commune"])
+    assert list(some.columns) == ["commune", "parcel", "geometry"]  # stored order, as read
+    assert some.dtypes.equals(store.read(v.id, columns=["parcel", "commune"]).dtypes)
+    assert list(store.query_bbox(v.id, box, columns="sheet").columns) == ["sheet", "geometry"]
+    assert list(store.query_bbox(v.id, box, columns=[]).columns) == ["geometry"]
+    empty = store.query_bbox(v.id, (0, 0, 1, 1))
+    assert empty.empty and list(empty.columns) == list(store.read(v.id).columns)
+    assert empty.dtypes.equals(store.read(v.id).dtypes)
+    assert empty.crs == pyproj.CRS(CRS)
+    assert store.query_bbox(v.id, (0, 0, 1, 1), columns=["sheet"]).empty
+    for bad in [(X0 + 1, Y0, X0, Y0 + 1), (X0, Y0, X0 + 1, float("nan")),
+                (X0, Y0, float("inf"), Y0 + 1), (X0, Y0, X0 + 1), ("a", "b", "c", "d")]:
+        with pytest.raises(UsageError):
+            store.query_bbox(v.id, bad)
+    for bad_columns in (["so_to"], ["sheet; DROP TABLE x"], ["geometry"]):
+        with pytest.raises(UsageError):
+            store.query_bbox(v.id, box, columns=bad_columns)
+
+
+def test_query_bbox_tests_exact_geometry_and_skips_missing_ones(store: Store) -> None:
+    triangle = shapely.Polygon([(X0, Y0), (X0 + 10, Y0), (X0, Y0 + 10)])
+    plan = gpd.GeoDataFrame({"code": ["ONT", "CLN"]}, geometry=[triangle, None], crs=CRS)
+    v = add(store, plan, kind="plan", key_columns=())
+    assert store.query_bbox(v.id, (X0 + 7, Y0 + 7, X0 + 9, Y0 + 9)).empty  # box ∩ envelope only
+    got = store.query_bbox(v.id, (X0 + 4, Y0 + 4, X0 + 9, Y0 + 9))  # crosses the hypotenuse
+    assert got["code"].tolist() == ["ONT"]
+    assert store.query_bbox(v.id, (X0 - 1e6, Y0 - 1e6, X0 + 1e6, Y0 + 1e6))["code"].tolist() \
+        == ["ONT"]
+
+
+def test_records_are_the_frames_as_plain_values(store: Store) -> None:
+    gdf = parcels()
+    gdf.loc[2, "geometry"] = None
+    v = add(store, gdf)
+    queries = [{"where": {"sheet": 2, "parcel": 3}}, {"where": {"owners": None}},
+               {"where": {"note": INJECTION}}, {"where": {"sheet": 9}},
+               {"point": (X0 + 10, Y0 + 10)}, {"point": (X0 - 5, Y0)},
+               {"bbox": (X0 + 12, Y0 + 3, X0 + 25, Y0 + 14)},
+               {"bbox": (X0 - 1e6, Y0 - 1e6, X0 + 1e6, Y0 + 1e6)},
+               {"bbox": (X0 + 5, Y0 + 5, X0 + 35, Y0 + 25), "columns": ["certified", "sheet"]},
+               {"where": {"sheet": 1}, "columns": "owners"},
+               {"point": (X0 + 15, Y0 + 15), "columns": ["note", "area_m2"]}]
+    for query in queries:
+        got = store.records(v.id, **query)
+        # The backend's answer is the interface's definition: the frames, made plain.
+        assert got == Store.records(store, v.id, **query), query
+        for rec in got:
+            assert rec["geometry"] is None or isinstance(rec["geometry"], shapely.Polygon)
+            for name, value in rec.items():
+                assert value is None or type(value) in (int, float, str, bool, shapely.Polygon), (
+                    name, value)
+    rec = store.records(v.id, where={"sheet": 1, "parcel": 2})[0]
+    assert list(rec) == [*[c for c in gdf.columns if c != "geometry"], "geometry"]
+    assert rec["certified"] is True and rec["owners"] == 1 and rec["commune"] == COMMUNES[1]
+    assert store.records(v.id, where={"sheet": 1, "parcel": 1})[0]["owners"] is None
+    assert store.records(v.id, where={"sheet": 1, "parcel": 3})[0]["geometry"] is None
+    assert [r["src_row"] for r in store.records(v.id, bbox=(X0, Y0, X0 + 40, Y0 + 30))] == [
+        k for k in range(12) if k != 2]
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"where": {"sheet": 1}, "point": (X0, Y0)},
+                                    {"bbox": (X0, Y0, X0 + 1, Y0 + 1), "point": (X0, Y0)},
+                                    {"bbox": (X0 + 1, Y0, X0, Y0)},
+                                    {"point": (float("nan"), Y0)}, {"where": {}},
+                                    {"where": {"so_to": 1}},
+                                    {"where": {"sheet": 1}, "columns": ["so_to"]},
+                                    {"point": (X0, Y0), "columns": ["geometry"]}])
+def test_records_refuses_what_the_frame_methods_refuse(store: Store, kwargs) -> None:
+    v = add(store)
+    with pytest.raises(UsageError):
+        store.records(v.id, **kwargs)
+    with pytest.raises(UsageError):
+        Store.records(store, v.id, **kwargs)
+
+
+# -- a catalogue that is read on every request -------------------------------------------
+
+
+def test_published_and_districts_are_never_stale(store: Store, backend: str,
+                                                 home: Path) -> None:
+    first = store.publish(add(store).id, by="a")
+    assert store.published("672", "parcels") == first and store.districts() == ["672"]
+    with make_store(backend, home) as other:  # another connection, as another process
+        assert other.published("672", "parcels") == first
+        second = other.publish(add(other).id, by="b")
+        assert store.published("672", "parcels") == second
+        other.add_version("673", "plan", parcels(), source_name="x", source_sha256="0" * 64,
+                          created_by="b")
+        assert store.districts() == ["672", "673"]
+        decided = other.update_meta(second.id, {"decision": {"number": "1/QĐ"}})
+        assert store.published("672", "parcels").meta == decided.meta
+        # And the other way round: this store's own writes.
+        rolled_back = store.publish(first.id, by="a")
+        assert other.published("672", "parcels") == rolled_back
+        assert store.published("672", "parcels") == rolled_back
+    seen: list[Version | None] = []
+    third = store.publish(add(store).id, by="a")
+    thread = threading.Thread(target=lambda: seen.append(store.published("672", "parcels")))
+    thread.start()
+    thread.join()
+    assert seen == [third] and store.published("672", "parcels") == third
+
+
+def test_published_sees_a_publish_from_another_process(store: Store, backend: str,
+                                                       home: Path) -> None:
+    first = store.publish(add(store).id, by="a")
+    second = add(store)
+    assert store.published("672", "parcels") == first
+    code = ("import sys; from gisportal.store import open_store; "
+            "s = open_store(sys.argv[1], crs=sys.argv[2]); s.publish(int(sys.argv[3]), by='p')")
+    subprocess.run([sys.executable, "-c", code, str(home), CRS, str(second.id)], check=True,
+                   cwd=REPO, timeout=120)
+    assert store.published("672", "parcels").id == second.id
+    assert store.version(first.id).status == "superseded"
 
 
 # -- meta ----------------------------------------------------------------------------------

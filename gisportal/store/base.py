@@ -18,7 +18,10 @@ from types import TracebackType
 from typing import Any, Self
 
 import geopandas as gpd
+import numpy as np
+import pandas as pd
 import pyproj
+from shapely.geometry.base import BaseGeometry
 
 from gisportal.errors import NotFoundError, StoreError, UsageError
 
@@ -212,11 +215,17 @@ class Store(ABC):
 
     @abstractmethod
     def published(self, district: str, kind: str) -> Version | None:
-        """The published version of the district's `kind` layer, or ``None``."""
+        """The published version of the district's `kind` layer, or ``None``.
+
+        Look-ups call this on every request, so backends may cache the answer, but it
+        is never stale: once a `publish` or `update_meta` has returned, in this process
+        or in another one, every later call answers the new state. The returned
+        version is shared with other callers: treat its ``meta`` as read-only.
+        """
 
     @abstractmethod
     def districts(self) -> list[str]:
-        """Codes of the districts having any version, sorted."""
+        """Codes of the districts having any version, sorted (never stale, as `published`)."""
 
     # -- reading -------------------------------------------------------------------------
 
@@ -238,6 +247,78 @@ class Store(ABC):
         columns
             Attribute columns to return (geometry always comes along); all by default.
         """
+
+    def query_bbox(
+        self,
+        version_id: int,
+        bbox: Bounds,
+        columns: Sequence[str] | None = None,
+    ) -> gpd.GeoDataFrame:
+        """Features of a version whose geometry intersects `bbox`, for small boxes.
+
+        The same answer as ``read(version_id, bbox=bbox, columns=columns)``: the
+        features whose geometry intersects the closed rectangle ``(minx, miny, maxx,
+        maxy)`` (store CRS; touching its edge counts, a box of zero width or height is a
+        segment or a point), in stored order, with the requested attribute columns (all
+        by default) and ``"geometry"``; dtypes as `read` gives them. Features without
+        geometry never match.
+
+        `read` is built for whole layers; this is built for the many small queries of
+        look-ups (a parcel's box against the plan zones), where the cost of opening the
+        layer would dominate. Backends answer it through their spatial index without
+        per-call setup; this default simply calls `read`.
+
+        Raises
+        ------
+        NotFoundError
+            No such version.
+        UsageError
+            `bbox` is not four finite numbers with min <= max, or an unknown column.
+        """
+        return self.read(version_id, bbox=check_bbox(bbox), columns=columns)
+
+    def records(
+        self,
+        version_id: int,
+        *,
+        where: Mapping[str, object] | None = None,
+        point: tuple[float, float] | None = None,
+        bbox: Bounds | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The features `find`, `at_point` or `query_bbox` return, as plain dicts.
+
+        Give exactly one of `where` (as `find`), `point` ``(x, y)`` (as `at_point`) or
+        `bbox` (as `query_bbox`). Same features, same order, same errors; each is a dict
+        of the attribute columns (`columns`, else all; in stored order) to plain Python
+        values — ``None`` for a missing value, ``bool`` for boolean columns — and
+        ``"geometry"`` to a shapely geometry.
+
+        For look-ups that turn a few features into JSON: building a GeoDataFrame costs
+        several times more than the query itself. This default converts the frames;
+        backends answer without building one.
+        """
+        if sum(arg is not None for arg in (where, point, bbox)) != 1:
+            raise UsageError("records() needs exactly one of where, point or bbox",
+                             where="records", fix="Give where=, point= or bbox=")
+        if bbox is not None:
+            frame = self.query_bbox(version_id, bbox, columns)
+        else:
+            if where is not None:
+                frame = self.find(version_id, where)
+            else:
+                x, y = point  # type: ignore[misc]
+                frame = self.at_point(version_id, x, y)
+            if columns is not None:
+                names = [columns] if isinstance(columns, str) else list(columns)
+                unknown = [c for c in names if c not in frame.columns or c == "geometry"]
+                if unknown:
+                    raise UsageError(f"No column {', '.join(map(repr, unknown))}",
+                                     where="columns", fix="Use one of: " + ", ".join(
+                                         c for c in frame.columns if c != "geometry"))
+                frame = frame[[c for c in frame.columns if c in names or c == "geometry"]]
+        return [{name: _plain(value) for name, value in row.items()}
+                for row in frame.to_dict("records")]
 
     @abstractmethod
     def find(self, version_id: int, where: Mapping[str, object]) -> gpd.GeoDataFrame:
@@ -289,6 +370,15 @@ class Store(ABC):
                 fix=f"Reproject the layer to {self.crs} (gdf.to_crs) before storing it",
                 code="STORE-WRONG-CRS",
             )
+
+
+def _plain(value: Any) -> Any:
+    """A frame value as a plain Python value: ``None`` when missing, numbers unboxed."""
+    if value is None or isinstance(value, BaseGeometry):
+        return value
+    if pd.api.types.is_scalar(value) and pd.isna(value):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def check_district(district: object) -> str:
