@@ -82,6 +82,7 @@ def validate(src, norm: NormalisedLayer, ctx: ValidationContext | None = None) -
     # Topology runs in a second thread while the per-feature checks run here: both spend
     # their time in GEOS and numpy, which release the GIL, so two cores share the work.
     # Findings keep the order of CHECKS whatever finishes first.
+    _ = norm.valid  # shared by both threads: compute it once, before they start
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gisportal-topology") as pool:
         futures = {check: pool.submit(check, norm, ctx) for check in CHECKS
                    if check in TOPOLOGY_CHECKS}

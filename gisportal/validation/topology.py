@@ -317,7 +317,7 @@ class _Layer:
         usable = np.isin(shapely.get_type_id(geoms), _POLYGONAL) & ~shapely.is_empty(geoms)
         self.pos = np.flatnonzero(usable)
         g = geoms[self.pos].copy()
-        invalid = ~_chunked(shapely.is_valid, g)
+        invalid = ~norm.valid[self.pos]  # computed once for the whole engine
         if invalid.any():
             g[invalid] = shapely.make_valid(g[invalid], method="structure",
                                             keep_collapsed=False)
