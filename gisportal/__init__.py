@@ -20,7 +20,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     tmp_path}`` in tests; otherwise ``$GISPORTAL_HOME`` or ``./instance``.
     """
     from gisportal.settings import data_home, load_settings
-    from gisportal.web import api, errors, pages, tiles
+    from gisportal.web import api, errors, pages, sheet, tiles
 
     app = Flask(__name__)
     settings = load_settings(config)
@@ -32,4 +32,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(tiles.bp)
+    app.register_blueprint(sheet.bp)
     return app

@@ -59,6 +59,14 @@ TEXT: dict[str, tuple[str, str]] = {
     "dated": ("ngày", "dated"),
     "by": ("của", "by"),
     "not_found": ("Không tìm thấy", "Not found"),
+    "issued": ("Ngày lập phiếu", "Issued on"),
+    "print": ("In phiếu", "Print"),
+    "back_to_map": ("Quay lại bản đồ", "Back to the map"),
+    "disclaimer": ("Phiếu này chỉ có giá trị tham khảo, lập từ dữ liệu đã công bố trên cổng "
+                   "thông tin; không thay thế văn bản cung cấp thông tin quy hoạch của cơ quan "
+                   "có thẩm quyền.",
+                   "For information only, drawn from the data published on this portal; it "
+                   "does not replace planning information issued by the competent authority."),
 }
 
 

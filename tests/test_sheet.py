@@ -1,0 +1,58 @@
+"""The printable parcel information sheet."""
+
+from __future__ import annotations
+
+import re
+
+import geopandas as gpd
+import pytest
+import shapely
+
+from gisportal import create_app
+from gisportal.ingest import ingest_file
+from tests.conftest import DUC_TRONG_XY
+
+X0, Y0 = DUC_TRONG_XY
+
+
+@pytest.fixture
+def client(home, store, tmp_path, make_shapefile_zip):
+    assert ingest_file(store, make_shapefile_zip(), "parcels", "678", publish=True).published
+    plan = gpd.GeoDataFrame({"MaLoaiDat": ["ODT", "CLN"]},
+                            geometry=[shapely.box(X0 - 500, Y0 - 500, X0 + 50, Y0 + 600),
+                                      shapely.box(X0 + 50, Y0 - 500, X0 + 600, Y0 + 600)],
+                            crs="EPSG:5899")
+    path = tmp_path / "plan.gpkg"
+    plan.to_file(path, driver="GPKG")
+    assert ingest_file(store, path, "plan", "678", publish=True, meta={"decision": {
+        "number": "123/QĐ-UBND", "date": "2023-06-30",
+        "authority": "UBND tỉnh <b>Lâm Đồng</b>"}}).published
+    return create_app({"home": str(home)}).test_client()
+
+
+def test_sheet_shows_identity_planned_uses_and_decision(client):
+    r = client.get("/parcels/678/1/3")
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    assert "Phiếu thông tin thửa đất" in page and "Huyện Đức Trọng" in page
+    assert "ODT" in page and "CLN" in page and "50.0 %" in page
+    assert "123/QĐ-UBND" in page
+    assert "&lt;b&gt;Lâm Đồng&lt;/b&gt;" in page  # text, not markup
+    assert "@page" in page and "size:A4" in page
+    assert "Nguyễn Văn Hùng" not in page and "TenChu" not in page  # personal data hidden
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", page)
+
+
+def test_sheet_in_english(client):
+    page = client.get("/parcels/678/1/3?lang=en").get_data(as_text=True)
+    assert "Parcel information sheet" in page and "Issued on" in page
+
+
+@pytest.mark.parametrize("url,status", [
+    ("/parcels/678/99/1", 404), ("/parcels/999/1/1", 400), ("/parcels/678/x/1", 400),
+    ("/parcels/678/1/1?commune=00000", 404), ("/parcels/672/1/1", 404),
+])
+def test_bad_sheet_requests_get_a_page_not_a_500(client, url, status):
+    r = client.get(url)
+    assert r.status_code == status
+    assert "text/html" in r.content_type
