@@ -62,6 +62,16 @@ def parcel_grid(rows: int = 4, cols: int = 5, *, origin=DUC_TRONG_XY, size=(20.0
     }, geometry=geoms, crs="EPSG:5899")
 
 
+def bow_tie_file(tmp_path: Path, row: int, n: int = 3) -> Path:
+    """A GeoPackage of ``n`` parcels in a row whose ``row``-th is a bow-tie (invalid)."""
+    gdf = parcel_grid(1, n)
+    x0, y0, x1, y1 = gdf.geometry.iloc[row].bounds
+    gdf.loc[row, "geometry"] = shapely.Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])
+    path = tmp_path / "bowtie.gpkg"
+    gdf.to_file(path, driver="GPKG")
+    return path
+
+
 def write_shapefile_zip(gdf: gpd.GeoDataFrame, zip_path: Path, *, encoding: str = "utf-8",
                         prj: bool = True, cpg: str | None = None,
                         folder: str = "") -> Path:

@@ -157,13 +157,10 @@ def test_serve_runs_a_real_wsgi_server(home, make_shapefile_zip):
 
 def test_validate_repair_fixes_a_bow_tie_and_writes_the_repaired_layer(run, tmp_path):
     import geopandas as gpd
-    import shapely
 
-    gdf = parcel_grid(1, 3)
-    x0, y0, x1, y1 = gdf.geometry.iloc[1].bounds
-    gdf.loc[1, "geometry"] = shapely.Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])
-    path = tmp_path / "bowtie.gpkg"
-    gdf.to_file(path, driver="GPKG")
+    from tests.conftest import bow_tie_file
+
+    path = bow_tie_file(tmp_path, row=1)
     plain = run("validate", str(path), "--kind", "parcels")
     assert plain.exit_code == 1
     out = tmp_path / "fixed.gpkg"

@@ -204,12 +204,10 @@ def test_findings_name_source_rows_when_a_damaged_record_was_dropped(store, tmp_
 
 
 def test_ingest_with_repair_stores_the_repaired_layer_and_its_changes(store, tmp_path):
-    gdf = parcel_grid(1, 3)
-    x0, y0, x1, y1 = gdf.geometry.iloc[2].bounds
-    gdf.loc[2, "geometry"] = shapely.Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])
-    path = tmp_path / "bowtie.gpkg"
-    gdf.to_file(path, driver="GPKG")
-    res = ingest_file(store, path, "parcels", "678", repair=True, publish=True)
+    from tests.conftest import bow_tie_file
+
+    res = ingest_file(store, bow_tie_file(tmp_path, row=2), "parcels", "678", repair=True,
+                      publish=True)
     assert res.published
     assert res.version.meta["repair"]["by_action"]["REPAIR-MAKE-VALID"]["count"] == 1
     stored = store.read(res.version.id)
