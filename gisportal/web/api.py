@@ -1,10 +1,11 @@
-"""JSON API: /api/lookup (contract) and /healthz."""
+"""JSON API: /api/lookup (contract), /api/search and /healthz."""
 
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
 from gisportal import lookup as lk
+from gisportal import search as sr
 from gisportal.errors import UsageError
 from gisportal.web import get_store
 
@@ -36,3 +37,10 @@ def api_lookup():
     raise UsageError("nothing to look up", where="query string",
                      fix="use ?lat=&lon=, ?x=&y= (VN-2000, X = northing) or "
                          "?district=&sheet=&parcel=")
+
+
+@bp.get("/api/search")
+def api_search():
+    """The search box: ?q= (place, sheet/parcel, lat, lon or VN-2000 X Y) [&district=]."""
+    a = request.args
+    return jsonify(sr.search(get_store(), a.get("q", ""), a.get("district") or None))

@@ -62,6 +62,17 @@ TEXT: dict[str, tuple[str, str]] = {
     "issued": ("Ngày lập phiếu", "Issued on"),
     "print": ("In phiếu", "Print"),
     "back_to_map": ("Quay lại bản đồ", "Back to the map"),
+    "search": ("Tìm kiếm", "Search"),
+    "search_label": ("Tìm địa danh, tờ/thửa hoặc tọa độ",
+                     "Find a place, sheet/parcel or coordinates"),
+    "search_placeholder": ("vd. Liên Nghĩa · tờ 12 thửa 345 · 11.70, 108.32",
+                           "e.g. Liên Nghĩa · tờ 12 thửa 345 · 11.70, 108.32"),
+    "search_button": ("Tìm", "Find"),
+    "searching": ("Đang tìm…", "Searching…"),
+    "places_found": ("Địa danh tìm thấy", "Places found"),
+    "no_places": ("Không tìm thấy địa danh nào", "No place found"),
+    "search_error": ("Không tìm được", "Search failed"),
+    "level_district": ("Huyện / thành phố", "District"),
     "disclaimer": ("Phiếu này chỉ có giá trị tham khảo, lập từ dữ liệu đã công bố trên cổng "
                    "thông tin; không thay thế văn bản cung cấp thông tin quy hoạch của cơ quan "
                    "có thẩm quyền.",

@@ -237,6 +237,79 @@
       .catch(function () { result.removeAttribute("aria-busy"); showMessage("error", "gp-error"); });
   }
 
+  /* ------------------------------------------------------------ search box */
+
+  function flyTo(lat, lon) {
+    if (!map || !isFinite(lat) || !isFinite(lon)) { return; }
+    var z = Math.max(map.getZoom(), 17);
+    if (isFinite(map.getMaxZoom())) { z = Math.min(z, map.getMaxZoom()); }
+    map.flyTo([lat, lon], z);
+  }
+
+  function showPlaces(places) {
+    result.replaceChildren();
+    if (!places.length) { showMessage("no_places", "gp-empty"); return; }
+    var h = el("h3"); h.appendChild(label("places_found")); result.appendChild(h);
+    var ul = el("ul", "gp-places");
+    places.forEach(function (p) {
+      var li = el("li");
+      var b = el("button", null, p.name);
+      b.type = "button";
+      b.appendChild(document.createTextNode(" "));
+      b.appendChild(el("span", "lv", (p.level === "district" ? t("level_district") : t("commune")) +
+        (p.code ? " · " + p.code : "")));
+      var bb = p.bbox;
+      if (bb && bb.length === 4 && bb.every(isFinite)) {
+        b.addEventListener("click", function () {
+          map.fitBounds([[bb[1], bb[0]], [bb[3], bb[2]]]);
+        });
+      } else {
+        b.disabled = true;
+      }
+      li.appendChild(b);
+      ul.appendChild(li);
+    });
+    result.appendChild(ul);
+  }
+
+  function search(q) {
+    showMessage("searching");
+    result.setAttribute("aria-busy", "true");
+    var url = "/api/search?q=" + encodeURIComponent(q) +
+      (conf.district ? "&district=" + encodeURIComponent(conf.district) : "");
+    return fetch(url, {headers: {"Accept": "application/json"}})
+      .then(function (r) {
+        return r.json().then(function (body) { return {status: r.status, body: body}; });
+      })
+      .then(function (res) {
+        result.removeAttribute("aria-busy");
+        var body = res.body || {};
+        if (res.status === 200 && body.kind === "places") { showPlaces(body.places || []); return; }
+        if (res.status === 200 && body.result) {
+          var pt = (body.result.parcel && body.result.parcel.point) || body.point;
+          showResult(body.result);
+          if (pt) { placeMarker(pt.lat, pt.lon); flyTo(pt.lat, pt.lon); }
+          return;
+        }
+        showMessage(res.status === 404 ? "not_found" : "search_error",
+                    res.status === 404 ? "gp-empty" : "gp-error");
+        var msg = body.error && body.error.message;
+        if (msg) { result.appendChild(el("p", "gp-error-detail", msg)); }
+      })
+      .catch(function () { result.removeAttribute("aria-busy"); showMessage("search_error", "gp-error"); });
+  }
+
+  function initSearch() {
+    var form = document.getElementById("gp-search");
+    var input = document.getElementById("gp-search-q");
+    if (!form || !input) { return; }
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var q = input.value.trim();
+      if (q) { search(q); }
+    });
+  }
+
   function updateHash() {
     if (!map) { return; }
     var c = map.getCenter(), z = map.getZoom();
@@ -286,6 +359,7 @@
       if (fromHash.parcel.commune) { q.commune = fromHash.parcel.commune; }
       lookup(q);
     }
+    initSearch();
     var slider = document.getElementById("gp-opacity");
     if (slider) {
       var layer = window[(conf.layers || {})[slider.getAttribute("data-layer")]];

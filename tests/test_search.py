@@ -1,0 +1,228 @@
+"""The resident's search box: gisportal.search.search() and GET /api/search."""
+
+from __future__ import annotations
+
+import pytest
+import shapely
+
+from gisportal import create_app
+from gisportal import lookup as lk
+from gisportal.crs import from_lonlat
+from gisportal.demo_province import build_demo
+from gisportal.errors import NotFoundError, UsageError
+from gisportal.search import MAX_PLACES, search
+from gisportal.store import open_store
+from gisportal.text import fold
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """District 678 of the demo province: 200 parcels, plan, boundary with named communes."""
+    home = tmp_path_factory.mktemp("search-home")
+    store = open_store(home, crs="EPSG:5899")
+    build_demo(store, parcels_per_district=200, districts=["678"])
+    parcels = store.read(store.published("678", "parcels").id)
+    yield home, store, parcels
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def client(demo):
+    home = demo[0]
+    app = create_app({"home": str(home)})
+    app.config["TESTING"] = True
+    return app.test_client()
+
+
+def _key(ans):
+    p = ans["parcel"]
+    return p["commune"], p["sheet"], p["parcel"]
+
+
+def _unique_parcel(parcels):
+    counts = parcels.groupby(["sheet", "parcel"]).size()
+    sheet, parcel = counts[counts == 1].index[0]
+    return int(sheet), int(parcel)
+
+
+# ------------------------------------------------------------------------- places
+
+
+def test_district_name_without_diacritics(demo):
+    _, store, _ = demo
+    ans = search(store, "duc trong", None)
+    assert ans["kind"] == "places"
+    first = ans["places"][0]
+    assert (first["level"], first["code"], first["name"]) == ("district", "678", "Huyện Đức Trọng")
+    w, s, e, n = first["bbox"]
+    assert 107 < w < e < 109 and 11 < s < n < 12.5  # WGS 84 lon/lat, not metres
+
+
+def test_place_names_fold_case_and_accents(demo):
+    _, store, _ = demo
+    for q in ("Đà Lạt", "da lat", "ĐÀ  LẠT"):
+        places = search(store, q, "678")["places"]
+        assert places[0]["code"] == "672" and places[0]["level"] == "district"
+
+
+def test_commune_name_without_diacritics(demo):
+    _, store, _ = demo
+    places = search(store, "lien nghia", "678")["places"]
+    assert places[0] == {**places[0], "level": "commune", "code": "67801",
+                         "name": "Thị trấn Liên Nghĩa", "district": "678"}
+    w, s, e, n = places[0]["bbox"]
+    assert w < e and s < n
+    assert search(store, "Thị trấn Liên Nghĩa", "678")["places"][0]["code"] == "67801"
+
+
+def test_places_best_first_and_capped(demo):
+    _, store, _ = demo
+    places = search(store, "xa", "678")["places"]
+    assert 0 < len(places) <= MAX_PLACES
+    # "duc": the district (prefix of "duc trong") comes before the communes that merely
+    # contain it; every answer contains the query.
+    places = search(store, "duc", "678")["places"]
+    assert places[0]["code"] == "678"
+    assert all("duc" in fold(p["name"]) for p in places)
+    # Exact short name first: "Đức Hưng", not "Đông Hưng" or others.
+    assert search(store, "duc hung", "678")["places"][0]["name"] == "Xã Đức Hưng"
+
+
+def test_nothing_found_is_an_empty_list(demo):
+    _, store, _ = demo
+    assert search(store, "khong co noi nay", "678") == {"kind": "places", "places": []}
+
+
+# ------------------------------------------------------------------------- parcels
+
+
+@pytest.mark.parametrize("q", ["1/3 Liên Nghĩa", "tờ 1 thửa 3 Liên Nghĩa", "to 1 thua 3 lien nghia",
+                               "Tờ 1, thửa 3, Thị trấn Liên Nghĩa", "1 3 67801",
+                               "Liên Nghĩa, tờ 1 thửa 3"])
+def test_sheet_and_parcel_forms(demo, q):
+    _, store, _ = demo
+    ans = search(store, q, "678")
+    assert ans["kind"] == "parcel"
+    assert _key(ans["result"]) == ("67801", 1, 3)
+    assert ans["result"] == lk.lookup_key(store, "678", 1, 3, "67801")
+
+
+def test_sheet_and_parcel_without_commune(demo):
+    _, store, parcels = demo
+    sheet, parcel = _unique_parcel(parcels)
+    for q in (f"{sheet}/{parcel}", f"{sheet} {parcel}", f"tờ {sheet} thửa {parcel}"):
+        ans = search(store, q, "678")
+        assert ans["kind"] == "parcel"
+        assert _key(ans["result"])[1:] == (sheet, parcel)
+
+
+def test_sheet_and_parcel_errors(demo):
+    _, store, _ = demo
+    with pytest.raises(UsageError, match="needs a district"):
+        search(store, "1/3", None)
+    with pytest.raises(UsageError) as err:  # three communes have a sheet 1, parcel 3
+        search(store, "1/3", "678")
+    assert err.value.where == "commune" and "Thị trấn Liên Nghĩa (67801)" in err.value.fix
+    with pytest.raises(UsageError, match="no commune"):
+        search(store, "1/3 Không Có Xã", "678")
+    with pytest.raises(NotFoundError):
+        search(store, "tờ 999 thửa 999 Liên Nghĩa", "678")
+
+
+# ------------------------------------------------------------------------- coordinates
+
+
+@pytest.fixture(scope="module")
+def a_parcel(demo):
+    _, store, parcels = demo
+    row = parcels.iloc[10]
+    pt = shapely.point_on_surface(row.geometry)
+    ans = lk.lookup_xy(store, pt.y, pt.x, "678")  # surveyor X = northing
+    return (row["commune"], int(row["sheet"]), int(row["parcel"])), pt, ans
+
+
+def test_lat_lon(demo, a_parcel):
+    _, store, _ = demo
+    key, _, ans = a_parcel
+    lat, lon = ans["parcel"]["point"]["lat"], ans["parcel"]["point"]["lon"]
+    comma = f"{lat} {lon}".replace(".", ",")  # Vietnamese decimal commas
+    for q in (f"{lat}, {lon}", f"{lat} {lon}", f"{lon}, {lat}", comma):
+        got = search(store, q, "678")
+        assert got["kind"] == "latlon"
+        assert _key(got["result"]) == key
+    assert _key(search(store, f"{lat},{lon}", None)["result"]) == key  # district found
+
+
+def test_surveyor_x_is_northing(demo, a_parcel):
+    _, store, _ = demo
+    key, pt, _ = a_parcel
+    got = search(store, f"{pt.y:.2f} {pt.x:.2f}", "678")  # X (northing) first
+    assert got["kind"] == "xy" and got["x"] == pytest.approx(pt.y, abs=0.01)
+    assert not got["swapped"] and _key(got["result"]) == key
+    got = search(store, f"{pt.y:.2f}, {pt.x:.2f}", None)
+    assert _key(got["result"]) == key
+    # Typed Y X: a northing is always larger than a TM-3 easting in Vietnam, so it is put right.
+    got = search(store, f"{pt.x:.2f} {pt.y:.2f}", "678")
+    assert got["swapped"] and _key(got["result"]) == key
+
+
+def test_point_without_parcel(demo):
+    _, store, _ = demo
+    b = store.read(store.published("678", "boundary").id)
+    parcels = store.read(store.published("678", "parcels").id)
+    empty = b[b["level"] == "district"].geometry.iloc[0].representative_point()
+    assert not parcels.intersects(empty).any()
+    got = search(store, f"{empty.y:.1f} {empty.x:.1f}", "678")
+    assert got["kind"] == "xy" and got["result"]["parcel"] is None
+    ex, ny = from_lonlat(got["point"]["lon"], got["point"]["lat"])
+    assert (ex, ny) == pytest.approx((empty.x, empty.y), abs=0.5)
+
+
+# ------------------------------------------------------------------------- bad queries
+
+
+@pytest.mark.parametrize("q", ["", "   ", "x", "12", "1294512.3 12.5", "12.5.3", "a" * 201,
+                               "91.5, 200.5", "tờ 12"])
+def test_bad_queries_are_usage_errors(demo, q):
+    _, store, _ = demo
+    with pytest.raises(UsageError) as err:
+        search(store, q, "678")
+    assert err.value.fix
+
+
+def test_bad_district_is_a_usage_error(demo):
+    _, store, _ = demo
+    with pytest.raises(UsageError):
+        search(store, "duc trong", "not-a-code")
+
+
+# ------------------------------------------------------------------------- HTTP
+
+
+def test_api_search(client, a_parcel):
+    key, pt, ans = a_parcel
+    r = client.get("/api/search", query_string={"q": "duc trong"})
+    assert r.status_code == 200 and r.json["places"][0]["code"] == "678"
+    r = client.get("/api/search", query_string={"q": "tờ 1 thửa 3 Liên Nghĩa", "district": "678"})
+    assert r.status_code == 200 and r.json["kind"] == "parcel"
+    assert r.json["result"]["parcel"]["sheet"] == 1
+    assert "TenChu" not in r.json["result"]["parcel"]["attributes"]  # personal field hidden
+    r = client.get("/api/search", query_string={"q": f"{pt.y:.2f} {pt.x:.2f}"})
+    assert r.status_code == 200 and r.json["kind"] == "xy"
+    assert r.json["result"]["parcel"]["parcel"] == key[2]
+
+
+def test_api_search_errors(client):
+    r = client.get("/api/search")
+    assert r.status_code == 400 and r.json["error"]["fix"]
+    r = client.get("/api/search", query_string={"q": "1/3"})
+    assert r.status_code == 400 and "district" in r.json["error"]["message"]
+    r = client.get("/api/search", query_string={"q": "tờ 999 thửa 999", "district": "678"})
+    assert r.status_code == 404
+
+
+def test_district_page_has_the_search_box(client):
+    html = client.get("/districts/678").get_data(as_text=True)
+    assert 'id="gp-search"' in html and 'id="gp-search-q"' in html
+    assert "Tìm địa danh, tờ/thửa hoặc tọa độ" in html
+    assert "Find a place, sheet/parcel or coordinates" in html
