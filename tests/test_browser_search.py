@@ -1,0 +1,78 @@
+"""Search, the information sheet and hostile text, in a real browser on a live server."""
+
+from __future__ import annotations
+
+import threading
+from urllib.parse import urlparse
+
+import geopandas as gpd
+import pytest
+import shapely
+from werkzeug.serving import make_server
+
+from gisportal import create_app
+from gisportal.ingest import ingest_file
+from gisportal.store import open_store
+from tests.browser import chromium_page, screenshot
+from tests.conftest import DUC_TRONG_XY, parcel_grid, write_shapefile_zip
+
+X0, Y0 = DUC_TRONG_XY
+HOSTILE = '<img src=x onerror="window.__pwned=1">Xã Hiệp An'
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("search")
+    home = tmp / "home"
+    store = open_store(home, crs="EPSG:5899")
+    area = shapely.box(X0 - 1000, Y0 - 1000, X0 + 1000, Y0 + 1000)
+    b = gpd.GeoDataFrame({"Cap": ["district", "commune"], "Ma": ["678", "24778"],
+                          "Ten": ["Huyện Đức Trọng", HOSTILE]}, geometry=[area, area],
+                         crs="EPSG:5899")
+    b.to_file(tmp / "b.gpkg", driver="GPKG")
+    plan = gpd.GeoDataFrame({"MaLoaiDat": ["ODT"]}, geometry=[area], crs="EPSG:5899")
+    plan.to_file(tmp / "q.gpkg", driver="GPKG")
+    for kind, path in (("boundary", tmp / "b.gpkg"),
+                       ("parcels", write_shapefile_zip(parcel_grid(), tmp / "p.zip")),
+                       ("plan", tmp / "q.gpkg")):
+        assert ingest_file(store, path, kind, "678", publish=True).published, kind
+    store.close()
+    server = make_server("127.0.0.1", 0, create_app({"home": str(home)}), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def test_search_by_sheet_and_parcel_then_open_the_sheet(live):
+    with chromium_page() as (page, errors, requests):
+        page.goto(live + "/districts/678")
+        page.wait_for_function("window.gpMap !== undefined")
+        page.fill("#gp-search-q", "tờ 1 thửa 3")
+        page.press("#gp-search-q", "Enter")
+        page.locator("#gp-result .gp-planned li").first.wait_for()
+        panel = page.locator("#gp-result").inner_text()
+        assert "ODT" in panel and "100" in panel
+        # The hostile commune name is shown as text and did not run.
+        assert "<img src=x" in panel
+        assert page.evaluate("window.__pwned === undefined")
+        screenshot(page, "portal-search")
+        page.locator("#gp-result a.gp-sheet-link").click()
+        page.wait_for_url("**/parcels/678/1/3**")
+        assert "Phiếu thông tin thửa đất" in page.locator("h1").inner_text()
+        page.locator(".leaflet-container").wait_for()
+        assert page.evaluate("window.__pwned === undefined")
+        screenshot(page, "parcel-sheet")
+        # A place name without diacritics lists the district.
+        page.goto(live + "/districts/678")
+        page.fill("#gp-search-q", "duc trong")
+        page.press("#gp-search-q", "Enter")
+        page.get_by_text("Huyện Đức Trọng").last.wait_for()
+    assert errors == [], errors
+    host = urlparse(live).netloc
+    outside = [u for u in requests if urlparse(u).netloc not in (host, "")
+               and not u.startswith(("data:", "about:"))]
+    assert outside == [], outside
