@@ -9,8 +9,6 @@ parcel, computed in VN-2000 TM-3 (never in degrees). The JSON keys are contract
 from __future__ import annotations
 
 import math
-import threading
-import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +22,7 @@ from gisportal.errors import NotFoundError, UsageError
 from gisportal.ingest import check_district
 from gisportal.normalise import source_attributes
 from gisportal.store.base import Store, Version
+from gisportal.store.derived import derived
 
 __all__ = ["lookup_key", "lookup_lonlat", "lookup_xy", "parse_coordinate"]
 
@@ -150,30 +149,18 @@ def lookup_key(store: Store, district: str, sheet: Any, parcel: Any,
     return _answer(store, district, v, found[0], public=public)
 
 
-#: Per store and district: (boundary version id, its district-level geometries). A
-#: version never changes, so an entry is right as long as its id is the published one;
-#: a publish makes `published` answer another id and the entry is replaced.
-_SHAPES: weakref.WeakKeyDictionary[Store, dict[str, tuple[int, np.ndarray]]] = (
-    weakref.WeakKeyDictionary())
-_SHAPES_LOCK = threading.Lock()
-
-
 def _district_shapes(store: Store, boundary: Version) -> np.ndarray:
-    """The district outline(s) of a boundary version: its ``level = district`` features,
-    or all of them when the layer has no ``level`` column."""
-    with _SHAPES_LOCK:
-        per_store = _SHAPES.setdefault(store, {})
-        cached = per_store.get(boundary.district)
-    if cached is not None and cached[0] == boundary.id:
-        return cached[1]
+    """The district outline(s) of a boundary version (cached while it is published)."""
+    return derived(store, boundary, "district-shapes", _build_district_shapes)
+
+
+def _build_district_shapes(store: Store, boundary: Version) -> np.ndarray:
+    """Its ``level = district`` features, or all of them when there is no ``level``."""
     layer = store.read(boundary.id)
     if "level" in layer.columns:
         layer = layer[layer["level"].eq("district").fillna(False).to_numpy(dtype=bool)]
     shapes = layer.geometry.values[~layer.geometry.isna().to_numpy()]
-    shapes = np.asarray(shapes, dtype=object)
-    with _SHAPES_LOCK:
-        per_store[boundary.district] = (boundary.id, shapes)
-    return shapes
+    return np.asarray(shapes, dtype=object)
 
 
 def _district_at(store: Store, x: float, y: float) -> str | None:

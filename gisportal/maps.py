@@ -26,6 +26,7 @@ from gisportal.crs import to_lonlat
 from gisportal.mapassets import offline_map
 from gisportal.resources import data_dir
 from gisportal.store import Store
+from gisportal.store.derived import derived
 from gisportal.tiles.build import ZOOMS
 
 __all__ = ["composition", "MapParts", "province_map", "district_map", "land_use_table",
@@ -119,34 +120,33 @@ def _basemaps(m: folium.Map, comp: dict[str, Any], lang: str) -> None:
 # --------------------------------------------------------------------------- province
 
 
-_OUTLINES: dict[tuple[str, int, str, int], dict[str, Any] | None] = {}
-
-
 def _district_outline(store: Store, code: str, comp: dict[str, Any]) -> dict | None:
     """Simplified outline (GeoJSON geometry, lon/lat) of ``code``'s published boundary."""
-    import shapely
-    from shapely.geometry import mapping
-    from shapely.ops import transform
-
     spec = comp["boundary"]
     version = store.published(code, spec.get("kind", "boundary"))
     if version is None:
         return None
-    key = (code, version.id, version.source_sha256, int(spec.get("simplify_m", 20)))
-    if key in _OUTLINES:
-        return _OUTLINES[key]
+    level = spec.get("level", "district")
+    tolerance = float(spec.get("simplify_m", 20))
+    return derived(store, version, ("outline", level, tolerance),
+                   lambda st, v: _build_outline(st, v, level, tolerance))
+
+
+def _build_outline(store: Store, version, level: str, tolerance: float) -> dict | None:
+    import shapely
+    from shapely.geometry import mapping
+    from shapely.ops import transform
+
     gdf = store.read(version.id, columns=["level", "code"])
-    part = gdf[gdf["level"] == spec.get("level", "district")]
+    part = gdf[gdf["level"] == level]
     if part.empty:
         part = gdf
     geom = shapely.union_all(part.geometry.values)
-    geom = geom.simplify(float(spec.get("simplify_m", 20)), preserve_topology=True)
+    geom = geom.simplify(tolerance, preserve_topology=True)
     crs = _store_crs(store)
     geom = transform(lambda x, y, z=None: to_lonlat(x, y, crs), geom)
     geom = shapely.set_precision(geom, 1e-5)
-    out = mapping(geom) if not geom.is_empty else None
-    _OUTLINES[key] = out
-    return out
+    return mapping(geom) if not geom.is_empty else None
 
 
 def province_map(store: Store, lang: str = "vi") -> MapParts:
@@ -260,21 +260,18 @@ def _layer_options(spec: dict[str, Any], kind: str) -> str:
             + json.dumps(kind) + ": GP.style(" + json.dumps(spec["id"]) + ")}}")
 
 
-_COMMUNES: dict[tuple[int, str], dict[str, str]] = {}
-
-
 def _commune_names(store: Store, version) -> dict[str, str]:
     """``{commune code: name}`` from the published boundary layer (a few dozen rows)."""
     if version is None:
         return {}
-    key = (version.id, version.source_sha256)
-    if key not in _COMMUNES:
-        gdf = store.read(version.id, columns=["level", "code", "name"])
-        part = gdf[gdf["level"] == "commune"]
-        _COMMUNES[key] = {str(c): str(n) for c, n in zip(part["code"], part["name"],
-                                                           strict=True)
-                          if c is not None and n is not None}
-    return _COMMUNES[key]
+    return derived(store, version, "commune-names", _build_commune_names)
+
+
+def _build_commune_names(store: Store, version) -> dict[str, str]:
+    gdf = store.read(version.id, columns=["level", "code", "name"])
+    part = gdf[gdf["level"] == "commune"]
+    return {str(c): str(n) for c, n in zip(part["code"], part["name"], strict=True)
+            if c is not None and n is not None}
 
 
 def district_map(store: Store, code: str, lang: str = "vi") -> MapParts:

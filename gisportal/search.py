@@ -10,8 +10,6 @@ districts and communes with their WGS 84 bounding boxes, best match first.
 from __future__ import annotations
 
 import re
-import threading
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +22,7 @@ from gisportal import seeds
 from gisportal.errors import NotFoundError, UsageError
 from gisportal.ingest import check_district
 from gisportal.store.base import Store, Version
+from gisportal.store.derived import derived
 from gisportal.text import fold, nfc
 
 __all__ = ["search", "MAX_PLACES"]
@@ -78,20 +77,13 @@ def _lonlat_bbox(geom) -> tuple[float, float, float, float] | None:
             round(float(np.max(lon)), 6), round(float(np.max(lat)), 6))
 
 
-#: Per store and district: (boundary version id, its places). A version never changes,
-#: so an entry is right as long as its id is the published one.
-_PLACES: weakref.WeakKeyDictionary[Store, dict[str, tuple[int, list[_Place]]]] = (
-    weakref.WeakKeyDictionary())
-_PLACES_LOCK = threading.Lock()
-
-
 def _boundary_places(store: Store, boundary: Version) -> list[_Place]:
+    """The named features of a boundary version (cached while it is published)."""
+    return derived(store, boundary, "places", _build_boundary_places)
+
+
+def _build_boundary_places(store: Store, boundary: Version) -> list[_Place]:
     """The named features of a boundary version (district outline and communes)."""
-    with _PLACES_LOCK:
-        per_store = _PLACES.setdefault(store, {})
-        cached = per_store.get(boundary.district)
-    if cached is not None and cached[0] == boundary.id:
-        return cached[1]
     layer = store.read(boundary.id)
     places: list[_Place] = []
     if "name" in layer.columns:
@@ -107,8 +99,6 @@ def _boundary_places(store: Store, boundary: Version) -> list[_Place]:
             places.append(_Place(level, "" if lk._na(code) else str(code), name,
                                  boundary.district, (key, _short(key)),
                                  _lonlat_bbox(geom)))
-    with _PLACES_LOCK:
-        per_store[boundary.district] = (boundary.id, places)
     return places
 
 
