@@ -19,6 +19,34 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 
 
 @contextmanager
+def live_server(home: Path) -> Iterator[str]:
+    """The app over ``home`` on 127.0.0.1 and a free port, in a thread; yields its URL."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from gisportal import create_app
+
+    server = make_server("127.0.0.1", 0, create_app({"home": str(home)}), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+def outside_requests(base: str, requests: list[str]) -> list[str]:
+    """The requested URLs that went anywhere but the server (data: and about: are local)."""
+    from urllib.parse import urlparse
+
+    host = urlparse(base).netloc
+    return [u for u in requests if urlparse(u).netloc not in (host, "")
+            and not u.startswith(("data:", "about:"))]
+
+
+@contextmanager
 def chromium_page() -> Iterator[tuple[object, list[str], list[str]]]:
     """A fresh page, the console errors and every URL it requested."""
     from playwright.sync_api import sync_playwright

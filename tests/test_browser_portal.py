@@ -6,17 +6,12 @@ district 678 is published; Debian's Chromium through ``tests/browser.py``.
 
 from __future__ import annotations
 
-import threading
-from urllib.parse import urlparse
-
 import pytest
-from werkzeug.serving import make_server
 
-from gisportal import create_app
 from gisportal.crs import to_lonlat
 from gisportal.demo_province import build_demo
 from gisportal.store import open_store
-from tests.browser import chromium_page, screenshot
+from tests.browser import chromium_page, live_server, outside_requests, screenshot
 
 
 @pytest.fixture(scope="module")
@@ -30,16 +25,8 @@ def live(tmp_path_factory):
     empty = outline.representative_point()  # inside the district, outside every parcel
     assert not parcels.intersects(empty).any()
     store.close()
-    app = create_app({"home": str(home)})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield (f"http://127.0.0.1:{server.server_port}", parcels,
-               tuple(float(v) for v in to_lonlat(empty.x, empty.y)))
-    finally:
-        server.shutdown()
-        thread.join(5)
+    with live_server(home) as base:
+        yield base, parcels, tuple(float(v) for v in to_lonlat(empty.x, empty.y))
 
 
 def _click_at(page, lat: float, lon: float) -> None:
@@ -110,7 +97,4 @@ def test_portal_province_to_district_lookup_and_language(live):
         assert "No parcel here" in page.locator("#gp-result").inner_text()
         assert page.evaluate("location.hash").count("/") == 2  # no parcel in the permalink
     assert errors == [], errors
-    host = urlparse(base).netloc
-    outside = [u for u in requests if urlparse(u).netloc not in (host, "")
-               and not u.startswith(("data:", "about:"))]
-    assert outside == [], outside
+    assert outside_requests(base, requests) == []

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-from urllib.parse import urlparse
-
 import geopandas as gpd
 import pytest
 import shapely
-from werkzeug.serving import make_server
 
-from gisportal import create_app
 from gisportal.ingest import ingest_file
 from gisportal.store import open_store
-from tests.browser import chromium_page, screenshot
+from tests.browser import chromium_page, live_server, outside_requests, screenshot
 from tests.conftest import DUC_TRONG_XY, parcel_grid, write_shapefile_zip
 
 X0, Y0 = DUC_TRONG_XY
@@ -37,14 +32,8 @@ def live(tmp_path_factory):
                        ("plan", tmp / "q.gpkg")):
         assert ingest_file(store, path, kind, "678", publish=True).published, kind
     store.close()
-    server = make_server("127.0.0.1", 0, create_app({"home": str(home)}), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
+    with live_server(home) as base:
+        yield base
 
 
 def test_search_by_sheet_and_parcel_then_open_the_sheet(live):
@@ -72,7 +61,4 @@ def test_search_by_sheet_and_parcel_then_open_the_sheet(live):
         page.press("#gp-search-q", "Enter")
         page.get_by_text("Huyện Đức Trọng").last.wait_for()
     assert errors == [], errors
-    host = urlparse(live).netloc
-    outside = [u for u in requests if urlparse(u).netloc not in (host, "")
-               and not u.startswith(("data:", "about:"))]
-    assert outside == [], outside
+    assert outside_requests(live, requests) == []
