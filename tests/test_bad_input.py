@@ -86,6 +86,13 @@ def point_layer(tmp: Path) -> Path:
     return p
 
 
+def line_layer(tmp: Path) -> Path:
+    g = parcel_grid(2, 2)
+    p = tmp / "lines.gpkg"
+    g.set_geometry(g.geometry.boundary).to_file(p, driver="GPKG")
+    return p
+
+
 def nowhere(tmp: Path) -> Path:
     g = parcel_grid(2, 2)
     g = g.set_geometry(g.geometry.translate(3_000_000, 3_000_000)).set_crs(
@@ -116,6 +123,7 @@ CASES = {
     "shapefile without .shx": (missing_shx, (), ".shx"),
     "empty layer": (empty_layer, (), "no features"),
     "point layer as parcels": (point_layer, (), "polygons"),
+    "line layer as parcels": (line_layer, (), "polygons"),
     "coordinates fit no CRS": (nowhere, (), "fit no known CRS"),
     "several layers, none chosen": (two_layers, (), "thua_cu"),
     "unknown layer chosen": (two_layers, ("--layer", "nope"), "thua_dat"),
