@@ -20,7 +20,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     tmp_path}`` in tests; otherwise ``$GISPORTAL_HOME`` or ``./instance``.
     """
     from gisportal.settings import data_home, load_settings
-    from gisportal.web import api, errors, pages, sheet, tiles
+    from gisportal.web import api, errors, i18n, pages, sheet, tiles
 
     app = Flask(__name__)
     settings = load_settings(config)
@@ -29,6 +29,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config["JSON_AS_ASCII"] = False
     app.json.ensure_ascii = False
     errors.init_app(app)
+    i18n.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(tiles.bp)

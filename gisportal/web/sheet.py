@@ -21,7 +21,7 @@ from gisportal import lookup as lk
 from gisportal import seeds
 from gisportal.mapassets import offline_map
 from gisportal.web import get_store
-from gisportal.web.pages import current_lang
+from gisportal.web.i18n import current_lang
 
 bp = Blueprint("sheet", __name__)
 
