@@ -37,6 +37,10 @@ class _ErrorCollector(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+#: Formats whose header holds the feature count (cheap to check after an Arrow read).
+_COUNTED = frozenset({"shapefile", "gpkg", "fgb"})
+
+
 def _open_options(c: Candidate) -> dict[str, str]:
     kind = c.dataset.kind
     if kind == "shapefile":
@@ -61,6 +65,18 @@ def read_bulk(c: Candidate, notes: list[Note]) -> GeoDataFrame:
     if c.inner is not None:
         kwargs["layer"] = c.inner
     try:
+        # Arrow hands columns over in bulk: about twice as fast as row-wise conversion.
+        # But an Arrow stream ends quietly at a record GDAL cannot read (a truncated
+        # DBF), where the row-wise reader raises: when rows are missing against the
+        # layer's own count, read again row-wise so the damage is reported, not lost.
+        # Only formats that store their count are checked: counting a GeoJSON or KML
+        # file would parse it a second time, and those fail at open, not mid-stream.
+        frame = pyogrio.read_dataframe(c.dataset.path, use_arrow=True, **kwargs)
+        if c.dataset.kind not in _COUNTED:
+            return frame
+        expected = pyogrio.read_info(c.dataset.path, **kwargs)["features"]
+        if expected < 0 or len(frame) == expected:
+            return frame
         return pyogrio.read_dataframe(c.dataset.path, **kwargs)
     except shapely.errors.GEOSException:
         pass
