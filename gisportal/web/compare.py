@@ -1,0 +1,359 @@
+"""The public comparison of two versions of a layer: what a plan adjustment changed.
+
+``/districts/<code>/<kind>/compare?from=&to=`` explains the change to residents: counts
+per change type, m² per land-use code with the official colours, and a map coloured
+by change type. The page embeds no layer: its map fetches the changed features from
+``/api/compare`` (all at once for a small diff, by the box in view for a big one), and
+``/api/compare/summary`` answers the summary alone. Comparisons are computed once per
+pair (:mod:`gisportal.compare.cache`). Residents see published and superseded versions
+only; a draft answers 404, exactly as an id that does not exist.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import folium
+import numpy as np
+import shapely
+from flask import Blueprint, jsonify, render_template, request
+from markupsafe import escape
+from pyproj import CRS
+from shapely.geometry import mapping
+
+from gisportal import crs as vncrs
+from gisportal import seeds
+from gisportal.compare import (
+    PUBLIC_STATUSES,
+    TYPE_COLORS,
+    TYPES,
+    Comparison,
+    cached_comparison,
+    check_pair,
+    default_pair,
+    parse_version_id,
+)
+from gisportal.errors import NotFoundError, UsageError
+from gisportal.mapassets import offline_map
+from gisportal.models import layer_model
+from gisportal.store.base import Store, Version, check_district, check_kind
+from gisportal.store.derived import derived
+from gisportal.web import get_store
+from gisportal.web.i18n import add_strings, current_lang, js_strings, tr
+
+__all__ = ["bp", "PAGE_LIMIT", "MAX_LIMIT"]
+
+bp = Blueprint("compare", __name__)
+
+#: Changed features per API answer unless ``limit`` says otherwise; a diff up to this
+#: size is drawn whole, a bigger one by the box in view.
+PAGE_LIMIT = 2000
+#: Largest ``limit`` accepted: a page of this many parcels is a few MB of GeoJSON.
+MAX_LIMIT = 10_000
+#: Metres the commune outlines drawn for orientation are simplified by.
+OUTLINE_SIMPLIFY_M = 20.0
+
+add_strings({
+    "cmp_title": ("So sánh hai phiên bản", "Compare two versions"),
+    "cmp_intro": ("Những thay đổi giữa hai phiên bản đã công bố của lớp dữ liệu: đối tượng "
+                  "được thêm mới, bị xóa, thay đổi hình thể, đổi số hiệu hoặc thay đổi mục "
+                  "đích sử dụng, và diện tích của từng loại đất.",
+                  "What changed between two published versions of the layer: features "
+                  "added, removed, reshaped, renumbered or whose land use changed, and the "
+                  "area of each land-use type."),
+    "cmp_before": ("Trước", "Before"),
+    "cmp_after": ("Sau", "After"),
+    "cmp_pick": ("Chọn phiên bản", "Pick the versions"),
+    "cmp_submit": ("So sánh", "Compare"),
+    "cmp_changes": ("Đối tượng thay đổi", "Features changed"),
+    "cmp_change": ("Loại thay đổi", "Change"),
+    "cmp_count": ("Số lượng", "Count"),
+    "cmp_areas": ("Diện tích theo loại đất (m²)", "Area by land use (m²)"),
+    "cmp_code": ("Loại đất", "Land use"),
+    "cmp_delta": ("Tăng (+) / giảm (−)", "Change (+/−)"),
+    "cmp_total": ("Tổng cộng", "Total"),
+    "cmp_none_code": ("(không có mã)", "(no code)"),
+    "cmp_type_added": ("Thêm mới", "Added"),
+    "cmp_type_removed": ("Bị xóa", "Removed"),
+    "cmp_type_use_changed": ("Thay đổi mục đích sử dụng", "Land use changed"),
+    "cmp_type_reshaped": ("Thay đổi hình thể", "Reshaped"),
+    "cmp_type_renumbered": ("Đổi số hiệu", "Renumbered"),
+    "cmp_type_unchanged": ("Không thay đổi", "Unchanged"),
+    "cmp_status_published": ("đang công bố", "published"),
+    "cmp_status_superseded": ("đã được thay thế", "superseded"),
+    "cmp_status_draft": ("bản nháp", "draft"),
+    "cmp_nothing": ("Chưa có hai phiên bản đã công bố để so sánh: lớp dữ liệu này mới được "
+                    "công bố một lần hoặc chưa được công bố.",
+                    "There are no two published versions to compare yet: this layer has "
+                    "been published once, or not at all."),
+    "cmp_no_change": ("Hai phiên bản giống nhau: không có thay đổi nào.",
+                      "The two versions are the same: nothing changed."),
+    "cmp_loading": ("Đang tải các thay đổi…", "Loading the changes…"),
+    "cmp_shown_all": ("Bản đồ hiển thị toàn bộ {n} đối tượng thay đổi.",
+                      "The map shows all {n} changed features."),
+    "cmp_shown_part": ("Bản đồ hiển thị {shown} trong số {total} đối tượng thay đổi trong "
+                       "khung nhìn; phóng to để xem thêm.",
+                       "The map shows {shown} of the {total} changed features in view; zoom "
+                       "in to see more."),
+    "cmp_shown_view": ("Bản đồ hiển thị {n} đối tượng thay đổi trong khung nhìn.",
+                       "The map shows the {n} changed features in view."),
+    "cmp_load_error": ("Không tải được các thay đổi", "Could not load the changes"),
+    "cmp_shape_before": ("Hình thể trước (nét đứt)", "Shape before (dashed)"),
+    "cmp_number": ("Số hiệu", "Number"),
+    "cmp_notes": ("Diện tích tính từ hình thể trong hệ tọa độ VN-2000 / TM-3, không phải "
+                  "diện tích kê khai. Mã kết hợp (vd. ONT+CLN) được tính là một loại riêng "
+                  "vì tệp dữ liệu không cho biết diện tích của từng phần.",
+                  "Areas are computed from the shapes in VN-2000 / TM-3, not the declared "
+                  "areas. A combined code (e.g. ONT+CLN) counts as a type of its own: the "
+                  "data does not say how much of the parcel each part takes."),
+    "cmp_communes": ("Ranh giới xã", "Commune boundaries"),
+})
+
+
+def _may_see_drafts() -> bool:
+    """HOOK(auth): whether the current request may compare draft versions.
+
+    Drafts are not public: until accounts exist every request is anonymous and sees
+    published and superseded versions only. Once logged-in planners exist, answer True
+    for a planner of the district (and an admin) here, and nothing else changes.
+    """
+    return False
+
+
+# -- request parsing ---------------------------------------------------------------------
+
+
+def _layer(code: str, kind: str) -> None:
+    """404 unless `code` is a district of the province and `kind` a layer kind."""
+    check_district(code)
+    check_kind(kind)
+    try:
+        seeds.district(code)
+    except KeyError:
+        raise NotFoundError(f"there is no district with code {code}", where="district",
+                            fix="use a GSO district code, e.g. 678 for Đức Trọng",
+                            code="DISTRICT-UNKNOWN") from None
+
+
+def _visible(store: Store, version_id: int, code: str, kind: str, name: str) -> Version:
+    """The version if this request may see it; a draft is as absent as a missing id."""
+    try:
+        v = store.version(version_id)
+    except NotFoundError:
+        v = None
+    if v is None or (v.status not in PUBLIC_STATUSES and not _may_see_drafts()):
+        raise NotFoundError(f"there is no published version {version_id} of the {kind} "
+                            f"layer of district {code}", where=name,
+                            fix=f"pick one of the versions listed on /districts/{code}/{kind}"
+                                "/compare", code="COMPARE-NO-VERSION")
+    return v
+
+
+def _pair(store: Store, code: str, kind: str) -> tuple[Version, Version] | None:
+    """The versions asked for by ``from`` and ``to``, or the default pair without them."""
+    raw_from, raw_to = request.args.get("from"), request.args.get("to")
+    if raw_from is None and raw_to is None:
+        return default_pair(store, code, kind)
+    if raw_from is None or raw_to is None:
+        raise UsageError("from and to go together", where="query string",
+                         fix="give both, e.g. ?from=12&to=15, or neither for the latest change")
+    from_id, to_id = parse_version_id(raw_from, "from"), parse_version_id(raw_to, "to")
+    _visible(store, from_id, code, kind, "from")
+    _visible(store, to_id, code, kind, "to")
+    return check_pair(store, from_id, to_id, district=code, kind=kind)
+
+
+def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
+    """``minlon,minlat,maxlon,maxlat`` (WGS 84, as a map view gives it)."""
+    if text is None or not text.strip():
+        return None
+    parts = text.split(",")
+    try:
+        box = tuple(float(p) for p in parts)
+    except ValueError:
+        box = ()
+    if len(box) != 4 or not all(math.isfinite(v) for v in box) or not (
+            -180 <= box[0] <= box[2] <= 180 and -90 <= box[1] <= box[3] <= 90):
+        raise UsageError(f"bbox {text!r} is not minlon,minlat,maxlon,maxlat", where="bbox",
+                         fix="give four numbers in degrees with min ≤ max, e.g. "
+                             "bbox=108.30,11.70,108.32,11.72")
+    return box  # type: ignore[return-value]
+
+
+def _count(text: str | None, name: str, default: int, high: int) -> int:
+    if text is None or text == "":
+        return default
+    value = text.strip()
+    if not value.isdigit() or not value.isascii() or int(value) > high:
+        raise UsageError(f"{name} must be a whole number from 0 to {high}, got {text!r}",
+                         where=name, fix=f"e.g. {name}={default}")
+    return int(value)
+
+
+def _required(name: str) -> str:
+    value = request.args.get(name, "").strip()
+    if not value:
+        raise UsageError(f"{name} is missing", where="query string",
+                         fix="give district, kind, from and to, e.g. "
+                             "?district=678&kind=plan&from=12&to=15")
+    return value
+
+
+# -- JSON API ----------------------------------------------------------------------------
+
+
+def _comparison(code: str, kind: str) -> Comparison:
+    _layer(code, kind)
+    store = get_store()
+    pair = _pair(store, code, kind)
+    if pair is None:
+        raise NotFoundError(f"the {kind} layer of district {code} has no two published "
+                            "versions to compare", where=f"district {code}",
+                            fix="give from and to, or wait for the next published version",
+                            code="COMPARE-NOTHING")
+    return cached_comparison(store, *pair)
+
+
+@bp.get("/api/compare")
+def api_compare():
+    """``?district=&kind=[&from=&to=][&bbox=][&limit=&offset=]`` → summary and features.
+
+    ``features`` is a GeoJSON FeatureCollection (WGS 84) of one page of the changed
+    features meeting ``bbox``; ``page`` says how many met it in all.
+    """
+    comparison = _comparison(_required("district"), _required("kind"))
+    bbox = _bbox(request.args.get("bbox"))
+    offset = _count(request.args.get("offset"), "offset", 0, 10**9)
+    limit = _count(request.args.get("limit"), "limit", PAGE_LIMIT, MAX_LIMIT)
+    page, total = comparison.select(bbox, offset=offset, limit=limit)
+    return jsonify({
+        "summary": comparison.summary(),
+        "features": comparison.geojson(page),
+        "page": {"total": total, "offset": offset, "limit": limit, "returned": len(page),
+                 "bbox": list(bbox) if bbox else None,
+                 "complete": offset + len(page) >= total},
+    })
+
+
+@bp.get("/api/compare/summary")
+def api_compare_summary():
+    """``?district=&kind=[&from=&to=]`` → the summary alone (counts, m² per code)."""
+    return jsonify(_comparison(_required("district"), _required("kind")).summary())
+
+
+# -- the page ----------------------------------------------------------------------------
+
+
+def _number(value: float | None, lang: str, *, sign: bool = False) -> str:
+    """``12345.6`` → ``12.345,6`` in Vietnamese, ``12,345.6`` in English."""
+    if value is None:
+        return "—"
+    text = f"{value:+,.1f}" if sign else f"{value:,.1f}"
+    if sign and abs(value) < 0.05:
+        text = f"{0.0:,.1f}"
+    if lang == "vi":
+        text = text.translate(str.maketrans({",": ".", ".": ","}))
+    return text.replace("-", "−")
+
+
+def _commune_outlines(store: Store, code: str) -> dict[str, Any] | None:
+    """The district's communes (published boundary layer), simplified, in lon/lat: a few
+    dozen polygons to find one's way on a map that shows nothing but changes."""
+    version = store.published(code, "boundary")
+    if version is None:
+        return None
+    return derived(store, version, ("compare-communes", OUTLINE_SIMPLIFY_M),
+                   _build_outlines)
+
+
+def _build_outlines(store: Store, version: Version) -> dict[str, Any] | None:
+    try:
+        gdf = store.read(version.id, columns=["level", "name"])
+    except UsageError:  # a boundary layer stored without names: no outlines, no failure
+        return None
+    part = gdf[gdf["level"] == "commune"]
+    if part.empty:
+        part = gdf
+    geoms = shapely.simplify(part.geometry.values, OUTLINE_SIMPLIFY_M, preserve_topology=True)
+    source = CRS.from_user_input(store.crs)
+    geoms = shapely.transform(geoms, lambda xy: np.column_stack(
+        vncrs.to_lonlat(xy[:, 0], xy[:, 1], source)))
+    geoms = shapely.set_precision(geoms, 1e-5, mode="pointwise")
+    # folium's tooltip writes the name as HTML: the name comes from an uploaded file.
+    features = [{"type": "Feature", "properties": {"name": str(escape(name or ""))},
+                 "geometry": mapping(g)} for g, name in zip(geoms, part["name"], strict=True)
+                if g is not None and not g.is_empty]
+    return {"type": "FeatureCollection", "features": features} if features else None
+
+
+def _map(store: Store, code: str, comparison: Comparison | None) -> dict[str, Any]:
+    """The page's folium map (local Leaflet, no basemap) with the commune outlines; the
+    changes themselves are drawn by compare.js from the API."""
+    d = seeds.district(code)
+    center = (d.anchor_lonlat[1], d.anchor_lonlat[0]) if d.anchor_lonlat else (11.9, 108.0)
+    m = offline_map(location=center, zoom_start=12, control_scale=True, max_zoom=21)
+    outlines = _commune_outlines(store, code)
+    if outlines is not None:
+        folium.GeoJson(outlines, name=tr("cmp_communes"),
+                       style_function=lambda _f: {"color": "#555", "weight": 1,
+                                                  "fill": False, "dashArray": "4 3"},
+                       tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False),
+                       ).add_to(m)
+    box = comparison.bounds_lonlat() if comparison is not None else None
+    if box is None and comparison is not None and comparison.after.bounds:
+        minx, miny, maxx, maxy = comparison.after.bounds
+        lons, lats = vncrs.to_lonlat([minx, maxx], [miny, maxy])
+        box = [min(lons), min(lats), max(lons), max(lats)]
+    if box is not None:
+        m.fit_bounds([[box[1], box[0]], [box[3], box[2]]], padding=(20, 20), max_zoom=19)
+    root = m.get_root()
+    root.render()
+    return {"name": m.get_name(), "header": root.header.render(),
+            "html": root.html.render(), "script": root.script.render()}
+
+
+@bp.get("/districts/<code>/<kind>/compare")
+def compare_page(code: str, kind: str):
+    _layer(code, kind)
+    store = get_store()
+    lang = current_lang()
+    pair = _pair(store, code, kind)
+    comparison = cached_comparison(store, *pair) if pair else None
+    summary = comparison.summary() if comparison else None
+    visible = [v for v in store.versions(code, kind)
+               if v.status in PUBLIC_STATUSES or _may_see_drafts()]
+    model = layer_model(kind)
+    config: dict[str, Any] = {"page": "compare", "district": code, "kind": kind}
+    if comparison is not None:
+        config.update({
+            "api": f"/api/compare?district={code}&kind={kind}&from={comparison.before.id}"
+                   f"&to={comparison.after.id}",
+            "total": summary["changed_features"], "limit": PAGE_LIMIT,
+            "colors": TYPE_COLORS,
+            # pairs, not an object: JSON objects go out with sorted keys
+            "key_labels": [[k, model.field(k).label.get(lang) or k]
+                           for k in comparison.key_fields],
+        })
+    parts = _map(store, code, comparison)
+    config["map"] = parts["name"]
+    rows = []
+    if summary:
+        for r in summary["areas"]:
+            rows.append(dict(r, label=(r["name_en"] if lang == "en" else r["name"]),
+                             before=_number(r["before_m2"], lang),
+                             after=_number(r["after_m2"], lang),
+                             delta=_number(r["delta_m2"], lang, sign=True),
+                             changed=abs(r["delta_m2"] or 0) >= 0.05))
+    totals = None
+    if summary:
+        t = summary["total_area_m2"]
+        totals = {"before": _number(t["before"], lang), "after": _number(t["after"], lang),
+                  "delta": _number(t["delta"], lang, sign=True)}
+    return render_template(
+        "compare.html", d=seeds.district(code), kind=kind,
+        layer_title=model.title.get(lang) or model.title.get("vi"),
+        summary=summary, comparison=comparison, rows=rows, totals=totals,
+        types=[{"id": t, "color": TYPE_COLORS[t],
+                "count": summary["counts"][t] if summary else 0} for t in TYPES],
+        versions=visible, parts=parts, config=config, strings=js_strings())
