@@ -1,0 +1,39 @@
+"""Accounts: users and roles, passwords, API tokens, sign-in throttling, the audit log.
+
+Plain functions over the data home's catalogue (no Flask), used by the CLI
+(``gisportal users …``, ``gisportal audit``) and the web layer (``web/auth.py``,
+``web/admin.py``). Every function takes the data home first.
+
+========================  ===============================================================
+module                    what
+========================  ===============================================================
+``users``                 add / get / list / passwd / disable / enable / authenticate
+``roles``                 ``can(user, action, district)``
+``tokens``                API tokens for scripts (``Authorization: Bearer``)
+``throttle``              failed sign-ins per (name, address) → 429
+``audit``                 ``record(home, actor, action, …)``, ``events``, CSV export
+``secret``                the key that signs sessions
+``db``                    the catalogue connection and the accounts' migrations
+========================  ===============================================================
+"""
+
+from __future__ import annotations
+
+from gisportal.accounts.errors import AuthError, PermissionDenied
+from gisportal.accounts.roles import ACTIONS, can
+from gisportal.accounts.users import (
+    ROLES,
+    User,
+    add_user,
+    authenticate,
+    disable_user,
+    enable_user,
+    get_user,
+    list_users,
+    set_password,
+    user_by_id,
+)
+
+__all__ = ["AuthError", "PermissionDenied", "ACTIONS", "can", "ROLES", "User", "add_user",
+           "authenticate", "disable_user", "enable_user", "get_user", "list_users",
+           "set_password", "user_by_id"]

@@ -1,0 +1,176 @@
+"""The accounts' tables in the embedded catalogue (``<data home>/catalogue.sqlite``).
+
+The catalogue is shared with the store (``store/gpkg.py``), which keeps its schema
+version in a ``schema_version`` table with one row per component. Accounts add two
+components with their own migrations: ``users`` (users, their districts, API tokens,
+login failures) and ``audit`` (the append-only event log). Each migration runs once
+per catalogue, inside one ``BEGIN IMMEDIATE`` transaction, so two processes opening
+a fresh data home at the same time cannot both apply it.
+
+Connections are opened per call (a fraction of a millisecond) rather than cached: the
+functions are called from CLI commands, waitress threads and forked gunicorn workers
+alike, and a fresh connection is correct in all of them. WAL mode lets a reader (a
+user loaded for a page) never wait for a writer (an audit event being recorded).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from gisportal.errors import StoreError
+
+__all__ = ["CATALOGUE", "BUSY_TIMEOUT_S", "catalogue_path", "connect", "transaction"]
+
+CATALOGUE = "catalogue.sqlite"
+#: Seconds a connection waits for another writer before giving up (SQLite busy timeout).
+BUSY_TIMEOUT_S = 30.0
+
+#: Migrations per component; entry i brings the component's schema to version i + 1.
+MIGRATIONS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "users": (
+        (
+            """CREATE TABLE users (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                name TEXT NOT NULL,
+                name_key TEXT NOT NULL UNIQUE,
+                role TEXT NOT NULL CHECK (role IN ('admin', 'planner')),
+                password_hash TEXT NOT NULL,
+                session_epoch INTEGER NOT NULL DEFAULT 0,
+                created_at TEXT NOT NULL,
+                created_by TEXT NOT NULL,
+                password_changed_at TEXT NOT NULL,
+                disabled_at TEXT,
+                disabled_by TEXT,
+                last_login_at TEXT
+            )""",
+            """CREATE TABLE user_districts (
+                user_id INTEGER NOT NULL REFERENCES users (id),
+                district TEXT NOT NULL,
+                PRIMARY KEY (user_id, district)
+            ) WITHOUT ROWID""",
+            "CREATE INDEX user_districts_by_district ON user_districts (district)",
+            """CREATE TABLE api_tokens (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                user_id INTEGER NOT NULL REFERENCES users (id),
+                token_sha256 TEXT NOT NULL UNIQUE,
+                label TEXT NOT NULL DEFAULT '',
+                created_at TEXT NOT NULL,
+                created_by TEXT NOT NULL,
+                revoked_at TEXT
+            )""",
+            "CREATE INDEX api_tokens_by_user ON api_tokens (user_id)",
+            # One row per failed sign-in; `key` is a hash of (user name, client address).
+            "CREATE TABLE login_failures (key TEXT NOT NULL, at REAL NOT NULL)",
+            "CREATE INDEX login_failures_by_key ON login_failures (key, at)",
+            "CREATE INDEX login_failures_by_time ON login_failures (at)",
+        ),
+    ),
+    "audit": (
+        (
+            """CREATE TABLE audit (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                at TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                actor_key TEXT NOT NULL,
+                action TEXT NOT NULL,
+                district TEXT,
+                kind TEXT,
+                version INTEGER,
+                decision TEXT,
+                ip TEXT,
+                detail TEXT
+            )""",
+            "CREATE INDEX audit_by_actor ON audit (actor_key, id)",
+            "CREATE INDEX audit_by_action ON audit (action, id)",
+            "CREATE INDEX audit_by_district ON audit (district, id)",
+            "CREATE INDEX audit_by_time ON audit (at)",
+            # Append-only, enforced by the database for every client, not just this code.
+            """CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+                BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END""",
+            """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+                BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END""",
+        ),
+    ),
+}
+
+#: Catalogues this process has already brought up to date (path strings).
+_current: set[str] = set()
+_current_lock = threading.Lock()
+
+
+def catalogue_path(home: str | Path) -> Path:
+    """The catalogue file of a data home (the home is created if missing)."""
+    root = Path(home).expanduser().resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    return root / CATALOGUE
+
+
+@contextmanager
+def connect(home: str | Path) -> Iterator[sqlite3.Connection]:
+    """A connection to the data home's catalogue, migrated, in autocommit mode.
+
+    Autocommit because writes use explicit `transaction` blocks: Python's implicit
+    transactions would keep read snapshots open between statements.
+    """
+    path = catalogue_path(home)
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys = ON")
+        if str(path) not in _current:
+            _migrate(conn, path)
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction that takes the write lock at once, so it cannot deadlock."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _versions(conn: sqlite3.Connection) -> dict[str, int]:
+    try:
+        rows = conn.execute("SELECT component, version FROM schema_version").fetchall()
+    except sqlite3.OperationalError:  # no schema_version table yet
+        return {}
+    return {r[0]: r[1] for r in rows}
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Create or upgrade the accounts' tables; refuse a catalogue from a newer gisportal."""
+    wanted = {c: len(m) for c, m in MIGRATIONS.items()}
+    have = _versions(conn)
+    if any(have.get(c, 0) != n for c, n in wanted.items()):
+        conn.execute("PRAGMA journal_mode = WAL")  # persistent; not allowed in a transaction
+        with transaction(conn):
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version "
+                         "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+            have = _versions(conn)  # again, under the lock: another process may have migrated
+            for component, steps in MIGRATIONS.items():
+                current = have.get(component, 0)
+                if current > len(steps):
+                    raise StoreError(
+                        f"The catalogue's {component} tables have schema version {current}; "
+                        f"this gisportal knows up to {len(steps)}",
+                        where=str(path), fix="Upgrade gisportal",
+                        code="ACCOUNTS-SCHEMA-NEWER")
+                for statements in steps[current:]:
+                    for sql in statements:
+                        conn.execute(sql)
+                conn.execute("INSERT OR REPLACE INTO schema_version (component, version) "
+                             "VALUES (?, ?)", (component, len(steps)))
+    with _current_lock:
+        _current.add(str(path))

@@ -1,0 +1,468 @@
+"""Sign-in for planners and admins; the authorisation helpers every blueprint uses.
+
+``init_app(app)`` (called by ``create_app``) sets up, in this order:
+
+- the **secret key** (``GISPORTAL_SECRET_KEY`` or a key kept in the data home);
+- **session cookies**: HttpOnly, SameSite=Lax, ``Secure`` per ``cookie_secure``
+  (``auto``: secure except on localhost/127.0.0.1 — the embedded demo over plain http
+  keeps working, a production host name gets HTTPS-only cookies); a sign-in lasts
+  ``session_hours`` at most and ends with the browser;
+- **Flask-Login** with strong session protection (a session cookie replayed from
+  another address or browser is dropped), the user reloaded from the catalogue on
+  each request (a disabled account or a changed password ends its sessions at once);
+- **API tokens**: ``Authorization: Bearer gp_…`` authenticates a script without a
+  session; a bad token is a 401, never a fall-back to the cookie;
+- **CSRF** (Flask-WTF) on every POST/PUT/PATCH/DELETE of the app, except requests
+  authenticated by a token (they carry no ambient credential a foreign page could
+  ride on); a missing or stale token is a 400 that says to reload the page;
+- the ``auth`` blueprint (``/login``, ``/logout``, ``/api/me``) and the ``admin`` one.
+
+For other blueprints
+--------------------
+``@requires("publish")`` on a view (the district comes from the view argument or the
+query/form field ``district``, or from ``district_from``), or ``require("publish",
+district)`` inside it once the district is known (e.g. from a version id — prefer
+this whenever the district follows from something other than what the client says).
+Anonymous: redirect to ``/login?next=…`` for pages, 401 JSON under ``/api/`` (and for
+token requests); signed in without the right: 403 (page or JSON, ``web/errors.py``).
+``audit_event("version.publish", district=…, version=…)`` records an event for the
+current user and address. Templates get ``current_user``, ``can`` and ``csrf_token()``:
+a form carries ``<input type="hidden" name="csrf_token" value="{{ csrf_token() }}">``;
+a page's JS sending POST/PUT/DELETE with the session sends the same value in an
+``X-CSRFToken`` header.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.sessions import SecureCookieSessionInterface
+from flask_login import LoginManager, current_user, login_user, logout_user
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from gisportal.accounts import audit, roles, throttle, tokens, users
+from gisportal.accounts.errors import AuthError, PermissionDenied
+from gisportal.accounts.secret import secret_key
+from gisportal.errors import UsageError
+from gisportal.web.i18n import add_strings, tr
+
+__all__ = ["bp", "init_app", "login_required", "requires", "require", "can", "audit_event",
+           "safe_next", "wants_json", "home"]
+
+bp = Blueprint("auth", __name__)
+
+can = roles.can
+
+add_strings({
+    "login": ("Đăng nhập", "Sign in"),
+    "logout": ("Đăng xuất", "Sign out"),
+    "auth_title": ("Đăng nhập dành cho cán bộ", "Staff sign-in"),
+    "auth_staff_only": ("Dành cho cán bộ quy hoạch và quản trị. Người dân tra cứu quy hoạch "
+                        "không cần đăng nhập.",
+                        "For planners and administrators. Residents look plans up without "
+                        "signing in."),
+    "auth_username": ("Tên đăng nhập", "User name"),
+    "auth_password": ("Mật khẩu", "Password"),
+    "auth_signed_in_as": ("Đã đăng nhập", "Signed in as"),
+    "auth_failed": ("Tên đăng nhập hoặc mật khẩu không đúng.", "Wrong user name or password."),
+    "auth_disabled": ("Tài khoản này đã bị khóa. Hãy liên hệ quản trị viên.",
+                      "This account is disabled. Ask an administrator."),
+    "auth_too_many": ("Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau {wait}.",
+                      "Too many failed sign-ins. Please try again in {wait}."),
+    "auth_seconds": ("{n} giây", "{n} seconds"),
+    "auth_minutes": ("{n} phút", "{n} minutes"),
+    "auth_cookie_https": ("Cổng chỉ gửi cookie đăng nhập qua HTTPS nhưng trang này mở bằng "
+                          "HTTP: hãy mở cổng bằng HTTPS, hoặc đặt "
+                          "GISPORTAL_COOKIE_SECURE=false trên mạng nội bộ tin cậy.",
+                          "The sign-in cookie is sent over HTTPS only but this page was opened "
+                          "over HTTP: open the portal over HTTPS, or set "
+                          "GISPORTAL_COOKIE_SECURE=false on a trusted intranet."),
+    "role_admin": ("Quản trị", "Administrator"),
+    "role_planner": ("Cán bộ quy hoạch", "Planner"),
+    "admin_link": ("Quản trị", "Administration"),
+})
+
+#: Paths that JSON clients call (errors there are JSON, see web/errors.py).
+_JSON_PREFIXES = ("/api/", "/tiles/", "/ogc")
+_COOKIE_MODES = {"auto": "auto", "true": "true", "yes": "true", "1": "true", "false": "false",
+                 "no": "false", "0": "false"}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def home() -> str:
+    """The data home of the current app."""
+    return current_app.config["GISPORTAL_HOME"]
+
+
+def _bearer() -> str | None:
+    """The token of an ``Authorization: Bearer`` header (other schemes are not ours:
+    a proxy doing Basic authentication in front of the portal must keep working)."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else None
+
+
+def wants_json() -> bool:
+    """Whether the client is a script or the map's JS rather than a person's browser."""
+    return (request.path.startswith(_JSON_PREFIXES) or request.path == "/healthz"
+            or _bearer() is not None)
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` if it is a path on this site, else None (no open redirect).
+
+    Refused: absolute URLs, scheme-relative ``//host``, backslashes (browsers read
+    ``/\\host`` as ``//host``), control characters, and the sign-in pages themselves.
+    """
+    if not target or len(target) > 2000 or not target.startswith("/"):
+        return None
+    if "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
+        return None
+    if parts.path in ("/login", "/logout"):
+        return None
+    return target
+
+
+def _here() -> str:
+    """The current path and query, for ``next``."""
+    return request.full_path.rstrip("?") if request.query_string else request.path
+
+
+def _login_redirect():
+    return redirect(url_for("auth.login", next=_here()))
+
+
+def _client_ip() -> str | None:
+    return request.remote_addr
+
+
+def audit_event(action: str, **fields: Any) -> int:
+    """Record ``action`` for the current user (or token user) and client address."""
+    return audit.record(home(), current_user, action, ip=_client_ip(), **fields)
+
+
+def _landing(user: users.User) -> str:
+    rules = {r.rule for r in current_app.url_map.iter_rules()}
+    if "/planner/" in rules:
+        return "/planner/"
+    return url_for("admin.users_page") if user.is_admin else "/"
+
+
+# --------------------------------------------------------------------------- authorisation
+
+
+def require(action: str, district: str | None = None) -> None:
+    """Stop the request unless the current user may do ``action`` in ``district``.
+
+    Anonymous: a redirect to the sign-in page (pages) or AuthError 401 (JSON, tokens);
+    signed in without the right: PermissionDenied 403.
+    """
+    if not current_user.is_authenticated:
+        if wants_json():
+            raise AuthError("sign in first / cần đăng nhập", where=request.path,
+                            fix="sign in at /login, or send Authorization: Bearer <token>")
+        abort(_login_redirect())
+    if not can(current_user, action, district):
+        scope = f" in district {district}" if district else ""
+        raise PermissionDenied(
+            f"Bạn không có quyền {action}{' tại huyện ' + district if district else ''} / "
+            f"{current_user.name} may not {action}{scope}",
+            where=request.path, fix="ask an administrator for this right")
+
+
+def requires(action: str, *, district_arg: str = "district",
+             district_from: Callable[..., str | None] | None = None):
+    """View decorator: `require` ``action`` before the view runs.
+
+    The district is ``district_from(**view_args)`` when given, else the view argument
+    ``district_arg``, else the query or form field of that name, else None ("in some
+    district").
+    """
+
+    def decorate(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if district_from is not None:
+                district = district_from(**kwargs)
+            elif kwargs.get(district_arg) is not None:
+                district = kwargs[district_arg]
+            else:
+                district = request.values.get(district_arg) or None
+            require(action, district)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+def login_required(view):
+    """View decorator: any signed-in user (or valid token), whatever the role."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if not current_user.is_authenticated:
+            if wants_json():
+                raise AuthError("sign in first / cần đăng nhập", where=request.path,
+                                fix="sign in at /login, or send Authorization: Bearer <token>")
+            return _login_redirect()
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+class _Sessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions with the Secure flag decided per request."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        if self.mode == "auto":
+            return not _is_loopback(request.host)
+        return self.mode == "true"
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether a Host header names this machine (localhost, 127.0.0.0/8, ::1)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        name = host[1:host.find("]")] if "]" in host else host[1:]
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _cookie_mode(value: Any) -> str:
+    mode = _COOKIE_MODES.get(str(value).strip().lower())
+    if mode is None:
+        raise UsageError(f"GISPORTAL_COOKIE_SECURE={value!r} is not auto, true or false",
+                         where="GISPORTAL_COOKIE_SECURE", fix="use auto, true or false",
+                         code="SETTING-INVALID")
+    return mode
+
+
+def _limit() -> throttle.Limit:
+    s = current_app.config["GISPORTAL"]
+    return throttle.Limit(int(s.get("login_max_failures", 5)),
+                          float(s.get("login_window_seconds", 900)))
+
+
+def _load_session_user(user_id: str) -> users.User | None:
+    """Flask-Login's user loader: ``<id>:<session epoch>`` from the session cookie."""
+    if _bearer() is not None:
+        return None  # a token request is the token's user, whatever cookie it carries
+    uid, _, epoch = str(user_id).partition(":")
+    if not uid.isdigit():
+        return None
+    user = users.user_by_id(home(), int(uid))
+    if user is None or not user.is_active or str(user.session_epoch) != epoch:
+        return None
+    return user
+
+
+def _load_token_user(_request) -> users.User | None:
+    return g.get("gp_token_user")
+
+
+def _unauthorized():
+    if wants_json():
+        raise AuthError("sign in first / cần đăng nhập", where=request.path,
+                        fix="sign in at /login, or send Authorization: Bearer <token>")
+    return _login_redirect()
+
+
+def _before_request() -> None:
+    """Token first, then CSRF, then the session's age."""
+    token = _bearer()
+    if token is not None:
+        user = tokens.user_for_token(home(), token)
+        if user is None:
+            raise AuthError("the API token is not valid (unknown, revoked, or its user is "
+                            "disabled)", where="Authorization header",
+                            fix="create a new one with gisportal users token NAME",
+                            code="TOKEN-INVALID")
+        g.gp_token_user = user
+        return  # no CSRF: nothing ambient (a cookie) authenticates this request
+    if current_app.config.get("WTF_CSRF_ENABLED", True):
+        try:
+            current_app.extensions["csrf"].protect(apply_exemptions=True)
+        except CSRFError as err:
+            raise UsageError(
+                "Biểu mẫu đã hết hạn hoặc thiếu mã bảo vệ (CSRF) / the form is stale or its "
+                f"CSRF token is missing ({err.description})", where=request.path,
+                fix="reload the page and send the form again (scripts: use an API token)",
+                code="CSRF-INVALID") from None
+    if current_app.config["SESSION_COOKIE_NAME"] in request.cookies and "_user_id" in session:
+        hours = float(current_app.config["GISPORTAL"].get("session_hours", 8))
+        if time.time() - float(session.get("gp_auth_at", 0)) > hours * 3600:
+            logout_user()
+            session.clear()
+
+
+def _after_request(response):
+    if response.status_code == 401 and wants_json():
+        response.headers.setdefault("WWW-Authenticate", 'Bearer realm="gisportal"')
+    user = g.get("_login_user")
+    if user is not None and user.is_authenticated:
+        # What a signed-in user sees may hold personal data: never in a shared cache.
+        response.headers["Cache-Control"] = "private, no-store"
+        response.vary.add("Cookie")
+        response.vary.add("Authorization")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Sessions, Flask-Login, CSRF, tokens and the auth and admin blueprints."""
+    from gisportal.web import admin
+
+    settings = app.config["GISPORTAL"]
+    app.secret_key = secret_key(app.config["GISPORTAL_HOME"], settings.get("secret_key", ""))
+    mode = _cookie_mode(settings.get("cookie_secure", "auto"))
+    app.session_interface = _Sessions(mode)
+    app.config.update(
+        SESSION_COOKIE_NAME="gisportal_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=mode != "false",
+        SESSION_PROTECTION="strong",
+        # Checked by _before_request (token requests are exempt), not by Flask-WTF's hook.
+        WTF_CSRF_CHECK_DEFAULT=False,
+        # A CSRF token lives as long as the session (itself at most session_hours).
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    throttle.Limit(int(settings.get("login_max_failures", 5)),
+                   float(settings.get("login_window_seconds", 900)))  # fail at start-up
+
+    manager = LoginManager(app)
+    manager.session_protection = "strong"
+    manager.user_loader(_load_session_user)
+    manager.request_loader(_load_token_user)
+    manager.unauthorized_handler(_unauthorized)
+    CSRFProtect(app)
+    app.before_request(_before_request)
+    app.after_request(_after_request)
+    app.context_processor(lambda: {"can": can})
+    app.register_blueprint(bp)
+    app.register_blueprint(admin.bp)
+
+
+# --------------------------------------------------------------------------- views
+
+
+def _wait_text(seconds: int) -> str:
+    if seconds < 120:
+        return tr("auth_seconds").format(n=seconds)
+    return tr("auth_minutes").format(n=-(-seconds // 60))
+
+
+def _login_page(status: int = 200, *, message: str | None = None, username: str = "",
+                next_url: str | None = None, headers: dict[str, str] | None = None):
+    cookie_warning = (app_cookie_secure() and not request.is_secure
+                      and request.headers.get("X-Forwarded-Proto", "") != "https")
+    shown = "".join(c for c in username[:100] if c.isprintable())  # echo no control bytes
+    html = render_template("login.html", message=message, username=shown,
+                           next_url=next_url or "", cookie_warning=cookie_warning)
+    return html, status, headers or {}
+
+
+def app_cookie_secure() -> bool:
+    """Whether this request's session cookie will carry the Secure flag."""
+    return bool(current_app.session_interface.get_cookie_secure(current_app))
+
+
+def _typed(name: str) -> str:
+    """The name a failed sign-in typed, as the audit log's actor (never empty)."""
+    shown = "".join(c for c in users.normalise_name(name)[:64] if c.isprintable()).strip()
+    return shown or "(empty)"
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """The sign-in form (fields ``username``, ``password``; contract) and its answer."""
+    next_url = safe_next(request.values.get("next"))
+    if request.method == "GET":
+        if current_user.is_authenticated:
+            return redirect(next_url or _landing(current_user))
+        return _login_page(next_url=next_url)
+    name = request.form.get("username", "")
+    password = request.form.get("password", "")
+    ip = _client_ip()
+    limit = _limit()
+    wait = throttle.retry_after(home(), name, ip, limit)
+    if wait:
+        return _login_page(429, message=tr("auth_too_many").format(wait=_wait_text(wait)),
+                           username=name, next_url=next_url,
+                           headers={"Retry-After": str(wait)})
+    try:
+        user = users.authenticate(home(), name, password)
+    except PermissionDenied as err:  # right password, disabled account
+        audit.record(home(), _typed(name), "login.refused", ip=ip,
+                     detail={"reason": err.code})
+        return _login_page(403, message=tr("auth_disabled"), username=name,
+                           next_url=next_url)
+    except AuthError as err:
+        throttle.record_failure(home(), name, ip, limit)
+        audit.record(home(), _typed(name), "login.failed", ip=ip,
+                     detail={"reason": err.code})
+        return _login_page(401, message=tr("auth_failed"), username=name, next_url=next_url)
+    throttle.reset(home(), name, ip)
+    session.clear()  # nothing from before the sign-in survives it (session fixation)
+    login_user(user)
+    session["gp_auth_at"] = time.time()
+    audit.record(home(), user, "login", ip=ip)
+    return redirect(next_url or _landing(user), 303)
+
+
+@bp.post("/logout")
+def logout():
+    """Sign out (POST with the CSRF token: a link or an image cannot sign anyone out)."""
+    if current_user.is_authenticated:
+        audit_event("logout")
+    logout_user()
+    session.clear()
+    return redirect("/", 303)
+
+
+@bp.get("/api/me")
+@login_required
+def me():
+    """Who the session or token is: name, role, districts, and the actions allowed."""
+    u: users.User = current_user._get_current_object()
+    allowed = {a: ("*" if u.is_admin else list(u.districts)) if roles.ACTIONS[a] == "district"
+               else u.is_admin for a in sorted(roles.ACTIONS)}
+    return jsonify({"user": {"name": u.name, "role": u.role, "districts": list(u.districts)},
+                    "can": allowed, "via": "token" if g.get("gp_token_user") else "session"})
+
