@@ -1,0 +1,70 @@
+"""Staff download of the ministry package over HTTP: ``GET /admin/export/<district>.zip``."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import pytest
+
+from gisportal import create_app
+from gisportal.ingest import ingest_file
+from tests.conftest import parcel_grid
+
+
+@pytest.fixture
+def app(home, store, make_shapefile_zip):
+    ingest_file(store, make_shapefile_zip(parcel_grid(3, 4)), "parcels", "678", publish=True)
+    app = create_app({"home": str(home)})
+    app.config["TESTING"] = True
+    return app
+
+
+def _package(response) -> zipfile.ZipFile:
+    return zipfile.ZipFile(io.BytesIO(response.get_data()))
+
+
+def test_download_streams_the_package_and_leaves_nothing(app, home):
+    with app.test_client() as client:
+        r = client.get("/admin/export/678.zip")
+        assert r.status_code == 200, r.get_data(as_text=True)
+        assert r.mimetype == "application/zip"
+        disposition = r.headers["Content-Disposition"]
+        assert disposition.startswith("attachment; filename=gisportal_678_")
+        assert disposition.endswith(".zip")
+        package = _package(r)
+        r.close()
+    manifest = json.loads(package.read("manifest.json"))
+    assert manifest["district"]["code"] == "678"
+    assert [(x["kind"], x["feature_count"]) for x in manifest["layers"]] == [("parcels", 12)]
+    assert manifest["options"] == {"national_names": False, "include_personal": False}
+    # The land users' names never leave through the web, whatever the query says.
+    gpkg = package.read("678.gpkg")
+    for name in ("Nguyễn Văn Hùng", "Trần Thị Lan", "K'Brêu"):
+        assert name.encode() not in gpkg
+    assert list((home / "exports").iterdir()) == []
+
+
+def test_kind_and_national_names_from_the_query(app):
+    r = app.test_client().get("/admin/export/678.zip?kind=parcels&national_names=yes")
+    assert r.status_code == 200
+    package = _package(r)
+    fields = json.loads(package.read("manifest.json"))["layers"][0]["fields"]
+    assert fields[:3] == ["MaXa", "SoHieuToBanDo", "SoThuTuThua"]
+    assert "shapefile/parcels_678.zip" in package.namelist()
+
+
+@pytest.mark.parametrize("url, status, text", [
+    ("/admin/export/999.zip", 404, "unknown district code"),
+    ("/admin/export/672.zip", 404, "no published layer"),
+    ("/admin/export/678.zip?kind=plan", 404, "no published plan layer"),
+    ("/admin/export/678.zip?kind=roads", 400, "unknown layer kind"),
+    ("/admin/export/678.zip?national_names=maybe", 400, "is not yes or no"),
+])
+def test_bad_requests_answer_with_a_page_not_a_500(app, home, url, status, text):
+    r = app.test_client().get(url)
+    assert r.status_code == status
+    assert text in r.get_data(as_text=True)
+    exports = home / "exports"
+    assert not exports.exists() or list(exports.iterdir()) == []
