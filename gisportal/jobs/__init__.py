@@ -1,0 +1,507 @@
+"""Background jobs: uploads validated and stored, versions published, off the web server.
+
+A planner's 200 000-parcel upload takes a minute or more to read, validate, store and
+(at publish) turn into tiles. The web layer therefore only *submits* a job and polls
+it; the work runs in a worker process (:mod:`gisportal.jobs.worker`) started detached
+from the web server, one process per job, so it never blocks a request, survives the
+browser page being closed, and keeps every write to the store out of the web process
+(see :mod:`gisportal.jobs.process` for why that matters).
+
+The life of a job::
+
+    submit_upload / submit_publish / ...   → row in ``jobs`` (catalogue.sqlite), queued
+    dispatch (called by submit, by a finishing worker, by cancel, at start-up)
+        → at most ``job_workers`` jobs run at once; the oldest queued ones start
+    worker: claims its row, runs the pipeline, writes progress (stage, percent) into
+        the row a few times a second at most, saves the validation report next to the
+        upload, records the result or the error, then starts the next queued job
+    cancel: SIGTERM to the worker's process group, SIGKILL after a grace period
+    reap: a running job whose worker is gone is marked failed ("interrupted")
+
+Nothing here needs a long-running thread in the web server: a finishing worker starts
+the next queued job itself, and `startup` (called when the app starts) reaps jobs
+interrupted by a reboot and starts what was queued.
+
+Files under the data home::
+
+    uploads/<job id>/<file name>          the upload, as received (kept: versions
+                                          trace back to it by sha256)
+    uploads/<job id>/report.json|.geojson|.html   its validation report
+    jobs/<job id>.lock, jobs/<job id>.log the worker's liveness lock and its output
+
+This package imports nothing heavy at module level (the worker sets its signal mask
+before numpy and GDAL start their threads).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sqlite3
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from gisportal.errors import GisportalError, NotFoundError, UsageError
+from gisportal.jobs import process, table, uploads
+from gisportal.jobs.model import FINAL_STATES, KINDS, LABELS, STAGES, STATES, Job, utc_now
+from gisportal.settings import data_home, load_settings
+
+__all__ = [
+    "FINAL_STATES",
+    "KINDS",
+    "LABELS",
+    "STAGES",
+    "STATES",
+    "Job",
+    "cancel",
+    "dispatch",
+    "get",
+    "list_jobs",
+    "reap",
+    "report_file",
+    "startup",
+    "submit",
+    "submit_publish",
+    "submit_repair",
+    "submit_rollback",
+    "submit_upload",
+    "wait",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Report files a finished check/ingest/repair job leaves next to its upload.
+REPORTS: dict[str, str] = {"json": "report.json", "geojson": "report.geojson",
+                           "html": "report.html"}
+#: Seconds `cancel` waits for a worker to stop on SIGTERM before it sends SIGKILL.
+CANCEL_GRACE = 5.0
+
+
+def _settings(home: str | Path, settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Full settings with ``home`` set to `home` (an app's overrides are kept)."""
+    out = load_settings() if settings is None else {**load_settings(), **settings}
+    out["home"] = str(Path(home))
+    return out
+
+
+def _home(home: str | Path) -> Path:
+    return data_home({"home": str(home)})
+
+
+def _check(kind: str, district: str, layer: str, actor: str) -> tuple[str, str, str, str]:
+    # Heavy imports (pandas, GDAL) stay out of module level: see the module docstring.
+    from gisportal.ingest import check_district
+    from gisportal.store.base import KINDS as LAYERS
+
+    if kind not in KINDS:
+        raise UsageError(f"unknown job kind {kind!r}", where="kind",
+                         fix="Use one of: " + ", ".join(KINDS))
+    if layer not in LAYERS:
+        raise UsageError(f"unknown layer kind {layer!r}", where="layer",
+                         fix="Use one of: " + ", ".join(LAYERS))
+    if not isinstance(actor, str) or not actor.strip():
+        raise UsageError("a job needs the user who asks for it", where="actor",
+                         fix="Pass the logged-in user's name")
+    code = check_district(district) if district else None
+    if code is None:
+        raise UsageError("a job needs the district it concerns", where="district",
+                         fix="Pass the GSO district code, e.g. 678")
+    return kind, code, layer, actor.strip()
+
+
+# --------------------------------------------------------------------------- submitting
+
+
+def submit(home: str | Path, kind: str, *, district: str, layer: str, actor: str,
+           params: Mapping[str, Any] | None = None,
+           settings: Mapping[str, Any] | None = None, start: bool = True) -> Job:
+    """Queue a job and (with `start`) start it if a worker slot is free.
+
+    Prefer the helpers (`submit_upload`, `submit_repair`, `submit_publish`,
+    `submit_rollback`), which build `params` and check them.
+
+    Raises
+    ------
+    UsageError
+        Unknown job kind, layer kind or district code, or no actor.
+    """
+    home = _home(home)
+    kind, district, layer, actor = _check(kind, district, layer, actor)
+    with table.connect(home) as conn, table.transaction(conn):
+        job_id = table.insert(conn, kind=kind, district=district, layer=layer, actor=actor,
+                              params=dict(params or {}))
+    if start:
+        dispatch(home, settings)
+    return get(home, job_id)
+
+
+def submit_upload(home: str | Path, stream: BinaryIO, filename: str | None, *,
+                  district: str, layer: str, actor: str, kind: str = "ingest",
+                  crs: str | None = None, encoding: str | None = None,
+                  source_layer: str | None = None, fields: Mapping[str, str] | None = None,
+                  repair: bool = False, publish: bool = False,
+                  settings: Mapping[str, Any] | None = None, start: bool = True) -> Job:
+    """Save an uploaded file under ``uploads/<job id>/`` and queue a job on it.
+
+    Parameters
+    ----------
+    stream
+        A binary file object (a werkzeug ``FileStorage.stream``, an open file); read
+        in chunks until it ends, never whole.
+    filename
+        The name the planner's file had; made safe with `uploads.safe_file_name`.
+    kind
+        ``"ingest"`` (store a draft version, the default) or ``"check"`` (validate and
+        report only).
+    crs, encoding, source_layer, fields
+        Overrides as on the command line (``--crs``, ``--encoding``, ``--layer``,
+        ``--field``), checked here so a typo is refused before the upload is queued.
+    repair
+        Repair geometry before validating (never the default).
+    publish
+        Publish the new version once stored when it has no errors and, for a plan, an
+        approval decision (which a new upload cannot have yet: plans are published
+        from their review page).
+
+    Raises
+    ------
+    InputError
+        The upload is empty, over ``max_upload_bytes`` or not a GIS file.
+    UsageError
+        A bad district, layer kind, CRS, encoding or field override.
+    """
+    if kind not in ("ingest", "check"):
+        raise UsageError(f"an upload is checked or ingested, not {kind!r}", where="kind",
+                         fix="Use kind='ingest' or kind='check'")
+    home = _home(home)
+    conf = _settings(home, settings)
+    kind, district, layer, actor = _check(kind, district, layer, actor)
+    overrides = _check_overrides(crs, encoding, fields)
+    name = uploads.safe_file_name(filename)
+    if name in REPORTS.values():  # the report files share the folder
+        name = f"upload-{name}"
+    root = home / "uploads"
+    root.mkdir(parents=True, exist_ok=True)
+    incoming = root / f".incoming-{uuid.uuid4().hex}"
+    incoming.mkdir()
+    folder: Path | None = None
+    try:
+        path = incoming / name
+        size = uploads.save_stream(stream, path, max_bytes=int(conf["max_upload_bytes"]),
+                                   label=name)
+        fmt = uploads.check_gis_file(path, name)
+        params = {"upload": None, "upload_name": name, "upload_bytes": size, "format": fmt,
+                  "source_layer": source_layer, "repair": bool(repair),
+                  "publish": bool(publish), **overrides}
+        with table.connect(home) as conn, table.transaction(conn):
+            # Queued, renamed and pointed at in one transaction: no dispatcher can see
+            # the job before its file is in place.
+            job_id = table.insert(conn, kind=kind, district=district, layer=layer,
+                                  actor=actor, params=params)
+            target = root / str(job_id)
+            incoming.rename(target)
+            folder = target
+            params["upload"] = (folder / name).relative_to(home).as_posix()
+            table.update(conn, job_id, params=params)
+    except BaseException:
+        uploads.remove_folder(incoming)
+        if folder is not None and folder.exists():  # renamed, then the commit failed
+            uploads.remove_folder(folder)
+        raise
+    if start:
+        dispatch(home, conf)
+    return get(home, job_id)
+
+
+def _check_overrides(crs: str | None, encoding: str | None,
+                     fields: Mapping[str, str] | None) -> dict[str, Any]:
+    from gisportal.crs import parse_crs
+    from gisportal.read.encodings import canonical_name
+
+    out: dict[str, Any] = {"crs": None, "encoding": None, "fields": None}
+    if crs is not None and str(crs).strip():
+        parse_crs(str(crs))  # CRSError with its hint
+        out["crs"] = str(crs).strip()
+    if encoding is not None and str(encoding).strip():
+        out["encoding"] = canonical_name(str(encoding))
+    if fields:
+        clean = {str(k).strip(): str(v).strip() for k, v in fields.items()}
+        if any(not k or not v for k, v in clean.items()):
+            raise UsageError("a field override needs a field and a column", where="fields",
+                             fix="Give pairs such as sheet=SO_TO")
+        out["fields"] = clean
+    return out
+
+
+def submit_repair(home: str | Path, job_id: int, *, actor: str, publish: bool = False,
+                  settings: Mapping[str, Any] | None = None, start: bool = True) -> Job:
+    """Queue an ingest of an earlier job's upload with geometry repair.
+
+    The planner saw the report of job `job_id` and chose to repair: the same file, with
+    the same overrides, is ingested again with ``repair`` on, giving a new draft whose
+    report lists every change. The upload is not copied.
+    """
+    home = _home(home)
+    earlier = get(home, job_id)
+    if earlier.kind not in ("check", "ingest", "repair") or not earlier.params.get("upload"):
+        raise UsageError(f"job {earlier.id} has no uploaded file to repair", where="job",
+                         fix="Choose the job of the upload whose report you read")
+    params = {k: earlier.params.get(k) for k in (
+        "upload", "upload_name", "upload_bytes", "format", "source_layer", "crs",
+        "encoding", "fields")}
+    params.update(repair=True, publish=bool(publish), repair_of=earlier.id)
+    return submit(home, "repair", district=earlier.district, layer=earlier.layer,
+                  actor=actor, params=params, settings=settings, start=start)
+
+
+def submit_publish(home: str | Path, version_id: int, *, district: str, layer: str,
+                   actor: str, settings: Mapping[str, Any] | None = None,
+                   start: bool = True) -> Job:
+    """Queue the publication of a stored version (tiles first, then the pointer).
+
+    The worker runs :func:`gisportal.workflow.publish`: it refuses a version with
+    errors, a plan without an approval decision, or a version of another layer than
+    (`district`, `layer`); the refusal is the job's error.
+    """
+    return submit(home, "publish", district=district, layer=layer, actor=actor,
+                  params={"version": _version_id(version_id)}, settings=settings, start=start)
+
+
+def submit_rollback(home: str | Path, to_version: int, *, district: str, layer: str,
+                    actor: str, settings: Mapping[str, Any] | None = None,
+                    start: bool = True) -> Job:
+    """Queue a roll back of (`district`, `layer`) to an earlier published version."""
+    return submit(home, "rollback", district=district, layer=layer, actor=actor,
+                  params={"version": _version_id(to_version)}, settings=settings, start=start)
+
+
+def _version_id(value: Any) -> int:
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        return int(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{value!r} is not a version number", where="version",
+                         fix="Give the number of a stored version") from None
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def get(home: str | Path, job_id: int) -> Job:
+    """The job with this id; NotFoundError if there is none."""
+    with table.connect(_home(home)) as conn:
+        return table.fetch(conn, job_id)
+
+
+def list_jobs(home: str | Path, district: str | None = None, *, layer: str | None = None,
+              state: str | list[str] | None = None, actor: str | None = None,
+              limit: int = 100) -> list[Job]:
+    """Jobs, newest first, optionally of one district / layer / state / actor.
+
+    Reaps first, so a job whose worker died shows as failed rather than running forever.
+    """
+    home = _home(home)
+    reap(home)
+    states = [state] if isinstance(state, str) else state
+    with table.connect(home) as conn:
+        return table.fetch_many(conn, district=district, layer=layer, states=states,
+                                actor=actor, limit=limit)
+
+
+#: ``jobs.list(home, ...)`` reads as the brief for the web layer asks; same function.
+list = list_jobs  # noqa: A001
+
+
+def report_file(home: str | Path, job: Job | int, which: str) -> Path:
+    """The absolute path of a finished job's report (``json``, ``geojson``, ``html``).
+
+    For the review page to serve; the path comes from the job row but is checked to lie
+    in the job's own upload folder, so a tampered row cannot serve another file.
+
+    Raises
+    ------
+    NotFoundError
+        Unknown report kind, the job has no such report (not finished, failed before
+        validating, a publish job), or the file is gone.
+    """
+    home = _home(home)
+    job = job if isinstance(job, Job) else get(home, job)
+    if which not in REPORTS:
+        raise NotFoundError(f"no report format {which!r}", where="report",
+                            fix="Use one of: " + ", ".join(REPORTS), code="REPORT-UNKNOWN")
+    rel = ((job.result or {}).get("reports") or {}).get(which)
+    folder = (home / "uploads" / str(job.id)).resolve()
+    path = (home / rel).resolve() if rel else None
+    if path is None or path.parent != folder or not path.is_file():
+        raise NotFoundError(f"job {job.id} has no {which} report", where=f"job {job.id}",
+                            fix="Wait until the job has finished validating the upload",
+                            code="REPORT-MISSING")
+    return path
+
+
+# --------------------------------------------------------------------------- running
+
+
+def dispatch(home: str | Path, settings: Mapping[str, Any] | None = None) -> list[int]:
+    """Start the oldest queued jobs while fewer than ``job_workers`` run; their ids.
+
+    Called after every submit, by each worker as it finishes, after a cancel and at
+    start-up. One catalogue transaction decides and records which jobs start, so two
+    dispatchers (the web server and a finishing worker) never overfill the slots.
+    """
+    home = _home(home)
+    conf = _settings(home, settings)
+    reap(home)
+    with table.connect(home) as conn:
+        if conn.execute("SELECT 1 FROM jobs WHERE state = 'queued' LIMIT 1").fetchone() is None:
+            return []  # the common case takes no write lock
+    slots = max(1, int(conf["job_workers"]))
+    started: list[int] = []
+    with table.connect(home) as conn, table.transaction(conn):
+        running = conn.execute("SELECT count(*) FROM jobs WHERE state = 'running'").fetchone()[0]
+        ready = [r[0] for r in conn.execute(
+            "SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT ?",
+            (max(0, slots - running),))]
+        for job_id in ready:
+            # The lock is taken before the job is marked running and handed to the
+            # worker, so no reaper ever sees a running job without a live lock holder.
+            fd = process.hold_lock(home, job_id)
+            try:
+                pid = process.spawn(home, job_id, fd, conf)
+            except OSError as exc:
+                table.update(conn, job_id, state="failed", finished_at=utc_now(),
+                             message="could not start", error=_error_dict(GisportalError(
+                                 f"could not start a worker process: {exc}",
+                                 where=f"job {job_id}", fix="Ask the administrator to check "
+                                 "the server (memory, process limits)", code="JOB-SPAWN")))
+                continue
+            finally:
+                os.close(fd)  # the worker holds its own copy of the locked descriptor
+            table.update(conn, job_id, state="running", pid=pid, stage="starting",
+                         percent=STAGES["starting"], started_at=utc_now(), message="")
+            started.append(job_id)
+    return started
+
+
+def reap(home: str | Path) -> list[int]:
+    """Mark running jobs whose worker is gone: failed "interrupted" (or cancelled).
+
+    A worker killed by the system, a reboot or a bug leaves its row running; the store
+    removes what the worker left half-written the next time it is opened (every worker
+    opens it, so `dispatch` after `reap` cleans up too). Returns the ids reaped.
+    """
+    home = _home(home)
+    reaped: list[int] = []
+    with table.connect(home) as conn:
+        rows = conn.execute("SELECT id, pid, cancel_requested_at FROM jobs "
+                            "WHERE state = 'running'").fetchall()
+        for job_id, pid, cancel_requested in rows:
+            if process.is_alive(home, job_id):
+                continue
+            now = utc_now()
+            with table.transaction(conn):
+                if cancel_requested:
+                    changed = table.update(conn, job_id, only_if_state="running",
+                                           only_if_pid=pid, state="cancelled",
+                                           message="cancelled", finished_at=now)
+                else:
+                    changed = table.update(
+                        conn, job_id, only_if_state="running", only_if_pid=pid,
+                        state="failed", message="interrupted", finished_at=now,
+                        error=_error_dict(GisportalError(
+                            "the job was interrupted: its worker process stopped before "
+                            "finishing", where=f"job {job_id}, process {pid} (log: "
+                            f"{process.log_path(home, job_id).relative_to(home)})",
+                            fix="Submit the job again; the store keeps nothing half-written",
+                            code="JOB-INTERRUPTED")))
+            if changed:
+                reaped.append(job_id)
+                process.lock_path(home, job_id).unlink(missing_ok=True)
+    return reaped
+
+
+def cancel(home: str | Path, job_id: int, *, grace: float = CANCEL_GRACE,
+           settings: Mapping[str, Any] | None = None) -> Job:
+    """Cancel a job: a queued one at once, a running one by stopping its worker.
+
+    The worker's process group gets SIGTERM; the worker stops at its next Python step,
+    lets the store discard a half-written version, and records ``cancelled`` (with the
+    version, if one was already stored as a draft). A worker inside a long C call
+    (GDAL writing tiles) gets SIGKILL after `grace` seconds; the store's crash recovery
+    removes what it left. Publishing's pointer flip is never interrupted half-way: it
+    is one SQLite transaction. A finished job is returned unchanged.
+
+    Blocks at most about `grace` seconds plus the time a killed process takes to die.
+    """
+    home = _home(home)
+    with table.connect(home) as conn, table.transaction(conn):
+        job = table.fetch(conn, job_id)
+        if job.finished:
+            return job
+        now = utc_now()
+        if job.state == "queued":
+            table.update(conn, job.id, only_if_state="queued", state="cancelled",
+                         message="cancelled before it started", cancel_requested_at=now,
+                         finished_at=now)
+            return table.fetch(conn, job.id)
+        table.update(conn, job.id, only_if_state="running", cancel_requested_at=now,
+                     message="cancelling")
+    if job.pid is not None and process.is_alive(home, job.id):
+        process.signal_group(job.pid, signal.SIGTERM)
+        if not _wait_dead(home, job.id, grace):
+            process.signal_group(job.pid, signal.SIGKILL)
+            _wait_dead(home, job.id, 30.0)
+    reap(home)
+    dispatch(home, settings)
+    return get(home, job.id)
+
+
+def _wait_dead(home: Path, job_id: int, seconds: float) -> bool:
+    """Poll the job's lock until its worker is gone (True) or `seconds` pass (False)."""
+    deadline = time.monotonic() + seconds
+    while process.is_alive(home, job_id):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def wait(home: str | Path, job_id: int, timeout: float = 600.0, *,
+         poll: float = 0.2) -> Job:
+    """Poll until the job is finished or `timeout` seconds pass; the job as it is then.
+
+    For the command line and tests; the web page polls `get` from the browser instead.
+    """
+    home = _home(home)
+    deadline = time.monotonic() + timeout
+    while True:
+        job = get(home, job_id)
+        if job.finished or time.monotonic() >= deadline:
+            return job
+        if job.state == "running" and not process.is_alive(home, job.id):
+            reap(home)
+            continue
+        time.sleep(poll)
+
+
+def startup(home: str | Path, settings: Mapping[str, Any] | None = None) -> list[int]:
+    """At application start: reap jobs a restart interrupted, start queued ones.
+
+    Never stops the portal from starting: residents' pages do not need jobs, so a
+    failure here (a locked catalogue, no process slots) is logged and the next submit
+    or listing tries again.
+    """
+    try:
+        return dispatch(home, settings)
+    except (sqlite3.Error, OSError, GisportalError):
+        logger.exception("could not reap or start background jobs in %s", home)
+        return []
+
+
+def _error_dict(err: GisportalError) -> dict[str, str]:
+    return err.to_dict()

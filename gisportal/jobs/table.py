@@ -1,0 +1,229 @@
+"""The ``jobs`` table in the data home's catalogue (``catalogue.sqlite``).
+
+The table lives beside the store's ``versions`` with its own row in the shared
+``schema_version`` table, so jobs migrate independently of the store. Every call opens
+its own short-lived connection (WAL, busy timeout): the web process polls job rows from
+many threads and workers write progress from other processes, and SQLite serialises
+the writes. Transactions are ``BEGIN IMMEDIATE`` so two writers never deadlock.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+from gisportal.errors import NotFoundError, StoreError, UsageError
+from gisportal.jobs.model import STAGES, STATES, Job, utc_now
+
+__all__ = ["connect", "transaction", "insert", "fetch", "fetch_many", "update", "to_json"]
+
+_COMPONENT = "jobs"
+#: Migrations of this component; entry i brings the schema to version i + 1.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            district TEXT NOT NULL,
+            layer TEXT NOT NULL,
+            params TEXT NOT NULL DEFAULT '{}',
+            state TEXT NOT NULL
+                CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+            stage TEXT NOT NULL DEFAULT 'queued',
+            percent INTEGER NOT NULL DEFAULT 0 CHECK (percent BETWEEN 0 AND 100),
+            message TEXT NOT NULL DEFAULT '',
+            result TEXT,
+            error TEXT,
+            pid INTEGER,
+            actor TEXT NOT NULL,
+            cancel_requested_at TEXT,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            updated_at TEXT NOT NULL,
+            finished_at TEXT
+        )""",
+        "CREATE INDEX jobs_by_state ON jobs (state, id)",
+        "CREATE INDEX jobs_by_district ON jobs (district, layer, id)",
+    ),
+)
+
+_FIELDS = ("id, kind, district, layer, params, state, stage, percent, message, result, "
+           "error, pid, actor, cancel_requested_at, created_at, started_at, updated_at, "
+           "finished_at")
+#: Columns `update` may set.
+_UPDATABLE = frozenset({"params", "state", "stage", "percent", "message", "result", "error",
+                        "pid", "cancel_requested_at", "started_at", "finished_at"})
+
+#: Seconds a statement waits for another connection's lock before failing.
+BUSY_TIMEOUT = 30.0
+
+
+def catalogue_path(home: str | Path) -> Path:
+    return Path(home) / "catalogue.sqlite"
+
+
+@contextmanager
+def connect(home: str | Path) -> Iterator[sqlite3.Connection]:
+    """A connection to the catalogue with the jobs table migrated; closed on exit.
+
+    Autocommit mode (``isolation_level=None``): transactions are explicit, so a reader
+    never keeps a snapshot open between polls.
+    """
+    path = catalogue_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    uri = "file:" + urllib.request.pathname2url(str(path.resolve()))
+    conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT, isolation_level=None,
+                           check_same_thread=False)
+    with closing(conn):
+        _migrate(conn, path)
+        yield conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction that takes the write lock at once (no deadlocks)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _schema_version(conn: sqlite3.Connection) -> int:
+    try:
+        row = conn.execute("SELECT version FROM schema_version WHERE component = ?",
+                           (_COMPONENT,)).fetchone()
+    except sqlite3.OperationalError:  # no schema_version table yet
+        return 0
+    return row[0] if row else 0
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Create or upgrade the jobs table; refuse a catalogue from a newer gisportal."""
+    if _schema_version(conn) == len(_MIGRATIONS):
+        return  # the common case reads one row and takes no write lock
+    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        conn.execute("PRAGMA journal_mode=WAL")
+    with transaction(conn):
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version "
+                     "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+        current = _schema_version(conn)  # again: another process may have migrated
+        if current > len(_MIGRATIONS):
+            raise StoreError(
+                f"The catalogue's jobs table has schema version {current}; this gisportal "
+                f"knows up to {len(_MIGRATIONS)}",
+                where=str(path), fix="Upgrade gisportal",
+                code="JOBS-SCHEMA-NEWER")
+        for statements in _MIGRATIONS[current:]:
+            for sql in statements:
+                conn.execute(sql)
+        conn.execute("INSERT OR REPLACE INTO schema_version (component, version) VALUES (?, ?)",
+                     (_COMPONENT, len(_MIGRATIONS)))
+
+
+def to_json(value: Any) -> str:
+    """Strict JSON with readable Vietnamese, as the store writes its meta."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+def _from_json(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _job(row: Sequence[Any]) -> Job:
+    (jid, kind, district, layer, params, state, stage, percent, message, result, error, pid,
+     actor, cancel_requested_at, created_at, started_at, updated_at, finished_at) = row
+    return Job(id=jid, kind=kind, district=district, layer=layer, state=state, stage=stage,
+               percent=percent, message=message, actor=actor, created_at=created_at,
+               updated_at=updated_at, params=_from_json(params) or {},
+               result=_from_json(result), error=_from_json(error), pid=pid,
+               started_at=started_at, finished_at=finished_at,
+               cancel_requested_at=cancel_requested_at)
+
+
+def insert(conn: sqlite3.Connection, *, kind: str, district: str, layer: str, actor: str,
+           params: Mapping[str, Any]) -> int:
+    """Add a queued job; the caller holds a transaction. Returns its id."""
+    now = utc_now()
+    jid = conn.execute(
+        "INSERT INTO jobs (kind, district, layer, params, state, stage, percent, message, "
+        "actor, created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', 'queued', 0, '', ?, ?, ?)",
+        (kind, district, layer, to_json(dict(params)), actor, now, now)).lastrowid
+    assert jid is not None
+    return jid
+
+
+def fetch(conn: sqlite3.Connection, job_id: int) -> Job:
+    """The job with this id, or NotFoundError."""
+    try:
+        jid = int(job_id)
+    except (TypeError, ValueError):
+        jid = -1
+    row = conn.execute(f"SELECT {_FIELDS} FROM jobs WHERE id = ?", (jid,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"there is no job {job_id!r}", where="job",
+                            fix="List the jobs to find the right number", code="JOB-UNKNOWN")
+    return _job(row)
+
+
+def fetch_many(conn: sqlite3.Connection, *, district: str | None = None,
+               layer: str | None = None, states: Sequence[str] | None = None,
+               actor: str | None = None, limit: int = 100) -> list[Job]:
+    """Jobs matching every filter given, newest first."""
+    clauses, params = [], []
+    if district is not None:
+        clauses.append("district = ?")
+        params.append(district)
+    if layer is not None:
+        clauses.append("layer = ?")
+        params.append(layer)
+    if states is not None:
+        unknown = [s for s in states if s not in STATES]
+        if unknown:
+            raise UsageError(f"unknown job state {unknown[0]!r}", where="state",
+                             fix="Use one of: " + ", ".join(STATES))
+        clauses.append(f"state IN ({', '.join('?' * len(states))})")
+        params.extend(states)
+    if actor is not None:
+        clauses.append("actor = ?")
+        params.append(actor)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = conn.execute(f"SELECT {_FIELDS} FROM jobs {where} ORDER BY id DESC LIMIT ?",
+                        (*params, max(0, int(limit)))).fetchall()
+    return [_job(r) for r in rows]
+
+
+def update(conn: sqlite3.Connection, job_id: int, *, only_if_state: str | None = None,
+           only_if_pid: int | None = None, **values: Any) -> bool:
+    """Set columns of a job; JSON columns take Python values. True if the row changed.
+
+    ``only_if_state`` / ``only_if_pid`` make the update conditional, so a worker never
+    overwrites a job that was meanwhile cancelled or reaped, and a reaper never
+    overwrites a job that finished meanwhile.
+    """
+    bad = set(values) - _UPDATABLE
+    if bad:
+        raise ValueError(f"cannot update job columns {sorted(bad)}")
+    if "stage" in values and values["stage"] not in STAGES:
+        raise ValueError(f"unknown stage {values['stage']!r}")
+    for name in ("params", "result", "error"):
+        if name in values and values[name] is not None:
+            values[name] = to_json(values[name])
+    values["updated_at"] = utc_now()
+    sets = ", ".join(f"{name} = ?" for name in values)
+    sql, params = f"UPDATE jobs SET {sets} WHERE id = ?", [*values.values(), job_id]
+    if only_if_state is not None:
+        sql += " AND state = ?"
+        params.append(only_if_state)
+    if only_if_pid is not None:
+        sql += " AND pid = ?"
+        params.append(only_if_pid)
+    return conn.execute(sql, params).rowcount == 1

@@ -1,0 +1,348 @@
+"""The worker process of one job: ``python -m gisportal.jobs.worker HOME JOB_ID``.
+
+Started by :func:`gisportal.jobs.dispatch`, never by hand. It claims its job row (the
+dispatcher recorded this process's pid in the same transaction that queued it to run),
+runs the pipeline with a progress callback that writes the stage into the row, saves
+the validation report next to the upload, records the result or the error, then starts
+the next queued job and exits.
+
+Cancelling: the web process sends SIGTERM to this process's group. The handler raises
+`JobCancelled` in the main thread at the next Python step, so the store discards a
+half-written version itself (``add_version`` cleans up on any exception) and tile
+building removes its temporary file. The one step that is never interrupted is moving
+the published pointer (stage ``publish``): a SIGTERM there is remembered and the job
+finishes. A SIGKILL (after the cancel's grace period, or from the system) leaves what
+the store's crash recovery removes the next time a store is opened.
+
+Test hook: with ``GISPORTAL_JOBS_PAUSE_AT=<stage>[,<stage>...]`` in the environment, the
+worker stops on entering each of those stages (after writing it, with the message
+``paused (test hook)``, to the job row) until it receives
+SIGUSR1 (go on) or SIGTERM (cancel, where cancelling is allowed). Tests use it to
+cancel or SIGKILL a job at an exact point without timing guesses; it costs nothing
+when unset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from gisportal.jobs import process
+
+#: Test-only: the stages at which a worker waits for SIGUSR1 (see the module docstring).
+PAUSE_ENV = "GISPORTAL_JOBS_PAUSE_AT"
+#: Least seconds between two progress writes within one stage (stage changes always
+#: write): a few writes a second at most, whatever the pipeline reports.
+THROTTLE = 0.5
+
+
+class JobCancelled(BaseException):  # noqa: N818 - like KeyboardInterrupt, not an error
+    """Raised in the main thread by SIGTERM. A BaseException, so that no
+    ``except Exception`` in library code swallows it."""
+
+
+def _stage_of(text: str) -> tuple[str | None, str]:
+    """Map a pipeline progress text to (stage, detail).
+
+    The pipeline reports stage names (``normalise``, ``validate``, ``store``...),
+    reading steps (``unzipping x.zip``, ``reading x.shp``, ``decoding text``) and tile
+    steps (``tiles: write``). Unknown text keeps the current stage (None).
+    """
+    from gisportal.jobs.model import STAGES
+
+    if text in STAGES:
+        return text, ""
+    head, sep, detail = text.partition(": ")
+    if sep and head in STAGES:
+        return head, detail
+    if text.startswith(("unzipping", "reading", "decoding")):
+        return "read", text
+    return None, text
+
+
+class Worker:
+    """Runs one job; holds its progress state and its cancel flags."""
+
+    def __init__(self, home: Path, job_id: int) -> None:
+        self.home = home
+        self.job_id = job_id
+        self.pid = os.getpid()
+        #: False from the moment the published pointer starts moving.
+        self.cancellable = True
+        self.cancel_requested = False
+        self.stage = "starting"
+        self.percent = 0
+        self.last_write = 0.0
+        self.version_id: int | None = None
+        self.pause_at = frozenset(filter(None, os.environ.get(PAUSE_ENV, "").split(",")))
+
+    # -- signals -------------------------------------------------------------------------
+
+    def on_sigterm(self, signum: int, frame: Any) -> None:
+        self.cancel_requested = True
+        if self.cancellable:
+            self.cancellable = False  # a second SIGTERM must not interrupt the clean-up
+            raise JobCancelled
+
+    def _pause(self) -> None:
+        """Test hook: wait for SIGUSR1 (go on) or SIGTERM (cancel, when allowed)."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        try:
+            while True:
+                got = signal.sigwait({signal.SIGTERM, signal.SIGUSR1})
+                if got == signal.SIGUSR1:
+                    return
+                self.cancel_requested = True
+                if self.cancellable:
+                    self.cancellable = False
+                    raise JobCancelled
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+    # -- the job row ---------------------------------------------------------------------
+
+    def _write(self, **values: Any) -> bool:
+        from gisportal.jobs import table
+
+        with table.connect(self.home) as conn, table.transaction(conn):
+            return table.update(conn, self.job_id, only_if_state="running",
+                                only_if_pid=self.pid, **values)
+
+    def claim(self):
+        """This process's job, or None if the row does not name this process as its
+        worker (the dispatcher's transaction failed, or the job was cancelled)."""
+        from gisportal.jobs import table
+
+        with table.connect(self.home) as conn, table.transaction(conn):
+            # BEGIN IMMEDIATE waits for the dispatcher's transaction to commit.
+            job = table.fetch(conn, self.job_id)
+        if job.state != "running" or job.pid != self.pid:
+            return None
+        return job
+
+    def progress(self, text: str) -> None:
+        """The pipeline's progress callback."""
+        stage, detail = _stage_of(text)
+        self.advance(stage or self.stage, detail)
+
+    def advance(self, stage: str, message: str = "") -> None:
+        """Record the stage (always when it changes, else at most every `THROTTLE` s)."""
+        from gisportal.jobs.model import STAGES
+
+        if stage == "publish":
+            self.cancellable = False  # the pointer flip is one transaction: let it finish
+        now = time.monotonic()
+        changed = stage != self.stage
+        if not changed and now - self.last_write < THROTTLE:
+            return
+        self.stage = stage
+        self.percent = max(self.percent, STAGES[stage])
+        self.last_write = now
+        paused = changed and stage in self.pause_at
+        self._write(stage=stage, percent=self.percent,
+                    message="paused (test hook)" if paused else message)
+        if paused:
+            self._pause()
+
+    def finish(self, state: str, *, result: dict[str, Any] | None = None,
+               error: dict[str, Any] | None = None, message: str = "") -> None:
+        from gisportal.jobs.model import utc_now
+
+        values: dict[str, Any] = {"state": state, "message": message, "result": result,
+                                  "error": error, "finished_at": utc_now()}
+        if state == "done":
+            values.update(stage="done", percent=100)
+        self._write(**values)
+
+    # -- running -------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Claim, run, record; start the next job. The exit status (0 unless a bug)."""
+        job = self.claim()
+        if job is None:
+            return 0
+        status = 0
+        signal.signal(signal.SIGTERM, self.on_sigterm)
+        try:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+            result = self.execute(job)
+            self.cancellable = False
+            message = ""
+            if self.cancel_requested:
+                message = "finished: the cancel came while publishing, which is never " \
+                          "interrupted"
+            self.finish("done", result=result, message=message)
+        except JobCancelled:
+            self.cancellable = False
+            self.finish("cancelled", result=self.cancelled_result(job), message="cancelled")
+        except BaseException as exc:  # noqa: BLE001 - every failure is recorded in the row
+            self.cancellable = False
+            from gisportal.errors import GisportalError
+
+            if isinstance(exc, GisportalError):
+                self.finish("failed", error=exc.to_dict(), message=exc.what)
+            else:
+                traceback.print_exc()
+                status = 1
+                self.finish("failed", error=bug_error(exc, self.home, self.job_id),
+                            message="internal error")
+        finally:
+            self.cancellable = False
+            sys.stdout.flush()
+            sys.stderr.flush()
+        process.lock_path(self.home, self.job_id).unlink(missing_ok=True)
+        from gisportal.jobs import dispatch
+
+        try:
+            dispatch(self.home)
+        except Exception:  # noqa: BLE001 - the next submit or start-up dispatches again
+            traceback.print_exc()
+        return status
+
+    def execute(self, job) -> dict[str, Any]:
+        """Run the job's pipeline; its result for the job row."""
+        from gisportal import seeds
+        from gisportal.settings import load_settings
+        from gisportal.store import open_store
+
+        settings = load_settings({"home": str(self.home)})
+        with open_store(self.home, crs=seeds.province()["crs"]) as store:
+            if job.kind in ("check", "ingest", "repair"):
+                return self.run_upload(job, store, settings)
+            if job.kind in ("publish", "rollback"):
+                return self.run_publish(job, store, settings)
+        raise ValueError(f"unknown job kind {job.kind!r}")
+
+    def run_upload(self, job, store, settings: dict[str, Any]) -> dict[str, Any]:
+        from gisportal.errors import GisportalError
+        from gisportal.ingest import check_file, ingest_file
+        from gisportal.jobs import reports
+        from gisportal.workflow import publish
+
+        p = job.params
+        path = self.home / p["upload"]
+        options = {"crs": p.get("crs"), "encoding": p.get("encoding"),
+                   "layer": p.get("source_layer"), "fields": p.get("fields"),
+                   "repair": bool(p.get("repair")), "settings": settings,
+                   "progress": self.progress}
+        result: dict[str, Any] = {"source": {"name": p.get("upload_name"), "sha256": None}}
+        if job.kind == "check":
+            checked = check_file(path, job.layer, district=job.district, store=store,
+                                 **options)
+            self.advance("report")
+            result["source"]["sha256"] = checked.source.sha256
+            result["summary"] = checked.report.summary()
+            result["reports"] = reports.write(self.home, job.id, checked.report,
+                                              checked.layer.frame)
+            return result
+        ingested = ingest_file(store, path, job.layer, job.district, publish=False,
+                               user=job.actor, meta={"job": job.id}, **options)
+        version = ingested.version
+        self.version_id = version.id
+        self._write(result={"version": version.id})  # known at once, should it be killed
+        self.advance("report")
+        result["source"]["sha256"] = version.source_sha256
+        result.update(version=version.id, status=version.status, published=False,
+                      previous=None, features=version.feature_count,
+                      summary=ingested.report.summary(), not_published=None)
+        layer = None
+        if version.feature_count <= reports.MAX_LAYER_FEATURES_ON_MAP:
+            layer = store.read(version.id, columns=[])
+        result["reports"] = reports.write(self.home, job.id, ingested.report, layer)
+        if p.get("publish"):
+            if ingested.report.has_errors:
+                result["not_published"] = {
+                    "code": "STORE-HAS-ERRORS",
+                    "what": f"version {version.id} has validation errors",
+                    "where": f"district {job.district}, {job.layer}",
+                    "fix": "Read the report, correct the file and upload it again"}
+            else:
+                try:
+                    done = publish(store, version.id, job.actor, settings=settings,
+                                   progress=self.progress)
+                except GisportalError as err:  # e.g. a plan without its decision
+                    result["not_published"] = err.to_dict()
+                else:
+                    result.update(status=done.version.status, published=True,
+                                  previous=None if done.previous is None else done.previous.id)
+        return result
+
+    def run_publish(self, job, store, settings: dict[str, Any]) -> dict[str, Any]:
+        from gisportal.workflow import publish, rollback
+
+        version = int(job.params["version"])
+        if job.kind == "publish":
+            done = publish(store, version, job.actor, district=job.district, kind=job.layer,
+                           settings=settings, progress=self.progress)
+        else:
+            done = rollback(store, job.district, job.layer, version, job.actor,
+                            settings=settings, progress=self.progress)
+        return done.to_dict()
+
+    def cancelled_result(self, job) -> dict[str, Any] | None:
+        """What a cancelled upload left: the draft version, if it was already stored.
+
+        The store keeps a version once its write completed; the job tags its versions
+        (``meta["job"]``), so even a cancel landing between the end of the write and the
+        job's own record finds it.
+        """
+        if job.kind not in ("ingest", "repair"):
+            return None
+        version_id = self.version_id
+        if version_id is None:
+            from gisportal import seeds
+            from gisportal.store import open_store
+
+            with open_store(self.home, crs=seeds.province()["crs"]) as store:
+                version_id = next((v.id for v in store.versions(job.district, job.layer)
+                                   if v.meta.get("job") == job.id), None)
+        if version_id is None:
+            return None
+        return {"version": version_id, "status": "draft", "published": False,
+                "note": f"version {version_id} had been stored as a draft before the cancel; "
+                        "it was not published"}
+
+
+def bug_error(exc: BaseException, home: Path, job_id: int) -> dict[str, Any]:
+    """The error record of an unexpected exception: what, where it was raised, and the
+    last lines of the traceback (the full one is in the job's log)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name}" \
+        if frames else ""
+    what = f"internal error: {type(exc).__name__}: {exc}"
+    fix = (f"This is a bug in gisportal, not a problem with your file: tell the "
+           f"administrator the job number {job_id} (log: "
+           f"{process.log_path(home, job_id).relative_to(home)})")
+    lines = traceback.format_exception(exc)
+    return {"code": "JOB-BUG", "what": what, "where": where, "fix": fix,
+            "message": f"{what} [{where}]. {fix}.", "traceback": "".join(lines[-6:])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    process.block_worker_signals()  # first, before numpy and GDAL start threads
+    parser = argparse.ArgumentParser(prog="python -m gisportal.jobs.worker")
+    parser.add_argument("home", type=Path)
+    parser.add_argument("job_id", type=int)
+    parser.add_argument("--lock-fd", type=int, default=None,
+                        help="descriptor of the job's locked lock file, kept open until exit")
+    args = parser.parse_args(argv)
+    if args.lock_fd is not None:
+        # Held until this process ends; programs it starts must not keep it (and the
+        # job "alive") after it.
+        os.set_inheritable(args.lock_fd, False)
+    worker = Worker(args.home.resolve(), args.job_id)
+    print(json.dumps({"job": args.job_id, "pid": worker.pid}), flush=True)
+    return worker.run()
+
+
+if __name__ == "__main__":
+    code = main()
+    # No interpreter shutdown: it would wait for threads a cancelled validation left.
+    os._exit(code)
