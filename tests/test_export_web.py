@@ -10,15 +10,28 @@ import pytest
 
 from gisportal import create_app
 from gisportal.ingest import ingest_file
-from tests.conftest import parcel_grid
+from gisportal.accounts.users import add_user
+from tests.conftest import parcel_grid, sign_in
+
+PASSWORD = "mat-khau-du-dai"
 
 
 @pytest.fixture
-def app(home, store, make_shapefile_zip):
+def app(home, store, make_shapefile_zip, fast_passwords):
     ingest_file(store, make_shapefile_zip(parcel_grid(3, 4)), "parcels", "678", publish=True)
+    add_user(home, "can.bo", "planner", PASSWORD, districts=["678"])
+    add_user(home, "quan.tri", "admin", PASSWORD)
     app = create_app({"home": str(home)})
     app.config["TESTING"] = True
     return app
+
+
+def _staff(app, name: str = "can.bo"):
+    """A client signed in as a planner of district 678 (the export right is staff-only),
+    or as the admin, who may ask for any district."""
+    client = app.test_client()
+    assert sign_in(client, name, PASSWORD).status_code in (302, 303)
+    return client
 
 
 def _package(response) -> zipfile.ZipFile:
@@ -26,7 +39,7 @@ def _package(response) -> zipfile.ZipFile:
 
 
 def test_download_streams_the_package_and_leaves_nothing(app, home):
-    with app.test_client() as client:
+    with _staff(app) as client:
         r = client.get("/admin/export/678.zip")
         assert r.status_code == 200, r.get_data(as_text=True)
         assert r.mimetype == "application/zip"
@@ -47,7 +60,7 @@ def test_download_streams_the_package_and_leaves_nothing(app, home):
 
 
 def test_kind_and_national_names_from_the_query(app):
-    r = app.test_client().get("/admin/export/678.zip?kind=parcels&national_names=yes")
+    r = _staff(app).get("/admin/export/678.zip?kind=parcels&national_names=yes")
     assert r.status_code == 200
     package = _package(r)
     fields = json.loads(package.read("manifest.json"))["layers"][0]["fields"]
@@ -63,7 +76,7 @@ def test_kind_and_national_names_from_the_query(app):
     ("/admin/export/678.zip?national_names=maybe", 400, "is not yes or no"),
 ])
 def test_bad_requests_answer_with_a_page_not_a_500(app, home, url, status, text):
-    r = app.test_client().get(url)
+    r = _staff(app, "quan.tri").get(url)
     assert r.status_code == status
     assert text in r.get_data(as_text=True)
     exports = home / "exports"

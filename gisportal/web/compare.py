@@ -18,12 +18,14 @@ import folium
 import numpy as np
 import shapely
 from flask import Blueprint, jsonify, render_template, request
+from flask_login import current_user
 from markupsafe import escape
 from pyproj import CRS
 from shapely.geometry import mapping
 
 from gisportal import crs as vncrs
 from gisportal import seeds
+from gisportal.accounts.roles import can
 from gisportal.compare import (
     PUBLIC_STATUSES,
     TYPE_COLORS,
@@ -111,17 +113,13 @@ add_strings({
 })
 
 
-def _may_see_drafts() -> bool:
-    """HOOK(auth): whether the current request may compare draft versions.
+def _may_see_drafts(code: str) -> bool:
+    """Whether the current request may compare draft versions of district ``code``.
 
-    Drafts are not public: until accounts exist every request is anonymous and sees
-    published and superseded versions only. Once logged-in planners exist, answer True
-    for a planner of the district (and an admin) here, and nothing else changes.
+    Drafts are not public: only those who review the district's uploads (its planners
+    and admins) see them; everyone else sees published and superseded versions only.
     """
-    return False
-
-
-# -- request parsing ---------------------------------------------------------------------
+    return can(current_user, "review", code)
 
 
 def _layer(code: str, kind: str) -> None:
@@ -142,7 +140,7 @@ def _visible(store: Store, version_id: int, code: str, kind: str, name: str) -> 
         v = store.version(version_id)
     except NotFoundError:
         v = None
-    if v is None or (v.status not in PUBLIC_STATUSES and not _may_see_drafts()):
+    if v is None or (v.status not in PUBLIC_STATUSES and not _may_see_drafts(code)):
         raise NotFoundError(f"there is no published version {version_id} of the {kind} "
                             f"layer of district {code}", where=name,
                             fix=f"pick one of the versions listed on /districts/{code}/{kind}"
@@ -322,7 +320,7 @@ def compare_page(code: str, kind: str):
     comparison = cached_comparison(store, *pair) if pair else None
     summary = comparison.summary() if comparison else None
     visible = [v for v in store.versions(code, kind)
-               if v.status in PUBLIC_STATUSES or _may_see_drafts()]
+               if v.status in PUBLIC_STATUSES or _may_see_drafts(code)]
     model = layer_model(kind)
     config: dict[str, Any] = {"page": "compare", "district": code, "kind": kind}
     if comparison is not None:

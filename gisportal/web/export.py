@@ -19,6 +19,7 @@ from flask import Blueprint, Response, current_app, request, send_file
 from gisportal.errors import UsageError
 from gisportal.export import export_package
 from gisportal.web import get_store
+from gisportal.web.auth import requires
 
 __all__ = ["bp"]
 
@@ -39,10 +40,13 @@ def _flag(name: str) -> bool:
 
 
 @bp.get("/admin/export/<district>.zip")
+@requires("export")
 def download(district: str) -> Response:
-    """Build the district's package and send it as an attachment."""
-    # TODO(auth): staff only (the "export" right of the district, auth.requires). Open
-    # until the lead wires it in; tests/test_authorisation.py already expects it.
+    """Build the district's package and send it as an attachment.
+
+    Staff only: the district's planners and admins (the "export" right). Personal data
+    never goes into this download; the CLI's --include-personal is for the operator.
+    """
     kinds = request.args.getlist("kind")
     national_names = _flag("national_names")
     folder = Path(current_app.config["GISPORTAL_HOME"]) / "exports"
