@@ -24,6 +24,7 @@ __all__ = [
     "CRSChoice",
     "tm3_crs",
     "store_crs",
+    "same_grid",
     "parse_crs",
     "infer_crs",
     "transformer",
@@ -63,6 +64,20 @@ def tm3_crs(meridian_deg: float) -> CRS:
 def store_crs() -> CRS:
     """The CRS geometry is stored in: the province's VN-2000 TM-3 (EPSG:5899 here)."""
     return CRS.from_user_input(seeds.province()["crs"])
+
+
+def same_grid(crs: CRS, other: CRS) -> bool:
+    """Whether coordinates in ``crs`` are already coordinates in ``other``.
+
+    A ``.prj`` that carries the datum shift (``TOWGS84``, as our own export writes it and
+    many offices do) parses as a bound CRS that is not "equal" to EPSG:5899, yet its
+    coordinates are on the same VN-2000 grid: the shift only matters on the way to WGS 84.
+    Going through WGS 84 anyway would add rounding, or a real error when the file's
+    shift carries the wrong signs.
+    """
+    if crs.equals(other):
+        return True
+    return bool(crs.is_bound and crs.source_crs is not None and crs.source_crs.equals(other))
 
 
 def parse_crs(text: str) -> CRS:

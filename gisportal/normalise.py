@@ -205,8 +205,12 @@ def normalise(src, model: LayerModel, *, crs: str | None = None,
                 code="GEOM-TYPE")
 
     store = vncrs.store_crs()
-    frame = gpd.GeoDataFrame(geometry=gpd.GeoSeries(geoms, index=gdf.index, crs=choice.crs))
-    if not choice.crs.equals(store):
+    # The reader's array carries the file's own CRS; the choice (e.g. --crs) wins.
+    frame = gpd.GeoDataFrame(geometry=gpd.GeoSeries(np.asarray(geoms), index=gdf.index,
+                                                    crs=choice.crs))
+    if vncrs.same_grid(choice.crs, store):
+        frame = frame.set_crs(store, allow_override=True)
+    else:
         frame = frame.to_crs(store)
     findings: list[Finding] = []
     _check_placement(frame, src.source_name, choice)

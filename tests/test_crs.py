@@ -135,3 +135,44 @@ def test_swapped_axes_are_recognised_in_the_message():
     with pytest.raises(CRSError) as e:
         vncrs.infer_crs((y0, x0, y1, x1))
     assert "swapped" in e.value.what
+
+
+def test_a_prj_carrying_the_datum_shift_is_the_store_grid():
+    """A .prj with TOWGS84 (as offices and our own export write EPSG:5899) is a bound CRS:
+    not "equal" to EPSG:5899, but the same grid, so nothing must be reprojected."""
+    store = vncrs.store_crs()
+    bound = CRS.from_proj4(
+        "+proj=tmerc +lat_0=0 +lon_0=107.75 +k=0.9999 +x_0=500000 +y_0=0 +ellps=WGS84 "
+        "+towgs84=-191.90441429,-39.30318279,-111.45032835,0.00928836,-0.01975479,"
+        "0.00427372,0.252906278 +units=m +no_defs").to_wkt("WKT1_GDAL")
+    parsed = CRS.from_wkt(bound)
+    assert parsed.is_bound and not parsed.equals(store)
+    # The bound CRS's base is a plain TM-3 107°45' on the WGS 84 ellipsoid: same grid.
+    assert vncrs.same_grid(CRS.from_wkt(vncrs.tm3_crs(107.75).to_wkt()), store)
+    assert not vncrs.same_grid(CRS("EPSG:4326"), store)
+    assert not vncrs.same_grid(vncrs.tm3_crs(108.5), store)
+
+
+def test_a_layer_declared_with_a_bound_crs_keeps_its_coordinates_exactly(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    from gisportal.export.shapefile import prj_wkt
+    from gisportal.models import layer_model
+    from gisportal.normalise import normalise
+    from gisportal.read.sources import read_source
+    from tests.conftest import DUC_TRONG_XY
+
+    x, y = DUC_TRONG_XY
+    poly = shapely.box(x, y, x + 20.123456, y + 30.654321)
+    gdf = gpd.GeoDataFrame({"SoTo": [1], "SoThua": [2], "MDSD": ["ONT"]}, geometry=[poly],
+                           crs="EPSG:5899")
+    path = tmp_path / "thua.gpkg"
+    gdf.to_file(path, engine="pyogrio")
+    src = read_source(path, workdir=tmp_path)
+    # The planner names the CRS by the WKT with TOWGS84 from their office's .prj.
+    norm = normalise(src, layer_model("parcels"), crs=prj_wkt(CRS("EPSG:5899")),
+                     district="678")
+    assert norm.crs_choice.crs.is_bound
+    assert shapely.equals_exact(norm.frame.geometry.iloc[0], poly, tolerance=0)
+    assert norm.frame.crs.equals(vncrs.store_crs())
