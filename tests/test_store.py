@@ -25,6 +25,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import pyproj
 import pytest
 import shapely
@@ -165,6 +166,34 @@ def test_round_trip_keeps_geometry_dtypes_and_vietnamese_text(store: Store) -> N
     assert [s.encode() for s in got["commune"]] == [s.encode() for s in gdf["commune"]]
     assert all(unicodedata.is_normalized("NFC", s) for s in got["commune"])
     assert json.loads(got["attrs"][0])["TenChu"] == "Nguyễn Văn Ánh"
+
+
+def test_reads_after_gdal_writes_in_the_same_process(store: Store, home) -> None:
+    """GDAL's SQLite deletes the -wal/-shm files under Python's open connections when it
+    closes; readers opened before a write must not go stale ("no such table: rtree_…").
+    A second store on the same home (the web app's, beside a script's) is covered too."""
+    other = GpkgStore(home, crs=CRS)
+    try:
+        v1 = add(store, parcels(2, 2))
+        assert len(store.query_bbox(v1.id, (0, 0, 1e7, 1e7))) == 4
+        assert len(other.query_bbox(v1.id, (0, 0, 1e7, 1e7))) == 4
+        for n in (3, 4):
+            v = add(store, parcels(n, n))
+            assert len(store.query_bbox(v.id, (0, 0, 1e7, 1e7))) == n * n
+            assert len(other.query_bbox(v.id, (0, 0, 1e7, 1e7))) == n * n
+            assert len(other.read(v1.id)) == 4
+    finally:
+        other.close()
+    store.close()
+    # The copied tables are whole GeoPackage layers: GDAL reads them with their spatial
+    # index, and SQLite's own check finds the copied R*Tree consistent.
+    gpkg = next((home / "districts").glob("*.gpkg"))
+    for layer, n in (("parcels_v2", 9), ("parcels_v3", 16)):
+        assert len(pyogrio.read_dataframe(gpkg, layer=layer)) == n
+        assert pyogrio.read_info(gpkg, layer=layer)["capabilities"]["fast_spatial_filter"]
+        with sqlite3.connect(gpkg) as conn:
+            assert conn.execute("SELECT rtreecheck(?)", (f"rtree_{layer}_geom",)).fetchone() \
+                == ("ok",)
 
 
 def test_new_version_is_a_draft_with_its_facts(store: Store) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
+import shapely
 from shapely.geometry.base import BaseGeometry
 
 from gisportal.errors import NotFoundError, StoreError, UsageError
@@ -320,6 +322,95 @@ class Store(ABC):
         return [{name: _plain(value) for name, value in row.items()}
                 for row in frame.to_dict("records")]
 
+    # -- paging by feature id (OGC API Features) ------------------------------------------
+
+    def columns(self, version_id: int) -> list[str]:
+        """The attribute column names of a version, in stored order (no geometry).
+
+        Raises
+        ------
+        NotFoundError
+            No such version.
+        """
+        frame = self.read(version_id, bbox=(0.0, 0.0, 0.0, 0.0))
+        return [name for name in frame.columns if name != frame.geometry.name]
+
+    def feature_ids(
+        self,
+        version_id: int,
+        *,
+        where: Mapping[str, object] | None = None,
+        intersects: Bounds | BaseGeometry | None = None,
+    ) -> np.ndarray:
+        """Ids of the features matching every filter given, ascending, as int64.
+
+        A feature id is a positive integer fixed for each feature of a version (versions
+        never change): the GeoPackage ``fid``; this default numbers the features 1, 2, ...
+        in stored order. Ascending ids are stored order, so a page of features is a slice
+        of this array, and its length is an exact count of the matches.
+
+        Parameters
+        ----------
+        where
+            Column → value, matched as `find` matches them (bound parameters, NFC text,
+            ``None`` matches missing values); ``None`` or empty: no attribute filter.
+        intersects
+            ``(minx, miny, maxx, maxy)`` (a closed rectangle, as `query_bbox`) or a shapely
+            geometry, in the store CRS: only features whose geometry intersects it.
+            Features without geometry never match.
+
+        Raises
+        ------
+        NotFoundError
+            No such version.
+        UsageError
+            An unknown column, a value that cannot be matched, a bad box or geometry.
+        """
+        frame = self.read(version_id, columns=list(where) if where else [])
+        mask = np.ones(len(frame), dtype=bool)
+        for column, value in (where or {}).items():
+            values = frame[column]
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                mask &= values.isna().to_numpy(dtype=bool)
+            else:
+                if isinstance(value, str):
+                    value = unicodedata.normalize("NFC", value)
+                mask &= values.eq(value).fillna(False).to_numpy(dtype=bool)
+        if intersects is not None:
+            area = _area(intersects)
+            mask &= np.asarray(shapely.intersects(frame.geometry.values, area), dtype=bool)
+        return np.flatnonzero(mask).astype(np.int64) + 1
+
+    def records_by_id(
+        self,
+        version_id: int,
+        ids: Sequence[int] | np.ndarray,
+        *,
+        columns: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The features with these ids, as `records` gives them plus their ``"fid"``.
+
+        In ascending id order, whatever the order of `ids`; ids with no feature are
+        skipped (so one id gives a list of at most one record). ``"fid"`` never collides
+        with a column: stores refuse it as a column name.
+
+        Raises
+        ------
+        NotFoundError
+            No such version.
+        UsageError
+            An unknown column.
+        """
+        frame = self.read(version_id, columns=columns)
+        wanted = np.unique(np.asarray(ids, dtype=np.int64))
+        wanted = wanted[(wanted >= 1) & (wanted <= len(frame))]
+        out = []
+        for fid, row in zip(wanted, frame.iloc[wanted - 1].to_dict("records"), strict=True):
+            rec = {name: _plain(value) for name, value in row.items()}
+            rec["fid"] = int(fid)
+            out.append(rec)
+        return out
+
     @abstractmethod
     def find(self, version_id: int, where: Mapping[str, object]) -> gpd.GeoDataFrame:
         """Features whose columns equal the given values (all of them), in stored order.
@@ -379,6 +470,21 @@ def _plain(value: Any) -> Any:
     if pd.api.types.is_scalar(value) and pd.isna(value):
         return None
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _area(intersects: Bounds | BaseGeometry) -> BaseGeometry:
+    """What `Store.feature_ids` tests against: the geometry, or the closed box as one."""
+    if isinstance(intersects, BaseGeometry):
+        if intersects.is_empty or not all(math.isfinite(v) for v in intersects.bounds):
+            raise UsageError("The area to intersect is empty or not finite",
+                             where="intersects", fix="Give a box or a non-empty geometry")
+        return intersects
+    minx, miny, maxx, maxy = check_bbox(intersects)
+    if minx == maxx and miny == maxy:
+        return shapely.Point(minx, miny)
+    if minx == maxx or miny == maxy:
+        return shapely.LineString([(minx, miny), (maxx, maxy)])
+    return shapely.box(minx, miny, maxx, maxy)
 
 
 def check_district(district: object) -> str:
