@@ -224,9 +224,9 @@ def test_schema_rows_and_a_catalogue_from_the_future(home, store):
         assert rows["users"] == 1 and rows["audit"] == 1 and "store" in rows
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         conn.execute("UPDATE schema_version SET version = 99 WHERE component = 'users'")
-    from gisportal.accounts import db
+    from gisportal import catalogue
 
-    db._current.clear()  # a new process would look again
+    catalogue._current.clear()  # a new process would look again
     with pytest.raises(StoreError) as err:
         users.list_users(home)
     assert err.value.code == "ACCOUNTS-SCHEMA-NEWER" and "Upgrade gisportal" in str(err.value)

@@ -9,8 +9,8 @@ import zipfile
 import pytest
 
 from gisportal import create_app
-from gisportal.ingest import ingest_file
 from gisportal.accounts.users import add_user
+from gisportal.ingest import ingest_file
 from tests.conftest import parcel_grid, sign_in
 
 PASSWORD = "mat-khau-du-dai"

@@ -16,18 +16,13 @@ user loaded for a page) never wait for a writer (an audit event being recorded).
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
-from gisportal.errors import StoreError
+from gisportal import catalogue
+from gisportal.catalogue import BUSY_TIMEOUT_S, CATALOGUE, catalogue_path, transaction
 
 __all__ = ["CATALOGUE", "BUSY_TIMEOUT_S", "catalogue_path", "connect", "transaction"]
-
-CATALOGUE = "catalogue.sqlite"
-#: Seconds a connection waits for another writer before giving up (SQLite busy timeout).
-BUSY_TIMEOUT_S = 30.0
 
 #: Migrations per component; entry i brings the component's schema to version i + 1.
 MIGRATIONS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -97,80 +92,6 @@ MIGRATIONS: dict[str, tuple[tuple[str, ...], ...]] = {
     ),
 }
 
-#: Catalogues this process has already brought up to date (path strings).
-_current: set[str] = set()
-_current_lock = threading.Lock()
-
-
-def catalogue_path(home: str | Path) -> Path:
-    """The catalogue file of a data home (the home is created if missing)."""
-    root = Path(home).expanduser().resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    return root / CATALOGUE
-
-
-@contextmanager
-def connect(home: str | Path) -> Iterator[sqlite3.Connection]:
-    """A connection to the data home's catalogue, migrated, in autocommit mode.
-
-    Autocommit because writes use explicit `transaction` blocks: Python's implicit
-    transactions would keep read snapshots open between statements.
-    """
-    path = catalogue_path(home)
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-    try:
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA foreign_keys = ON")
-        if str(path) not in _current:
-            _migrate(conn, path)
-        yield conn
-    finally:
-        conn.close()
-
-
-@contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """A write transaction that takes the write lock at once, so it cannot deadlock."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-
-
-def _versions(conn: sqlite3.Connection) -> dict[str, int]:
-    try:
-        rows = conn.execute("SELECT component, version FROM schema_version").fetchall()
-    except sqlite3.OperationalError:  # no schema_version table yet
-        return {}
-    return {r[0]: r[1] for r in rows}
-
-
-def _migrate(conn: sqlite3.Connection, path: Path) -> None:
-    """Create or upgrade the accounts' tables; refuse a catalogue from a newer gisportal."""
-    wanted = {c: len(m) for c, m in MIGRATIONS.items()}
-    have = _versions(conn)
-    if any(have.get(c, 0) != n for c, n in wanted.items()):
-        conn.execute("PRAGMA journal_mode = WAL")  # persistent; not allowed in a transaction
-        with transaction(conn):
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version "
-                         "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
-            have = _versions(conn)  # again, under the lock: another process may have migrated
-            for component, steps in MIGRATIONS.items():
-                current = have.get(component, 0)
-                if current > len(steps):
-                    raise StoreError(
-                        f"The catalogue's {component} tables have schema version {current}; "
-                        f"this gisportal knows up to {len(steps)}",
-                        where=str(path), fix="Upgrade gisportal",
-                        code="ACCOUNTS-SCHEMA-NEWER")
-                for statements in steps[current:]:
-                    for sql in statements:
-                        conn.execute(sql)
-                conn.execute("INSERT OR REPLACE INTO schema_version (component, version) "
-                             "VALUES (?, ?)", (component, len(steps)))
-    with _current_lock:
-        _current.add(str(path))
+def connect(home: str | Path) -> AbstractContextManager[sqlite3.Connection]:
+    """A connection to the data home's catalogue, migrated, rows as `sqlite3.Row`."""
+    return catalogue.connect(home, MIGRATIONS, row_factory=sqlite3.Row, foreign_keys=True)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from gisportal.errors import NotFoundError, StoreError, UsageError
+from gisportal import catalogue
+from gisportal.errors import NotFoundError, UsageError
 from gisportal.jobs.model import STAGES, STATES, Job, utc_now
 
 __all__ = ["connect", "transaction", "insert", "fetch", "fetch_many", "update", "to_json"]
@@ -59,74 +59,20 @@ _FIELDS = ("id, kind, district, layer, params, state, stage, percent, message, r
 _UPDATABLE = frozenset({"params", "state", "stage", "percent", "message", "result", "error",
                         "pid", "cancel_requested_at", "started_at", "finished_at"})
 
-#: Seconds a statement waits for another connection's lock before failing.
-BUSY_TIMEOUT = 30.0
-
-
 def catalogue_path(home: str | Path) -> Path:
-    return Path(home) / "catalogue.sqlite"
+    return catalogue.catalogue_path(home)
 
 
-@contextmanager
-def connect(home: str | Path) -> Iterator[sqlite3.Connection]:
+def connect(home: str | Path) -> AbstractContextManager[sqlite3.Connection]:
     """A connection to the catalogue with the jobs table migrated; closed on exit.
 
-    Autocommit mode (``isolation_level=None``): transactions are explicit, so a reader
-    never keeps a snapshot open between polls.
+    Autocommit mode: transactions are explicit, so a reader never keeps a snapshot open
+    between polls.
     """
-    path = catalogue_path(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    uri = "file:" + urllib.request.pathname2url(str(path.resolve()))
-    conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT, isolation_level=None,
-                           check_same_thread=False)
-    with closing(conn):
-        _migrate(conn, path)
-        yield conn
+    return catalogue.connect(home, {_COMPONENT: _MIGRATIONS})
 
 
-@contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """A write transaction that takes the write lock at once (no deadlocks)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-
-
-def _schema_version(conn: sqlite3.Connection) -> int:
-    try:
-        row = conn.execute("SELECT version FROM schema_version WHERE component = ?",
-                           (_COMPONENT,)).fetchone()
-    except sqlite3.OperationalError:  # no schema_version table yet
-        return 0
-    return row[0] if row else 0
-
-
-def _migrate(conn: sqlite3.Connection, path: Path) -> None:
-    """Create or upgrade the jobs table; refuse a catalogue from a newer gisportal."""
-    if _schema_version(conn) == len(_MIGRATIONS):
-        return  # the common case reads one row and takes no write lock
-    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-        conn.execute("PRAGMA journal_mode=WAL")
-    with transaction(conn):
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_version "
-                     "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
-        current = _schema_version(conn)  # again: another process may have migrated
-        if current > len(_MIGRATIONS):
-            raise StoreError(
-                f"The catalogue's jobs table has schema version {current}; this gisportal "
-                f"knows up to {len(_MIGRATIONS)}",
-                where=str(path), fix="Upgrade gisportal",
-                code="JOBS-SCHEMA-NEWER")
-        for statements in _MIGRATIONS[current:]:
-            for sql in statements:
-                conn.execute(sql)
-        conn.execute("INSERT OR REPLACE INTO schema_version (component, version) VALUES (?, ?)",
-                     (_COMPONENT, len(_MIGRATIONS)))
+transaction = catalogue.transaction
 
 
 def to_json(value: Any) -> str:

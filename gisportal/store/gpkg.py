@@ -67,6 +67,7 @@ from pyogrio.errors import (
 )
 from shapely.geometry.base import BaseGeometry
 
+from gisportal import catalogue
 from gisportal.errors import NotFoundError, StoreError, UsageError
 from gisportal.store.base import (
     Bounds,
@@ -316,36 +317,8 @@ class GpkgStore(Store):
 
     def _migrate(self) -> None:
         """Create or upgrade the catalogue schema; refuse a catalogue from the future."""
-        db = self._db()
-        if self._schema_version(db) == len(_MIGRATIONS):
-            return  # the common case takes no write lock, so opening never waits for writers
-        db.execute("PRAGMA journal_mode=WAL")
-        with self._transaction(db):
-            db.execute("CREATE TABLE IF NOT EXISTS schema_version "
-                       "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
-            current = self._schema_version(db)  # again: another process may have migrated
-            if current > len(_MIGRATIONS):
-                raise StoreError(
-                    f"The catalogue has schema version {current}; this gisportal knows up "
-                    f"to {len(_MIGRATIONS)}",
-                    where=str(self._catalogue_path),
-                    fix="Upgrade gisportal",
-                    code="STORE-SCHEMA-NEWER",
-                )
-            for statements in _MIGRATIONS[current:]:
-                for sql in statements:
-                    db.execute(sql)
-            db.execute("INSERT OR REPLACE INTO schema_version (component, version) VALUES (?, ?)",
-                       (_COMPONENT, len(_MIGRATIONS)))
-
-    @staticmethod
-    def _schema_version(db: sqlite3.Connection) -> int:
-        try:
-            row = db.execute("SELECT version FROM schema_version WHERE component = ?",
-                             (_COMPONENT,)).fetchone()
-        except sqlite3.OperationalError:  # no schema_version table yet
-            return 0
-        return row[0] if row else 0
+        catalogue.migrate(self._db(), self._catalogue_path, {_COMPONENT: _MIGRATIONS},
+                          begin=self._transaction)
 
     def recover(self) -> list[int]:
         """Remove what crashed writers left behind; return the version ids removed.
