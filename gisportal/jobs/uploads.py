@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from gisportal.errors import InputError
-from gisportal.read.formats import not_gis_error, sniff
+from gisportal.read.upload import gis_kind
 from gisportal.text import human_size, nfc
 
 __all__ = ["safe_file_name", "save_stream", "check_gis_file", "remove_folder", "CHUNK"]
@@ -80,15 +80,8 @@ def save_stream(stream: BinaryIO, dest: Path, *, max_bytes: int, label: str) -> 
 
 
 def check_gis_file(path: Path, label: str) -> str:
-    """The sniffed format of a saved upload, or the reader's own "not a GIS file" error."""
-    if path.stat().st_size == 0:
-        raise InputError("the file is empty (0 bytes)", where=label,
-                         fix="Upload the file again; the upload or export was cut off",
-                         code="FILE-EMPTY")
-    kind = sniff(path)
-    if kind is None:
-        raise not_gis_error(path, label)
-    return kind
+    """The sniffed format of a saved upload, or the reader's own refusal."""
+    return gis_kind(path, label)
 
 
 def remove_folder(folder: Path) -> None:

@@ -113,13 +113,7 @@ def resolve_upload(path: Path, scratch: Path, max_bytes: int,
     size = stat_size(path)
     if size > max_bytes:
         raise _too_big(size, max_bytes, label)
-    if size == 0:
-        raise InputError("the file is empty (0 bytes)", where=label,
-                         fix="Upload the file again; the upload or export was cut off",
-                         code="FILE-EMPTY")
-    kind = sniff(path)
-    if kind is None:
-        raise not_gis_error(path, label)
+    kind = gis_kind(path, label)
     if kind == "zip":
         if progress:
             progress(f"unzipping {label}")
@@ -147,6 +141,19 @@ def resolve_upload(path: Path, scratch: Path, max_bytes: int,
         gdal_ready_shapefile(ds, scratch, owned=False)
         return label, digest, [ds]
     return label, _sha256([path]), [ds]
+
+
+def gis_kind(path: Path, label: str) -> str:
+    """The sniffed format of a file (``zip``, ``shapefile``, ``gpkg``...), or the error a
+    planner should read: empty file, or not a GIS file (with what it seems to be)."""
+    if stat_size(path) == 0:
+        raise InputError("the file is empty (0 bytes)", where=label,
+                         fix="Upload the file again; the upload or export was cut off",
+                         code="FILE-EMPTY")
+    kind = sniff(path)
+    if kind is None:
+        raise not_gis_error(path, label)
+    return kind
 
 
 @contextmanager
