@@ -81,3 +81,20 @@ def test_bad_requests_answer_with_a_page_not_a_500(app, home, url, status, text)
     assert text in r.get_data(as_text=True)
     exports = home / "exports"
     assert not exports.exists() or list(exports.iterdir()) == []
+
+
+def test_export_page_lists_only_the_users_districts_and_downloads_are_audited(app, home):
+    from gisportal.accounts import audit
+
+    client = _staff(app)
+    page = client.get("/admin/export").get_data(as_text=True)
+    assert 'id="gp-export-678"' in page and 'id="gp-export-672"' not in page
+    assert 'action="/admin/export/678.zip"' in page and 'value="parcels" checked' in page
+    admin_page = _staff(app, "quan.tri").get("/admin/export").get_data(as_text=True)
+    assert 'id="gp-export-672"' in admin_page  # every district, nothing published there
+    r = client.get("/admin/export/678.zip?kind=parcels&national_names=1")
+    assert r.status_code == 200
+    r.close()
+    events = audit.events(home, action="export.download").events
+    assert [(e.actor, e.district, e.detail["national_names"]) for e in events] == \
+        [("can.bo", "678", True)]

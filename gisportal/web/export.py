@@ -1,4 +1,8 @@
-"""Staff download of the ministry export package: ``GET /admin/export/<district>.zip``.
+"""Staff page and download of the ministry export package.
+
+``GET /admin/export`` lists the districts the signed-in user may export, with their
+published layers and the package options; ``GET /admin/export/<district>.zip`` builds
+and sends one package.
 
 Query: ``kind`` (repeatable: parcels, plan, boundary; default every published layer)
 and ``national_names`` (1/0, true/false, yes/no, on/off). The package is built by
@@ -14,16 +18,38 @@ import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, request, send_file
+from flask import Blueprint, Response, current_app, render_template, request, send_file
+from flask_login import current_user
 
+from gisportal import seeds
+from gisportal.accounts.roles import allowed_districts
 from gisportal.errors import UsageError
 from gisportal.export import export_package
+from gisportal.store.base import KINDS
 from gisportal.web import get_store
-from gisportal.web.auth import requires
+from gisportal.web.auth import audit_event, login_required, require, requires
+from gisportal.web.i18n import add_strings
 
 __all__ = ["bp"]
 
 bp = Blueprint("export", __name__)
+
+add_strings({
+    "exp_title": ("Xuất dữ liệu cho Bộ", "Export for the ministry"),
+    "exp_intro": ("Mỗi gói là một tệp zip cho một huyện: GeoPackage (VN-2000 / TM-3), "
+                  "Shapefile UTF-8 có tệp .prj mang tham số chuyển đổi, GeoJSON (WGS 84), "
+                  "siêu dữ liệu ISO 19139 và manifest.json với mã sha256 của từng tệp. "
+                  "Gói tải từ trang này không bao giờ chứa dữ liệu cá nhân.",
+                  "Each package is one zip per district: GeoPackage (VN-2000 / TM-3), UTF-8 "
+                  "Shapefiles whose .prj carries the datum shift, GeoJSON (WGS 84), ISO 19139 "
+                  "metadata and a manifest.json with the sha256 of every file. Packages "
+                  "downloaded here never hold personal data."),
+    "exp_layers": ("Lớp đã công bố", "Published layers"),
+    "exp_none": ("chưa công bố lớp nào", "nothing published"),
+    "exp_national": ("Tên trường theo CSDL đất đai quốc gia", "National land database field names"),
+    "exp_download": ("Tải gói", "Download package"),
+    "exp_features": ("đối tượng", "features"),
+})
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
@@ -37,6 +63,21 @@ def _flag(name: str) -> bool:
         return False
     raise UsageError(f"{name}={request.args.get(name)!r} is not yes or no", where=name,
                      fix=f"use {name}=1 or {name}=0")
+
+
+@bp.get("/admin/export")
+@login_required
+def page() -> str:
+    """The districts this user may export, with their published layers."""
+    store = get_store()
+    codes = allowed_districts(current_user, "export", [d.code for d in seeds.districts()])
+    if not codes:
+        require("export")  # signed in, but no district to export: 403 with the reason
+    rows = []
+    for code in codes:
+        layers = [v for v in (store.published(code, kind) for kind in KINDS) if v is not None]
+        rows.append({"district": seeds.district(code), "layers": layers})
+    return render_template("admin_export.html", rows=rows)
 
 
 @bp.get("/admin/export/<district>.zip")
@@ -55,6 +96,10 @@ def download(district: str) -> Response:
     result = export_package(get_store(), district, out, kinds=kinds or None,
                             national_names=national_names, include_personal=False,
                             settings=current_app.config["GISPORTAL"], workdir=folder)
+    audit_event("export.download", district=result.district,
+                detail={"kinds": [layer.version.kind for layer in result.layers],
+                        "versions": [layer.version.id for layer in result.layers],
+                        "national_names": national_names})
     package = open(result.path, "rb")  # noqa: SIM115 (send_file closes it after sending)
     result.path.unlink()
     stamp = datetime.now(UTC).strftime("%Y%m%d")
