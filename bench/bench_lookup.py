@@ -1,47 +1,58 @@
-"""Latency of ``/api/lookup`` on a live server under concurrent clients.
+"""Latency of ``/api/lookup`` on a live ``gisportal serve``, loaded by wrk (native client).
 
-Builds (or reuses) a data home with one large district, starts the real server
-(waitress, 8 threads) in a child process on 127.0.0.1, and sends a bounded number of
-requests from concurrent client threads, each on its own keep-alive connection:
+Why wrk: Python client threads on the same two cores as the server compete with it
+and with each other for the GIL, so what they measure is partly their own queueing.
+wrk (Debian's ``wrk``: ``apt-get install -y wrk``) is an event loop in C; a Lua script
+(written next to the run) rotates through thousands of look-up URLs on real parcels —
+by key (commune, sheet, parcel), by lat/lon and by VN-2000 X/Y, mixed — and records
+every response's latency, so the percentiles are computed here from raw samples.
 
-- ``/healthz`` (the floor: HTTP, WSGI and Flask without any work),
-- ``/api/lookup?lat=&lon=`` at points inside random parcels,
-- ``/api/lookup?district=&sheet=&parcel=&commune=`` for random parcel keys.
+Servers, each started with the real command line on 127.0.0.1 over the same home:
 
-Prints p50/p95/p99 per endpoint, first with one client (the cost of a request on an idle
-server), then with ``--clients`` clients, and the ratio to ``/healthz``. The child
-wraps the app in a timing middleware, so the report also says how much of each request
-was spent in the server (wall and CPU time inside WSGI) and, by difference, waiting in
-queues and in the clients, which run in Python on the same cores.
+- ``gisportal serve --workers 1``: one process, waitress (8 threads);
+- ``gisportal serve --workers N``: N gunicorn gthread processes (4 threads each).
+
+Loads, each for ``/healthz`` (the floor: HTTP + WSGI + Flask, no work) and for the
+look-ups, on the same server in the same run:
+
+- **closed loop**: ``--connections`` connections sending back to back. This is the
+  saturation throughput; latency there is at least connections / throughput (every
+  connection always has a request queued), whatever the server does per request.
+- **paced (open loop)**: the same connections, each sending on a fixed schedule so the
+  total is ``--rate`` requests per second whatever the answers take; latency is counted
+  from the scheduled send time, so a server that falls behind is charged for the wait
+  (no coordinated omission), and from the actual send.
 
 Usage (from the repository root)::
 
-    python -m bench.bench_lookup [--parcels 200000] [--clients 32] [--requests 5000]
-                                 [--home DIR]   # reuse a home that has the district
+    python bench/bench_lookup.py [--home DIR] [--parcels 200000] [--connections 32]
+                                 [--rate 320] [--duration 15] [--workers 2]
 
 Building a 200 000-parcel district takes about a minute; ``--home DIR`` keeps it (it is
 built there if it holds no published parcels for the district yet). Traffic goes to
-127.0.0.1 only.
+127.0.0.1 only; every run is bounded by ``--duration``.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import os
-import queue
 import random
+import re
+import resource
+import shutil
+import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+import urllib.request
+from collections import defaultdict
 from pathlib import Path
 from urllib.parse import urlencode
 
+import numpy as np
 import shapely
 
 from gisportal import seeds
@@ -50,41 +61,75 @@ from gisportal.store import open_store
 
 REPO = Path(__file__).resolve().parents[1]
 
-# The server child: the app as `gisportal serve` builds it, behind a middleware that
-# times every request inside the server and answers /__bench/stats itself.
-_SERVER = r"""
-import json, logging, sys, threading, time
-import waitress
-logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth" is the point
-from gisportal import create_app
+#: wrk script. One connection per wrk thread (-t = -c), so each Lua state is one
+#: connection: `sent` and `scheduled` belong to the request in flight. Paced mode
+#: (interval > 0) sends on a fixed per-connection schedule with a random phase;
+#: `delay()` returns the time left until the next slot (0 when already late).
+WRK_SCRIPT = r"""
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } gp_timespec;
+int clock_gettime(int clk_id, gp_timespec *tp);
+]]
+local ts = ffi.new("gp_timespec")
+local function now_us()
+  ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
+  return tonumber(ts.tv_sec) * 1e6 + tonumber(ts.tv_nsec) / 1e3
+end
 
-home, port, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-app = create_app({"home": home})
-stats, lock = {}, threading.Lock()
+local threads, count = {}, 0
+function setup(thread)
+  count = count + 1
+  thread:set("id", count)
+  table.insert(threads, thread)
+end
 
-def kind(environ):
-    path, qs = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
-    if path == "/api/lookup":
-        return "lookup key" if "sheet=" in qs else "lookup lat/lon"
-    return path
+function init(args)
+  kinds, paths = {}, {}
+  for line in io.lines(args[1]) do
+    local kind, path = line:match("^(%S+) (%S+)$")
+    kinds[#kinds + 1], paths[#paths + 1] = kind, path
+  end
+  interval = tonumber(args[2]) or 0  -- microseconds between sends, 0 = back to back
+  math.randomseed(id * 7919)
+  i = (id * 7919) % #paths
+  lines, n, nxt = {}, 0, nil
+end
 
-def timed(environ, start_response):
-    if environ.get("PATH_INFO") == "/__bench/stats":
-        with lock:
-            body = json.dumps(stats).encode()
-            stats.clear()
-        start_response("200 OK", [("Content-Type", "application/json"),
-                                  ("Content-Length", str(len(body)))])
-        return [body]
-    wall, cpu = time.perf_counter(), time.thread_time()
-    body = b"".join(app(environ, start_response))  # the whole response, as served
-    wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
-    with lock:
-        stats.setdefault(kind(environ), []).append((wall * 1000, cpu * 1000))
-    return [body]
+function delay()
+  if interval <= 0 then return 0 end
+  local t = now_us()
+  if nxt == nil then nxt = t + math.random() * interval end
+  local d = nxt - t
+  if d <= 0 then return 0 end
+  return math.floor(d / 1000)
+end
 
-print("ready", flush=True)
-waitress.serve(timed, host="127.0.0.1", port=port, threads=threads, _quiet=True)
+function request()
+  i = i % #paths + 1
+  sent = now_us()
+  if interval > 0 then
+    scheduled = math.min(nxt or sent, sent)  -- a timer that fired early is not credit
+    nxt = (nxt or sent) + interval
+  else
+    scheduled = sent
+  end
+  return wrk.format("GET", paths[i])
+end
+
+function response(status, headers, body)
+  local t = now_us()
+  n = n + 1
+  lines[n] = string.format("%s %d %.0f %.0f", kinds[i], status, t - sent, t - scheduled)
+end
+
+function done(summary, latency, requests)
+  local out = assert(io.open(os.getenv("GP_WRK_OUT"), "w"))
+  for _, t in ipairs(threads) do
+    for _, line in ipairs(t:get("lines")) do out:write(line, "\n") end
+  end
+  out:close()
+end
 """
 
 
@@ -108,8 +153,13 @@ def ensure_home(home: Path, district: str, parcels: int) -> None:
         print(f"  built in {time.perf_counter() - start:.0f} s", flush=True)
 
 
-def sample_queries(home: Path, district: str, n: int, seed: int) -> tuple[list[str], list[str]]:
-    """`n` lat/lon and `n` key query strings for random parcels of the district."""
+def sample_queries(home: Path, district: str, n: int, seed: int) -> list[tuple[str, str]]:
+    """`n` look-ups of each kind on random parcels of the district, shuffled together.
+
+    Kinds: ``key`` (district, commune, sheet, parcel as on a certificate), ``latlon`` (a
+    point inside the parcel, as a map click sends it) and ``xy`` (the same point as
+    VN-2000 X = northing, Y = easting).
+    """
     with open_store(home, crs=seeds.province()["crs"]) as store:
         version = store.published(district, "parcels")
         assert version is not None
@@ -118,99 +168,161 @@ def sample_queries(home: Path, district: str, n: int, seed: int) -> tuple[list[s
     picks = [rng.randrange(len(gdf)) for _ in range(n)]
     points = shapely.get_coordinates(shapely.point_on_surface(gdf.geometry.values[picks]))
     lon, lat = to_lonlat(points[:, 0], points[:, 1])
-    by_point = [f"/api/lookup?lat={la:.7f}&lon={lo:.7f}" for la, lo in zip(lat, lon, strict=True)]
-    by_key = []
+    east, north = points[:, 0], points[:, 1]  # a certificate writes X = north, Y = east
+    out = [("latlon", f"/api/lookup?lat={la:.7f}&lon={lo:.7f}")
+           for la, lo in zip(lat, lon, strict=True)]
+    out += [("xy", f"/api/lookup?x={x:.2f}&y={y:.2f}") for x, y in zip(north, east, strict=True)]
     for i in picks:
         row = gdf.iloc[i]
         query = {"district": district, "sheet": int(row["sheet"]), "parcel": int(row["parcel"])}
         if isinstance(row["commune"], str):
             query["commune"] = row["commune"]
-        by_key.append("/api/lookup?" + urlencode(query))
-    return by_point, by_key
+        out.append(("key", "/api/lookup?" + urlencode(query)))
+    rng.shuffle(out)
+    return out
 
 
-def get(conn: http.client.HTTPConnection, path: str) -> int:
-    conn.request("GET", path)
-    response = conn.getresponse()
-    response.read()
-    return response.status
+def pct(values: np.ndarray, q: float) -> float:
+    """The q-th percentile, nearest rank (no interpolation between samples)."""
+    ordered = np.sort(values)
+    return float(ordered[min(len(ordered) - 1, max(0, int(np.ceil(q / 100 * len(ordered))) - 1))])
 
 
-def run(port: int, paths: list[str], clients: int
-        ) -> tuple[list[float], dict[int, int], float, float]:
-    """Send every path once from `clients` threads.
-
-    Returns latencies (ms), counts by status, client CPU seconds and wall seconds.
-    """
-    work: queue.SimpleQueue[str] = queue.SimpleQueue()
-    for p in paths:
-        work.put(p)
-    times: list[float] = []
-    statuses: dict[int, int] = {}
-    lock = threading.Lock()
-
-    def client() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        mine: list[float] = []
-        codes: dict[int, int] = {}
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of `pid` and its children that are alive (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            while True:
-                try:
-                    path = work.get_nowait()
-                except queue.Empty:
-                    break
-                start = time.perf_counter()
-                code = get(conn, path)
-                mine.append((time.perf_counter() - start) * 1000)
-                codes[code] = codes.get(code, 0) + 1
-        finally:
-            conn.close()
-        with lock:
-            times.extend(mine)
-            for code, count in codes.items():
-                statuses[code] = statuses.get(code, 0) + count
-
-    cpu, wall = time.process_time(), time.perf_counter()
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return times, statuses, time.process_time() - cpu, time.perf_counter() - wall
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+class Server:
+    """``gisportal serve`` in a child process on a free port."""
+
+    def __init__(self, home: Path, workers: int, log: Path, threads: int | None = None):
+        self.port = free_port()
+        self.workers = workers
+        self.threads = threads or (8 if workers == 1 else 4)  # serve's defaults
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env.pop("GISPORTAL_WORKERS", None)
+        # The log goes to a file: a pipe nobody reads would block the server once full
+        # (waitress warns about its queue depth at every saturated moment).
+        self.log = log
+        with open(log, "w") as fh:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gisportal", "--home", str(home), "serve", "--host",
+                 "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
+                 "--threads", str(self.threads)],
+                env=env, stdout=subprocess.DEVNULL, stderr=fh)
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 120
+        while True:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"the server exited: {log.read_text()}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    @property
+    def label(self) -> str:
+        return (f"waitress, 1 process × {self.threads} threads" if self.workers == 1 else
+                f"gunicorn, {self.workers} workers × {self.threads} threads")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
-def server_stats(port: int) -> dict[str, list[list[float]]]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request("GET", "/__bench/stats")
-        return json.loads(conn.getresponse().read())
-    finally:
-        conn.close()
+def run_wrk(script: Path, url: str, paths_file: Path, connections: int, seconds: float,
+            interval_us: float, out: Path) -> tuple[dict[str, dict[str, np.ndarray]], float,
+                                                    str]:
+    """One wrk run; per kind the statuses and latencies (ms) from send and from schedule.
+
+    Returns them, the wall time of the run and wrk's socket-error line (or "").
+    """
+    cmd = ["wrk", "-t", str(connections), "-c", str(connections), "-d", f"{seconds:g}s",
+           "--timeout", "10s", "-s", str(script), url, "--", str(paths_file),
+           str(int(interval_us))]
+    start = time.perf_counter()
+    r = subprocess.run(cmd, env={**os.environ, "GP_WRK_OUT": str(out)}, capture_output=True,
+                       text=True, timeout=seconds + 60, check=True)
+    wall = time.perf_counter() - start
+    rows: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
+    for line in out.read_text().splitlines():
+        kind, status, from_send, from_schedule = line.split()
+        rows[kind].append((int(status), float(from_send) / 1000, float(from_schedule) / 1000))
+    result = {}
+    for kind, values in rows.items():
+        arr = np.array(values)
+        result[kind] = {"status": arr[:, 0].astype(int), "send": arr[:, 1],
+                        "schedule": arr[:, 2]}
+    errors = re.search(r"Socket errors:.*", r.stdout)
+    return result, wall, errors.group(0) if errors else ""
 
 
-def report(title: str, results: dict[str, tuple[list[float], dict[int, int], float, float]],
-           server: dict[str, list[list[float]]]) -> None:
-    print(f"\n{title}")
-    print(f"{'endpoint':16} {'n':>5} {'req/s':>6} {'p50':>7} {'p95':>7} {'p99':>7} "
-          f"{'p99/healthz':>11} {'srv wall p50':>12} {'srv cpu p50':>11} {'client cpu':>10} "
-          f"{'status':>10}")
-    floor = pct(results["/healthz"][0], 99)
-    for name, (times, statuses, client_cpu, elapsed) in results.items():
-        inside = server.get(name, [])
-        wall = statistics.median(w for w, _ in inside) if inside else float("nan")
-        cpu = statistics.median(c for _, c in inside) if inside else float("nan")
-        print(f"{name:16} {len(times):>5} {len(times) / elapsed:>6.0f} "
-              f"{pct(times, 50):>7.2f} {pct(times, 95):>7.2f} "
-              f"{pct(times, 99):>7.2f} {pct(times, 99) / floor:>10.1f}x {wall:>12.2f} "
-              f"{cpu:>11.2f} {client_cpu * 1000 / len(times):>10.2f} "
-              f"{','.join(f'{k}:{v}' for k, v in sorted(statuses.items())):>10}")
-    print("(ms; p50/p95/p99 measured by the clients; srv = inside WSGI in the server "
-          "process; client cpu = bench-process CPU per request)")
+def phase(server: Server, script: Path, files: dict[str, Path], tmp: Path, *, name: str,
+          connections: int, seconds: float, rate: float) -> list[dict]:
+    """Health check, then look-ups, under one load; one row per endpoint kind."""
+    interval = connections / rate * 1e6 if rate else 0.0
+    rows = []
+    for what in ("healthz", "lookup"):
+        cpu0, own0 = cpu_seconds(server.proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+        result, wall, errors = run_wrk(script, server.url, files[what], connections, seconds,
+                                       interval, tmp / f"{name}-{what}.txt")
+        cpu1, own1 = cpu_seconds(server.proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+        total = sum(len(v["send"]) for v in result.values())
+        server_cpu_ms = (cpu1 - cpu0) * 1000 / max(total, 1)
+        client_cpu_ms = ((own1.ru_utime + own1.ru_stime) - (own0.ru_utime + own0.ru_stime)) \
+            * 1000 / max(total, 1)
+        groups = dict(result)
+        if what == "lookup":
+            groups = {"lookup (all)": {k: np.concatenate([v[k] for v in result.values()])
+                                       for k in ("status", "send", "schedule")}, **{
+                f"  by {kind}": v for kind, v in sorted(result.items())}}
+        for kind, v in groups.items():
+            statuses = {int(s): int(c) for s, c in zip(*np.unique(v["status"],
+                                                                  return_counts=True),
+                                                       strict=True)}
+            rows.append({"server": server.label, "load": name, "endpoint": kind,
+                         "n": len(v["send"]), "rps": len(v["send"]) / wall,
+                         "p50": pct(v["send"], 50), "p99": pct(v["send"], 99),
+                         "p50s": pct(v["schedule"], 50), "p99s": pct(v["schedule"], 99),
+                         "statuses": statuses, "errors": errors,
+                         "server_cpu_ms": server_cpu_ms, "client_cpu_ms": client_cpu_ms})
+    return rows
+
+
+def report(rows: list[dict], connections: int, paced: bool) -> None:
+    floor = {r["server"]: r for r in rows if r["endpoint"] == "healthz"}
+    print(f"{'endpoint':16} {'n':>6} {'req/s':>6} {'p50':>7} {'p99':>7} "
+          f"{'p99/healthz':>11}" + (f" {'p50 sched':>9} {'p99 sched':>9}" if paced else
+                                   f" {f'{connections}/thr':>7}")
+          + f" {'srv cpu':>7} {'wrk cpu':>7}  statuses")
+    for r in rows:
+        base = floor[r["server"]]
+        extra = (f" {r['p50s']:>9.2f} {r['p99s']:>9.2f}" if paced else
+                 f" {connections / r['rps'] * 1000:>7.2f}" if not r["endpoint"].startswith(" ")
+                 else f" {'':>7}")
+        print(f"{r['endpoint']:16} {r['n']:>6} {r['rps']:>6.0f} {r['p50']:>7.2f} "
+              f"{r['p99']:>7.2f} {r['p99'] / base['p99']:>10.1f}x{extra} "
+              f"{r['server_cpu_ms']:>7.2f} {r['client_cpu_ms']:>7.3f}  "
+              + ",".join(f"{k}:{v}" for k, v in r["statuses"].items())
+              + (f"  {r['errors']}" if r["errors"] else ""))
 
 
 def main() -> None:
@@ -218,54 +330,55 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help="data home to reuse (built if needed)")
     parser.add_argument("--district", default="678", help="GSO code (default: Đức Trọng)")
     parser.add_argument("--parcels", type=int, default=200_000)
-    parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--requests", type=int, default=5000, help="per endpoint")
-    parser.add_argument("--serial", type=int, default=500, help="one-client requests")
-    parser.add_argument("--threads", type=int, default=8, help="waitress threads")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=320,
+                        help="paced load, requests/s in total (default 320: 10/s per "
+                             "connection)")
+    parser.add_argument("--duration", type=float, default=15, help="seconds per run")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, os.cpu_count() or 2],
+                        help="servers to measure: 1 = waitress, N > 1 = gunicorn")
+    parser.add_argument("--threads", type=int, help="threads per server process (default: "
+                                                  "serve's, 8 for waitress, 4 per worker)")
+    parser.add_argument("--queries", type=int, default=3000, help="URLs per look-up kind")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install -y wrk (Debian's package)")
 
-    with tempfile.TemporaryDirectory(prefix="gisportal-bench-") as tmp:
-        home = args.home or Path(tmp) / "home"
+    with tempfile.TemporaryDirectory(prefix="gisportal-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        home = args.home or tmp / "home"
         ensure_home(home, args.district, args.parcels)
-        by_point, by_key = sample_queries(home, args.district, args.requests, args.seed)
-        port = free_port()
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        server = subprocess.Popen([sys.executable, "-c", _SERVER, str(home), str(port),
-                                   str(args.threads)], env=env, stdout=subprocess.PIPE,
-                                  text=True)
-        try:
-            assert server.stdout is not None
-            if server.stdout.readline().strip() != "ready":
-                raise SystemExit("the server did not start")
-            deadline = time.monotonic() + 60
-            while True:  # until it listens
-                try:
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                    if get(conn, "/healthz") == 200:
-                        conn.close()
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
-            endpoints = {"/healthz": ["/healthz"] * args.requests,
-                         "lookup lat/lon": by_point, "lookup key": by_key}
-            # Warm-up: every server thread opens its connections and fills its caches.
-            for paths in endpoints.values():
-                run(port, paths[:400], args.threads * 2)
-            server_stats(port)
-
-            serial = {name: run(port, paths[:args.serial], 1)
-                      for name, paths in endpoints.items()}
-            report("1 client (idle server)", serial, server_stats(port))
-            loaded = {name: run(port, paths, args.clients) for name, paths in endpoints.items()}
-            report(f"{args.clients} concurrent clients, {args.requests} requests per endpoint, "
-                   f"waitress threads={args.threads}, {os.cpu_count()} CPUs", loaded,
-                   server_stats(port))
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        script = tmp / "lookup.lua"
+        script.write_text(WRK_SCRIPT)
+        files = {"healthz": tmp / "healthz.txt", "lookup": tmp / "lookup.txt"}
+        files["healthz"].write_text("healthz /healthz\n")
+        files["lookup"].write_text("".join(f"{k} {p}\n" for k, p in sample_queries(
+            home, args.district, args.queries, args.seed)))
+        print(f"{args.connections} connections; {os.cpu_count()} CPUs shared by server and "
+              f"wrk; {args.duration:g} s per run; latencies in ms")
+        for workers in args.workers:
+            server = Server(home, workers, tmp / f"server-{workers}.log", args.threads)
+            try:
+                # Warm-up: every process and thread opens its connections, fills caches.
+                phase(server, script, files, tmp, name="warm-up",
+                      connections=args.connections, seconds=3, rate=0)
+                closed = phase(server, script, files, tmp, name="closed",
+                               connections=args.connections, seconds=args.duration, rate=0)
+                paced = phase(server, script, files, tmp, name="paced",
+                              connections=args.connections, seconds=args.duration,
+                              rate=args.rate)
+            finally:
+                server.stop()
+            print(f"\n{server.label} — closed loop ({args.connections} connections back to "
+                  f"back; latency >= connections / throughput, column "
+                  f"'{args.connections}/thr')")
+            report(closed, args.connections, paced=False)
+            print(f"\n{server.label} — paced at {args.rate:g} req/s "
+                  f"({args.rate / args.connections:g}/s per connection)")
+            report(paced, args.connections, paced=True)
+        print("\n(p50/p99 from send; 'sched' from the scheduled send time; srv cpu = server "
+              "CPU ms per request, all its processes; wrk cpu = the load tool's, per request)")
 
 
 if __name__ == "__main__":

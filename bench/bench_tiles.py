@@ -1,10 +1,13 @@
 """Vector tiles of a 200 000-parcel district: build time, then serving time per zoom.
 
 Generates one demo district, ingests and publishes it into a temporary data home (the
-real pipeline), then:
+real pipeline; publishing builds the tiles), then:
 
-1. times the on-demand build: the first tile request finds no archive and builds it
-   (GDAL's PMTiles writer through pyogrio), as it would if publishing did not;
+1. times the tile build of the published version twice, in the same run: in one
+   process (GDAL's PMTiles writer over the whole zoom range, as before zoom levels
+   were written in parallel) and the way publishing now builds it (one process per
+   zoom level, as many at once as there are CPUs, then merged), prints the ratio and
+   checks that both archives hold the same tiles, byte for byte;
 2. for each zoom 12–16, fetches a few hundred non-empty tiles inside the district
    through Flask's test client (full WSGI round trip: routing, store look-up of the
    published version, reader cache, headers) and through the raw reader call, and
@@ -16,7 +19,7 @@ build time a planner meets on an ordinary upload.
 Usage::
 
     python bench/bench_tiles.py [--parcels 200000] [--small 2000] [--district 678]
-                                [--tiles 300] [--seed 68]
+                                [--tiles 300] [--seed 68] [--workers N]
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ from gisportal.demo import generate_district
 from gisportal.demo_province import PARCEL_FIELD_NAMES
 from gisportal.ingest import ingest_file
 from gisportal.store import open_store
-from gisportal.tiles import PMTilesReader, open_reader, public_frame, tiles_path
+from gisportal.tiles import PMTilesReader, build_tiles, open_reader, public_frame, tiles_path
+from gisportal.tiles.build import PARALLEL_MIN_FEATURES, tile_workers
+from gisportal.tiles.build import ZOOMS as ZOOMS_OF_KIND
 from gisportal.web import tiles as web_tiles
 
 CRS = "EPSG:5899"  # VN-2000 / TM-3 107°45′ (Lâm Đồng)
@@ -69,21 +74,40 @@ def app_for(home: Path):
     return app
 
 
-def on_demand_build(home: Path, code: str, version_id: int) -> tuple[float, float, float]:
-    """(read + reproject s, first request s, archive MB): the request builds the archive."""
+def build_times(home: Path, code: str, version_id: int, workers: int | None
+                ) -> dict[str, float]:
+    """Seconds to read the public frame, to build in one process and as publishing does.
+
+    Both archives are written next to the published one and compared tile by tile.
+    """
+    out: dict[str, float] = {}
     with open_store(home, crs=CRS) as store:
+        version = store.version(version_id)
         started = time.perf_counter()
-        public_frame(store, store.version(version_id))
-        frame_s = time.perf_counter() - started
-    client = app_for(home).test_client()
-    started = time.perf_counter()
-    # Any tile will do: the archive is built before the tile is looked up.
-    r = client.get(f"/tiles/{code}/parcels/0/0/0.pbf")
-    first_s = time.perf_counter() - started
-    if r.status_code not in (200, 204):
-        raise SystemExit(f"first request answered {r.status_code}: {r.get_data(as_text=True)}")
-    size = tiles_path(home, code, "parcels", version_id).stat().st_size / 2**20
-    return frame_s, first_s, size
+        frame = public_frame(store, version)
+        out["frame"] = time.perf_counter() - started
+        zooms = ZOOMS_OF_KIND["parcels"][1] - ZOOMS_OF_KIND["parcels"][0] + 1
+        out["publish_workers"] = tile_workers(len(frame), zooms, workers)
+        # Below PARALLEL_MIN_FEATURES publishing uses one process; the parallel build is
+        # still timed (forced), to show what starting the processes would cost there.
+        n = out["publish_workers"] if out["publish_workers"] > 1 else \
+            tile_workers(PARALLEL_MIN_FEATURES, zooms, workers)
+        folder = tiles_path(home, code, "parcels", version_id).parent
+        paths = {}
+        for label, w in (("one process", 1), (f"{n} processes", n)):
+            paths[label] = folder / f"bench-{w}.pmtiles"
+            started = time.perf_counter()
+            build_tiles(store, version_id, paths[label], workers=w)
+            out[label] = time.perf_counter() - started
+    tiles = []
+    for path in paths.values():
+        with PMTilesReader(path) as r:
+            tiles.append([(z, x, y, bytes(r.tile(z, x, y))) for z, x, y, _, _ in r.entries()])
+        out[f"MB {path.name}"] = path.stat().st_size / 2**20
+        path.unlink()
+    out["identical"] = float(tiles[0] == tiles[1])
+    out["workers"] = n
+    return out
 
 
 def serve_times(home: Path, code: str, version_id: int, per_zoom: int, seed: int) -> None:
@@ -139,6 +163,8 @@ def main() -> None:
     parser.add_argument("--district", default="678", help="GSO code (default: Đức Trọng)")
     parser.add_argument("--tiles", type=int, default=300, help="tiles sampled per zoom")
     parser.add_argument("--seed", type=int, default=68)
+    parser.add_argument("--workers", type=int, help="processes for the parallel build "
+                                                   "(default: as publishing chooses)")
     args = parser.parse_args()
     sizes = [n for n in (args.small, args.parcels) if n]
     with tempfile.TemporaryDirectory(prefix="gisportal-bench-tiles-") as tmp:
@@ -146,10 +172,16 @@ def main() -> None:
             home = Path(tmp) / f"home{n}"
             home.mkdir()
             vid, ingest_s = publish_district(home, args.district, n, args.seed)
-            frame_s, first_s, mb = on_demand_build(home, args.district, vid)
-            print(f"\n{n} parcels, district {args.district}: ingest + publish {ingest_s:.1f} s; "
-                  f"first tile request (builds z12–16 on demand) {first_s:.1f} s, of which "
-                  f"read + reproject ≈ {frame_s:.1f} s; archive {mb:.1f} MB")
+            t = build_times(home, args.district, vid, args.workers)
+            one, many = t["one process"], t[f"{int(t['workers'])} processes"]
+            mb = tiles_path(home, args.district, "parcels", vid).stat().st_size / 2**20
+            print(f"\n{n} parcels, district {args.district}: ingest + publish (tiles "
+                  f"included) {ingest_s:.1f} s; archive z12–16 {mb:.1f} MB")
+            print(f"  tile build: one process {one:.1f} s; {int(t['workers'])} processes "
+                  f"(one zoom level each, merged) {many:.1f} s = {many / one:.2f}x; "
+                  f"read + reproject {t['frame']:.1f} s of each; same tiles byte for byte: "
+                  f"{'yes' if t['identical'] else 'NO'}; publishing uses "
+                  f"{int(t['publish_workers'])} process(es)")
             if n == args.parcels:
                 serve_times(home, args.district, vid, args.tiles, args.seed)
 

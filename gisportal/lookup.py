@@ -4,6 +4,12 @@ Answers what a resident asks: which parcel, its current use, and what the publis
 2021–2030 plan says about it — the planned uses with their area and share of the
 parcel, computed in VN-2000 TM-3 (never in degrees). The JSON keys are contract
 (DESIGN.md §8): ``parcel``, ``planned``, ``plan``.
+
+A point with no parcel is an answer, not an error: a click on a road, a river or
+outside every district gets ``"parcel": null`` with ``reason`` (``no_parcel`` or
+``outside_districts``), a message in Vietnamese and English, and the plan zone(s) at
+the point when there are any. Only a key that names no parcel is `NotFoundError`: the
+resident typed a sheet and parcel that do not exist.
 """
 
 from __future__ import annotations
@@ -24,7 +30,13 @@ from gisportal.normalise import source_attributes
 from gisportal.store.base import Store, Version
 from gisportal.store.derived import derived
 
-__all__ = ["lookup_key", "lookup_lonlat", "lookup_xy", "parse_coordinate"]
+__all__ = ["NO_PARCEL", "OUTSIDE_DISTRICTS", "lookup_key", "lookup_lonlat", "lookup_xy",
+           "parse_coordinate"]
+
+#: Messages of a point look-up that finds no parcel: (Vietnamese, English).
+NO_PARCEL = ("Không có thửa đất tại điểm này", "No parcel here")
+OUTSIDE_DISTRICTS = ("Điểm này nằm ngoài các huyện có dữ liệu trên cổng thông tin",
+                     "This point is outside every district published on the portal")
 
 
 def parse_coordinate(value: Any, name: str, lo: float, hi: float) -> float:
@@ -163,41 +175,68 @@ def _build_district_shapes(store: Store, boundary: Version) -> np.ndarray:
     return np.asarray(shapes, dtype=object)
 
 
+def _inside(bounds, x: float, y: float) -> bool:
+    return bool(bounds) and bounds[0] <= x <= bounds[2] and bounds[1] <= y <= bounds[3]
+
+
 def _district_at(store: Store, x: float, y: float) -> str | None:
+    """The district whose published outline covers the point.
+
+    A district without a boundary layer is decided by its published parcels and plan
+    zones instead; one with a boundary layer only by its outline.
+    """
+    unbounded = []
     for code in store.districts():
         b = store.published(code, "boundary")
-        if b is not None and b.bounds and b.bounds[0] <= x <= b.bounds[2] \
-                and b.bounds[1] <= y <= b.bounds[3]:
+        if b is None:
+            unbounded.append(code)
+        elif _inside(b.bounds, x, y):
             shapes = _district_shapes(store, b)
             if len(shapes) and shapely.intersects_xy(shapes, x, y).any():
                 return code
-    for code in store.districts():  # no boundary layers: fall back on parcel extents
-        p = store.published(code, "parcels")
-        if p is not None and p.bounds and p.bounds[0] <= x <= p.bounds[2] \
-                and p.bounds[1] <= y <= p.bounds[3] and not store.at_point(p.id, x, y).empty:
-            return code
+    for code in unbounded:
+        for kind in ("parcels", "plan"):
+            v = store.published(code, kind)
+            if v is not None and _inside(v.bounds, x, y) and store.records(
+                    v.id, point=(x, y), columns=[]):
+                return code
     return None
+
+
+def _nothing_here(store: Store, x: float, y: float, district: str | None) -> dict[str, Any]:
+    """The answer for a point with no parcel: the plan zone(s) there, if any, and why."""
+    lon, lat = (float(v) for v in vncrs.to_lonlat(x, y))
+    answer: dict[str, Any] = {
+        "parcel": None, "planned": [], "plan": None, "district": district,
+        "point": {"lat": round(lat, 7), "lon": round(lon, 7)}
+        if math.isfinite(lat) and math.isfinite(lon) else None}
+    if district is None:
+        reason, (vi, en) = "outside_districts", OUTSIDE_DISTRICTS
+    else:
+        reason, (vi, en) = "no_parcel", NO_PARCEL
+        plan, answer["plan"] = _plan_info(store, district)
+        if plan is not None:
+            cat = seeds.land_use_catalogue()
+            codes = dict.fromkeys(  # in stored order, each code once
+                z["land_use"] for z in store.records(plan.id, point=(x, y),
+                                                     columns=["land_use"])
+                if not _na(z["land_use"]))
+            answer["planned"] = [{"code": c, "name": cat.name(c), "name_en": cat.name(c, "en"),
+                                  "color": cat.color(c), "area_m2": None, "share": None}
+                                 for c in codes]
+    answer.update(reason=reason, message=vi, message_en=en)
+    return answer
 
 
 def _lookup_store_xy(store: Store, x: float, y: float, district: str | None,
                      *, public: bool) -> dict[str, Any]:
     district = check_district(district) if district else _district_at(store, x, y)
     if district is None:
-        raise NotFoundError("no district of the portal covers this point",
-                            where=f"x={x:.1f}, y={y:.1f} ({vncrs.describe(vncrs.store_crs())})",
-                            fix="check the coordinates (latitude/longitude order, or X = north"
-                                "ing and Y = easting for VN-2000)")
-    v = _published(store, district, "parcels")
-    hits = store.records(v.id, point=(x, y))
+        return _nothing_here(store, x, y, None)
+    v = store.published(district, "parcels")  # none yet: still a plan zone to show
+    hits = store.records(v.id, point=(x, y)) if v is not None else []
     if not hits:
-        plan, plan_info = _plan_info(store, district)
-        zones = [] if plan is None else [
-            {"code": z["land_use"], "name": seeds.land_use_catalogue().name(z["land_use"]),
-             "area_m2": None, "share": None}
-            for z in store.records(plan.id, point=(x, y), columns=["land_use"])
-            if not _na(z["land_use"])]
-        return {"parcel": None, "planned": zones, "plan": plan_info, "district": district,
-                "message": "Không có thửa đất tại điểm này / no parcel at this point"}
+        return _nothing_here(store, x, y, district)
     return _answer(store, district, v, hits[0], public=public)
 
 

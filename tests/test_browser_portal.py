@@ -24,9 +24,12 @@ def live(tmp_path_factory):
     outline = bounds[bounds["level"] == "district"].geometry.iloc[0]
     empty = outline.representative_point()  # inside the district, outside every parcel
     assert not parcels.intersects(empty).any()
+    x0, y0, _, _ = outline.bounds
+    outside = (x0 - 3000, y0 - 3000)  # south-west of the district: no district there
     store.close()
     with live_server(home) as base:
-        yield base, parcels, tuple(float(v) for v in to_lonlat(empty.x, empty.y))
+        yield (base, parcels, tuple(float(v) for v in to_lonlat(empty.x, empty.y)),
+               tuple(float(v) for v in to_lonlat(*outside)))
 
 
 def _click_at(page, lat: float, lon: float) -> None:
@@ -44,7 +47,7 @@ def _tile_statuses(page, statuses):
 
 
 def test_portal_province_to_district_lookup_and_language(live):
-    base, parcels, (empty_lon, empty_lat) = live
+    base, parcels, (empty_lon, empty_lat), (out_lon, out_lat) = live
     # A parcel of median size: at zoom 18 its neighbours' outlines are on screen too.
     areas = parcels.geometry.area
     row = parcels.loc[(areas - areas.median()).abs().idxmin()]
@@ -96,5 +99,20 @@ def test_portal_province_to_district_lookup_and_language(live):
         page.locator("#gp-result .gp-empty").wait_for()
         assert "No parcel here" in page.locator("#gp-result").inner_text()
         assert page.evaluate("location.hash").count("/") == 2  # no parcel in the permalink
+        # Outside every district: an answer too (200), so the console logs no 404.
+        lookups: list[int] = []
+        page.on("response", lambda r: lookups.append(r.status)
+                if "/api/lookup" in r.url else None)
+        page.evaluate("([lat, lon]) => window.gpMap.setView([lat, lon], 13, {animate: false})",
+                      [out_lat, out_lon])
+        _click_at(page, out_lat, out_lon)
+        page.wait_for_function("document.querySelector('#gp-result')"
+                               ".innerText.includes('outside every district')")
+        panel = page.locator("#gp-result").inner_text()
+        assert "Điểm này nằm ngoài các huyện" in panel  # the Vietnamese twin, small type
+        assert page.locator("#gp-result .gp-empty").count() == 1
+        page.wait_for_load_state("networkidle")
+        assert lookups == [200]
+        screenshot(page, "portal-district-outside")
     assert errors == [], errors
     assert outside_requests(base, requests) == []

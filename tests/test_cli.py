@@ -134,7 +134,8 @@ def test_serve_runs_a_real_wsgi_server(home, make_shapefile_zip):
 
     port = _free_port()
     env = {**__import__("os").environ, "GISPORTAL_HOME": str(home)}
-    proc = subprocess.Popen([sys.executable, "-m", "gisportal", "serve", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "gisportal", "serve", "--port", str(port),
+                             "--workers", "1"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30

@@ -68,11 +68,22 @@ def test_lookup_by_lonlat_and_by_surveyor_xy_agree(store, published):
 
 
 def test_point_outside_parcels_says_so_with_the_zone(store, published):
+    parcels, plan = published
     lon, lat = to_lonlat(X0 + 300, Y0 + 300)  # inside plan zone CLN, no parcel
-    ans = lk.lookup_lonlat(store, lat, lon, "678")
-    assert ans["parcel"] is None
-    assert [z["code"] for z in ans["planned"]] == ["CLN"]
-    assert "no parcel" in ans["message"]
+    for district in ("678", None):  # without a boundary layer, the plan finds the district
+        ans = lk.lookup_lonlat(store, lat, lon, district)
+        assert ans["parcel"] is None and ans["district"] == "678"
+        assert ans["reason"] == "no_parcel"
+        assert (ans["message"], ans["message_en"]) == ("Không có thửa đất tại điểm này",
+                                                       "No parcel here")
+        assert ans["planned"] == [{"code": "CLN", "name": "Đất trồng cây lâu năm",
+                                   "name_en": "Perennial-crop land", "color": "#FFD2A0",
+                                   "area_m2": None, "share": None}]
+        assert ans["plan"]["decision"] == "123/QĐ-UBND" and ans["plan"]["version"] == plan.id
+        assert ans["point"] == {"lat": pytest.approx(lat, abs=1e-7),
+                                "lon": pytest.approx(lon, abs=1e-7)}
+    # The same point by VN-2000 X/Y from a certificate.
+    assert lk.lookup_xy(store, Y0 + 300, X0 + 300)["planned"][0]["code"] == "CLN"
 
 
 @pytest.mark.parametrize("lat,lon", [("abc", "108"), ("95", "108"), ("nan", "108"),
@@ -94,9 +105,41 @@ def test_unknown_parcel_and_unpublished_district(store, published):
         lk.lookup_key(store, "678", "1a", 1)
 
 
-def test_far_away_point_has_no_district(store, published):
-    with pytest.raises(NotFoundError):
-        lk.lookup_lonlat(store, 21.0, 105.8)  # Hà Nội
+def test_far_away_point_is_outside_every_district(store, published):
+    ans = lk.lookup_lonlat(store, 21.0, 105.8)  # Hà Nội
+    assert ans == {"parcel": None, "planned": [], "plan": None, "district": None,
+                   "point": {"lat": 21.0, "lon": 105.8}, "reason": "outside_districts",
+                   "message": "Điểm này nằm ngoài các huyện có dữ liệu trên cổng thông tin",
+                   "message_en": "This point is outside every district published on the "
+                                 "portal"}
+    # A surveyor's X/Y far from the province: the same answer, not an error.
+    assert lk.lookup_xy(store, 2_300_000, 500_000)["reason"] == "outside_districts"
+    # Numbers that are not coordinates still are errors.
+    with pytest.raises(UsageError):
+        lk.lookup_lonlat(store, 91, 105.8)
+
+
+def test_district_without_published_parcels_shows_its_plan(store, published):
+    # Lạc Dương (672): boundary and plan published, parcels not yet (still digitising).
+    from pyproj import Transformer
+
+    from gisportal import seeds
+
+    x, y = Transformer.from_crs(4326, 5899, always_xy=True).transform(
+        *seeds.district("672").anchor_lonlat)
+    store.publish(store.add_version("672", "boundary", gpd.GeoDataFrame(
+        {"level": ["district"], "code": ["672"]},
+        geometry=[shapely.box(x - 1000, y - 1000, x + 1000, y + 1000)], crs="EPSG:5899"),
+        source_name="ranh_gioi.geojson", source_sha256="2" * 64, created_by="t").id, by="t")
+    store.publish(store.add_version("672", "plan", gpd.GeoDataFrame(
+        {"land_use": ["RSX"], "zone_id": ["Z1"]},
+        geometry=[shapely.box(x - 1000, y - 1000, x + 1000, y + 1000)], crs="EPSG:5899"),
+        source_name="quy_hoach.gpkg", source_sha256="3" * 64, created_by="t").id, by="t")
+    ans = lk.lookup_xy(store, y + 10, x + 10)
+    assert ans["parcel"] is None and ans["district"] == "672" and ans["reason"] == "no_parcel"
+    assert [z["code"] for z in ans["planned"]] == ["RSX"]
+    with pytest.raises(NotFoundError):  # a key look-up there names nothing that exists
+        lk.lookup_key(store, "672", 1, 1)
 
 
 def test_a_new_plan_version_shows_in_the_next_lookup(store, published, tmp_path):
@@ -145,10 +188,11 @@ def test_point_lookup_finds_the_district_by_its_boundary(store, published):
     store.publish(narrow.id, by="t")
     lon, lat = to_lonlat(X0 + 10, Y0 + 10)
     assert lk.lookup_lonlat(store, lat, lon)["parcel"]["parcel"] == 1
-    # Inside the commune only: the district outline decides; no parcel extents then.
+    # Inside the commune only: the district outline decides, not the plan's extent.
     lon, lat = to_lonlat(X0 + 500, Y0 + 500)
-    with pytest.raises(NotFoundError):
-        lk.lookup_lonlat(store, lat, lon)
+    outside = lk.lookup_lonlat(store, lat, lon)
+    assert (outside["parcel"], outside["district"], outside["reason"]) == (
+        None, None, "outside_districts")
     # A boundary version that covers the point is used by the next look-up.
     store.publish(wider.id, by="t")
     assert lk.lookup_lonlat(store, lat, lon)["planned"][0]["code"] == "CLN"

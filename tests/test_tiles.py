@@ -27,6 +27,8 @@ from gisportal.errors import NotFoundError, StoreError, UsageError
 from gisportal.ingest import ingest_file
 from gisportal.tiles import build as tb
 from gisportal.tiles import pmtiles as pm
+from gisportal.tiles.merge import merge_archives, merge_metadata
+from gisportal.tiles.parts import available_cpus
 from gisportal.web import tiles as web_tiles
 from tests.conftest import DUC_TRONG_XY, parcel_grid
 
@@ -278,7 +280,9 @@ def test_gzip_only_for_clients_that_accept_it(client):
         assert r.data[:2] != b"\x1f\x8b"
         assert r.data == gzip.decompress(gz.data)
     for r in (gz, plain):
-        assert r.headers["Vary"] == "Accept-Encoding"
+        # (Vary may also name Cookie, now that sessions exist; never Set-Cookie here.)
+        assert "Accept-Encoding" in [v.strip() for v in r.headers["Vary"].split(",")]
+        assert "Set-Cookie" not in r.headers
         assert r.headers["Cache-Control"].startswith("public, max-age=")
     # One ETag per representation, both naming the version.
     assert gz.headers["ETag"] != plain.headers["ETag"]
@@ -717,3 +721,157 @@ def test_public_frame_reads_no_personal_column(store, published):
     assert set(gdf.columns) == PUBLIC_PARCEL_FIELDS | {"geometry"}
     assert gdf.crs.to_epsg() == 3857
     assert pd.api.types.is_integer_dtype(gdf["fid"])
+
+
+# -- parallel build: one zoom level per process, merged --------------------------------------
+
+
+@pytest.fixture
+def block_1200(store):
+    """1 200 parcels (2.4 x 1.8 km) with the public fields, published as a parcels layer."""
+    grid = parcel_grid(rows=30, cols=40, size=(60.0, 60.0))
+    gdf = gpd.GeoDataFrame({
+        "commune": grid["MaXa"], "sheet": grid["SoTo"].astype("Int64"),
+        "parcel": grid["SoThua"].astype("Int64"), "land_use": grid["LoaiDat"],
+        "area_m2": grid["DienTich"], "src_row": np.arange(len(grid), dtype="int64"),
+    }, geometry=grid.geometry.values, crs="EPSG:5899")
+    v = store.add_version("678", "parcels", gdf, source_name="block.gpkg",
+                          source_sha256="1" * 64, created_by="test")
+    return store.publish(v.id, by="test")
+
+
+def _tiles(path: Path) -> list[tuple[int, int, int, bytes]]:
+    with pm.PMTilesReader(path) as r:
+        return [(z, x, y, bytes(r.tile(z, x, y))) for z, x, y, _, _ in r.entries()]
+
+
+def test_parallel_build_writes_the_same_tiles_as_one_process(store, block_1200, tmp_path):
+    one = tb.build_tiles(store, block_1200.id, tmp_path / "one.pmtiles", workers=1)
+    stages = []
+    many = tb.build_tiles(store, block_1200.id, tmp_path / "many.pmtiles", workers=3,
+                          progress=stages.append)
+    assert stages == ["read", "write", "merge", "done"]
+    # Same tiles at the same addresses, byte for byte, at every zoom of the range.
+    expected = _tiles(one)
+    assert {z for z, *_ in expected} == set(range(12, 17))
+    assert _tiles(many) == expected
+    with pm.PMTilesReader(one) as a, pm.PMTilesReader(many) as b:
+        for field in ("min_zoom", "max_zoom", "tile_type", "tile_compression", "clustered",
+                      "addressed_tiles", "center_zoom"):
+            assert getattr(b.header, field) == getattr(a.header, field), field
+        for field in ("min_lon", "min_lat", "max_lon", "max_lat", "center_lon", "center_lat"):
+            assert getattr(b.header, field) == pytest.approx(getattr(a.header, field), abs=1e-7)
+        ma, mb = a.metadata(), b.metadata()
+    assert mb["vector_layers"] == ma["vector_layers"]
+    assert (mb["minzoom"], mb["maxzoom"], mb["name"]) == (ma["minzoom"], ma["maxzoom"],
+                                                          ma["name"])
+    stats_a = {s["attribute"]: s for s in ma["tilestats"]["layers"][0]["attributes"]}
+    stats_b = {s["attribute"]: s for s in mb["tilestats"]["layers"][0]["attributes"]}
+    assert stats_b == stats_a
+    # GDAL reads the merged archive like its own.
+    gdal = pyogrio.read_dataframe(many, ZOOM_LEVEL="16")
+    assert set(gdal["fid"]) == set(range(1200))
+    # Nothing is left next to the archives but the archives (and the data home).
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "many.pmtiles",
+                                                          "one.pmtiles"]
+
+
+def test_tile_workers_choice():
+    assert tb.tile_workers(tb.PARALLEL_MIN_FEATURES - 1, 5) == 1  # not worth a process
+    assert tb.tile_workers(tb.PARALLEL_MIN_FEATURES, 5) == min(available_cpus(), 5)
+    assert tb.tile_workers(10**6, 1) == 1  # one zoom level: one process
+    assert tb.tile_workers(10, 5, workers=3) == 3  # asked for: honoured
+    assert tb.tile_workers(10, 2, workers=8) == 2  # never more than one per zoom level
+    with pytest.raises(UsageError):
+        tb.tile_workers(10, 5, workers=0)
+
+
+def _archive_with(tmp_path: Path, name: str, zooms: range, *, leaf_size=8, compress=True):
+    tiles = {}
+    for z in zooms:
+        n = 2**z
+        for x in range(min(n, 6)):
+            for y in range(min(n, 3)):
+                tiles[pm.zxy_to_tileid(z, x, y)] = f"{name} {z}/{x}/{y}".encode()
+    start = pm.zxy_to_tileid(zooms[-1], 0, 0)
+    for tid in range(start + 50, start + 60):  # a run of identical tiles
+        tiles[tid] = b"sea"
+    path = tmp_path / f"{name}.pmtiles"
+    _write_archive(path, tiles, leaf_size=leaf_size, compress=compress)
+    return path, tiles
+
+
+def test_merge_keeps_every_tile_of_every_part(tmp_path):
+    low, tiles_low = _archive_with(tmp_path, "low", range(0, 4))
+    high, tiles_high = _archive_with(tmp_path, "high", range(4, 6), leaf_size=5)
+    out = merge_archives([low, high], tmp_path / "merged.pmtiles",
+                         metadata={"name": "merged"})
+    with pm.PMTilesReader(out) as r:
+        for tid, blob in {**tiles_low, **tiles_high}.items():
+            assert r.tile(*pm.tileid_to_zxy(tid)) == blob
+        assert sorted(pm.zxy_to_tileid(z, x, y) for z, x, y, _, _ in r.entries()) == \
+            sorted({**tiles_low, **tiles_high})
+        assert (r.header.min_zoom, r.header.max_zoom) == (0, 10)  # the parts' headers say 0-10
+        assert r.header.addressed_tiles == len(tiles_low) + len(tiles_high)
+        assert r.header.clustered and r.metadata() == {"name": "merged"}
+        # Runs stay runs: the ten "sea" tiles of each part are one entry each.
+        runs = [run for _, _, _, run in r.directory_entries() if run > 1]
+        assert runs == [10, 10]
+
+
+def test_merge_refuses_overlapping_or_mismatched_parts(tmp_path):
+    low, _ = _archive_with(tmp_path, "low", range(0, 4))
+    high, _ = _archive_with(tmp_path, "high", range(4, 6))
+    with pytest.raises(pm.PMTilesError, match="in order"):
+        merge_archives([high, low], tmp_path / "x.pmtiles")
+    with pytest.raises(pm.PMTilesError, match="in order"):
+        merge_archives([low, low], tmp_path / "x.pmtiles")
+    other = tmp_path / "gzip-tiles.pmtiles"
+    raw = bytearray(_archive_with(tmp_path, "other", range(6, 7))[0].read_bytes())
+    raw[98] = pm.COMPRESSION_GZIP  # the tiles of this part claim to be gzip-compressed
+    other.write_bytes(raw)
+    with pytest.raises(pm.PMTilesError, match="compression"):
+        merge_archives([low, other], tmp_path / "x.pmtiles")
+    with pytest.raises(pm.PMTilesError):
+        merge_archives([], tmp_path / "x.pmtiles")
+
+
+def test_merge_metadata_combines_zooms_fields_and_statistics():
+    def meta(z, fields, stats):
+        return {"name": f"part {z}", "minzoom": str(z), "maxzoom": str(z),
+                "center": f"108,11,{z}",
+                "vector_layers": [{"id": "parcels", "minzoom": z, "maxzoom": z,
+                                   "fields": fields}],
+                "tilestats": {"layers": [{"layer": "parcels", "attributes": stats}]}}
+
+    merged = merge_metadata([
+        meta(12, {"sheet": "Number"}, [{"attribute": "sheet", "count": 3, "min": 2,
+                                        "max": 9, "values": [2, 5, 9]}]),
+        meta(13, {"sheet": "Number", "land_use": "String"},
+             [{"attribute": "sheet", "count": 4, "min": 1, "max": 9,
+               "values": [1, 2, 5, 9]}]),
+    ], 12, 13)
+    assert (merged["name"], merged["minzoom"], merged["maxzoom"]) == ("part 12", "12", "13")
+    assert merged["center"] == "108,11,12"
+    layer = merged["vector_layers"][0]
+    assert (layer["minzoom"], layer["maxzoom"]) == (12, 13)
+    assert layer["fields"] == {"sheet": "Number", "land_use": "String"}
+    sheet = merged["tilestats"]["layers"][0]["attributes"][0]
+    assert (sheet["count"], sheet["min"], sheet["max"]) == (4, 1, 9)
+    assert sheet["values"] == [2, 5, 9]  # the lowest zoom's sample, as GDAL keeps it
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
+def test_a_forked_process_gets_its_own_reader_cache(gdal_archive):
+    reader = pm.open_reader(gdal_archive)
+    assert pm.open_reader(gdal_archive) is reader
+    # Fork while another thread of the parent holds the cache lock, as a threaded
+    # server might: the child must neither inherit the readers nor the held lock.
+    with pm._cache_lock:
+        pid = os.fork()
+        if pid == 0:  # the child: exit 0 when it has a cache of its own that works
+            ok = not pm._cache and pm.open_reader(gdal_archive) is not reader
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert pm.open_reader(gdal_archive) is reader  # the parent's cache is untouched

@@ -1,8 +1,9 @@
 """Vector tiles: build a PMTiles archive per layer version, serve tiles out of it.
 
 ``build`` writes archives with GDAL (through pyogrio) when a version is published or
-first asked for; ``pmtiles`` reads them with the whole index in memory. The web
-blueprint (:mod:`gisportal.web.tiles`) is a thin layer over these two.
+first asked for — a large layer one zoom level per process (``parts``), joined by
+``merge``; ``pmtiles`` reads them with the whole index in memory. The web blueprint
+(:mod:`gisportal.web.tiles`) is a thin layer over ``build`` and ``pmtiles``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from gisportal.tiles.build import (
     ensure_tiles,
     ensure_version_tiles,
     public_frame,
+    tile_workers,
     tiles_path,
 )
 from gisportal.tiles.pmtiles import PMTilesError, PMTilesReader, open_reader
@@ -28,5 +30,6 @@ __all__ = [
     "ensure_version_tiles",
     "open_reader",
     "public_frame",
+    "tile_workers",
     "tiles_path",
 ]

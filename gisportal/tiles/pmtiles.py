@@ -38,7 +38,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 __all__ = [
     "COMPRESSION_GZIP",
@@ -379,24 +379,42 @@ class PMTilesReader:
                           h.internal_compression, "metadata")
         return json.loads(raw) if raw.strip() else {}
 
-    def entries(self) -> Iterator[tuple[int, int, int, int, int]]:
-        """Every addressed tile as ``(z, x, y, file offset, length)``, by tile id.
+    def directory_entries(self) -> Iterator[tuple[int, int, int, int]]:
+        """Every tile entry as stored: ``(tile id, offset in the tile data section, length,
+        run length)``, by tile id, leaf directories walked.
 
-        Walks all leaf directories: meant for checks and benchmarks, not requests.
+        What merging archives needs (runs kept as runs, offsets relative to the data
+        section so they can be shifted); like `entries`, not meant for requests.
         """
-        yield from self._walk(self.root, 0)
+        yield from self._walk_raw(self.root, 0)
 
-    def _walk(self, d: Directory, depth: int) -> Iterator[tuple[int, int, int, int, int]]:
+    def _walk_raw(self, d: Directory, depth: int) -> Iterator[tuple[int, int, int, int]]:
         if depth >= _MAX_DEPTH:
             raise PMTilesError(f"leaf directories nested deeper than {_MAX_DEPTH}")
         for tid, off, length, run in zip(d.tile_ids, d.offsets, d.lengths, d.run_lengths,
                                          strict=True):
             if run == 0:
-                yield from self._walk(self._leaf(off, length), depth + 1)
-                continue
+                yield from self._walk_raw(self._leaf(off, length), depth + 1)
+            else:
+                yield tid, off, length, run
+
+    def entries(self) -> Iterator[tuple[int, int, int, int, int]]:
+        """Every addressed tile as ``(z, x, y, file offset, length)``, by tile id.
+
+        Walks all leaf directories: meant for checks and benchmarks, not requests.
+        """
+        for tid, off, length, run in self.directory_entries():
             for t in range(tid, tid + run):
                 z, x, y = tileid_to_zxy(t)
                 yield z, x, y, self.header.data_offset + off, length
+
+    def copy_data(self, out: BinaryIO, chunk: int = 8 << 20) -> int:
+        """Write the whole tile data section to `out` (what a merge copies); its length."""
+        h = self.header
+        end = h.data_offset + h.data_length
+        for start in range(h.data_offset, end, chunk):
+            out.write(self._map[start:min(start + chunk, end)])
+        return h.data_length
 
     def close(self) -> None:
         """Unmap the file. Only for readers not shared through `open_reader`."""
@@ -455,3 +473,19 @@ def clear_cache() -> None:
     """Forget every shared reader (tests; after deleting archives)."""
     with _cache_lock:
         _cache.clear()
+
+
+def _after_fork_in_child() -> None:
+    """A forked process (a gunicorn worker, say) starts with a fresh cache and lock.
+
+    The parent's lock may have been held by one of its other threads at the moment of
+    the fork, and would then stay locked for ever in the child; and each process should
+    map the archives itself rather than share the parent's readers.
+    """
+    global _cache_lock
+    _cache_lock = threading.Lock()
+    _cache.clear()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)

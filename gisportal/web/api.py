@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
+from flask_login import current_user
 
 from gisportal import lookup as lk
 from gisportal import search as sr
+from gisportal.accounts.roles import can
 from gisportal.errors import UsageError
-from gisportal.web import get_store
+from gisportal.web import get_store, i18n
 
 bp = Blueprint("api", __name__)
+
+# The district page says why a point look-up found no parcel (``reason`` in the answer).
+i18n.add_strings({"no_parcel": lk.NO_PARCEL, "outside_districts": lk.OUTSIDE_DISTRICTS})
 
 
 @bp.get("/healthz")
@@ -19,21 +24,42 @@ def healthz():
 
 @bp.get("/api/lookup")
 def api_lookup():
-    """By ?lat=&lon=, ?x=&y= (VN-2000, X = northing) or ?district=&sheet=&parcel=[&commune=]."""
-    a = request.args
+    """By ?lat=&lon=, ?x=&y= (VN-2000, X = northing) or ?district=&sheet=&parcel=[&commune=].
+
+    A point with no parcel (or outside every district) is a 200 with ``"parcel": null``
+    and a ``reason``; only a sheet/parcel key that names no parcel is a 404.
+
+    Personal source attributes (owner, ID and certificate numbers) are included exactly
+    when the caller may ``view_personal`` in the parcel's district: a planner of that
+    district or an admin, by session or API token; never for the public.
+    """
+    answer = _lookup(request.args, public=True)
+    district = (answer.get("parcel") or {}).get("district")
+    if district and can(current_user, "view_personal", district):
+        # Again with personal fields, now that the district is known (a point look-up
+        # only learns it from the answer); staff only, so residents pay one look-up.
+        answer = _lookup({**request.args, "district": district}, public=False)
+    response = jsonify(answer)
+    response.vary.add("Authorization")
+    if current_user.is_authenticated:
+        response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _lookup(a, *, public: bool) -> dict:
     store = get_store()
     if "sheet" in a or "parcel" in a:
         if not (a.get("district") and a.get("sheet") and a.get("parcel")):
             raise UsageError("district, sheet and parcel go together",
                              where="query string", fix="e.g. ?district=678&sheet=12&parcel=34")
-        return jsonify(lk.lookup_key(store, a["district"], a["sheet"], a["parcel"],
-                                     a.get("commune") or None))
+        return lk.lookup_key(store, a["district"], a["sheet"], a["parcel"],
+                             a.get("commune") or None, public=public)
     if "lat" in a or "lon" in a:
-        return jsonify(lk.lookup_lonlat(store, a.get("lat", ""), a.get("lon", ""),
-                                        a.get("district") or None))
+        return lk.lookup_lonlat(store, a.get("lat", ""), a.get("lon", ""),
+                                a.get("district") or None, public=public)
     if "x" in a or "y" in a:
-        return jsonify(lk.lookup_xy(store, a.get("x", ""), a.get("y", ""),
-                                    a.get("district") or None))
+        return lk.lookup_xy(store, a.get("x", ""), a.get("y", ""),
+                            a.get("district") or None, public=public)
     raise UsageError("nothing to look up", where="query string",
                      fix="use ?lat=&lon=, ?x=&y= (VN-2000, X = northing) or "
                          "?district=&sheet=&parcel=")

@@ -4,7 +4,9 @@
 — identity, current use, planned uses with area and share, the approving decision —
 with a small map of the parcel over the plan, the date of issue and a disclaimer. The
 map embeds only the parcel and the plan zones around it (a few polygons), never a
-layer; personal fields are never shown.
+layer. Personal fields (owner, ID and certificate numbers) are shown only to a planner
+of the parcel's district or an admin (``can(user, "view_personal", district)``), in a
+table of the source attributes, and such a page is never cached.
 """
 
 from __future__ import annotations
@@ -15,15 +17,20 @@ from datetime import date
 import folium
 import geopandas as gpd
 import shapely
-from flask import Blueprint, render_template, request
+from flask import Blueprint, make_response, render_template, request
+from flask_login import current_user
 
 from gisportal import lookup as lk
 from gisportal import seeds
+from gisportal.accounts.roles import can
 from gisportal.mapassets import offline_map
 from gisportal.web import get_store
-from gisportal.web.i18n import current_lang
+from gisportal.web.i18n import add_strings, current_lang
 
 bp = Blueprint("sheet", __name__)
+
+add_strings({"sheet_attributes": ("Thuộc tính gốc (có thông tin cá nhân — chỉ dành cho cán bộ)",
+                                  "Source attributes (personal data — staff only)")})
 
 #: Metres of plan shown around the parcel on the sheet's map.
 MAP_MARGIN_M = 60.0
@@ -62,7 +69,9 @@ def _sheet_map(store, district: str, parcel_geom, plan_version) -> str:
 def parcel_sheet(district: str, sheet: str, parcel: str):
     store = get_store()
     commune = request.args.get("commune") or None
-    answer = lk.lookup_key(store, district, sheet, parcel, commune)  # errors → 4xx pages
+    staff = can(current_user, "view_personal", district)
+    answer = lk.lookup_key(store, district, sheet, parcel, commune,  # errors → 4xx pages
+                           public=not staff)
     p = answer["parcel"]
     version = store.published(district, "parcels")
     found = store.find(version.id, {"sheet": p["sheet"], "parcel": p["parcel"],
@@ -72,10 +81,14 @@ def parcel_sheet(district: str, sheet: str, parcel: str):
     cat = seeds.land_use_catalogue()
     lang = current_lang()
     current = p["current_use"] or ""
-    return render_template(
-        "parcel.html", a=answer, p=p, parts=parts,
+    html = render_template(
+        "parcel.html", a=answer, p=p, parts=parts, attributes=p["attributes"] if staff else None,
         district=seeds.district(district), today=date.today().isoformat(),
         current_color=cat.color(current) if current else "#fff",
         current_name=cat.name(current, lang) if current else "",
         planned=[dict(x, label=x["name_en"] if lang == "en" else x["name"])
                  for x in answer["planned"]])
+    response = make_response(html)
+    if staff:
+        response.headers["Cache-Control"] = "private, no-store"
+    return response

@@ -141,7 +141,10 @@
     result.replaceChildren();
     var parcel = data && data.parcel;
     if (!parcel) {
-      showMessage("no_parcel", "gp-empty");
+      /* A point with no parcel is an answer (HTTP 200), with the reason and the plan
+       * zone there, if any: a road, a river, or outside every district. */
+      showMessage(data && data.reason === "outside_districts" ? "outside_districts" : "no_parcel",
+                  "gp-empty");
       var here = (data && data.planned) || [];
       if (here.length) {
         var hh = el("h3"); hh.appendChild(label("planned_here")); result.appendChild(hh);
@@ -202,7 +205,10 @@
         (parcel.commune ? "?commune=" + encodeURIComponent(parcel.commune) : "");
       result.appendChild(el("p")).appendChild(a);
     }
-    selected = {commune: parcel.commune, sheet: parcel.sheet, parcel: parcel.parcel};
+    /* A parcel of the neighbouring district (a click across the border) is shown but
+     * neither highlighted nor put in the permalink: both name this page's district. */
+    var ours = !conf.district || !parcel.district || parcel.district === conf.district;
+    selected = ours ? {commune: parcel.commune, sheet: parcel.sheet, parcel: parcel.parcel} : null;
     highlight(selected);
     if (parcel.point && isFinite(parcel.point.lat) && isFinite(parcel.point.lon)) {
       placeMarker(parcel.point.lat, parcel.point.lon);
@@ -229,8 +235,9 @@
       .then(function (res) {
         result.removeAttribute("aria-busy");
         if (res.status === 200) { showResult(res.body); return; }
-        if (res.status === 404) { showResult({parcel: null}); return; }
-        showMessage("error", "gp-error");
+        /* 404: a sheet/parcel key (from a permalink) that names no parcel. */
+        showMessage(res.status === 404 ? "not_found" : "error",
+                    res.status === 404 ? "gp-empty" : "gp-error");
         var msg = res.body && res.body.error && res.body.error.message;
         if (msg) { result.appendChild(el("p", "gp-error-detail", msg)); }
       })
@@ -351,7 +358,10 @@
     }
     map.on("click", function (e) {
       placeMarker(e.latlng.lat, e.latlng.lng);
-      lookup({lat: e.latlng.lat.toFixed(7), lon: e.latlng.lng.toFixed(7), district: conf.district});
+      /* No district in the query: the server finds the district from the published
+       * outlines, so a click across the border answers for the neighbouring district,
+       * and one outside every district says so. */
+      lookup({lat: e.latlng.lat.toFixed(7), lon: e.latlng.lng.toFixed(7)});
     });
     map.on("moveend", updateHash);
     if (fromHash && fromHash.parcel) {

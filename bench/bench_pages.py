@@ -1,0 +1,125 @@
+"""Page weight of the district map: the same for 2 000 and for 200 000 parcels.
+
+A district page must not embed its layers (DESIGN.md §9): parcels, plan and boundaries
+go out as vector tiles, so the HTML of ``/districts/<code>`` should weigh the same
+whatever the size of the district, and well under 0.5 MB. This bench publishes the same
+demo district at two sizes in two data homes (the real pipeline), fetches the page
+through the app, and prints its bytes for each, as a ratio, with the gzip size a
+compressing proxy would send. Then it fetches every asset the page loads from the app
+itself — scripts, styles, and the images and fonts those styles point at — and prints
+their total (these are cached by the browser after the first page).
+
+Usage::
+
+    python bench/bench_pages.py [--small 2000] [--large 200000] [--district 678]
+                                [--home-small DIR] [--home-large DIR]
+
+Building the 200 000-parcel district takes about a minute; ``--home-large DIR`` keeps it
+(built there only if its parcels are not published yet; bench_lookup.py's ``--home``
+holds the same district).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import posixpath
+import re
+import tempfile
+import time
+from pathlib import Path
+
+from gisportal import create_app, seeds
+from gisportal.store import open_store
+
+#: Target from the issue: the page of any district weighs at most this much.
+TARGET_BYTES = 512 * 1024
+
+_REF = re.compile(r'<(?:script|link|img)\b[^>]*?\b(?:src|href)="([^"]+)"', re.I)
+_CSS_URL = re.compile(r"url\(\s*['\"]?([^'\")]+)['\"]?\s*\)")
+
+
+def ensure_district(home: Path, district: str, parcels: int) -> int:
+    """Publish the demo district with `parcels` parcels in `home` unless it is there."""
+    with open_store(home, crs=seeds.province()["crs"]) as store:
+        version = store.published(district, "parcels")
+        if version is None:
+            from gisportal.demo_province import build_demo
+
+            print(f"building district {district} with {parcels} parcels in {home} ...",
+                  flush=True)
+            started = time.perf_counter()
+            build_demo(store, parcels_per_district=parcels, districts=[district])
+            print(f"  built in {time.perf_counter() - started:.0f} s", flush=True)
+            version = store.published(district, "parcels")
+        return version.feature_count
+
+
+def page(home: Path, district: str) -> tuple[bytes, object]:
+    """The district page's bytes, and a test client on the same app for its assets."""
+    client = create_app({"home": str(home)}).test_client()
+    r = client.get(f"/districts/{district}")
+    if r.status_code != 200:
+        raise SystemExit(f"/districts/{district} answered {r.status_code}")
+    return r.data, client
+
+
+def assets(html: str, client) -> dict[str, int]:
+    """Bytes of every same-site asset the page loads, styles' url() references included."""
+    sizes: dict[str, int] = {}
+    todo = [u for u in _REF.findall(html) if u.startswith("/") and not u.startswith("//")]
+    while todo:
+        url = todo.pop().split("#")[0].split("?")[0]
+        if url in sizes:
+            continue
+        r = client.get(url)
+        if r.status_code != 200:
+            raise SystemExit(f"the page loads {url}, which answers {r.status_code}")
+        sizes[url] = len(r.data)
+        if url.endswith(".css"):
+            for ref in _CSS_URL.findall(r.get_data(as_text=True)):
+                if ref.startswith(("data:", "http:", "https:", "//", "#")):
+                    continue
+                todo.append(ref if ref.startswith("/") else
+                            posixpath.normpath(posixpath.join(posixpath.dirname(url), ref)))
+    return sizes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=int, default=2000)
+    parser.add_argument("--large", type=int, default=200_000)
+    parser.add_argument("--district", default="678", help="GSO code (default: Đức Trọng)")
+    parser.add_argument("--home-small", type=Path)
+    parser.add_argument("--home-large", type=Path)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="gisportal-bench-pages-") as tmp:
+        homes = {args.small: args.home_small or Path(tmp) / "small",
+                 args.large: args.home_large or Path(tmp) / "large"}
+        pages = {}
+        for n, home in homes.items():
+            features = ensure_district(home, args.district, n)
+            body, client = page(home, args.district)
+            pages[n] = (features, body, client)
+        print(f"/districts/{args.district}: {'parcels':>8} {'HTML bytes':>11} "
+              f"{'gzip':>8}")
+        for features, body, _ in pages.values():
+            print(f"{'':{len(args.district) + 12}} {features:>8} {len(body):>11} "
+                  f"{len(gzip.compress(body)):>8}")
+        (n_small, small, _), (n_large, large, client) = pages[args.small], pages[args.large]
+        ratio = len(large) / len(small)
+        print(f"ratio {n_large:,} / {n_small:,} parcels: {ratio:.3f}x  (target: 1.0x, each "
+              f"<= {TARGET_BYTES / 2**20:.1f} MB: "
+              f"{'met' if max(len(small), len(large)) <= TARGET_BYTES else 'NOT met'})")
+        sizes = assets(large.decode("utf-8"), client)
+        total = sum(sizes.values())
+        print(f"\nassets the page loads from the app ({len(sizes)} files, cached by the "
+              f"browser after the first visit):")
+        for url, size in sorted(sizes.items(), key=lambda kv: -kv[1]):
+            print(f"  {size:>9}  {url}")
+        print(f"  {total:>9}  total; with the HTML {total + len(large)} bytes "
+              f"({(total + len(large)) / 2**20:.2f} MB) for a first visit")
+
+
+if __name__ == "__main__":
+    main()
