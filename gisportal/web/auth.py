@@ -247,6 +247,18 @@ class _Sessions(SecureCookieSessionInterface):
             return not _is_loopback(request.host)
         return self.mode == "true"
 
+    def save_session(self, app: Flask, session, response) -> None:
+        """As Flask's, but vector tiles stay shareable by caches.
+
+        Flask-Login looks into the session after every request, and Flask then adds
+        ``Vary: Cookie``: a proxy would keep one copy of a tile per visitor. Tiles hold
+        public fields only and are the same for everyone, so the session is no part of
+        them (they are never built for a signed-in user alone).
+        """
+        super().save_session(app, session, response)
+        if request.blueprint == "tiles" and not session.modified:
+            response.vary.discard("Cookie")
+
 
 def _is_loopback(host: str) -> bool:
     """Whether a Host header names this machine (localhost, 127.0.0.0/8, ::1)."""
