@@ -229,7 +229,7 @@ def test_schema_rows_and_a_catalogue_from_the_future(home, store):
     catalogue._current.clear()  # a new process would look again
     with pytest.raises(StoreError) as err:
         users.list_users(home)
-    assert err.value.code == "ACCOUNTS-SCHEMA-NEWER" and "Upgrade gisportal" in str(err.value)
+    assert err.value.code == "USERS-SCHEMA-NEWER" and "Upgrade gisportal" in str(err.value)
 
 
 def test_secret_key_is_made_once_and_private(home):
