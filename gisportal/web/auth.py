@@ -257,7 +257,12 @@ class _Sessions(SecureCookieSessionInterface):
         """
         super().save_session(app, session, response)
         if request.blueprint == "tiles" and not session.modified:
-            response.vary.discard("Cookie")
+            # (HeaderSet.discard does not write the header back; set it ourselves.)
+            kept = [v for v in response.vary if v.lower() != "cookie"]
+            if kept:
+                response.headers["Vary"] = ", ".join(kept)
+            else:
+                response.headers.pop("Vary", None)
 
 
 def _is_loopback(host: str) -> bool:
