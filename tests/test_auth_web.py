@@ -57,7 +57,8 @@ def test_login_page_and_header(client):
 
 def test_sign_in_and_out(client, home):
     r = sign_in(client, "BOSS", PW)
-    assert r.status_code == 303 and r.headers["Location"] == "/admin/users"
+    # Staff land on their work: the planner dashboard (admins see every district there).
+    assert r.status_code == 303 and r.headers["Location"] == "/planner/"
     page = client.get("/").get_data(as_text=True)
     assert 'id="gp-user-name">boss<' in page and 'id="gp-logout"' in page
     assert 'href="/admin/users"' in page
@@ -74,7 +75,7 @@ def test_sign_in_and_out(client, home):
 
 def test_planner_lands_home_and_sees_own_districts(client):
     r = sign_in(client, "lan", PW)
-    assert r.status_code == 303 and r.headers["Location"] == "/"
+    assert r.status_code == 303 and r.headers["Location"] == "/planner/"
     me = client.get("/api/me").json
     assert me["can"]["upload"] == ["678"] and me["can"]["manage_users"] is False
     assert 'href="/admin/users"' not in client.get("/").get_data(as_text=True)
@@ -290,9 +291,9 @@ def test_open_redirect_is_refused(client):
     page = client.get("/login?next=https://evil.example/").get_data(as_text=True)
     assert "evil" not in page
     r = sign_in(client, "boss", PW, next="https://evil.example/")
-    assert r.status_code == 303 and r.headers["Location"] == "/admin/users"
+    assert r.status_code == 303 and r.headers["Location"] == "/planner/"
     r = client.get("/login?next=//evil.example/")  # signed in: GET /login redirects too
-    assert r.status_code == 302 and r.headers["Location"] == "/admin/users"
+    assert r.status_code == 302 and r.headers["Location"] == "/planner/"
 
 
 def test_anonymous_is_sent_to_login_and_back(client):

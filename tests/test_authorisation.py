@@ -129,6 +129,38 @@ ROUTES: dict[str, Row] = {
     "GET /admin/audit.csv": ADMIN,
     # The ministry package holds whole layers: the "export" right of the district.
     "GET /admin/export/<district>.zip": DISTRICT,
+    # The export page lists the districts each staff member may export (any planner).
+    "GET /admin/export": Row((302, 200, 200, 200)),
+    # Planner workflow (web/planner*.py). Version 1 is the published parcels of 678, stored
+    # by ingest_file (no upload job, no report); there is no job 999. The same routes
+    # with real jobs, drafts and decisions: tests/test_planner_access.py.
+    "GET /planner/": Row((302, 200, 200, 200)),
+    "GET /planner/<district>/upload": DISTRICT,
+    "POST /planner/<district>/upload": Row((302, 403, 400, 400), data={"kind": "parcels"}),
+    "GET /planner/<district>/<kind>/history": DISTRICT,
+    "GET /planner/jobs/<int:job_id>": Row((302, 404, 404, 404), url="/planner/jobs/999"),
+    "POST /planner/jobs/<int:job_id>/cancel": Row((302, 404, 404, 404),
+                                                 url="/planner/jobs/999/cancel"),
+    "GET /planner/versions/<int:version_id>": DISTRICT.at("/planner/versions/1"),
+    "GET /planner/versions/<int:version_id>/report.<any(json, geojson, html):fmt>":
+        Row((302, 403, 404, 404), url="/planner/versions/1/report.json"),
+    "POST /planner/versions/<int:version_id>/repair": Row((302, 403, 409, 409),
+                                                         url="/planner/versions/1/repair"),
+    "POST /planner/versions/<int:version_id>/decision": Row(
+        (302, 403, 409, 409), url="/planner/versions/1/decision",
+        data={"number": "1/QĐ-UBND", "date": "2023-01-01", "authority": "UBND tỉnh"}),
+    "POST /planner/versions/<int:version_id>/publish": Row((302, 403, 409, 409),
+                                                          url="/planner/versions/1/publish"),
+    "POST /planner/versions/<int:version_id>/rollback": Row((302, 403, 409, 409),
+                                                           url="/planner/versions/1/rollback"),
+    "GET /planner/decisions/<sha256>.pdf": public(404).at(f"/planner/decisions/{'0' * 64}.pdf"),
+    "POST /api/jobs": Row((401, 403, 400, 400), data={"district": "678", "kind": "parcels"}),
+    "GET /api/jobs": DISTRICT_API.at("/api/jobs?district=678"),
+    "GET /api/jobs/<int:job_id>": Row((401, 404, 404, 404), url="/api/jobs/999"),
+    "POST /api/jobs/<int:job_id>/cancel": Row((401, 404, 404, 404), url="/api/jobs/999/cancel"),
+    "GET /api/versions/<int:version_id>/findings": Row((401, 403, 404, 404),
+                                                      url="/api/versions/1/findings"),
+    "GET /api/versions/<int:version_id>/features": DISTRICT_API.at("/api/versions/1/features"),
 }
 
 

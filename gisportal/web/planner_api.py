@@ -1,0 +1,156 @@
+"""The planner's JSON API: upload jobs for scripts, their progress, and the review map's
+data.
+
+- ``POST /api/jobs`` — multipart (``district``, ``kind``, ``file``; optional ``crs``,
+  ``encoding``, ``source_layer``, ``field`` = ``sheet=SO_TO`` repeated, ``repair``) with
+  an API token (``Authorization: Bearer gp_…``, no CSRF token) or a session (with its
+  CSRF token) → 202, ``{"job", "url", "page"}`` and ``Location``; a file over
+  ``max_upload_bytes`` → 413.
+- ``GET /api/jobs/<id>`` — state, stage, percent, message, result, error (``job``).
+- ``GET /api/jobs[?district=&state=&limit=]`` — newest first, the districts the caller
+  reviews.
+- ``POST /api/jobs/<id>/cancel`` — stops the job (waits for its worker, a few seconds).
+- ``GET /api/versions/<id>/findings[?rule=&severity=&offset=&limit=]`` — a page of the
+  version's validation findings as GeoJSON (WGS 84).
+- ``GET /api/versions/<id>/features[?bbox=&limit=]`` — the version's features in a box
+  (WGS 84), key fields and land use only.
+
+All need the ``review`` right in the district concerned (``upload`` to submit; the
+job kind's right to cancel). Errors are ``{"error": {code, what, where, fix, message}}``.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request, url_for
+from flask_login import current_user
+
+from gisportal import jobs, seeds
+from gisportal.accounts.roles import can
+from gisportal.errors import GisportalError, NotFoundError, UsageError
+from gisportal.web import get_store
+from gisportal.web.auth import home, login_required, require
+from gisportal.web.planner_common import (
+    cancel_job,
+    district_or_404,
+    job_for,
+    job_json,
+    observe,
+    submit_from_request,
+    upload_job_of,
+    version_for,
+    wants_413,
+)
+from gisportal.web.planner_data import (
+    FEATURE_LIMIT,
+    FINDINGS_LIMIT,
+    MAX_FEATURE_LIMIT,
+    MAX_FINDINGS_LIMIT,
+    count,
+    features_in_box,
+    findings_page,
+    load_report,
+    parse_bbox,
+)
+
+__all__ = ["bp", "MAX_JOBS"]
+
+bp = Blueprint("planner_api", __name__)
+
+#: Most jobs one listing returns.
+MAX_JOBS = 500
+
+
+@bp.post("/api/jobs")
+@login_required
+def create_job():
+    """Queue an upload (see the module docstring) → 202 with the job."""
+    district = (request.form.get("district") or "").strip()
+    if not district:
+        raise UsageError("the district is missing", where="district",
+                         fix="send the district's GSO code, e.g. district=676",
+                         code="UPLOAD-DISTRICT")
+    require("upload", district)
+    code = district_or_404(district).code
+    try:
+        job = submit_from_request(code)
+    except GisportalError as err:
+        return jsonify({"error": err.to_dict()}), wants_413(err)
+    url = url_for(".get_job", job_id=job.id)
+    response = jsonify({"job": job_json(job), "url": url,
+                        "page": url_for("planner.job_page", job_id=job.id)})
+    response.status_code = 202
+    response.headers["Location"] = url
+    return response
+
+
+@bp.get("/api/jobs")
+@login_required
+def list_jobs():
+    """Jobs of ``district`` (or of every district the caller reviews), newest first."""
+    district = (request.args.get("district") or "").strip() or None
+    state = (request.args.get("state") or "").strip() or None
+    limit = max(1, count(request.args.get("limit"), "limit", 50, MAX_JOBS))
+    if district is not None:
+        require("review", district)
+        found = jobs.list_jobs(home(), district_or_404(district).code, state=state,
+                               limit=limit)
+    elif current_user.is_admin:
+        found = jobs.list_jobs(home(), state=state, limit=limit)
+    else:
+        codes = [d.code for d in seeds.districts() if can(current_user, "review", d.code)]
+        found = sorted((j for c in codes for j in jobs.list_jobs(home(), c, state=state,
+                                                                 limit=limit)),
+                       key=lambda j: j.id, reverse=True)[:limit]
+    for job in found:
+        observe(job)
+    return jsonify({"jobs": [job_json(j) for j in found]})
+
+
+@bp.get("/api/jobs/<int:job_id>")
+@login_required
+def get_job(job_id: int):
+    """One job: what the job page polls."""
+    job = job_for(job_id)
+    observe(job)
+    return jsonify({"job": job_json(job)})
+
+
+@bp.post("/api/jobs/<int:job_id>/cancel")
+@login_required
+def cancel(job_id: int):
+    job = cancel_job(job_for(job_id))
+    observe(job)
+    return jsonify({"job": job_json(job)})
+
+
+@bp.get("/api/versions/<int:version_id>/findings")
+@login_required
+def findings(version_id: int):
+    """A page of the version's findings (the review table and map)."""
+    version = version_for("review", version_id)
+    job = upload_job_of(version)
+    if job is None:
+        raise NotFoundError(f"version {version.id} has no detailed report",
+                            where=f"version {version.id}",
+                            fix="only versions uploaded through the portal keep their report",
+                            code="REPORT-MISSING")
+    report = load_report(jobs.report_file(home(), job, "json"))
+    a = request.args
+    page = findings_page(report, rule=(a.get("rule") or "").strip() or None,
+                         severity=(a.get("severity") or "").strip() or None,
+                         offset=count(a.get("offset"), "offset", 0, 10**9),
+                         limit=max(1, count(a.get("limit"), "limit", FINDINGS_LIMIT,
+                                            MAX_FINDINGS_LIMIT)))
+    page["summary"] = report.get("summary")
+    return jsonify(page)
+
+
+@bp.get("/api/versions/<int:version_id>/features")
+@login_required
+def features(version_id: int):
+    """The version's features meeting ``bbox`` (the review map's layer under the
+    findings)."""
+    version = version_for("review", version_id)
+    limit = max(1, count(request.args.get("limit"), "limit", FEATURE_LIMIT, MAX_FEATURE_LIMIT))
+    return jsonify(features_in_box(get_store(), version, parse_bbox(request.args.get("bbox")),
+                                   limit=limit))

@@ -1,0 +1,297 @@
+"""What the planner pages and the jobs API share: look-ups that answer in the right
+order (sign in, then 404, then 403), the upload form read into `jobs.submit_upload`,
+the audit records of each action, and the job as the API shows it.
+
+The web process never writes to the store: uploads, repairs, publications and roll
+backs are queued as jobs (:mod:`gisportal.jobs`), whose worker processes do the
+writing. The only store change made here is attaching an approval decision, which
+touches the catalogue alone (:func:`gisportal.decisions.attach_decision`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import current_app, request, url_for
+from flask_login import current_user
+
+from gisportal import jobs, seeds
+from gisportal.accounts import audit
+from gisportal.decisions import decision_of
+from gisportal.errors import GisportalError, NotFoundError, UsageError
+from gisportal.jobs.uploads import safe_file_name
+from gisportal.seeds import AdminUnit
+from gisportal.store.base import KINDS, Version
+from gisportal.web import get_store
+from gisportal.web.auth import audit_event, home, require
+
+__all__ = [
+    "JOB_RIGHTS",
+    "MAX_ID",
+    "actor",
+    "cancel_job",
+    "district_or_404",
+    "form_values",
+    "job_for",
+    "job_json",
+    "kind_or_404",
+    "observe",
+    "settings",
+    "submit_from_request",
+    "upload_job_of",
+    "version_for",
+    "wants_413",
+]
+
+#: SQLite integers are signed 64-bit: a larger id in a URL names nothing.
+MAX_ID = 2**63 - 1
+
+#: The right a job's kind needs to act on it (cancel); seeing a job needs ``review``.
+JOB_RIGHTS: dict[str, str] = {"check": "upload", "ingest": "upload", "repair": "upload",
+                              "publish": "publish", "rollback": "rollback"}
+
+
+
+def settings() -> dict[str, Any]:
+    """The app's settings, handed to every job (``job_workers``, ``max_upload_bytes``)."""
+    return current_app.config["GISPORTAL"]
+
+
+def actor() -> str:
+    """The signed-in user's name, as jobs and versions record it."""
+    return str(current_user.name)
+
+
+# --------------------------------------------------------------------------- look-ups
+
+
+def district_or_404(code: str) -> AdminUnit:
+    """The district of the province with this GSO code, else NotFoundError."""
+    try:
+        return seeds.district(str(code))
+    except KeyError:
+        raise NotFoundError(f"there is no district with code {str(code)[:20]!r}",
+                            where="district", fix="use a GSO district code of the province, "
+                            "e.g. 676 for Lâm Hà", code="DISTRICT-UNKNOWN") from None
+
+
+def kind_or_404(kind: str) -> str:
+    """A layer kind named in a URL (``parcels``, ``plan``, ``boundary``), else 404."""
+    if kind not in KINDS:
+        raise NotFoundError(f"{str(kind)[:40]!r} is not a layer kind", where="kind",
+                            fix="use one of: " + ", ".join(KINDS), code="KIND-UNKNOWN")
+    return kind
+
+
+def _id(value: int, what: str) -> int:
+    if not 0 < value <= MAX_ID:
+        raise NotFoundError(f"there is no {what} {value}", where=what,
+                            fix=f"use the number of an existing {what}", code="NOT-FOUND")
+    return value
+
+
+def version_for(action: str, version_id: int) -> Version:
+    """The stored version, if the current user may do `action` in its district.
+
+    404 for an id that names no version, 403 for a version of a district the user has
+    no `action` right in (call after sign-in is checked, so anonymous users are sent
+    to the sign-in page rather than told what exists).
+    """
+    version = get_store().version(_id(version_id, "version"))
+    require(action, version.district)
+    return version
+
+
+def job_for(job_id: int, action: str = "review") -> jobs.Job:
+    """The job, if the current user may do `action` in its district (404, then 403)."""
+    job = jobs.get(home(), _id(job_id, "job"))
+    require(action, job.district)
+    return job
+
+
+def upload_job_of(version: Version) -> jobs.Job | None:
+    """The job whose upload stored `version` (its report and file live there), or None.
+
+    Versions stored by the command line or the demo have no job; a job row naming
+    another district or layer (a catalogue copied between homes) is not trusted.
+    """
+    job_id = version.meta.get("job")
+    if not isinstance(job_id, int) or isinstance(job_id, bool):
+        return None
+    try:
+        job = jobs.get(home(), job_id)
+    except NotFoundError:
+        return None
+    if (job.district, job.layer) != (version.district, version.kind) \
+            or job.kind not in ("check", "ingest", "repair"):
+        return None
+    return job
+
+
+# --------------------------------------------------------------------------- uploads
+
+
+def _flag(value: str | None) -> bool:
+    return str(value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _field_overrides(values: list[str]) -> dict[str, str] | None:
+    """``field=column`` pairs from repeated form fields or lines of a text area."""
+    pairs: dict[str, str] = {}
+    for value in values:
+        for line in str(value).splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            name, sep, column = line.partition("=")
+            if not sep or not name.strip() or not column.strip():
+                raise UsageError(f"{line[:80]!r} is not a field override", where="field",
+                                 fix="write one field=column pair per line, e.g. sheet=SO_TO",
+                                 code="UPLOAD-FIELD")
+            pairs[name.strip()] = column.strip()
+    return pairs or None
+
+
+def submit_from_request(district: str) -> jobs.Job:
+    """Queue an ingest of the file in this multipart request; record it in the audit log.
+
+    Form fields: ``kind`` (layer kind), ``file``, and optionally ``crs``, ``encoding``,
+    ``source_layer``, ``field`` (``sheet=SO_TO``; repeated, or one per line) and
+    ``repair``. Shared by the upload form and ``POST /api/jobs``.
+
+    Raises
+    ------
+    UsageError
+        No file, an unknown layer kind, a malformed override (and what
+        `jobs.submit_upload` refuses: a bad CRS or encoding).
+    InputError
+        An empty file, one over ``max_upload_bytes`` (code ``FILE-TOO-BIG``), or not a
+        GIS file.
+    """
+    form = request.form
+    kind = (form.get("kind") or "").strip()
+    if kind not in KINDS:
+        raise UsageError(f"{kind[:40]!r} is not a layer kind" if kind else
+                         "the layer kind is missing", where="kind",
+                         fix="choose one of: " + ", ".join(KINDS), code="UPLOAD-KIND")
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise UsageError("no file was sent", where="file",
+                         fix="choose the file to upload (a zipped Shapefile, GeoPackage, "
+                             "GeoJSON, KML, FlatGeobuf or DXF)", code="UPLOAD-NO-FILE")
+    repair = _flag(form.get("repair"))
+    try:
+        job = jobs.submit_upload(
+            home(), upload.stream, upload.filename, district=district, layer=kind,
+            actor=actor(), crs=form.get("crs") or None, encoding=form.get("encoding") or None,
+            source_layer=(form.get("source_layer") or "").strip() or None,
+            fields=_field_overrides(form.getlist("field")), repair=repair,
+            settings=settings())
+    except GisportalError as err:
+        # Refused on arrival (too big, not a GIS file, a bad override): nothing is kept,
+        # but who tried what stays on record.
+        audit_event("upload.refused", district=district, kind=kind, detail={
+            "file": safe_file_name(upload.filename), "code": err.code})
+        raise
+    audit_event("upload", district=district, kind=kind, detail={
+        "job": job.id, "file": job.params.get("upload_name"),
+        "bytes": job.params.get("upload_bytes"), "repair": repair,
+        "crs": job.params.get("crs"), "encoding": job.params.get("encoding")})
+    return job
+
+
+def cancel_job(job: jobs.Job) -> jobs.Job:
+    """Cancel a job the user may act on (a finished one is returned unchanged).
+
+    Blocks while a running worker stops: up to the cancel grace period.
+    """
+    require(JOB_RIGHTS.get(job.kind, "upload"), job.district)
+    if job.finished:
+        return job
+    audit_event("job.cancel", district=job.district, kind=job.layer,
+                version=(job.result or {}).get("version") or job.params.get("version"),
+                detail={"job": job.id, "job_kind": job.kind, "state": job.state})
+    return jobs.cancel(home(), job.id, settings=settings())
+
+
+# --------------------------------------------------------------------------- audit of completions
+
+
+def observe(job: jobs.Job) -> None:
+    """Record once in the audit log that a job has finished, when it is first seen so.
+
+    The worker process records its outcome in the job row; the audit log learns it
+    here, from the first poll, page or listing that sees the final state (in the
+    name of the user who asked for the job). A marker file created exclusively next to
+    the job's lock makes it once only, across threads and server processes.
+    """
+    if not job.finished:
+        return
+    folder = os.path.join(home(), "jobs")
+    marker = os.path.join(folder, f"{job.id}.audited")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+    result = job.result or {}
+    version = result.get("version") or job.params.get("version")
+    decision = None
+    if job.kind in ("publish", "rollback") and job.state == "done" and job.layer == "plan":
+        try:
+            found = decision_of(get_store().version(int(version)))
+        except (GisportalError, TypeError, ValueError):
+            found = None
+        decision = found.label() if found else None
+    detail: dict[str, Any] = {"job": job.id, "job_kind": job.kind}
+    if job.state == "done":
+        for key in ("previous", "features", "published"):
+            if result.get(key) is not None:
+                detail[key] = result[key]
+        summary = result.get("summary") or {}
+        if summary:
+            detail["errors"] = summary.get("errors")
+            detail["warnings"] = summary.get("warnings")
+    elif job.error:
+        detail["error"] = job.error.get("code")
+    try:
+        audit.record(home(), job.actor, f"job.{job.state}", district=job.district,
+                     kind=job.layer, version=version, decision=decision, detail=detail)
+    except BaseException:
+        os.unlink(marker)  # let the next observer try again
+        raise
+
+
+# --------------------------------------------------------------------------- answers
+
+
+def job_json(job: jobs.Job) -> dict[str, Any]:
+    """A job for the API: its row, the names of its state and stage, and its links."""
+    out = job.to_dict()
+    out["labels"] = {"state": list(jobs.LABELS[f"job_state_{job.state}"]),
+                     "stage": list(jobs.LABELS.get(f"job_stage_{job.stage}",
+                                                   (job.stage, job.stage)))}
+    links = {"self": url_for("planner_api.get_job", job_id=job.id),
+             "page": url_for("planner.job_page", job_id=job.id)}
+    version = (job.result or {}).get("version")
+    if isinstance(version, int) and job.kind in ("ingest", "repair", "check"):
+        links["review"] = url_for("planner_review.review", version_id=version)
+    if job.kind in ("publish", "rollback") and job.state == "done":
+        links["map"] = f"/districts/{job.district}"
+    out["links"] = links
+    return out
+
+
+def wants_413(err: GisportalError) -> int:
+    """The HTTP status of a refused upload: 413 for a file over the size limit."""
+    return 413 if err.code == "FILE-TOO-BIG" else err.http_status
+
+
+def form_values() -> dict[str, str]:
+    """The upload form's text fields as sent (to fill the form again after a refusal)."""
+    f = request.form
+    return {"kind": f.get("kind", ""), "crs": f.get("crs", "")[:200],
+            "encoding": f.get("encoding", ""), "source_layer": f.get("source_layer", "")[:200],
+            "field": "\n".join(f.getlist("field"))[:2000], "repair": _flag(f.get("repair"))}
