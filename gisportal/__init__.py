@@ -30,8 +30,27 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False
     errors.init_app(app)
     i18n.init_app(app)
+    from gisportal.web import auth  # sign-in, CSRF, tokens, /admin (web/auth.py)
+
+    auth.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(tiles.bp)
     app.register_blueprint(sheet.bp)
+    from gisportal.web import ogc, openapi
+
+    app.register_blueprint(ogc.bp)
+    app.register_blueprint(openapi.bp)
+    from gisportal.web import export as export_download  # ministry package (web/export.py)
+
+    app.register_blueprint(export_download.bp)
+    from gisportal.web import compare as compare_pages  # version comparison (web/compare.py)
+
+    app.register_blueprint(compare_pages.bp)
+    from gisportal.web import planner  # upload, review, decision, publish (web/planner.py)
+
+    planner.init_app(app)
+    from gisportal import jobs  # background jobs: reap interrupted ones, start queued ones
+
+    jobs.startup(app.config["GISPORTAL_HOME"], settings)
     return app

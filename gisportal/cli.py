@@ -9,7 +9,9 @@ so a real bug still shows its traceback.
 from __future__ import annotations
 
 import functools
+import gc
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -289,6 +291,140 @@ def lookup(ctx, district, sheet, parcel, commune, lat, lon, x_north, y_east) -> 
     click.echo(json.dumps(answer, ensure_ascii=False, indent=2))
 
 
+# --------------------------------------------------------------------------- compare
+
+
+@cli.command()
+@click.option("--district", required=True, help="GSO district code, e.g. 678.")
+@click.option("--kind", type=KIND, required=True)
+@click.option("--from", "from_id", type=int, required=True, help="Version id before.")
+@click.option("--to", "to_id", type=int, required=True, help="Version id after.")
+@click.option("--format", "fmt", type=click.Choice(["json", "geojson", "text"]),
+              default="json", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the result here instead of standard output.")
+@click.option("--area-tolerance", type=float, default=None,
+              help="m² of shape difference below which a feature is not reshaped "
+                   "(default: the layer model's area_tolerance_m2).")
+@click.option("--iou-threshold", type=float, default=None,
+              help="Overlap (intersection over union) above which features left "
+                   "unmatched by key are the same feature (default 0.5).")
+@click.pass_context
+@_errors
+def compare(ctx, district, kind, from_id, to_id, fmt, out, area_tolerance,
+            iou_threshold) -> None:
+    """Compare two versions of a layer: added, removed, reshaped, renumbered, use changed,
+    and m² per land-use code (drafts too)."""
+    from gisportal.compare import DEFAULT_IOU_THRESHOLD, compare_versions
+    from gisportal.ingest import check_district
+
+    result = compare_versions(
+        _store(ctx), from_id, to_id, district=check_district(district), kind=kind,
+        area_tolerance_m2=area_tolerance,
+        iou_threshold=DEFAULT_IOU_THRESHOLD if iou_threshold is None else iou_threshold)
+    if fmt == "json":
+        text = json.dumps(result.to_dict(), ensure_ascii=False, indent=1)
+    elif fmt == "geojson":
+        text = json.dumps(result.geojson(), ensure_ascii=False)
+    else:
+        text = result.to_text()
+    if out:
+        out.write_text(text, encoding="utf-8")
+        s = result.summary()
+        click.echo(f"{s['changed_features']} changed features written to {out}", err=True)
+    else:
+        click.echo(text)
+
+
+# --------------------------------------------------------------------------- export
+
+
+@cli.command()
+@click.option("--district", required=True, help="GSO district code, e.g. 678.")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="The zip file to write (replaced only once the new one is complete).")
+@click.option("--kind", "kinds", type=KIND, multiple=True,
+              help="Only this layer (repeatable); default: every published layer.")
+@click.option("--version", "version_id", type=int,
+              help="Export this version (e.g. an older one) instead of the published ones.")
+@click.option("--national-names", is_flag=True,
+              help="Name fields as the national land database does (SoHieuToBanDo...).")
+@click.option("--include-personal", is_flag=True,
+              help="Also export personal data (owner names, ID and certificate numbers). "
+                   "Off by default.")
+@click.pass_context
+@_errors
+def export(ctx, district, out, kinds, version_id, national_names, include_personal) -> None:
+    """Write the ministry export package of a district; the last output line is its path."""
+    from gisportal.export import export_package
+
+    bar = tqdm(desc="export", unit="step", file=sys.stderr, leave=False, disable=None)
+
+    def progress(step: str, total: int) -> None:
+        bar.total = total
+        bar.set_postfix_str(step)
+        bar.update(1)
+
+    try:
+        res = export_package(_store(ctx), district, out, kinds=kinds or None,
+                             version_id=version_id, national_names=national_names,
+                             include_personal=include_personal,
+                             settings=ctx.obj["settings"], progress=progress)
+    finally:
+        bar.close()
+    for warning in res.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for layer in res.layers:
+        v = layer.version
+        click.echo(f"{v.kind}: version {v.id} ({v.status}), {v.feature_count} features, "
+                   f"{len(layer.fields)} fields")
+    if include_personal:
+        click.echo("personal data included: handle the package as personal data", err=True)
+    click.echo(str(res.path))
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+@cli.group("jobs")
+def jobs_group() -> None:
+    """Background jobs (web uploads, publications): list them, cancel one."""
+
+
+@jobs_group.command("list")
+@click.option("--district")
+@click.option("--state", type=click.Choice(["queued", "running", "done", "failed",
+                                            "cancelled"]))
+@click.option("--limit", default=50, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@_errors
+def jobs_list(ctx, district, state, limit, as_json) -> None:
+    """List jobs, newest first (a job whose worker died shows as failed)."""
+    from gisportal import jobs
+
+    rows = jobs.list_jobs(data_home(ctx.obj["settings"]), district, state=state, limit=limit)
+    if as_json:
+        click.echo(json.dumps([j.to_dict() for j in rows], ensure_ascii=False, indent=2))
+        return
+    for j in rows:
+        detail = (j.error or {}).get("message") or j.message
+        click.echo(f"{j.id:>6}  {j.kind:<8}  {j.district}  {j.layer:<8}  {j.state:<9}  "
+                   f"{j.stage:<9} {j.percent:>3}%  {j.actor}  {j.created_at}  {detail}")
+
+
+@jobs_group.command("cancel")
+@click.argument("job_id", type=int)
+@click.pass_context
+@_errors
+def jobs_cancel(ctx, job_id) -> None:
+    """Cancel a queued or running job (its worker is stopped; the store stays intact)."""
+    from gisportal import jobs
+
+    job = jobs.cancel(data_home(ctx.obj["settings"]), job_id, settings=ctx.obj["settings"])
+    click.echo(f"job {job.id}: {job.state}" + (f" ({job.message})" if job.message else ""))
+
+
 # --------------------------------------------------------------------------- demo, serve
 
 
@@ -326,27 +462,109 @@ def demo(ctx, parcels, districts) -> None:
     _run_demo(ctx, parcels, districts)
 
 
+def _cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _have_gunicorn() -> bool:
+    try:
+        import gunicorn.app.base  # noqa: F401  (Unix only: it needs fcntl)
+    except ImportError:
+        return False
+    return True
+
+
+def _default_workers() -> int:
+    """One worker process per CPU where gunicorn runs, else one (waitress).
+
+    A request is mostly Python holding the GIL, so one process uses about one core:
+    fewer processes than cores leave cores idle, more only queue for the same cores
+    (bench/bench_lookup.py measures both).
+    """
+    return _cpus() if _have_gunicorn() else 1
+
+
+def _serve_gunicorn(config: dict[str, Any], host: str, port: int, workers: int,
+                    threads: int) -> None:
+    """gunicorn with `workers` gthread processes; each builds its own app after the fork.
+
+    No ``preload_app``: the app, its store (SQLite connections per thread) and the
+    tile readers (memory maps) are made in each worker, never inherited from the master.
+    """
+    from gunicorn.app.base import BaseApplication
+
+    class Portal(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in {
+                "bind": [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"],
+                "workers": workers, "worker_class": "gthread", "threads": threads,
+                "preload_app": False, "proc_name": "gisportal",
+                # A request thread may wait for an on-demand tile build; the worker's
+                # main thread keeps answering the arbiter meanwhile, so this is only
+                # for a worker that hangs for good.
+                "timeout": 120, "graceful_timeout": 30, "keepalive": 5,
+                "accesslog": None, "errorlog": "-", "loglevel": "info",
+            }.items():
+                self.cfg.set(key, value)
+            if "control_socket_disable" in self.cfg.settings:  # gunicorn 25.1+
+                # Its runtime control socket has one default path per user: a second
+                # portal (or a test) on the machine would take over the first one's.
+                self.cfg.set("control_socket_disable", True)
+
+        def load(self):
+            from gisportal import create_app
+
+            return create_app(config)
+
+    Portal().run()
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--workers", type=click.IntRange(1, 256), envvar="GISPORTAL_WORKERS",
+              help="Worker processes (default: one per CPU, with gunicorn on Unix). 1 runs "
+                   "one process with waitress. [env GISPORTAL_WORKERS]")
+@click.option("--threads", type=click.IntRange(1, 1024), default=None,
+              help="Threads per process (default: 8 with one process, 4 per worker).")
 @click.option("--demo", "with_demo", is_flag=True,
               help="Seed the demo province first when the data home is empty.")
 @click.pass_context
 @_errors
-def serve(ctx, host, port, threads, with_demo) -> None:
-    """Run the portal with a production WSGI server (waitress)."""
+def serve(ctx, host, port, workers, threads, with_demo) -> None:
+    """Run the portal with a production WSGI server: gunicorn workers, or waitress."""
+    if with_demo:
+        with _store(ctx) as store:
+            empty = not store.versions()
+        if empty:
+            click.echo("seeding the demo province into an empty data home…", err=True)
+            _run_demo(ctx, DEMO_PARCELS, ())
+            gc.collect()  # close the demo's store here, not in a forked worker
+    workers = _default_workers() if workers is None else workers
+    if workers > 1 and not _have_gunicorn():
+        raise UsageError(f"--workers {workers} needs gunicorn, which runs on Unix only",
+                         where="--workers", fix="use --workers 1 (waitress) on this system")
+    config = {"home": ctx.obj["settings"]["home"]}
+    server = (f"gunicorn, {workers} worker processes × {threads or 4} threads"
+              if workers > 1 else f"waitress, {threads or 8} threads")
+    click.echo(f"gisportal on http://{host}:{port}/ ({server}; data home "
+               f"{data_home(ctx.obj['settings'])})", err=True)
+    if workers > 1:
+        _serve_gunicorn(config, host, port, workers, threads or 4)
+        return
+    import signal
+
     import waitress
 
     from gisportal import create_app
 
-    if with_demo and not _store(ctx).versions():
-        click.echo("seeding the demo province into an empty data home…", err=True)
-        _run_demo(ctx, DEMO_PARCELS, ())
-    app = create_app({"home": ctx.obj["settings"]["home"]})
-    click.echo(f"gisportal on http://{host}:{port}/ (data home {data_home(ctx.obj['settings'])})",
-               err=True)
-    waitress.serve(app, host=host, port=port, threads=threads)
+    # SIGTERM (systemd, docker stop) ends the server like Ctrl-C: exit status 0.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    waitress.serve(create_app(config), host=host, port=port, threads=threads or 8)
 
 
 @cli.command("rules")
@@ -370,7 +588,17 @@ def show_settings(ctx) -> None:
     """Show every setting, its value and where to change it."""
     values: dict[str, Any] = ctx.obj["settings"]
     for s in SETTINGS:
-        click.echo(f"{s.name} = {values[s.name]!r}   (env {s.env}) — {s.help}")
+        shown = ("(set, hidden)" if values[s.name] else "(unset)") \
+            if s.secret else repr(values[s.name])
+        click.echo(f"{s.name} = {shown}   (env {s.env}) — {s.help}")
+
+
+# --------------------------------------------------------------------------- accounts
+
+from gisportal.accounts.commands import audit_command, users_group  # noqa: E402
+
+cli.add_command(users_group)
+cli.add_command(audit_command)
 
 
 def main() -> None:

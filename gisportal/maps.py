@@ -12,6 +12,7 @@ overview embeds geometry: the twelve district outlines, simplified.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -28,6 +29,7 @@ from gisportal.resources import data_dir
 from gisportal.store import Store
 from gisportal.store.derived import derived
 from gisportal.tiles.build import ZOOMS
+from gisportal.workflow import WorkflowStatus, district_statuses
 
 __all__ = ["composition", "MapParts", "province_map", "district_map", "land_use_table",
            "text"]
@@ -149,12 +151,18 @@ def _build_outline(store: Store, version, level: str, tolerance: float) -> dict 
     return mapping(geom) if not geom.is_empty else None
 
 
-def province_map(store: Store, lang: str = "vi") -> MapParts:
-    """The province overview: districts coloured by plan status, click to open one."""
+def province_map(store: Store, lang: str = "vi", *,
+                 status: Mapping[str, WorkflowStatus] | None = None) -> MapParts:
+    """The province overview: districts coloured by plan status, click to open one.
+
+    The status of each district is derived from its stored versions
+    (:func:`gisportal.workflow.district_statuses`, which falls back to the seeds table
+    for layers never uploaded); pass `status` when the caller has it already.
+    """
     comp = composition("province")
     prov = seeds.province()
     statuses = {s["id"]: s for s in comp["statuses"]}
-    status_of = seeds.district_status()
+    status_of = district_statuses(store) if status is None else status
     view = comp.get("view", {})
     m = offline_map(location=_province_center(), zoom_start=view.get("zoom", 8),
                     min_zoom=view.get("min_zoom", 6), max_zoom=view.get("max_zoom", 14),

@@ -23,6 +23,8 @@ class Setting:
     default: Any
     env: str
     help: str
+    #: Never printed (``gisportal settings`` says only whether it is set).
+    secret: bool = False
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -33,6 +35,32 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest file accepted for validation or ingest, in bytes."),
     Setting("tiles_max_age", 300, "GISPORTAL_TILES_MAX_AGE",
             "Seconds browsers and proxies may cache a vector tile (ETags follow versions)."),
+    Setting("export_contact_org", "Văn phòng Đăng ký đất đai tỉnh Lâm Đồng",
+            "GISPORTAL_EXPORT_CONTACT_ORG",
+            "Organisation named as the contact in the metadata of ministry export packages."),
+    Setting("export_contact_email", "", "GISPORTAL_EXPORT_CONTACT_EMAIL",
+            "E-mail of that contact in export metadata (left out when empty)."),
+    Setting("job_workers", 1, "GISPORTAL_JOB_WORKERS",
+            "Background jobs (ingest, publish) run at once, each in its own process; "
+            "more wait in the queue. 1 leaves a core to residents on a 2-core machine."),
+    Setting("max_decision_bytes", 50 * 1024**2, "GISPORTAL_MAX_DECISION_BYTES",
+            "Largest signed approval-decision PDF accepted, in bytes."),
+    # Accounts and sign-in (gisportal/accounts, gisportal/web/auth.py).
+    Setting("secret_key", "", "GISPORTAL_SECRET_KEY",
+            "Key signing session cookies and CSRF tokens (32+ characters). Unset: a random "
+            "key is made once in the data home (secret_key, mode 0600). Servers sharing "
+            "one address must share it.", secret=True),
+    Setting("cookie_secure", "auto", "GISPORTAL_COOKIE_SECURE",
+            "Send the session cookie over HTTPS only: auto (yes, except when the portal is "
+            "reached at localhost/127.0.0.1, so the embedded demo works over http), true, "
+            "or false (only for a trusted intranet without HTTPS)."),
+    Setting("session_hours", 8, "GISPORTAL_SESSION_HOURS",
+            "A sign-in lasts this many hours at most (and ends when the browser closes)."),
+    Setting("login_max_failures", 5, "GISPORTAL_LOGIN_MAX_FAILURES",
+            "Failed sign-ins allowed per user name and client address within the window; "
+            "more are answered 429 until the window has passed."),
+    Setting("login_window_seconds", 900, "GISPORTAL_LOGIN_WINDOW_SECONDS",
+            "The window, in seconds, over which failed sign-ins are counted."),
 )
 
 

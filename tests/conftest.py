@@ -140,3 +140,35 @@ def make_shapefile_zip(tmp_path) -> Callable[..., Path]:
 
 def rename(gdf: gpd.GeoDataFrame, mapping: Mapping[str, str]) -> gpd.GeoDataFrame:
     return gdf.rename(columns=dict(mapping))
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+@pytest.fixture
+def fast_passwords(monkeypatch):
+    """Real Argon2id with small parameters, so tests that sign in many times stay quick
+    (the default costs ~0.2 s a hash on two cores). Tests of rehashing pass their own."""
+    from argon2 import PasswordHasher
+
+    from gisportal.accounts import users
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(users, "_hasher", lambda: cheap)
+    return cheap
+
+
+def csrf_token_of(html: str) -> str:
+    """The CSRF token a page's form carries."""
+    import re
+
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "the page has no CSRF token"
+    return found.group(1)
+
+
+def sign_in(client, name: str, password: str, **extra):
+    """Sign ``client`` in through the real form (GET for the CSRF token, then POST)."""
+    token = csrf_token_of(client.get("/login").get_data(as_text=True))
+    return client.post("/login", data={"username": name, "password": password,
+                                       "csrf_token": token, **extra})

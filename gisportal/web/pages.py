@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template
 
-from gisportal import maps, seeds
+from gisportal import maps, seeds, workflow
 from gisportal.web import get_store
 from gisportal.web.i18n import current_lang, js_strings
 
@@ -19,8 +19,8 @@ bp = Blueprint("pages", __name__)
 def index():
     store = get_store()
     lang = current_lang()
-    parts = maps.province_map(store, lang)
-    status = seeds.district_status()
+    status = workflow.district_statuses(store)  # derived from the versions (workflow.py)
+    parts = maps.province_map(store, lang, status=status)
     comp = maps.composition("province")
     labels = {s["id"]: s for s in comp["statuses"]}
     rows = []
@@ -58,4 +58,4 @@ def district(code: str):
         "district.html", d=d, parts=parts, legend=legend,
         legend_title=maps.text(comp["legend"]["title"], lang),
         opacity=opacity, land_use=maps.land_use_table(), strings=js_strings(),
-        status=seeds.district_status().get(code))
+        status=workflow.district_status(store, code))
