@@ -300,6 +300,14 @@ def test_sigkill_mid_publish_keeps_the_published_version(home, store, zips, paus
     answer = lk.lookup_key(store, "678", 1, 1, "24778")
     assert answer["parcel"]["version"] == v1 and answer["parcel"]["current_use"] == "ONT"
     assert jobs.reap(home) == []  # reaping twice finds nothing more
+    # The audit log knows each outcome, in the name of who asked, without anyone
+    # looking at the jobs again: written by the worker, or by the reaper for the dead.
+    from gisportal.accounts import audit
+
+    outcomes = [(e.action, e.actor, e.version, e.detail["job"])
+                for e in reversed(audit.events(home, action="job.").events)]
+    assert outcomes[-1] == ("job.failed", "planner1", v2, job.id)
+    assert [o[0] for o in outcomes] == ["job.done", "job.done", "job.failed"]
 
 
 def test_two_ingests_to_one_district_run_at_once(home, store, zips, pause):

@@ -48,6 +48,7 @@ from typing import Any, BinaryIO
 from gisportal.errors import GisportalError, NotFoundError, UsageError
 from gisportal.jobs import process, table, uploads
 from gisportal.jobs.model import FINAL_STATES, KINDS, LABELS, STAGES, STATES, Job, utc_now
+from gisportal.jobs.outcome import record_outcome
 from gisportal.settings import data_home, load_settings
 
 __all__ = [
@@ -422,6 +423,7 @@ def reap(home: str | Path) -> list[int]:
             if changed:
                 reaped.append(job_id)
                 process.lock_path(home, job_id).unlink(missing_ok=True)
+                record_outcome(home, table.fetch(conn, job_id))
     return reaped
 
 
@@ -445,12 +447,18 @@ def cancel(home: str | Path, job_id: int, *, grace: float = CANCEL_GRACE,
             return job
         now = utc_now()
         if job.state == "queued":
-            table.update(conn, job.id, only_if_state="queued", state="cancelled",
-                         message="cancelled before it started", cancel_requested_at=now,
-                         finished_at=now)
-            return table.fetch(conn, job.id)
-        table.update(conn, job.id, only_if_state="running", cancel_requested_at=now,
-                     message="cancelling")
+            changed = table.update(conn, job.id, only_if_state="queued", state="cancelled",
+                                   message="cancelled before it started",
+                                   cancel_requested_at=now, finished_at=now)
+            job = table.fetch(conn, job.id)
+        else:
+            changed = False
+            table.update(conn, job.id, only_if_state="running", cancel_requested_at=now,
+                         message="cancelling")
+    if job.finished:  # a queued job, cancelled before any worker took it
+        if changed:
+            record_outcome(home, job)
+        return job
     if job.pid is not None and process.is_alive(home, job.id):
         process.signal_group(job.pid, signal.SIGTERM)
         if not _wait_dead(home, job.id, grace):

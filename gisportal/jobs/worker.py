@@ -159,7 +159,11 @@ class Worker:
                                   "error": error, "finished_at": utc_now()}
         if state == "done":
             values.update(stage="done", percent=100)
-        self._write(**values)
+        if self._write(**values):
+            from gisportal.jobs import get
+            from gisportal.jobs.outcome import record_outcome
+
+            record_outcome(self.home, get(self.home, self.job_id))
 
     # -- running -------------------------------------------------------------------------
 

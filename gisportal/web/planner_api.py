@@ -34,7 +34,6 @@ from gisportal.web.planner_common import (
     district_or_404,
     job_for,
     job_json,
-    observe,
     submit_from_request,
     upload_job_of,
     version_for,
@@ -101,8 +100,6 @@ def list_jobs():
         found = sorted((j for c in codes for j in jobs.list_jobs(home(), c, state=state,
                                                                  limit=limit)),
                        key=lambda j: j.id, reverse=True)[:limit]
-    for job in found:
-        observe(job)
     return jsonify({"jobs": [job_json(j) for j in found]})
 
 
@@ -111,7 +108,6 @@ def list_jobs():
 def get_job(job_id: int):
     """One job: what the job page polls."""
     job = job_for(job_id)
-    observe(job)
     return jsonify({"job": job_json(job)})
 
 
@@ -119,7 +115,6 @@ def get_job(job_id: int):
 @login_required
 def cancel(job_id: int):
     job = cancel_job(job_for(job_id))
-    observe(job)
     return jsonify({"job": job_json(job)})
 
 

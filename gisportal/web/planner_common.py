@@ -10,15 +10,12 @@ touches the catalogue alone (:func:`gisportal.decisions.attach_decision`).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from flask import current_app, request, url_for
 from flask_login import current_user
 
 from gisportal import jobs, seeds
-from gisportal.accounts import audit
-from gisportal.decisions import decision_of
 from gisportal.errors import GisportalError, NotFoundError, UsageError
 from gisportal.jobs.uploads import safe_file_name
 from gisportal.seeds import AdminUnit
@@ -36,7 +33,6 @@ __all__ = [
     "job_for",
     "job_json",
     "kind_or_404",
-    "observe",
     "settings",
     "submit_from_request",
     "upload_job_of",
@@ -213,55 +209,6 @@ def cancel_job(job: jobs.Job) -> jobs.Job:
                 version=(job.result or {}).get("version") or job.params.get("version"),
                 detail={"job": job.id, "job_kind": job.kind, "state": job.state})
     return jobs.cancel(home(), job.id, settings=settings())
-
-
-# --------------------------------------------------------------------------- audit of completions
-
-
-def observe(job: jobs.Job) -> None:
-    """Record once in the audit log that a job has finished, when it is first seen so.
-
-    The worker process records its outcome in the job row; the audit log learns it
-    here, from the first poll, page or listing that sees the final state (in the
-    name of the user who asked for the job). A marker file created exclusively next to
-    the job's lock makes it once only, across threads and server processes.
-    """
-    if not job.finished:
-        return
-    folder = os.path.join(home(), "jobs")
-    marker = os.path.join(folder, f"{job.id}.audited")
-    try:
-        os.makedirs(folder, exist_ok=True)
-        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:
-        return
-    os.close(fd)
-    result = job.result or {}
-    version = result.get("version") or job.params.get("version")
-    decision = None
-    if job.kind in ("publish", "rollback") and job.state == "done" and job.layer == "plan":
-        try:
-            found = decision_of(get_store().version(int(version)))
-        except (GisportalError, TypeError, ValueError):
-            found = None
-        decision = found.label() if found else None
-    detail: dict[str, Any] = {"job": job.id, "job_kind": job.kind}
-    if job.state == "done":
-        for key in ("previous", "features", "published"):
-            if result.get(key) is not None:
-                detail[key] = result[key]
-        summary = result.get("summary") or {}
-        if summary:
-            detail["errors"] = summary.get("errors")
-            detail["warnings"] = summary.get("warnings")
-    elif job.error:
-        detail["error"] = job.error.get("code")
-    try:
-        audit.record(home(), job.actor, f"job.{job.state}", district=job.district,
-                     kind=job.layer, version=version, decision=decision, detail=detail)
-    except BaseException:
-        os.unlink(marker)  # let the next observer try again
-        raise
 
 
 # --------------------------------------------------------------------------- answers

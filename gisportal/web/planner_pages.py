@@ -31,7 +31,6 @@ from gisportal.web.planner_common import (
     form_values,
     job_for,
     kind_or_404,
-    observe,
     settings,
     submit_from_request,
     version_for,
@@ -70,8 +69,6 @@ def _recent_jobs(codes: list[str]) -> list[jobs.Job]:
         found = [j for c in codes for j in jobs.list_jobs(home(), c, limit=RECENT_JOBS)]
         found.sort(key=lambda j: j.id, reverse=True)
     found = found[:RECENT_JOBS]
-    for job in found:
-        observe(job)
     return found
 
 
@@ -136,7 +133,6 @@ def upload(district: str):
 def job_page(job_id: int):
     """A job's progress (polled by planner.js while it runs), then its outcome."""
     job = job_for(job_id)
-    observe(job)
     result = job.result or {}
     version = None
     if isinstance(result.get("version"), int):
