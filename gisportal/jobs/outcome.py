@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from gisportal import seeds
-from gisportal.accounts import audit
-from gisportal.decisions import decision_of
 from gisportal.errors import GisportalError
 from gisportal.jobs.model import Job
 
@@ -28,6 +26,7 @@ def _decision(home: Path, job: Job, version: Any) -> str | None:
     """The decision a published plan version carries (publish and rollback jobs)."""
     if job.kind not in ("publish", "rollback") or job.state != "done" or job.layer != "plan":
         return None
+    from gisportal.decisions import decision_of  # (decisions imports the jobs package)
     from gisportal.store import open_store
 
     try:
@@ -54,6 +53,8 @@ def record_outcome(home: str | Path, job: Job) -> None:
             detail["warnings"] = summary.get("warnings")
     elif job.error:
         detail["error"] = job.error.get("code")
+    from gisportal.accounts import audit
+
     try:
         audit.record(home, job.actor, f"job.{job.state}", district=job.district,
                      kind=job.layer, version=version, decision=_decision(home, job, version),

@@ -125,6 +125,119 @@ def _path(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]
             "schema": schema}
 
 
+_OBJECT = {"application/json": {"schema": {"type": "object"}}}
+_SIGNED_IN = [{"bearerToken": []}, {"sessionCookie": []}]
+
+
+def _ok(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _OBJECT}
+
+
+def _staff_paths(district: dict[str, Any]) -> dict[str, Any]:
+    """Planners' API (web/planner_api.py): jobs, and a draft version's findings and data.
+
+    Signed in with a session or a Bearer token; a district outside the user's rights is
+    a 403, an unknown or foreign job or version a 404.
+    """
+    job_id = _path("job_id", "job number", {"type": "integer", "minimum": 1})
+    version_id = _path("version_id", "version id", {"type": "integer", "minimum": 1})
+    errors = {"400": _ERROR, "401": _ERROR, "403": _ERROR, "404": _ERROR}
+    upload_form = {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["district", "kind", "file"],
+        "properties": {
+            "district": district,
+            "kind": {"type": "string", "enum": list(KINDS)},
+            "file": {"type": "string", "format": "binary",
+                     "description": "zipped Shapefile, GeoPackage, GeoJSON, KML/KMZ, "
+                                    "FlatGeobuf or DXF; at most max_upload_bytes"},
+            "crs": {"type": "string", "description": "override, e.g. EPSG:5899"},
+            "encoding": {"type": "string", "description": "utf-8, cp1258, tcvn3 or vni"},
+            "source_layer": {"type": "string", "description": "layer of a GeoPackage"},
+            "field": {"type": "array", "items": {"type": "string"},
+                      "description": "field override FIELD=COLUMN, e.g. sheet=SO_TO"},
+            "repair": {"type": "boolean", "description": "repair before validating"}}}}}
+    return {
+        "/api/jobs": {
+            "get": {"summary": "Công việc / jobs the user may see, newest first",
+                     "operationId": "listJobs", "security": _SIGNED_IN,
+                     "parameters": [
+                         _query("district", "only this district", district),
+                         _query("state", "queued, running, done, failed or cancelled",
+                                {"type": "string"}),
+                         _query("limit", "at most this many (1–500, default 50)",
+                                {"type": "integer", "minimum": 1, "maximum": 500})],
+                     "responses": {"200": _ok("`jobs`: a list of jobs."), **errors}},
+            "post": {"summary": "Tải lên / upload a file: ingest and validation run in the "
+                                "background", "operationId": "createJob",
+                     "security": [{"bearerToken": []}],
+                     "requestBody": {"required": True, "content": upload_form},
+                     "responses": {"202": _ok("`job`, `url` (poll it) and `page`; "
+                                              "header Location."),
+                                   "413": _ERROR, **errors}}},
+        "/api/jobs/{job_id}": {"get": {
+            "summary": "Một công việc / one job: state, stage, percent, result or error",
+            "operationId": "getJob", "security": _SIGNED_IN, "parameters": [job_id],
+            "responses": {"200": _ok("`job`."), **errors}}},
+        "/api/jobs/{job_id}/cancel": {"post": {
+            "summary": "Hủy / cancel a queued or running job", "operationId": "cancelJob",
+            "security": _SIGNED_IN, "parameters": [job_id],
+            "responses": {"200": _ok("`job`, as it ended."), **errors}}},
+        "/api/versions/{version_id}/findings": {"get": {
+            "summary": "Lỗi / a page of a version's validation findings",
+            "operationId": "versionFindings", "security": _SIGNED_IN,
+            "parameters": [version_id,
+                           _query("rule", "only this rule code", {"type": "string"}),
+                           _query("severity", "error, warning or info", {"type": "string"}),
+                           _query("offset", "first finding", {"type": "integer",
+                                                              "minimum": 0}),
+                           _query("limit", "page size", {"type": "integer", "minimum": 1})],
+            "responses": {"200": _ok("A page of findings with the report's `summary`."),
+                          **errors}}},
+        "/api/versions/{version_id}/features": {"get": {
+            "summary": "Dữ liệu tải lên / a version's features in a box (GeoJSON, WGS 84, "
+                       "public fields)", "operationId": "versionFeatures",
+            "security": _SIGNED_IN,
+            "parameters": [version_id,
+                           _query("bbox", "minlon,minlat,maxlon,maxlat", {"type": "string"}),
+                           _query("limit", "at most this many features",
+                                  {"type": "integer", "minimum": 1})],
+            "responses": {"200": _ok("A GeoJSON FeatureCollection."), **errors}}},
+        "/api/me": {"get": {
+            "summary": "Tôi là ai / who the session or token is, and what it may do",
+            "operationId": "me", "security": _SIGNED_IN,
+            "responses": {"200": _ok("`user`, `via` and `can` per action."),
+                          "401": _ERROR}}},
+    }
+
+
+def _compare_paths(district: dict[str, Any]) -> dict[str, Any]:
+    """The public comparison of two versions of a layer (web/compare.py)."""
+    params = [
+        {**_query("district", "GSO district code", district), "required": True},
+        {**_query("kind", "layer kind", {"type": "string", "enum": list(KINDS)}),
+         "required": True},
+        _query("from", "version before (default: the one published before the current)",
+               {"type": "integer", "minimum": 1}),
+        _query("to", "version after (default: the published one)",
+               {"type": "integer", "minimum": 1})]
+    return {
+        "/api/compare": {"get": {
+            "summary": "So sánh / what changed between two versions, one page of features",
+            "operationId": "compare",
+            "parameters": [*params,
+                           _query("bbox", "minlon,minlat,maxlon,maxlat", {"type": "string"}),
+                           _query("offset", "first changed feature",
+                                  {"type": "integer", "minimum": 0}),
+                           _query("limit", "page size", {"type": "integer", "minimum": 1})],
+            "responses": {"200": _ok("`summary`, `features` (GeoJSON, WGS 84) and `page`."),
+                          "400": _ERROR, "404": _ERROR}}},
+        "/api/compare/summary": {"get": {
+            "summary": "Tóm tắt so sánh / the summary alone: counts and m² per land-use code",
+            "operationId": "compareSummary", "parameters": params,
+            "responses": {"200": _ok("The summary."), "400": _ERROR, "404": _ERROR}}},
+    }
+
+
 def json_api_openapi(server_url: str) -> dict[str, Any]:
     """The OpenAPI document of the JSON API, served from `server_url` (the site root)."""
     json_ok = {"application/json": {"schema": {"$ref": "#/components/schemas/lookup"}}}
@@ -212,6 +325,8 @@ def json_api_openapi(server_url: str) -> dict[str, Any]:
                     "204": {"description": "No feature in this tile."},
                     "304": {"description": "Not modified (If-None-Match)."},
                     "400": _ERROR, "404": _ERROR}}},
+            **_staff_paths(district),
+            **_compare_paths(district),
             "/api/openapi.json": {"get": {
                 "summary": "This document", "operationId": "openapi",
                 "responses": {"200": {"description": "OpenAPI 3.0 definition.",
@@ -223,10 +338,16 @@ def json_api_openapi(server_url: str) -> dict[str, Any]:
             "responses": {"error": {"description": "Bad request (400) or not found (404).",
                                     "content": {"application/json": {"schema": {
                                         "$ref": "#/components/schemas/error"}}}}},
-            "securitySchemes": {"bearerToken": {
-                "type": "http", "scheme": "bearer",
-                "description": "Staff API token (`gp_…`); adds the personal attributes of "
-                               "parcels in the token holder's districts."}},
+            "securitySchemes": {
+                "bearerToken": {
+                    "type": "http", "scheme": "bearer",
+                    "description": "Staff API token (`gp_…`, `gisportal users token NAME`); "
+                                   "adds the personal attributes of parcels in the token "
+                                   "holder's districts."},
+                "sessionCookie": {
+                    "type": "apiKey", "in": "cookie", "name": "gisportal_session",
+                    "description": "A signed-in browser session (POSTs then need the "
+                                   "page's CSRF token)."}},
         },
     }
 
