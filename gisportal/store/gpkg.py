@@ -289,16 +289,11 @@ class GpkgStore(Store):
 
     @contextmanager
     def _transaction(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
-        """A write transaction that takes the write lock at once, so it cannot deadlock."""
+        """`catalogue.transaction` (the write lock at once), counted for the snapshots."""
         conn = conn or self._db()
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:  # also after a failed COMMIT, or the next BEGIN fails
-                conn.execute("ROLLBACK")
-            raise
+            with catalogue.transaction(conn):
+                yield conn
         finally:
             # The writing connection's own data_version does not change on its commits:
             # this counter makes the catalogue snapshots of every thread notice them.
