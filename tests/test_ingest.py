@@ -188,3 +188,38 @@ def test_ingest_with_repair_stores_the_repaired_layer_and_its_changes(store, tmp
     assert res.version.meta["repair"]["by_action"]["REPAIR-MAKE-VALID"]["count"] == 1
     stored = store.read(res.version.id)
     assert shapely.is_valid(stored.geometry.values).all()
+
+
+def test_national_names_cut_to_ten_characters_by_a_shapefile_are_recognised(tmp_path):
+    """QGIS/GDAL cut `SoHieuToBanDo` to `SoHieuToBa` in a Shapefile: still the sheet."""
+    gdf = parcel_grid(2, 3).rename(columns={"SoTo": "SoHieuToBanDo", "SoThua": "SoThuTuThua",
+                                            "LoaiDat": "KyHieuMucDichSuDung"})
+    path = tmp_path / "thua.shp"
+    with pytest.warns(UserWarning, match="truncated"):
+        gdf.to_file(path, engine="pyogrio", encoding="UTF-8")
+    checked = check_file(path, "parcels", district="678")
+    assert checked.report.summary()["errors"] == 0, checked.report.summary()
+    assert checked.layer.frame["sheet"].tolist() == gdf["SoHieuToBanDo"].tolist()
+    assert checked.layer.frame["land_use"].tolist() == gdf["KyHieuMucDichSuDung"].tolist()
+
+
+def test_a_key_shared_by_thousands_of_rows_is_reported_in_linear_time(tmp_path):
+    """Every row of a 3 000-parcel file with one sheet/parcel pair is a duplicate; each
+    finding names 20 other rows (a quadratic listing once took minutes here)."""
+    gdf = parcel_grid(50, 60, size=(5.0, 5.0))
+    gdf["SoTo"], gdf["SoThua"] = 7, 9
+    path = tmp_path / "same_key.gpkg"
+    gdf.to_file(path, driver="GPKG")
+    dups = [f for f in check_file(path, "parcels", district="678").report.findings
+            if f.rule == "KEY-DUPLICATE"]
+    assert sorted(f.row for f in dups) == list(range(3000))
+    first = next(f for f in dups if f.row == 0)
+    assert first.params["rows"] == ", ".join(str(r) for r in range(1, 21))
+
+
+def test_no_duplicate_keys_without_the_sheet_or_parcel_number(tmp_path):
+    gdf = parcel_grid(2, 3).drop(columns=["SoTo"])
+    path = tmp_path / "no_sheet.gpkg"
+    gdf.to_file(path, driver="GPKG")
+    rules = {f.rule for f in check_file(path, "parcels", district="678").report.findings}
+    assert "KEY-DUPLICATE" not in rules and "ATTR-REQUIRED-MISSING" in rules

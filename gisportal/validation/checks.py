@@ -221,7 +221,9 @@ def check_keys(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
     # Key fields absent from the file (e.g. no commune column) do not count; a row with
     # a null in a key field that the file has cannot be a duplicate (ATTR-NULL says it).
     present = [k for k in key if df[k].notna().any()]
-    if not present:
+    if not present or any(k != "commune" for k in norm.model.key if k not in present):
+        # Only the commune may be missing (a file of one commune); without its sheet or
+        # parcel number a key says nothing (ATTR-REQUIRED reports the missing field).
         return []
     df = df[present]
     complete = df.notna().all(axis=1)
@@ -236,9 +238,12 @@ def check_keys(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
         members = rows[pos]
         gvals = gkey if isinstance(gkey, tuple) else (gkey,)
         label = ", ".join(f"{k}={v}" for k, v in zip(present, gvals, strict=True))
+        # Each finding names up to 20 other rows: taken from the group's first 21, so a
+        # key shared by thousands of rows costs linear time, not quadratic.
+        head = [(int(o), int(src_rows[o])) for o in members[:21]]
         for m in members:
-            others = [int(src_rows[o]) for o in members if o != m]
-            params[int(m)] = {"key": label, "rows": ", ".join(map(str, others[:20]))}
+            others = [src for o, src in head if o != m][:20]
+            params[int(m)] = {"key": label, "rows": ", ".join(map(str, others))}
     return _findings(norm, "KEY-DUPLICATE", rows, [params[int(r)] for r in rows])
 
 
