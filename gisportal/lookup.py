@@ -74,9 +74,12 @@ def _plan_info(store: Store, district: str) -> tuple[Version | None, dict[str, A
     if plan is None:
         return None, None
     decision = plan.meta.get("decision") or {}
+    sha = decision.get("pdf_sha256")
+    # The signed decision is public once its plan is published (web/planner_review.py).
+    pdf = f"/planner/decisions/{sha}.pdf" if sha else None
     return plan, {"decision": decision.get("number"), "date": decision.get("date"),
                   "authority": decision.get("authority"), "version": plan.id,
-                  "published_at": plan.published_at}
+                  "published_at": plan.published_at, "decision_pdf": pdf}
 
 
 def _planned(store: Store, plan: Version | None, geom) -> list[dict[str, Any]]:

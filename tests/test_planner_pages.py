@@ -304,8 +304,11 @@ def test_upload_review_repair_decide_publish_and_roll_back(lam_ha, tmp_path):
     page = text_of(c.get(f"/planner/jobs/{job.id}"))
     assert f"Đã công bố phiên bản {v3}" in page and "1234/QĐ-UBND" in page
     assert lookup_planned(public, lon, lat) == ["ONT"]
-    assert public.get("/api/lookup?district=676&sheet=1&parcel=1").json["plan"]["decision"] \
-        .startswith("1234/QĐ-UBND")
+    plan = public.get("/api/lookup?district=676&sheet=1&parcel=1").json["plan"]
+    assert plan["decision"].startswith("1234/QĐ-UBND")
+    assert plan["decision_pdf"] == f"/planner/decisions/{sha}.pdf"  # for residents too
+    sheet = text_of(public.get("/parcels/676/1/1"))
+    assert 'id="gp-decision-pdf"' in sheet and f"/planner/decisions/{sha}.pdf" in sheet
     assert province_status(public, LAM_HA) == "Đã phê duyệt"
     assert '<b class="gp-pl-district-status">Đã phê duyệt</b>' in text_of(c.get("/planner/"))
     r = public.get(f"/planner/decisions/{sha}.pdf")

@@ -43,6 +43,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "planned_use": ("Quy hoạch 2021–2030", "Planned use 2021–2030"),
     "share": ("Tỷ lệ", "Share"),
     "decision": ("Quyết định phê duyệt", "Approval decision"),
+    "decision_pdf": ("Văn bản quyết định (PDF)", "The signed decision (PDF)"),
     "no_decision": ("Chưa phê duyệt (đang thẩm định)", "Not approved yet (under appraisal)"),
     "no_parcel": ("Không có thửa đất tại điểm này", "No parcel here"),
     "planned_here": ("Quy hoạch tại điểm này", "Plan at this point"),

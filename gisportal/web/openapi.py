@@ -72,7 +72,9 @@ def _schemas() -> dict[str, Any]:
             "type": "object", "nullable": True,
             "properties": {"decision": text_or_null, "date": text_or_null,
                            "authority": text_or_null, "version": {"type": "integer"},
-                           "published_at": text_or_null}},
+                           "published_at": text_or_null,
+                           "decision_pdf": {**text_or_null, "description":
+                                            "path of the signed decision (PDF), if any"}}},
         "lookup": {
             "type": "object", "required": ["parcel", "planned", "plan"],
             "description": "A parcel and its planned uses. A point with no parcel is an "
