@@ -534,7 +534,7 @@ class GpkgStore(Store):
             # a single geometry type is kept as it is.
             pyogrio.write_dataframe(gdf, target, layer=table, driver="GPKG",
                                     GEOMETRY_NAME="geom", SPATIAL_INDEX="YES",
-                                    DESCRIPTION=description)
+                                    DESCRIPTION=description, use_arrow=True)
             if not fresh:
                 self._copy_table(target, path, table)
         except (DataSourceError, DataLayerError, GeometryError, FieldError, CRSError,
