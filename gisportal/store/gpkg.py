@@ -191,6 +191,20 @@ class _Layer:
                 out[name] = functools.partial(_plain_as, dtype=self.dtypes[name])
         return out
 
+    def records(self, names: Sequence[str], rows: Sequence[tuple[Any, ...]],
+                geoms: np.ndarray, *, first: int) -> list[dict[str, Any]]:
+        """Fetched rows as dicts of plain values plus ``geometry``; the attribute
+        ``names`` start at position ``first`` of each row."""
+        plain = self.plain
+        columns_out = [(i, name, plain.get(name)) for i, name in enumerate(names, start=first)]
+        out = []
+        for row, geom in zip(rows, geoms, strict=True):
+            rec = {name: row[i] if convert is None or row[i] is None else convert(row[i])
+                   for i, name, convert in columns_out}
+            rec["geometry"] = geom
+            out.append(rec)
+        return out
+
     @cached_property
     def dtypes(self) -> dict[str, Any]:
         """Column name → pandas dtype object (parsing the names each time is slow)."""
@@ -803,15 +817,7 @@ class GpkgStore(Store):
         else:
             query = self._bbox_query(layer, bbox)  # type: ignore[arg-type]
         names, rows, geoms = self._fetch(layer, *query, names)
-        plain = layer.plain
-        columns_out = [(i, name, plain.get(name)) for i, name in enumerate(names, start=1)]
-        out = []
-        for row, geom in zip(rows, geoms, strict=True):
-            rec = {name: row[i] if convert is None or row[i] is None else convert(row[i])
-                   for i, name, convert in columns_out}
-            rec["geometry"] = geom
-            out.append(rec)
-        return out
+        return layer.records(names, rows, geoms, first=1)
 
     # -- paging by feature id (OGC API Features) ----------------------------------------
 
@@ -907,15 +913,9 @@ class GpkgStore(Store):
             f"SELECT {select} FROM {_q(layer.table)} WHERE {where_sql} ORDER BY fid",
             params).fetchall()
         geoms = _decode_geometries([row[1] for row in rows])
-        plain = layer.plain
-        columns_out = [(i, name, plain.get(name)) for i, name in enumerate(names, start=2)]
-        out = []
-        for row, geom in zip(rows, geoms, strict=True):
-            rec = {name: row[i] if convert is None or row[i] is None else convert(row[i])
-                   for i, name, convert in columns_out}
-            rec["geometry"] = geom
+        out = layer.records(names, rows, geoms, first=2)
+        for rec, row in zip(out, rows, strict=True):
             rec["fid"] = int(row[0])
-            out.append(rec)
         return out
 
     @staticmethod
