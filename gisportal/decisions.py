@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from gisportal.errors import InputError, NotFoundError, StoreError, UsageError
-from gisportal.jobs.uploads import safe_file_name
+from gisportal.jobs.uploads import safe_file_name, save_stream
 from gisportal.settings import load_settings
 from gisportal.store.base import Store, Version
 from gisportal.text import human_size, nfc
@@ -62,7 +62,6 @@ PLAN_PERIOD = (2021, 2030)
 #: Vietnam's time zone (no daylight saving), for "not in the future".
 VIETNAM_TZ = dt.timezone(dt.timedelta(hours=7), "ICT")
 
-_CHUNK = 1024**2
 #: "%PDF-1.7" must start within this many bytes (what PDF readers tolerate).
 _HEADER_WINDOW = 1024
 #: "%%EOF" must appear within this many bytes of the end (incremental saves, signatures
@@ -273,37 +272,34 @@ def store_pdf(home: str | os.PathLike[str], pdf: bytes | BinaryIO | str | os.Pat
     else:
         stream, close = pdf, False
     digest = hashlib.sha256()
-    size = 0
-    head = b""
-    tail = b""
+    seen = {"head": b"", "tail": b""}
+
+    def watch(chunk: bytes) -> None:
+        if len(seen["head"]) < _HEADER_WINDOW:
+            seen["head"] += chunk[:_HEADER_WINDOW - len(seen["head"])]
+        seen["tail"] = (seen["tail"] + chunk)[-_TRAILER_WINDOW:]
+        digest.update(chunk)
+
+    def too_big() -> InputError:
+        return InputError(
+            f"the PDF is over the {human_size(max_bytes)} limit", where=label,
+            fix="Scan at a lower resolution (200 dpi black and white is enough for a "
+                "decision) or ask the administrator to raise max_decision_bytes "
+                "(GISPORTAL_MAX_DECISION_BYTES)", code="PDF-TOO-BIG")
+
     try:
-        with open(tmp, "xb") as out:
-            while chunk := stream.read(_CHUNK):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise InputError(
-                        f"the PDF is over the {human_size(max_bytes)} limit", where=label,
-                        fix="Scan at a lower resolution (200 dpi black and white is "
-                            "enough for a decision) or ask the administrator to raise "
-                            "max_decision_bytes (GISPORTAL_MAX_DECISION_BYTES)",
-                        code="PDF-TOO-BIG")
-                if len(head) < _HEADER_WINDOW:
-                    head += chunk[:_HEADER_WINDOW - len(head)]
-                tail = (tail + chunk)[-_TRAILER_WINDOW:]
-                digest.update(chunk)
-                out.write(chunk)
-            if size == 0:
-                raise InputError("the PDF is empty (0 bytes)", where=label,
-                                 fix="Upload the file again; the upload was cut off",
-                                 code="PDF-EMPTY")
-            if not re.search(rb"%PDF-[12]\.[0-9]", head):
-                raise _not_pdf(head, label)
-            if b"%%EOF" not in tail:
-                raise InputError("the PDF is cut off (it has no %%EOF end marker)",
-                                 where=label, fix="Upload the file again, or save it again "
-                                 "from the scanner or PDF software", code="PDF-TRUNCATED")
-            out.flush()
-            os.fsync(out.fileno())
+        size = save_stream(stream, tmp, max_bytes=max_bytes, label=label, too_big=too_big,
+                           on_chunk=watch)
+        if size == 0:
+            raise InputError("the PDF is empty (0 bytes)", where=label,
+                             fix="Upload the file again; the upload was cut off",
+                             code="PDF-EMPTY")
+        if not re.search(rb"%PDF-[12]\.[0-9]", seen["head"]):
+            raise _not_pdf(seen["head"], label)
+        if b"%%EOF" not in seen["tail"]:
+            raise InputError("the PDF is cut off (it has no %%EOF end marker)",
+                             where=label, fix="Upload the file again, or save it again "
+                             "from the scanner or PDF software", code="PDF-TRUNCATED")
         sha = digest.hexdigest()
         target = pdf_path(home, sha)
         if target.exists():

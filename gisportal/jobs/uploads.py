@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -54,10 +55,14 @@ def safe_file_name(name: str | None, default: str = "upload") -> str:
     return (stem.rstrip(" .") or default) + suffix
 
 
-def save_stream(stream: BinaryIO, dest: Path, *, max_bytes: int, label: str) -> int:
-    """Copy `stream` to the new file `dest` in chunks; refuse more than `max_bytes`.
+def save_stream(stream: BinaryIO, dest: Path, *, max_bytes: int, label: str,
+                too_big: Callable[[], InputError] | None = None,
+                on_chunk: Callable[[bytes], None] | None = None) -> int:
+    """Copy `stream` to the new file `dest` in chunks, synced; refuse more than `max_bytes`.
 
-    Returns the number of bytes written. On any failure the partial file is removed.
+    ``too_big`` makes the refusal (default: the upload limit's message); ``on_chunk``
+    sees every chunk as it is written (a hash, a header check). Returns the number of
+    bytes written. On any failure the partial file is removed.
     """
     written = 0
     try:
@@ -65,11 +70,15 @@ def save_stream(stream: BinaryIO, dest: Path, *, max_bytes: int, label: str) -> 
             while chunk := stream.read(CHUNK):
                 written += len(chunk)
                 if written > max_bytes:
+                    if too_big is not None:
+                        raise too_big()
                     raise InputError(
                         f"the upload is over the {human_size(max_bytes)} limit", where=label,
                         fix="Split the data into smaller files (one district or commune "
                             "each), or ask the administrator to raise max_upload_bytes "
                             "(GISPORTAL_MAX_UPLOAD_BYTES)", code="FILE-TOO-BIG")
+                if on_chunk is not None:
+                    on_chunk(chunk)
                 out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
