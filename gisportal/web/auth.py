@@ -164,10 +164,8 @@ def audit_event(action: str, **fields: Any) -> int:
 
 
 def _landing(user: users.User) -> str:
-    rules = {r.rule for r in current_app.url_map.iter_rules()}
-    if "/planner/" in rules:
-        return "/planner/"
-    return url_for("admin.users_page") if user.is_admin else "/"
+    """Where staff land after signing in: their work (admins see every district there)."""
+    return url_for("planner.dashboard")
 
 
 # --------------------------------------------------------------------------- authorisation
