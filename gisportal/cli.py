@@ -165,6 +165,22 @@ def validate(ctx, file, kind, district, crs, encoding, layer, fields, fmt, out, 
 # --------------------------------------------------------------------------- ingest
 
 
+_CONFIRM_HELP = ("Publish even if more than 5 % of the published features would be removed "
+                 "(publish_confirm_removed_share).")
+_CONSULTATION_HELP = ("Publish a plan without its approval decision as a draft for comment "
+                      "(dự thảo lấy ý kiến), labelled so on every public page.")
+
+
+def _print_changes(changes) -> None:
+    """What residents see change, as publishing reports it (stderr: stdout ends in the id)."""
+    if changes is None:
+        return
+    click.echo(f"changes: {changes.one_line()}", err=True)
+    for row in changes.areas[:12]:
+        if row.get("delta_m2"):
+            click.echo(f"  {row['code']}: {row['delta_m2']:+,.1f} m²", err=True)
+
+
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--kind", type=KIND, required=True)
@@ -176,11 +192,21 @@ def validate(ctx, file, kind, district, crs, encoding, layer, fields, fmt, out, 
 @click.option("--publish", is_flag=True, help="Publish at once when there are no errors.")
 @click.option("--repair", is_flag=True, help="Repair geometry first; the changes are kept "
                                              "with the version.")
+@click.option("--update", is_flag=True,
+              help="Parcels: replace only the communes the file covers in the published "
+                   "layer (cadastral correction); the result is a new full version.")
+@click.option("--commune", "communes", multiple=True, metavar="CODE",
+              help="With --update: a commune the file covers (repeatable); needed when the "
+                   "file has no commune column.")
+@click.option("--confirm-removals", is_flag=True, help=_CONFIRM_HELP)
+@click.option("--consultation", is_flag=True, help=_CONSULTATION_HELP)
+@click.option("--public-field", "public_fields", multiple=True, metavar="COLUMN",
+              help="A source column residents may see (repeatable); others stay private.")
 @click.option("--user", default="cli", show_default=True, help="Recorded as the uploader.")
 @click.pass_context
 @_errors
-def ingest(ctx, file, kind, district, crs, encoding, layer, fields, publish, repair,
-           user) -> None:
+def ingest(ctx, file, kind, district, crs, encoding, layer, fields, publish, repair, update,
+           communes, confirm_removals, consultation, public_fields, user) -> None:
     """Store FILE as a new draft version; the last output line is the version id."""
     from gisportal.ingest import ingest_file
 
@@ -188,7 +214,10 @@ def ingest(ctx, file, kind, district, crs, encoding, layer, fields, publish, rep
     try:
         res = ingest_file(_store(ctx), file, kind, district, publish=publish, user=user,
                           crs=crs, encoding=encoding, layer=layer, fields=_fields(fields),
-                          repair=repair, settings=ctx.obj["settings"], progress=stages)
+                          repair=repair, update=update, communes=communes,
+                          confirm_removals=confirm_removals, consultation=consultation,
+                          public_fields=public_fields, settings=ctx.obj["settings"],
+                          progress=stages)
     finally:
         stages.close()
     s = res.report.summary()
@@ -198,15 +227,17 @@ def ingest(ctx, file, kind, district, crs, encoding, layer, fields, publish, rep
     for f in res.report.findings:
         if f.rule in ("CRS-INFERRED", "READ-ENCODING-DETECTED", "READ-ENCODING-UNCERTAIN"):
             click.echo(f"{f.level}: {f.rule}: {f.message('en')}")
+    if res.update is not None:
+        click.echo(res.update.one_line())
     click.echo(f"{s['features']} features: {s['errors']} errors, {s['warnings']} warnings")
     if res.report.repair is not None:
         rs = res.report.repair["summary"]
         click.echo(f"repair: {rs['changes']} changes to {rs['features_changed']} features, "
                    f"{rs['features_dropped']} dropped")
+    _print_changes(res.changes)
     state = "published" if res.published else "draft"
-    if publish and not res.published:
-        click.echo(f"not published: the version has {s['errors']} errors; run gisportal "
-                   f"validate for the report", err=True)
+    if publish and not res.published and res.not_published is not None:
+        click.echo(f"not published: {res.not_published.one_line()}", err=True)
     click.echo(f"version {res.version.id} ({state}) of {district} {kind}")
     click.echo(str(res.version.id))
     if publish and not res.published:
@@ -217,16 +248,59 @@ def ingest(ctx, file, kind, district, crs, encoding, layer, fields, publish, rep
 @click.option("--district", required=True)
 @click.option("--kind", type=KIND, required=True)
 @click.option("--version", "version_id", type=int, required=True)
+@click.option("--confirm-removals", is_flag=True, help=_CONFIRM_HELP)
+@click.option("--consultation", is_flag=True, help=_CONSULTATION_HELP)
+@click.option("--dry-run", is_flag=True,
+              help="Only print what residents would see change; publish nothing.")
 @click.option("--user", default="cli", show_default=True)
 @click.pass_context
 @_errors
-def publish(ctx, district, kind, version_id, user) -> None:
-    """Publish a version (the previous published one becomes superseded)."""
-    from gisportal.ingest import publish_version
+def publish(ctx, district, kind, version_id, confirm_removals, consultation, dry_run,
+            user) -> None:
+    """Publish a version (the previous published one becomes superseded).
 
-    v = publish_version(_store(ctx), district, kind, version_id, user=user,
-                        settings=ctx.obj["settings"])
-    click.echo(f"published version {v.id} of {v.district} {v.kind} at {v.published_at}")
+    The same rules as the planner pages: no validation errors; a plan needs its approval
+    decision (gisportal decision) or --consultation; removing more than 5 % of the
+    published features needs --confirm-removals.
+    """
+    from gisportal import workflow
+    from gisportal.ingest import check_district
+
+    store = _store(ctx)
+    district = check_district(district)
+    settings = ctx.obj["settings"]
+    if dry_run:
+        pre = workflow.preview(store, version_id, district=district, kind=kind,
+                               settings=settings)
+        click.echo(json.dumps(pre.to_dict(), ensure_ascii=False, indent=2))
+        return
+    done = workflow.publish(store, version_id, user, district=district, kind=kind,
+                            confirm_removals=confirm_removals, consultation=consultation,
+                            settings=settings)
+    _print_changes(done.changes)
+    v = done.version
+    label = " as a draft for comment" if workflow.is_consultation(v) else ""
+    click.echo(f"published version {v.id} of {v.district} {v.kind}{label} at {v.published_at}")
+
+
+@cli.command()
+@click.option("--version", "version_id", type=int, required=True, help="Plan version id.")
+@click.option("--number", required=True, help="Decision number, e.g. 1234/QĐ-UBND.")
+@click.option("--date", "date_", required=True, help="Date signed, YYYY-MM-DD.")
+@click.option("--authority", required=True, help="Who approved it (Ủy ban nhân dân tỉnh …).")
+@click.option("--pdf", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The signed decision as PDF.")
+@click.pass_context
+@_errors
+def decision(ctx, version_id, number, date_, authority, pdf) -> None:
+    """Attach the approval decision to a plan version (needed to publish it as approved)."""
+    from gisportal.decisions import attach_decision
+
+    res = attach_decision(_store(ctx), version_id, number=number, date=date_,
+                          authority=authority, pdf=pdf, pdf_name=pdf.name if pdf else None,
+                          home=data_home(ctx.obj["settings"]), settings=ctx.obj["settings"])
+    d = res.decision
+    click.echo(f"decision {d.number} of {d.date} attached to plan version {version_id}")
 
 
 @cli.command()

@@ -356,7 +356,7 @@ def attach_decision(store: Store, version_id: int, *, number: Any, date: Any, au
     UsageError, InputError
         A field or the PDF is not acceptable (the message says which and why).
     """
-    from gisportal.ingest import output_home
+    from gisportal.store import output_home
 
     version = store.version(version_id)
     if version.kind != "plan":

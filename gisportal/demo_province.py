@@ -92,8 +92,10 @@ def build_demo(store: Store, *, parcels_per_district: int = 2000,
             ):
                 if progress:
                     progress(d.code, kind)
-                results[kind] = ingest_file(store, path, kind, d.code, publish=True,
-                                            user=DEMO_USER, meta=meta)
+                # Plans not yet approved are shown as what they are: drafts for comment.
+                results[kind] = ingest_file(
+                    store, path, kind, d.code, publish=True, user=DEMO_USER, meta=meta,
+                    consultation=kind == "plan" and meta.get("decision") is None)
             out.append(DemoResult(d.code, results))
     return out
 

@@ -1,33 +1,34 @@
-"""The pipeline as services: check a file, ingest it as a version, publish a version.
+"""The pipeline as services: check a file, ingest it as a version.
 
-read → normalise → validate → store → publish. The CLI and the web app call these
-functions and nothing below them, so both behave the same. A file that cannot be read
-raises (nothing is stored); a file that reads but has errors is stored as a draft
-that cannot be published, so the planner can see and fix it.
+read → normalise → validate → store → publish. The CLI, the jobs and the web app call
+these functions and nothing below them, so all behave the same. A file that cannot be
+read raises (nothing is stored); a file that reads but has errors is stored as a draft
+that cannot be published, so the planner can see and fix it. Publishing has one path,
+`gisportal.workflow.publish`, which `ingest_file(publish=True)` calls too.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gisportal import seeds
-from gisportal.errors import StoreError, UsageError
+from gisportal.commune_update import UpdateInfo, merge_update
+from gisportal.errors import GisportalError, UsageError
 from gisportal.models import layer_model
 from gisportal.normalise import NormalisedLayer, normalise
 from gisportal.read.sources import SourceLayer, read_source
 from gisportal.repair import repair as repair_layer
-from gisportal.settings import data_home, load_settings
+from gisportal.settings import load_settings
 from gisportal.store.base import Store, Version
-from gisportal.tiles import ensure_version_tiles
 from gisportal.validation import Report, ValidationContext, validate
 from gisportal.validation.context import context_from_boundary
 
 __all__ = ["Checked", "check_file", "district_context", "IngestResult", "ingest_file",
-           "publish_version", "check_district"]
+           "check_district"]
 
 
 @dataclass
@@ -37,13 +38,8 @@ class Checked:
     source: SourceLayer
     layer: NormalisedLayer
     report: Report
-
-
-def output_home(store: Store, settings: dict[str, Any] | None = None) -> Path:
-    """Where published output (tiles) goes: the data home the store lives in, so a
-    store opened on another home than ``$GISPORTAL_HOME`` keeps its tiles with it."""
-    home = getattr(store, "home", None)
-    return Path(home) if home is not None else data_home(settings)
+    #: What an update (``update=True``) replaced; None for a whole layer.
+    update: UpdateInfo | None = None
 
 
 def check_district(code: str | None) -> str | None:
@@ -74,6 +70,7 @@ def check_file(path: str | Path, kind: str, *, district: str | None = None,
                crs: str | None = None, encoding: str | None = None, layer: str | None = None,
                fields: Mapping[str, str] | None = None, settings: dict[str, Any] | None = None,
                store: Store | None = None, repair: bool = False,
+               update: bool = False, communes: Sequence[str] | None = None,
                progress: Callable[[str], None] | None = None) -> Checked:
     """Read, normalise and validate ``path`` as a layer of ``kind``; store nothing.
 
@@ -82,6 +79,10 @@ def check_file(path: str | Path, kind: str, *, district: str | None = None,
     With ``repair``, the layer is repaired (:func:`gisportal.repair.repair`) before it
     is validated; the report then carries every change under ``repair``. Never the
     default: a planner must see what was changed.
+    With ``update`` (parcels only, needs a ``store``), the file replaces the features
+    of the communes it covers in the published layer (`gisportal.commune_update`) and
+    the *resulting full layer* is validated; the report says what was replaced under
+    ``update``.
     """
     settings = settings or load_settings()
     model = layer_model(kind)
@@ -103,11 +104,25 @@ def check_file(path: str | Path, kind: str, *, district: str | None = None,
             progress("repair")
         repaired = repair_layer(norm)
         norm = repaired.apply_to(norm)
+    update_info = None
+    if update:
+        if store is None or district is None:
+            raise UsageError("an update replaces communes of a published layer, so it needs "
+                             "the district and the store", where="--update",
+                             fix="Use gisportal ingest FILE --kind parcels --district D "
+                                 "--update", code="UPDATE-NO-STORE")
+        norm, update_info = merge_update(store, district, norm, communes,
+                                         source_name=src.source_name)
+    elif communes:
+        raise UsageError("--commune names the communes of an update", where="--commune",
+                         fix="Add --update, or leave --commune out to upload the whole layer")
     ctx = district_context(store if kind != "boundary" else None, district)
     report = validate(src, norm, ctx)
     if repaired is not None:
         report.repair = repaired.to_dict()
-    return Checked(src, norm, report)
+    if update_info is not None:
+        report.read["update"] = update_info.to_dict()
+    return Checked(src, norm, report, update_info)
 
 
 @dataclass
@@ -115,24 +130,37 @@ class IngestResult:
     version: Version
     report: Report
     published: bool
+    #: Why ``publish=True`` did not publish (the error's what/where/fix), or None.
+    not_published: GisportalError | None = None
+    #: What publishing changed for residents (`gisportal.workflow.PublishPreview`).
+    changes: Any = None
+    #: What an update replaced.
+    update: UpdateInfo | None = None
 
 
 def ingest_file(store: Store, path: str | Path, kind: str, district: str, *,
                 publish: bool = False, user: str = "cli", crs: str | None = None,
                 encoding: str | None = None, layer: str | None = None,
                 fields: Mapping[str, str] | None = None, meta: Mapping[str, Any] | None = None,
-                repair: bool = False,
+                repair: bool = False, update: bool = False,
+                communes: Sequence[str] | None = None, confirm_removals: bool = False,
+                consultation: bool = False, public_fields: Sequence[str] | None = None,
                 settings: dict[str, Any] | None = None,
                 progress: Callable[[str], None] | None = None) -> IngestResult:
     """Check ``path`` and store it as a new draft version of (district, kind).
 
-    With ``publish`` the version is published at once when it has no errors; with
-    errors it stays a draft and ``published`` is False (the caller says why).
+    With ``publish`` the version is then published through `gisportal.workflow.publish`
+    (the only publish path: a plan needs its decision or ``consultation``, removals
+    beyond the threshold need ``confirm_removals``); when it cannot be, it stays a
+    draft, ``published`` is False and ``not_published`` says why. ``update`` and
+    ``communes``: see `check_file`. ``public_fields``: source columns the planner
+    marks public at upload (`gisportal.privacy.mark_public`).
     """
     district = check_district(district)
     checked = check_file(path, kind, district=district, crs=crs, encoding=encoding,
                          layer=layer, fields=fields, settings=settings, store=store,
-                         repair=repair, progress=progress)
+                         repair=repair, update=update, communes=communes,
+                         progress=progress)
     model = checked.layer.model
     if progress:
         progress("store")
@@ -147,34 +175,24 @@ def ingest_file(store: Store, path: str | Path, kind: str, district: str, *,
               "repair": None if checked.report.repair is None
               else checked.report.repair["summary"],
               "personal_fields": [f for f in model.personal_fields],
+              "update": None if checked.update is None else checked.update.to_dict(),
               **dict(meta or {})},
     )
-    published = False
-    if publish and not checked.report.has_errors:
+    if public_fields:
+        from gisportal.privacy import mark_public
+
+        version = mark_public(store, version.id, list(public_fields), actor=user)
+    result = IngestResult(version, checked.report, False, update=checked.update)
+    if publish:
+        from gisportal import workflow  # workflow builds on this module's results
+
         if progress:
             progress("publish")
-        # Tiles first: they depend only on the version, so residents never meet a
-        # published layer without its tiles.
-        ensure_version_tiles(store, output_home(store, settings), version)
-        version = store.publish(version.id, by=user)
-        published = True
-    return IngestResult(version, checked.report, published)
-
-
-def publish_version(store: Store, district: str, kind: str, version_id: int, *,
-                    user: str = "cli", settings: dict[str, Any] | None = None) -> Version:
-    """Publish ``version_id`` after checking it belongs to (district, kind).
-
-    Its vector tiles are built first (or found, for a roll back to an older version).
-    """
-    district = check_district(district)
-    layer_model(kind)
-    v = store.version(version_id)
-    if v.district != district or v.kind != kind:
-        raise StoreError(f"version {version_id} is a {v.kind} layer of district {v.district}",
-                         where=f"--district {district} --kind {kind}",
-                         fix=f"use --district {v.district} --kind {v.kind}, or list versions")
-    if v.has_errors:
-        return store.publish(version_id, by=user)  # the store refuses it with its reason
-    ensure_version_tiles(store, output_home(store, settings), v)
-    return store.publish(version_id, by=user)
+        try:
+            done = workflow.publish(store, version.id, user, confirm_removals=confirm_removals,
+                                    consultation=consultation, settings=settings)
+        except GisportalError as err:
+            result.not_published = err
+        else:
+            result.version, result.published, result.changes = done.version, True, done.changes
+    return result

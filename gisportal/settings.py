@@ -45,6 +45,10 @@ SETTINGS: tuple[Setting, ...] = (
             "more wait in the queue. 1 leaves a core to residents on a 2-core machine."),
     Setting("max_decision_bytes", 50 * 1024**2, "GISPORTAL_MAX_DECISION_BYTES",
             "Largest signed approval-decision PDF accepted, in bytes."),
+    Setting("publish_confirm_removed_share", 0.05, "GISPORTAL_PUBLISH_CONFIRM_REMOVED_SHARE",
+            "A publish that removes more than this share of the published features (0.05 = "
+            "5 %) must be confirmed (--confirm-removals, confirm_removals=true, the review "
+            "page's box): a partial file must never silently replace a district."),
     # Accounts and sign-in (gisportal/accounts, gisportal/web/auth.py).
     Setting("secret_key", "", "GISPORTAL_SECRET_KEY",
             "Key signing session cookies and CSRF tokens (32+ characters). Unset: a random "

@@ -49,20 +49,28 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from gisportal import seeds
+from gisportal.compare import cached_comparison
 from gisportal.decisions import Decision, decision_of
-from gisportal.errors import StoreError
-from gisportal.ingest import output_home, publish_version
-from gisportal.store.base import Store, Version, check_district, check_kind
+from gisportal.errors import StoreError, UsageError
+from gisportal.settings import load_settings
+from gisportal.store import output_home
+from gisportal.store.base import Store, Version, check_district, check_kind, utc_now
 from gisportal.tiles import ensure_version_tiles
 
 __all__ = [
+    "CONSULTATION_LABEL",
     "HistoryRow",
+    "PublishPreview",
     "PublishResult",
     "WorkflowStatus",
     "check_publishable",
+    "check_removals",
     "district_status",
     "district_statuses",
     "history",
+    "is_consultation",
+    "output_home",
+    "preview",
     "publish",
     "rollback",
 ]
@@ -78,12 +86,16 @@ class PublishResult:
     version: Version
     previous: Version | None
     changed: bool
+    #: What residents saw change (None when nothing changed).
+    changes: PublishPreview | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": self.version.id, "previous": None if self.previous is None
                 else self.previous.id, "changed": self.changed,
                 "district": self.version.district, "kind": self.version.kind,
-                "published_at": self.version.published_at}
+                "published_at": self.version.published_at,
+                "consultation": is_consultation(self.version),
+                "changes": None if self.changes is None else self.changes.to_dict()}
 
 
 def _errors_of(version: Version) -> str:
@@ -92,26 +104,175 @@ def _errors_of(version: Version) -> str:
     return f"{n} validation errors" if isinstance(n, int) else "validation errors"
 
 
-def check_publishable(version: Version) -> None:
-    """Raise StoreError saying why `version` cannot be published, if it cannot."""
+def is_consultation(version: Version) -> bool:
+    """Whether a plan version is (or would be) shown as a draft for comment.
+
+    A plan reaches residents without its approval decision only through the explicit
+    consultation publish (`publish(..., consultation=True)`), so a published plan
+    without a decision is by construction a draft for comment (dự thảo lấy ý kiến).
+    Layers published before that rule existed are labelled the same way: without a
+    decision they are not the plan in force either.
+    """
+    return version.kind == "plan" and decision_of(version) is None
+
+
+#: What every public page and answer calls a plan published for consultation.
+CONSULTATION_LABEL = {"vi": "Dự thảo lấy ý kiến — chưa phải quy hoạch được phê duyệt",
+                      "en": "Draft for comment — not the approved plan"}
+
+
+def check_publishable(version: Version, *, consultation: bool = False) -> None:
+    """Raise StoreError saying why `version` cannot be published, if it cannot.
+
+    A plan needs its approval decision, unless it is published explicitly as a draft
+    for comment (``consultation``); a consultation publish of anything else, or of a
+    plan that already has its decision, is a UsageError (it would mislabel the layer).
+    """
     if version.has_errors:
         raise StoreError(
             f"version {version.id} has {_errors_of(version)} and cannot be published",
             where=f"district {version.district}, {version.kind}, version {version.id}",
             fix="Read its validation report, correct the file (or repair it) and upload "
                 "it again; then publish the new version", code="STORE-HAS-ERRORS")
+    if consultation:
+        if version.kind != "plan":
+            raise UsageError(
+                f"only a plan can be published as a draft for comment, not a {version.kind} "
+                "layer", where=f"version {version.id}",
+                fix="Publish it without the consultation option", code="CONSULTATION-NOT-PLAN")
+        if decision_of(version) is not None:
+            raise UsageError(
+                f"plan version {version.id} has its approval decision: it is the approved "
+                "plan, not a draft for comment", where=f"version {version.id}",
+                fix="Publish it without the consultation option", code="CONSULTATION-APPROVED")
+        return
     if version.kind == "plan" and decision_of(version) is None:
         raise StoreError(
             f"plan version {version.id} has no approval decision yet",
             where=f"district {version.district}, plan, version {version.id}",
             fix="Enter the approval decision (number, date, authority and the signed PDF) "
-                "for this version, then publish it", code="PLAN-NO-DECISION")
+                "for this version, then publish it; or publish it explicitly as a draft for "
+                "comment (dự thảo lấy ý kiến: --consultation on the command line, "
+                "consultation=true in the API)", code="PLAN-NO-DECISION")
+
+
+@dataclass(frozen=True)
+class PublishPreview:
+    """What residents would see change if `version` were published now.
+
+    ``counts`` are the compare engine's change types (added, removed, reshaped,
+    use_changed, renumbered, unchanged) against the published version (``previous``);
+    ``areas`` its m² per land-use code. ``needs_confirmation`` says whether the publish
+    removes more than ``threshold`` of the published features, which must then be
+    confirmed (``confirm_removals``). With nothing published, everything is added.
+    """
+
+    version: Version
+    previous: Version | None
+    counts: dict[str, int]
+    areas: list[dict[str, Any]]
+    removed: int
+    previous_features: int
+    threshold: float
+    consultation: bool
+
+    @property
+    def removed_share(self) -> float:
+        return self.removed / self.previous_features if self.previous_features else 0.0
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self.removed > 0 and self.removed_share > self.threshold
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version.id,
+                "previous": None if self.previous is None else self.previous.id,
+                "counts": dict(self.counts), "areas": self.areas, "removed": self.removed,
+                "previous_features": self.previous_features,
+                "removed_share": round(self.removed_share, 4),
+                "threshold": self.threshold,
+                "needs_confirmation": self.needs_confirmation,
+                "consultation": self.consultation}
+
+    def one_line(self) -> str:
+        """The counts as the command line prints them."""
+        c = self.counts
+        if self.previous is None:
+            return f"nothing published yet: {self.version.feature_count} features added"
+        return (f"against published version {self.previous.id}: "
+                f"{c.get('added', 0)} added, {c.get('removed', 0)} removed, "
+                f"{c.get('reshaped', 0)} reshaped, {c.get('use_changed', 0)} land use changed, "
+                f"{c.get('renumbered', 0)} renumbered")
+
+
+def _threshold(settings: dict[str, Any] | None) -> float:
+    value = (settings or load_settings()).get("publish_confirm_removed_share", 0.05)
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        return 0.05
+
+
+def preview(store: Store, version_id: int, *, district: str | None = None,
+            kind: str | None = None, settings: dict[str, Any] | None = None) -> PublishPreview:
+    """Compare `version_id` with the published version of its layer (see PublishPreview).
+
+    Uses the compare engine (pairing by key, then by geometry), kept in the per-store
+    comparison cache, so the review page and the publish that follows compute it once
+    per process.
+    """
+    version = store.version(version_id)
+    _check_layer(version, district, kind)
+    previous = store.published(version.district, version.kind)
+    threshold = _threshold(settings)
+    consultation = is_consultation(version)
+    if previous is None:
+        return PublishPreview(version, None, {"added": version.feature_count}, [],
+                              0, 0, threshold, consultation)
+    if previous.id == version.id:
+        return PublishPreview(version, previous, {"unchanged": version.feature_count}, [],
+                              0, previous.feature_count, threshold, consultation)
+    comparison = cached_comparison(store, previous, version)
+    summary = comparison.summary()
+    counts = {k: int(v) for k, v in summary["counts"].items()}
+    return PublishPreview(version, previous, counts, summary["areas"],
+                          counts.get("removed", 0), previous.feature_count, threshold,
+                          consultation)
+
+
+def check_removals(pre: PublishPreview, confirm_removals: bool) -> None:
+    """Refuse a publish that removes more than the threshold without confirmation."""
+    if not pre.needs_confirmation or confirm_removals:
+        return
+    v, prev = pre.version, pre.previous
+    assert prev is not None  # needs_confirmation implies a published version
+    raise StoreError(
+        f"publishing version {v.id} would remove {pre.removed} of the "
+        f"{pre.previous_features} published features ({pre.removed_share:.1%}, more than "
+        f"{pre.threshold:.0%}); {pre.counts.get('added', 0)} would be added",
+        where=f"district {v.district}, {v.kind}, version {v.id} replacing version {prev.id}",
+        fix="Check that the file is the whole layer (a correction of some communes is an "
+            "update: gisportal ingest --update); if the removals are intended, confirm them "
+            "(--confirm-removals, confirm_removals=true in the API, the confirmation box on "
+            "the review page)", code="PUBLISH-REMOVALS-UNCONFIRMED")
 
 
 def publish(store: Store, version_id: int, actor: str, *, district: str | None = None,
-            kind: str | None = None, settings: dict[str, Any] | None = None,
+            kind: str | None = None, confirm_removals: bool = False,
+            consultation: bool = False, settings: dict[str, Any] | None = None,
             progress: Progress | None = None) -> PublishResult:
     """Publish a stored version: checks, tiles, then the pointer (one transaction).
+
+    This is the only way anything reaches residents: the command line (``publish``,
+    ``ingest --publish``), the planner pages, the JSON API and the demo all call it, so
+    the rules hold everywhere:
+
+    * a version with validation errors is refused;
+    * a plan needs its approval decision — or ``consultation=True``, the explicit
+      choice to show it as a draft for comment, recorded in its meta
+      (``consultation``) and labelled as such on every public page and answer;
+    * a version that would remove more than ``publish_confirm_removed_share`` (5 %) of
+      the published features needs ``confirm_removals`` (see `preview`).
 
     Parameters
     ----------
@@ -119,41 +280,54 @@ def publish(store: Store, version_id: int, actor: str, *, district: str | None =
         When given, the version must belong to this layer (the page the planner
         pressed "publish" on), else StoreError.
     progress
-        Called with ``"tiles"``, ``"tiles: <step>"`` and ``"publish"`` (just before the
-        pointer moves).
+        Called with ``"compare"``, ``"tiles"``, ``"tiles: <step>"`` and ``"publish"``
+        (just before the pointer moves).
 
     Raises
     ------
     NotFoundError
         No such version.
     StoreError
-        Another layer's version, validation errors, or a plan without a decision.
+        Another layer's version, validation errors, a plan without a decision, or
+        unconfirmed removals.
+    UsageError
+        ``consultation`` for a layer that is not a plan or a plan with its decision.
     """
     version = store.version(version_id)
     _check_layer(version, district, kind)
     previous = store.published(version.district, version.kind)
     if version.is_published:
         return PublishResult(version, None, changed=False)
-    check_publishable(version)
+    check_publishable(version, consultation=consultation)
+    if progress:
+        progress("compare")
+    pre = preview(store, version.id, settings=settings)
+    check_removals(pre, confirm_removals)
     if progress:
         progress("tiles")
     ensure_version_tiles(store, output_home(store, settings), version,
                          progress=(lambda step: progress(f"tiles: {step}")) if progress else None)
     if progress:
         progress("publish")
-    # publish_version finds the tiles built and moves the pointer.
-    published = publish_version(store, version.district, version.kind, version.id,
-                                user=actor, settings=settings)
-    return PublishResult(published, previous, changed=True)
+    if consultation:
+        store.update_meta(version.id, {"consultation": {"by": actor, "at": utc_now()}})
+    if pre.needs_confirmation:
+        store.update_meta(version.id, {"removals_confirmed": {
+            "by": actor, "at": utc_now(), "removed": pre.removed,
+            "previous": None if previous is None else previous.id}})
+    published = store.publish(version.id, by=actor)
+    return PublishResult(published, previous, changed=True, changes=pre)
 
 
 def rollback(store: Store, district: str, kind: str, to_version: int, actor: str, *,
-             settings: dict[str, Any] | None = None,
+             confirm_removals: bool = False, settings: dict[str, Any] | None = None,
              progress: Progress | None = None) -> PublishResult:
     """Publish again `to_version`, an earlier published version of (district, kind).
 
     The currently published version becomes superseded and stays readable. The same
-    checks as `publish` apply (a plan still needs its decision).
+    checks as `publish` apply (a plan still needs its decision, removals beyond the
+    threshold need ``confirm_removals``); a plan that was shown as a draft for comment
+    comes back as a draft for comment.
 
     Raises
     ------
@@ -170,7 +344,9 @@ def rollback(store: Store, district: str, kind: str, to_version: int, actor: str
             where=f"district {district}, {kind}, version {version.id}",
             fix="Roll back to a superseded version from the history, or publish this "
                 "draft after reading its report", code="ROLLBACK-NEVER-PUBLISHED")
-    return publish(store, version.id, actor, settings=settings, progress=progress)
+    consultation = is_consultation(version) and bool(version.meta.get("consultation"))
+    return publish(store, version.id, actor, confirm_removals=confirm_removals,
+                   consultation=consultation, settings=settings, progress=progress)
 
 
 def _check_layer(version: Version, district: str | None, kind: str | None) -> None:
@@ -180,7 +356,9 @@ def _check_layer(version: Version, district: str | None, kind: str | None) -> No
         raise StoreError(
             f"version {version.id} is a {version.kind} layer of district {version.district}, "
             f"not {want}", where=f"version {version.id}",
-            fix="Choose a version from this layer's own history", code="VERSION-OTHER-LAYER")
+            fix=f"Choose a version from this layer's own history, or name the version's own "
+                f"layer (--district {version.district} --kind {version.kind})",
+            code="VERSION-OTHER-LAYER")
 
 
 # --------------------------------------------------------------------------- history

@@ -8,7 +8,8 @@ import shapely
 from pyproj import Transformer
 
 from gisportal.errors import CRSError, EncodingError, GisportalError, UsageError
-from gisportal.ingest import check_file, ingest_file, publish_version
+from gisportal.ingest import check_file, ingest_file
+from gisportal.workflow import publish
 from gisportal.normalise import source_attributes
 from tests.conftest import parcel_grid
 
@@ -126,23 +127,23 @@ def test_version_with_errors_is_kept_as_draft_and_cannot_be_published(store, tmp
     assert ("CODE-UNKNOWN", 0) in rules
     assert ("KEY-DUPLICATE", 1) in rules and ("KEY-DUPLICATE", 2) in rules
     with pytest.raises(GisportalError):
-        publish_version(store, "678", "parcels", res.version.id)
+        publish(store, res.version.id, "cli", district="678", kind="parcels").version
     assert store.published("678", "parcels") is None
 
 
 def test_publish_checks_district_and_kind(store, make_shapefile_zip):
     res = ingest_file(store, make_shapefile_zip(), "parcels", "678")
     with pytest.raises(GisportalError) as e:
-        publish_version(store, "672", "parcels", res.version.id)
+        publish(store, res.version.id, "cli", district="672", kind="parcels").version
     assert "--district 678" in e.value.fix
-    v = publish_version(store, "678", "parcels", res.version.id)
+    v = publish(store, res.version.id, "cli", district="678", kind="parcels").version
     assert v.status == "published"
 
 
 def test_new_version_supersedes_and_old_stays_readable(store, make_shapefile_zip):
     a = ingest_file(store, make_shapefile_zip(name="a.zip"), "parcels", "678", publish=True)
     b = ingest_file(store, make_shapefile_zip(parcel_grid(3, 3), name="b.zip"), "parcels",
-                    "678", publish=True)
+                    "678", publish=True, confirm_removals=True)
     assert store.published("678", "parcels").id == b.version.id
     assert store.version(a.version.id).status == "superseded"
     assert len(store.read(a.version.id)) == 20

@@ -70,11 +70,14 @@ def test_a_plan_is_published_only_with_its_decision(home, store):
     assert done.changed and done.previous is None
     assert (done.version.id, done.version.status, done.version.published_by) == (
         plan.id, "published", "planner1")
-    assert stages[0] == "tiles" and stages[-1] == "publish"
+    assert stages[:2] == ["compare", "tiles"] and stages[-1] == "publish"
     assert tiles_path(home, DISTRICT, "plan", plan.id).is_file()
-    assert done.to_dict() == {"version": plan.id, "previous": None, "changed": True,
-                              "district": DISTRICT, "kind": "plan",
-                              "published_at": done.version.published_at}
+    out = done.to_dict()
+    assert out["changes"]["counts"] == {"added": 3} and not out["changes"]["needs_confirmation"]
+    del out["changes"]
+    assert out == {"version": plan.id, "previous": None, "changed": True,
+                   "district": DISTRICT, "kind": "plan", "consultation": False,
+                   "published_at": done.version.published_at}
     # Publishing it again changes nothing.
     again = workflow.publish(store, plan.id, "planner2")
     assert not again.changed and again.version.published_by == "planner1"
@@ -136,7 +139,8 @@ def test_roll_back_refuses_other_layers_drafts_and_errors(home, store):
         with pytest.raises(StoreError) as err:
             workflow.rollback(store, DISTRICT, "parcels", v.id, "planner1")
         assert err.value.code == "VERSION-OTHER-LAYER"
-        assert err.value.fix == "Choose a version from this layer's own history"
+        assert err.value.fix.startswith("Choose a version from this layer's own history")
+        assert f"--district {v.district} --kind {v.kind}" in err.value.fix
     for v in (add(store, "parcels", errors=2), add(store, "parcels")):
         with pytest.raises(StoreError) as err:
             workflow.rollback(store, DISTRICT, "parcels", v.id, "planner1")

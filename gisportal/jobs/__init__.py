@@ -41,7 +41,7 @@ import signal
 import sqlite3
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -144,7 +144,10 @@ def submit_upload(home: str | Path, stream: BinaryIO, filename: str | None, *,
                   district: str, layer: str, actor: str, kind: str = "ingest",
                   crs: str | None = None, encoding: str | None = None,
                   source_layer: str | None = None, fields: Mapping[str, str] | None = None,
-                  repair: bool = False, publish: bool = False,
+                  repair: bool = False, publish: bool = False, update: bool = False,
+                  communes: Sequence[str] | None = None,
+                  public_fields: Sequence[str] | None = None,
+                  confirm_removals: bool = False,
                   settings: Mapping[str, Any] | None = None, start: bool = True) -> Job:
     """Save an uploaded file under ``uploads/<job id>/`` and queue a job on it.
 
@@ -167,6 +170,15 @@ def submit_upload(home: str | Path, stream: BinaryIO, filename: str | None, *,
         Publish the new version once stored when it has no errors and, for a plan, an
         approval decision (which a new upload cannot have yet: plans are published
         from their review page).
+    update, communes
+        Parcels: replace only the communes the file covers in the published layer
+        (`gisportal.commune_update`); ``communes`` names them when the file has no
+        commune column.
+    public_fields
+        Source columns the planner marks public (`gisportal.privacy.mark_public`).
+    confirm_removals
+        With ``publish``: publish even if more than the threshold of the published
+        features would be removed.
 
     Raises
     ------
@@ -182,6 +194,16 @@ def submit_upload(home: str | Path, stream: BinaryIO, filename: str | None, *,
     conf = _settings(home, settings)
     kind, district, layer, actor = _check(kind, district, layer, actor)
     overrides = _check_overrides(crs, encoding, fields)
+    from gisportal.commune_update import check_commune_codes
+
+    codes = list(check_commune_codes(communes))
+    if codes and not update:
+        raise UsageError("communes name the communes of an update", where="communes",
+                         fix="Choose 'update these communes', or leave the communes out")
+    if update and layer != "parcels":
+        raise UsageError(f"an update replaces communes of a cadastre, not of a {layer} layer",
+                         where="update", fix="Upload the whole layer without update",
+                         code="UPDATE-NOT-PARCELS")
     name = uploads.safe_file_name(filename)
     if name in REPORTS.values():  # the report files share the folder
         name = f"upload-{name}"
@@ -197,7 +219,9 @@ def submit_upload(home: str | Path, stream: BinaryIO, filename: str | None, *,
         fmt = uploads.check_gis_file(path, name)
         params = {"upload": None, "upload_name": name, "upload_bytes": size, "format": fmt,
                   "source_layer": source_layer, "repair": bool(repair),
-                  "publish": bool(publish), **overrides}
+                  "publish": bool(publish), "update": bool(update), "communes": codes,
+                  "public_fields": [str(n) for n in public_fields or ()],
+                  "confirm_removals": bool(confirm_removals), **overrides}
         with table.connect(home) as conn, table.transaction(conn):
             # Queued, renamed and pointed at in one transaction: no dispatcher can see
             # the job before its file is in place.
@@ -253,31 +277,37 @@ def submit_repair(home: str | Path, job_id: int, *, actor: str, publish: bool = 
                          fix="Choose the job of the upload whose report you read")
     params = {k: earlier.params.get(k) for k in (
         "upload", "upload_name", "upload_bytes", "format", "source_layer", "crs",
-        "encoding", "fields")}
+        "encoding", "fields", "update", "communes", "public_fields")}
     params.update(repair=True, publish=bool(publish), repair_of=earlier.id)
     return submit(home, "repair", district=earlier.district, layer=earlier.layer,
                   actor=actor, params=params, settings=settings, start=start)
 
 
 def submit_publish(home: str | Path, version_id: int, *, district: str, layer: str,
-                   actor: str, settings: Mapping[str, Any] | None = None,
-                   start: bool = True) -> Job:
+                   actor: str, confirm_removals: bool = False, consultation: bool = False,
+                   settings: Mapping[str, Any] | None = None, start: bool = True) -> Job:
     """Queue the publication of a stored version (tiles first, then the pointer).
 
     The worker runs :func:`gisportal.workflow.publish`: it refuses a version with
-    errors, a plan without an approval decision, or a version of another layer than
-    (`district`, `layer`); the refusal is the job's error.
+    errors, a plan without an approval decision (unless ``consultation``: a draft for
+    comment), removals beyond the threshold without ``confirm_removals``, or a version
+    of another layer than (`district`, `layer`); the refusal is the job's error.
     """
     return submit(home, "publish", district=district, layer=layer, actor=actor,
-                  params={"version": _version_id(version_id)}, settings=settings, start=start)
+                  params={"version": _version_id(version_id),
+                          "confirm_removals": bool(confirm_removals),
+                          "consultation": bool(consultation)},
+                  settings=settings, start=start)
 
 
 def submit_rollback(home: str | Path, to_version: int, *, district: str, layer: str,
-                    actor: str, settings: Mapping[str, Any] | None = None,
-                    start: bool = True) -> Job:
+                    actor: str, confirm_removals: bool = False,
+                    settings: Mapping[str, Any] | None = None, start: bool = True) -> Job:
     """Queue a roll back of (`district`, `layer`) to an earlier published version."""
     return submit(home, "rollback", district=district, layer=layer, actor=actor,
-                  params={"version": _version_id(to_version)}, settings=settings, start=start)
+                  params={"version": _version_id(to_version),
+                          "confirm_removals": bool(confirm_removals)},
+                  settings=settings, start=start)
 
 
 def _version_id(value: Any) -> int:

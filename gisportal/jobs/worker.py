@@ -234,7 +234,8 @@ class Worker:
         path = self.home / p["upload"]
         options = {"crs": p.get("crs"), "encoding": p.get("encoding"),
                    "layer": p.get("source_layer"), "fields": p.get("fields"),
-                   "repair": bool(p.get("repair")), "settings": settings,
+                   "repair": bool(p.get("repair")), "update": bool(p.get("update")),
+                   "communes": p.get("communes") or None, "settings": settings,
                    "progress": self.progress}
         result: dict[str, Any] = {"source": {"name": p.get("upload_name"), "sha256": None}}
         if job.kind == "check":
@@ -247,7 +248,8 @@ class Worker:
                                               checked.layer.frame)
             return result
         ingested = ingest_file(store, path, job.layer, job.district, publish=False,
-                               user=job.actor, meta={"job": job.id}, **options)
+                               user=job.actor, meta={"job": job.id},
+                               public_fields=p.get("public_fields") or None, **options)
         version = ingested.version
         self.version_id = version.id
         self._write(result={"version": version.id})  # known at once, should it be killed
@@ -255,7 +257,8 @@ class Worker:
         result["source"]["sha256"] = version.source_sha256
         result.update(version=version.id, status=version.status, published=False,
                       previous=None, features=version.feature_count,
-                      summary=ingested.report.summary(), not_published=None)
+                      summary=ingested.report.summary(), not_published=None,
+                      update=None if ingested.update is None else ingested.update.to_dict())
         layer = None
         if version.feature_count <= reports.MAX_LAYER_FEATURES_ON_MAP:
             layer = store.read(version.id, columns=[])
@@ -270,24 +273,31 @@ class Worker:
             else:
                 try:
                     done = publish(store, version.id, job.actor, settings=settings,
+                                   confirm_removals=bool(p.get("confirm_removals")),
                                    progress=self.progress)
                 except GisportalError as err:  # e.g. a plan without its decision
                     result["not_published"] = err.to_dict()
                 else:
                     result.update(status=done.version.status, published=True,
-                                  previous=None if done.previous is None else done.previous.id)
+                                  previous=None if done.previous is None else done.previous.id,
+                                  changes=None if done.changes is None
+                                  else done.changes.to_dict())
         return result
 
     def run_publish(self, job, store, settings: dict[str, Any]) -> dict[str, Any]:
         from gisportal.workflow import publish, rollback
 
         version = int(job.params["version"])
+        confirm = bool(job.params.get("confirm_removals"))
         if job.kind == "publish":
             done = publish(store, version, job.actor, district=job.district, kind=job.layer,
+                           confirm_removals=confirm,
+                           consultation=bool(job.params.get("consultation")),
                            settings=settings, progress=self.progress)
         else:
             done = rollback(store, job.district, job.layer, version, job.actor,
-                            settings=settings, progress=self.progress)
+                            confirm_removals=confirm, settings=settings,
+                            progress=self.progress)
         return done.to_dict()
 
     def cancelled_result(self, job) -> dict[str, Any] | None:
