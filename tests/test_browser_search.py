@@ -30,7 +30,8 @@ def live(tmp_path_factory):
     for kind, path in (("boundary", tmp / "b.gpkg"),
                        ("parcels", write_shapefile_zip(parcel_grid(), tmp / "p.zip")),
                        ("plan", tmp / "q.gpkg")):
-        assert ingest_file(store, path, kind, "678", publish=True).published, kind
+        assert ingest_file(store, path, kind, "678", publish=True,
+                           consultation=kind == "plan").published, kind
     store.close()
     with live_server(home) as base:
         yield base

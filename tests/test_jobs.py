@@ -405,9 +405,11 @@ def test_publish_and_rollback_jobs_follow_the_workflow_rules(home, store):
     approve(store, plan)
     v1 = finished(home, jobs.submit_publish(home, plan.id, district="678", layer="plan",
                                             actor="planner1").id)
-    assert v1.state == "done" and v1.result == {
+    assert v1.state == "done" and v1.result["changes"]["counts"] == {"added": 3}
+    assert {k: v for k, v in v1.result.items() if k != "changes"} == {
         "version": plan.id, "previous": None, "changed": True, "district": "678",
-        "kind": "plan", "published_at": store.version(plan.id).published_at}
+        "kind": "plan", "consultation": False,
+        "published_at": store.version(plan.id).published_at}
     second = approve(store, add(store, "plan", "CLN"), number="999/QĐ-UBND")
     assert finished(home, jobs.submit_publish(home, second.id, district="678", layer="plan",
                                               actor="planner1").id).result["previous"] == plan.id

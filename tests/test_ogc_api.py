@@ -63,7 +63,8 @@ def publish_district(home: Path, tmp: Path) -> None:
             geometry=[shapely.box(X0 - 500, Y0 - 500, X0 + 50, Y0 + 600),
                       shapely.box(X0 + 50, Y0 - 500, X0 + 600, Y0 + 600)], crs="EPSG:5899")
         plan.to_file(tmp / "plan.gpkg", driver="GPKG")
-        assert ingest_file(store, tmp / "plan.gpkg", "plan", "678", publish=True).published
+        assert ingest_file(store, tmp / "plan.gpkg", "plan", "678", publish=True,
+                           consultation=True).published
 
 
 @pytest.fixture(scope="module")
@@ -511,8 +512,9 @@ def test_collections_follow_the_published_version(tmp_path) -> None:
     smaller.to_file(tmp_path / "v2.gpkg", driver="GPKG")
     done = subprocess.run(
         [sys.executable, "-m", "gisportal", "ingest", str(tmp_path / "v2.gpkg"), "--kind",
-         "parcels", "--district", "678", "--publish"], capture_output=True, text=True,
-        env={**os.environ, "GISPORTAL_HOME": str(home)}, timeout=300)
+         "parcels", "--district", "678", "--publish", "--confirm-removals"],
+        capture_output=True, text=True, env={**os.environ, "GISPORTAL_HOME": str(home)},
+        timeout=300)
     assert done.returncode == 0, done.stderr
     assert get_json(client, f"{ITEMS}?sheet=1")["numberMatched"] == 10
     assert get_json(client, f"{ITEMS}?sheet=2")["numberMatched"] == 5

@@ -87,7 +87,7 @@ def build_home(home: Path, *, decision_on_v1: bool = False) -> dict[str, int]:
         parcels = ingest_file(store, parcels_zip(work), "parcels", LAM_HA, publish=True,
                               user="seed").version
         plan = ingest_file(store, plan_file(work, USES_V1), "plan", LAM_HA, publish=True,
-                           user="seed").version
+                           consultation=True, user="seed").version
         if decision_on_v1:
             from gisportal.decisions import attach_decision
 
