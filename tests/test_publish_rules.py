@@ -263,6 +263,6 @@ def test_an_update_through_the_upload_job(home, store, published, tmp_path):
     assert done.result["update"]["communes"] == ["24778"]
     assert done.result["update"]["removed"] == 40 and done.result["update"]["added"] == 10
     assert store.version(done.result["version"]).feature_count == 90
-    with pytest.raises(UsageError):
-        jobs.submit_upload(home, open(path, "rb"), path.name, district="678", layer="plan",
-                           actor="lan", update=True)
+    with pytest.raises(UsageError), open(path, "rb") as fh:
+        jobs.submit_upload(home, fh, path.name, district="678", layer="plan", actor="lan",
+                           update=True)
