@@ -325,9 +325,9 @@ def rollback(store: Store, district: str, kind: str, to_version: int, actor: str
     """Publish again `to_version`, an earlier published version of (district, kind).
 
     The currently published version becomes superseded and stays readable. The same
-    checks as `publish` apply (a plan still needs its decision, removals beyond the
-    threshold need ``confirm_removals``); a plan that was shown as a draft for comment
-    comes back as a draft for comment.
+    checks as `publish` apply (a plan still needs its decision — a roll back never shows
+    a draft for comment again implicitly, that stays an explicit choice; removals beyond
+    the threshold need ``confirm_removals``).
 
     Raises
     ------
@@ -344,9 +344,8 @@ def rollback(store: Store, district: str, kind: str, to_version: int, actor: str
             where=f"district {district}, {kind}, version {version.id}",
             fix="Roll back to a superseded version from the history, or publish this "
                 "draft after reading its report", code="ROLLBACK-NEVER-PUBLISHED")
-    consultation = is_consultation(version) and bool(version.meta.get("consultation"))
     return publish(store, version.id, actor, confirm_removals=confirm_removals,
-                   consultation=consultation, settings=settings, progress=progress)
+                   settings=settings, progress=progress)
 
 
 def _check_layer(version: Version, district: str | None, kind: str | None) -> None:

@@ -161,6 +161,9 @@ ROUTES: dict[str, Row] = {
     "GET /api/versions/<int:version_id>/findings": Row((401, 403, 404, 404),
                                                       url="/api/versions/1/findings"),
     "GET /api/versions/<int:version_id>/features": DISTRICT_API.at("/api/versions/1/features"),
+    "GET /api/versions/<int:version_id>/preview": DISTRICT_API.at("/api/versions/1/preview"),
+    "POST /api/versions/<int:version_id>/publish": Row((401, 403, 409, 409),
+                                                      url="/api/versions/1/publish"),
 }
 
 

@@ -110,6 +110,9 @@ CASES = [
     ("GET", "/api/versions/{errors}/findings", None, API),
     ("GET", "/api/versions/{errors}/features", None, API),
     ("GET", "/api/versions/{clean}/features", None, API),
+    ("GET", "/api/versions/{clean}/preview", None, API),
+    ("POST", "/api/versions/{errors}/publish", None, (401, 403, 409, 409)),  # has errors
+    ("POST", "/api/versions/{plan}/publish", None, (401, 403, 409, 409)),  # not a draft
 ]
 
 

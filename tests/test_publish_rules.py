@@ -21,10 +21,15 @@ from gisportal.cli import cli
 from gisportal.errors import InputError, StoreError, UsageError
 from gisportal.ingest import ingest_file
 from gisportal.lookup import lookup_key
+from tests import test_planner_pages as pages
 from tests.conftest import DUC_TRONG_XY, parcel_grid
 from tests.test_decisions import PDF
 
 COMMUNES = ("24778", "24781", "24784")
+
+#: The seeded Lâm Hà home of the planner page tests (a fresh copy per test).
+base_home = pages.base_home
+lam_ha = pages.lam_ha
 
 
 def three_communes(rows: int = 4, cols: int = 10) -> gpd.GeoDataFrame:
@@ -266,3 +271,84 @@ def test_an_update_through_the_upload_job(home, store, published, tmp_path):
     with pytest.raises(UsageError), open(path, "rb") as fh:
         jobs.submit_upload(home, fh, path.name, district="678", layer="plan", actor="lan",
                            update=True)
+
+
+# -- the web and the JSON API ------------------------------------------------------------
+
+
+def test_the_review_page_shows_the_changes_and_asks_to_confirm_removals(lam_ha, tmp_path):
+    from tests.test_planner_api import api_upload, bearer
+    from tests.test_planner_pages import (
+        LAM_HA,
+        XY,
+        client_for,
+        finished,
+        job_id_of,
+        plan_file,
+        post,
+        text_of,
+        upload,
+    )
+
+    home, ids = lam_ha
+    c = client_for(home, "lan")
+    # Two of the twenty published parcels, sent as if they were the whole cadastre.
+    few = parcel_grid(origin=(XY[0] + 10, XY[1] + 10)).iloc[:2]
+    path = tmp_path / "hai_thua.gpkg"
+    few.to_file(path, driver="GPKG")
+    job = finished(home, job_id_of(upload(c, path, kind="parcels")))
+    draft = job.result["version"]
+    page = text_of(c.get(f"/planner/versions/{draft}"))
+    assert 'id="gp-publish-preview"' in page and 'data-change="removed"' in page
+    assert "sẽ gỡ bỏ 18 trong số 20" in page and 'id="gp-confirm-removals"' in page
+    # Without the box: refused on the page, nothing queued, nothing changed.
+    r = post(c, f"/planner/versions/{draft}/publish", f"/planner/versions/{draft}")
+    assert r.status_code == 409 and "would remove 18 of the 20" in text_of(r)
+    with open_store_of(home) as store:
+        assert store.published(LAM_HA, "parcels").id == ids["parcels"]
+    # The API says the same, and publishes once confirmed.
+    api = client_for(home)
+    headers = bearer(home)
+    r = api.post(f"/api/versions/{draft}/publish", headers=headers)
+    assert r.status_code == 409 and r.json["error"]["code"] == "PUBLISH-REMOVALS-UNCONFIRMED"
+    pre = api.get(f"/api/versions/{draft}/preview", headers=headers).json["preview"]
+    assert pre["removed"] == 18 and pre["needs_confirmation"] is True
+    r = api.post(f"/api/versions/{draft}/publish", headers=headers,
+                 data={"confirm_removals": "true"})
+    assert r.status_code == 202, r.json
+    assert finished(home, r.json["job"]["id"]).state == "done"
+    with open_store_of(home) as store:
+        assert store.published(LAM_HA, "parcels").id == draft
+    # A plan without its decision: the consultation button, and the API's consultation.
+    r = api_upload(api, headers, plan_file(tmp_path, pages.USES_V2))
+    plan = finished(home, r.json["job"]["id"]).result["version"]
+    page = text_of(c.get(f"/planner/versions/{plan}"))
+    assert 'id="gp-consultation-button"' in page
+    r = api.post(f"/api/versions/{plan}/publish", headers=headers)
+    assert r.status_code == 409 and r.json["error"]["code"] == "PLAN-NO-DECISION"
+    job = finished(home, job_id_of(post(c, f"/planner/versions/{plan}/publish",
+                                        f"/planner/versions/{plan}", consultation="1")))
+    assert job.state == "done" and job.result["consultation"] is True, job.error
+    assert 'id="gp-is-consultation"' in text_of(c.get(f"/planner/versions/{plan}"))
+
+
+def test_the_upload_form_sends_a_commune_update(lam_ha, tmp_path):
+    from tests.test_planner_pages import XY, client_for, finished, job_id_of, upload
+
+    home, ids = lam_ha
+    c = client_for(home, "lan")
+    fix = parcel_grid(origin=(XY[0] + 10, XY[1] + 10)).drop(columns="MaXa").iloc[:18]
+    path = tmp_path / "chinh_ly.gpkg"
+    fix.to_file(path, driver="GPKG")
+    job = finished(home, job_id_of(upload(c, path, kind="parcels", update="1",
+                                          communes="24778")))
+    assert job.state == "done", (job.error, job.params)
+    assert job.result["update"]["communes"] == ["24778"]
+    page = c.get(f"/planner/versions/{job.result['version']}").get_data(as_text=True)
+    assert 'id="gp-update"' in page and "24778" in page
+
+
+def open_store_of(home):
+    from gisportal.store import open_store
+
+    return open_store(home, crs="EPSG:5899")

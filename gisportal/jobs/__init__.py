@@ -196,7 +196,7 @@ def submit_upload(home: str | Path, stream: BinaryIO, filename: str | None, *,
     overrides = _check_overrides(crs, encoding, fields)
     from gisportal.commune_update import check_commune_codes
 
-    codes = list(check_commune_codes(communes))
+    codes = [*check_commune_codes(communes)]  # (this module names list_jobs "list")
     if codes and not update:
         raise UsageError("communes name the communes of an update", where="communes",
                          fix="Choose 'update these communes', or leave the communes out")

@@ -204,6 +204,25 @@ def _staff_paths(district: dict[str, Any]) -> dict[str, Any]:
                            _query("limit", "at most this many features",
                                   {"type": "integer", "minimum": 1})],
             "responses": {"200": _ok("A GeoJSON FeatureCollection."), **errors}}},
+        "/api/versions/{version_id}/preview": {"get": {
+            "summary": "Thay đổi khi công bố / what residents would see change if the "
+                       "version were published", "operationId": "versionPreview",
+            "security": _SIGNED_IN, "parameters": [version_id],
+            "responses": {"200": _ok("`preview`: counts per change type, m² per land-use "
+                                     "code, `removed`, `needs_confirmation`."), **errors}}},
+        "/api/versions/{version_id}/publish": {"post": {
+            "summary": "Công bố / publish a draft (one publish path: a plan needs its "
+                       "decision or consultation=true; removing more than 5 % of the "
+                       "published features needs confirm_removals=true)",
+            "operationId": "publishVersion", "security": _SIGNED_IN,
+            "parameters": [version_id],
+            "requestBody": {"required": False, "content": {
+                "application/x-www-form-urlencoded": {"schema": {
+                    "type": "object", "properties": {
+                        "confirm_removals": {"type": "string", "enum": ["true", "1"]},
+                        "consultation": {"type": "string", "enum": ["true", "1"]}}}}}},
+            "responses": {"202": _ok("`job` queued, its `url`, and the `preview`."),
+                          "409": _ERROR, **errors}}},
         "/api/me": {"get": {
             "summary": "Tôi là ai / who the session or token is, and what it may do",
             "operationId": "me", "security": _SIGNED_IN,

@@ -192,6 +192,47 @@ add_strings({
                             "needs its approval decision (number, date, authority and the "
                             "signed PDF)."),
     "pl_is_published": ("Đây là phiên bản đang công bố.", "This is the published version."),
+    "pl_changes_title": ("Người dân sẽ thấy thay đổi", "What residents will see change"),
+    "pl_changes_first": ("Chưa có phiên bản nào được công bố: {n} đối tượng sẽ được thêm.",
+                         "Nothing is published yet: {n} features will be added."),
+    "pl_changes_against": ("So với phiên bản đang công bố {v}:", "Against published version {v}:"),
+    "pl_change_added": ("thêm mới", "added"),
+    "pl_change_removed": ("bị gỡ bỏ", "removed"),
+    "pl_change_reshaped": ("đổi hình dạng", "reshaped"),
+    "pl_change_use_changed": ("đổi loại đất", "land use changed"),
+    "pl_change_renumbered": ("đổi số hiệu", "renumbered"),
+    "pl_change_unchanged": ("không đổi", "unchanged"),
+    "pl_change_m2": ("Diện tích theo loại đất (m², sau − trước)",
+                     "Area by land-use code (m², after − before)"),
+    "pl_removals_warning": ("Cảnh báo: công bố phiên bản này sẽ gỡ bỏ {removed} trong số {total} "
+                            "đối tượng đang công bố ({pct}). Nếu tệp chỉ gồm một số xã, hãy tải "
+                            "lên dưới dạng cập nhật theo xã.",
+                            "Warning: publishing this version removes {removed} of the {total} "
+                            "published features ({pct}). If the file covers only some "
+                            "communes, upload it as an update of those communes."),
+    "pl_removals_confirm": ("Tôi xác nhận gỡ bỏ {removed} đối tượng khỏi bản đồ công khai.",
+                            "I confirm removing {removed} features from the public map."),
+    "pl_consultation_button": ("Công bố dự thảo lấy ý kiến",
+                               "Publish as a draft for comment"),
+    "pl_consultation_note": ("Dự thảo được ghi rõ \u201cDự thảo lấy ý kiến\u201d trên mọi trang "
+                             "công khai, không phải quy hoạch được phê duyệt.",
+                             "Shown as \u201cDraft for comment\u201d on every public page, never "
+                             "as the approved plan."),
+    "pl_is_consultation": ("Đang công bố dưới dạng dự thảo lấy ý kiến.",
+                           "Published as a draft for comment."),
+    "pl_update_title": ("Cập nhật theo xã", "Update by commune"),
+    "pl_update_box": ("Chỉ cập nhật các xã có trong tệp (chỉnh lý): thửa của các xã khác giữ "
+                      "nguyên", "Update only the communes in the file (cadastral correction): "
+                      "other communes' parcels stay as published"),
+    "pl_update_communes": ("Mã xã (khi tệp không có cột mã xã), cách nhau bởi dấu phẩy",
+                           "Commune codes (when the file has no commune column), comma "
+                           "separated"),
+    "pl_update_line": ("Thay thế xã {communes} của phiên bản {base}: gỡ {removed}, thêm {added}; "
+                       "giữ nguyên {kept} đối tượng của các xã khác.",
+                       "Communes {communes} of version {base} replaced: {removed} removed, "
+                       "{added} added; {kept} features of other communes kept."),
+    "pl_rollback_confirm": ("Xác nhận nếu việc quay lại gỡ bỏ hơn 5% đối tượng",
+                            "Confirm if rolling back removes more than 5 % of the features"),
     "pl_is_superseded": ("Phiên bản này đã được thay thế; có thể quay lại phiên bản này từ "
                          "trang lịch sử.", "This version was superseded; you can roll back "
                          "to it from the history page."),

@@ -14,6 +14,12 @@ data.
   version's validation findings as GeoJSON (WGS 84).
 - ``GET /api/versions/<id>/features[?bbox=&limit=]`` — the version's features in a box
   (WGS 84), key fields and land use only.
+- ``GET /api/versions/<id>/preview`` — what residents would see change if the version
+  were published now (counts per change type, m² per land-use code, whether removals
+  need confirming).
+- ``POST /api/versions/<id>/publish`` (``confirm_removals``, ``consultation``: true/1) —
+  queue its publication → 202 with the job; refused at once (409/400 with the error) when
+  `gisportal.workflow` would refuse it.
 
 All need the ``review`` right in the district concerned (``upload`` to submit; the
 job kind's right to cancel). Errors are ``{"error": {code, what, where, fix, message}}``.
@@ -24,16 +30,18 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request, url_for
 from flask_login import current_user
 
-from gisportal import jobs, seeds
+from gisportal import decisions, jobs, seeds, workflow
 from gisportal.accounts.roles import can
-from gisportal.errors import GisportalError, NotFoundError, UsageError
+from gisportal.errors import GisportalError, NotFoundError, StoreError, UsageError
 from gisportal.web import get_store
-from gisportal.web.auth import home, login_required, require
+from gisportal.web.auth import audit_event, home, login_required, require
 from gisportal.web.planner_common import (
+    actor,
     cancel_job,
     district_or_404,
     job_for,
     job_json,
+    settings,
     submit_from_request,
     upload_job_of,
     version_for,
@@ -149,3 +157,59 @@ def features(version_id: int):
     limit = max(1, count(request.args.get("limit"), "limit", FEATURE_LIMIT, MAX_FEATURE_LIMIT))
     return jsonify(features_in_box(get_store(), version, parse_bbox(request.args.get("bbox")),
                                    limit=limit))
+
+
+def _true(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@bp.get("/api/versions/<int:version_id>/preview")
+@login_required
+def preview(version_id: int):
+    """What publishing the version would change for residents (`workflow.preview`)."""
+    version = version_for("review", version_id)
+    pre = workflow.preview(get_store(), version.id, settings=settings())
+    return jsonify({"preview": pre.to_dict()})
+
+
+@bp.post("/api/versions/<int:version_id>/publish")
+@login_required
+def publish(version_id: int):
+    """Queue the publication of a version through the one publish path → 202 with the job.
+
+    The checks of `workflow.publish` run here first, so a refusal (errors, a plan without
+    its decision, unconfirmed removals) is the answer itself, not a failed job later.
+    """
+    version = version_for("publish", version_id)
+    source = request.form if request.form else (request.get_json(silent=True) or {})
+    confirm = _true(str(source.get("confirm_removals", "")))
+    consultation = _true(str(source.get("consultation", "")))
+    store = get_store()
+    try:
+        if version.status != "draft":
+            raise StoreError(f"version {version.id} is {version.status}, not a draft",
+                             where=f"district {version.district}, {version.kind}",
+                             fix="a superseded version is published again by rolling back to "
+                                 "it", code="PUBLISH-NOT-DRAFT")
+        workflow.check_publishable(version, consultation=consultation)
+        pre = workflow.preview(store, version.id, settings=settings())
+        workflow.check_removals(pre, confirm)
+    except GisportalError as err:
+        return jsonify({"error": err.to_dict()}), err.http_status
+    current = store.published(version.district, version.kind)
+    job = jobs.submit_publish(home(), version.id, district=version.district,
+                              layer=version.kind, actor=actor(),
+                              confirm_removals=confirm, consultation=consultation,
+                              settings=settings())
+    found = decisions.decision_of(version)
+    audit_event("version.publish", district=version.district, kind=version.kind,
+                version=version.id, decision=found.label() if found else None,
+                detail={"job": job.id, "replacing": current.id if current else None,
+                        "consultation": consultation, "confirm_removals": confirm,
+                        "via": "api"})
+    url = url_for(".get_job", job_id=job.id)
+    response = jsonify({"job": job_json(job), "url": url, "preview": pre.to_dict(),
+                        "page": url_for("planner.job_page", job_id=job.id)})
+    response.status_code = 202
+    response.headers["Location"] = url
+    return response

@@ -153,8 +153,10 @@ def submit_from_request(district: str) -> jobs.Job:
     """Queue an ingest of the file in this multipart request; record it in the audit log.
 
     Form fields: ``kind`` (layer kind), ``file``, and optionally ``crs``, ``encoding``,
-    ``source_layer``, ``field`` (``sheet=SO_TO``; repeated, or one per line) and
-    ``repair``. Shared by the upload form and ``POST /api/jobs``.
+    ``source_layer``, ``field`` (``sheet=SO_TO``; repeated, or one per line),
+    ``repair``, ``update`` with ``communes`` (a commune update of a cadastre) and
+    ``public_field`` (source columns residents may see). Shared by the upload form and
+    ``POST /api/jobs``.
 
     Raises
     ------
@@ -177,12 +179,19 @@ def submit_from_request(district: str) -> jobs.Job:
                          fix="choose the file to upload (a zipped Shapefile, GeoPackage, "
                              "GeoJSON, KML, FlatGeobuf or DXF)", code="UPLOAD-NO-FILE")
     repair = _flag(form.get("repair"))
+    update = _flag(form.get("update"))
+    # Communes of an update: repeated fields or one box "24778, 24781".
+    communes = [c for raw in form.getlist("communes") + form.getlist("commune")
+                for c in str(raw).replace(";", ",").replace("\n", ",").split(",") if c.strip()]
+    public = [c.strip() for raw in form.getlist("public_field")
+              for c in str(raw).split("\n") if c.strip()]
     try:
         job = jobs.submit_upload(
             home(), upload.stream, upload.filename, district=district, layer=kind,
             actor=actor(), crs=form.get("crs") or None, encoding=form.get("encoding") or None,
             source_layer=(form.get("source_layer") or "").strip() or None,
             fields=_field_overrides(form.getlist("field")), repair=repair,
+            update=update, communes=communes or None, public_fields=public or None,
             settings=settings())
     except GisportalError as err:
         # Refused on arrival (too big, not a GIS file, a bad override): nothing is kept,
@@ -193,7 +202,9 @@ def submit_from_request(district: str) -> jobs.Job:
     audit_event("upload", district=district, kind=kind, detail={
         "job": job.id, "file": job.params.get("upload_name"),
         "bytes": job.params.get("upload_bytes"), "repair": repair,
-        "crs": job.params.get("crs"), "encoding": job.params.get("encoding")})
+        "crs": job.params.get("crs"), "encoding": job.params.get("encoding"),
+        "update": update, "communes": job.params.get("communes"),
+        "public_fields": job.params.get("public_fields")})
     return job
 
 
@@ -241,4 +252,5 @@ def form_values() -> dict[str, str]:
     f = request.form
     return {"kind": f.get("kind", ""), "crs": f.get("crs", "")[:200],
             "encoding": f.get("encoding", ""), "source_layer": f.get("source_layer", "")[:200],
-            "field": "\n".join(f.getlist("field"))[:2000], "repair": _flag(f.get("repair"))}
+            "field": "\n".join(f.getlist("field"))[:2000], "repair": _flag(f.get("repair")),
+            "update": _flag(f.get("update")), "communes": f.get("communes", "")[:200]}

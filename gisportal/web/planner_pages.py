@@ -188,10 +188,12 @@ def rollback(version_id: int):
                          "roll back to", where=where, fix="publish this draft from its review "
                          "page after reading its report", code="ROLLBACK-NEVER-PUBLISHED")
     workflow.check_publishable(version)  # a plan still needs its decision: say so now
+    confirm = request.form.get("confirm_removals") == "1"
     store = get_store()
     current = store.published(version.district, version.kind)
     job = jobs.submit_rollback(home(), version.id, district=version.district,
-                               layer=version.kind, actor=actor(), settings=settings())
+                               layer=version.kind, actor=actor(), confirm_removals=confirm,
+                               settings=settings())
     decision = decision_of(version)
     audit_event("version.rollback", district=version.district, kind=version.kind,
                 version=version.id, decision=decision.label() if decision else None,

@@ -111,6 +111,20 @@ def _blocked(version: Version) -> str | None:
     return None
 
 
+def _preview(version: Version) -> workflow.PublishPreview | None:
+    """What residents would see change, for a draft without errors (else None).
+
+    Computed with the compare engine and kept in its per-process cache, so the publish
+    job's own check and a reload of the page cost nothing more here.
+    """
+    if version.status != "draft" or version.has_errors:
+        return None
+    try:
+        return workflow.preview(get_store(), version.id, settings=settings())
+    except GisportalError:
+        return None
+
+
 def review_page(version: Version, *, status: int = 200, error: GisportalError | None = None,
                 form: dict[str, str] | None = None):
     """Render the review page (also after a refused decision or publish, with `error`)."""
@@ -140,7 +154,12 @@ def review_page(version: Version, *, status: int = 200, error: GisportalError | 
         downloads=[w for w in ("json", "geojson", "html") if _report_path(job, w)],
         changes=changes, more_changes=max(0, n_changes - len(changes)),
         repair_of=(job.params.get("repair_of") if job else None),
-        published=published, blocked=_blocked(version),
+        published=published, blocked=_blocked(version), preview=_preview(version),
+        consultation_possible=(version.kind == "plan" and version.status == "draft"
+                               and not version.has_errors
+                               and decisions.decision_of(version) is None),
+        is_consultation=version.is_published and workflow.is_consultation(version),
+        update=version.meta.get("update"),
         may=lambda action: can(current_user, action, version.district),
         error=error.to_dict() if error else None, form=form or {},
         messages=get_flashed_messages(), parts=parts, config=config,
@@ -218,25 +237,33 @@ def decision(version_id: int):
 @bp.post("/planner/versions/<int:version_id>/publish")
 @login_required
 def publish(version_id: int):
-    """Queue the publication of a draft without errors (a plan with its decision)."""
+    """Queue the publication of a draft without errors (a plan with its decision, or as a
+    draft for comment when the planner pressed that button); removals beyond the
+    threshold need the confirmation box."""
     version = version_for("publish", version_id)
     if version.status != "draft":
         raise StoreError(f"version {version.id} is {version.status}, not a draft",
                          where=f"district {version.district}, {version.kind}",
                          fix="a superseded version is published again by rolling back to it "
                              "from the history page", code="PUBLISH-NOT-DRAFT")
+    consultation = request.form.get("consultation") == "1"
+    confirm = request.form.get("confirm_removals") == "1"
     try:
-        workflow.check_publishable(version)
-    except StoreError as err:
+        workflow.check_publishable(version, consultation=consultation)
+        workflow.check_removals(workflow.preview(get_store(), version.id, settings=settings()),
+                                confirm)
+    except GisportalError as err:
         return review_page(version, status=err.http_status, error=err)
     store = get_store()
     current = store.published(version.district, version.kind)
     job = jobs.submit_publish(home(), version.id, district=version.district,
-                              layer=version.kind, actor=actor(), settings=settings())
+                              layer=version.kind, actor=actor(), confirm_removals=confirm,
+                              consultation=consultation, settings=settings())
     found = decisions.decision_of(version)
     audit_event("version.publish", district=version.district, kind=version.kind,
                 version=version.id, decision=found.label() if found else None,
-                detail={"job": job.id, "replacing": current.id if current else None})
+                detail={"job": job.id, "replacing": current.id if current else None,
+                        "consultation": consultation, "confirm_removals": confirm})
     return redirect(url_for("planner.job_page", job_id=job.id), 303)
 
 
