@@ -352,3 +352,28 @@ def open_store_of(home):
     from gisportal.store import open_store
 
     return open_store(home, crs="EPSG:5899")
+
+
+def test_residents_are_told_a_draft_for_comment_is_not_the_plan(home, store, tmp_path):
+    from gisportal import create_app
+
+    path, _, _ = _parcels(tmp_path)
+    assert ingest_file(store, path, "parcels", "678", publish=True).published
+    res = ingest_file(store, plan_file(tmp_path), "plan", "678", publish=True,
+                      consultation=True)
+    assert res.published
+    client = create_app({"home": str(home)}).test_client()
+    answer = client.get("/api/lookup?district=678&sheet=1&parcel=1").json
+    assert answer["plan"]["status"] == "consultation"
+    assert answer["plan"]["status_label"].startswith("Dự thảo lấy ý kiến")
+    for url in ("/districts/678", "/parcels/678/1/1"):
+        page = client.get(url).get_data(as_text=True)
+        assert 'id="gp-consultation"' in page and "Dự thảo lấy ý kiến" in page, url
+    page = client.get("/districts/678?lang=en").get_data(as_text=True)
+    assert "Draft for comment" in page
+    # Once approved, the label is gone everywhere.
+    store.update_meta(res.version.id, {"decision": {
+        "number": "12/QĐ-UBND", "date": "2023-06-30", "authority": "UBND tỉnh Lâm Đồng"}})
+    answer = client.get("/api/lookup?district=678&sheet=1&parcel=1").json
+    assert answer["plan"]["status"] == "approved" and answer["plan"]["status_label"] is None
+    assert 'id="gp-consultation"' not in client.get("/districts/678").get_data(as_text=True)

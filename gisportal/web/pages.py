@@ -54,8 +54,11 @@ def district(code: str):
         legend.append({"code": c, "color": lu.color,
                        "name": lu.name_en if lang == "en" else lu.name_vi})
     opacity = next((s for s in comp["layers"] if s.get("opacity_slider")), None)
+    plan = store.published(code, "plan")
     return render_template(
         "district.html", d=d, parts=parts, legend=legend,
         legend_title=maps.text(comp["legend"]["title"], lang),
         opacity=opacity, land_use=maps.land_use_table(), strings=js_strings(),
-        status=workflow.district_status(store, code))
+        status=workflow.district_status(store, code),
+        consultation=workflow.CONSULTATION_LABEL if plan is not None
+        and workflow.is_consultation(plan) else None)

@@ -187,6 +187,11 @@
       result.appendChild(ul);
     }
     var plan = data.plan || {};
+    if (plan.status === "consultation") {
+      // A draft for comment is never shown as the plan in force.
+      result.appendChild(el("p", "gp-consultation",
+        CFG.lang === "en" ? plan.status_label_en : plan.status_label));
+    }
     var h3 = el("h3"); h3.appendChild(label("decision")); result.appendChild(h3);
     var dp = el("p", "gp-decision");
     if (plan.decision) {
