@@ -149,6 +149,8 @@ ROUTES: dict[str, Row] = {
     "POST /planner/versions/<int:version_id>/decision": Row(
         (302, 403, 409, 409), url="/planner/versions/1/decision",
         data={"number": "1/QĐ-UBND", "date": "2023-01-01", "authority": "UBND tỉnh"}),
+    "POST /planner/versions/<int:version_id>/public-fields": Row(
+        (302, 403, 303, 303), url="/planner/versions/1/public-fields"),
     "POST /planner/versions/<int:version_id>/publish": Row((302, 403, 409, 409),
                                                           url="/planner/versions/1/publish"),
     "POST /planner/versions/<int:version_id>/rollback": Row((302, 403, 409, 409),

@@ -93,6 +93,7 @@ CASES = [
     ("GET", "/planner/versions/{errors}/report.geojson", None, PAGE),
     ("GET", "/planner/versions/{errors}/report.html", None, PAGE),
     ("POST", "/planner/versions/{errors}/publish", None, (302, 403, 409, 409)),  # has errors
+    ("POST", "/planner/versions/{clean}/public-fields", None, (302, 403, 303, 303)),
     ("POST", "/planner/versions/{errors}/decision",
      {"number": "1/QĐ-UBND", "date": "2023-01-01", "authority": "UBND tỉnh Lâm Đồng"},
      (302, 403, 409, 409)),  # has errors: can never be approved

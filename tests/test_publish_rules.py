@@ -377,3 +377,28 @@ def test_residents_are_told_a_draft_for_comment_is_not_the_plan(home, store, tmp
     answer = client.get("/api/lookup?district=678&sheet=1&parcel=1").json
     assert answer["plan"]["status"] == "approved" and answer["plan"]["status_label"] is None
     assert 'id="gp-consultation"' not in client.get("/districts/678").get_data(as_text=True)
+
+
+def test_the_review_page_marks_columns_public_and_guards_personal_ones(lam_ha, tmp_path):
+    from tests.test_planner_pages import XY, client_for, finished, job_id_of, post, upload
+
+    home, _ = lam_ha
+    c = client_for(home, "lan")
+    grid = parcel_grid(origin=(XY[0] + 10, XY[1] + 10))
+    grid["GhiChu"] = "đất ở ven đường"
+    grid["tenchusdd"] = grid["TenChu"]
+    path = tmp_path / "thua_co_ghi_chu.gpkg"
+    grid.drop(columns="TenChu").to_file(path, driver="GPKG")
+    version = finished(home, job_id_of(upload(c, path, kind="parcels"))).result["version"]
+    page = c.get(f"/planner/versions/{version}").get_data(as_text=True)
+    assert 'id="gp-public-fields"' in page
+    assert '<li data-column="tenchusdd" data-personal="1">' in page
+    review = f"/planner/versions/{version}"
+    r = post(c, f"{review}/public-fields", review, public=["GhiChu", "tenchusdd"])
+    assert r.status_code >= 400 and "tenchusdd" in r.get_data(as_text=True)
+    r = post(c, f"{review}/public-fields", review, public=["GhiChu"])
+    assert r.status_code == 303
+    with open_store_of(home) as store:
+        assert store.version(version).meta["public_source"]
+    page = c.get(review).get_data(as_text=True)
+    assert 'value="GhiChu" checked' in page

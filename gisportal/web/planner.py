@@ -221,6 +221,18 @@ add_strings({
     "pl_is_consultation": ("Đang công bố dưới dạng dự thảo lấy ý kiến.",
                            "Published as a draft for comment."),
     "pl_update_title": ("Cập nhật theo xã", "Update by commune"),
+    "pl_public_title": ("Cột công khai cho người dân", "Columns residents may see"),
+    "pl_public_hint": ("Chỉ các trường chuẩn và các cột được đánh dấu ở đây được công khai; "
+                       "các cột khác chỉ cán bộ của huyện xem được.",
+                       "Only the standard fields and the columns marked here are public; "
+                       "the others are seen by the district's staff only."),
+    "pl_public_personal": ("có thể là dữ liệu cá nhân", "may be personal data"),
+    "pl_public_mapped": ("đã dùng cho trường {field}", "used for the field {field}"),
+    "pl_public_confirm": ("Tôi đã kiểm tra: các cột được đánh dấu là dữ liệu cá nhân thực ra "
+                          "không chứa thông tin cá nhân.", "I have checked: the columns "
+                          "flagged as personal data hold no personal information."),
+    "pl_public_save": ("Lưu lựa chọn", "Save the choice"),
+    "pl_public_saved": ("Đã lưu: {n} cột công khai.", "Saved: {n} public columns."),
     "pl_update_box": ("Chỉ cập nhật các xã có trong tệp (chỉnh lý): thửa của các xã khác giữ "
                       "nguyên", "Update only the communes in the file (cadastral correction): "
                       "other communes' parcels stay as published"),

@@ -125,6 +125,16 @@ def _preview(version: Version) -> workflow.PublishPreview | None:
         return None
 
 
+def _source_columns(version: Version) -> list[Any]:
+    """The uploaded columns with what residents see of them (`privacy.source_columns`)."""
+    from gisportal import privacy
+
+    try:
+        return privacy.source_columns(get_store(), version)
+    except GisportalError:
+        return []
+
+
 def review_page(version: Version, *, status: int = 200, error: GisportalError | None = None,
                 form: dict[str, str] | None = None):
     """Render the review page (also after a refused decision or publish, with `error`)."""
@@ -160,6 +170,7 @@ def review_page(version: Version, *, status: int = 200, error: GisportalError | 
                                and decisions.decision_of(version) is None),
         is_consultation=version.is_published and workflow.is_consultation(version),
         update=version.meta.get("update"),
+        source_columns=_source_columns(version),
         may=lambda action: can(current_user, action, version.district),
         error=error.to_dict() if error else None, form=form or {},
         messages=get_flashed_messages(), parts=parts, config=config,
@@ -232,6 +243,27 @@ def decision(version_id: int):
                         "replaced": done.previous.label() if done.previous else None})
     flash(tr("pl_decision_saved").format(label=label))
     return redirect(url_for(".review", version_id=version.id), 303)
+
+
+@bp.post("/planner/versions/<int:version_id>/public-fields")
+@login_required
+def public_fields(version_id: int):
+    """Choose which source columns residents may see (an allow-list: the rest stay with
+    the district's staff). Columns recognised as personal need the confirmation box."""
+    from gisportal import privacy
+
+    version = version_for("publish", version_id)
+    names = [n for n in request.form.getlist("public") if n.strip()]
+    confirm = request.form.get("confirm_personal") == "1"
+    try:
+        updated = privacy.mark_public(get_store(), version.id, names, actor(),
+                                      confirm_personal=confirm, replace=True)
+    except GisportalError as err:
+        return review_page(version, status=err.http_status, error=err)
+    audit_event("version.public_fields", district=version.district, kind=version.kind,
+                version=version.id, detail={"public": names, "confirm_personal": confirm})
+    flash(tr("pl_public_saved").format(n=len(names)))
+    return redirect(url_for(".review", version_id=updated.id) + "#gp-public-fields", 303)
 
 
 @bp.post("/planner/versions/<int:version_id>/publish")
