@@ -23,7 +23,7 @@ import pandas as pd
 import shapely
 
 from gisportal import crs as vncrs
-from gisportal import seeds
+from gisportal import privacy, seeds
 from gisportal.errors import NotFoundError, UsageError
 from gisportal.ingest import check_district
 from gisportal.normalise import source_attributes
@@ -62,11 +62,9 @@ def _published(store: Store, district: str, kind: str) -> Version:
 
 
 def _attributes(row, version: Version, public: bool) -> dict[str, str]:
-    hidden: set[str] = set()
-    if public:
-        hidden = set((version.meta.get("read", {}).get("fields", {}) or {}).get(
-            "personal_source", []))
-    return source_attributes(row, hidden)
+    """The source attributes of a parcel: for the public, only the columns the allow-list
+    of `gisportal.privacy` lets out (those a planner marked public); for staff, all."""
+    return privacy.public_attributes(row, version) if public else source_attributes(row)
 
 
 def _plan_info(store: Store, district: str) -> tuple[Version | None, dict[str, Any] | None]:

@@ -94,16 +94,27 @@ def layer_model(kind: str) -> LayerModel:
 
 @dataclass
 class FieldMapping:
-    """Which source column became which canonical field."""
+    """Which source column became which canonical field.
+
+    ``personal_source`` starts as the columns whose *names* say they are personal (the
+    aliases of personal fields); validation adds the columns whose *values* look
+    personal (`gisportal.validation.personal`), with its evidence in
+    ``suspected_personal``. `to_dict` hands out these very containers, not copies: the
+    report records what reading found before the checks run, and what the checks add
+    must reach the version's meta all the same.
+    """
 
     mapped: dict[str, str]  # canonical -> source column
     unmapped_source: list[str]  # source columns no canonical field took
     missing: list[str]  # canonical fields with no source column
     personal_source: list[str]  # source columns holding personal data
+    #: column -> why its values look personal ({"pattern", "share", "matched", "sampled"})
+    suspected_personal: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"mapped": self.mapped, "unmapped_source": self.unmapped_source,
-                "missing": self.missing, "personal_source": self.personal_source}
+                "missing": self.missing, "personal_source": self.personal_source,
+                "suspected_personal": self.suspected_personal}
 
 
 def match_fields(model: LayerModel, columns: Sequence[str],

@@ -4,8 +4,9 @@ RFC 7946, ISO 19139 metadata, personal data, and every refusal of bad input.
 One district (Lâm Hà, 676: its plan is approved, so the plan carries a decision) is
 published once for the module through the real pipeline: the demo generator for the
 boundary and the plan, then a parcels upload as districts send it — national field
-names, a note column no canonical field takes, personal columns, and text typed in
-decomposed Unicode that must come out NFC.
+names, a note column no canonical field takes (marked public by the planner), an
+internal one left unmarked, personal columns, and text typed in decomposed Unicode that
+must come out NFC.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import shapely
 from click.testing import CliRunner
 from lxml import etree
 
+from gisportal import privacy
 from gisportal.cli import cli
 from gisportal.crs import TOWGS84_PV
 from gisportal.demo_province import build_demo
@@ -53,6 +55,8 @@ NOTE = unicodedata.normalize("NFC", NOTE_NFD)
 LONG_NOTE = "Ghi chú dài về nguồn gốc sử dụng đất của thửa này. " * 5
 CERTIFICATE = "CS 0{:05d}"
 CO_OWNER = "Hoàng Thị Ngọc Ánh"
+#: An uploaded column nobody marked public: withheld unless personal data is asked for.
+INTERNAL = "Hồ sơ lưu tại VPĐK số {:04d}"
 
 
 @pytest.fixture(scope="module")
@@ -76,16 +80,18 @@ def published(tmp_path_factory):
     upload["ChuSuDung"] = [CO_OWNER if i % 2 else None for i in range(len(frame))]
     upload["GhiChu"] = [NOTE_NFD if i % 3 == 0 else None for i in range(len(frame))]
     upload.loc[1, "GhiChu"] = LONG_NOTE
+    upload["LuuTru"] = [INTERNAL.format(i) for i in range(len(frame))]
     path = home.parent / "thua_dat_676.gpkg"
     upload.to_file(path, layer="thua_dat", driver="GPKG")
     parcels = ingest_file(store, path, "parcels", DISTRICT, publish=True, user="test")
     assert parcels.published, parcels.report.summary()
+    marked = privacy.mark_public(store, parcels.version.id, ["GhiChu"], actor="test")
     draft = ingest_file(store, path, "parcels", DISTRICT, user="test").version
     other = store.add_version("678", "parcels", frame[["sheet", "parcel", "geometry"]],
                               source_name="x.gpkg", source_sha256="0" * 64,
                               created_by="test")
     store.close()
-    return {"home": home, "parcels": parcels.version, "plan": demo["plan"].version,
+    return {"home": home, "parcels": marked, "plan": demo["plan"].version,
             "boundary": demo["boundary"].version, "old_parcels": old, "draft": draft,
             "other_district": other, "owners": sorted(set(frame["owner"].dropna()))}
 
@@ -206,6 +212,8 @@ def test_default_package_holds_no_personal_data(package, published):
     assert CO_OWNER.encode() not in blob
     for column in (b"TenChu", b"SoHieuGCN", b"ChuSuDung", b"owner", b"certificat"):
         assert column not in blob
+    # Not personal by any sign, but nobody marked it public: the allow-list keeps it out.
+    assert b"LuuTru" not in blob and INTERNAL.format(7).encode() not in blob
 
 
 def test_include_personal_exports_and_documents_it(published, tmp_path):
@@ -223,8 +231,11 @@ def test_include_personal_exports_and_documents_it(published, tmp_path):
     personal = {r["full_name"]: r["shapefile_name"] for r in rows if r["personal"] == "yes"}
     # The canonical personal fields, and the uploaded co-owner column no field took.
     assert personal == {"owner": "owner", "owner_id": "owner_id",
-                        "owner_address": "owner_addr", "certificate": "certificat",
+                        "owner_address": "owner_addr", "owner_birth": "owner_birt",
+                        "owner_contact": "owner_cont", "certificate": "certificat",
                         "ChuSuDung": "ChuSuDung"}
+    # Everything the district sent travels: the unmarked column too.
+    assert frame["LuuTru"].tolist() == [INTERNAL.format(i) for i in range(len(frame))]
     assert _manifest(out)["options"]["include_personal"] is True
 
 

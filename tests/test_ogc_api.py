@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import shapely
 
-from gisportal import create_app
+from gisportal import create_app, privacy
 from gisportal.crs import to_lonlat
 from gisportal.ingest import ingest_file
 from gisportal.store import open_store
@@ -37,9 +37,12 @@ EPSG5899 = "http://www.opengis.net/def/crs/EPSG/0/5899"
 ADDRESS = "Thôn Phú Hội, xã Phú Hội"
 NOTE = '<script>alert("x")</script> & <b>đậm</b>'
 ITEMS = "/ogc/collections/678-parcels/items"
+#: The public canonical fields, then the two uploaded columns the planner marked public
+#: (gisportal.privacy); the columns read into canonical fields are not repeated.
 PUBLIC_PROPERTIES = ["commune", "sheet", "parcel", "area_m2", "land_use", "address",
-                     "src:MaXa", "src:SoTo", "src:SoThua", "src:DienTich", "src:LoaiDat",
-                     "src:DiaChiThua", "src:GhiChu"]
+                     "src:GhiChu", "src:SoLo"]
+#: Uploaded columns no canonical field takes, marked public by the planner.
+MARKED_PUBLIC = ["SoLo", "GhiChu"]
 
 
 def parcels_frame() -> gpd.GeoDataFrame:
@@ -49,6 +52,7 @@ def parcels_frame() -> gpd.GeoDataFrame:
     gdf["DiaChiThua"] = [unicodedata.normalize("NFD", ADDRESS)] * n
     gdf["GhiChu"] = [NOTE] + [f"Ghi chú {i}" for i in range(1, n)]
     gdf["SoCCCD"] = [f"068{i:09d}" for i in range(n)]  # an ID number: personal
+    gdf["SoLo"] = [float(1 + i % 7) for i in range(n)]  # a lot number, stored as a number
     return gdf
 
 
@@ -57,7 +61,9 @@ def publish_district(home: Path, tmp: Path) -> None:
     with open_store(home, crs="EPSG:5899") as store:
         path = tmp / "thua_dat.gpkg"
         parcels_frame().to_file(path, driver="GPKG")
-        assert ingest_file(store, path, "parcels", "678", publish=True).published
+        result = ingest_file(store, path, "parcels", "678", publish=True)
+        assert result.published
+        privacy.mark_public(store, result.version.id, MARKED_PUBLIC, actor="lan.nguyen")
         plan = gpd.GeoDataFrame(
             {"MaLoaiDat": ["ODT", "CLN"], "MaVung": ["Z1", "Z2"]},
             geometry=[shapely.box(X0 - 500, Y0 - 500, X0 + 50, Y0 + 600),
@@ -447,10 +453,10 @@ def test_properties_are_public_fields_as_nfc_text(client) -> None:
     doc = get_json(client, f"{ITEMS}?limit=2")
     first, second = (f["properties"] for f in doc["features"])
     assert list(first) == PUBLIC_PROPERTIES
-    assert first["address"] == ADDRESS and first["src:DiaChiThua"] == ADDRESS
+    assert first["address"] == ADDRESS
     assert unicodedata.is_normalized("NFC", first["address"])
     assert first["src:GhiChu"] == NOTE and second["src:GhiChu"] == "Ghi chú 1"
-    assert first["src:SoTo"] == "1" and first["src:DienTich"] == "500"  # as text
+    assert first["src:SoLo"] == "1" and second["src:SoLo"] == "2"  # as text
     assert isinstance(first["sheet"], int) and first["area_m2"] == 500.0
     assert first["land_use"] == "ONT"
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gisportal import privacy
 from gisportal.compare.areas import area_table, canonical_codes
 from gisportal.compare.match import (
     areas,
@@ -88,9 +89,14 @@ def compare_versions(store: Store, from_id: int, to_id: int, *,
     model = layer_model(before.kind)
     tolerance = _tolerance(area_tolerance_m2, model)
     threshold = _threshold(iou_threshold)
-    use = USE_FIELD if USE_FIELD in model.field_names else None
+    # Comparisons are public: only fields both versions' allow-lists let out are read
+    # (`gisportal.privacy`; the key fields and the land use always are).
+    public = [privacy.public_columns(v) for v in (before, after)]
+    use = USE_FIELD if USE_FIELD in model.field_names and all(
+        p.allows(USE_FIELD) for p in public) else None
     generated = _generated_fields(model, before) | _generated_fields(model, after)
-    fields = tuple(f for f in model.key if f not in generated)
+    fields = tuple(f for f in model.key
+                   if f not in generated and all(p.allows(f) for p in public))
     old = _read(store, before, model, fields, use)
     new = _read(store, after, model, fields, use)
     # A key field empty on either side (a file with no commune column) cannot pair.

@@ -1,13 +1,16 @@
 """Which columns a layer exports, under which names, and their Shapefile short names.
 
 A published version holds the layer model's canonical fields (``sheet``, ``parcel``...)
-and every attribute of the uploaded file as a ``src:<name>`` column. The package
-carries the canonical fields — under their gisportal names, or with ``national_names``
-under the names of the national land database (``SoHieuToBanDo``...) — plus the source
-attributes no canonical field took (a note column, say), under their source names, so
-nothing the district sent is lost. Source attributes a canonical field took are not
-repeated. Personal data (model fields marked ``personal`` and the source columns that
-hold them) is left out unless asked for.
+and every attribute of the uploaded file as a ``src:<name>`` column. By default the
+package carries what the public may see (the allow-list of `gisportal.privacy`): the
+public canonical fields — under their gisportal names, or with ``national_names`` under
+the names of the national land database (``SoHieuToBanDo``...) — plus the source
+attributes a planner marked public (a note column, say), under their source names; any
+other uploaded column may hold personal data under a name no one foresaw, and stays
+out. With ``include_personal`` (an official transfer that must carry them) the package
+carries everything: every canonical field, personal ones included, and every source
+attribute no canonical field took, so nothing the district sent is lost. Source
+attributes a canonical field took are never repeated.
 
 Shapefile field names have at most 10 characters. The rule, also written into the
 package's ``fields.csv``:
@@ -30,6 +33,7 @@ from typing import Any
 
 import pandas as pd
 
+from gisportal import privacy
 from gisportal.models import LayerModel, layer_model, match_fields
 from gisportal.normalise import SOURCE_PREFIX
 
@@ -42,7 +46,8 @@ NATIONAL_NAMES: Mapping[str, Mapping[str, str]] = {
     "parcels": {"commune": "MaXa", "sheet": "SoHieuToBanDo", "parcel": "SoThuTuThua",
                 "area_m2": "DienTich", "land_use": "KyHieuMucDichSuDung",
                 "address": "DiaChiThua", "owner": "TenChu", "owner_id": "SoGiayTo",
-                "owner_address": "DiaChiChu", "certificate": "SoHieuGCN"},
+                "owner_address": "DiaChiChu", "owner_birth": "NamSinh",
+                "owner_contact": "SoDienThoai", "certificate": "SoHieuGCN"},
     "plan": {"zone_id": "MaVung", "land_use": "KyHieuMucDichSuDung", "commune": "MaXa",
              "name": "TenVung", "area_m2": "DienTich"},
     "boundary": {"level": "CapHC", "code": "MaDVHC", "name": "TenDVHC"},
@@ -125,8 +130,9 @@ def export_fields(kind: str, dtypes: Mapping[str, Any], meta: Mapping[str, Any],
         Stored column → dtype (the version's columns; the geometry may be among them).
     meta
         The version's meta: ``read.fields`` says which source columns the canonical
-        fields took and which hold personal data. Versions stored without it are
-        matched again by name, as ingest matches them.
+        fields took and which hold personal data, ``public_source`` which ones a planner
+        marked public. Versions stored without ``read.fields`` are matched again by
+        name, as ingest matches them.
     national_names, include_personal
         See the module docstring.
     """
@@ -140,19 +146,21 @@ def export_fields(kind: str, dtypes: Mapping[str, Any], meta: Mapping[str, Any],
         taken = set(read["mapped"].values())
         personal_src = set(read.get("personal_source") or ())
     national = NATIONAL_NAMES.get(kind, {}) if national_names else {}
+    public = privacy.public_columns_for(kind, meta)
 
     planned: list[tuple[str, str, str, str, bool, str, str]] = []
     for f in model.fields:
-        if f.name not in dtypes or (f.personal and not include_personal):
+        if f.name not in dtypes or not (include_personal or public.allows(f.name)):
             continue
         planned.append((f.name, national.get(f.name, f.name), "model",
                         _value_type(dtypes[f.name]), f.personal,
                         f.label.get("vi", f.name), f.label.get("en", f.name)))
     for name in sources:
-        personal = name in personal_src
-        if name in taken or (personal and not include_personal):
-            continue
         column = SOURCE_PREFIX + name
+        # A column recognised as personal that a planner confirmed public is not.
+        personal = name in personal_src and not public.allows(column)
+        if name in taken or not (include_personal or public.allows(column)):
+            continue
         planned.append((column, name, "source", _value_type(dtypes[column]), personal,
                         f"Thuộc tính gốc «{name}» của tệp tải lên",
                         f"source attribute {name!r} as uploaded"))

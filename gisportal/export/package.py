@@ -206,9 +206,10 @@ def export_package(store: Store, district: str, out: str | os.PathLike[str], *,
     national_names
         Name the fields as the national land database does (``SoHieuToBanDo``...).
     include_personal
-        Also export personal data (owner names, ID, certificate numbers). Off by
-        default: the ministry's planning portal needs none of it, and what is not sent
-        cannot leak; an official transfer that does need it must say so explicitly.
+        Also export personal data (owner names, ID, certificate numbers) and every
+        uploaded column not marked public (`gisportal.privacy`). Off by default: the
+        ministry's planning portal needs none of it, and what is not sent cannot leak;
+        an official transfer that does need it must say so explicitly.
     workdir
         Where the working files go (default: a temporary folder beside `out`).
     """

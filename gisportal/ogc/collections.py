@@ -5,12 +5,13 @@ A collection's id is ``<district GSO code>-<kind>`` (``678-parcels``, ``678-plan
 serves the version published *now*, so a publish or a roll back changes what it serves
 at the next request, as for the map tiles.
 
-What a collection shows of its features is decided here once per version
-(`public_fields`): the layer model's canonical fields minus the personal ones, plus
-the source attributes minus those reading recognised as personal (owner names, ID and
-certificate numbers), exactly what ``/api/lookup`` shows. The queryable properties are
-the public canonical text and number fields; a personal field can never be filtered
-on, so no one can test whether a name owns land.
+What a collection shows of its features is the allow-list of `gisportal.privacy`
+(`public_fields`, worked out once per version and per set of marks): the public
+canonical fields, then the source columns a planner marked public — exactly what
+``/api/lookup`` shows; every other uploaded column (owner names, ID numbers, birth
+years, whatever the district's software called them) stays out. The queryable
+properties are the public canonical text and number fields; a personal field can never
+be filtered on, so no one can test whether a name owns land.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from gisportal import seeds
+from gisportal import privacy, seeds
 from gisportal.errors import NotFoundError
-from gisportal.models import layer_model, match_fields
+from gisportal.models import layer_model
 from gisportal.normalise import SOURCE_PREFIX
 from gisportal.ogc import crs as ogc_crs
 from gisportal.ogc.links import GEOJSON, HTML, JSON, link, url
@@ -146,24 +147,22 @@ class PublicFields:
 
 
 def public_fields(store: Store, version: Version) -> PublicFields:
-    """The public fields of a version (worked out once per version, then cached)."""
-    return derived(store, version, "ogc-public-fields", _build_public_fields)
+    """The public fields of a version (`gisportal.privacy.public_columns` restricted to
+    its stored columns), cached per version and per allow-list: a planner marking a
+    column public changes the allow-list, and so the cache entry asked for."""
+    allowed = privacy.public_columns(version)
+    return derived(store, version, ("ogc-public-fields", allowed),
+                   lambda s, v: _build_public_fields(s, v, allowed))
 
 
-def _build_public_fields(store: Store, version: Version) -> PublicFields:
+def _build_public_fields(store: Store, version: Version,
+                         allowed: privacy.PublicColumns) -> PublicFields:
     model = layer_model(version.kind)
     columns = store.columns(version.id)
-    meta = version.meta or {}
-    personal = set(model.personal_fields) | {str(n) for n in meta.get("personal_fields") or ()}
-    sources = [c[len(SOURCE_PREFIX):] for c in columns if c.startswith(SOURCE_PREFIX)]
-    read_fields = (meta.get("read") or {}).get("fields") or {}
-    # What reading said was personal, and what the model's aliases say now (a layer
-    # stored before an alias was added is still covered).
-    personal_source = {str(n) for n in read_fields.get("personal_source") or ()}
-    personal_source |= set(match_fields(model, sources).personal_source)
-    canonical = tuple(f.name for f in model.fields
-                      if f.name in columns and f.name not in personal)
-    source = tuple(SOURCE_PREFIX + name for name in sources if name not in personal_source)
+    canonical = tuple(name for name in allowed.canonical if name in columns)
+    # Source attributes in stored (upload) order, whatever order they were marked in.
+    source = tuple(name for name in columns
+                   if name.startswith(SOURCE_PREFIX) and allowed.allows(name))
     queryables = {f.name: f.type for f in model.fields
                   if f.name in canonical and f.type in _QUERYABLE_TYPES}
     return PublicFields(canonical, source, queryables)

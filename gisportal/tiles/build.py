@@ -19,7 +19,8 @@ same bytes as a single GDAL run, in about 60 % of its time on two cores.
 What goes into a tile is an allow-list per kind (`PUBLIC_COLUMNS`), not "everything but
 the personal fields": the public must never see an owner's name, ID or certificate,
 and a source file can carry personal data under any name (``src:*`` columns keep every
-source attribute), so anything not listed stays out.
+source attribute), so anything not listed stays out. Every listed column must also be
+public by the version's allow-list (`gisportal.privacy`), or the build is refused.
 
 Layout under the data home::
 
@@ -43,6 +44,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from gisportal import privacy
 from gisportal.errors import StoreError, UsageError
 from gisportal.normalise import SOURCE_PREFIX
 from gisportal.store.base import Store, Version, check_district, check_kind
@@ -118,13 +120,9 @@ def tiles_path(home: str | os.PathLike[str], district: str, kind: str, version_i
     return Path(home) / "tiles" / district / kind / f"v{vid}.pmtiles"
 
 
-def _personal_names(version: Version) -> set[str]:
-    """Every name the version's meta says is personal (canonical and source names)."""
-    meta = version.meta or {}
-    names = {str(n) for n in meta.get("personal_fields") or ()}
-    fields = (meta.get("read") or {}).get("fields") or {}
-    names |= {str(n) for n in fields.get("personal_source") or ()}
-    return names
+#: Stored columns of `PUBLIC_COLUMNS` that are no attribute of the upload: the source
+#: row number, written as the tile feature's ``fid``.
+_TECHNICAL = frozenset({"src_row"})
 
 
 def public_frame(store: Store, version: Version) -> gpd.GeoDataFrame:
@@ -138,10 +136,13 @@ def public_frame(store: Store, version: Version) -> gpd.GeoDataFrame:
     Raises
     ------
     StoreError
-        An output attribute is named as personal in the version's meta (the allow-list
-        and the layer model disagree: refuse rather than publish).
+        A listed column is not public by `gisportal.privacy.public_columns` (a field
+        marked personal in the layer model or the version's meta, or a source column:
+        `PUBLIC_COLUMNS` and the privacy allow-list disagree, so refuse rather than
+        publish).
     """
     wanted = PUBLIC_COLUMNS[version.kind]
+    allowed = privacy.public_columns(version)
     try:
         gdf = store.read(version.id, columns=list(wanted))
     except UsageError:
@@ -151,11 +152,11 @@ def public_frame(store: Store, version: Version) -> gpd.GeoDataFrame:
     present = [c for c in wanted if c in gdf.columns]
     gdf = gdf[[*present, gdf.geometry.name]].rename(columns=wanted)
     out_names = [wanted[c] for c in present]
-    leaked = {n for n in out_names if n.startswith(SOURCE_PREFIX)} | (
-        set(out_names) & _personal_names(version))
+    leaked = {n for n in out_names if n.startswith(SOURCE_PREFIX)} | {
+        wanted[c] for c in present if c not in _TECHNICAL and not allowed.allows(c)}
     if leaked:
         raise StoreError(
-            f"tile attributes {sorted(leaked)} are personal or source fields",
+            f"tile attributes {sorted(leaked)} are personal or source fields, not public",
             where=f"version {version.id} ({version.kind})",
             fix="remove them from gisportal.tiles.build.PUBLIC_COLUMNS",
             code="TILES-PERSONAL-FIELD")

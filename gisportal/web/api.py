@@ -29,9 +29,10 @@ def api_lookup():
     A point with no parcel (or outside every district) is a 200 with ``"parcel": null``
     and a ``reason``; only a sheet/parcel key that names no parcel is a 404.
 
-    Personal source attributes (owner, ID and certificate numbers) are included exactly
-    when the caller may ``view_personal`` in the parcel's district: a planner of that
-    district or an admin, by session or API token; never for the public.
+    Source attributes: the public gets only those of the allow-list
+    (`gisportal.privacy`: the columns a planner marked public); a caller who may
+    ``view_personal`` in the parcel's district — a planner of that district or an admin,
+    by session or API token — gets all of them, personal ones included.
     """
     answer = _lookup(request.args, public=True)
     district = (answer.get("parcel") or {}).get("district")

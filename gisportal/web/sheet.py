@@ -4,9 +4,11 @@
 — identity, current use, planned uses with area and share, the approving decision —
 with a small map of the parcel over the plan, the date of issue and a disclaimer. The
 map embeds only the parcel and the plan zones around it (a few polygons), never a
-layer. Personal fields (owner, ID and certificate numbers) are shown only to a planner
-of the parcel's district or an admin (``can(user, "view_personal", district)``), in a
-table of the source attributes, and such a page is never cached.
+layer. What it shows comes from the look-up, so the public sees what the allow-list of
+`gisportal.privacy` lets out; the table of the source attributes (personal fields
+included: owner, ID and certificate numbers…) is shown only to a planner of the
+parcel's district or an admin (``can(user, "view_personal", district)``), and such a
+page is never cached.
 """
 
 from __future__ import annotations
