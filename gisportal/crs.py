@@ -32,6 +32,7 @@ __all__ = [
     "from_lonlat",
     "surveyor_to_xy",
     "describe",
+    "candidate_crs",
 ]
 
 #: VN-2000 → WGS 84 (EPSG:6960) in PROJ's position-vector convention (signs of the
@@ -168,6 +169,11 @@ def _candidates() -> list[tuple[CRS, str]]:
     return out
 
 
+def candidate_crs() -> list[tuple[CRS, str]]:
+    """The CRSs inference tries, with their labels, in order of preference."""
+    return _candidates()
+
+
 def _inside(lon: float, lat: float, box: tuple[float, float, float, float]) -> bool:
     return box[0] <= lon <= box[2] and box[1] <= lat <= box[3]
 
@@ -180,11 +186,14 @@ def infer_crs(bounds: tuple[float, float, float, float],
     box lands inside the province (with a 10 km margin). Among those that fit, the
     province's own TM-3 wins, then the order of :func:`_candidates`; with a district
     anchor, a candidate must also land within 60 km of it. Raises CRSError when
-    nothing fits, saying where the data would land in the likeliest CRS.
+    nothing fits, with one true answer (:mod:`gisportal.placement`): the reading that
+    puts the data in the province but far from the district (check --district), the
+    province whose data it appears to be (CRS-OUTSIDE-PROVINCE), swapped axes, or no
+    known CRS — never a --crs that would fail the same way.
     """
     minx, miny, maxx, maxy = bounds
     prov = seeds.province()
-    pb = prov["bbox_lonlat"]
+    pb = seeds.province_bbox_lonlat()
     margin = 0.1  # degrees, ~10 km
     box = (pb[0] - margin, pb[1] - margin, pb[2] + margin, pb[3] + margin)
     corners = [(minx, miny), (maxx, maxy)]
@@ -233,10 +242,54 @@ def infer_crs(bounds: tuple[float, float, float, float],
         if fits([t.transform(y, x) for x, y in corners]):
             swapped = (" The coordinates fit if X and Y are swapped (X = northing, as surveyors "
                        "write it): swap the columns in the source software.")
+    if anchor_lonlat is not None and not swapped:
+        far = _far_from_district(bounds, anchor_lonlat, box)
+        if far is not None:
+            raise far
+    if not swapped:
+        from gisportal import placement  # placement builds on this module
+
+        elsewhere = placement.no_fit_error(bounds, _candidates())
+        if elsewhere is not None:
+            raise elsewhere
     raise CRSError(
         f"the coordinates (x {minx:.6g}–{maxx:.6g}, y {miny:.6g}–{maxy:.6g}) fit no known "
         f"CRS for {prov['name']}.{swapped}",
         where="file has no .prj / embedded CRS",
-        fix="add the .prj file from the source software, or pass --crs (e.g. --crs EPSG:5899 "
-            "for VN-2000 / TM-3 107°45′)",
+        fix="add the .prj file from the source software, or pass --crs with the CRS the "
+            "coordinates were made in (none of VN-2000 TM-3, VN-2000 or WGS 84 UTM 48/49 "
+            "and WGS 84 puts them in the province)",
         code="CRS-UNKNOWN")
+
+
+def _far_from_district(bounds: tuple[float, float, float, float],
+                       anchor_lonlat: tuple[float, float],
+                       box: tuple[float, float, float, float]) -> CRSError | None:
+    """When a candidate puts the data inside the province but over 60 km from the
+    district: the error says so and which district it looks like (the --district may
+    be wrong), and the --crs that reads it as it is."""
+    minx, miny, maxx, maxy = bounds
+    geod = pyproj.Geod(ellps="WGS84")
+    geographic = -180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90
+    readings = [(WGS84, "WGS 84")] if geographic else _candidates()
+    for crs, label in readings:
+        t = transformer(_key(crs), "EPSG:4326")
+        (lo0, la0), (lo1, la1) = t.transform(minx, miny), t.transform(maxx, maxy)
+        if not (_inside(lo0, la0, box) and _inside(lo1, la1, box)):
+            continue
+        clo, cla = (lo0 + lo1) / 2, (la0 + la1) / 2
+        km = geod.inv(clo, cla, *anchor_lonlat)[2] / 1000
+        near = min(seeds.districts(), key=lambda d: geod.inv(clo, cla, *d.anchor_lonlat)[2]
+                   if d.anchor_lonlat else float("inf"))
+        arg = f"EPSG:{crs.to_epsg()}" if crs.to_epsg() else describe(crs)
+        return CRSError(
+            f"dữ liệu nằm trong tỉnh khi đọc theo {label} nhưng cách huyện đã chọn {km:.0f} km "
+            f"(gần {near.name} ({near.code}) hơn) / read as {label} the data lies in the "
+            f"province but {km:.0f} km from the district given (closer to {near.name}, "
+            f"{near.code})",
+            where="file has no .prj / embedded CRS; --district",
+            fix=f"kiểm tra --district (có thể là --district {near.code}); nếu đúng là dữ liệu "
+                f"của huyện này, dùng --crs {arg} / check --district (perhaps --district "
+                f"{near.code}); to read the file as it is, pass --crs {arg}",
+            code="CRS-UNKNOWN")
+    return None

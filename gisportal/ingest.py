@@ -57,13 +57,17 @@ def check_district(code: str | None) -> str | None:
 
 
 def district_context(store: Store | None, district: str | None) -> ValidationContext:
-    """The district's published boundaries as validation context (empty when none)."""
+    """The district's published boundaries as validation context (empty when none).
+
+    A published layer without the district's own unit gives no outline, and a note
+    naming its version that the report carries (BOUNDARY-CONTEXT-UNUSABLE).
+    """
     if store is None or district is None:
         return ValidationContext(district=district)
     v = store.published(district, "boundary")
     if v is None:
         return ValidationContext(district=district)
-    return context_from_boundary(district, store.read(v.id))
+    return context_from_boundary(district, store.read(v.id), source=str(v.id))
 
 
 def check_file(path: str | Path, kind: str, *, district: str | None = None,

@@ -22,8 +22,8 @@ import pandas as pd
 import shapely
 
 from gisportal import crs as vncrs
-from gisportal import seeds
-from gisportal.errors import CRSError, InputError
+from gisportal import placement, seeds
+from gisportal.errors import InputError
 from gisportal.findings import Finding
 from gisportal.models import FieldMapping, LayerModel, match_fields
 
@@ -213,7 +213,7 @@ def normalise(src, model: LayerModel, *, crs: str | None = None,
     else:
         frame = frame.to_crs(store)
     findings: list[Finding] = []
-    _check_placement(frame, src.source_name, choice)
+    _check_placement(frame, src.source_name, choice, raw=geoms)
 
     source_cols = [c for c in gdf.columns if c != gdf.geometry.name]
     mapping = match_fields(model, source_cols, field_overrides)
@@ -271,22 +271,9 @@ def normalise(src, model: LayerModel, *, crs: str | None = None,
     return norm
 
 
-def _check_placement(frame: gpd.GeoDataFrame, where: str, choice: vncrs.CRSChoice) -> None:
-    """Refuse a layer that lands wholly outside the province: its CRS must be wrong."""
-    geoms = frame.geometry.values
-    present = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
-    if len(present) == 0:
-        return
-    minx, miny, maxx, maxy = shapely.total_bounds(present)
-    lon, lat = vncrs.to_lonlat(np.array([minx, maxx]), np.array([miny, maxy]))
-    pb = seeds.province()["bbox_lonlat"]
-    if not np.all(np.isfinite(lon)) or lon[1] < pb[0] or lon[0] > pb[2] or lat[1] < pb[1] \
-            or lat[0] > pb[3]:
-        raise CRSError(
-            f"with {vncrs.describe(choice.crs)} ({choice.origin}) the layer lands outside "
-            f"{seeds.province()['name']} (lon {lon[0]:.3f}–{lon[1]:.3f}, "
-            f"lat {lat[0]:.3f}–{lat[1]:.3f})",
-            where=where,
-            fix="the declared CRS is probably wrong: pass the right one with --crs "
-                "(e.g. --crs EPSG:5899)",
-            code="CRS-OUTSIDE-PROVINCE")
+def _check_placement(frame: gpd.GeoDataFrame, where: str, choice: vncrs.CRSChoice,
+                     raw: np.ndarray | None = None) -> None:
+    """Refuse a layer whose extent lies wholly outside the province, saying where it
+    lies and, only if one places it inside, which CRS to read it in: see
+    :func:`gisportal.placement.check_layer` (``raw``: the geometries as read)."""
+    placement.check_layer(frame.geometry.values, raw, choice, where)

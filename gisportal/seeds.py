@@ -1,7 +1,8 @@
 """Reference facts that ship with gisportal (``seeds/``), loaded once and cached.
 
 Land-use codes with official colours, VN-2000 TM-3 central meridians of the 63
-pre-2025 provinces, Lâm Đồng's administrative units as a dated hierarchy, and the
+pre-2025 provinces, Vietnam's provinces with approximate centres and extents, Lâm
+Đồng's administrative units as a dated hierarchy with their communes, and the
 per-district status of the 2021–2030 plans. The files are data: changing a colour
 or adding a unit is a reviewed data change, not a code change.
 """
@@ -33,6 +34,13 @@ __all__ = [
     "DistrictStatus",
     "district_status",
     "province",
+    "province_bbox_lonlat",
+    "Province",
+    "vn_provinces",
+    "vn_province",
+    "Commune",
+    "communes",
+    "communes_of",
 ]
 
 #: Colour drawn for a code that is not in the catalogue at all.
@@ -199,6 +207,8 @@ class AdminUnit:
     communes: dict[str, int] | None = None
     seat_towns: tuple[str, ...] = ()
     anchor_lonlat: tuple[float, float] | None = None
+    #: centroid of the real district (lon, lat): what an uploaded outline is checked against
+    centre_lonlat: tuple[float, float] | None = None
     area_km2: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -247,6 +257,7 @@ def admin_units() -> tuple[AdminUnit, ...]:
                 communes=u.get("communes"),
                 seat_towns=tuple(nfc(s) for s in u.get("seat_towns") or ()),
                 anchor_lonlat=tuple(u["anchor_lonlat"]) if u.get("anchor_lonlat") else None,
+                centre_lonlat=tuple(u["centre_lonlat"]) if u.get("centre_lonlat") else None,
                 area_km2=u.get("area_km2"),
                 extra={k: v for k, v in u.items() if k not in known},
             )
@@ -309,3 +320,101 @@ def province() -> dict[str, Any]:
     """The province the deployment serves: code, name, store CRS, default view."""
     with open(data_dir("seeds") / "province.json", encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def province_bbox_lonlat() -> tuple[float, float, float, float]:
+    """The served province's extent (min lon, min lat, max lon, max lat), WGS 84.
+
+    The one place the extent is read: CRS inference, the placement checks and the
+    messages all take it from here, so a change of geography (the 2025 province) is
+    one change of ``seeds/province.json``.
+    """
+    b = province()["bbox_lonlat"]
+    return (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+
+
+# --------------------------------------------------------------------------- provinces
+
+
+@dataclass(frozen=True)
+class Province:
+    """A province of Vietnam with an approximate centre and extent (not a boundary).
+
+    The 63 provinces until 2025-06-30 and the 34 from 2025-07-01 (each a union of
+    whole former provinces, listed in ``predecessors``). Centres and extents are
+    compiled for telling where misplaced data lies (about ±10 km); extents cover the
+    mainland and near islands, not the offshore archipelagos.
+    """
+
+    code: str
+    name: str
+    type: str  # tỉnh | thành phố
+    valid_from: date | None
+    valid_to: date | None
+    predecessors: tuple[str, ...]
+    centre_lonlat: tuple[float, float]
+    bbox_lonlat: tuple[float, float, float, float]
+
+    @property
+    def full_name(self) -> str:
+        """"Tỉnh Lâm Đồng", "Thành phố Hà Nội"."""
+        return f"{self.type[:1].upper()}{self.type[1:]} {self.name}"
+
+    def valid_on(self, day: date) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_to is None or day <= self.valid_to)
+
+
+@cache
+def _all_provinces() -> tuple[Province, ...]:
+    out = []
+    for r in _read_csv("vn_provinces.csv"):
+        out.append(Province(
+            code=r["code"], name=r["name"], type=r["type"], valid_from=_date(r["valid_from"]),
+            valid_to=_date(r["valid_to"]), predecessors=tuple(r["predecessors"].split()),
+            centre_lonlat=(float(r["centre_lon"]), float(r["centre_lat"])),
+            bbox_lonlat=(float(r["min_lon"]), float(r["min_lat"]), float(r["max_lon"]),
+                         float(r["max_lat"]))))
+    return tuple(out)
+
+
+def vn_provinces(on: date = PLAN_DISTRICTS_DATE) -> list[Province]:
+    """Vietnam's provinces valid on ``on`` (default: the 63 the 2021–2030 plans know)."""
+    return [p for p in _all_provinces() if p.valid_on(on)]
+
+
+def vn_province(code: str, on: date = PLAN_DISTRICTS_DATE) -> Province:
+    """One province by GSO code as it was on ``on``; KeyError when unknown."""
+    for p in vn_provinces(on):
+        if p.code == str(code).strip():
+            return p
+    raise KeyError(str(code))
+
+
+# --------------------------------------------------------------------------- communes
+
+
+@dataclass(frozen=True)
+class Commune:
+    """A commune (xã, phường, thị trấn) of the served province and its district."""
+
+    code: str
+    name: str
+    district: str
+
+
+@cache
+def communes() -> dict[str, Commune]:
+    """Every listed commune by GSO code (``seeds/communes.csv``)."""
+    return {r["code"]: Commune(r["code"], r["name"], r["district_code"])
+            for r in _read_csv("communes.csv")}
+
+
+def communes_of(district_code: str) -> dict[str, Commune]:
+    """The listed communes of one district by code (empty for an unknown district).
+
+    Districts are those of the 2021–2030 plans: 682 is Đạ Tẻh here, as everywhere a
+    code is looked up without a date.
+    """
+    code = str(district_code).strip()
+    return {c.code: c for c in communes().values() if c.district == code}

@@ -6,6 +6,7 @@ import geopandas as gpd
 import pytest
 import shapely
 
+from gisportal import workflow
 from gisportal.ingest import ingest_file
 from gisportal.store import open_store
 from tests.browser import chromium_page, live_server, outside_requests, screenshot
@@ -21,14 +22,17 @@ def live(tmp_path_factory):
     home = tmp / "home"
     store = open_store(home, crs="EPSG:5899")
     area = shapely.box(X0 - 1000, Y0 - 1000, X0 + 1000, Y0 + 1000)
-    b = gpd.GeoDataFrame({"Cap": ["district", "commune"], "Ma": ["678", "24778"],
-                          "Ten": ["Huyện Đức Trọng", HOSTILE]}, geometry=[area, area],
+    # A 2 km square is no outline of Đức Trọng: an upload of it is refused
+    # (BOUNDARY-OUTLINE-MISFIT), so it is stored and published as it is.
+    b = gpd.GeoDataFrame({"level": ["district", "commune"], "code": ["678", "24778"],
+                          "name": ["Huyện Đức Trọng", HOSTILE]}, geometry=[area, area],
                          crs="EPSG:5899")
-    b.to_file(tmp / "b.gpkg", driver="GPKG")
+    v = store.add_version("678", "boundary", b, source_name="b.gpkg", source_sha256="b" * 64,
+                          created_by="test")
+    workflow.publish(store, v.id, "test")
     plan = gpd.GeoDataFrame({"MaLoaiDat": ["ODT"]}, geometry=[area], crs="EPSG:5899")
     plan.to_file(tmp / "q.gpkg", driver="GPKG")
-    for kind, path in (("boundary", tmp / "b.gpkg"),
-                       ("parcels", write_shapefile_zip(parcel_grid(), tmp / "p.zip")),
+    for kind, path in (("parcels", write_shapefile_zip(parcel_grid(), tmp / "p.zip")),
                        ("plan", tmp / "q.gpkg")):
         assert ingest_file(store, path, kind, "678", publish=True,
                            consultation=kind == "plan").published, kind

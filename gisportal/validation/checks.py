@@ -17,8 +17,10 @@ from gisportal import crs as vncrs
 from gisportal import seeds
 from gisportal.findings import Finding
 from gisportal.normalise import NormalisedLayer, feature_keys, locate_rows
+from gisportal.validation.boundary import check_boundary
 from gisportal.validation.context import ValidationContext
 from gisportal.validation.personal import check_personal
+from gisportal.validation.placement import check_placement
 
 __all__ = ["CHECKS", "check_geometry", "check_shape", "check_codes", "check_communes",
            "check_keys", "check_area", "check_outside_province"]
@@ -295,5 +297,5 @@ def check_outside_province(norm: NormalisedLayer, ctx: ValidationContext) -> lis
 
 #: The checks run on every layer, in order. Topology checks join in the validation issue.
 CHECKS: tuple[Callable[[NormalisedLayer, ValidationContext], list[Finding]], ...] = (
-    check_geometry, check_shape, check_codes, check_communes, check_keys, check_area,
-    check_outside_province, check_personal)
+    check_boundary, check_geometry, check_shape, check_codes, check_communes, check_keys,
+    check_area, check_placement, check_personal)
