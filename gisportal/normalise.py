@@ -72,49 +72,148 @@ def _choose_crs(src, override: str | None, anchor) -> vncrs.CRSChoice:
     return vncrs.infer_crs(tuple(shapely.total_bounds(present)), anchor)
 
 
+#: Whole numbers up to 2**53 are exact in a float64; a "whole" float beyond that is not
+#: a sheet number or a code any more, only the rounding of one.
+_EXACT_INT = 2.0**53
+
+
+def _is_number_column(values: pd.Series) -> bool:
+    """True for real-number columns (int, uint, float, nullable or not).
+
+    Booleans and complex numbers are numeric to pandas but are not numbers a field can
+    take: they go through the text path (and fail there as ATTR-TYPE, not as a crash).
+    """
+    dtype = values.dtype
+    return (pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+            and not pd.api.types.is_complex_dtype(dtype))
+
+
+def _number_as_text(values: pd.Series) -> pd.Series:
+    """A number column as text, whole numbers without ``.0``.
+
+    Integer-valued numbers read from DBF numeric fields (672.0) are codes: "672".
+    Integer columns keep every digit (no trip through float); non-finite or huge
+    floats keep their own spelling ("inf", "1e+20") instead of overflowing int64.
+    """
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return values.astype("string")
+    num = values.astype("Float64")
+    arr = num.to_numpy(dtype=float, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        integral = np.isfinite(arr) & (arr == np.round(arr)) & (np.abs(arr) < _EXACT_INT)
+    text = values.astype("string")
+    if integral.any():
+        whole = pd.Series(np.where(integral, np.round(arr), 0).astype(np.int64),
+                          index=values.index).astype("string")
+        text = text.where(~integral, whole)
+    return text
+
+
+def _value_as_text(value: Any) -> str | None:
+    """One value of a mixed (object) column as text; None for a missing value.
+
+    GeoJSON and GeoPackage columns can mix types row by row (numbers, text, dates,
+    lists, binary blobs); each becomes the text a planner would read.
+    """
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", errors="replace")
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        f = float(value)
+        if np.isnan(f):
+            return None
+        if np.isfinite(f) and f.is_integer() and abs(f) < _EXACT_INT:
+            return str(int(f))
+        return repr(f)
+    if isinstance(value, np.ndarray):
+        return str(value.tolist())
+    return str(value)
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Any source column as pandas text (missing values NA), never raising.
+
+    Object columns are converted value by value on their *distinct* values (a commune
+    or land-use column of 200 000 rows has a few dozen) and spread back by code.
+    """
+    if _is_number_column(values):
+        return _number_as_text(values)
+    if isinstance(values.dtype, pd.StringDtype):
+        return values.astype("string")
+    if values.dtype != object or pd.api.types.infer_dtype(values, skipna=True) in (
+            "string", "empty"):
+        # Plain text (the usual case: one C pass decides it), or bool, datetime,
+        # timedelta, categorical...: pandas spells them itself.
+        try:
+            return values.astype("string")
+        except (TypeError, ValueError):
+            pass
+    try:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    except TypeError:  # unhashable values (lists of a GeoJSON array property)
+        taken = np.array([_value_as_text(v) for v in values], dtype=object)
+        return pd.Series(taken, index=values.index, dtype="string")
+    # One extra slot for code -1 (missing), so a column with no value at all (no
+    # uniques) still indexes cleanly.
+    texts = np.empty(len(uniques) + 1, dtype=object)
+    texts[:-1] = [_value_as_text(v) for v in np.asarray(uniques, dtype=object)]
+    texts[-1] = None
+    return pd.Series(texts[codes], index=values.index, dtype="string")
+
+
 def _coerce(values: pd.Series, ftype: str) -> tuple[pd.Series, np.ndarray]:
     """Convert a source column to the field type; returns (converted, bad_mask).
 
-    bad_mask marks values that are present but cannot be converted. Numeric source
-    columns are converted directly; text is stripped once and parsed vectorised.
+    bad_mask marks values that are present but cannot be converted (they become
+    ATTR-TYPE findings). Whatever the column holds — nothing at all, mixed types,
+    dates where a number belongs, infinities, 10 000-character text — this returns a
+    column of the field's type and never raises: one odd column must not cost the
+    planner the report on the whole file.
     """
-    numeric_src = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(
-        values)
+    if isinstance(values, pd.DataFrame):  # two source columns of one name: take the first
+        values = values.iloc[:, 0]
+    n = len(values)
     if ftype in ("int", "float"):
-        if numeric_src:
+        if ftype == "int" and _is_number_column(values) and pd.api.types.is_signed_integer_dtype(
+                values.dtype):
+            return values.astype("Int64"), np.zeros(n, dtype=bool)
+        if _is_number_column(values):
             num = values.astype("Float64")
-            bad = np.zeros(len(values), dtype=bool)
+            present = num.notna().to_numpy(dtype=bool)
         else:
-            text = values.astype("string").str.strip()
-            present = text.notna() & (text != "")
-            num = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
-            bad = (present & num.isna()).to_numpy(dtype=bool)
+            text = _as_text(values).str.strip()
+            present = (text.notna() & (text != "")).to_numpy(dtype=bool)
+            num = pd.to_numeric(text.str.replace(",", ".", regex=False),
+                                errors="coerce").astype("Float64")
+        arr = num.to_numpy(dtype=float, na_value=np.nan)
+        ok = np.isfinite(arr)  # "inf", "nan", "1e400" are not numbers a field can hold
         if ftype == "int":
-            frac = (num.notna() & (num != num.round())).to_numpy(dtype=bool)
-            num = num.where(~frac)
-            return num.round().astype("Int64"), bad | frac
-        return num.astype("Float64"), bad
-    if numeric_src:
-        # Integer-valued numbers read from DBF numeric fields (672.0) are codes: "672".
-        num = values.astype("Float64")
-        integral = num.notna() & (num == num.round())
-        text = values.astype("string")
-        text = text.where(~integral, num.round().astype("Int64").astype("string"))
-    else:
-        # Work on the distinct values (a commune or land-use column of 200 000 rows has
-        # a few dozen) and spread the result back with the codes.
-        codes, uniques = pd.factorize(values.astype("string"), use_na_sentinel=True)
-        clean = pd.Series(uniques, dtype="string").str.strip()
-        clean = clean.where(clean != "")
-        if ftype == "code":
-            clean = clean.str.upper().str.replace(" ", "", regex=False)
-        taken = clean.to_numpy(dtype=object, na_value=None)[codes]
-        taken[codes < 0] = None
-        return pd.Series(taken, index=values.index, dtype="string"), np.zeros(
-            len(values), dtype=bool)
+            with np.errstate(invalid="ignore"):
+                ok &= (arr == np.round(arr)) & (np.abs(arr) < _EXACT_INT)
+            whole = np.where(ok, np.round(arr), 0).astype(np.int64)
+            out = pd.Series(pd.arrays.IntegerArray(whole, ~ok), index=values.index)
+        else:
+            out = pd.Series(pd.arrays.FloatingArray(np.where(ok, arr, 0.0), ~ok),
+                            index=values.index)
+        return out, present & ~ok
+    text = _as_text(values)
+    # Clean the distinct values only and spread the result back with the codes.
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    clean = pd.Series(uniques, dtype="string").str.strip()
+    clean = clean.where(clean != "")
     if ftype == "code":
-        text = text.str.upper().str.replace(" ", "", regex=False)
-    return text, np.zeros(len(values), dtype=bool)
+        clean = clean.str.upper().str.replace(" ", "", regex=False)
+    taken = np.empty(len(clean) + 1, dtype=object)
+    taken[:-1] = clean.to_numpy(dtype=object, na_value=None)
+    taken[-1] = None  # code -1: missing (the slot also makes an all-empty column work)
+    return pd.Series(taken[codes], index=values.index, dtype="string"), np.zeros(n, dtype=bool)
 
 
 def feature_keys(frame: pd.DataFrame, model: LayerModel, rows: np.ndarray) -> list[dict]:

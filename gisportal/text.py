@@ -8,6 +8,9 @@ import unicodedata
 __all__ = ["nfc", "fold", "human_size"]
 
 _SPACES = re.compile(r"\s+")
+#: Letters with no Unicode decomposition that fold to ``d``: Vietnamese ``đ``/``Đ``, and
+#: ``ð``/``Ð`` (LATIN ... ETH), which GADM and some fonts and keyboards put in its place.
+_D = str.maketrans({"đ": "d", "Đ": "D", "ð": "d", "Ð": "D"})
 
 
 def nfc(value: str) -> str:
@@ -23,9 +26,11 @@ def fold(value: str) -> str:
     """Search key: lower case, accents removed, ``đ`` → ``d``, spaces collapsed.
 
     "Đà Lạt", "da lat" and "ĐÀ  LẠT" all fold to ``"da lat"``. ``đ`` has no
-    decomposition in Unicode, so NFD alone would leave it; it is mapped by hand.
+    decomposition in Unicode, so NFD alone would leave it; it is mapped by hand, and so
+    is its look-alike ``Ð``/``ð`` (eth, U+00D0/U+00F0): "ÐÀ LẠT" as GADM spells it
+    must meet "Đà Lạt".
     """
-    text = unicodedata.normalize("NFD", value.replace("đ", "d").replace("Đ", "D"))
+    text = unicodedata.normalize("NFD", value.translate(_D))
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     return _SPACES.sub(" ", text).strip().casefold()
 

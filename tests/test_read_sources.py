@@ -495,7 +495,9 @@ def test_forced_encoding_used(tmp_path: Path) -> None:
     src = read_source(folder / "thua.shp", encoding="VNI-Windows")
     _check_text(src)
     assert src.encoding == "vni" and src.encoding_detection is None
-    assert "READ-ENCODING-GIVEN" in _codes(src)
+    # The report says where the encoding came from, and that it overrode the .cpg.
+    assert src.encoding_origin.origin == "given"
+    assert src.encoding_origin.en == "--encoding (overriding the .cpg file 'UTF-8')"
 
 
 def test_legacy_column_names_decoded(tmp_path: Path) -> None:

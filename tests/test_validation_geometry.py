@@ -110,9 +110,12 @@ def test_unknown_and_legacy_codes_part_by_part(tmp_path):
     report = check_file(path, "parcels").report
     got = sorted((f.rule, f.row, f.params.get("code")) for f in report.findings
                  if f.rule.startswith("CODE-"))
-    assert got == [("CODE-LEGACY", 1, "BHK"), ("CODE-UNKNOWN", 0, "XYZ"),
+    # An unknown code is an error on its feature; a legacy code one warning for the
+    # layer, naming its features as examples.
+    assert got == [("CODE-LEGACY", None, "BHK"), ("CODE-UNKNOWN", 0, "XYZ"),
                    ("CODE-UNKNOWN", 3, "QQQ")]
     legacy = next(f for f in report.findings if f.rule == "CODE-LEGACY")
+    assert (legacy.params["count"], legacy.params["rows"]) == (1, [1])
     assert "HNK" in legacy.message("en")
 
 

@@ -667,6 +667,9 @@ class Detection:
         Up to five (raw bytes shown as latin-1, decoded text) pairs with accents.
     reason
         One English sentence.
+    from_cpg
+        True when the ``.cpg`` file named the encoding and it was honoured: then the
+        file said, and nothing was detected (the report says so).
     """
 
     encoding: str
@@ -674,6 +677,7 @@ class Detection:
     scores: dict[str, float] = field(default_factory=dict)
     examples: list[tuple[str, str]] = field(default_factory=list)
     reason: str = ""
+    from_cpg: bool = False
 
 
 def _cpg_encoding(cpg: str) -> str | None:
@@ -787,7 +791,7 @@ def detect(samples: Iterable[bytes], *, cpg: str | None = None) -> Detection:
     if not useful:
         if named is not None:
             return Detection(named, 1.0, dict.fromkeys(SUPPORTED, 1.0), [],
-                             f"{prefix}; all text is ASCII")
+                             f"{prefix}; all text is ASCII", from_cpg=True)
         return Detection("utf-8", 1.0, dict.fromkeys(SUPPORTED, 1.0), [],
                          f"{prefix}; all text is ASCII, which reads the same in every "
                          "supported encoding")
@@ -800,7 +804,7 @@ def detect(samples: Iterable[bytes], *, cpg: str | None = None) -> Detection:
             note = (f"; {bad} of {len(useful)} distinct values cannot be decoded with it"
                     if bad else "")
             return Detection(named, 1.0, scores, _examples(useful, decoded[named]),
-                             f"{prefix}{note}")
+                             f"{prefix}{note}", from_cpg=True)
         prefix = (f"the .cpg file names {_DISPLAY[named]} but no value decodes as "
                   f"{_DISPLAY[named]}, so it was ignored")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,13 @@ from gisportal.read.layers import Candidate
 from gisportal.read.notes import Note, unreadable_note
 
 _FIONA_LOG_LOCK = threading.Lock()
+
+# pyogrio parses GDAL's JSON-typed fields (GeoJSON arrays and objects) and warns on
+# stderr when a value of such a column is not JSON; the value is kept as text, which
+# is all gisportal wants (tidy.flatten_nested), so the warning is only noise in the
+# command line's one-line error contract.
+warnings.filterwarnings("ignore", message=r"Could not parse column .* as JSON",
+                        category=UserWarning)
 
 
 class _ErrorCollector(logging.Handler):
@@ -39,6 +47,12 @@ class _ErrorCollector(logging.Handler):
 
 #: Formats whose header holds the feature count (cheap to check after an Arrow read).
 _COUNTED = frozenset({"shapefile", "gpkg", "fgb"})
+#: Formats read row-wise, never through Arrow. GDAL's Arrow stream of a FlatGeobuf file
+#: with a null geometry (written without spatial index, as GDAL must) holds corrupt
+#: offsets: reading it aborts the whole process (std::length_error, GDAL 3.12), which no
+#: ``except`` can catch. FlatGeobuf uploads are rare and small next to shapefiles, so
+#: the slower row-wise reader costs little.
+_NO_ARROW = frozenset({"fgb"})
 
 
 def _open_options(c: Candidate) -> dict[str, str]:
@@ -71,6 +85,8 @@ def read_bulk(c: Candidate, notes: list[Note]) -> GeoDataFrame:
         # layer's own count, read again row-wise so the damage is reported, not lost.
         # Only formats that store their count are checked: counting a GeoJSON or KML
         # file would parse it a second time, and those fail at open, not mid-stream.
+        if c.dataset.kind in _NO_ARROW:
+            return pyogrio.read_dataframe(c.dataset.path, **kwargs)
         frame = pyogrio.read_dataframe(c.dataset.path, use_arrow=True, **kwargs)
         if c.dataset.kind not in _COUNTED:
             return frame
@@ -99,6 +115,15 @@ def read_bulk(c: Candidate, notes: list[Note]) -> GeoDataFrame:
                               row=int(row)))
     crs = pyproj.CRS.from_user_input(meta["crs"]) if meta.get("crs") else None
     return GeoDataFrame(frame, geometry=geoms, crs=crs)
+
+
+def _text_or_none(value: object) -> str | None:
+    """A text field's value as fiona gives it: text, or None when missing (None or NaN)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float) and value != value:
+        return None
+    return str(value)
 
 
 def read_by_record(c: Candidate, first_error: BaseException,
@@ -164,7 +189,9 @@ def read_by_record(c: Candidate, first_error: BaseException,
         if base in ("date", "datetime"):
             frame[name] = pd.to_datetime(frame[name], errors="coerce")
         elif base == "str":
-            frame[name] = frame[name].astype("str")
+            # Text stays text and a missing value stays missing (astype("str") would
+            # turn None into the text "None").
+            frame[name] = frame[name].map(_text_or_none).astype(object)
     crs = pyproj.CRS.from_wkt(crs_wkt) if crs_wkt else None
     geometry = np.empty(len(geoms), dtype=object)
     geometry[:] = geoms

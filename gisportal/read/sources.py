@@ -60,13 +60,32 @@ from gisportal.read.text import (
     normalise_utf8_text,
     text_columns,
 )
-from gisportal.read.tidy import declared_crs, drop_z, dxf_tidy, kml_tidy
+from gisportal.read.tidy import declared_crs, drop_z, dxf_tidy, flatten_nested, kml_tidy
 from gisportal.read.upload import resolve_upload, scratch_folder
 
-__all__ = ["MAX_UPLOAD_BYTES_DEFAULT", "ACCEPTED_FORMATS", "Note", "SourceLayer",
-           "list_layers", "read_source"]
+__all__ = ["MAX_UPLOAD_BYTES_DEFAULT", "ACCEPTED_FORMATS", "EncodingOrigin", "Note",
+           "SourceLayer", "list_layers", "read_source"]
 
 MAX_UPLOAD_BYTES_DEFAULT = 1024**3
+
+
+@dataclass(frozen=True)
+class EncodingOrigin:
+    """Where the text encoding came from, for the validation report.
+
+    ``origin`` is ``"given"`` (``--encoding``), ``"cpg"`` (the shapefile's ``.cpg``
+    named it), ``"format"`` (UTF-8 by the format's specification: GeoPackage, GeoJSON,
+    FlatGeobuf, KML), ``"header"`` (a DXF header fixes it) or ``"detected"`` (the file
+    did not say); ``vi``/``en`` name that source in a sentence ("the .cpg file ('1258')").
+    """
+
+    origin: str
+    vi: str
+    en: str
+
+
+_DETECTED = EncodingOrigin("detected", "phát hiện tự động", "detection")
+_GIVEN = EncodingOrigin("given", "tùy chọn --encoding", "--encoding")
 
 
 @dataclass
@@ -105,6 +124,8 @@ class SourceLayer:
         None when it was given or implied by the format.
     notes
         What the reader did or noticed.
+    encoding_origin
+        Where ``encoding`` came from (None when there is no text field).
     """
 
     frame: GeoDataFrame
@@ -118,6 +139,7 @@ class SourceLayer:
     encoding: str | None
     encoding_detection: Detection | None
     notes: list[Note] = field(default_factory=list)
+    encoding_origin: EncodingOrigin | None = None
 
 
 def read_source(path: Path, *, layer: str | None = None, encoding: str | None = None,
@@ -214,26 +236,38 @@ def read_source(path: Path, *, layer: str | None = None, encoding: str | None = 
             progress("decoding text")
         detection: Detection | None = None
         enc: str | None
+        enc_origin: EncodingOrigin | None = None
         if ds.kind == "shapefile":
             cpg = None
             if ".cpg" in ds.parts:
                 cpg = ds.parts[".cpg"].read_bytes().decode("latin-1").strip()
             frame, enc, detection = decode_legacy_text(frame, label=where, forced=forced,
                                                        implied=None, cpg=cpg, notes=notes)
-            if forced and cpg is not None and enc != cpg_name(cpg):
-                notes.append(Note("READ-ENCODING-GIVEN", "info",
-                                  f"Bảng mã {DISPLAY[forced]} được chỉ định thay cho tệp "
-                                  f".cpg ({cpg!r}).",
-                                  f"The encoding given ({DISPLAY[forced]}) overrides the "
-                                  f".cpg file ({cpg!r})."))
+            if forced:
+                enc_origin = _GIVEN
+                if cpg is not None and enc != cpg_name(cpg):
+                    enc_origin = EncodingOrigin(
+                        "given", f"tùy chọn --encoding (thay cho tệp .cpg {cpg!r})",
+                        f"--encoding (overriding the .cpg file {cpg!r})")
+            elif detection is not None and detection.from_cpg:
+                enc_origin = EncodingOrigin("cpg", f"tệp .cpg ({cpg!r})",
+                                            f"the .cpg file ({cpg!r})")
         elif ds.kind == "dxf":
+            implied = dxf_implied_encoding(ds.path)
             frame, enc, detection = decode_legacy_text(
-                frame, label=where, forced=forced, implied=dxf_implied_encoding(ds.path),
-                cpg=None, notes=notes)
+                frame, label=where, forced=forced, implied=implied, cpg=None, notes=notes)
             frame = dxf_tidy(frame, notes)
+            if forced:
+                enc_origin = _GIVEN
+            elif implied is not None:
+                enc_origin = EncodingOrigin("header", "phần đầu (header) của bản vẽ DXF",
+                                            "the DXF drawing's header")
         else:
-            frame = normalise_utf8_text(frame)
+            frame = normalise_utf8_text(flatten_nested(frame))
             enc = "utf-8" if text_columns(frame) else None
+            name = KIND_NAME[ds.kind]
+            enc_origin = EncodingOrigin("format", f"định dạng {name} (luôn là UTF-8)",
+                                        f"the {name} format (always UTF-8)")
             if forced is not None and forced != "utf-8":
                 notes.append(Note(
                     "READ-ENCODING-IGNORED", "warning",
@@ -243,6 +277,10 @@ def read_source(path: Path, *, layer: str | None = None, encoding: str | None = 
                     f"given ({DISPLAY[forced]}) was not used."))
             if ds.kind == "kml":
                 frame = kml_tidy(frame)
+        if enc is None:
+            enc_origin = None  # no text: no encoding to speak of
+        elif enc_origin is None:
+            enc_origin = _DETECTED
 
         frame = drop_z(frame, notes)
         declared, origin = declared_crs(frame, chosen, notes)
@@ -253,7 +291,8 @@ def read_source(path: Path, *, layer: str | None = None, encoding: str | None = 
             frame=frame, declared_crs=declared, crs_origin=origin, source_name=ds.label,
             sha256=digest, driver=driver, layer=chosen.name,
             layers_available=[c.name for c in cands], encoding=enc,
-            encoding_detection=detection if forced is None else None, notes=notes)
+            encoding_detection=detection if forced is None else None, notes=notes,
+            encoding_origin=enc_origin)
 
 
 def list_layers(path: Path) -> list[str]:

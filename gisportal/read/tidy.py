@@ -5,14 +5,17 @@ are 2D while drawings and GPS exports carry heights, and what a file declares as
 depends on the format (a ``.prj``, a definition stored in the file, or WGS 84 fixed by
 the GeoJSON/KML specification, which files in VN-2000 metres contradict). These last
 steps drop the drivers' columns and the Z/M values, with a note for each change, and
-report the declared CRS for the normaliser to check or infer.
+report the declared CRS for the normaliser to check or infer. Array and object
+properties of JSON-based formats are turned into their JSON text.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyproj
 import shapely
 from geopandas import GeoDataFrame
@@ -42,6 +45,40 @@ def dxf_tidy(frame: GeoDataFrame, notes: list[Note]) -> GeoDataFrame:
                 f"{closed} closed polylines of the DXF drawing were read as polygons."))
     drop = [c for c in _DXF_DRIVER_COLUMNS if c in frame.columns]
     return frame.drop(columns=drop)
+
+
+def _json_text(value: object) -> object:
+    """A list or object value (or a numpy array of one) as its JSON text; others as is."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return value
+
+
+def flatten_nested(frame: GeoDataFrame) -> GeoDataFrame:
+    """Array and object properties (GeoJSON ``[1, 2]``, ``{"a": 1}``) become JSON text.
+
+    GDAL hands such properties over as JSON and pyogrio parses them into Python lists
+    and dicts. Everything after reading expects scalars (a list has no single truth
+    value, pandas cannot hash it) and the report and store keep attributes as values a
+    planner can read, so they are kept as the JSON text the file had. Only object
+    columns that are not plain text are looked at value by value.
+    """
+    geom = frame.geometry.name
+    changed = {}
+    for name in frame.columns:
+        if name == geom or frame[name].dtype != object:
+            continue
+        if pd.api.types.infer_dtype(frame[name], skipna=True) in ("string", "empty"):
+            continue
+        series = frame[name]
+        values = [_json_text(v) for v in series.tolist()]
+        if any(a is not b for a, b in zip(values, series.tolist(), strict=True)):
+            changed[name] = pd.Series(values, index=series.index, dtype=object, name=name)
+    for name, series in changed.items():
+        frame[name] = series
+    return frame
 
 
 def kml_tidy(frame: GeoDataFrame) -> GeoDataFrame:

@@ -24,10 +24,28 @@ CHECKS = FEATURE_CHECKS + TOPOLOGY_CHECKS
 ENCODING_CONFIDENCE_WARN = 0.6
 
 
+#: How encodings are named in the report's messages.
+_ENCODING_NAMES = {"utf-8": "UTF-8", "cp1258": "Windows-1258", "tcvn3": "TCVN3", "vni": "VNI"}
+
+
 def _read_findings(src) -> list[Finding]:
+    """Findings about how the file was read: the text encoding, then the reader's notes.
+
+    An encoding the file or the user named (``--encoding``, a ``.cpg``, a UTF-8 format,
+    a DXF header) is READ-ENCODING-GIVEN, saying where it came from; only one that was
+    worked out from the text is READ-ENCODING-DETECTED (or -UNCERTAIN): "detected
+    because the file did not say" must not be claimed of a file that did.
+    """
     out = []
     det = getattr(src, "encoding_detection", None)
-    if det is not None:
+    origin = getattr(src, "encoding_origin", None)
+    encoding = getattr(src, "encoding", None)
+    if origin is not None and origin.origin != "detected" and encoding is not None:
+        out.append(Finding("READ-ENCODING-GIVEN", params={
+            "encoding": encoding, "encoding_name": _ENCODING_NAMES.get(encoding, encoding),
+            "origin": origin.origin,
+            "origin_vi": origin.vi, "origin_en": origin.en}))
+    elif det is not None:
         rule = ("READ-ENCODING-UNCERTAIN" if det.confidence < ENCODING_CONFIDENCE_WARN
                 else "READ-ENCODING-DETECTED")
         out.append(Finding(rule, params={"encoding": det.encoding,
@@ -61,6 +79,8 @@ def validate(src, norm: NormalisedLayer, ctx: ValidationContext | None = None) -
         "layers_available": list(src.layers_available),
         "sha256": src.sha256,
         "encoding": src.encoding,
+        "encoding_origin": None if getattr(src, "encoding_origin", None) is None
+        else src.encoding_origin.origin,
         "encoding_detection": None if src.encoding_detection is None else {
             "encoding": src.encoding_detection.encoding,
             "confidence": round(src.encoding_detection.confidence, 3),

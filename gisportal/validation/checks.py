@@ -138,11 +138,16 @@ def check_shape(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
 
 
 def _repeated_points(geoms: np.ndarray, chunk: int = 50_000) -> np.ndarray:
-    """Repeated consecutive vertices per geometry, from the coordinate arrays.
+    """Repeated consecutive vertices per geometry, counted within each ring.
 
-    Two equal consecutive coordinates of the same geometry count once each. (A hole
-    starting exactly where the previous ring closed would count too — a corner case we
-    accept for a warning.) Chunked to keep the coordinate arrays small.
+    Two equal consecutive coordinates of one ring count once. The first pass runs over
+    each chunk's coordinate array with the geometry index only, which cannot see where
+    one ring ends and the next begins: a hole starting where the shell closed, or a
+    multipolygon part starting where the previous one ended (make_valid's output of a
+    bow-tie does that), looks like a repeat there. The few geometries that pass flags
+    and that have more than one ring are counted again ring by ring
+    (:func:`_repeated_in_rings`), so a layer of 200 000 single-ring parcels costs one
+    pass and no split of its geometries.
     """
     out = np.zeros(len(geoms), dtype=np.int64)
     for start in range(0, len(geoms), chunk):
@@ -150,7 +155,28 @@ def _repeated_points(geoms: np.ndarray, chunk: int = 50_000) -> np.ndarray:
         same = (coords[1:] == coords[:-1]).all(axis=1) & (index[1:] == index[:-1])
         out[start:start + chunk] = np.bincount(index[1:][same],
                                                minlength=len(geoms[start:start + chunk]))
+    flagged = np.flatnonzero(out)
+    if len(flagged):
+        g = geoms[flagged]
+        several = (shapely.get_type_id(g) != 3) | (shapely.get_num_interior_rings(g) > 0)
+        again = flagged[several]
+        if len(again):
+            out[again] = _repeated_in_rings(geoms[again])
     return out
+
+
+def _repeated_in_rings(geoms: np.ndarray) -> np.ndarray:
+    """Repeated consecutive vertices per (multi)polygon, ring by ring (vectorised).
+
+    Parts and rings are split out with their index arrays, so a pair of equal
+    coordinates counts only when both belong to the same ring.
+    """
+    parts, part_of = shapely.get_parts(geoms, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    coords, ring = shapely.get_coordinates(rings, return_index=True)
+    same = (coords[1:] == coords[:-1]).all(axis=1) & (ring[1:] == ring[:-1])
+    owner = part_of[ring_part[ring[1:][same]]]
+    return np.bincount(owner, minlength=len(geoms)).astype(np.int64)
 
 
 def _holes(geoms: np.ndarray) -> np.ndarray:
@@ -170,8 +196,18 @@ def _holes(geoms: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Rows a layer-wide finding names as examples (CODE-LEGACY).
+_EXAMPLES = 5
+
+
 def check_codes(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
-    """CODE-UNKNOWN / CODE-LEGACY for land-use codes, part by part, per distinct value."""
+    """CODE-UNKNOWN / CODE-LEGACY for land-use codes, part by part, per distinct value.
+
+    An unknown code is an error on each feature. A legacy code is one warning per code
+    and field for the whole layer, with the number of features and a few example rows:
+    a cadastre still coded under TT 27/2018 has thousands of such parcels, and one
+    finding each (3 865 in one real file) buried the errors in the report.
+    """
     cat = seeds.land_use_catalogue()
     out: list[Finding] = []
     code_fields = [f.name for f in norm.model.fields if f.type == "code"]
@@ -193,11 +229,43 @@ def check_codes(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
         if not verdict:
             continue
         arr = col.to_numpy(dtype=object, na_value=None)
+        legacy: dict[str, tuple[str, list[str], list[np.ndarray]]] = {}
         for value, problems in verdict.items():
             rows = np.flatnonzero(arr == value)
             for rule, params in problems:
+                if rule == "CODE-LEGACY":
+                    _, seen, parts = legacy.setdefault(params["code"],
+                                                       (params["replaced_by"], [], []))
+                    seen.append(value)
+                    parts.append(rows)
+                    continue
                 out += _findings(norm, rule, rows, [dict(params, field=name)] * len(rows))
+        for code, (replaced_by, seen, parts) in sorted(legacy.items()):
+            out.append(_legacy_finding(norm, name, code, replaced_by, seen,
+                                       np.unique(np.concatenate(parts))))
     return out
+
+
+def _legacy_finding(norm: NormalisedLayer, field: str, code: str, replaced_by: str,
+                    values: list[str], rows: np.ndarray) -> Finding:
+    """One CODE-LEGACY finding for every feature of the layer that uses ``code``.
+
+    It has no row of its own (it is about the layer); its location is a point on each
+    example feature, so the report's map still shows where the code is used.
+    """
+    examples = rows[:_EXAMPLES]
+    src = norm.frame["src_row"].to_numpy()
+    example_rows = [int(r) for r in src[examples]]
+    points = [p["coordinates"] for p in locate_rows(norm.frame.geometry.values[examples])
+              if p is not None]
+    location = (None if not points else {"type": "Point", "coordinates": points[0]}
+                if len(points) == 1 else {"type": "MultiPoint", "coordinates": points})
+    return Finding("CODE-LEGACY", location=location, params={
+        "code": code, "replaced_by": replaced_by, "field": field, "count": int(len(rows)),
+        "values": sorted(values)[:_EXAMPLES],
+        "examples": ", ".join(map(str, example_rows)) + (" …" if len(rows) > len(examples)
+                                                          else ""),
+        "rows": example_rows})
 
 
 def check_communes(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
