@@ -10,9 +10,12 @@ In one process, through Flask's test client (no network), on a fresh data home:
 - ``audit.events`` — a 50-event page of a log of ``--events`` events, newest page and
   the oldest page (keyset paging: both should cost the same), and with a filter.
 
-Prints medians and ratios measured in this run. Usage::
+Each figure is per run the median of its calls; the runs (``--runs``, default 3) take
+turns over all the figures, so the ones compared see the same machine state. Prints the
+median of the runs with their range and the machine's load, and ratios of the medians
+with the range of the per-run ratios. Usage::
 
-    python -m bench.bench_auth [--requests 2000] [--events 200000]
+    python bench/bench_auth.py [--requests 2000] [--events 200000] [--runs 3]
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ from pathlib import Path
 from gisportal import create_app
 from gisportal.accounts import audit, tokens, users
 from gisportal.accounts.db import connect, transaction
+
+try:
+    from bench._measure import Runs, print_peers, ratio
+except ModuleNotFoundError:  # run as a script without the repository on sys.path
+    from _measure import Runs, print_peers, ratio
 
 PW = "mật khẩu đủ dài cho bench"
 
@@ -44,6 +52,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--runs", type=int, default=3,
+                    help="runs of each figure, taking turns; the median counts (default 3)")
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="bench_auth_")) / "home"
     users.add_user(home, "boss", "admin", PW)
@@ -60,11 +70,6 @@ def main() -> None:
     def ok(r):
         assert r.status_code == 200, r.status_code
 
-    floor = _median_ms(lambda: ok(anon.get("/healthz")), n)
-    by_session = _median_ms(lambda: ok(session.get("/api/me")), n)
-    by_token = _median_ms(lambda: ok(scripted.get(
-        "/api/me", headers={"Authorization": f"Bearer {token}"})), n)
-
     def sign_in():
         c = app.test_client()
         t = re.search(r'name="csrf_token" value="([^"]+)"',
@@ -72,9 +77,16 @@ def main() -> None:
         assert c.post("/login", data={"username": "boss", "password": PW,
                                       "csrf_token": t}).status_code == 303
 
-    login = _median_ms(sign_in, 15)
-    record = _median_ms(lambda: audit.record(home, "lan", "bench.event", district="678"),
-                        min(n, 1000))
+    requests = Runs()
+    for _ in range(args.runs):  # the figures take turns: same machine state for each
+        requests.add("floor", _median_ms(lambda: ok(anon.get("/healthz")), n))
+        requests.add("session", _median_ms(lambda: ok(session.get("/api/me")), n))
+        requests.add("token", _median_ms(lambda: ok(scripted.get(
+            "/api/me", headers={"Authorization": f"Bearer {token}"})), n))
+        requests.add("login", _median_ms(sign_in, 15))
+        requests.add("record", _median_ms(
+            lambda: audit.record(home, "lan", "bench.event", district="678"), min(n, 1000)))
+    requests.close()
 
     # Fill the log in bulk (same table, same columns) to time reads on a big log.
     with connect(home) as conn, transaction(conn):
@@ -83,26 +95,40 @@ def main() -> None:
             "VALUES (?, ?, ?, ?, ?, ?)",
             ((audit.utc_now(), f"user{i % 50}", f"user{i % 50}", "version.publish",
               str(672 + i % 12), f'{{"i": {i}}}') for i in range(args.events)))
-    newest = _median_ms(lambda: audit.events(home, limit=50), 200)
     last = audit.events(home, limit=50)
     cursor = None
     for e in audit.iter_events(home, chunk=500):  # find the oldest page's cursor
         cursor = e.id
-    oldest = _median_ms(lambda: audit.events(home, limit=50, before=cursor + 51), 200)
-    filtered = _median_ms(lambda: audit.events(home, actor="user7", district="679",
-                                               limit=50), 200)
+    pages = Runs()
+    for _ in range(args.runs):
+        pages.add("newest", _median_ms(lambda: audit.events(home, limit=50), 200))
+        pages.add("oldest", _median_ms(
+            lambda: audit.events(home, limit=50, before=cursor + 51), 200))
+        pages.add("filtered", _median_ms(lambda: audit.events(
+            home, actor="user7", district="679", limit=50), 200))
+    pages.close()
     assert last.events
 
-    print(f"requests: median of {n}; audit log of {args.events:,} events")
-    print(f"  GET /healthz (floor)          {floor:7.3f} ms   1.00×")
-    print(f"  GET /api/me, session cookie   {by_session:7.3f} ms   {by_session / floor:5.2f}×"
-          f"   (+{by_session - floor:.3f} ms to load the user)")
-    print(f"  GET /api/me, bearer token     {by_token:7.3f} ms   {by_token / floor:5.2f}×")
-    print(f"  POST /login (Argon2id default){login:7.1f} ms   {login / floor:5.0f}×")
-    print(f"  audit.record                  {record:7.3f} ms")
-    print(f"  audit.events newest page      {newest:7.3f} ms")
-    print(f"  audit.events oldest page      {oldest:7.3f} ms   {oldest / newest:5.2f}× newest")
-    print(f"  audit.events actor+district   {filtered:7.3f} ms   {filtered / newest:5.2f}× newest")
+    floor, by_session, by_token = requests["floor"], requests["session"], requests["token"]
+    login, record = requests["login"], requests["record"]
+    newest, oldest, filtered = pages["newest"], pages["oldest"], pages["filtered"]
+    print_peers()
+    print(f"requests through Flask's test client (no socket): per run the median of {n}; "
+          f"median of {args.runs} runs (range); audit log of {args.events:,} events")
+    print(f"  GET /healthz (floor)           {floor.text('ms', 3)}")
+    print(f"  GET /api/me, session cookie    {by_session.text('ms', 3)} = "
+          f"{ratio(by_session, floor).text()}; +{by_session.median - floor.median:.3f} ms "
+          "to load the user")
+    print(f"  GET /api/me, bearer token      {by_token.text('ms', 3)} = "
+          f"{ratio(by_token, floor).text()}; +{by_token.median - floor.median:.3f} ms")
+    print(f"  POST /login (Argon2id default) {login.text('ms', 1)} = "
+          f"{ratio(login, floor).text(0)}")
+    print(f"  audit.record                   {record.text('ms', 3)}")
+    print(f"  audit.events newest page       {newest.text('ms', 3)}")
+    print(f"  audit.events oldest page       {oldest.text('ms', 3)} = "
+          f"{ratio(oldest, newest).text()} newest")
+    print(f"  audit.events actor+district    {filtered.text('ms', 3)} = "
+          f"{ratio(filtered, newest).text()} newest")
 
 
 if __name__ == "__main__":

@@ -2,14 +2,18 @@
 
 Generates a demo district, stores it as version 1 and a copy with about 1 % of its
 parcels edited as version 2 (removed, added, reshaped, land use changed, renumbered),
-then prints, from one run on this machine: the comparison's time as a ratio to reading
-both versions from the store, whether it found exactly the injected edits, and the
-times at two sizes with the exponent they imply (1 = linear, 2 = quadratic). A last
-line times the worst case, every parcel renumbered, so all pairing is by geometry.
+then prints, from one run of this script on this machine: the comparison's time as a
+ratio to reading both versions from the store, whether it found exactly the injected
+edits, and the times at two sizes with the exponent they imply (1 = linear, 2 =
+quadratic). A last line times the worst case, every parcel renumbered, so all pairing
+is by geometry. The read, the comparison and the worst case are run ``--runs`` times
+(default 3) alternately, so all three see the same machine state; each figure is the
+median of the runs with their range and the machine's load, each ratio the ratio of the
+medians with the range of the per-run ratios.
 
 Usage::
 
-    python -m bench.bench_compare [--n 200000] [--small 50000]   (from the repository root)
+    python bench/bench_compare.py [--n 200000] [--small 50000] [--runs 3]
 """
 
 from __future__ import annotations
@@ -17,8 +21,6 @@ from __future__ import annotations
 import argparse
 import math
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
@@ -30,21 +32,16 @@ from gisportal.compare import compare_versions
 from gisportal.demo import generate_district
 from gisportal.store import open_store
 
+try:
+    from bench._measure import Measurement, alternate, print_peers, ratio
+except ModuleNotFoundError:  # run as a script without the repository on sys.path
+    from _measure import Measurement, alternate, print_peers, ratio
+
 CRS = "EPSG:5899"
 DISTRICT = "678"
 #: Share of the parcels each kind of edit touches (about 1 % in all).
 SHARE = {"removed": 0.0025, "use_changed": 0.0025, "reshaped": 0.002, "renumbered": 0.002,
          "added": 0.002}
-
-
-def timed(fn: Callable[[], object], repeat: int = 3) -> tuple[float, object]:
-    """Best wall time of `repeat` runs, and the last result."""
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 def shrink(geoms: np.ndarray, factor: float) -> np.ndarray:
@@ -83,7 +80,7 @@ def perturb(parcels: gpd.GeoDataFrame, rng: np.random.Generator
     return out, {k: len(v) for k, v in chosen.items()} | {"added": len(added)}
 
 
-def run(n: int, rng: np.random.Generator, home: Path) -> dict[str, float]:
+def run(n: int, rng: np.random.Generator, home: Path, runs: int) -> dict[str, Measurement]:
     parcels = generate_district(DISTRICT, n).parcels.drop(columns=["owner"])
     edited, injected = perturb(parcels, rng)
     with open_store(home, crs=CRS) as store:
@@ -91,18 +88,26 @@ def run(n: int, rng: np.random.Generator, home: Path) -> dict[str, float]:
             DISTRICT, "parcels", gdf, source_name=name, source_sha256="0" * 64,
             created_by="bench", key_columns=("sheet", "parcel"))
         v1, v2 = add(parcels, "v1"), add(edited, "v2")
-        read, _ = timed(lambda: (store.read(v1.id), store.read(v2.id)))
-        took, result = timed(lambda: compare_versions(store, v1.id, v2.id))
-        found = {k: result.counts[k] for k in injected}  # type: ignore[union-attr]
         everyone = edited.assign(parcel=edited["parcel"] + 1_000_000)
         v3 = add(everyone, "v3")
-        worst, worst_result = timed(lambda: compare_versions(store, v1.id, v3.id), 1)
-    print(f"{n:>7} parcels: read both {read:6.2f} s | compare {took:6.2f} s = "
-          f"{took / read:4.2f}x the read | edits injected {injected} found {found} "
+        results: dict[str, object] = {}
+
+        def compare(name: str, a: int, b: int) -> None:
+            results[name] = compare_versions(store, a, b)
+
+        read, took, worst = alternate([
+            lambda: (store.read(v1.id), store.read(v2.id)),
+            lambda: compare("edits", v1.id, v2.id),
+            lambda: compare("worst", v1.id, v3.id)], runs)
+        result, worst_result = results["edits"], results["worst"]
+        found = {k: result.counts[k] for k in injected}  # type: ignore[attr-defined]
+    print(f"{n:>7} parcels: read both {read.text()}")
+    print(f"{'':>7}          compare   {took.text()} = {ratio(took, read).text()} the read")
+    print(f"{'':>7}          edits injected {injected} found {found} "
           f"{'(exact)' if found == injected else '(MISMATCH)'}")
     print(f"{'':>7}          worst case, every parcel renumbered (pairing by geometry): "
-          f"{worst:6.2f} s = {worst / read:4.2f}x the read, "
-          f"{worst_result.matched['geometry']} paired by geometry")  # type: ignore[union-attr]
+          f"{worst.text()} = {ratio(worst, read).text()} the read, "
+          f"{worst_result.matched['geometry']} paired by geometry")  # type: ignore[attr-defined]
     return {"read": read, "compare": took, "worst": worst}
 
 
@@ -110,17 +115,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200_000, help="parcels per version")
     parser.add_argument("--small", type=int, default=50_000, help="the smaller size")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="runs of each measurement, alternated; the median counts "
+                             "(default 3)")
     args = parser.parse_args()
     rng = np.random.default_rng(68)
+    print_peers("pyogrio", "gdal", "shapely")
     with tempfile.TemporaryDirectory() as tmp:
-        small = run(args.small, rng, Path(tmp) / "small")
-        big = run(args.n, rng, Path(tmp) / "big")
+        small = run(args.small, rng, Path(tmp) / "small", args.runs)
+        big = run(args.n, rng, Path(tmp) / "big", args.runs)
     grow = args.n / args.small
     for what in ("compare", "worst"):
-        exponent = math.log(big[what] / small[what]) / math.log(grow)
-        print(f"scaling {what:<8} {args.small} → {args.n} parcels ({grow:g}x): time "
-              f"{big[what] / small[what]:4.2f}x, exponent {exponent:4.2f} "
-              f"(1 linear, 2 quadratic); the read grew {big['read'] / small['read']:4.2f}x")
+        growth = big[what].median / small[what].median
+        exponent = math.log(growth) / math.log(grow)
+        print(f"scaling {what:<8} {args.small} → {args.n} parcels ({grow:g}x): median time "
+              f"{growth:4.2f}x, exponent {exponent:4.2f} (1 linear, 2 quadratic); the read "
+              f"grew {big['read'].median / small['read'].median:4.2f}x")
 
 
 if __name__ == "__main__":

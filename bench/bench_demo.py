@@ -6,9 +6,14 @@ size reports the tracemalloc peak of Python-level allocations (NumPy buffers
 included, GEOS memory not); it is a separate run because tracing slows allocation
 down about twofold and would spoil the timing.
 
+Each size is run ``--runs`` times (default 3; the sizes take turns, so all see the
+same machine state); the times printed are the medians of the runs with their range and
+the machine's load, the peak RSS the largest of the runs.
+
 Usage::
 
     python bench/bench_demo.py [--district 679] [--sizes 2000 200000] [--seed 68] [--trace]
+                               [--runs 3]
 """
 
 from __future__ import annotations
@@ -18,6 +23,11 @@ import json
 import subprocess
 import sys
 import time
+
+try:
+    from bench._measure import Runs, print_peers
+except ModuleNotFoundError:  # run as a script without the repository on sys.path
+    from _measure import Runs, print_peers
 
 _CHILD = """
 import json, resource, sys, time, tracemalloc
@@ -58,17 +68,35 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 200_000])
     parser.add_argument("--seed", type=int, default=68)
     parser.add_argument("--trace", action="store_true", help="also report tracemalloc peak")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="runs of each size, taking turns; the median counts (default 3)")
     args = parser.parse_args()
+    print_peers()
     print(f"district {args.district}, seed {args.seed}")
-    print(f"{'parcels':>8} {'layout s':>9} {'district s':>11} {'process s':>10} "
+    runs = {n: Runs() for n in args.sizes}
+    last: dict[int, dict] = {}
+    for _ in range(args.runs):  # the sizes take turns: the same machine state for each
+        for n in args.sizes:
+            f = run(args.district, n, args.seed)
+            for key in ("layout_s", "district_s", "wall_s", "peak_rss_mib"):
+                runs[n].add(key, f[key])
+            last[n] = f
+    for r in runs.values():
+        r.close()
+    if args.trace:
+        for n in args.sizes:
+            last[n]["peak_traced_mib"] = run(args.district, n, args.seed, True)[
+                "peak_traced_mib"]
+    print(f"median of {args.runs} runs [range]; peak RSS: the largest run")
+    print(f"{'parcels':>8} {'layout s':>18} {'district s':>18} {'process s':>18} "
           f"{'peak RSS MiB':>13} {'traced MiB':>11} {'zones':>6}")
     for n in args.sizes:
-        f = run(args.district, n, args.seed)
-        if args.trace:
-            f["peak_traced_mib"] = run(args.district, n, args.seed, True)["peak_traced_mib"]
-        print(f"{f['parcels']:>8} {f['layout_s']:>9.2f} {f['district_s']:>11.2f} "
-              f"{f['wall_s']:>10.2f} {f['peak_rss_mib']:>13.0f} {f['peak_traced_mib']:>11.0f} "
-              f"{f['zones']:>6}")
+        r, f = runs[n], last[n]
+        print(f"{f['parcels']:>8} {r['layout_s'].short(''):>18} "
+              f"{r['district_s'].short(''):>18} {r['wall_s'].short(''):>18} "
+              f"{r['peak_rss_mib'].max:>13.0f} {f['peak_traced_mib']:>11.0f} {f['zones']:>6}")
+    for n in args.sizes:
+        print(f"{last[n]['parcels']} parcels, district: {runs[n]['district_s'].text()}")
 
 
 if __name__ == "__main__":

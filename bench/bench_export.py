@@ -1,11 +1,11 @@
 """Ministry export of a generated district vs GDAL's ogr2ogr doing the same conversions.
 
-Usage: python bench/bench_export.py [--parcels 200000] [--rounds 2]
+Usage: python bench/bench_export.py [--parcels 200000] [--runs 3]
 
 Builds once, in a temporary data home, one demo district (Đức Trọng) with N parcels,
 its 2021–2030 plan and its commune boundaries, stored and published as ingest stores
-them. Then, alternating for ``--rounds`` rounds (best time of each kept, the machine
-being shared):
+them. Then, alternating for ``--runs`` runs (``--rounds`` is the old name; default 3),
+so both see the same machine state:
 
 - **ogr2ogr** (Debian's ``gdal-bin``) from the stored GeoPackage, per layer and with the
   same columns the package carries: a GeoPackage copy, a Shapefile with UTF-8 DBF, and
@@ -14,8 +14,11 @@ being shared):
   it a package (ring orientation, .prj with TOWGS84, zipped Shapefiles, ISO metadata,
   sha256 of every file, one deflated zip written atomically).
 
-Prints both times, the ratio (target <= 1.2x), the export's own steps, the package size,
-and the export's peak RSS.
+Prints the median of each with the range of the runs and the machine's load, the ratio
+of the medians with the range of the per-run ratios (target <= 1.2x), the versions of
+the peers (Debian's ogr2ogr is its own GDAL, not necessarily the one pyogrio carries),
+the export's own steps (median run), the package size, and the export's peak RSS
+(the largest of the runs).
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+try:
+    from bench._measure import Runs, print_peers, ratio
+except ModuleNotFoundError:  # run as a script without the repository on sys.path
+    from _measure import Runs, print_peers, ratio
 
 # Peak RSS from /proc (VmHWM, kB): not inherited across fork+exec, unlike ru_maxrss.
 EXPORT = """
@@ -125,7 +133,8 @@ def export(home: Path, out: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parcels", type=int, default=200_000)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--runs", "--rounds", dest="runs", type=int, default=3,
+                    help="runs of each, alternated; the median counts (default 3)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -135,24 +144,26 @@ def main() -> None:
         print(f"built and published the district in {time.perf_counter() - t:.1f} s: "
               + ", ".join(f"{kind} ({len(cols)} columns)" for kind, _, cols in layers))
         source = home / "districts" / "678.gpkg"
-        base_times, runs = [], []
-        for _ in range(args.rounds):
-            base_times.append(ogr2ogr(source, layers, tmp / "ogr"))
-            runs.append(export(home, tmp / "package.zip"))
-        best = min(runs, key=lambda r: r["seconds"])
-        base = min(base_times)
-        ours = best["seconds"]
+        runs, exports = Runs(), []
+        for _ in range(args.runs):  # alternated: both see the same machine state
+            runs.add("ogr2ogr", ogr2ogr(source, layers, tmp / "ogr"))
+            exports.append(export(home, tmp / "package.zip"))
+            runs.add("export", exports[-1]["seconds"])
+        runs.close()
         size = (tmp / "package.zip").stat().st_size
-    steps = ", ".join(f"{name} {s:.2f} s" for name, s in best["steps"].items())
-    print(f"features: {best['features']}")
-    print(f"ogr2ogr (GeoPackage + Shapefile UTF-8 + GeoJSON RFC 7946), best of {args.rounds}: "
-          f"{base:.2f} s")
-    print(f"gisportal export (package zip, {size / 2**20:.1f} MiB), best of {args.rounds}: "
-          f"{ours:.2f} s ({steps})")
-    print(f"export peak RSS {best['peak_kib'] / 1024:.0f} MiB "
-          f"({(best['peak_kib'] - best['base_kib']) / 1024:.0f} MiB above the interpreter "
+    base, ours = runs["ogr2ogr"], runs["export"]
+    typical = sorted(exports, key=lambda r: r["seconds"])[len(exports) // 2]
+    peak = max(exports, key=lambda r: r["peak_kib"])
+    steps = ", ".join(f"{name} {s:.2f} s" for name, s in typical["steps"].items())
+    print_peers("ogr2ogr", "gdal", "pyogrio")
+    print(f"features: {typical['features']}")
+    print(f"ogr2ogr (GeoPackage + Shapefile UTF-8 + GeoJSON RFC 7946): {base.text()}")
+    print(f"gisportal export (package zip, {size / 2**20:.1f} MiB):       {ours.text()}")
+    print(f"  steps of the median run: {steps}")
+    print(f"export peak RSS {peak['peak_kib'] / 1024:.0f} MiB, largest of {args.runs} runs "
+          f"({(peak['peak_kib'] - peak['base_kib']) / 1024:.0f} MiB above the interpreter "
           "with its libraries)")
-    print(f"export / ogr2ogr = {ours / base:.2f}x (target <= 1.2x)")
+    print(f"export / ogr2ogr = {ratio(ours, base).text()} (target <= 1.2x)")
 
 
 if __name__ == "__main__":

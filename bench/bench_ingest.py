@@ -1,19 +1,23 @@
 """Ingest of a generated district vs a plain pyogrio read of the same file.
 
-Usage: python bench/bench_ingest.py [--parcels 200000] [--format gpkg|shp]
+Usage: python bench/bench_ingest.py [--parcels 200000] [--format gpkg|shp] [--runs 3]
 
 Generates one demo district (Đức Trọng) with N parcels, writes it as a planner would
 send it (GeoPackage, or zipped Shapefile with TCVN3 owner names and no .prj), then in
-fresh subprocesses measures (a) ``pyogrio.read_dataframe`` of that file and (b)
-``gisportal.ingest.ingest_file`` into an empty store (read, decode, CRS, normalise,
-validate with topology, store a version). Publishing (which builds the vector tiles)
-is measured by bench/bench_tiles.py. Prints times, the ratio, and each process's peak RSS.
+fresh subprocesses, alternately for ``--runs`` runs (default 3; both see the same
+machine state), measures (a) ``pyogrio.read_dataframe`` of that file and (b)
+``gisportal.ingest.ingest_file`` into an empty store, a new one each run (read, decode,
+CRS, normalise, validate with topology, store a version). Publishing (which builds the
+vector tiles) is measured by bench/bench_tiles.py. Prints the median times with the
+range of the runs and the machine's load, the ratio of the medians with the range of
+the per-run ratios, and each process's peak RSS (the largest of the runs).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,6 +26,11 @@ import zipfile
 from pathlib import Path
 
 import pandas as pd
+
+try:
+    from bench._measure import Runs, print_peers, ratio
+except ModuleNotFoundError:  # run as a script without the repository on sys.path
+    from _measure import Runs, print_peers, ratio
 
 # Peak RSS from /proc (VmHWM, kB): unlike ru_maxrss it is not inherited from the
 # parent across fork+exec, so each measurement sees only its own process.
@@ -69,6 +78,8 @@ def main() -> None:
     ap.add_argument("--districts", type=int, default=1,
                     help="concatenate this many districts of --parcels each into one file "
                          "(e.g. 5 × 200 000 to measure memory at a million parcels)")
+    ap.add_argument("--runs", type=int, default=3,
+                    help="runs of each, alternated; the median counts (default 3)")
     args = ap.parse_args()
 
     from gisportal.demo import generate_district  # noqa: I001
@@ -108,26 +119,43 @@ def main() -> None:
             path_read = parts / "thua.shp"
             enc = "latin1"
         read_path = path if args.format == "gpkg" else path_read
-        read_s, n_read, read_mb, read_base = _run(READ, str(read_path), enc)
         # Several districts in one file are too wide for the one-district CRS inference.
         crs = "EPSG:5899" if args.districts > 1 else ""
-        ingest_s, n_ing, ingest_mb, ingest_base = _run(INGEST, str(path), str(tmp / "home"), crs)
+        runs = Runs()
+        for i in range(args.runs):  # alternated: both see the same machine state
+            read_s, n_read, read_mb, read_base = _run(READ, str(read_path), enc)
+            ingest_s, n_ing, ingest_mb, ingest_base = _run(INGEST, str(path),
+                                                           str(tmp / f"home{i}"), crs)
+            shutil.rmtree(tmp / f"home{i}", ignore_errors=True)
+            assert n_read == n_ing
+            for name, value in (("read", read_s), ("ingest", ingest_s), ("read_mb", read_mb),
+                                ("read_growth", read_mb - read_base),
+                                ("ingest_mb", ingest_mb),
+                                ("ingest_growth", ingest_mb - ingest_base)):
+                runs.add(name, value)
+        runs.close()
+    read, ingest = runs["read"], runs["ingest"]
+    over = ratio(ingest, read)
     # Memory per million parcels: the growth above the interpreter with its libraries
-    # loaded (about 250 MiB whatever the data), scaled to 10^6 parcels.
-    per_million = (ingest_mb - ingest_base) / (n_ing / 1e6)
+    # loaded (about 250 MiB whatever the data), scaled to 10^6 parcels; the largest run.
+    per_million = runs["ingest_growth"].max / (n_ing / 1e6)
     result = {
         "parcels": n_ing, "format": args.format, "generate_s": round(gen, 2),
-        "pyogrio_read_s": round(read_s, 2), "ingest_s": round(ingest_s, 2),
-        "ingest_over_read": round(ingest_s / read_s, 2),
-        "read_peak_mib": round(read_mb), "read_growth_mib": round(read_mb - read_base),
-        "ingest_peak_mib": round(ingest_mb), "ingest_growth_mib": round(ingest_mb - ingest_base),
+        "pyogrio_read_s": read.as_dict(3), "ingest_s": ingest.as_dict(3),
+        "ingest_over_read": over.as_dict(),
+        "read_peak_mib": round(runs["read_mb"].max),
+        "read_growth_mib": round(runs["read_growth"].max),
+        "ingest_peak_mib": round(runs["ingest_mb"].max),
+        "ingest_growth_mib": round(runs["ingest_growth"].max),
         "ingest_peak_gib_per_million": round(per_million / 1024, 2),
     }
-    assert n_read == n_ing
     print(json.dumps(result, indent=1))
-    print(f"ingest / plain pyogrio read = {result['ingest_over_read']}x "
+    print_peers("pyogrio", "gdal", "shapely")
+    print(f"plain pyogrio read {read.text()}")
+    print(f"ingest_file        {ingest.text()}")
+    print(f"ingest / plain pyogrio read = {over.text()} "
           f"(target <= 5x); peak {result['ingest_peak_gib_per_million']} GiB per million "
-          "parcels (target <= 1.5)")
+          "parcels (target <= 1.5; largest of the runs)")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """An upload through a background job vs the same ingest run by the command line.
 
-Usage: python bench/bench_jobs.py [--parcels 200000] [--repeat 2]
+Usage: python bench/bench_jobs.py [--parcels 200000] [--runs 3]
 
 Generates one demo district (Đức Trọng) with N parcels as a GeoPackage with the national
 field names, then measures in the same run:
@@ -14,8 +14,10 @@ field names, then measures in the same run:
 * ``submit_upload`` alone (what a request waits for) and ``jobs.get`` (what each
   progress poll costs the web server) while the worker runs.
 
-Each is run `--repeat` times, alternately, and the best time of each is kept (the
-machine is shared). Prints the times and the ratio to the command line's time.
+Each is run ``--runs`` times (``--repeat`` is the old name; default 3), alternately, so
+both see the same machine state. Prints the median of each with the range of the runs
+and the machine's load, and the ratio to the command line's time (ratio of the medians,
+range of the per-run ratios).
 """
 
 from __future__ import annotations
@@ -29,11 +31,17 @@ import tempfile
 import time
 from pathlib import Path
 
+try:
+    from bench._measure import Runs, print_peers, ratio
+except ModuleNotFoundError:  # run as a script without the repository on sys.path
+    from _measure import Runs, print_peers, ratio
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--parcels", type=int, default=200_000)
-    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--runs", "--repeat", dest="runs", type=int, default=3,
+                    help="runs of each, alternated; the median counts (default 3)")
     args = ap.parse_args()
 
     from gisportal import jobs
@@ -48,14 +56,14 @@ def main() -> None:
         parcels.to_file(path, driver="GPKG")
         size_mib = path.stat().st_size / 1024**2
 
-        cli_runs, job_runs, submits, polls = [], [], [], []
-        for run in range(args.repeat):  # alternated, best of each: the machine is shared
+        runs, polls = Runs(), []
+        for run in range(args.runs):  # alternated: both see the same machine state
             t = time.perf_counter()
             out = subprocess.run(
                 [sys.executable, "-m", "gisportal", "--home", str(tmp / f"cli{run}"),
                  "ingest", str(path), "--kind", "parcels", "--district", "678"],
                 check=True, capture_output=True, text=True).stdout
-            cli_runs.append(time.perf_counter() - t)
+            runs.add("cli", time.perf_counter() - t)
             assert out.strip().splitlines()[-1].isdigit(), out
 
             home = tmp / f"jobs{run}"
@@ -63,7 +71,7 @@ def main() -> None:
             with open(path, "rb") as fh:
                 job = jobs.submit_upload(home, fh, path.name, district="678",
                                          layer="parcels", actor="bench")
-            submits.append(time.perf_counter() - t)
+            runs.add("submit", time.perf_counter() - t)
             stages: list[str] = []
             while True:
                 p = time.perf_counter()
@@ -74,24 +82,27 @@ def main() -> None:
                 if state.finished:
                     break
                 time.sleep(0.1)
-            job_runs.append(time.perf_counter() - t)
+            runs.add("job", time.perf_counter() - t)
             assert state.state == "done", state.error
             assert state.result["features"] == args.parcels
-        cli_s, job_s, submit_s = min(cli_runs), min(job_runs), min(submits)
-
+        runs.close()
+    cli, job, submit = runs["cli"], runs["job"], runs["submit"]
+    over = ratio(job, cli)
     result = {
         "parcels": args.parcels, "file_mib": round(size_mib, 1),
-        "cli_ingest_s": round(cli_s, 2), "job_total_s": round(job_s, 2),
-        "job_over_cli": round(job_s / cli_s, 2),
-        "submit_upload_s": round(submit_s, 3),
+        "cli_ingest_s": cli.as_dict(3), "job_total_s": job.as_dict(3),
+        "job_over_cli": over.as_dict(), "submit_upload_s": submit.as_dict(3),
         "poll_median_ms": round(statistics.median(polls) * 1000, 2),
         "poll_max_ms": round(max(polls) * 1000, 2), "polls": len(polls),
         "stages_seen": stages,
     }
     print(json.dumps(result, indent=1))
-    print(f"job (submit → done, reports included) / command-line ingest = "
-          f"{result['job_over_cli']}x; a request waits {result['submit_upload_s']} s for "
-          f"submit_upload; a progress poll costs {result['poll_median_ms']} ms (median)")
+    print_peers()
+    print(f"command-line ingest {cli.text()}")
+    print(f"job, submit → done  {job.text()}")
+    print(f"job (submit → done, reports included) / command-line ingest = {over.text()}; "
+          f"a request waits {submit.text()} for submit_upload; a progress poll costs "
+          f"{result['poll_median_ms']} ms (median of all {len(polls)} polls)")
 
 
 if __name__ == "__main__":

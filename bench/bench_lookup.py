@@ -23,10 +23,16 @@ look-ups, on the same server in the same run:
   from the scheduled send time, so a server that falls behind is charged for the wait
   (no coordinated omission), and from the actual send.
 
+Each load is run ``--runs`` times (default 3) on the same server, closed and paced
+taking turns (and ``/healthz`` next to the look-ups in each), so what is compared sees
+the same machine state. Each figure is the median of the runs with their range
+[min–max] and the machine's load; the ratio to ``/healthz`` is the median of the per-run
+ratios with their range.
+
 Usage (from the repository root)::
 
     python bench/bench_lookup.py [--home DIR] [--parcels 200000] [--connections 32]
-                                 [--rate 320] [--duration 15] [--workers 2]
+                                 [--rate 320] [--duration 15] [--workers 1 2] [--runs 3]
 
 Building a 200 000-parcel district takes about a minute; ``--home DIR`` keeps it (it is
 built there if it holds no published parcels for the district yet). Traffic goes to
@@ -58,6 +64,11 @@ import shapely
 from gisportal import seeds
 from gisportal.crs import to_lonlat
 from gisportal.store import open_store
+
+try:
+    from bench._measure import Runs, print_peers
+except ModuleNotFoundError:  # run as a script without the repository on sys.path
+    from _measure import Runs, print_peers
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -298,7 +309,9 @@ def phase(server: Server, script: Path, files: dict[str, Path], tmp: Path, *, na
             statuses = {int(s): int(c) for s, c in zip(*np.unique(v["status"],
                                                                   return_counts=True),
                                                        strict=True)}
+            floor_p99 = rows[0]["p99"] if rows else pct(v["send"], 99)
             rows.append({"server": server.label, "load": name, "endpoint": kind,
+                         "ratio": pct(v["send"], 99) / floor_p99,
                          "n": len(v["send"]), "rps": len(v["send"]) / wall,
                          "p50": pct(v["send"], 50), "p99": pct(v["send"], 99),
                          "p50s": pct(v["schedule"], 50), "p99s": pct(v["schedule"], 99),
@@ -307,22 +320,47 @@ def phase(server: Server, script: Path, files: dict[str, Path], tmp: Path, *, na
     return rows
 
 
+FIGURES = ("rps", "p50", "p99", "ratio", "p50s", "p99s", "server_cpu_ms", "client_cpu_ms")
+
+
+def aggregate(runs: list[list[dict]]) -> list[dict]:
+    """The rows of several runs of one phase, row by row: each figure becomes the Runs of
+    its per-run values; counts and statuses are summed, socket errors kept."""
+    out = []
+    for same in zip(*runs, strict=True):
+        acc = Runs()
+        statuses: dict[int, int] = defaultdict(int)
+        for r in same:
+            for key in FIGURES:
+                acc.add(key, r[key])
+            for k, c in r["statuses"].items():
+                statuses[k] += c
+        acc.close()
+        out.append({"server": same[0]["server"], "endpoint": same[0]["endpoint"],
+                    "n": sum(r["n"] for r in same), "runs": acc, "statuses": dict(statuses),
+                    "errors": "; ".join(r["errors"] for r in same if r["errors"])})
+    return out
+
+
 def report(rows: list[dict], connections: int, paced: bool) -> None:
-    floor = {r["server"]: r for r in rows if r["endpoint"] == "healthz"}
-    print(f"{'endpoint':16} {'n':>6} {'req/s':>6} {'p50':>7} {'p99':>7} "
-          f"{'p99/healthz':>11}" + (f" {'p50 sched':>9} {'p99 sched':>9}" if paced else
-                                   f" {f'{connections}/thr':>7}")
+    """Medians of the runs, the range of p99 and of its ratio to /healthz in brackets."""
+    print(f"{'endpoint':16} {'n':>6} {'req/s':>6} {'p50':>7} {'p99 [range]':>20} "
+          f"{'p99/healthz [range]':>20}" + (f" {'p50 sched':>9} {'p99 sched':>9}" if paced
+                                             else f" {f'{connections}/thr':>7}")
           + f" {'srv cpu':>7} {'wrk cpu':>7}  statuses")
     for r in rows:
-        base = floor[r["server"]]
-        extra = (f" {r['p50s']:>9.2f} {r['p99s']:>9.2f}" if paced else
-                 f" {connections / r['rps'] * 1000:>7.2f}" if not r["endpoint"].startswith(" ")
-                 else f" {'':>7}")
-        print(f"{r['endpoint']:16} {r['n']:>6} {r['rps']:>6.0f} {r['p50']:>7.2f} "
-              f"{r['p99']:>7.2f} {r['p99'] / base['p99']:>10.1f}x{extra} "
-              f"{r['server_cpu_ms']:>7.2f} {r['client_cpu_ms']:>7.3f}  "
+        m = {k: r["runs"][k] for k in FIGURES}
+        extra = (f" {m['p50s'].median:>9.2f} {m['p99s'].median:>9.2f}" if paced else
+                 f" {connections / m['rps'].median * 1000:>7.2f}"
+                 if not r["endpoint"].startswith(" ") else f" {'':>7}")
+        print(f"{r['endpoint']:16} {r['n']:>6} {m['rps'].median:>6.0f} {m['p50'].median:>7.2f} "
+              f"{m['p99'].short(''):>20} {m['ratio'].short('×'):>20}{extra} "
+              f"{m['server_cpu_ms'].median:>7.2f} {m['client_cpu_ms'].median:>7.3f}  "
               + ",".join(f"{k}:{v}" for k, v in r["statuses"].items())
               + (f"  {r['errors']}" if r["errors"] else ""))
+    look = next(r for r in rows if r["endpoint"] == "lookup (all)")["runs"]
+    print(f"lookup (all): p99 {look['p99'].text('ms')}; {look['rps'].text('req/s', 0)}; "
+          f"p99 / healthz {look['ratio'].short('×')}")
 
 
 def main() -> None:
@@ -341,6 +379,9 @@ def main() -> None:
                                                   "serve's, 8 for waitress, 4 per worker)")
     parser.add_argument("--queries", type=int, default=3000, help="URLs per look-up kind")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--runs", type=int, default=3,
+                        help="runs of each load, closed and paced taking turns; the median "
+                             "counts (default 3)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install -y wrk (Debian's package)")
@@ -355,19 +396,24 @@ def main() -> None:
         files["healthz"].write_text("healthz /healthz\n")
         files["lookup"].write_text("".join(f"{k} {p}\n" for k, p in sample_queries(
             home, args.district, args.queries, args.seed)))
+        print_peers("wrk", "gunicorn", "waitress")
         print(f"{args.connections} connections; {os.cpu_count()} CPUs shared by server and "
-              f"wrk; {args.duration:g} s per run; latencies in ms")
+              f"wrk; {args.duration:g} s per run, {args.runs} runs; latencies in ms")
         for workers in args.workers:
             server = Server(home, workers, tmp / f"server-{workers}.log", args.threads)
             try:
                 # Warm-up: every process and thread opens its connections, fills caches.
                 phase(server, script, files, tmp, name="warm-up",
                       connections=args.connections, seconds=3, rate=0)
-                closed = phase(server, script, files, tmp, name="closed",
-                               connections=args.connections, seconds=args.duration, rate=0)
-                paced = phase(server, script, files, tmp, name="paced",
-                              connections=args.connections, seconds=args.duration,
-                              rate=args.rate)
+                closed_runs, paced_runs = [], []
+                for _ in range(args.runs):  # closed and paced take turns
+                    closed_runs.append(phase(server, script, files, tmp, name="closed",
+                                             connections=args.connections,
+                                             seconds=args.duration, rate=0))
+                    paced_runs.append(phase(server, script, files, tmp, name="paced",
+                                            connections=args.connections,
+                                            seconds=args.duration, rate=args.rate))
+                closed, paced = aggregate(closed_runs), aggregate(paced_runs)
             finally:
                 server.stop()
             print(f"\n{server.label} — closed loop ({args.connections} connections back to "

@@ -11,21 +11,27 @@ the same run, one client on a keep-alive connection:
 - a small bbox (about 110 m × 110 m around random parcels, ``limit=100``): p50 / p95;
 - a single item by id: p50 / p95;
 
-and printed side by side with the ratios. Each server's small-bbox answers are also
-checked against the exact answer (shapely on the same parcels, in WGS 84). Targets
-for gisportal: ≥ 30 000 features/s, p95 ≤ 30 ms for bbox and item.
+over real HTTP (``http.client`` to the servers' sockets), for ``--runs`` runs (default 3)
+with the two servers taking turns (gisportal, pygeoapi, gisportal, ...: both see the same
+machine state). Each figure is the median of the runs with its range and the machine's
+load; the ratios are the ratio of the medians with the range of the per-run ratios. Each
+server's small-bbox answers are also checked against the exact answer (shapely on the
+same parcels, in WGS 84). Targets for gisportal: ≥ 30 000 features/s, p95 ≤ 30 ms for
+bbox and item.
 
 pygeoapi is not a gisportal dependency. The script installs it (with waitress) from
-PyPI into its own virtualenv made with Debian's ``/usr/bin/python3`` when that
-virtualenv lacks it, because pygeoapi's GeoPackage provider loads SpatiaLite and the
+PyPI, pinned to ``PYGEOAPI_VERSION`` (0.21.0) so re-runs compare against the same peer,
+into its own virtualenv made with Debian's ``/usr/bin/python3`` when that virtualenv
+lacks that version, because pygeoapi's GeoPackage provider loads SpatiaLite and the
 pyenv Python here cannot load SQLite extensions; SpatiaLite itself is Debian's
 ``libsqlite3-mod-spatialite`` (installed with apt-get when missing and running as root,
 otherwise the script says what to install). ``--no-pygeoapi`` measures gisportal alone.
 
 Usage (from the repository root)::
 
-    python -m bench.bench_ogc [--parcels 200000] [--home DIR] [--pages 20] [--calls 200]
+    python bench/bench_ogc.py [--parcels 200000] [--home DIR] [--pages 20] [--calls 200]
                               [--pygeoapi-calls 40] [--pygeoapi-venv DIR] [--no-pygeoapi]
+                              [--runs 3]
 
 Building a 200 000-parcel district takes a minute or two; ``--home DIR`` keeps it. Traffic
 goes to 127.0.0.1 only (and to PyPI / Debian once, to install pygeoapi).
@@ -52,7 +58,12 @@ import numpy as np
 import pyogrio
 import shapely
 
-from bench.bench_lookup import ensure_home, free_port
+try:
+    from bench._measure import Measurement, Runs, print_peers, ratio
+    from bench.bench_lookup import ensure_home, free_port
+except ModuleNotFoundError:  # run as a script without the repository on sys.path
+    from _measure import Measurement, Runs, print_peers, ratio
+    from bench_lookup import ensure_home, free_port
 from gisportal import seeds
 from gisportal.crs import to_lonlat
 from gisportal.store import open_store
@@ -64,6 +75,8 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 HALF_BOX_DEG = 0.0005
 TARGET_FEATURES_PER_S = 30_000
 TARGET_P95_MS = 30.0
+#: The peer's version, pinned: a figure "vs pygeoapi" means this version.
+PYGEOAPI_VERSION = "0.21.0"
 
 _GISPORTAL = r"""
 import logging, sys, waitress
@@ -121,11 +134,13 @@ def pygeoapi_python(venv: Path) -> Path | None:
     if not python.exists():
         print(f"making a virtualenv for pygeoapi in {venv} ...", flush=True)
         subprocess.run([DEBIAN_PYTHON, "-m", "venv", str(venv)], check=True)
-    if subprocess.run([str(python), "-c", "import pygeoapi, waitress"],
-                      capture_output=True).returncode != 0:
-        print("installing pygeoapi and waitress from PyPI into it ...", flush=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "pygeoapi", "waitress"],
-                       check=True)
+    probe_version = ("import pygeoapi, waitress, sys; "
+                     f"sys.exit(pygeoapi.__version__ != {PYGEOAPI_VERSION!r})")
+    if subprocess.run([str(python), "-c", probe_version], capture_output=True).returncode != 0:
+        print(f"installing pygeoapi {PYGEOAPI_VERSION} and waitress from PyPI into it ...",
+              flush=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q",
+                        f"pygeoapi=={PYGEOAPI_VERSION}", "waitress"], check=True)
     return python
 
 
@@ -306,6 +321,8 @@ def main() -> None:
                         default=Path.home() / ".cache" / "gisportal-bench" / "pygeoapi-venv")
     parser.add_argument("--no-pygeoapi", action="store_true")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=3,
+                        help="runs of each server, taking turns; the median counts (default 3)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="gisportal-bench-ogc-") as tmp:
@@ -313,26 +330,46 @@ def main() -> None:
         home = args.home or work / "home"
         ensure_home(home, args.district, args.parcels)
         boxes, ids, exact = workload(home, args.district, args.calls, args.seed)
-        results: dict[str, dict[str, object]] = {}
         children: list[subprocess.Popen] = []
+        servers: dict[str, Callable[[], dict[str, object]]] = {}
+        python = None
         try:
             child, base = start_gisportal(home)
             children.append(child)
             print(f"gisportal: {base}", flush=True)
-            results["gisportal"] = measure(base, f"{args.district}-parcels", args.pages,
-                                           boxes, ids)
+            servers["gisportal"] = lambda base=base: measure(
+                base, f"{args.district}-parcels", args.pages, boxes, ids)
             python = None if args.no_pygeoapi else pygeoapi_python(args.pygeoapi_venv)
             if python is not None:
                 child, base, version = start_pygeoapi(python, home, args.district, work)
                 children.append(child)
                 print(f"pygeoapi {version}: {base}", flush=True)
                 k = min(args.pygeoapi_calls, args.calls)
-                results["pygeoapi"] = measure(base, "parcels", args.pages, boxes[:k], ids[:k])
+                servers["pygeoapi"] = lambda base=base, k=k: measure(
+                    base, "parcels", args.pages, boxes[:k], ids[:k])
+            runs = {name: Runs() for name in servers}
+            answers: dict[str, list[set[int]]] = {}
+            for i in range(args.runs):  # the servers take turns: same machine state
+                for name, run in servers.items():
+                    r = run()
+                    print(f"  run {i + 1} {name}: {r['features_per_s']:,.0f} features/s, "
+                          f"bbox p95 {r['bbox'][1]:.1f} ms, item p95 {r['item'][1]:.1f} ms",
+                          flush=True)
+                    for key in ("features_per_s", "page_ms"):
+                        runs[name].add(key, r[key])  # type: ignore[arg-type]
+                    for key in ("bbox", "item"):
+                        runs[name].add(f"{key}_p50", r[key][0])  # type: ignore[index]
+                        runs[name].add(f"{key}_p95", r[key][1])  # type: ignore[index]
+                    runs[name].add("exact", exact_count(r["bbox_ids"], exact))  # type: ignore
+                    answers[name] = r["bbox_ids"]  # type: ignore[assignment]
+            for r in runs.values():
+                r.close()
         finally:
             for child in children:
                 child.terminate()
                 child.wait(30)
-        report(results, exact, args)
+        print_peers("pygeoapi", "waitress", "shapely", pygeoapi_python=python)
+        report(runs, answers, exact, args)
 
 
 def exact_count(answers: list[set[int]], exact: list[set[int]]) -> int:
@@ -340,38 +377,48 @@ def exact_count(answers: list[set[int]], exact: list[set[int]]) -> int:
     return sum(a == b for a, b in zip(answers, exact[:len(answers)], strict=True))
 
 
-def report(results: dict[str, dict[str, object]], exact: list[set[int]],
+def report(runs: dict[str, Runs], answers: dict[str, list[set[int]]], exact: list[set[int]],
            args: argparse.Namespace) -> None:
-    ours = results["gisportal"]
-    rows: list[tuple[str, Callable[[dict], str]]] = [
-        ("items, limit=1000 (features/s)", lambda r: f"{r['features_per_s']:,.0f}"),
-        ("  one page of 1000 (ms)", lambda r: f"{r['page_ms']:.1f}"),
-        ("small bbox p50 / p95 (ms)", lambda r: f"{r['bbox'][0]:.1f} / {r['bbox'][1]:.1f}"),
-        ("  exact answers", lambda r: f"{exact_count(r['bbox_ids'], exact)} of "
-                                      f"{len(r['bbox_ids'])}"),
-        ("item by id p50 / p95 (ms)", lambda r: f"{r['item'][0]:.1f} / {r['item'][1]:.1f}"),
+    """Per server the median of the runs [their range]; then the full figures and ratios."""
+    ours = runs["gisportal"]
+    rows: list[tuple[str, Callable[[Runs], str]]] = [
+        ("items, limit=1000 (features/s)", lambda r: r["features_per_s"].short("", 0)),
+        ("  one page of 1000 (ms)", lambda r: r["page_ms"].short("", 1)),
+        ("small bbox p50 (ms)", lambda r: r["bbox_p50"].short("", 1)),
+        ("small bbox p95 (ms)", lambda r: r["bbox_p95"].short("", 1)),
+        ("  exact answers", lambda r: f"{r['exact'].min:.0f}–{r['exact'].max:.0f}"),
+        ("item by id p50 (ms)", lambda r: r["item_p50"].short("", 1)),
+        ("item by id p95 (ms)", lambda r: r["item_p95"].short("", 1)),
     ]
-    names = list(results)
+    names = list(runs)
     print(f"\n{args.parcels} parcels, district {args.district}; {args.pages} pages of 1000, "
-          f"{len(ours['bbox_ids'])} bbox and item calls (pygeoapi: "
-          f"{len(results.get('pygeoapi', ours)['bbox_ids'])}); mean "
-          f"{statistics.mean(len(e) for e in exact):.1f} parcels per bbox")
-    print(f"{'':34}" + "".join(f"{n:>22}" for n in names))
+          f"{len(answers['gisportal'])} bbox and item calls (pygeoapi: "
+          f"{len(answers.get('pygeoapi', answers['gisportal']))}) per run; mean "
+          f"{statistics.mean(len(e) for e in exact):.1f} parcels per bbox; over HTTP")
+    print(f"median of {args.runs} runs [min–max]; {ours['features_per_s'].load_text()}")
+    print(f"{'':34}" + "".join(f"{n:>26}" for n in names))
     for label, fmt in rows:
-        print(f"{label:34}" + "".join(f"{fmt(results[n]):>22}" for n in names))
-    print("(exact: the ids of the parcels whose WGS 84 geometry intersects the box)")
-    if "pygeoapi" in results:
-        theirs = results["pygeoapi"]
-        print("\nratios (gisportal is N× faster):")
-        print(f"  items throughput   {ours['features_per_s'] / theirs['features_per_s']:8.1f}×")
-        print(f"  bbox p50 / p95     {theirs['bbox'][0] / ours['bbox'][0]:8.1f}× / "
-              f"{theirs['bbox'][1] / ours['bbox'][1]:.1f}×")
-        print(f"  item p50 / p95     {theirs['item'][0] / ours['item'][0]:8.1f}× / "
-              f"{theirs['item'][1] / ours['item'][1]:.1f}×")
-    ok = (ours["features_per_s"] >= TARGET_FEATURES_PER_S and ours["bbox"][1] <= TARGET_P95_MS
-          and ours["item"][1] <= TARGET_P95_MS)
-    print(f"\ntargets (≥ {TARGET_FEATURES_PER_S:,} features/s, p95 ≤ {TARGET_P95_MS:.0f} ms): "
-          f"{'met' if ok else 'NOT met'}")
+        print(f"{label:34}" + "".join(f"{fmt(runs[n]):>26}" for n in names))
+    print("(exact: of the answers per run, how many hold exactly the ids of the parcels whose "
+          "WGS 84 geometry intersects the box)")
+    print("\nfigures:")
+    for name in names:
+        r = runs[name]
+        print(f"  {name}: items {r['features_per_s'].text('features/s', 0)}")
+        print(f"  {name}: bbox p95 {r['bbox_p95'].text('ms', 1)}")
+        print(f"  {name}: item p95 {r['item_p95'].text('ms', 1)}")
+    if "pygeoapi" in runs:
+        theirs = runs["pygeoapi"]
+        print("\nratios (gisportal is N× faster; median, range of the per-run ratios):")
+        items = ratio(ours["features_per_s"], theirs["features_per_s"])
+        print(f"  items throughput   {items.text(1)}")
+        for key in ("bbox_p50", "bbox_p95", "item_p50", "item_p95"):
+            print(f"  {key.replace('_', ' '):18} {ratio(theirs[key], ours[key]).text(1)}")
+    m: dict[str, Measurement] = {k: ours[k] for k in ("features_per_s", "bbox_p95", "item_p95")}
+    ok = (m["features_per_s"].median >= TARGET_FEATURES_PER_S
+          and m["bbox_p95"].median <= TARGET_P95_MS and m["item_p95"].median <= TARGET_P95_MS)
+    print(f"\ntargets (≥ {TARGET_FEATURES_PER_S:,} features/s, p95 ≤ {TARGET_P95_MS:.0f} ms; "
+          f"medians): {'met' if ok else 'NOT met'}")
 
 
 if __name__ == "__main__":

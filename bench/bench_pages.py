@@ -4,15 +4,18 @@ A district page must not embed its layers (DESIGN.md §9): parcels, plan and bou
 go out as vector tiles, so the HTML of ``/districts/<code>`` should weigh the same
 whatever the size of the district, and well under 0.5 MB. This bench publishes the same
 demo district at two sizes in two data homes (the real pipeline), fetches the page
-through the app, and prints its bytes for each, as a ratio, with the gzip size a
-compressing proxy would send. Then it fetches every asset the page loads from the app
-itself — scripts, styles, and the images and fonts those styles point at — and prints
-their total (these are cached by the browser after the first page).
+through the app (Flask's test client: bytes, not time, so no socket is needed)
+``--runs`` times (default 3), and prints the median of its bytes for each with the range
+of the runs (a page whose size changes from one request to the next would show here), as
+a ratio, with the gzip size a compressing proxy would send. Then it fetches every asset
+the page loads from the app itself — scripts, styles, and the images and fonts those
+styles point at — and prints their total (these are cached by the browser after the
+first page).
 
 Usage::
 
     python bench/bench_pages.py [--small 2000] [--large 200000] [--district 678]
-                                [--home-small DIR] [--home-large DIR]
+                                [--home-small DIR] [--home-large DIR] [--runs 3]
 
 Building the 200 000-parcel district takes about a minute; ``--home-large DIR`` keeps it
 (built there only if its parcels are not published yet; bench_lookup.py's ``--home``
@@ -31,6 +34,11 @@ from pathlib import Path
 
 from gisportal import create_app, seeds
 from gisportal.store import open_store
+
+try:
+    from bench._measure import Measurement, collect, print_peers
+except ModuleNotFoundError:  # run as a script without the repository on sys.path
+    from _measure import Measurement, collect, print_peers
 
 #: Target from the issue: the page of any district weighs at most this much.
 TARGET_BYTES = 512 * 1024
@@ -92,22 +100,41 @@ def main() -> None:
     parser.add_argument("--district", default="678", help="GSO code (default: Đức Trọng)")
     parser.add_argument("--home-small", type=Path)
     parser.add_argument("--home-large", type=Path)
+    parser.add_argument("--runs", type=int, default=3,
+                        help="requests of each page; the median counts (default 3)")
     args = parser.parse_args()
+    print_peers()
     with tempfile.TemporaryDirectory(prefix="gisportal-bench-pages-") as tmp:
         homes = {args.small: args.home_small or Path(tmp) / "small",
                  args.large: args.home_large or Path(tmp) / "large"}
-        pages = {}
+        pages: dict[int, tuple[int, bytes, object, Measurement, Measurement]] = {}
         for n, home in homes.items():
             features = ensure_district(home, args.district, n)
-            body, client = page(home, args.district)
-            pages[n] = (features, body, client)
+            bodies: list[bytes] = []
+            clients: list[object] = []
+
+            def fetch(home: Path = home, bodies: list[bytes] = bodies,
+                      clients: list[object] = clients) -> float:
+                body, client = page(home, args.district)
+                bodies.append(body)
+                clients.append(client)
+                return len(body)
+
+            size = collect(fetch, args.runs)
+            zipped = Measurement(tuple(len(gzip.compress(b)) for b in bodies),
+                                 size.load_before, size.load_after)
+            pages[n] = (features, bodies[-1], clients[-1], size, zipped)
         print(f"/districts/{args.district}: {'parcels':>8} {'HTML bytes':>11} "
-              f"{'gzip':>8}")
-        for features, body, _ in pages.values():
-            print(f"{'':{len(args.district) + 12}} {features:>8} {len(body):>11} "
-                  f"{len(gzip.compress(body)):>8}")
-        (n_small, small, _), (n_large, large, client) = pages[args.small], pages[args.large]
-        ratio = len(large) / len(small)
+              f"{'gzip':>8}   (median of {args.runs} requests [range])")
+        for features, _, _, size, zipped in pages.values():
+            print(f"{'':{len(args.district) + 12}} {features:>8} {size.median:>11.0f} "
+                  f"{zipped.median:>8.0f}   [{size.min:.0f}–{size.max:.0f}] "
+                  f"[{zipped.min:.0f}–{zipped.max:.0f}]")
+        small_m, large_m = pages[args.small][3], pages[args.large][3]
+        n_small, n_large = pages[args.small][0], pages[args.large][0]
+        large, client = pages[args.large][1], pages[args.large][2]
+        print(f"large page: {large_m.text('bytes', 0)}")
+        small, ratio = pages[args.small][1], large_m.median / small_m.median
         print(f"ratio {n_large:,} / {n_small:,} parcels: {ratio:.3f}x  (target: 1.0x, each "
               f"<= {TARGET_BYTES / 2**20:.1f} MB: "
               f"{'met' if max(len(small), len(large)) <= TARGET_BYTES else 'NOT met'})")

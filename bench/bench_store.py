@@ -1,12 +1,17 @@
 """Benchmark the embedded store against plain pyogrio on a 200 000-polygon layer.
 
-Prints, from one run on this machine, what the store's guarantees cost relative to
-the plain I/O they wrap: write (versioning, WAL, key index) vs a plain GeoPackage
-write, bulk read vs a plain read, and key / point look-ups vs a pyogrio query.
+Prints, from one run of this script on this machine, what the store's guarantees cost
+relative to the plain I/O they wrap: write (versioning, WAL, key index) vs a plain
+GeoPackage write, bulk read vs a plain read, and key / point look-ups vs a pyogrio query.
+Each operation is run ``--runs`` times (default 3), alternately with the plain pyogrio
+operation it is compared to, so both see the same machine state; each figure is the
+median of the runs with their range and the machine's load, each ratio the ratio of the
+medians with the range of the per-run ratios. Look-up figures are per run the median
+(p50) and p95 of ``--calls`` calls, then the median of those over the runs.
 
 Usage::
 
-    python -m bench.bench_store [--n 200000] [--calls 1000]    (from the repository root)
+    python bench/bench_store.py [--n 200000] [--calls 1000] [--runs 3]
 """
 
 from __future__ import annotations
@@ -24,6 +29,11 @@ import pyogrio
 import shapely
 
 from gisportal.store import open_store
+
+try:
+    from bench._measure import Runs, alternate, print_peers, ratio
+except ModuleNotFoundError:  # run as a script without the repository on sys.path
+    from _measure import Runs, alternate, print_peers, ratio
 
 CRS = "EPSG:5899"  # VN-2000 / TM-3 107°45′ (Lâm Đồng)
 COMMUNES = ["Phường 1", "Xã Tà Nung", "Xã Xuân Trường", "Phường 12", "Xã Đạ Sar"]
@@ -54,16 +64,6 @@ def grid(n: int) -> gpd.GeoDataFrame:
     )
 
 
-def timed(fn: Callable[[], object], repeat: int = 3) -> float:
-    """Best wall time of `repeat` runs: the least disturbed by the rest of the machine."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def latencies(calls: list[Callable[[], object]]) -> tuple[float, float]:
     """Median and 95th percentile (ms) of one run of each call."""
     times = []
@@ -79,66 +79,92 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200_000, help="polygons in the layer")
     parser.add_argument("--calls", type=int, default=1000, help="look-ups to time")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="runs of each measurement, alternated; the median counts "
+                             "(default 3)")
     args = parser.parse_args()
     rng = np.random.default_rng(42)
     gdf = grid(args.n)
     keys = ("sheet", "parcel")
+    print_peers("pyogrio", "gdal")
 
     with tempfile.TemporaryDirectory() as tmp:
-        plain = Path(tmp) / "plain.gpkg"
-        write_plain = timed(lambda: pyogrio.write_dataframe(gdf, plain, layer="parcels"), 1)
-        store = open_store(Path(tmp) / "home", crs=CRS)
-        start = time.perf_counter()
-        first = store.add_version("672", "parcels", gdf, source_name="bench.zip",
-                                  source_sha256="0" * 64, created_by="bench", key_columns=keys)
-        write_new = time.perf_counter() - start
-        start = time.perf_counter()
-        second = store.add_version("672", "parcels", gdf, source_name="bench.zip",
-                                   source_sha256="0" * 64, created_by="bench", key_columns=keys)
-        write_existing = time.perf_counter() - start
-        del first
+        # Writes: per run a plain write, then a version into a new district file (a fresh
+        # data home), then a second version into that now existing file.
+        stores, versions = [], []
+        counter = iter(range(args.runs))
+        state: dict[str, object] = {}
 
-        read_plain = timed(lambda: pyogrio.read_dataframe(plain, layer="parcels"))
-        read_store = timed(lambda: store.read(second.id))
+        def write_plain() -> None:
+            state["i"] = i = next(counter)
+            pyogrio.write_dataframe(gdf, Path(tmp) / f"plain{i}.gpkg", layer="parcels")
+
+        def add(into: str) -> None:
+            if into == "new":
+                if stores:  # only the last run's store stays open (and on disk)
+                    stores.pop().close()
+                stores.append(open_store(Path(tmp) / f"home{state['i']}", crs=CRS))
+            versions.append(stores[-1].add_version(
+                "672", "parcels", gdf, source_name="bench.zip", source_sha256="0" * 64,
+                created_by="bench", key_columns=keys))
+
+        write_plain_m, write_new, write_existing = alternate(
+            [write_plain, lambda: add("new"), lambda: add("existing")], args.runs)
+        store, second = stores[-1], versions[-1]
+        plain = Path(tmp) / "plain0.gpkg"
+
+        read_plain, read_store = alternate(
+            [lambda: pyogrio.read_dataframe(plain, layer="parcels"),
+             lambda: store.read(second.id)], args.runs)
         box = (545_000.0, 1_315_000.0, 546_000.0, 1_316_000.0)
-        bbox_plain = timed(lambda: pyogrio.read_dataframe(plain, layer="parcels", bbox=box))
-        bbox_store = timed(lambda: store.read(second.id, bbox=box))
+        bbox_plain, bbox_store = alternate(
+            [lambda: pyogrio.read_dataframe(plain, layer="parcels", bbox=box),
+             lambda: store.read(second.id, bbox=box)], args.runs)
 
         picks = rng.integers(0, args.n, args.calls)
         sheets, parcels = picks // 500 + 1, picks % 500 + 1
-        find_ms = latencies([
-            lambda s=int(s), p=int(p): store.find(second.id, {"sheet": s, "parcel": p})
-            for s, p in zip(sheets, parcels, strict=True)
-        ])
-        # Baseline: the same query through GDAL, which reopens the file on every call.
-        where_ms = latencies([
-            lambda s=int(s), p=int(p): pyogrio.read_dataframe(
-                plain, layer="parcels", where=f"sheet = {s} AND parcel = {p}")
-            for s, p in zip(sheets[:100], parcels[:100], strict=True)
-        ])
         xmin, ymin, xmax, ymax = gdf.total_bounds
         xs, ys = rng.uniform(xmin, xmax, args.calls), rng.uniform(ymin, ymax, args.calls)
-        point_ms = latencies([
-            lambda x=float(x), y=float(y): store.at_point(second.id, x, y)
-            for x, y in zip(xs, ys, strict=True)
-        ])
+        finds = [lambda s=int(s), p=int(p): store.find(second.id, {"sheet": s, "parcel": p})
+                 for s, p in zip(sheets, parcels, strict=True)]
+        # Baseline: the same query through GDAL, which reopens the file on every call.
+        wheres = [lambda s=int(s), p=int(p): pyogrio.read_dataframe(
+            plain, layer="parcels", where=f"sheet = {s} AND parcel = {p}")
+            for s, p in zip(sheets[:100], parcels[:100], strict=True)]
+        points = [lambda x=float(x), y=float(y): store.at_point(second.id, x, y)
+                  for x, y in zip(xs, ys, strict=True)]
+        look = Runs()
+        for _ in range(args.runs):  # alternated: find, where, point, find, ...
+            for name, calls in (("find", finds), ("where", wheres), ("point", points)):
+                p50, p95 = latencies(calls)
+                look.add(f"{name} p50", p50)
+                look.add(f"{name} p95", p95)
+        look.close()
         hits = {len(store.find(second.id, {"sheet": int(s), "parcel": int(p)}))
                 for s, p in zip(sheets[:20], parcels[:20], strict=True)}
         store.close()
 
-    print(f"layer: {args.n} polygons, {len(gdf.columns) - 1} attribute columns")
-    print(f"write  plain pyogrio {write_plain:6.2f} s | add_version new district file "
-          f"{write_new:6.2f} s = {write_new / write_plain:4.2f}x | into existing file "
-          f"{write_existing:6.2f} s = {write_existing / write_plain:4.2f}x")
-    print(f"read   plain pyogrio {read_plain:6.2f} s | store.read {read_store:6.2f} s = "
-          f"{read_store / read_plain:4.2f}x")
-    print(f"bbox   plain pyogrio {bbox_plain * 1000:6.1f} ms | store.read(bbox) "
-          f"{bbox_store * 1000:6.1f} ms = {bbox_store / bbox_plain:4.2f}x")
-    print(f"find   median {find_ms[0]:.2f} ms, p95 {find_ms[1]:.2f} ms over {args.calls} "
-          f"calls ({hits} hits each) | pyogrio where-query median {where_ms[0]:.2f} ms: "
-          f"find = {find_ms[0] / where_ms[0]:4.2f}x")
-    print(f"point  median {point_ms[0]:.2f} ms, p95 {point_ms[1]:.2f} ms over {args.calls} "
-          f"calls | = {point_ms[0] / where_ms[0]:4.2f}x the pyogrio where-query")
+    ms = 1000.0
+    print(f"layer: {args.n} polygons, {len(gdf.columns) - 1} attribute columns; median of "
+          f"{args.runs} runs (range); ratios: of the medians (range of the per-run ratios)")
+    print(f"write  plain pyogrio            {write_plain_m.text()}")
+    print(f"       add_version, new file    {write_new.text()} = "
+          f"{ratio(write_new, write_plain_m).text()}")
+    print(f"       add_version, existing    {write_existing.text()} = "
+          f"{ratio(write_existing, write_plain_m).text()}")
+    print(f"read   plain pyogrio            {read_plain.text()}")
+    print(f"       store.read               {read_store.text()} = "
+          f"{ratio(read_store, read_plain).text()}")
+    print(f"bbox   plain pyogrio            {bbox_plain.scaled(ms).text('ms', 1)}")
+    print(f"       store.read(bbox)         {bbox_store.scaled(ms).text('ms', 1)} = "
+          f"{ratio(bbox_store, bbox_plain).text()}")
+    print(f"find   p50 {look['find p50'].text('ms')}, p95 {look['find p95'].short('ms')} over "
+          f"{args.calls} calls a run ({hits} hits each)")
+    print(f"       pyogrio where-query p50 {look['where p50'].short('ms')} (100 calls a run): "
+          f"find = {ratio(look['find p50'], look['where p50']).text()}")
+    print(f"point  p50 {look['point p50'].text('ms')}, p95 {look['point p95'].short('ms')} "
+          f"over {args.calls} calls a run = {ratio(look['point p50'], look['where p50']).text()}"
+          " the pyogrio where-query")
 
 
 if __name__ == "__main__":

@@ -1,18 +1,20 @@
 """Full validation of a district with known defects vs a plain pyogrio read of the file.
 
-Usage: python bench/bench_validate.py [--parcels 200000] [--seed 1] [--keep DIR]
+Usage: python bench/bench_validate.py [--parcels 200000] [--seed 1] [--keep DIR] [--runs 3]
 
 Generates one demo district (Đức Trọng, ``gisportal.demo.generate_district``; a jittered
 grid of rectangles if the generator cannot be imported), injects a few hundred defects
 whose expected findings are known, writes the parcels as a GeoPackage with the national
 field names, and publishes the district outline as the boundary layer of a fresh
-store. Then, each in a fresh process so peak memory is its own: (a)
+store. Then, each in a fresh process so peak memory is its own, alternately for ``--runs``
+runs (read, Arrow read, check, read, ...: all three see the same machine state): (a)
 ``pyogrio.read_dataframe`` of the file, row-wise (the default) and with Arrow (the
 reader gisportal itself uses, so the stricter baseline), (b) ``gisportal.ingest.check_file(path,
 "parcels", district="678", store=...)`` — read, normalise and every check, topology
-included. Prints the times, the ratios to both reads (target <= 4x), the topology share, each
-process's peak RSS (VmHWM: ru_maxrss would carry this parent's peak), and per rule:
-injected, found, missed, and findings no injection explains.
+included. Prints the median times with their spread and the machine's load, the ratios to
+both reads (target <= 4x; median, and the range of the per-run ratios), the topology share,
+each process's peak RSS (VmHWM: ru_maxrss would carry this parent's peak; the largest of
+the runs), and per rule: injected, found, missed, and findings no injection explains.
 
 Expected findings of geometric defects come from an independent oracle: exact
 intersections of every modified feature with every feature whose box it meets (no
@@ -34,6 +36,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+
+try:
+    from bench._measure import Runs, print_peers, ratio
+except ModuleNotFoundError:  # run as a script without the repository on sys.path
+    from _measure import Runs, print_peers, ratio
 
 # Peak RSS: VmHWM from /proc (kB). ru_maxrss of a child started by fork+exec carries the
 # parent's peak (here: the generated district), so it would report the parent, not the
@@ -297,8 +304,8 @@ def main() -> None:
     ap.add_argument("--parcels", type=int, default=200_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--keep", type=Path, help="write the files here and keep them")
-    ap.add_argument("--repeat", type=int, default=3,
-                    help="runs of each measurement; the fastest counts (default 3)")
+    ap.add_argument("--runs", "--repeat", dest="runs", type=int, default=3,
+                    help="runs of each measurement, alternated; the median counts (default 3)")
     ap.add_argument("--unnoded", action="store_true",
                     help="first give every other parcel extra vertices its neighbours lack "
                          "(a layer not built with topology): the slow path; slivers are "
@@ -347,32 +354,44 @@ def main() -> None:
 
         _run(READ, str(path), "plain")  # warm the page cache: all runs read from memory
         out = base / "findings.json"
-        reads = [_run(READ, str(path), "plain") for _ in range(args.repeat)]
-        arrow_reads = [_run(READ, str(path), "arrow") for _ in range(args.repeat)]
-        checks = [_run(CHECK, str(path), str(home), str(out)) for _ in range(args.repeat)]
-        read_s, n_read, read_kb = min(reads)
-        arrow_s = min(arrow_reads)[0]
-        check_s, n_chk, check_kb, topo_s = min(checks)
+        runs = Runs()
+        for _ in range(args.runs):  # alternated: the three see the same machine state
+            read_s, n_read, read_kb = _run(READ, str(path), "plain")
+            arrow_s = _run(READ, str(path), "arrow")[0]
+            check_s, n_chk, check_kb, topo_s = _run(CHECK, str(path), str(home), str(out))
+            for name, value in (("read", read_s), ("arrow", arrow_s), ("check", check_s),
+                                ("topology", topo_s), ("read_kb", read_kb),
+                                ("check_kb", check_kb)):
+                runs.add(name, value)
+        runs.close()
         findings = json.loads(out.read_text())
 
     assert int(n_read) == int(n_chk) == len(frame)
     per_rule = score(findings, expect, allowed)
+    read, arrow, check, topo = runs["read"], runs["arrow"], runs["check"], runs["topology"]
+    over_read, over_arrow = ratio(check, read), ratio(check, arrow)
+    read_mib, check_mib = runs["read_kb"].max / 1024, runs["check_kb"].max / 1024
     result = {
         "parcels": len(frame), "source": source, "unnoded": args.unnoded,
-        "runs": args.repeat, "generate_s": round(gen, 1),
-        "inject_s": round(inj, 1), "pyogrio_read_s": round(read_s, 2),
-        "check_file_s": round(check_s, 2), "topology_s": round(topo_s, 2),
-        "check_over_read": round(check_s / read_s, 2),
-        "pyogrio_arrow_read_s": round(arrow_s, 2),
-        "check_over_arrow_read": round(check_s / arrow_s, 2),
-        "read_peak_mib": round(read_kb / 1024), "check_peak_mib": round(check_kb / 1024),
+        "runs": args.runs, "generate_s": round(gen, 1),
+        "inject_s": round(inj, 1), "pyogrio_read_s": read.as_dict(3),
+        "check_file_s": check.as_dict(3), "topology_s": topo.as_dict(3),
+        "check_over_read": over_read.as_dict(),
+        "pyogrio_arrow_read_s": arrow.as_dict(3),
+        "check_over_arrow_read": over_arrow.as_dict(),
+        "read_peak_mib": round(read_mib), "check_peak_mib": round(check_mib),
         "findings_by_rule": dict(sorted(Counter(f["rule"] for f in findings).items())),
         "defects": per_rule,
     }
     print(json.dumps(result, indent=1, ensure_ascii=False))
-    print(f"check_file / plain pyogrio read = {result['check_over_read']}x (target <= 4x); "
-          f"/ pyogrio Arrow read = {result['check_over_arrow_read']}x; "
-          f"topology {topo_s:.2f} s of {check_s:.2f} s; peak {result['check_peak_mib']} MiB")
+    print_peers("pyogrio", "gdal", "shapely")
+    print(f"plain pyogrio read   {read.text()}")
+    print(f"pyogrio Arrow read   {arrow.text()}")
+    print(f"check_file           {check.text()}")
+    print(f"  topology of it     {topo.text()}")
+    print(f"check_file / plain pyogrio read = {over_read.text()} (target <= 4x); "
+          f"/ pyogrio Arrow read = {over_arrow.text()}; peak {round(check_mib)} MiB "
+          f"(largest of {args.runs} runs)")
     for rule, r in per_rule.items():
         print(f"  {rule:24s} injected {r['injected']:4d}  found {r['found']:4d}  "
               f"missed {r['missed']:3d}  unexplained {r['unexplained']:4d}")
