@@ -2,8 +2,8 @@
 
 Each command parses options, calls one service (ingest, publish, lookup, demo...)
 and prints its answer. Errors raised on purpose (:class:`GisportalError`) are printed
-on one line to stderr with the exit code the contract gives; nothing else is caught,
-so a real bug still shows its traceback.
+on one line to stderr with the exit code the contract gives; anything else is a bug,
+printed on one line with exit 3 by `main` (its traceback goes to a log file).
 """
 
 from __future__ import annotations
@@ -675,6 +675,44 @@ cli.add_command(users_group)
 cli.add_command(audit_command)
 
 
+#: Exit status of an internal error (a bug): distinct from the contract's 1 and 2.
+EXIT_BUG = 3
+
+
+def _internal_error(exc: BaseException) -> None:
+    """One line for the user and the traceback in a log file: never a traceback on the
+    terminal of a land office (``GISPORTAL_DEBUG=1`` shows it, for developers)."""
+    import tempfile
+    import traceback
+
+    text = "".join(traceback.format_exception(exc))
+    log = None
+    for folder in (data_home(load_settings()) / "logs", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            log = folder / "gisportal-errors.log"
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write(f"--- gisportal {' '.join(sys.argv[1:])}\n{text}\n")
+            break
+        except (OSError, GisportalError):
+            log = None
+    where = f"; details in {log}" if log else ""
+    click.echo(f"gisportal: internal error (a bug in gisportal, not in your file): "
+               f"{type(exc).__name__}: {str(exc)[:200]}{where}; please report it",
+               err=True)
+    sys.exit(EXIT_BUG)
+
+
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="gisportal")
+    """Console-script entry point.
+
+    Errors raised on purpose are one line with the contract's exit code (`_errors`);
+    anything else is a bug, reported in one line with exit 3 and the traceback in
+    ``<home>/logs/gisportal-errors.log`` (tests call `cli` directly, so they still see it).
+    """
+    try:
+        cli(prog_name="gisportal")
+    except Exception as exc:  # noqa: BLE001 - the last safety net, see the docstring
+        if os.environ.get("GISPORTAL_DEBUG"):
+            raise
+        _internal_error(exc)

@@ -179,3 +179,24 @@ def test_repaired_out_needs_repair(run, tmp_path, make_shapefile_zip):
     r = run("validate", str(make_shapefile_zip()), "--kind", "parcels", "--repaired-out",
             str(tmp_path / "x.gpkg"))
     assert r.exit_code == 2 and "--repair" in r.stderr
+
+
+def test_a_bug_is_one_line_with_its_traceback_in_the_log(tmp_path):
+    """The last safety net of `gisportal.cli.main`: no traceback on a user's terminal."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import gisportal.cli as c\n"
+            "def boom(**kw):\n    raise ValueError('unexpected shape')\n"
+            "c.cli = boom\nc.main()\n")
+    env = {k: v for k, v in os.environ.items() if k != "GISPORTAL_DEBUG"}
+    env["GISPORTAL_HOME"] = str(tmp_path / "home")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 3
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "internal error" in lines[0] and "Traceback" not in done.stderr
+    assert "ValueError: unexpected shape" in lines[0]
+    log = tmp_path / "home" / "logs" / "gisportal-errors.log"
+    assert "Traceback" in log.read_text(encoding="utf-8")

@@ -257,13 +257,13 @@ def test_encoding_given_on_the_command_line(tmp_path, home):
     assert report["read"]["encoding_origin"] == "given"
 
 
-def test_utf8_formats_name_their_encoding(tmp_path):
+def test_utf8_formats_say_so_in_the_read_section_without_a_finding(tmp_path):
     path = tmp_path / "thua.gpkg"
     _owners().to_file(path, driver="GPKG")
-    (given,) = _rules(check_file(path, "parcels").report, "READ-ENCODING-GIVEN")
-    assert given.params["origin"] == "format"
-    assert given.message("en") == ("Text encoding: UTF-8, as given by the GeoPackage format "
-                                   "(always UTF-8).")
+    report = check_file(path, "parcels").report
+    assert _rules(report, "READ-ENCODING-GIVEN") == []
+    assert _rules(report, "READ-ENCODING-DETECTED") == []
+    assert report.read["encoding_origin"] == "format"
 
 
 def test_without_cpg_the_encoding_is_still_detected(tmp_path):

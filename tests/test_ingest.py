@@ -9,8 +9,8 @@ from pyproj import Transformer
 
 from gisportal.errors import CRSError, EncodingError, GisportalError, UsageError
 from gisportal.ingest import check_file, ingest_file
-from gisportal.workflow import publish
 from gisportal.normalise import source_attributes
+from gisportal.workflow import publish
 from tests.conftest import parcel_grid
 
 # Literal TCVN3 (ABC) bytes, as .VnTime fonts store them (checked against the
@@ -127,14 +127,14 @@ def test_version_with_errors_is_kept_as_draft_and_cannot_be_published(store, tmp
     assert ("CODE-UNKNOWN", 0) in rules
     assert ("KEY-DUPLICATE", 1) in rules and ("KEY-DUPLICATE", 2) in rules
     with pytest.raises(GisportalError):
-        publish(store, res.version.id, "cli", district="678", kind="parcels").version
+        publish(store, res.version.id, "cli", district="678", kind="parcels")
     assert store.published("678", "parcels") is None
 
 
 def test_publish_checks_district_and_kind(store, make_shapefile_zip):
     res = ingest_file(store, make_shapefile_zip(), "parcels", "678")
     with pytest.raises(GisportalError) as e:
-        publish(store, res.version.id, "cli", district="672", kind="parcels").version
+        publish(store, res.version.id, "cli", district="672", kind="parcels")
     assert "--district 678" in e.value.fix
     v = publish(store, res.version.id, "cli", district="678", kind="parcels").version
     assert v.status == "published"

@@ -31,8 +31,10 @@ _ENCODING_NAMES = {"utf-8": "UTF-8", "cp1258": "Windows-1258", "tcvn3": "TCVN3",
 def _read_findings(src) -> list[Finding]:
     """Findings about how the file was read: the text encoding, then the reader's notes.
 
-    An encoding the file or the user named (``--encoding``, a ``.cpg``, a UTF-8 format,
-    a DXF header) is READ-ENCODING-GIVEN, saying where it came from; only one that was
+    An encoding the file or the user named (``--encoding``, a ``.cpg``, a DXF header) is
+    READ-ENCODING-GIVEN, saying where it came from; a format that is UTF-8 by definition
+    (GeoPackage, GeoJSON) says so in ``read.encoding_origin`` only, as a finding on every
+    such report would be noise; only one that was
     worked out from the text is READ-ENCODING-DETECTED (or -UNCERTAIN): "detected
     because the file did not say" must not be claimed of a file that did.
     """
@@ -40,7 +42,9 @@ def _read_findings(src) -> list[Finding]:
     det = getattr(src, "encoding_detection", None)
     origin = getattr(src, "encoding_origin", None)
     encoding = getattr(src, "encoding", None)
-    if origin is not None and origin.origin != "detected" and encoding is not None:
+    if origin is not None and origin.origin == "format":
+        pass  # UTF-8 by definition (GeoPackage, GeoJSON…): said in read.encoding_origin only
+    elif origin is not None and origin.origin != "detected" and encoding is not None:
         out.append(Finding("READ-ENCODING-GIVEN", params={
             "encoding": encoding, "encoding_name": _ENCODING_NAMES.get(encoding, encoding),
             "origin": origin.origin,
