@@ -23,7 +23,7 @@ import pandas as pd
 import shapely
 
 from gisportal import crs as vncrs
-from gisportal import privacy, seeds
+from gisportal import privacy, seeds, workflow
 from gisportal.errors import NotFoundError, UsageError
 from gisportal.ingest import check_district
 from gisportal.normalise import source_attributes
@@ -75,9 +75,15 @@ def _plan_info(store: Store, district: str) -> tuple[Version | None, dict[str, A
     sha = decision.get("pdf_sha256")
     # The signed decision is public once its plan is published (web/planner_review.py).
     pdf = f"/planner/decisions/{sha}.pdf" if sha else None
+    # A published plan without its decision is a draft for comment (workflow.publish):
+    # every answer says so, so no one takes it for the plan in force.
+    draft = workflow.is_consultation(plan)
     return plan, {"decision": decision.get("number"), "date": decision.get("date"),
                   "authority": decision.get("authority"), "version": plan.id,
-                  "published_at": plan.published_at, "decision_pdf": pdf}
+                  "published_at": plan.published_at, "decision_pdf": pdf,
+                  "status": "consultation" if draft else "approved",
+                  "status_label": workflow.CONSULTATION_LABEL["vi"] if draft else None,
+                  "status_label_en": workflow.CONSULTATION_LABEL["en"] if draft else None}
 
 
 def _planned(store: Store, plan: Version | None, geom) -> list[dict[str, Any]]:
