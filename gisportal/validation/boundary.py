@@ -30,6 +30,7 @@ from gisportal import seeds, units
 from gisportal.findings import Finding
 from gisportal.normalise import SOURCE_PREFIX, NormalisedLayer, feature_keys, locate_rows
 from gisportal.validation.context import ValidationContext, communes_inside
+from gisportal.validation.context import valid_geometries as _valid
 
 __all__ = ["check_boundary", "OUTLINE_DEFAULTS"]
 
@@ -108,14 +109,6 @@ def _district_name(code: str) -> str:
             if u.level == "district" and u.code == code and (day is None or u.valid_on(day)):
                 return u.name
     return ""
-
-
-def _valid(geoms: np.ndarray) -> np.ndarray:
-    bad = ~shapely.is_valid(geoms)
-    if bad.any():
-        geoms = geoms.copy()
-        geoms[bad] = shapely.make_valid(geoms[bad])
-    return geoms
 
 
 # --------------------------------------------------------------------------- levels

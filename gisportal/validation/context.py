@@ -75,7 +75,7 @@ def context_from_boundary(district: str | None, boundary_frame,
             "district": district, "source": source or "?",
             "skipped_vi": SKIPPED_WITHOUT_OUTLINE[0], "skipped_en": SKIPPED_WITHOUT_OUTLINE[1]})
         return ValidationContext(district=district, notes=(note,))
-    outline = shapely.union_all(_valid(geoms[is_district]))
+    outline = shapely.union_all(valid_geometries(geoms[is_district]))
     communes: dict[str, BaseGeometry] = {}
     if district is not None:
         own = seeds.communes_of(district)
@@ -101,14 +101,15 @@ def communes_inside(outline: BaseGeometry, geoms: np.ndarray, rows: np.ndarray) 
     if len(idx) and outline is not None:
         prepared = shapely.from_wkb(shapely.to_wkb(outline))  # own copy: prepare is in place
         shapely.prepare(prepared)
-        inside[idx] = shapely.intersects(prepared, shapely.point_on_surface(_valid(geoms[idx])))
+        points = shapely.point_on_surface(valid_geometries(geoms[idx]))
+        inside[idx] = shapely.intersects(prepared, points)
     return inside
 
 
-def _valid(geoms: np.ndarray) -> np.ndarray:
+def valid_geometries(geoms: np.ndarray) -> np.ndarray:
     """The geometries, repaired where GEOS calls them invalid (a union must not fail)."""
     bad = ~shapely.is_valid(geoms)
     if bad.any():
         geoms = geoms.copy()
-        geoms[bad] = shapely.make_valid(geoms[bad])
+        geoms[bad] = shapely.makevalid_geometries(geoms[bad])
     return geoms
