@@ -182,6 +182,11 @@ def ingest_file(store: Store, path: str | Path, kind: str, district: str, *,
               "update": None if checked.update is None else checked.update.to_dict(),
               **dict(meta or {})},
     )
+    if checked.update is not None:
+        from gisportal.privacy import carry_marks
+
+        version = carry_marks(store, version.id, store.version(checked.update.base_version),
+                              actor=user)
     if public_fields:
         from gisportal.privacy import mark_public
 

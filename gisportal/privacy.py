@@ -290,3 +290,25 @@ def mark_public(store: Store, version_id: int, names: Sequence[str], actor: str,
     return store.update_meta(version.id, {META_KEY: {
         "columns": columns, "confirmed_personal": [n for n in confirmed if n in columns],
         "by": str(actor), "at": history[-1]["at"], "history": history}})
+
+
+def carry_marks(store: Store, version_id: int, from_version: Version, actor: str) -> Version:
+    """Keep on `version_id` the public marks of `from_version` whose columns it still has.
+
+    Used by commune updates: the new version is the published layer with some communes
+    replaced, so what the planner decided about its columns still holds. A column that
+    was confirmed despite looking personal keeps that confirmation; one that now looks
+    personal and was not confirmed loses its mark (the planner decides again).
+    """
+    marks = (from_version.meta or {}).get(META_KEY) or {}
+    wanted = [str(n) for n in marks.get("columns") or ()]
+    confirmed = {str(n) for n in marks.get("confirmed_personal") or ()}
+    version = store.version(version_id)
+    present = set(_stored_sources(store, version))
+    for name in (n for n in wanted if n in present):
+        try:
+            version = mark_public(store, version_id, [name], actor,
+                                  confirm_personal=name in confirmed)
+        except UsageError:
+            continue
+    return version

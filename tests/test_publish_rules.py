@@ -402,3 +402,20 @@ def test_the_review_page_marks_columns_public_and_guards_personal_ones(lam_ha, t
         assert store.version(version).meta["public_source"]
     page = c.get(review).get_data(as_text=True)
     assert 'value="GhiChu" checked' in page
+
+
+def test_an_update_keeps_the_columns_marked_public(store, tmp_path):
+    from gisportal import privacy
+
+    whole = three_communes()
+    whole["GhiChu"] = "ven suối"
+    path = tmp_path / "whole.gpkg"
+    whole.to_file(path, driver="GPKG")
+    base = ingest_file(store, path, "parcels", "678", publish=True, public_fields=["GhiChu"])
+    assert base.published and privacy.is_public(base.version, "src:GhiChu")
+    fix = whole[whole["MaXa"] == "24781"]
+    path = tmp_path / "fix.gpkg"
+    fix.to_file(path, driver="GPKG")
+    res = ingest_file(store, path, "parcels", "678", update=True)
+    assert privacy.is_public(res.version, "src:GhiChu")
+    assert not privacy.is_public(res.version, "src:TenChu")
