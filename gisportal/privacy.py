@@ -41,6 +41,7 @@ __all__ = [
     "META_KEY",
     "PublicColumns",
     "SourceColumn",
+    "carry_marks",
     "is_public",
     "mark_public",
     "public_attributes",
