@@ -23,7 +23,8 @@ Windows regional settings, which is ``;`` in some Vietnamese set-ups: for those,
 export with ``delimiter=";"`` (``--delimiter ';'``, ``?sep=semicolon``), or use
 Excel's *Data › From Text/CSV*, which detects both. Cells that a spreadsheet would run
 as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or CR) are prefixed with
-``'`` — typed user names reach this log, so a hostile one must not become a formula.
+``'`` (`gisportal.csvsafe`, as in every CSV the product writes) — typed user names
+reach this log, so a hostile one must not become a formula.
 Times are given in UTC and in Vietnam time (UTC+7, no daylight saving).
 """
 
@@ -43,6 +44,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gisportal.accounts.db import connect, transaction
+from gisportal.csvsafe import csv_row
 from gisportal.errors import UsageError
 
 __all__ = ["Event", "EventPage", "record", "insert", "events", "iter_events", "write_csv",
@@ -57,7 +59,6 @@ _MAX_DETAIL = 8000
 CSV_COLUMNS = ("id", "time_utc", "time_vn", "actor", "action", "district", "kind", "version",
                "decision", "ip", "detail")
 _VN = timedelta(hours=7)
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def utc_now() -> str:
@@ -276,18 +277,9 @@ def iter_events(home: str | Path, *, actor: str | None = None, action: str | Non
         before = page.next_before
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else (
-        json.dumps(value, ensure_ascii=False, sort_keys=True) if isinstance(value, dict | list)
-        else str(value))
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
 def _csv_row(e: Event) -> list[str]:
-    return [_cell(v) for v in (e.id, e.at, e.at_vn, e.actor, e.action, e.district, e.kind,
-                               e.version, e.decision, e.ip, e.detail)]
+    return csv_row((e.id, e.at, e.at_vn, e.actor, e.action, e.district, e.kind, e.version,
+                    e.decision, e.ip, e.detail))
 
 
 def _delimiter(delimiter: str) -> str:

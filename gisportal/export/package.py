@@ -39,6 +39,7 @@ import pyproj
 
 from gisportal import seeds
 from gisportal.crs import describe
+from gisportal.csvsafe import csv_row
 from gisportal.errors import GisportalError, UsageError
 from gisportal.export.geojson import write_geojson
 from gisportal.export.geopackage import GEOPACKAGE_VERSION, write_table
@@ -138,9 +139,10 @@ def _fields_csv(layers: Sequence[LayerExport]) -> bytes:
                      "type", "personal", "meaning_vi", "meaning_en"])
     for layer in layers:
         for f in layer.fields:
-            writer.writerow([layer.version.kind, f.shapefile, f.name, f.column, f.origin,
-                             f.type, "yes" if f.personal else "no", f.meaning_vi,
-                             f.meaning_en])
+            # Names come from the uploaded file: a column named "=1+1" stays text.
+            writer.writerow(csv_row([layer.version.kind, f.shapefile, f.name, f.column,
+                                     f.origin, f.type, "yes" if f.personal else "no",
+                                     f.meaning_vi, f.meaning_en]))
     return buf.getvalue().encode("utf-8-sig")
 
 
