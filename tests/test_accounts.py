@@ -221,7 +221,7 @@ def test_schema_rows_and_a_catalogue_from_the_future(home, store):
     users.add_user(home, "lan", "admin", PW)
     with sqlite3.connect(home / "catalogue.sqlite") as conn:
         rows = dict(conn.execute("SELECT component, version FROM schema_version"))
-        assert rows["users"] == 1 and rows["audit"] == 1 and "store" in rows
+        assert rows["users"] == 2 and rows["audit"] == 1 and "store" in rows
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         conn.execute("UPDATE schema_version SET version = 99 WHERE component = 'users'")
     from gisportal import catalogue

@@ -9,8 +9,10 @@ module                    what
 ========================  ===============================================================
 ``users``                 add / get / list / passwd / disable / enable / authenticate
 ``roles``                 ``can(user, action, district)``
-``tokens``                API tokens for scripts (``Authorization: Bearer``)
-``throttle``              failed sign-ins per (name, address) → 429
+``tokens``                API tokens for scripts (``Authorization: Bearer``), optional expiry
+``throttle``              sign-in limits before the hash (per name+address, per address,
+                          per service) → 429; the low-priority hash thread
+``sessions``              server-side sign-in sessions (sign-out ends copies of a cookie)
 ``audit``                 ``record(home, actor, action, …)``, ``events``, CSV export
 ``secret``                the key that signs sessions
 ``db``                    the catalogue connection and the accounts' migrations

@@ -104,13 +104,23 @@ def users_passwd(ctx, name, password_stdin) -> None:
 def users_list(ctx, as_json) -> None:
     """List every account, disabled ones too."""
     found = users.list_users(_home(ctx))
+    valid: dict[str, list[tokens.Token]] = {}
+    for t in tokens.list_tokens(_home(ctx)):
+        if t.state == "valid":
+            valid.setdefault(t.user, []).append(t)
     if as_json:
-        click.echo(users.dump(found))
+        listed = json.loads(users.dump(found))
+        for u in listed:
+            u["tokens"] = [{"id": t.id, "label": t.label, "created_at": t.created_at,
+                            "expires_at": t.expires_at} for t in valid.get(u["name"], [])]
+        click.echo(json.dumps(listed, ensure_ascii=False, indent=1))
         return
     for u in found:
         state = "active" if u.is_active else f"disabled {u.disabled_at}"
+        # Each valid token's end, so a token that never expires is seen (issue 11).
+        ends = ", ".join(t.expires_at or "never" for t in valid.get(u.name, [])) or "-"
         click.echo(f"{u.name}\t{u.role}\t{','.join(u.districts) or '*'}\t{state}\t"
-                   f"last login {u.last_login_at or '-'}")
+                   f"last login {u.last_login_at or '-'}\ttokens expire {ends}")
 
 
 @users_group.command("disable")
@@ -136,16 +146,35 @@ def users_enable(ctx, name) -> None:
 @users_group.command("token")
 @click.argument("name")
 @click.option("--label", default="", help="What the token is for (shown in the audit log).")
+@click.option("--expires", metavar="WHEN",
+              help="When the token stops working: 90d, 12h, 2w, a date (2027-01-31: "
+                   "through that day, Vietnam time) or a time with its offset. Default: "
+                   "never (until revoked).")
 @click.option("--revoke", is_flag=True, help="Revoke every token of NAME instead.")
+@click.option("--list", "list_", is_flag=True,
+              help="List NAME's tokens (id, state, expiry, label) instead.")
 @click.pass_context
 @_errors
-def users_token(ctx, name, label, revoke) -> None:
+def users_token(ctx, name, label, expires, revoke, list_) -> None:
     """Create an API token for NAME (printed once) — for scripts: Authorization: Bearer."""
+    if revoke and list_:
+        raise UsageError("--revoke and --list do not go together", where="users token",
+                         fix="give one of them")
     if revoke:
         n = tokens.revoke_tokens(_home(ctx), name, actor=cli_actor())
         click.echo(f"revoked {n} token(s) of {users.get_user(_home(ctx), name).name}")
         return
-    click.echo(tokens.create_token(_home(ctx), name, label=label, actor=cli_actor()))
+    if list_:
+        for t in tokens.list_tokens(_home(ctx), name):
+            click.echo(f"{t.id}\t{t.state}\texpires {t.expires_at or 'never'}\t"
+                       f"created {t.created_at} by {t.created_by}\t{t.label}")
+        return
+    token = tokens.create_token(_home(ctx), name, label=label, actor=cli_actor(),
+                                expires=expires)
+    click.echo(token)  # alone on standard output, for scripts
+    if expires:  # the end as stored (UTC), on standard error: the script keeps the token
+        ends = tokens.list_tokens(_home(ctx), name)[0].expires_at
+        click.echo(f"hết hạn / expires {ends or 'không bao giờ / never'}", err=True)
 
 
 @click.command("audit")

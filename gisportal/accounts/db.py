@@ -3,9 +3,10 @@
 The catalogue is shared with the store (``store/gpkg.py``), which keeps its schema
 version in a ``schema_version`` table with one row per component. Accounts add two
 components with their own migrations: ``users`` (users, their districts, API tokens,
-login failures) and ``audit`` (the append-only event log). Each migration runs once
-per catalogue, inside one ``BEGIN IMMEDIATE`` transaction, so two processes opening
-a fresh data home at the same time cannot both apply it.
+login failures and admitted attempts, server-side sessions) and ``audit`` (the
+append-only event log). Each migration runs once per catalogue, inside one ``BEGIN
+IMMEDIATE`` transaction, so two processes opening a fresh data home at the same time
+cannot both apply it.
 
 Connections are opened per call (a fraction of a millisecond) rather than cached: the
 functions are called from CLI commands, waitress threads and forked gunicorn workers
@@ -62,6 +63,23 @@ MIGRATIONS: dict[str, tuple[tuple[str, ...], ...]] = {
             "CREATE TABLE login_failures (key TEXT NOT NULL, at REAL NOT NULL)",
             "CREATE INDEX login_failures_by_key ON login_failures (key, at)",
             "CREATE INDEX login_failures_by_time ON login_failures (at)",
+        ),
+        (
+            # Sign-in attempts admitted to the password hash, all names and addresses:
+            # the service-wide limit that keeps Argon2 from starving look-ups (throttle.py).
+            "CREATE TABLE login_attempts (at REAL NOT NULL)",
+            "CREATE INDEX login_attempts_by_time ON login_attempts (at)",
+            # Server-side sessions: a cookie names one row (by the SHA-256 of its random
+            # id); signing out deletes the row, so a copy of the cookie is worth nothing.
+            """CREATE TABLE login_sessions (
+                sid_sha256 TEXT PRIMARY KEY,
+                user_id INTEGER NOT NULL REFERENCES users (id),
+                created_at REAL NOT NULL
+            )""",
+            "CREATE INDEX login_sessions_by_user ON login_sessions (user_id)",
+            "CREATE INDEX login_sessions_by_time ON login_sessions (created_at)",
+            # API tokens may expire (UTC, as audit.utc_now writes it); NULL: never.
+            "ALTER TABLE api_tokens ADD COLUMN expires_at TEXT",
         ),
     ),
     "audit": (

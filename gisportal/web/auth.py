@@ -9,13 +9,25 @@
   ``session_hours`` at most and ends with the browser;
 - **Flask-Login** with strong session protection (a session cookie replayed from
   another address or browser is dropped), the user reloaded from the catalogue on
-  each request (a disabled account or a changed password ends its sessions at once);
+  each request (a disabled account or a changed password ends its sessions at once)
+  together with the cookie's **server-side session** row (``accounts/sessions.py``):
+  signing out deletes it, so a copy of the cookie made before sign-out is worthless;
 - **API tokens**: ``Authorization: Bearer gp_…`` authenticates a script without a
-  session; a bad token is a 401, never a fall-back to the cookie;
+  session; a bad or expired token is a 401, never a fall-back to the cookie. A token
+  request neither reads nor writes the session cookie: whatever cookie a client's
+  cookie jar sends along, the token decides, and no cookie is set in return;
+- **multipart forms** with a part that has no name are a 400 before anything reads
+  them (Flask-WTF's CSRF check used to fail on them with a 500);
 - **CSRF** (Flask-WTF) on every POST/PUT/PATCH/DELETE of the app, except requests
   authenticated by a token (they carry no ambient credential a foreign page could
   ride on); a missing or stale token is a 400 that says to reload the page;
 - the ``auth`` blueprint (``/login``, ``/logout``, ``/api/me``) and the ``admin`` one.
+
+Sign-in under attack (issue 11): every limit of ``accounts/throttle.py`` is checked
+before the password hash — failures per address, per (name, address), and attempts
+per service — then the hash runs on the process's one low-priority hash thread, so a
+flood of sign-ins costs look-ups and tiles little CPU. A wrong password and a disabled
+account get the same 401 and the same page (the audit log keeps the real reason).
 
 For other blueprints
 --------------------
@@ -35,6 +47,7 @@ a page's JS sending POST/PUT/DELETE with the session sends the same value in an
 from __future__ import annotations
 
 import ipaddress
+import logging
 import time
 from collections.abc import Callable
 from functools import wraps
@@ -58,7 +71,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from gisportal.accounts import audit, roles, throttle, tokens, users
+from gisportal.accounts import audit, roles, sessions, throttle, tokens, users
 from gisportal.accounts.errors import AuthError, PermissionDenied
 from gisportal.accounts.secret import secret_key
 from gisportal.errors import UsageError
@@ -68,6 +81,7 @@ __all__ = ["bp", "init_app", "login_required", "requires", "require", "can", "au
            "safe_next", "wants_json", "home"]
 
 bp = Blueprint("auth", __name__)
+logger = logging.getLogger(__name__)
 
 can = roles.can
 
@@ -83,10 +97,10 @@ add_strings({
     "auth_password": ("Mật khẩu", "Password"),
     "auth_signed_in_as": ("Đã đăng nhập", "Signed in as"),
     "auth_failed": ("Tên đăng nhập hoặc mật khẩu không đúng.", "Wrong user name or password."),
-    "auth_disabled": ("Tài khoản này đã bị khóa. Hãy liên hệ quản trị viên.",
-                      "This account is disabled. Ask an administrator."),
     "auth_too_many": ("Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau {wait}.",
                       "Too many failed sign-ins. Please try again in {wait}."),
+    "auth_busy": ("Cổng đang nhận quá nhiều lượt đăng nhập. Vui lòng thử lại sau {wait}.",
+                  "The portal is receiving too many sign-ins. Please try again in {wait}."),
     "auth_seconds": ("{n} giây", "{n} seconds"),
     "auth_minutes": ("{n} phút", "{n} minutes"),
     "auth_cookie_https": ("Cổng chỉ gửi cookie đăng nhập qua HTTPS nhưng trang này mở bằng "
@@ -114,10 +128,10 @@ def home() -> str:
     return current_app.config["GISPORTAL_HOME"]
 
 
-def _bearer() -> str | None:
+def _bearer(req=None) -> str | None:
     """The token of an ``Authorization: Bearer`` header (other schemes are not ours:
     a proxy doing Basic authentication in front of the portal must keep working)."""
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    scheme, _, value = (req or request).headers.get("Authorization", "").partition(" ")
     return value.strip() if scheme.lower() == "bearer" else None
 
 
@@ -235,10 +249,24 @@ def login_required(view):
 
 
 class _Sessions(SecureCookieSessionInterface):
-    """Flask's signed-cookie sessions with the Secure flag decided per request."""
+    """Flask's signed-cookie sessions with the Secure flag decided per request, and none
+    at all for token requests."""
 
     def __init__(self, mode: str):
         self.mode = mode
+
+    def open_session(self, app: Flask, request):
+        """An empty session for a request with a Bearer token, whatever cookie it sends.
+
+        Why: a client that keeps cookies (requests.Session, a browser extension) got a
+        cookie from its first token request to an HTML page (the CSRF token of the
+        page's forms lives in the session); on the next request Flask-Login's strong
+        protection saw a session without its fingerprint, dropped the user before the
+        token was looked at, and every later request was a 401 (issue 11, item 6).
+        """
+        if _bearer(request) is not None:
+            return self.session_class()
+        return super().open_session(app, request)
 
     def get_cookie_secure(self, app: Flask) -> bool:
         if self.mode == "auto":
@@ -253,6 +281,8 @@ class _Sessions(SecureCookieSessionInterface):
         public fields only and are the same for everyone, so the session is no part of
         them (they are never built for a signed-in user alone).
         """
+        if _bearer() is not None:
+            return  # a token request sets no cookie (nor deletes the client's one)
         super().save_session(app, session, response)
         if request.blueprint == "tiles" and not session.modified:
             # (HeaderSet.discard does not write the header back; set it ourselves.)
@@ -287,23 +317,33 @@ def _cookie_mode(value: Any) -> str:
     return mode
 
 
-def _limit() -> throttle.Limit:
-    s = current_app.config["GISPORTAL"]
-    return throttle.Limit(int(s.get("login_max_failures", 5)),
-                          float(s.get("login_window_seconds", 900)))
+def _limits(settings: dict[str, Any] | None = None) -> throttle.Limits:
+    """The sign-in limits of the settings (UsageError naming the setting if unusable)."""
+    s = current_app.config["GISPORTAL"] if settings is None else settings
+    window = float(s.get("login_window_seconds", 900))
+    return throttle.Limits(
+        per_name=throttle.Limit(int(s.get("login_max_failures", 5)), window),
+        per_address=throttle.Limit(int(s.get("login_max_per_address", 20)), window,
+                                   "login_max_per_address / login_window_seconds"),
+        service=throttle.Limit(int(s.get("login_max_global", 20)),
+                               float(s.get("login_global_window_seconds", 5)),
+                               "login_max_global / login_global_window_seconds"))
+
+
+def _session_seconds() -> float:
+    return float(current_app.config["GISPORTAL"].get("session_hours", 8)) * 3600
 
 
 def _load_session_user(user_id: str) -> users.User | None:
-    """Flask-Login's user loader: ``<id>:<session epoch>`` from the session cookie."""
+    """Flask-Login's user loader: ``<id>:<session epoch>`` and the server-side session
+    id (``gp_sid``) from the session cookie; None unless that session is live."""
     if _bearer() is not None:
         return None  # a token request is the token's user, whatever cookie it carries
     uid, _, epoch = str(user_id).partition(":")
-    if not uid.isdigit():
+    if not uid.isdigit() or not epoch.isdigit():
         return None
-    user = users.user_by_id(home(), int(uid))
-    if user is None or not user.is_active or str(user.session_epoch) != epoch:
-        return None
-    return user
+    return sessions.user_for_session(home(), int(uid), int(epoch), session.get("gp_sid"),
+                                     max_age_s=_session_seconds())
 
 
 def _load_token_user(_request) -> users.User | None:
@@ -317,18 +357,31 @@ def _unauthorized():
     return _login_redirect()
 
 
+def _refuse_nameless_parts() -> None:
+    """A 400 for a multipart body with a part that has no ``name``.
+
+    Werkzeug files such a part under the key None, and code that reads the form's keys
+    as text — Flask-WTF's CSRF check first of all — failed with a 500 on every POST
+    route, for anyone (issue 11, item 3). No form of the portal sends one.
+    """
+    if request.mimetype != "multipart/form-data":
+        return
+    if None in request.form or None in request.files:
+        raise UsageError("Biểu mẫu có một phần không có tên / a part of the multipart form "
+                         "has no name", where=request.path,
+                         fix='give every part a name (Content-Disposition: form-data; '
+                             'name="…"), or send the form from the portal\'s page',
+                         code="FORM-INVALID")
+
+
 def _before_request() -> None:
     """Token first, then CSRF, then the session's age."""
     token = _bearer()
     if token is not None:
-        user = tokens.user_for_token(home(), token)
-        if user is None:
-            raise AuthError("the API token is not valid (unknown, revoked, or its user is "
-                            "disabled)", where="Authorization header",
-                            fix="create a new one with gisportal users token NAME",
-                            code="TOKEN-INVALID")
-        g.gp_token_user = user
+        g.gp_token_user = tokens.check_token(home(), token)  # AuthError 401 if not valid
+        _refuse_nameless_parts()
         return  # no CSRF: nothing ambient (a cookie) authenticates this request
+    _refuse_nameless_parts()  # before anything reads the form's keys
     if current_app.config.get("WTF_CSRF_ENABLED", True):
         try:
             current_app.extensions["csrf"].protect(apply_exemptions=True)
@@ -378,8 +431,7 @@ def init_app(app: Flask) -> None:
         # A CSRF token lives as long as the session (itself at most session_hours).
         WTF_CSRF_TIME_LIMIT=None,
     )
-    throttle.Limit(int(settings.get("login_max_failures", 5)),
-                   float(settings.get("login_window_seconds", 900)))  # fail at start-up
+    _limits(settings)  # unusable limits fail at start-up, not at the first sign-in
 
     manager = LoginManager(app)
     manager.session_protection = "strong"
@@ -418,6 +470,24 @@ def app_cookie_secure() -> bool:
     return bool(current_app.session_interface.get_cookie_secure(current_app))
 
 
+#: Last time (monotonic) a refusal of each scope was logged by this process.
+_logged_refusals: dict[str, float] = {}
+
+
+def _too_many(wait: int, scope: str, name: str, next_url: str | None):
+    """The 429 page with Retry-After, before any hash; logged once a minute per scope
+    (not audited: a flood would fill the audit log with its own refusals)."""
+    now = time.monotonic()
+    if now - _logged_refusals.get(scope, -60.0) >= 60:
+        _logged_refusals[scope] = now
+        logger.warning("sign-in refused before the password hash (limit: %s, from %s); "
+                       "further refusals of this limit are not logged for a minute",
+                       scope, _client_ip())
+    key = "auth_too_many" if scope in ("name", "address") else "auth_busy"
+    return _login_page(429, message=tr(key).format(wait=_wait_text(wait)), username=name,
+                       next_url=next_url, headers={"Retry-After": str(wait)})
+
+
 def _typed(name: str) -> str:
     """The name a failed sign-in typed, as the audit log's actor (never empty)."""
     shown = "".join(c for c in users.normalise_name(name)[:64] if c.isprintable()).strip()
@@ -435,27 +505,28 @@ def login():
     name = request.form.get("username", "")
     password = request.form.get("password", "")
     ip = _client_ip()
-    limit = _limit()
-    wait = throttle.retry_after(home(), name, ip, limit)
-    if wait:
-        return _login_page(429, message=tr("auth_too_many").format(wait=_wait_text(wait)),
-                           username=name, next_url=next_url,
-                           headers={"Retry-After": str(wait)})
+    # Every limit before any hash: a refused try costs a read of the catalogue, not an
+    # Argon2 hash (issue 11, item 2).
+    admitted = throttle.admit(home(), name, ip, _limits())
+    if isinstance(admitted, throttle.Refusal):
+        return _too_many(admitted.wait, admitted.scope, name, next_url)
     try:
-        user = users.authenticate(home(), name, password)
-    except PermissionDenied as err:  # right password, disabled account
-        audit.record(home(), _typed(name), "login.refused", ip=ip,
-                     detail={"reason": err.code})
-        return _login_page(403, message=tr("auth_disabled"), username=name,
-                           next_url=next_url)
-    except AuthError as err:
-        throttle.record_failure(home(), name, ip, limit)
-        audit.record(home(), _typed(name), "login.failed", ip=ip,
-                     detail={"reason": err.code})
+        user = throttle.hash_slot(users.authenticate, home(), name, password)
+    except throttle.HashBusy:
+        throttle.withdraw(home(), admitted)
+        return _too_many(1, "busy", name, next_url)
+    except (AuthError, PermissionDenied) as err:
+        # A disabled account (whose password was right) gets the very answer of a wrong
+        # password: a different one told an attacker the password (issue 11, item 19).
+        # It stays counted as a failure, so the throttle does not tell either; the
+        # audit log keeps the real reason.
+        action = "login.refused" if isinstance(err, PermissionDenied) else "login.failed"
+        audit.record(home(), _typed(name), action, ip=ip, detail={"reason": err.code})
         return _login_page(401, message=tr("auth_failed"), username=name, next_url=next_url)
-    throttle.reset(home(), name, ip)
+    throttle.succeeded(home(), name, ip, admitted)
     session.clear()  # nothing from before the sign-in survives it (session fixation)
     login_user(user)
+    session["gp_sid"] = sessions.start(home(), user.id, max_age_s=_session_seconds())
     session["gp_auth_at"] = time.time()
     audit.record(home(), user, "login", ip=ip)
     return redirect(next_url or _landing(user), 303)
@@ -466,6 +537,8 @@ def logout():
     """Sign out (POST with the CSRF token: a link or an image cannot sign anyone out)."""
     if current_user.is_authenticated:
         audit_event("logout")
+    # Server-side: a copy of this cookie made before now no longer signs anyone in.
+    sessions.end(home(), session.get("gp_sid"))
     logout_user()
     session.clear()
     return redirect("/", 303)
