@@ -21,6 +21,7 @@ from pyproj import CRS
 
 from gisportal import crs as vncrs
 from gisportal import seeds
+from gisportal.display import display_geometries
 from gisportal.store.base import Version
 
 __all__ = ["TYPES", "FLAGS", "TYPE_COLORS", "Comparison"]
@@ -141,14 +142,22 @@ class Comparison:
 
     # -- features as GeoJSON ------------------------------------------------------------
 
-    def _wgs84(self) -> gpd.GeoDataFrame:
-        """The changed features with both geometries in WGS 84, coordinates rounded."""
-        frame = self.cache.get("wgs84")
+    def _wgs84(self, display: bool = False) -> gpd.GeoDataFrame:
+        """The changed features with both geometries in WGS 84, coordinates rounded.
+
+        `display`: shapes for a map, not for measuring (`gisportal.display`, applied in
+        metres before reprojecting): exact to half a pixel, and a hostile parcel of a
+        million vertices keeps a few hundred, so the map's answers stay small and fast.
+        """
+        key = "wgs84-display" if display else "wgs84"
+        frame = self.cache.get(key)
         if frame is None:
             crs = CRS.from_user_input(self.features.crs) if self.features.crs else None
 
             def lonlat(col: str) -> np.ndarray:
                 geoms = np.asarray(self.features[col].values, dtype=object)
+                if display:
+                    geoms = display_geometries(geoms)
                 moved = shapely.transform(geoms, lambda xy: np.column_stack(
                     vncrs.to_lonlat(xy[:, 0], xy[:, 1], crs)))
                 return shapely.set_precision(moved, 10.0 ** -LONLAT_DIGITS, mode="pointwise")
@@ -157,43 +166,50 @@ class Comparison:
                                                                   "geometry_before"]))
             attributes["geometry_before"] = lonlat("geometry_before")
             frame = gpd.GeoDataFrame(attributes, geometry=lonlat("geometry"), crs="EPSG:4326")
-            self.cache["wgs84"] = frame
+            self.cache[key] = frame
         return frame
 
     def bounds_lonlat(self) -> list[float] | None:
-        """``[minlon, minlat, maxlon, maxlat]`` of the changed features, or None."""
+        """``[minlon, minlat, maxlon, maxlat]`` of the changed features, or None (of
+        their display shapes: a map fits them, to half a pixel)."""
         if self.features.empty:
             return None
-        geoms = self._wgs84().geometry.values
+        geoms = self._wgs84(display=True).geometry.values
         box = shapely.total_bounds(geoms[~shapely.is_missing(geoms)])
         return None if np.isnan(box).any() else [float(v) for v in box]
 
     def select(self, bbox: tuple[float, float, float, float] | None = None, *,
-               offset: int = 0, limit: int | None = None) -> tuple[gpd.GeoDataFrame, int]:
+               offset: int = 0, limit: int | None = None,
+               display: bool = False) -> tuple[gpd.GeoDataFrame, int]:
         """Changed features (WGS 84) meeting `bbox` (lon/lat), one page of them.
 
         Returns the page and how many features meet the box in all, so a map can say
         "showing 2 000 of 9 000 — zoom in". The box test uses an STRtree built once per
-        comparison: a big diff answers each map move without scanning it.
+        comparison: a big diff answers each map move without scanning it. `display`:
+        the page's shapes are for a map (see `_wgs84`).
         """
-        frame = self._wgs84()
+        frame = self._wgs84(display)
         if bbox is not None:
-            tree = self.cache.get("tree")
+            tree_key = "tree-display" if display else "tree"
+            tree = self.cache.get(tree_key)
             if tree is None:
-                tree = self.cache["tree"] = shapely.STRtree(frame.geometry.values)
+                tree = self.cache[tree_key] = shapely.STRtree(frame.geometry.values)
             hits = np.sort(tree.query(shapely.box(*bbox), predicate="intersects"))
             frame = frame.iloc[hits]
         total = len(frame)
         end = None if limit is None else offset + limit
         return frame.iloc[offset:end], total
 
-    def geojson(self, frame: gpd.GeoDataFrame | None = None) -> dict[str, Any]:
+    def geojson(self, frame: gpd.GeoDataFrame | None = None, *,
+                display: bool = False) -> dict[str, Any]:
         """A GeoJSON FeatureCollection (WGS 84) of `frame` (default: every change).
 
         Each feature's geometry is the shape after (before, for a removed feature);
         a reshaped one also carries its shape before as ``properties.before``.
+        `display` (for the whole comparison; a page from `select` has its shapes
+        already): see `_wgs84`.
         """
-        frame = self._wgs84() if frame is None else frame
+        frame = self._wgs84(display) if frame is None else frame
         features = [self._feature(row) for row in frame.to_dict("records")]
         return {"type": "FeatureCollection", "features": features}
 

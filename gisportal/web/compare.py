@@ -218,13 +218,15 @@ def api_compare():
     """``?district=&kind=[&from=&to=][&bbox=][&limit=&offset=]`` → summary and features.
 
     ``features`` is a GeoJSON FeatureCollection (WGS 84) of one page of the changed
-    features meeting ``bbox``; ``page`` says how many met it in all.
+    features meeting ``bbox``; ``page`` says how many met it in all. Their shapes are
+    for the map (`gisportal.display`: exact to half a pixel, a hostile million-vertex
+    parcel as a few hundred vertices); ``gisportal compare`` gives the exact ones.
     """
     comparison = _comparison(_required("district"), _required("kind"))
     bbox = _bbox(request.args.get("bbox"))
     offset = _count(request.args.get("offset"), "offset", 0, 10**9)
     limit = _count(request.args.get("limit"), "limit", PAGE_LIMIT, MAX_LIMIT)
-    page, total = comparison.select(bbox, offset=offset, limit=limit)
+    page, total = comparison.select(bbox, offset=offset, limit=limit, display=True)
     return jsonify({
         "summary": comparison.summary(),
         "features": comparison.geojson(page),
