@@ -28,8 +28,11 @@ CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
 )
 
-_TYPES = {"int": {"type": "integer"}, "str": {"type": "string", "maxLength": q.MAX_VALUE},
-          "code": {"type": "string", "maxLength": q.MAX_VALUE}}
+#: Schemas of the queryables' equality filters; an empty value is refused (400), it
+#: would otherwise read as "no filter" and return the whole layer.
+_TYPES = {"int": {"type": "integer"},
+          "str": {"type": "string", "minLength": 1, "maxLength": q.MAX_VALUE},
+          "code": {"type": "string", "minLength": 1, "maxLength": q.MAX_VALUE}}
 
 
 def _ref(kind: str, name: str) -> dict[str, str]:
@@ -65,7 +68,9 @@ def _parameters(store_crs: str) -> dict[str, Any]:
         "limit": {"name": "limit", "in": "query", "required": False, "style": "form",
                   "explode": False,
                   "description": "Số đối tượng tối đa một trang / features per page; "
-                                 "follow the `next` link for the rest.",
+                                 "follow the `next` link for the rest. A larger value is "
+                                 "served as the maximum (not an error), as OGC API – "
+                                 "Features 1.0.1 says; below 1 is a 400.",
                   "schema": {"type": "integer", "minimum": 1, "maximum": q.MAX_LIMIT,
                              "default": q.DEFAULT_LIMIT}},
         "offset": {"name": "offset", "in": "query", "required": False,
@@ -79,7 +84,9 @@ def _parameters(store_crs: str) -> dict[str, Any]:
                                 "(CRS84: min lon, min lat, max lon, max lat; EPSG:4326: "
                                 "latitude first). Six numbers (with heights) are accepted, "
                                 "the heights ignored.",
-                 "schema": {"type": "array", "minItems": 4, "maxItems": 6,
+                 "schema": {"type": "array",
+                            "oneOf": [{"minItems": 4, "maxItems": 4},
+                                      {"minItems": 6, "maxItems": 6}],
                             "items": {"type": "number"}}},
         "bbox-crs": {"name": "bbox-crs", "in": "query", "required": False,
                      "description": "CRS of bbox (default CRS84).",
@@ -94,8 +101,9 @@ def _parameters(store_crs: str) -> dict[str, Any]:
                      "description": "RFC 3339 date-time or interval (`..` for an open end). "
                                     "Features carry no time of their own: plan zones hold "
                                     "for the plan period 2021–2030, other layers always "
-                                    "match.",
-                     "schema": {"type": "string"}},
+                                    "match. An empty value is refused, like any value that "
+                                    "is not a date-time or an interval.",
+                     "schema": {"type": "string", "minLength": 1}},
         "featureId": {"name": "featureId", "in": "path", "required": True,
                       "description": "Feature id: the integer `id` of the feature in its "
                                      "collection's published version.",

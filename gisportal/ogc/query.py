@@ -59,6 +59,8 @@ LANGS = ("vi", "en")
 #: Longest filter value accepted (a commune code or name is far shorter).
 MAX_VALUE = 200
 _INT = re.compile(r"[+-]?[0-9]{1,18}")
+#: A limit of any length: one above the maximum is served as the maximum, not refused.
+_WHOLE = re.compile(r"[+-]?[0-9]{1,100}")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
@@ -123,14 +125,20 @@ def parse_format(args: Mapping[str, Sequence[str]], accept_html: bool) -> str:
 
 
 def _limit(value: str | None) -> int:
+    """The page size: below 1 is a 400; above `MAX_LIMIT` is served as `MAX_LIMIT`.
+
+    OGC API – Features 1.0.1 (17-069r4, Requirement 22 C and Permission 6): a limit
+    larger than the published maximum "SHALL NOT result in an error" — the server pages
+    at its maximum and the ``next`` link gives the rest.
+    """
     if value is None:
         return DEFAULT_LIMIT
     text = value.strip()
-    if not _INT.fullmatch(text) or not 1 <= int(text) <= MAX_LIMIT:
-        raise UsageError(f"limit={value[:20]!r} is not a whole number from 1 to {MAX_LIMIT}",
-                         where="limit", fix=f"give limit between 1 and {MAX_LIMIT} (default "
-                                            f"{DEFAULT_LIMIT}); follow the next links for more")
-    return int(text)
+    if not _WHOLE.fullmatch(text) or int(text) < 1:
+        raise UsageError(f"limit={value[:20]!r} is not a whole number from 1", where="limit",
+                         fix=f"give limit between 1 and {MAX_LIMIT} (default {DEFAULT_LIMIT}; "
+                             "more is served as the maximum); follow the next links for more")
+    return min(int(text), MAX_LIMIT)
 
 
 def _offset(value: str | None) -> int:
@@ -249,15 +257,19 @@ def parse_items_query(args: Mapping[str, Sequence[str]], fields: PublicFields,
     crs = ogc_crs.parse_crs(_single(args, "crs"), store_crs, "crs")
     filters = tuple((name, _filter_value(name, queryables[name], _single(args, name) or ""))
                     for name in args if name in queryables)
+    limit = _limit(_single(args, "limit"))
+    # Links carry the limit served (a limit above the maximum was lowered to it).
+    params = tuple((name, str(limit) if name == "limit" else _single(args, name) or "")
+                   for name in args)
     return ItemsQuery(
-        limit=_limit(_single(args, "limit")),
+        limit=limit,
         offset=_offset(_single(args, "offset")),
         bbox=_bbox(_single(args, "bbox"), bbox_crs),
         bbox_crs=bbox_crs,
         crs=crs,
         interval=_interval(_single(args, "datetime")),
         filters=filters,
-        params=tuple((name, _single(args, name) or "") for name in args),
+        params=params,
     )
 
 

@@ -20,7 +20,8 @@
   them (Flask-WTF's CSRF check used to fail on them with a 500);
 - **CSRF** (Flask-WTF) on every POST/PUT/PATCH/DELETE of the app, except requests
   authenticated by a token (they carry no ambient credential a foreign page could
-  ride on); a missing or stale token is a 400 that says to reload the page;
+  ride on) and ``/api/`` requests no session signs in (they answer 401); a missing or
+  stale token is a 400 that says to reload the page;
 - the ``auth`` blueprint (``/login``, ``/logout``, ``/api/me``) and the ``admin`` one.
 
 Sign-in under attack (issue 11): every limit of ``accounts/throttle.py`` is checked
@@ -357,6 +358,13 @@ def _unauthorized():
     return _login_redirect()
 
 
+def _anonymous_api_call() -> bool:
+    """A JSON API request that no session signs in: CSRF has nothing to protect there
+    (no ambient credential rides on it), and the view's sign-in check then answers 401
+    as documented, not a 400 about a form token a script never had."""
+    return request.path.startswith("/api/") and not current_user.is_authenticated
+
+
 def _refuse_nameless_parts() -> None:
     """A 400 for a multipart body with a part that has no ``name``.
 
@@ -375,14 +383,14 @@ def _refuse_nameless_parts() -> None:
 
 
 def _before_request() -> None:
-    """Token first, then CSRF, then the session's age."""
+    """Token first, then CSRF (not for anonymous /api/ calls), then the session's age."""
     token = _bearer()
     if token is not None:
         g.gp_token_user = tokens.check_token(home(), token)  # AuthError 401 if not valid
         _refuse_nameless_parts()
         return  # no CSRF: nothing ambient (a cookie) authenticates this request
     _refuse_nameless_parts()  # before anything reads the form's keys
-    if current_app.config.get("WTF_CSRF_ENABLED", True):
+    if current_app.config.get("WTF_CSRF_ENABLED", True) and not _anonymous_api_call():
         try:
             current_app.extensions["csrf"].protect(apply_exemptions=True)
         except CSRFError as err:

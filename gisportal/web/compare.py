@@ -179,13 +179,14 @@ def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
     return box  # type: ignore[return-value]
 
 
-def _count(text: str | None, name: str, default: int, high: int) -> int:
+def _count(text: str | None, name: str, default: int, high: int, low: int = 0) -> int:
+    """A whole number from `low` to `high` (the bounds the API definition publishes)."""
     if text is None or text == "":
         return default
     value = text.strip()
-    if not value.isdigit() or not value.isascii() or int(value) > high:
-        raise UsageError(f"{name} must be a whole number from 0 to {high}, got {text!r}",
-                         where=name, fix=f"e.g. {name}={default}")
+    if not value.isdigit() or not value.isascii() or not low <= int(value) <= high:
+        raise UsageError(f"{name} must be a whole number from {low} to {high}, got "
+                         f"{text[:30]!r}", where=name, fix=f"e.g. {name}={default}")
     return int(value)
 
 
@@ -222,10 +223,12 @@ def api_compare():
     for the map (`gisportal.display`: exact to half a pixel, a hostile million-vertex
     parcel as a few hundred vertices); ``gisportal compare`` gives the exact ones.
     """
-    comparison = _comparison(_required("district"), _required("kind"))
+    district, kind = _required("district"), _required("kind")
+    # The query string first: a bad value is a 400 whatever there is to compare.
     bbox = _bbox(request.args.get("bbox"))
     offset = _count(request.args.get("offset"), "offset", 0, 10**9)
-    limit = _count(request.args.get("limit"), "limit", PAGE_LIMIT, MAX_LIMIT)
+    limit = _count(request.args.get("limit"), "limit", PAGE_LIMIT, MAX_LIMIT, low=1)
+    comparison = _comparison(district, kind)
     page, total = comparison.select(bbox, offset=offset, limit=limit, display=True)
     return jsonify({
         "summary": comparison.summary(),

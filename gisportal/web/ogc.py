@@ -165,13 +165,26 @@ def _exception(status: int, description: str) -> Response:
 
 
 @bp.errorhandler(GisportalError)
-def _gisportal_error(err: GisportalError) -> Response:
+def gisportal_exception(err: GisportalError) -> Response:
+    """A refusal under /ogc as the OGC exception (the app's handler calls it too, for
+    errors raised before the view, such as a bad API token)."""
     return _exception(err.http_status, err.one_line())
 
 
 @bp.errorhandler(HTTPException)
-def _http_error(err: HTTPException) -> Response:
-    return _exception(err.code or 500, f"{err.name}: {err.description or ''}".strip(": "))
+def http_exception(err: HTTPException) -> Response:
+    """An HTTP error under /ogc as the OGC exception, keeping the error's own headers.
+
+    Also called by the app's handler (``web/errors.py``) for errors raised before any
+    view is chosen — a 405 for POST or TRACE is found by routing, where no blueprint's
+    handler applies — so every /ogc answer has the same shape. ``Allow`` (405) and the
+    like come from the exception: RFC 9110 requires ``Allow`` on a 405.
+    """
+    response = _exception(err.code or 500, f"{err.name}: {err.description or ''}".strip(": "))
+    for name, value in err.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
 
 
 @bp.errorhandler(Exception)

@@ -15,7 +15,11 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
+from gisportal.findings import SEVERITIES
+from gisportal.jobs.model import STATES
 from gisportal.store.base import KINDS
+from gisportal.web import compare, planner_api, planner_data
+from gisportal.web.tiles import MAX_ZOOM
 
 __all__ = ["bp", "json_api_openapi"]
 
@@ -163,11 +167,14 @@ def _staff_paths(district: dict[str, Any]) -> dict[str, Any]:
             "get": {"summary": "Công việc / jobs the user may see, newest first",
                      "operationId": "listJobs", "security": _SIGNED_IN,
                      "parameters": [
-                         _query("district", "only this district", district),
-                         _query("state", "queued, running, done, failed or cancelled",
-                                {"type": "string"}),
-                         _query("limit", "at most this many (1–500, default 50)",
-                                {"type": "integer", "minimum": 1, "maximum": 500})],
+                         _query("district", "only this district (empty: every district "
+                                            "the caller reviews)",
+                                {"type": "string", "pattern": "^([0-9]{2,5})?$"}),
+                         _query("state", "only jobs in this state (empty: any)",
+                                {"type": "string", "enum": ["", *STATES]}),
+                         _query("limit", "at most this many (default 50)",
+                                {"type": "integer", "minimum": 1,
+                                 "maximum": planner_api.MAX_JOBS})],
                      "responses": {"200": _ok("`jobs`: a list of jobs."), **errors}},
             "post": {"summary": "Tải lên / upload a file: ingest and validation run in the "
                                 "background", "operationId": "createJob",
@@ -188,11 +195,16 @@ def _staff_paths(district: dict[str, Any]) -> dict[str, Any]:
             "summary": "Lỗi / a page of a version's validation findings",
             "operationId": "versionFindings", "security": _SIGNED_IN,
             "parameters": [version_id,
-                           _query("rule", "only this rule code", {"type": "string"}),
-                           _query("severity", "error, warning or info", {"type": "string"}),
+                           _query("rule", "only this rule code (e.g. GEOM-INVALID)",
+                                  {"type": "string"}),
+                           _query("severity", "only this severity (empty: any)",
+                                  {"type": "string", "enum": ["", *SEVERITIES]}),
                            _query("offset", "first finding", {"type": "integer",
-                                                              "minimum": 0}),
-                           _query("limit", "page size", {"type": "integer", "minimum": 1})],
+                                                              "minimum": 0,
+                                                              "maximum": 10**9}),
+                           _query("limit", "page size",
+                                  {"type": "integer", "minimum": 1,
+                                   "maximum": planner_data.MAX_FINDINGS_LIMIT})],
             "responses": {"200": _ok("A page of findings with the report's `summary`."),
                           **errors}}},
         "/api/versions/{version_id}/features": {"get": {
@@ -202,7 +214,8 @@ def _staff_paths(district: dict[str, Any]) -> dict[str, Any]:
             "parameters": [version_id,
                            _query("bbox", "minlon,minlat,maxlon,maxlat", {"type": "string"}),
                            _query("limit", "at most this many features",
-                                  {"type": "integer", "minimum": 1})],
+                                  {"type": "integer", "minimum": 1,
+                                   "maximum": planner_data.MAX_FEATURE_LIMIT})],
             "responses": {"200": _ok("A GeoJSON FeatureCollection."), **errors}}},
         "/api/versions/{version_id}/preview": {"get": {
             "summary": "Thay đổi khi công bố / what residents would see change if the "
@@ -248,8 +261,10 @@ def _compare_paths(district: dict[str, Any]) -> dict[str, Any]:
             "parameters": [*params,
                            _query("bbox", "minlon,minlat,maxlon,maxlat", {"type": "string"}),
                            _query("offset", "first changed feature",
-                                  {"type": "integer", "minimum": 0}),
-                           _query("limit", "page size", {"type": "integer", "minimum": 1})],
+                                  {"type": "integer", "minimum": 0, "maximum": 10**9}),
+                           _query("limit", "page size",
+                                  {"type": "integer", "minimum": 1,
+                                   "maximum": compare.MAX_LIMIT})],
             "responses": {"200": _ok("`summary`, `features` (GeoJSON, WGS 84) and `page`."),
                           "400": _ERROR, "404": _ERROR}}},
         "/api/compare/summary": {"get": {
@@ -283,9 +298,12 @@ def json_api_openapi(server_url: str) -> dict[str, Any]:
     ]
     tile_coords = [_path("district", "GSO district code", district),
                    _path("kind", "layer kind", {"type": "string", "enum": list(KINDS)}),
-                   _path("z", "zoom, 0–24", {"type": "integer", "minimum": 0, "maximum": 24}),
-                   _path("x", "tile column, 0 – 2^z−1", {"type": "integer", "minimum": 0}),
-                   _path("y", "tile row, 0 – 2^z−1", {"type": "integer", "minimum": 0})]
+                   _path("z", f"zoom, 0–{MAX_ZOOM}",
+                         {"type": "integer", "minimum": 0, "maximum": MAX_ZOOM}),
+                   _path("x", "tile column, 0 – 2^z−1",
+                         {"type": "integer", "minimum": 0, "maximum": 2**MAX_ZOOM - 1}),
+                   _path("y", "tile row, 0 – 2^z−1",
+                         {"type": "integer", "minimum": 0, "maximum": 2**MAX_ZOOM - 1})]
     return {
         "openapi": "3.0.3",
         "info": {
@@ -309,7 +327,7 @@ def json_api_openapi(server_url: str) -> dict[str, Any]:
                 "security": [{}, {"bearerToken": []}],
                 "responses": {"200": {"description": "The parcel and its planned uses.",
                                       "content": json_ok},
-                              "400": _ERROR, "404": _ERROR}}},
+                              "400": _ERROR, "401": _ERROR, "404": _ERROR}}},
             "/api/search": {"get": {
                 "summary": "Ô tìm kiếm / the search box",
                 "description": "One text: VN-2000 `X Y`, `lat, lon`, a sheet and parcel "
@@ -356,7 +374,10 @@ def json_api_openapi(server_url: str) -> dict[str, Any]:
         },
         "components": {
             "schemas": _schemas(),
-            "responses": {"error": {"description": "Bad request (400) or not found (404).",
+            "responses": {"error": {"description": "The request was refused: the status "
+                                                   "says why (400 bad input, 401 not signed "
+                                                   "in, 403 no right, 404 not found, 409 "
+                                                   "conflict, 413 too large).",
                                     "content": {"application/json": {"schema": {
                                         "$ref": "#/components/schemas/error"}}}}},
             "securitySchemes": {

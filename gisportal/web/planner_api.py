@@ -67,6 +67,20 @@ bp = Blueprint("planner_api", __name__)
 MAX_JOBS = 500
 
 
+def _page_size(default: int, high: int) -> int:
+    """``limit`` of the query string, 1 to `high` (`default` when absent).
+
+    0 is refused (400), as the API definition's ``minimum: 1`` says, rather than read
+    as 1: a script asking for no rows has made a mistake worth hearing about.
+    """
+    text = request.args.get("limit")
+    limit = count(text, "limit", default, high)
+    if limit < 1:
+        raise UsageError(f"limit must be a whole number from 1 to {high}, got {text!r}",
+                         where="limit", fix=f"e.g. limit={default}")
+    return limit
+
+
 @bp.post("/api/jobs")
 @login_required
 def create_job():
@@ -96,7 +110,7 @@ def list_jobs():
     """Jobs of ``district`` (or of every district the caller reviews), newest first."""
     district = (request.args.get("district") or "").strip() or None
     state = (request.args.get("state") or "").strip() or None
-    limit = max(1, count(request.args.get("limit"), "limit", 50, MAX_JOBS))
+    limit = _page_size(50, MAX_JOBS)
     if district is not None:
         require("review", district)
         found = jobs.list_jobs(home(), district_or_404(district).code, state=state,
@@ -131,6 +145,10 @@ def cancel(job_id: int):
 def findings(version_id: int):
     """A page of the version's findings (the review table and map)."""
     version = version_for("review", version_id)
+    a = request.args
+    # The page first: a bad offset or limit is a 400 whether or not a report is kept.
+    offset = count(a.get("offset"), "offset", 0, 10**9)
+    limit = _page_size(FINDINGS_LIMIT, MAX_FINDINGS_LIMIT)
     job = upload_job_of(version)
     if job is None:
         raise NotFoundError(f"version {version.id} has no detailed report",
@@ -138,12 +156,9 @@ def findings(version_id: int):
                             fix="only versions uploaded through the portal keep their report",
                             code="REPORT-MISSING")
     report = load_report(jobs.report_file(home(), job, "json"))
-    a = request.args
     page = findings_page(report, rule=(a.get("rule") or "").strip() or None,
                          severity=(a.get("severity") or "").strip() or None,
-                         offset=count(a.get("offset"), "offset", 0, 10**9),
-                         limit=max(1, count(a.get("limit"), "limit", FINDINGS_LIMIT,
-                                            MAX_FINDINGS_LIMIT)))
+                         offset=offset, limit=limit)
     page["summary"] = report.get("summary")
     return jsonify(page)
 
@@ -154,7 +169,7 @@ def features(version_id: int):
     """The version's features meeting ``bbox`` (the review map's layer under the
     findings)."""
     version = version_for("review", version_id)
-    limit = max(1, count(request.args.get("limit"), "limit", FEATURE_LIMIT, MAX_FEATURE_LIMIT))
+    limit = _page_size(FEATURE_LIMIT, MAX_FEATURE_LIMIT)
     return jsonify(features_in_box(get_store(), version, parse_bbox(request.args.get("bbox")),
                                    limit=limit))
 
