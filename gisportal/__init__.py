@@ -30,6 +30,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False
     errors.init_app(app)
     i18n.init_app(app)
+    from gisportal.web import security  # CSP and other headers; public URL, proxies
+
+    security.init_app(app)
     from gisportal.web import auth  # sign-in, CSRF, tokens, /admin (web/auth.py)
 
     auth.init_app(app)

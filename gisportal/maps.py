@@ -24,7 +24,7 @@ from pyproj import CRS
 
 from gisportal import seeds
 from gisportal.crs import to_lonlat
-from gisportal.mapassets import offline_map
+from gisportal.mapassets import MEASURE_CSP, offline_map
 from gisportal.resources import data_dir
 from gisportal.store import Store
 from gisportal.store.derived import derived
@@ -42,7 +42,9 @@ PLUGIN_ASSETS: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]]]] = 
                      f"{STATIC}/leaflet.fullscreen/Control.FullScreen.js")],
                    [("Control.FullScreen.css",
                      f"{STATIC}/leaflet.fullscreen/Control.FullScreen.css")]),
-    "measure": ([("leaflet_measure_js", f"{STATIC}/leaflet-measure/leaflet-measure.min.js")],
+    # Its templates precompiled: the stock build calls ``new Function``, which the
+    # pages' Content-Security-Policy refuses (gisportal.mapassets.MEASURE_CSP).
+    "measure": ([("leaflet_measure_js", f"{STATIC}/{MEASURE_CSP}")],
                 [("leaflet_measure_css", f"{STATIC}/leaflet-measure/leaflet-measure.css")]),
     "locate": ([("Control_locate_min_js",
                  f"{STATIC}/leaflet.locatecontrol/L.Control.Locate.min.js")],

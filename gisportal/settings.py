@@ -35,6 +35,19 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest file accepted for validation or ingest, in bytes."),
     Setting("tiles_max_age", 300, "GISPORTAL_TILES_MAX_AGE",
             "Seconds browsers and proxies may cache a vector tile (ETags follow versions)."),
+    # The address the public uses (gisportal/web/security.py).
+    Setting("public_url", "", "GISPORTAL_PUBLIC_URL",
+            "The portal's public address, e.g. https://quyhoach.lamdong.gov.vn (no path). "
+            "Set, every absolute link (OGC API, OpenAPI) names it whatever Host header a "
+            "request carries. Empty: links follow the request's host (set allowed_hosts)."),
+    Setting("allowed_hosts", "", "GISPORTAL_ALLOWED_HOSTS",
+            "Host names the portal answers for, separated by commas (.example.org: its "
+            "subdomains too); a request for another is refused (400). Empty: any host, "
+            "which only a development set-up or one with public_url should keep."),
+    Setting("proxy_fix", 0, "GISPORTAL_PROXY_FIX",
+            "Reverse proxies in front of the portal (nginx: 1). Above 0, the client's "
+            "address, scheme and host come from that many X-Forwarded-For/-Proto/-Host "
+            "entries; 0 ignores those headers, which any client can send."),
     Setting("export_contact_org", "Văn phòng Đăng ký đất đai tỉnh Lâm Đồng",
             "GISPORTAL_EXPORT_CONTACT_ORG",
             "Organisation named as the contact in the metadata of ministry export packages."),

@@ -43,7 +43,7 @@ def _version_of(page) -> int:
 
 
 def _wait_review(page) -> None:
-    page.wait_for_function("window.gpReview && window.gpReview.findingsLoaded"
+    page.wait_for_function("() => window.gpReview && window.gpReview.findingsLoaded"
                            " && window.gpReview.featuresLoaded")
 
 
@@ -92,7 +92,7 @@ def test_planner_uploads_reviews_repairs_publishes_compares_and_rolls_back(live)
         assert page.locator("#gp-publish-blocked").inner_text().startswith(
             "Chưa công bố được: phiên bản có 1 lỗi")
         page.select_option('#gp-findings-filter select[name="severity"]', "error")
-        page.wait_for_function("document.querySelectorAll('#gp-findings-table tbody tr')"
+        page.wait_for_function("() => document.querySelectorAll('#gp-findings-table tbody tr')"
                                ".length === 1 && window.gpReview.findingsLoaded")
         rows.nth(0).click()  # zooms to the gap and opens its popup
         page.locator(".leaflet-popup-content").wait_for()
@@ -130,7 +130,7 @@ def test_planner_uploads_reviews_repairs_publishes_compares_and_rolls_back(live)
         # The district map: a click on the parcel shows the new planned use.
         page.click("#gp-job-map")
         page.wait_for_url("**/districts/676")
-        page.wait_for_function("window.gpMap !== undefined")
+        page.wait_for_function("() => window.gpMap !== undefined")
         page.evaluate("([lat, lon]) => window.gpMap.setView([lat, lon], 18, {animate: false})",
                       [lat, lon])
         page.wait_for_load_state("networkidle")
@@ -147,7 +147,7 @@ def test_planner_uploads_reviews_repairs_publishes_compares_and_rolls_back(live)
         page.select_option('#gp-history-compare select[name="to"]', str(v3))
         page.click('#gp-history-compare button[type="submit"]')
         page.wait_for_url(f"**/districts/676/plan/compare?from={v1}&to={v3}")
-        page.wait_for_function("window.gpCompare && window.gpCompare.ready")
+        page.wait_for_function("() => window.gpCompare && window.gpCompare.ready")
         assert page.locator('#gp-compare-counts tr[data-type="use_changed"] td.num') \
             .inner_text() == "1"
         screenshot(page, "planner-compare")

@@ -63,12 +63,12 @@ def test_portal_province_to_district_lookup_and_language(live):
         page.locator('.gp-district-label a[data-code="678"]').click()
         page.wait_for_url("**/districts/678**")
         page.locator(".leaflet-container").wait_for()
-        page.wait_for_function("window.gpMap !== undefined")
+        page.wait_for_function("() => window.gpMap !== undefined")
         # Zoom to the parcel: tiles of all three layers load.
         page.evaluate("([lat, lon]) => window.gpMap.setView([lat, lon], 18, {animate: false})",
                       [lat, lon])
         page.wait_for_function(
-            "document.querySelectorAll('.leaflet-tile-container canvas').length > 0")
+            "() => document.querySelectorAll('.leaflet-tile-container canvas').length > 0")
         page.wait_for_load_state("networkidle")
         assert tiles, "no tile was requested"
         assert all(status in (200, 204) for _, status in tiles), tiles
@@ -106,7 +106,7 @@ def test_portal_province_to_district_lookup_and_language(live):
         page.evaluate("([lat, lon]) => window.gpMap.setView([lat, lon], 13, {animate: false})",
                       [out_lat, out_lon])
         _click_at(page, out_lat, out_lon)
-        page.wait_for_function("document.querySelector('#gp-result')"
+        page.wait_for_function("() => document.querySelector('#gp-result')"
                                ".innerText.includes('outside every district')")
         panel = page.locator("#gp-result").inner_text()
         assert "Điểm này nằm ngoài các huyện" in panel  # the Vietnamese twin, small type

@@ -44,7 +44,7 @@ def live(tmp_path_factory):
 def test_search_by_sheet_and_parcel_then_open_the_sheet(live):
     with chromium_page() as (page, errors, requests):
         page.goto(live + "/districts/678")
-        page.wait_for_function("window.gpMap !== undefined")
+        page.wait_for_function("() => window.gpMap !== undefined")
         page.fill("#gp-search-q", "tờ 1 thửa 3")
         page.press("#gp-search-q", "Enter")
         page.locator("#gp-result .gp-planned li").first.wait_for()

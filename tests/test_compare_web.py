@@ -250,7 +250,7 @@ def test_browser_draws_the_changes_offline(site, monkeypatch, limit):
     monkeypatch.setattr(compare_web, "PAGE_LIMIT", limit)
     with live_server(site["home"]) as base, chromium_page() as (page, errors, requests):
         page.goto(base + f"/districts/678/parcels/compare?from={site['v1']}&to={site['v2']}")
-        page.wait_for_function("window.gpCompare && window.gpCompare.ready")
+        page.wait_for_function("() => window.gpCompare && window.gpCompare.ready")
         shown = page.evaluate("window.gpCompare.shown")
         note = page.locator("#gp-compare-note").inner_text()
         if limit == 5:

@@ -66,7 +66,7 @@ def test_district_page_has_tiles_controls_and_official_legend(client):
         assert f"/tiles/678/{kind}/{{z}}/{{x}}/{{y}}.pbf" in html
     for asset in ("leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js",
                   "leaflet.fullscreen/Control.FullScreen.js",
-                  "leaflet-measure/leaflet-measure.min.js",
+                  "leaflet-measure/leaflet-measure.csp.min.js",
                   "leaflet.locatecontrol/L.Control.Locate.min.js"):
         assert f"/static/vendor/{asset}" in html
     assert re.search(r'data-code="ODT" data-color="#FFA0FF"', html)

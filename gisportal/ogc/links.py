@@ -2,6 +2,9 @@
 
 Every link is absolute (clients such as GDAL follow them as given) and built from the
 API root the request came in on, so the API answers correctly behind any host name.
+That root is the ``public_url`` setting when set (`gisportal.web.security.PublicURL`
+fixes scheme and host before the app sees the request), so a hostile ``Host`` header
+never reaches a link; otherwise set ``allowed_hosts``.
 """
 
 from __future__ import annotations
