@@ -66,9 +66,9 @@ from gisportal.crs import to_lonlat
 from gisportal.store import open_store
 
 try:
-    from bench._measure import Runs, print_peers
+    from bench._measure import Runs, load_now, print_peers
 except ModuleNotFoundError:  # run as a script without the repository on sys.path
-    from _measure import Runs, print_peers
+    from _measure import Runs, load_now, print_peers
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -323,19 +323,21 @@ def phase(server: Server, script: Path, files: dict[str, Path], tmp: Path, *, na
 FIGURES = ("rps", "p50", "p99", "ratio", "p50s", "p99s", "server_cpu_ms", "client_cpu_ms")
 
 
-def aggregate(runs: list[list[dict]]) -> list[dict]:
+def aggregate(runs: list[list[dict]], load_before: float, load_after: float) -> list[dict]:
     """The rows of several runs of one phase, row by row: each figure becomes the Runs of
-    its per-run values; counts and statuses are summed, socket errors kept."""
+    its per-run values (with the load before the first run and after the last); counts and
+    statuses are summed, socket errors kept."""
     out = []
     for same in zip(*runs, strict=True):
         acc = Runs()
+        acc.before = load_before
         statuses: dict[int, int] = defaultdict(int)
         for r in same:
             for key in FIGURES:
                 acc.add(key, r[key])
             for k, c in r["statuses"].items():
                 statuses[k] += c
-        acc.close()
+        acc.after = load_after
         out.append({"server": same[0]["server"], "endpoint": same[0]["endpoint"],
                     "n": sum(r["n"] for r in same), "runs": acc, "statuses": dict(statuses),
                     "errors": "; ".join(r["errors"] for r in same if r["errors"])})
@@ -406,6 +408,7 @@ def main() -> None:
                 phase(server, script, files, tmp, name="warm-up",
                       connections=args.connections, seconds=3, rate=0)
                 closed_runs, paced_runs = [], []
+                load_before = load_now()
                 for _ in range(args.runs):  # closed and paced take turns
                     closed_runs.append(phase(server, script, files, tmp, name="closed",
                                              connections=args.connections,
@@ -413,7 +416,9 @@ def main() -> None:
                     paced_runs.append(phase(server, script, files, tmp, name="paced",
                                             connections=args.connections,
                                             seconds=args.duration, rate=args.rate))
-                closed, paced = aggregate(closed_runs), aggregate(paced_runs)
+                load_after = load_now()
+                closed = aggregate(closed_runs, load_before, load_after)
+                paced = aggregate(paced_runs, load_before, load_after)
             finally:
                 server.stop()
             print(f"\n{server.label} — closed loop ({args.connections} connections back to "
