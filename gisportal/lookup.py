@@ -86,6 +86,23 @@ def _plan_info(store: Store, district: str) -> tuple[Version | None, dict[str, A
                   "status_label_en": workflow.CONSULTATION_LABEL["en"] if draft else None}
 
 
+#: A parcel with more vertices than this (a densified arc, a hostile upload) is measured
+#: against the plan on its outline thinned to `SURVEY_TOLERANCE_M`: a million-vertex
+#: parcel otherwise costs tens of seconds of GEOS intersection per look-up.
+MEASURE_EXACT_UP_TO = 10_000
+#: Far below what a cadastral survey resolves (5–10 cm): the shares do not move.
+SURVEY_TOLERANCE_M = 0.02
+
+
+def _measured(geom):
+    """The parcel as the plan shares are computed on (see `MEASURE_EXACT_UP_TO`)."""
+    if shapely.get_num_coordinates(geom) <= MEASURE_EXACT_UP_TO:
+        return geom
+    thin = shapely.simplify(shapely.remove_repeated_points(geom, SURVEY_TOLERANCE_M),
+                            SURVEY_TOLERANCE_M, preserve_topology=True)
+    return thin if shapely.is_valid(thin) else shapely.make_valid(thin)
+
+
 def _planned(store: Store, plan: Version | None, geom) -> list[dict[str, Any]]:
     """Planned uses over ``geom``: intersection areas with plan zones, by code."""
     if plan is None:
@@ -93,6 +110,7 @@ def _planned(store: Store, plan: Version | None, geom) -> list[dict[str, Any]]:
     zones = store.records(plan.id, bbox=tuple(shapely.bounds(geom)), columns=["land_use"])
     if not zones:
         return []
+    geom = _measured(geom)
     inter = shapely.intersection(np.array([z["geometry"] for z in zones], dtype=object), geom)
     areas = shapely.area(inter)
     total = float(shapely.area(geom))

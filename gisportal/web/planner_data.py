@@ -24,6 +24,7 @@ from pyproj import CRS
 from shapely.geometry import mapping
 
 from gisportal import crs as vncrs
+from gisportal.display import display_geometries
 from gisportal.errors import UsageError
 from gisportal.findings import SEVERITIES
 from gisportal.models import layer_model
@@ -236,7 +237,9 @@ def _collection(rows: list[dict[str, Any]], columns: list[str], total: int, limi
                 bbox: Bounds | None, crs: CRS | None = None) -> dict[str, Any]:
     features = []
     if rows:
-        geoms = np.array([r["geometry"] for r in rows], dtype=object)
+        # Drawn, not measured: a hostile draft's million-vertex feature must not make
+        # the review map heavy (gisportal.display).
+        geoms = display_geometries([r["geometry"] for r in rows])
         ok = ~shapely.is_missing(geoms)
         geoms[ok] = shapely.transform(geoms[ok], lambda xy: np.column_stack(
             vncrs.to_lonlat(xy[:, 0], xy[:, 1], crs)))
