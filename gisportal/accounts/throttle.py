@@ -18,7 +18,8 @@ Floods (issue 11, item 2)
 -------------------------
 That rule alone lets an anonymous client try a new name each time, and every try
 costs an Argon2 hash (~0.2 CPU-seconds): ten tries a second took the look-ups from
-1 500 to 19 answers a second. So `admit`, called *before* the hash, also refuses:
+1 500 to 19 answers a second. So `check` (reads only) and `admit` (under the write
+lock, counting), called *before* the hash, also refuse:
 
 - an **address** with ``per_address.max_failures`` failed sign-ins (any names) within
   its window — the single-address flood stops there, without touching the next limit;
@@ -33,8 +34,10 @@ cannot all pass a check before any of them is counted. Refusals write nothing (a
 read, then a read under the lock), and these rows are written without an fsync
 (``synchronous=NORMAL``): a counter lost in a power cut costs nothing.
 
-`hash_slot` runs the hash itself on one low-priority thread per process with a short
-queue, so even the admitted attempts cannot take a look-up's CPU (see its doc).
+`hash_slot` runs the hash itself on one low-priority thread per process, and a try
+that finds it taken waits at most ``HASH_WAIT_S`` before its 429: the admitted
+attempts cannot take a look-up's CPU, nor hold many of a worker's request threads.
+The order in the view: `check` → `hash_slot` → `admit` → the hash → `succeeded`.
 """
 
 from __future__ import annotations
@@ -46,26 +49,25 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from gisportal.accounts.db import connect, transaction
 from gisportal.accounts.users import name_key
 from gisportal.errors import UsageError
 
-__all__ = ["Limit", "Limits", "Admission", "Refusal", "HashBusy", "admit", "succeeded",
-           "withdraw", "hash_slot", "retry_after", "record_failure", "reset", "HASH_WAIT_S"]
+__all__ = ["Limit", "Limits", "Admission", "Refusal", "HashBusy", "check", "admit",
+           "succeeded", "hash_slot", "retry_after", "record_failure", "reset", "HASH_WAIT_S"]
 
 T = TypeVar("T")
 
 #: Seconds a sign-in waits for this process's hash thread before it is answered 429.
 #: Short on purpose: a waiting sign-in holds one of the worker's few request threads,
-#: which look-ups need (a 1 s wait doubled look-up p99 under a flood in
-#: bench/bench_signin_flood.py).
+#: which look-ups need.
 HASH_WAIT_S = 0.1
 #: How much lower (``nice``) the hash thread runs than the request threads.
 HASH_NICE = 10
@@ -166,6 +168,16 @@ def _refusal(conn: sqlite3.Connection, name_key_: str, address_key: str, limits:
     return Refusal(wait, "service") if wait else None
 
 
+def check(home: str | Path, name: str, ip: str | None, limits: Limits, *,
+          now: float | None = None) -> Refusal | None:
+    """The limit a sign-in is over, or None — reads only, takes no lock and counts
+    nothing: the cheap first gate, so a refused flood never queues for `hash_slot` or
+    for the catalogue's write lock. `admit` checks again and counts."""
+    now = time.time() if now is None else now
+    with connect(home) as conn:
+        return _refusal(conn, _key(name, ip), _address_key(ip), limits, now)
+
+
 def admit(home: str | Path, name: str, ip: str | None, limits: Limits, *,
           now: float | None = None) -> Admission | Refusal:
     """Whether a sign-in may go on to the password hash; if so, it is counted.
@@ -204,15 +216,6 @@ def succeeded(home: str | Path, name: str, ip: str | None, admission: Admission)
                      (admission.address_row, _address_key(ip)))
 
 
-def withdraw(home: str | Path, admission: Admission) -> None:
-    """Take back an admitted attempt that never reached the hash (`HashBusy`): it is
-    no failure of the name or the address. (The service's count keeps it: the service
-    was busy.)"""
-    with connect(home) as conn, transaction(_relaxed(conn)):
-        conn.execute("DELETE FROM login_failures WHERE rowid IN (?, ?)",
-                     (admission.name_row, admission.address_row))
-
-
 # --------------------------------------------------------------------------- the hash
 
 
@@ -241,21 +244,29 @@ def _hash_thread() -> tuple[ThreadPoolExecutor, threading.BoundedSemaphore]:
         return _gate[1], _gate[2]
 
 
-def hash_slot(fn: Callable[..., T], /, *args, wait_s: float = HASH_WAIT_S, **kwargs) -> T:
-    """``fn(*args, **kwargs)`` on this process's password-hash thread; its result or
-    exception. `HashBusy` when another hash kept the thread for ``wait_s`` seconds.
+@contextmanager
+def hash_slot(wait_s: float = HASH_WAIT_S) -> Iterator[Callable[..., Any]]:
+    """This process's one password-hash slot; `HashBusy` if it stays taken ``wait_s``.
+
+    Yields ``run(fn, *args, **kwargs)``, which calls ``fn`` on the process's hash
+    thread and returns its result (or raises its exception). Hold the slot from `admit`
+    to the end of the hash, so concurrent tries in one worker are refused before they
+    count or queue for the catalogue's write lock.
 
     Why a thread of its own: one hash at a time per worker process, whatever the number
     of request threads, and at a lower CPU priority (``nice`` +10) — under load the
     kernel gives the cores to look-ups and tiles first, and a sign-in takes longer
-    instead (argon2-cffi releases the GIL while it hashes). Waiters are few and brief:
-    the service limit of `admit` lets only a handful a second through.
+    instead (argon2-cffi releases the GIL while it hashes).
     """
     pool, slot = _hash_thread()
     if not slot.acquire(timeout=wait_s):
         raise HashBusy(f"the password hash stayed busy for {wait_s:g} s")
-    try:
+
+    def run(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         return pool.submit(fn, *args, **kwargs).result()
+
+    try:
+        yield run
     finally:
         slot.release()
 

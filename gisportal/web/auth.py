@@ -513,15 +513,19 @@ def login():
     name = request.form.get("username", "")
     password = request.form.get("password", "")
     ip = _client_ip()
-    # Every limit before any hash: a refused try costs a read of the catalogue, not an
-    # Argon2 hash (issue 11, item 2).
-    admitted = throttle.admit(home(), name, ip, _limits())
-    if isinstance(admitted, throttle.Refusal):
-        return _too_many(admitted.wait, admitted.scope, name, next_url)
+    # Every limit before any hash (issue 11, item 2): a refused try costs a read of the
+    # catalogue — no Argon2 hash, no write lock, no wait for the hash thread.
+    limits = _limits()
+    refused = throttle.check(home(), name, ip, limits)
+    if refused:
+        return _too_many(refused.wait, refused.scope, name, next_url)
     try:
-        user = throttle.hash_slot(users.authenticate, home(), name, password)
+        with throttle.hash_slot() as run:  # one sign-in at a time per worker process
+            admitted = throttle.admit(home(), name, ip, limits)  # checked again, counted
+            if isinstance(admitted, throttle.Refusal):
+                return _too_many(admitted.wait, admitted.scope, name, next_url)
+            user = run(users.authenticate, home(), name, password)
     except throttle.HashBusy:
-        throttle.withdraw(home(), admitted)
         return _too_many(1, "busy", name, next_url)
     except (AuthError, PermissionDenied) as err:
         # A disabled account (whose password was right) gets the very answer of a wrong
