@@ -53,7 +53,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from gisportal.web import planner  # upload, review, decision, publish (web/planner.py)
 
     planner.init_app(app)
-    from gisportal import jobs  # background jobs: reap interrupted ones, start queued ones
+    from gisportal import housekeeping, jobs  # stale scratch; interrupted and queued jobs
 
+    housekeeping.clean_scratch(app.config["GISPORTAL_HOME"])
     jobs.startup(app.config["GISPORTAL_HOME"], settings)
     return app

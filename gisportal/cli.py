@@ -13,6 +13,7 @@ import gc
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,46 @@ def _errors(func):
             return func(*args, **kwargs)
         except GisportalError as err:
             _fail(err)
+
+    return wrapper
+
+
+#: Whether this process is the command's own (started through `main`): only then do the
+#: heavy commands lower its address space (see `_limited`).
+_OWN_PROCESS = False
+
+
+def _limited(func):
+    """Run a heavy command under ``job_memory_mb`` of address space, as a job runs.
+
+    An allocation over the limit (or a full disk) is one line, not a traceback nor a
+    server swapping for minutes: exit 2 for memory (the file cannot be handled within
+    the limit), 1 for the disk. The limit is set only in the command's own process
+    (``gisportal``, ``python -m gisportal``): a process that calls `cli` itself (tests,
+    a script) may already hold more address space than a job is allowed, and its limits
+    are its own business. It is lifted again when the command returns.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from gisportal.diskspace import disk_full_error, is_disk_full
+        from gisportal.jobs import limits
+
+        ctx = click.get_current_context()
+        settings = ctx.obj["settings"]
+        memory_mb = limits.Limits.from_settings(settings).memory_mb
+        previous = limits.limit_memory(memory_mb) if _OWN_PROCESS else None
+        try:
+            return func(*args, **kwargs)
+        except Exception as exc:  # MemoryError, or whatever wrapped one
+            if limits.is_out_of_memory(exc):
+                _fail(limits.out_of_memory_error(memory_mb, f"gisportal {ctx.info_name}",
+                                                 subject="command"))
+            if not isinstance(exc, GisportalError) and is_disk_full(exc):
+                _fail(disk_full_error(data_home(settings), data_home(settings)))
+            raise
+        finally:
+            limits.restore_memory(previous)
 
     return wrapper
 
@@ -94,6 +135,8 @@ def cli(ctx: click.Context, home: str | None) -> None:
     Validate and ingest cadastral and 2021–2030 land-use plan layers, keep every
     version, publish them, look parcels up, and serve the portal.
     """
+    if not sys.warnoptions:  # library warnings never reach the planner: one stderr line
+        warnings.simplefilter("ignore")
     ctx.ensure_object(dict)
     ctx.obj["settings"] = load_settings({"home": home})
 
@@ -120,6 +163,7 @@ def cli(ctx: click.Context, home: str | None) -> None:
 @click.option("--repaired-out", type=click.Path(dir_okay=False, path_type=Path),
               help="With --repair: write the repaired layer here (GeoPackage, VN-2000 TM-3).")
 @click.pass_context
+@_limited
 def validate(ctx, file, kind, district, crs, encoding, layer, fields, fmt, out, repair,
              repaired_out) -> None:
     """Validate FILE and print the report (exit 0: no errors, 1: errors, 2: unreadable)."""
@@ -205,6 +249,7 @@ def _print_changes(changes) -> None:
 @click.option("--user", default="cli", show_default=True, help="Recorded as the uploader.")
 @click.pass_context
 @_errors
+@_limited
 def ingest(ctx, file, kind, district, crs, encoding, layer, fields, publish, repair, update,
            communes, confirm_removals, consultation, public_fields, user) -> None:
     """Store FILE as a new draft version; the last output line is the version id."""
@@ -428,6 +473,7 @@ def compare(ctx, district, kind, from_id, to_id, fmt, out, area_tolerance,
                    "Off by default.")
 @click.pass_context
 @_errors
+@_limited
 def export(ctx, district, out, kinds, version_id, national_names, include_personal) -> None:
     """Write the ministry export package of a district; the last output line is its path."""
     from gisportal.export import export_package
@@ -499,6 +545,39 @@ def jobs_cancel(ctx, job_id) -> None:
     click.echo(f"job {job.id}: {job.state}" + (f" ({job.message})" if job.message else ""))
 
 
+@cli.command("cleanup")
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@click.option("--retention-days", type=click.IntRange(0), default=None,
+              help="Remove uploads of jobs finished this many days ago (default: the "
+                   "upload_retention_days setting).")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@click.option("--user", default="cli", show_default=True, help="Recorded in the audit log.")
+@click.pass_context
+@_errors
+def cleanup_command(ctx, dry_run, retention_days, as_json, user) -> None:
+    """Remove old uploads, tile archives no roll back needs, and stale scratch.
+
+    Uploads of jobs finished more than upload_retention_days ago go, unless their
+    version is a draft or published; tile archives of superseded versions go, except the
+    last one of each layer; scratch a killed process left goes. Audited as "cleanup".
+    """
+    from gisportal.housekeeping import cleanup
+
+    home = data_home(ctx.obj["settings"])
+    report = cleanup(home, retention_days=retention_days, dry_run=dry_run, actor=user,
+                     settings=ctx.obj["settings"])
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
+        return
+    from gisportal.text import human_size
+
+    verb = "would remove" if dry_run else "removed"
+    for entry in (*report.uploads, *report.tiles, *report.scratch):
+        row = entry.to_dict(home)
+        click.echo(f"{verb} {row['path']} ({human_size(row['bytes'])}): {row['reason']}")
+    click.echo(report.one_line())
+
+
 # --------------------------------------------------------------------------- demo, serve
 
 
@@ -531,6 +610,7 @@ def _run_demo(ctx: click.Context, parcels: int, districts: tuple[str, ...]) -> N
 @click.option("--district", "districts", multiple=True, help="Only these districts.")
 @click.pass_context
 @_errors
+@_limited
 def demo(ctx, parcels, districts) -> None:
     """Generate the demo province and publish it into the data home."""
     _run_demo(ctx, parcels, districts)
@@ -710,6 +790,8 @@ def main() -> None:
     anything else is a bug, reported in one line with exit 3 and the traceback in
     ``<home>/logs/gisportal-errors.log`` (tests call `cli` directly, so they still see it).
     """
+    global _OWN_PROCESS
+    _OWN_PROCESS = True
     try:
         cli(prog_name="gisportal")
     except Exception as exc:  # noqa: BLE001 - the last safety net, see the docstring

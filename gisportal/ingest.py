@@ -18,6 +18,7 @@ from typing import Any
 from gisportal import seeds
 from gisportal.commune_update import UpdateInfo, merge_update
 from gisportal.errors import GisportalError, UsageError
+from gisportal.housekeeping import scratch_for, scratch_prefix
 from gisportal.models import layer_model
 from gisportal.normalise import NormalisedLayer, normalise
 from gisportal.read.sources import SourceLayer, read_source
@@ -91,7 +92,10 @@ def check_file(path: str | Path, kind: str, *, district: str | None = None,
     settings = settings or load_settings()
     model = layer_model(kind)
     district = check_district(district)
-    with tempfile.TemporaryDirectory(prefix="gisportal-read-") as tmp:
+    # Scratch in <home>/tmp, named after this process: what a killed worker leaves is
+    # found and removed (gisportal.housekeeping).
+    with tempfile.TemporaryDirectory(prefix=scratch_prefix("read"),
+                                     dir=scratch_for(settings)) as tmp:
         src = read_source(Path(path), layer=layer, encoding=encoding, workdir=Path(tmp),
                           max_bytes=int(settings["max_upload_bytes"]), progress=progress)
     if progress:

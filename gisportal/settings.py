@@ -62,6 +62,20 @@ SETTINGS: tuple[Setting, ...] = (
             "A publish that removes more than this share of the published features (0.05 = "
             "5 %) must be confirmed (--confirm-removals, confirm_removals=true, the review "
             "page's box): a partial file must never silently replace a district."),
+    # Limits of background jobs and the heavy commands (gisportal/jobs/limits.py).
+    Setting("job_memory_mb", 4096, "GISPORTAL_JOB_MEMORY_MB",
+            "Address space (virtual memory, MB) each job worker, and the validate, ingest, "
+            "export and demo commands, may use; over it the job fails with 'ran out of "
+            "memory' instead of swapping the server. Virtual, not resident: a 200 000-parcel "
+            "ingest and publish fails under 1024 and completes under 1536 (unlimited it "
+            "reserves 2.1 GB, 600 000 parcels 2.6 GB). 0: no limit."),
+    Setting("job_timeout_seconds", 3600, "GISPORTAL_JOB_TIMEOUT_SECONDS",
+            "Longest a background job may run before it is stopped as failed, so one "
+            "hostile or wedged upload cannot hold the job slot (600 000 parcels ingested "
+            "and published in 16 minutes on a busy 2-core machine). 0: no limit."),
+    Setting("upload_retention_days", 30, "GISPORTAL_UPLOAD_RETENTION_DAYS",
+            "gisportal cleanup removes the uploaded files of jobs finished this many days "
+            "ago (never of a version still draft or published: repair reads them again)."),
     # Accounts and sign-in (gisportal/accounts, gisportal/web/auth.py).
     Setting("secret_key", "", "GISPORTAL_SECRET_KEY",
             "Key signing session cookies and CSRF tokens (32+ characters). Unset: a random "

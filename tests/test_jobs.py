@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import sqlite3
 import time
@@ -432,10 +433,17 @@ def test_a_bug_in_a_worker_is_recorded_not_hidden(home):
                                      actor="planner1").id)
     assert (job.state, job.message) == ("failed", "internal error")
     assert job.error["code"] == "JOB-BUG"
-    assert job.error["what"] == "internal error: KeyError: 'upload'"
-    assert "worker.py" in job.error["where"] and "KeyError" in job.error["traceback"]
-    assert f"jobs/{job.id}.log" in job.error["fix"]
-    assert "Traceback" in process.log_path(home, job.id).read_text()
+    # Planners read a reference, never the server's paths or traceback lines...
+    ref = job.error["reference"]
+    assert re.fullmatch(rf"JOB-{job.id}-[0-9a-f]{{8}}", ref)
+    assert f"internal error, reference {ref}" in job.error["what"]
+    assert "job log" in job.error["fix"] and "traceback" not in job.error
+    shown = json.dumps(job.error)
+    assert str(home) not in shown and "worker.py" not in shown and "KeyError" not in shown
+    # ...and the administrator finds the traceback in the job's log under that reference.
+    log = process.log_path(home, job.id).read_text()
+    assert f"--- {ref}: internal error in job {job.id}" in log
+    assert "Traceback" in log.split(ref, 1)[1] and "KeyError: 'upload'" in log
 
 
 def test_app_start_reaps_interrupted_jobs_and_starts_queued_ones(home, store, zips):

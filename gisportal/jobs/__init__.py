@@ -16,7 +16,11 @@ The life of a job::
         the row a few times a second at most, saves the validation report next to the
         upload, records the result or the error, then starts the next queued job
     cancel: SIGTERM to the worker's process group, SIGKILL after a grace period
-    reap: a running job whose worker is gone is marked failed ("interrupted")
+    limits: the worker runs under ``job_memory_mb`` of address space and stops itself
+        after ``job_timeout_seconds`` (see :mod:`gisportal.jobs.limits`)
+    reap: a running job whose worker is gone is marked failed ("interrupted", or out
+        of memory / over its time when that is what happened); one still alive long
+        past its time is killed first. `get`, `list_jobs` and `dispatch` reap.
 
 Nothing here needs a long-running thread in the web server: a finishing worker starts
 the next queued job itself, and `startup` (called when the app starts) reaps jobs
@@ -28,6 +32,8 @@ Files under the data home::
                                           trace back to it by sha256)
     uploads/<job id>/report.json|.geojson|.html   its validation report
     jobs/<job id>.lock, jobs/<job id>.log the worker's liveness lock and its output
+    tmp/                                  scratch of running workers (see
+                                          :mod:`gisportal.housekeeping`)
 
 This package imports nothing heavy at module level (the worker sets its signal mask
 before numpy and GDAL start their threads).
@@ -35,6 +41,7 @@ before numpy and GDAL start their threads).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -46,7 +53,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from gisportal.errors import GisportalError, NotFoundError, UsageError
-from gisportal.jobs import process, table, uploads
+from gisportal.jobs import limits, process, table
 from gisportal.jobs.model import FINAL_STATES, KINDS, LABELS, STAGES, STATES, Job, utc_now
 from gisportal.jobs.outcome import record_outcome
 from gisportal.settings import data_home, load_settings
@@ -132,9 +139,10 @@ def submit(home: str | Path, kind: str, *, district: str, layer: str, actor: str
     """
     home = _home(home)
     kind, district, layer, actor = _check(kind, district, layer, actor)
+    job_limits = limits.Limits.from_settings(_settings(home, settings)).to_dict()
     with table.connect(home) as conn, table.transaction(conn):
         job_id = table.insert(conn, kind=kind, district=district, layer=layer, actor=actor,
-                              params=dict(params or {}))
+                              params=dict(params or {}), limits=job_limits)
     if start:
         dispatch(home, settings)
     return get(home, job_id)
@@ -204,6 +212,9 @@ def submit_upload(home: str | Path, stream: BinaryIO, filename: str | None, *,
         raise UsageError(f"an update replaces communes of a cadastre, not of a {layer} layer",
                          where="update", fix="Upload the whole layer without update",
                          code="UPDATE-NOT-PARCELS")
+    # Imported here: it loads numpy, whose threads must start after a worker's signal mask.
+    from gisportal.jobs import uploads
+
     name = uploads.safe_file_name(filename)
     if name in REPORTS.values():  # the report files share the folder
         name = f"upload-{name}"
@@ -226,7 +237,8 @@ def submit_upload(home: str | Path, stream: BinaryIO, filename: str | None, *,
             # Queued, renamed and pointed at in one transaction: no dispatcher can see
             # the job before its file is in place.
             job_id = table.insert(conn, kind=kind, district=district, layer=layer,
-                                  actor=actor, params=params)
+                                  actor=actor, params=params,
+                                  limits=limits.Limits.from_settings(conf).to_dict())
             target = root / str(job_id)
             incoming.rename(target)
             folder = target
@@ -324,9 +336,18 @@ def _version_id(value: Any) -> int:
 
 
 def get(home: str | Path, job_id: int) -> Job:
-    """The job with this id; NotFoundError if there is none."""
-    with table.connect(_home(home)) as conn:
-        return table.fetch(conn, job_id)
+    """The job with this id; NotFoundError if there is none.
+
+    A running job is reaped first, as listing does: a job whose worker was killed must
+    not answer ``running`` to the page polling it until someone lists the jobs.
+    """
+    home = _home(home)
+    with table.connect(home) as conn:
+        job = table.fetch(conn, job_id)
+    if job.state == "running" and job.id in _reap_and_go_on(home):
+        with table.connect(home) as conn:
+            job = table.fetch(conn, job_id)
+    return job
 
 
 def list_jobs(home: str | Path, district: str | None = None, *, layer: str | None = None,
@@ -337,7 +358,7 @@ def list_jobs(home: str | Path, district: str | None = None, *, layer: str | Non
     Reaps first, so a job whose worker died shows as failed rather than running forever.
     """
     home = _home(home)
-    reap(home)
+    _reap_and_go_on(home)
     states = [state] if isinstance(state, str) else state
     with table.connect(home) as conn:
         return table.fetch_many(conn, district=district, layer=layer, states=states,
@@ -420,20 +441,41 @@ def dispatch(home: str | Path, settings: Mapping[str, Any] | None = None) -> lis
 
 
 def reap(home: str | Path) -> list[int]:
-    """Mark running jobs whose worker is gone: failed "interrupted" (or cancelled).
+    """Mark running jobs whose worker is gone; kill those long past their time first.
 
     A worker killed by the system, a reboot or a bug leaves its row running; the store
     removes what the worker left half-written the next time it is opened (every worker
-    opens it, so `dispatch` after `reap` cleans up too). Returns the ids reaped.
+    opens it, so `dispatch` after `reap` cleans up too), and the worker's scratch is
+    removed here. The job fails with what most likely happened: over its time limit,
+    out of memory (the end of its log shows an allocation that failed), or else
+    "interrupted"; a cancelled one is marked cancelled. A worker still alive
+    `limits.TIMEOUT_GRACE` seconds after its time limit is wedged where its own alarm
+    cannot stop it (in C code): its process group is killed. Returns the ids reaped.
     """
     home = _home(home)
     reaped: list[int] = []
     with table.connect(home) as conn:
-        rows = conn.execute("SELECT id, pid, cancel_requested_at FROM jobs "
-                            "WHERE state = 'running'").fetchall()
-        for job_id, pid, cancel_requested in rows:
+        rows = conn.execute("SELECT id, pid, cancel_requested_at, started_at, limits "
+                            "FROM jobs WHERE state = 'running'").fetchall()
+        if not rows:
+            return reaped
+        fallback: limits.Limits | None = None
+        for job_id, pid, cancel_requested, started_at, limits_json in rows:
+            if limits_json is None and fallback is None:
+                fallback = limits.Limits.from_settings(load_settings())
+            lim = limits.Limits.from_dict(json.loads(limits_json) if limits_json else None,
+                                          fallback or limits.Limits())
+            elapsed = _seconds_since(started_at)
+            overdue = bool(lim.timeout_seconds) and elapsed is not None and \
+                elapsed > lim.timeout_seconds + limits.TIMEOUT_GRACE
             if process.is_alive(home, job_id):
-                continue
+                if not overdue or pid is None:
+                    continue
+                logger.warning("job %s is %.0f s past its %s s limit: killing its worker",
+                               job_id, elapsed, lim.timeout_seconds)
+                process.signal_group(pid, signal.SIGKILL)
+                if not _wait_dead(home, job_id, 10.0):
+                    continue  # the next reap tries again
             now = utc_now()
             with table.transaction(conn):
                 if cancel_requested:
@@ -441,20 +483,59 @@ def reap(home: str | Path) -> list[int]:
                                            only_if_pid=pid, state="cancelled",
                                            message="cancelled", finished_at=now)
                 else:
+                    err, message = _death(home, job_id, pid, lim, elapsed)
                     changed = table.update(
                         conn, job_id, only_if_state="running", only_if_pid=pid,
-                        state="failed", message="interrupted", finished_at=now,
-                        error=_error_dict(GisportalError(
-                            "the job was interrupted: its worker process stopped before "
-                            "finishing", where=f"job {job_id}, process {pid} (log: "
-                            f"{process.log_path(home, job_id).relative_to(home)})",
-                            fix="Submit the job again; the store keeps nothing half-written",
-                            code="JOB-INTERRUPTED")))
+                        state="failed", message=message, finished_at=now,
+                        error=_error_dict(err))
             if changed:
                 reaped.append(job_id)
                 process.lock_path(home, job_id).unlink(missing_ok=True)
+                from gisportal import housekeeping
+
+                housekeeping.remove_owned_by(home, pid)
                 record_outcome(home, table.fetch(conn, job_id))
     return reaped
+
+
+def _reap_and_go_on(home: Path) -> list[int]:
+    """`reap`, then start what was queued behind the jobs reaped: a dead worker never
+    started the next job itself. A failure to start one never fails the read."""
+    reaped = reap(home)
+    if reaped:
+        try:
+            dispatch(home)
+        except (sqlite3.Error, OSError, GisportalError):
+            logger.exception("could not start queued jobs in %s", home)
+    return reaped
+
+
+def _seconds_since(stamp: str | None) -> float | None:
+    """Seconds since a row's UTC timestamp (``2024-05-01T08:00:00Z``), or None."""
+    from datetime import UTC, datetime
+
+    try:
+        then = datetime.strptime(str(stamp), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return (datetime.now(UTC) - then).total_seconds()
+
+
+def _death(home: Path, job_id: int, pid: int | None, lim: limits.Limits,
+           elapsed: float | None) -> tuple[GisportalError, str]:
+    """Why a worker died without recording its job's end, as best the reaper can tell."""
+    log = process.log_path(home, job_id)
+    where = f"job {job_id}, process {pid} (log: {log.relative_to(home)})"
+    if lim.timeout_seconds and elapsed is not None and elapsed >= lim.timeout_seconds:
+        return limits.timeout_error(lim.timeout_seconds, where), "timed out"
+    if limits.log_says_out_of_memory(log):
+        return limits.out_of_memory_error(lim.memory_mb, where), "out of memory"
+    limit = f"limit {lim.memory_mb} MB" if lim.memory_mb else "no limit set"
+    return GisportalError(
+        "the job was interrupted: its worker process stopped before finishing",
+        where=where, fix="Submit the job again; the store keeps nothing half-written. If it "
+        "stops again, the server may be short of memory: ask the administrator "
+        f"({limit}, setting job_memory_mb)", code="JOB-INTERRUPTED"), "interrupted"
 
 
 def cancel(home: str | Path, job_id: int, *, grace: float = CANCEL_GRACE,

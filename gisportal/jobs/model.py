@@ -111,6 +111,9 @@ class Job:
         The user who asked for the job.
     cancel_requested_at
         When someone asked to cancel it (the worker may still be finishing).
+    limits
+        The limits it runs under (``memory_mb``, ``timeout_seconds``; 0: none), from the
+        settings it was submitted with; None for a row from before they were recorded.
     """
 
     id: int
@@ -131,6 +134,7 @@ class Job:
     started_at: str | None = None
     finished_at: str | None = None
     cancel_requested_at: str | None = None
+    limits: dict[str, Any] | None = None
 
     @property
     def finished(self) -> bool:
@@ -146,5 +150,5 @@ class Job:
             "params": self.params, "result": self.result, "error": self.error,
             "created_at": self.created_at, "started_at": self.started_at,
             "updated_at": self.updated_at, "finished_at": self.finished_at,
-            "cancel_requested_at": self.cancel_requested_at,
+            "cancel_requested_at": self.cancel_requested_at, "limits": self.limits,
         }

@@ -53,9 +53,10 @@ def record_outcome(home: str | Path, job: Job) -> None:
             detail["warnings"] = summary.get("warnings")
     elif job.error:
         detail["error"] = job.error.get("code")
-    from gisportal.accounts import audit
-
     try:
+        from gisportal.accounts import audit  # (in the try: under a job's memory limit
+        #                                        even this import can fail)
+
         audit.record(home, job.actor, f"job.{job.state}", district=job.district,
                      kind=job.layer, version=version, decision=_decision(home, job, version),
                      detail=detail)

@@ -134,10 +134,11 @@ def signal_group(pid: int, sig: int) -> None:
 
 
 def block_worker_signals() -> None:
-    """Block SIGTERM and SIGUSR1 in this thread and every thread started after it.
+    """Block SIGTERM, SIGUSR1 and SIGALRM in this thread and every thread started after it.
 
-    Called by the worker before it imports numpy or GDAL (whose thread pools inherit
-    the mask), then SIGTERM is unblocked in the main thread only: the kernel then always
-    delivers a cancel to the main thread, where Python runs the handler.
+    Called by the worker before it imports GDAL (whose thread pools inherit the mask),
+    then SIGTERM and SIGALRM (the job's time limit) are unblocked in the main thread
+    only: the kernel then always delivers a cancel or a timeout to the main thread,
+    where Python runs the handler — also while it waits in the test hook's sigwait.
     """
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGUSR1})
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGUSR1, signal.SIGALRM})

@@ -50,14 +50,18 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX jobs_by_state ON jobs (state, id)",
         "CREATE INDEX jobs_by_district ON jobs (district, layer, id)",
     ),
+    # The limits a job was submitted under (JSON: memory_mb, timeout_seconds): its worker
+    # applies them whoever starts it, and a reaper in any process judges the job by them.
+    ("ALTER TABLE jobs ADD COLUMN limits TEXT",),
 )
 
 _FIELDS = ("id, kind, district, layer, params, state, stage, percent, message, result, "
            "error, pid, actor, cancel_requested_at, created_at, started_at, updated_at, "
-           "finished_at")
+           "finished_at, limits")
 #: Columns `update` may set.
 _UPDATABLE = frozenset({"params", "state", "stage", "percent", "message", "result", "error",
-                        "pid", "cancel_requested_at", "started_at", "finished_at"})
+                        "pid", "cancel_requested_at", "started_at", "finished_at",
+                        "limits"})
 
 def catalogue_path(home: str | Path) -> Path:
     return catalogue.catalogue_path(home)
@@ -86,23 +90,26 @@ def _from_json(text: str | None) -> Any:
 
 def _job(row: Sequence[Any]) -> Job:
     (jid, kind, district, layer, params, state, stage, percent, message, result, error, pid,
-     actor, cancel_requested_at, created_at, started_at, updated_at, finished_at) = row
+     actor, cancel_requested_at, created_at, started_at, updated_at, finished_at,
+     limits) = row
     return Job(id=jid, kind=kind, district=district, layer=layer, state=state, stage=stage,
                percent=percent, message=message, actor=actor, created_at=created_at,
                updated_at=updated_at, params=_from_json(params) or {},
                result=_from_json(result), error=_from_json(error), pid=pid,
                started_at=started_at, finished_at=finished_at,
-               cancel_requested_at=cancel_requested_at)
+               cancel_requested_at=cancel_requested_at, limits=_from_json(limits))
 
 
 def insert(conn: sqlite3.Connection, *, kind: str, district: str, layer: str, actor: str,
-           params: Mapping[str, Any]) -> int:
+           params: Mapping[str, Any], limits: Mapping[str, Any] | None = None) -> int:
     """Add a queued job; the caller holds a transaction. Returns its id."""
     now = utc_now()
     jid = conn.execute(
         "INSERT INTO jobs (kind, district, layer, params, state, stage, percent, message, "
-        "actor, created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', 'queued', 0, '', ?, ?, ?)",
-        (kind, district, layer, to_json(dict(params)), actor, now, now)).lastrowid
+        "actor, created_at, updated_at, limits) "
+        "VALUES (?, ?, ?, ?, 'queued', 'queued', 0, '', ?, ?, ?, ?)",
+        (kind, district, layer, to_json(dict(params)), actor, now, now,
+         None if limits is None else to_json(dict(limits)))).lastrowid
     assert jid is not None
     return jid
 
@@ -160,7 +167,7 @@ def update(conn: sqlite3.Connection, job_id: int, *, only_if_state: str | None =
         raise ValueError(f"cannot update job columns {sorted(bad)}")
     if "stage" in values and values["stage"] not in STAGES:
         raise ValueError(f"unknown stage {values['stage']!r}")
-    for name in ("params", "result", "error"):
+    for name in ("params", "result", "error", "limits"):
         if name in values and values[name] is not None:
             values[name] = to_json(values[name])
     values["updated_at"] = utc_now()

@@ -14,6 +14,18 @@ the published pointer (stage ``publish``): a SIGTERM there is remembered and the
 finishes. A SIGKILL (after the cancel's grace period, or from the system) leaves what
 the store's crash recovery removes the next time a store is opened.
 
+Limits (:mod:`gisportal.jobs.limits`): the job row carries the limits it was submitted
+under; having claimed it, before any work, the worker lowers its address space to
+``job_memory_mb`` and sets an alarm for ``job_timeout_seconds``. An allocation over the
+limit fails the job with "ran out of memory (limit N MB, setting job_memory_mb)"; the
+alarm raises `JobTimedOut` at the next Python step like a cancel, and the job fails with
+"took longer than N s (job_timeout_seconds)". A worker wedged in C code is killed by the
+reaper.
+
+What planners read: errors are recorded without the data home's absolute path (paths
+inside it are shown relative to it), and a bug as a reference (``JOB-<id>-<hash>``)
+whose traceback is in the job's log, never paths or traceback lines in the page.
+
 Test hook: with ``GISPORTAL_JOBS_PAUSE_AT=<stage>[,<stage>...]`` in the environment, the
 worker stops on entering each of those stages (after writing it, with the message
 ``paused (test hook)``, to the job row) until it receives
@@ -25,16 +37,20 @@ when unset.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
+import hashlib
 import json
 import os
+import re
 import signal
 import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from gisportal.jobs import process
+from gisportal.jobs import limits, process
 
 #: Test-only: the stages at which a worker waits for SIGUSR1 (see the module docstring).
 PAUSE_ENV = "GISPORTAL_JOBS_PAUSE_AT"
@@ -46,6 +62,10 @@ THROTTLE = 0.5
 class JobCancelled(BaseException):  # noqa: N818 - like KeyboardInterrupt, not an error
     """Raised in the main thread by SIGTERM. A BaseException, so that no
     ``except Exception`` in library code swallows it."""
+
+
+class JobTimedOut(BaseException):  # noqa: N818 - like JobCancelled
+    """Raised in the main thread by the job's alarm (``job_timeout_seconds``)."""
 
 
 def _stage_of(text: str) -> tuple[str | None, str]:
@@ -74,6 +94,9 @@ class Worker:
         self.home = home
         self.job_id = job_id
         self.pid = os.getpid()
+        self.limits = limits.Limits()
+        #: The address-space limit before this worker lowered it (its children get it).
+        self.previous_memory: tuple[int, int] | None = None
         #: False from the moment the published pointer starts moving.
         self.cancellable = True
         self.cancel_requested = False
@@ -90,6 +113,18 @@ class Worker:
         if self.cancellable:
             self.cancellable = False  # a second SIGTERM must not interrupt the clean-up
             raise JobCancelled
+
+    def on_alarm(self, signum: int, frame: Any) -> None:
+        """The job's time is up: stop it like a cancel (never while the pointer moves).
+
+        From now on a second alarm ends the process (the default action), so a clean-up
+        that hangs cannot hold the slot either; the reaper then records the timeout.
+        """
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.alarm(limits.TIMEOUT_GRACE)
+        if self.cancellable:
+            self.cancellable = False
+            raise JobTimedOut
 
     def _pause(self) -> None:
         """Test hook: wait for SIGUSR1 (go on) or SIGTERM (cancel, when allowed)."""
@@ -155,6 +190,11 @@ class Worker:
                error: dict[str, Any] | None = None, message: str = "") -> None:
         from gisportal.jobs.model import utc_now
 
+        if error is not None:
+            error = public_error(error, self.home)
+        if result and isinstance(result.get("not_published"), dict):
+            result = {**result, "not_published": public_error(result["not_published"],
+                                                              self.home)}
         values: dict[str, Any] = {"state": state, "message": message, "result": result,
                                   "error": error, "finished_at": utc_now()}
         if state == "done":
@@ -172,10 +212,17 @@ class Worker:
         job = self.claim()
         if job is None:
             return 0
+        self.apply_limits(job)
         status = 0
         signal.signal(signal.SIGTERM, self.on_sigterm)
+        signal.signal(signal.SIGALRM, self.on_alarm)
         try:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGALRM})
+            if self.limits.timeout_seconds:
+                signal.alarm(self.limits.timeout_seconds)
+            from gisportal import housekeeping
+
+            housekeeping.clean_scratch(self.home)  # what killed workers left, long ago
             result = self.execute(job)
             self.cancellable = False
             message = ""
@@ -186,22 +233,30 @@ class Worker:
         except JobCancelled:
             self.cancellable = False
             self.finish("cancelled", result=self.cancelled_result(job), message="cancelled")
+        except JobTimedOut:
+            self.cancellable = False
+            err = limits.timeout_error(self.limits.timeout_seconds,
+                                       f"job {job.id}, stage {self.stage}")
+            print(f"job {job.id}: {err.one_line()}", file=sys.stderr)
+            self.finish("failed", error=err.to_dict(), message="timed out",
+                        result=self.cancelled_result(job, "the time limit"))
         except BaseException as exc:  # noqa: BLE001 - every failure is recorded in the row
             self.cancellable = False
-            from gisportal.errors import GisportalError
-
-            if isinstance(exc, GisportalError):
-                self.finish("failed", error=exc.to_dict(), message=exc.what)
-            else:
-                traceback.print_exc()
+            error, message = self.error_of(exc)
+            if error["code"] == "JOB-BUG":
                 status = 1
-                self.finish("failed", error=bug_error(exc, self.home, self.job_id),
-                            message="internal error")
+            del exc  # with its traceback: the frames hold the job's data
+            gc.collect()
+            self.finish("failed", error=error, message=message)
         finally:
             self.cancellable = False
+            signal.alarm(0)
             sys.stdout.flush()
             sys.stderr.flush()
         process.lock_path(self.home, self.job_id).unlink(missing_ok=True)
+        # The next job, started below, inherits this process's limits: give it the ones
+        # this worker was started with (it sets its own).
+        limits.restore_memory(self.previous_memory)
         from gisportal.jobs import dispatch
 
         try:
@@ -209,6 +264,55 @@ class Worker:
         except Exception:  # noqa: BLE001 - the next submit or start-up dispatches again
             traceback.print_exc()
         return status
+
+    def apply_limits(self, job) -> None:
+        """Lower this process's address space to the job's ``memory_mb``, before any work.
+
+        The limits come from the job row (the settings it was submitted under), so a job
+        started by another job's worker, whose environment holds that job's settings,
+        still runs under its own; a row from before limits were recorded takes this
+        worker's settings.
+        """
+        from gisportal.settings import load_settings
+
+        fallback = limits.Limits.from_settings(load_settings()) if job.limits is None \
+            else limits.Limits()
+        self.limits = limits.Limits.from_dict(job.limits, fallback)
+        self.previous_memory = limits.limit_memory(self.limits.memory_mb)
+        with contextlib.suppress(OSError):
+            # Should the machine itself run out of memory, the kernel kills a job before
+            # the web server (a process may raise its own score).
+            Path("/proc/self/oom_score_adj").write_text("500")
+
+    def error_of(self, exc: BaseException) -> tuple[dict[str, Any], str]:
+        """The error record and short message of a failed job.
+
+        An allocation over the memory limit and a full disk are named as such even when
+        a reader or the store wrapped them in an error of their own (whose advice would
+        be wrong); then gisportal's own errors; anything else is a bug.
+        """
+        from gisportal.diskspace import DiskFullError, disk_full_error, is_disk_full
+        from gisportal.errors import GisportalError
+
+        where = f"job {self.job_id}, stage {self.stage}"
+        if limits.is_out_of_memory(exc):
+            traceback.clear_frames(exc.__traceback__)  # give the job's data back first
+            err: GisportalError = limits.out_of_memory_error(self.limits.memory_mb, where)
+            print(f"job {self.job_id}: {err.one_line()}", file=sys.stderr)
+            traceback.print_exception(exc)
+            return err.to_dict(), "out of memory"
+        if is_disk_full(exc):
+            if isinstance(exc, DiskFullError):
+                err = exc
+            else:
+                name = next((e.filename for e in _chain(exc)
+                             if isinstance(e, OSError) and e.filename), None)
+                err = disk_full_error(name or self.home, self.home)
+            print(f"job {self.job_id}: {err.one_line()}", file=sys.stderr)
+            return err.to_dict(), "disk full"
+        if isinstance(exc, GisportalError):
+            return exc.to_dict(), exc.what
+        return bug_error(exc, self.job_id), "internal error"
 
     def execute(self, job) -> dict[str, Any]:
         """Run the job's pipeline; its result for the job row."""
@@ -300,17 +404,22 @@ class Worker:
                             progress=self.progress)
         return done.to_dict()
 
-    def cancelled_result(self, job) -> dict[str, Any] | None:
-        """What a cancelled upload left: the draft version, if it was already stored.
+    def cancelled_result(self, job, cause: str = "the cancel") -> dict[str, Any] | None:
+        """What a cancelled (or timed out) upload left: the draft version, if it was
+        already stored.
 
         The store keeps a version once its write completed; the job tags its versions
         (``meta["job"]``), so even a cancel landing between the end of the write and the
-        job's own record finds it.
+        job's own record finds it. Before the ``store`` stage there is none to look for
+        (and a job stopped while still importing its libraries must not import them
+        again to find that out).
         """
+        from gisportal.jobs.model import STAGES
+
         if job.kind not in ("ingest", "repair"):
             return None
         version_id = self.version_id
-        if version_id is None:
+        if version_id is None and STAGES.get(self.stage, 0) >= STAGES["store"]:
             from gisportal import seeds
             from gisportal.store import open_store
 
@@ -320,23 +429,65 @@ class Worker:
         if version_id is None:
             return None
         return {"version": version_id, "status": "draft", "published": False,
-                "note": f"version {version_id} had been stored as a draft before the cancel; "
+                "note": f"version {version_id} had been stored as a draft before {cause}; "
                         "it was not published"}
 
 
-def bug_error(exc: BaseException, home: Path, job_id: int) -> dict[str, Any]:
-    """The error record of an unexpected exception: what, where it was raised, and the
-    last lines of the traceback (the full one is in the job's log)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name}" \
-        if frames else ""
-    what = f"internal error: {type(exc).__name__}: {exc}"
-    fix = (f"This is a bug in gisportal, not a problem with your file: tell the "
-           f"administrator the job number {job_id} (log: "
-           f"{process.log_path(home, job_id).relative_to(home)})")
-    lines = traceback.format_exception(exc)
-    return {"code": "JOB-BUG", "what": what, "where": where, "fix": fix,
-            "message": f"{what} [{where}]. {fix}.", "traceback": "".join(lines[-6:])}
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in seen and len(seen) < 20:
+        seen.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return seen
+
+
+def public_error(error: dict[str, Any], home: Path) -> dict[str, Any]:
+    """`error` as planners may read it: the data home's absolute path left out.
+
+    A path inside the home becomes relative to it (``uploads/7/thua.zip``); the home
+    itself becomes ``$GISPORTAL_HOME``. The server's folder layout is no business of a
+    page any planner can open (issue 11, item 15).
+    """
+    roots = sorted({str(home), os.path.realpath(home)}, key=len, reverse=True)
+
+    def clean(text: str) -> str:
+        for root in roots:
+            text = text.replace(root + os.sep, "")
+            text = re.sub(re.escape(root) + r"(?![\w.-])", "$GISPORTAL_HOME", text)
+        return text
+
+    return {k: clean(v) if isinstance(v, str) else v for k, v in error.items()}
+
+
+def bug_error(exc: BaseException, job_id: int, *, log: TextIO | None = None
+              ) -> dict[str, Any]:
+    """The error record of an unexpected exception: a reference, and nothing else.
+
+    A traceback names the server's files and can carry data; planners get a reference
+    (``JOB-<id>-<8 hex>``, the hash of the traceback) to give the administrator, and the
+    full traceback goes to the job's log (`log`, default this worker's standard error,
+    which is ``jobs/<id>.log``) under the same reference.
+    """
+    from gisportal.errors import GisportalError
+
+    text = "".join(traceback.format_exception(exc))
+    digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:8]
+    reference = f"JOB-{int(job_id)}-{digest}"
+    out = sys.stderr if log is None else log
+    with contextlib.suppress(OSError, ValueError):
+        out.write(f"--- {reference}: internal error in job {job_id}\n{text}")
+        out.flush()
+    err = GisportalError(
+        f"lỗi nội bộ của gisportal, mã tham chiếu {reference} / internal error, "
+        f"reference {reference}",
+        where=f"job {int(job_id)}",
+        fix="Đây là lỗi của gisportal, không phải của tệp: hãy báo mã tham chiếu cho quản trị "
+            "viên, người sẽ tìm thấy chi tiết trong nhật ký công việc / this is a bug in "
+            "gisportal, not a problem with your file: give the reference to the "
+            "administrator, who finds the details in the job log",
+        code="JOB-BUG")
+    return {**err.to_dict(), "reference": reference}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -68,6 +68,7 @@ from pyogrio.errors import (
 from shapely.geometry.base import BaseGeometry
 
 from gisportal import catalogue
+from gisportal.diskspace import DiskFullError, disk_full_error, is_disk_full
 from gisportal.errors import NotFoundError, StoreError, UsageError
 from gisportal.store.base import (
     Bounds,
@@ -304,10 +305,15 @@ class GpkgStore(Store):
     @contextmanager
     def _transaction(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
         """`catalogue.transaction` (the write lock at once), counted for the snapshots."""
+        folder = self._catalogue_path if conn is None else self._districts_dir
         conn = conn or self._db()
         try:
             with catalogue.transaction(conn):
                 yield conn
+        except sqlite3.Error as exc:  # "database or disk is full": say so, in one line
+            if is_disk_full(exc):
+                raise disk_full_error(folder, self.home) from exc
+            raise
         finally:
             # The writing connection's own data_version does not change on its commits:
             # this counter makes the catalogue snapshots of every thread notice them.
@@ -513,8 +519,10 @@ class GpkgStore(Store):
                 with self._transaction() as db:
                     db.execute("UPDATE versions SET status = 'draft' "
                                "WHERE id = ? AND status = 'writing'", (version_id,))
-            except BaseException:
+            except BaseException as exc:
                 self._discard(path, version_id, ours)
+                if not isinstance(exc, DiskFullError) and is_disk_full(exc):
+                    raise disk_full_error(path, self.home) from exc
                 raise
         return self.version(version_id)
 
@@ -553,6 +561,10 @@ class GpkgStore(Store):
                 self._copy_table(target, path, table)
         except (DataSourceError, DataLayerError, GeometryError, FieldError, CRSError,
                 RuntimeError, ValueError, TypeError) as exc:  # RuntimeError: unsupported dtype
+            # A full disk is not a column type: GDAL says "database or disk is full", or
+            # loses the cause; the free space now, before the new file goes, tells.
+            if is_disk_full(exc, path.parent):
+                raise disk_full_error(path, self.home) from exc
             raise StoreError(f"Could not write the layer: {exc}", where=f"{path}:{table}",
                              fix="Check the column types of the layer",
                              code="STORE-WRITE-FAILED") from exc

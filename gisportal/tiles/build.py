@@ -45,6 +45,7 @@ import numpy as np
 import shapely
 
 from gisportal import privacy
+from gisportal.diskspace import disk_full_error, is_disk_full
 from gisportal.errors import StoreError, UsageError
 from gisportal.normalise import SOURCE_PREFIX
 from gisportal.store.base import Store, Version, check_district, check_kind
@@ -249,7 +250,8 @@ def build_tiles(store: Store, version_id: int, out_path: str | os.PathLike[str],
     UsageError
         Zoom range outside 0–22, or workers below 1.
     StoreError
-        A worker process died.
+        A worker process died; `~gisportal.diskspace.DiskFullError` (``DISK-FULL``)
+        when the disk is full.
     """
     version = store.version(version_id)
     lo, hi = _zoom_range(version.kind, minzoom, maxzoom)
@@ -283,6 +285,12 @@ def build_tiles(store: Store, version_id: int, out_path: str | os.PathLike[str],
             os.fsync(fh.fileno())
         os.replace(tmp, out)
         _fsync_dir(out.parent)
+    except Exception as exc:
+        # A full disk reaches here as ENOSPC, as SQLite's "disk is full", or from GDAL's
+        # tile writer as "Unspecified OGR / GDAL error": one line naming it, not a trace.
+        if is_disk_full(exc, out.parent):
+            raise disk_full_error(out.parent, getattr(store, "home", None)) from exc
+        raise
     finally:
         for leftover in out.parent.glob(tmp.name + "*"):
             leftover.unlink(missing_ok=True)
