@@ -37,7 +37,8 @@ read, then a read under the lock), and these rows are written without an fsync
 `hash_slot` runs the hash itself on one low-priority thread per process, and a try
 that finds it taken waits at most ``HASH_WAIT_S`` before its 429: the admitted
 attempts cannot take a look-up's CPU, nor hold many of a worker's request threads.
-The order in the view: `check` → `hash_slot` → `admit` → the hash → `succeeded`.
+The order in the view: `check` → `hash_slot` (held to the end) → `admit` → the hash
+→ the audit event, and `succeeded` on a right password.
 """
 
 from __future__ import annotations
@@ -250,8 +251,9 @@ def hash_slot(wait_s: float = HASH_WAIT_S) -> Iterator[Callable[..., Any]]:
 
     Yields ``run(fn, *args, **kwargs)``, which calls ``fn`` on the process's hash
     thread and returns its result (or raises its exception). Hold the slot from `admit`
-    to the end of the hash, so concurrent tries in one worker are refused before they
-    count or queue for the catalogue's write lock.
+    to the sign-in's audit event, so concurrent tries in one worker are refused before
+    they count or queue for the catalogue's write lock, and a slow hash or a slow disk
+    ties up one request thread of the worker, not all of them.
 
     Why a thread of its own: one hash at a time per worker process, whatever the number
     of request threads, and at a lower CPU priority (``nice`` +10) — under load the

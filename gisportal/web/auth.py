@@ -520,13 +520,23 @@ def login():
     if refused:
         return _too_many(refused.wait, refused.scope, name, next_url)
     try:
-        with throttle.hash_slot() as run:  # one sign-in at a time per worker process
-            admitted = throttle.admit(home(), name, ip, limits)  # checked again, counted
-            if isinstance(admitted, throttle.Refusal):
-                return _too_many(admitted.wait, admitted.scope, name, next_url)
-            user = run(users.authenticate, home(), name, password)
+        # One sign-in at a time per worker process, from its admission to its audit
+        # event: however slow the hash or the disk, a flood holds one request thread
+        # per worker (and others for HASH_WAIT_S at most), the rest serve look-ups.
+        with throttle.hash_slot() as run:
+            return _sign_in(run, name, password, ip, limits, next_url)
     except throttle.HashBusy:
         return _too_many(1, "busy", name, next_url)
+
+
+def _sign_in(run, name: str, password: str, ip: str | None, limits: throttle.Limits,
+             next_url: str | None):
+    """The admitted part of a sign-in, inside the hash slot: count, hash, answer."""
+    admitted = throttle.admit(home(), name, ip, limits)  # checked again, and counted
+    if isinstance(admitted, throttle.Refusal):
+        return _too_many(admitted.wait, admitted.scope, name, next_url)
+    try:
+        user = run(users.authenticate, home(), name, password)
     except (AuthError, PermissionDenied) as err:
         # A disabled account (whose password was right) gets the very answer of a wrong
         # password: a different one told an attacker the password (issue 11, item 19).
