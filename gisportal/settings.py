@@ -33,6 +33,13 @@ SETTINGS: tuple[Setting, ...] = (
             "published output. Never committed."),
     Setting("max_upload_bytes", 1024**3, "GISPORTAL_MAX_UPLOAD_BYTES",
             "Largest file accepted for validation or ingest, in bytes."),
+    Setting("max_features", 5_000_000, "GISPORTAL_MAX_FEATURES",
+            "Most features a layer may hold; a larger one is refused from its own count, "
+            "before its records are read (a whole province's parcels fit)."),
+    Setting("max_columns", 500, "GISPORTAL_MAX_COLUMNS",
+            "Most attribute columns a layer may hold, refused before reading (wide tables "
+            "cost minutes; the store's SQLite tables stop at 2 000 columns, so never more "
+            "than 1 900 whatever this says)."),
     Setting("tiles_max_age", 300, "GISPORTAL_TILES_MAX_AGE",
             "Seconds browsers and proxies may cache a vector tile (ETags follow versions)."),
     # The address the public uses (gisportal/web/security.py).

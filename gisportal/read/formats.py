@@ -37,6 +37,8 @@ _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _SHP_MAGIC = b"\x00\x00\x27\x0a"
 _FGB_MAGIC = b"fgb\x03"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+#: Longest GDAL reason quoted in a "file is damaged" message.
+_REASON_CHARS = 300
 _DXF_TEXT = re.compile(rb"^\s*(?:999[ \t]*\r?\n[^\n]*\n\s*)?0[ \t]*\r?\n\s*SECTION\b")
 _LOOKS_LIKE = (
     (b"%PDF", "a PDF document"), (b"MZ", "a Windows program"), (b"\x7fELF", "a Linux program"),
@@ -139,6 +141,8 @@ def not_gis_error(path: Path, label: str) -> InputError:
 
 def unreadable_error(ds: Dataset, exc: BaseException) -> InputError:
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if len(reason) > _REASON_CHARS:  # GDAL quotes the offending value, however long
+        reason = reason[:_REASON_CHARS] + "…"
     return InputError(f"the {KIND_NAME.get(ds.kind, ds.kind)} file cannot be read: {reason}",
                       where=ds.label,
                       fix="The file is damaged or incomplete: export it again from the GIS "

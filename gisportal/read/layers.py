@@ -5,6 +5,8 @@ becomes a :class:`Candidate` named the way a user will type it, with aliases suc
 member path in the zip. Layers a user would never want (a KMZ's empty NetworkLink
 document) are left out, and a missing or unknown ``--layer`` is refused with the list of
 layers and their feature counts, so the user can choose without opening a GIS.
+A GeoPackage is first inspected with SQLite (:mod:`gisportal.read.geopackage`): GDAL
+counts a layer's features to list it, which for a hostile view never ends.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pyogrio.errors
 
 from gisportal.errors import InputError
 from gisportal.read.formats import KIND_NAME, Dataset, unreadable_error
+from gisportal.read.geopackage import check_geopackage
 from gisportal.read.upload import stat_size
 
 
@@ -53,6 +56,8 @@ def layer_candidates(datasets: list[Dataset]) -> list[Candidate]:
         base = stem if stems.count(stem) == 1 else str(Path(ds.rel).with_suffix(""))
         aliases = (ds.rel, str(Path(ds.rel).with_suffix("")), Path(ds.rel).name, stem)
         if ds.kind in ("gpkg", "kml") and not ds.missing:
+            if ds.kind == "gpkg":
+                check_geopackage(ds)  # views and computed columns, before GDAL opens it
             inner = _gdal_layers(ds)
             if len(inner) == 1 and not single:
                 out.append(Candidate(base, ds, inner[0], aliases + (inner[0],)))

@@ -21,6 +21,7 @@ import shapely
 from geopandas import GeoDataFrame
 
 from gisportal.read.formats import unreadable_error
+from gisportal.read.geometries import unreadable_geometry_note
 from gisportal.read.layers import Candidate
 from gisportal.read.notes import Note, unreadable_note
 
@@ -55,7 +56,8 @@ _COUNTED = frozenset({"shapefile", "gpkg", "fgb"})
 _NO_ARROW = frozenset({"fgb"})
 
 
-def _open_options(c: Candidate) -> dict[str, str]:
+def open_options(c: Candidate) -> dict[str, str]:
+    """GDAL open options for the layer, the same for reading it and asking about it."""
     kind = c.dataset.kind
     if kind == "shapefile":
         return {"encoding": "latin1"}
@@ -66,16 +68,23 @@ def _open_options(c: Candidate) -> dict[str, str]:
     return {}
 
 
-def read_bulk(c: Candidate, notes: list[Note]) -> GeoDataFrame:
+def read_bulk(c: Candidate, notes: list[Note], info: dict | None = None) -> GeoDataFrame:
     """Read the whole layer with pyogrio.
 
     A geometry GEOS cannot even build (a ring that is not closed, a ring of two
     points) makes pyogrio's conversion fail for the whole layer; then the geometries
     are rebuilt from their WKB one by one: broken ones are fixed where GEOS can
-    (closing the ring) with a warning note naming the row, or left empty with an
-    error note when nothing can be made of them.
+    (closing the ring) with a warning note naming the row, or noted GEOM-UNREADABLE
+    when nothing can be made of them. ``info`` is the layer's ``pyogrio.read_info``
+    when the caller has it already. Coordinates that are not numbers are converted
+    without numpy's warnings: :mod:`gisportal.read.geometries` reports them.
     """
-    kwargs = _open_options(c)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _read_bulk(c, notes, info)
+
+
+def _read_bulk(c: Candidate, notes: list[Note], info: dict | None) -> GeoDataFrame:
+    kwargs = open_options(c)
     if c.inner is not None:
         kwargs["layer"] = c.inner
     try:
@@ -90,7 +99,7 @@ def read_bulk(c: Candidate, notes: list[Note]) -> GeoDataFrame:
         frame = pyogrio.read_dataframe(c.dataset.path, use_arrow=True, **kwargs)
         if c.dataset.kind not in _COUNTED:
             return frame
-        expected = pyogrio.read_info(c.dataset.path, **kwargs)["features"]
+        expected = (info or pyogrio.read_info(c.dataset.path, **kwargs))["features"]
         if expected < 0 or len(frame) == expected:
             return frame
         return pyogrio.read_dataframe(c.dataset.path, **kwargs)
@@ -104,7 +113,10 @@ def read_bulk(c: Candidate, notes: list[Note]) -> GeoDataFrame:
         fixed = shapely.from_wkb(wkb[broken], on_invalid="fix")
         for row, geom in zip(broken, fixed, strict=True):
             if geom is None or shapely.is_empty(geom):
-                notes.append(unreadable_note(int(row), "the geometry cannot be built"))
+                notes.append(unreadable_geometry_note(
+                    int(row), "không dựng được hình học (vòng biên hoặc số điểm không hợp lệ)",
+                    "the geometry cannot be built (its rings or point counts are "
+                    "impossible)"))
                 continue
             geoms[row] = geom
             notes.append(Note("READ-GEOMETRY-FIXED", "warning",

@@ -27,7 +27,12 @@ The steps live in modules named for them, in data-flow order:
 :mod:`~gisportal.read.formats` for sniffing and :mod:`~gisportal.read.shapefile` for
 shapefile parts and damaged records), :mod:`~gisportal.read.layers` (which layer),
 :mod:`~gisportal.read.records` (read the records), :mod:`~gisportal.read.text` (decode the
-text), :mod:`~gisportal.read.tidy` (driver columns, Z values, declared CRS). This module
+text), :mod:`~gisportal.read.tidy` (driver columns, Z values, declared CRS). What a hostile
+or broken file could do to the reader is stopped on the way: :mod:`~gisportal.read.geopackage`
+(a GeoPackage layer must be a plain table, looked at with SQLite before GDAL opens it),
+:mod:`~gisportal.read.limits` (features, columns and value length),
+:mod:`~gisportal.read.nul` (text GDAL would cut at a NUL) and
+:mod:`~gisportal.read.geometries` (geometries that are there but unreadable). This module
 ties them together and defines what comes out.
 """
 
@@ -47,9 +52,18 @@ from geopandas import GeoDataFrame
 from gisportal.errors import InputError
 from gisportal.read.encodings import Detection
 from gisportal.read.formats import ACCEPTED_FORMATS, KIND_NAME
+from gisportal.read.geometries import GEOM_UNREADABLE, drop_unreadable
 from gisportal.read.layers import choose_layer, layer_candidates
+from gisportal.read.limits import (
+    MAX_VALUE_CHARS,
+    check_counts,
+    cut_long_values,
+    layer_limits,
+    value_too_long_error,
+)
 from gisportal.read.notes import Note, unreadable_note
-from gisportal.read.records import read_bulk, read_by_record
+from gisportal.read.nul import mark_json_nuls, nul_notes, restore_nuls
+from gisportal.read.records import open_options, read_bulk, read_by_record
 from gisportal.read.shapefile import missing_parts_error, shp_broken_rows
 from gisportal.read.text import (
     DISPLAY,
@@ -61,7 +75,7 @@ from gisportal.read.text import (
     text_columns,
 )
 from gisportal.read.tidy import declared_crs, drop_z, dxf_tidy, flatten_nested, kml_tidy
-from gisportal.read.upload import resolve_upload, scratch_folder
+from gisportal.read.upload import resolve_upload, scratch_folder, stat_size
 
 __all__ = ["MAX_UPLOAD_BYTES_DEFAULT", "ACCEPTED_FORMATS", "EncodingOrigin", "Note",
            "SourceLayer", "list_layers", "read_source"]
@@ -144,7 +158,9 @@ class SourceLayer:
 
 def read_source(path: Path, *, layer: str | None = None, encoding: str | None = None,
                 workdir: Path | None = None, max_bytes: int = MAX_UPLOAD_BYTES_DEFAULT,
-                progress: Callable[[str], None] | None = None) -> SourceLayer:
+                progress: Callable[[str], None] | None = None,
+                max_features: int | None = None, max_columns: int | None = None
+                ) -> SourceLayer:
     """Read one layer of an uploaded file, whatever its format, into a GeoDataFrame.
 
     Parameters
@@ -167,6 +183,9 @@ def read_source(path: Path, *, layer: str | None = None, encoding: str | None = 
         Largest upload accepted, checked before anything is read.
     progress
         Called with a short English phrase at each step (for a progress bar).
+    max_features, max_columns
+        Largest layer accepted, checked from the layer's own counts before its records
+        are read (default: the ``max_features`` / ``max_columns`` settings).
 
     Returns
     -------
@@ -176,7 +195,10 @@ def read_source(path: Path, *, layer: str | None = None, encoding: str | None = 
     ------
     InputError
         Not a GIS file, too big, empty layer, incomplete shapefile, unknown or missing
-        layer choice, damaged file beyond record-level repair.
+        layer choice, damaged file beyond record-level repair; a GeoPackage layer that
+        is not a plain table (``READ-GPKG-VIEW``, ``READ-GPKG-NOT-TABLE``); too many
+        features or columns (``READ-TOO-MANY-FEATURES``, ``READ-TOO-MANY-COLUMNS``); a
+        GeoJSON value longer than GDAL reads (``READ-VALUE-TOO-LONG``).
     UnsafeArchiveError
         A hostile zip (see :func:`gisportal.read.archive.safe_extract`).
     EncodingError
@@ -200,17 +222,28 @@ def read_source(path: Path, *, layer: str | None = None, encoding: str | None = 
             notes.append(Note("READ-LAYER-CHOSEN", "info",
                               f"Đã đọc lớp {chosen.name!r} trong số {len(cands)} lớp.",
                               f"Read layer {chosen.name!r} of {len(cands)} layers."))
+        most_features, most_columns = layer_limits(max_features, max_columns)
+        info = check_counts(chosen, open_options(chosen), where,
+                            max_features=most_features, max_columns=most_columns)
+        marked = mark_json_nuls(ds, scratch)
         if progress:
             progress(f"reading {ds.label}")
         try:
-            frame = read_bulk(chosen, notes)
+            frame = read_bulk(chosen, notes, info)
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
                 pyogrio.errors.FeatureError, pyogrio.errors.GeometryError,
                 pyogrio.errors.FieldError, RuntimeError, OSError) as exc:
+            too_long = value_too_long_error(chosen, exc, where)
+            if too_long is not None:
+                raise too_long from exc
             if progress:
                 progress("reading record by record")
             frame = read_by_record(chosen, exc, notes)
-        unreadable = sum(n.code == "READ-RECORD-UNREADABLE" for n in notes)
+        frame, nul_columns = restore_nuls(chosen, frame, marked)
+        if ds.kind != "shapefile" and stat_size(ds.path) > MAX_VALUE_CHARS:
+            frame = cut_long_values(frame, notes)
+        frame = drop_unreadable(chosen, frame, notes)
+        unreadable = sum(n.code in ("READ-RECORD-UNREADABLE", GEOM_UNREADABLE) for n in notes)
 
         if ds.kind == "shapefile" and len(frame):
             missing = np.flatnonzero(shapely.is_missing(np.asarray(frame.geometry.values)))
@@ -277,6 +310,7 @@ def read_source(path: Path, *, layer: str | None = None, encoding: str | None = 
                     f"given ({DISPLAY[forced]}) was not used."))
             if ds.kind == "kml":
                 frame = kml_tidy(frame)
+        nul_notes(frame, nul_columns, notes)  # after decoding: columns named as decoded
         if enc is None:
             enc_origin = None  # no text: no encoding to speak of
         elif enc_origin is None:
