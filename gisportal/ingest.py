@@ -57,6 +57,12 @@ def check_district(code: str | None) -> str | None:
     return code
 
 
+def _setting_int(settings: Mapping[str, Any], name: str) -> int | None:
+    """A numeric setting when the settings mapping has it (the reader's default else)."""
+    value = settings.get(name)
+    return None if value is None else int(value)
+
+
 def district_context(store: Store | None, district: str | None) -> ValidationContext:
     """The district's published boundaries as validation context (empty when none).
 
@@ -97,7 +103,9 @@ def check_file(path: str | Path, kind: str, *, district: str | None = None,
     with tempfile.TemporaryDirectory(prefix=scratch_prefix("read"),
                                      dir=scratch_for(settings)) as tmp:
         src = read_source(Path(path), layer=layer, encoding=encoding, workdir=Path(tmp),
-                          max_bytes=int(settings["max_upload_bytes"]), progress=progress)
+                          max_bytes=int(settings["max_upload_bytes"]), progress=progress,
+                          max_features=_setting_int(settings, "max_features"),
+                          max_columns=_setting_int(settings, "max_columns"))
     if progress:
         progress("normalise")
     norm = normalise(src, model, crs=crs, district=district, field_overrides=fields)

@@ -352,3 +352,18 @@ def test_text_over_a_million_characters_is_cut_with_a_finding(tmp_path):
     cut = [f for f in checked.report.findings if f.rule == "READ-VALUE-CUT"]
     assert len(cut) == 1 and "1,500,000" in cut[0].message("en")
     assert "rows 0" in cut[0].message("en")
+
+
+def test_the_caps_given_to_the_app_reach_the_reader(tmp_path):
+    """Settings given as a mapping (the web app's, a job's) bound the read, not only
+    the environment."""
+    from gisportal.errors import GisportalError
+    from gisportal.ingest import check_file
+    from gisportal.settings import load_settings
+    from tests.conftest import parcel_grid
+
+    path = tmp_path / "x.gpkg"
+    parcel_grid().to_file(path, driver="GPKG")
+    with pytest.raises(GisportalError) as err:
+        check_file(path, "parcels", settings=load_settings({"max_features": 3}))
+    assert err.value.code == "READ-TOO-MANY-FEATURES"
