@@ -490,12 +490,26 @@ def reap(home: str | Path) -> list[int]:
                         error=_error_dict(err))
             if changed:
                 reaped.append(job_id)
+                _log_reaped(home, job_id, table.fetch(conn, job_id))
                 process.lock_path(home, job_id).unlink(missing_ok=True)
                 from gisportal import housekeeping
 
                 housekeeping.remove_owned_by(home, pid)
                 record_outcome(home, table.fetch(conn, job_id))
     return reaped
+
+
+def _log_reaped(home: Path, job_id: int, job: Job | None) -> None:
+    """Say in the job's log how the reaper ended it: the worker could not (it died, or
+    was killed past its time), and the log is where the administrator looks."""
+    if job is None:
+        return
+    what = (job.error or {}).get("what") or job.message
+    try:
+        with open(process.log_path(home, job_id), "a", encoding="utf-8") as fh:
+            fh.write(f"{utc_now()} reaped: {job.state}: {what}\n")
+    except OSError:
+        logger.warning("could not write the log of job %s", job_id)
 
 
 def _reap_and_go_on(home: Path) -> list[int]:
