@@ -67,9 +67,11 @@ __all__ = ["Limit", "Limits", "Admission", "Refusal", "HashBusy", "check", "admi
 T = TypeVar("T")
 
 #: Seconds a sign-in waits for this process's hash thread before it is answered 429.
-#: Short on purpose: a waiting sign-in holds one of the worker's few request threads,
-#: which look-ups need.
-HASH_WAIT_S = 0.1
+#: None on purpose: a waiting sign-in holds one of the worker's few request threads,
+#: which look-ups need (with a 0.1 s wait, a flood's answers took 120 ms, each holding
+#: a thread; without, 9 ms — bench/bench_signin_flood.py). Two people signing in within
+#: the same fraction of a second on one worker: one is asked to retry in a second.
+HASH_WAIT_S = 0.0
 #: How much lower (``nice``) the hash thread runs than the request threads.
 HASH_NICE = 10
 

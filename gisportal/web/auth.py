@@ -326,7 +326,7 @@ def _limits(settings: dict[str, Any] | None = None) -> throttle.Limits:
         per_name=throttle.Limit(int(s.get("login_max_failures", 5)), window),
         per_address=throttle.Limit(int(s.get("login_max_per_address", 20)), window,
                                    "login_max_per_address / login_window_seconds"),
-        service=throttle.Limit(int(s.get("login_max_global", 20)),
+        service=throttle.Limit(int(s.get("login_max_global", 10)),
                                float(s.get("login_global_window_seconds", 5)),
                                "login_max_global / login_global_window_seconds"))
 
