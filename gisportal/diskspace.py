@@ -23,7 +23,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from gisportal.errors import StoreError
+from gisportal.errors import StoreError, exception_chain
 from gisportal.text import human_size
 
 __all__ = ["DiskFullError", "LOW_SPACE_BYTES", "free_bytes", "is_disk_full",
@@ -58,15 +58,6 @@ def free_bytes(path: str | Path) -> int | None:
     return None
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    cur: BaseException | None = exc
-    while cur is not None and cur not in seen and len(seen) < 20:
-        seen.append(cur)
-        cur = cur.__cause__ or cur.__context__
-    return seen
-
-
 def _io_like(e: BaseException) -> bool:
     module = type(e).__module__ or ""
     return isinstance(e, (OSError, sqlite3.Error)) or module.startswith(("pyogrio", "osgeo"))
@@ -78,7 +69,7 @@ def is_disk_full(exc: BaseException, folder: str | Path | None = None) -> bool:
     With `folder`, an I/O-like failure whose cause GDAL lost counts too when the volume
     of `folder` has less than `LOW_SPACE_BYTES` free right now.
     """
-    chain = _chain(exc)
+    chain = exception_chain(exc)
     for e in chain:
         if isinstance(e, DiskFullError):
             return True

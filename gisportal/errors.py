@@ -99,3 +99,17 @@ class StoreError(GisportalError):
     code = "STORE-REFUSED"
     exit_code = 1
     http_status = 409
+
+
+def exception_chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and what caused it (``__cause__``, else ``__context__``), at most 20 deep.
+
+    Libraries wrap the error that matters (a full disk inside a GDAL error, an
+    allocation failure inside pyarrow's): callers look for it along this chain.
+    """
+    seen: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in seen and len(seen) < 20:
+        seen.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return seen

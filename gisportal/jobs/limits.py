@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gisportal.errors import GisportalError, InputError
+from gisportal.errors import GisportalError, InputError, exception_chain
 
 __all__ = ["Limits", "limit_memory", "restore_memory", "is_out_of_memory",
            "log_says_out_of_memory", "out_of_memory_error", "timeout_error",
@@ -92,15 +92,6 @@ def restore_memory(previous: tuple[int, int] | None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, previous)
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    cur: BaseException | None = exc
-    while cur is not None and cur not in seen and len(seen) < 20:
-        seen.append(cur)
-        cur = cur.__cause__ or cur.__context__
-    return seen
-
-
 def is_out_of_memory(exc: BaseException) -> bool:
     """Whether `exc` (or what caused it) is an allocation that failed.
 
@@ -109,7 +100,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
     own errors, so the whole chain is searched (gisportal's errors by type only: their
     text is about the file).
     """
-    for e in _chain(exc):
+    for e in exception_chain(exc):
         if isinstance(e, MemoryError):
             return True
         if isinstance(e, OSError) and e.errno == errno.ENOMEM:

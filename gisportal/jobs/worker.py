@@ -50,6 +50,7 @@ import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
+from gisportal.errors import exception_chain
 from gisportal.jobs import limits, process
 
 #: Test-only: the stages at which a worker waits for SIGUSR1 (see the module docstring).
@@ -305,7 +306,7 @@ class Worker:
             if isinstance(exc, DiskFullError):
                 err = exc
             else:
-                name = next((e.filename for e in _chain(exc)
+                name = next((e.filename for e in exception_chain(exc)
                              if isinstance(e, OSError) and e.filename), None)
                 err = disk_full_error(name or self.home, self.home)
             print(f"job {self.job_id}: {err.one_line()}", file=sys.stderr)
@@ -431,15 +432,6 @@ class Worker:
         return {"version": version_id, "status": "draft", "published": False,
                 "note": f"version {version_id} had been stored as a draft before {cause}; "
                         "it was not published"}
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    cur: BaseException | None = exc
-    while cur is not None and cur not in seen and len(seen) < 20:
-        seen.append(cur)
-        cur = cur.__cause__ or cur.__context__
-    return seen
 
 
 def public_error(error: dict[str, Any], home: Path) -> dict[str, Any]:
