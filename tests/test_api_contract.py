@@ -174,3 +174,13 @@ def test_forms_outside_the_api_still_need_the_csrf_token(client) -> None:
     """Anonymous pages keep CSRF (the sign-in form itself is one)."""
     r = client.post("/login", data={"username": "lan", "password": PW})
     assert r.status_code == 400 and "CSRF" in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("url", ["/api/jobs?limit=", "/api/jobs?limit=%20",
+                                 "/api/compare?district=678&kind=parcels&limit="])
+def test_an_empty_number_is_a_400_not_the_default(client, bearer, url) -> None:
+    """``limit=`` is present, and not a number: the documents say integer (a random
+    schemathesis run found it taken as the default)."""
+    r = client.get(url, headers=bearer)
+    assert r.status_code == 400, (url, r.status_code)
+    assert r.json["error"]["where"] == "limit"

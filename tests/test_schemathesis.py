@@ -11,7 +11,8 @@ Run on a small published home (the OGC tests' district: 120 parcels and a two-zo
 plan), anonymously for both documents, then once more for the planners' JSON API with
 a Bearer token of a planner of that district. The fast runs draw a bounded number of
 examples per operation with a fixed seed, so CI is stable; the ``slow`` one draws more,
-freshly each time.
+also derandomized: a CI run must not depend on luck (a random run once found ``limit=``
+accepted on /api/jobs; that case is now pinned in tests/test_api_contract.py).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ API_CHECKS = [*CHECKS, st.negative_data_rejection]
 
 FAST = settings(max_examples=25, deadline=None, database=None, derandomize=True,
                 suppress_health_check=list(HealthCheck))
-SLOW = settings(max_examples=100, deadline=None, database=None,
+SLOW = settings(max_examples=100, deadline=None, database=None, derandomize=True,
                 suppress_health_check=list(HealthCheck))
 
 

@@ -181,7 +181,7 @@ def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
 
 def _count(text: str | None, name: str, default: int, high: int, low: int = 0) -> int:
     """A whole number from `low` to `high` (the bounds the API definition publishes)."""
-    if text is None or text == "":
+    if text is None:
         return default
     value = text.strip()
     if not value.isdigit() or not value.isascii() or not low <= int(value) <= high:
