@@ -1,6 +1,6 @@
 """Page weight of the district map: the same for 2 000 and for 200 000 parcels.
 
-A district page must not embed its layers (DESIGN.md §9): parcels, plan and boundaries
+A district page must not embed its layers (docs/design.md §3): parcels, plan and boundaries
 go out as vector tiles, so the HTML of ``/districts/<code>`` should weigh the same
 whatever the size of the district, and well under 0.5 MB. This bench publishes the same
 demo district at two sizes in two data homes (the real pipeline), fetches the page

@@ -1,6 +1,6 @@
 """VN-2000 geodesy: the province's TM-3 CRS, CRS parsing, inference, surveyor axis order.
 
-Facts (DESIGN.md §4): VN-2000 uses the WGS 84 ellipsoid; its shift to WGS 84 is
+Facts (docs/design.md §4): VN-2000 uses the WGS 84 ellipsoid; its shift to WGS 84 is
 EPSG:6960 (coordinate-frame rotations). PROJ's ``+towgs84`` is position-vector, so
 the rotation signs flip. Lâm Đồng's cadastral CRS is VN-2000 / TM-3 107°45′
 (k0 0.9999, FE 500 000 m) = EPSG:5899. Vietnamese surveyors write X = northing,

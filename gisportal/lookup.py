@@ -3,7 +3,7 @@
 Answers what a resident asks: which parcel, its current use, and what the published
 2021–2030 plan says about it — the planned uses with their area and share of the
 parcel, computed in VN-2000 TM-3 (never in degrees). The JSON keys are contract
-(DESIGN.md §8): ``parcel``, ``planned``, ``plan``.
+(docs/design.md §6): ``parcel``, ``planned``, ``plan``.
 
 A point with no parcel is an answer, not an error: a click on a road, a river or
 outside every district gets ``"parcel": null`` with ``reason`` (``no_parcel`` or

@@ -311,7 +311,7 @@ def test_prj_carries_the_datum_shift_and_agrees_with_epsg_5899(package):
     out, _ = package
     prj = _prj(out)
     towgs84 = "TOWGS84[" + ",".join(str(v) for v in TOWGS84_PV) + "]"
-    assert towgs84 in prj  # position-vector signs (DESIGN.md §4)
+    assert towgs84 in prj  # position-vector signs (docs/design.md §4)
     assert 'PARAMETER["central_meridian",107.75]' in prj
     geod = pyproj.Geod(ellps="WGS84")
     xs = np.array([520_000.0, 560_000.0, 600_000.0])

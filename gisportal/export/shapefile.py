@@ -5,7 +5,7 @@ software that does not look the datum up in the EPSG database (older GIS, CAD pl
 web converters) then treats VN-2000 as WGS 84 and puts every parcel about 200 m off
 after reprojection. So the ``.prj`` is rewritten as OGC WKT 1 with ``TOWGS84`` holding
 the VN-2000 → WGS 84 shift in PROJ's position-vector signs (:data:`gisportal.crs.TOWGS84_PV`,
-DESIGN.md §4); PROJ and GDAL read it back as EPSG:5899 with the EPSG:6960 shift.
+docs/design.md §4); PROJ and GDAL read it back as EPSG:5899 with the EPSG:6960 shift.
 
 A DBF text field holds at most 254 bytes: longer values are cut by GDAL. That cannot
 be helped in a Shapefile, so the values concerned are counted and reported (the

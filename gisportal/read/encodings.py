@@ -16,7 +16,7 @@ Cadastral DBFs from Vietnamese land offices come in four encodings:
 
 No PyPI package decodes TCVN3 and VNI reliably, so the tables live here.  GDAL cannot
 be trusted with them (it even drops the last character of every Windows-1258 string,
-see DESIGN.md section 5), so the reader reads every DBF text field as latin-1, which
+see docs/design.md §5), so the reader reads every DBF text field as latin-1, which
 keeps the raw bytes (``s.encode("latin-1")`` gives them back), and calls
 :func:`decode_column` with the encoding from the ``.cpg`` file, the user's
 ``--encoding`` or :func:`detect`.

@@ -16,7 +16,7 @@ text values, and over records one by one only when pyogrio gives up on a damaged
 
 Shapefile DBF text is read as latin-1, so every character is one raw byte and GDAL
 never decodes anything: its Windows-1258 decoder drops the last character of every
-string (DESIGN.md §5), and its DBF language-driver byte (LDID) and ``.cpg`` handling
+string (docs/design.md §5), and its DBF language-driver byte (LDID) and ``.cpg`` handling
 would otherwise decode behind our back. The bytes are then decoded by
 :mod:`gisportal.read.encodings` with the encoding given, named by the ``.cpg`` or
 detected. DXF text goes the same way (its ``$DWGCODEPAGE`` is often wrong: Vietnamese

@@ -1,7 +1,7 @@
 """Decoding text: legacy-encoded DBF/DXF columns to NFC Unicode, and checking forced encodings.
 
 The records arrive with shapefile and DXF text as latin-1 strings of raw bytes, because
-GDAL's own decoding mangles Vietnamese (DESIGN.md §5). Here those bytes, column names
+GDAL's own decoding mangles Vietnamese (docs/design.md §5). Here those bytes, column names
 included, are decoded with :mod:`gisportal.read.encodings`, once per distinct value, in
 the encoding the user forced, the format implies (a DXF header) or detection finds
 (honouring a ``.cpg``). An encoding forced with ``--encoding`` that makes the text look
