@@ -135,7 +135,8 @@ def test_a_small_file_does_not_silently_replace_a_district(home, store, publishe
     preview = json.loads(res.stdout)
     assert preview["counts"]["removed"] == 118 and preview["needs_confirmation"] is True
     res = run(home, "publish", "--district", "678", "--kind", "parcels", "--version", draft)
-    assert res.exit_code == 1 and "PUBLISH-REMOVALS-UNCONFIRMED" not in res.stdout
+    assert res.exit_code == 1 and "would remove 118 of the 120" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1  # one line, not a traceback
     assert store.published("678", "parcels").id == published.id
     res = run(home, "publish", "--district", "678", "--kind", "parcels", "--version", draft,
               "--confirm-removals")

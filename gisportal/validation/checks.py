@@ -23,7 +23,7 @@ from gisportal.validation.personal import check_personal
 from gisportal.validation.placement import check_placement
 
 __all__ = ["CHECKS", "check_geometry", "check_shape", "check_codes", "check_communes",
-           "check_keys", "check_area", "check_outside_province"]
+           "check_keys", "check_area"]
 
 _REASON_POINT = re.compile(r"\[\s*(-?[\d.eE+-]+)\s+(-?[\d.eE+-]+)\s*\]")
 _GEOM_NAMES = {0: "Point", 1: "LineString", 2: "LinearRing", 3: "Polygon", 4: "MultiPoint",
@@ -334,33 +334,6 @@ def check_area(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
     return _findings(norm, "AREA-MISMATCH", rows, [
         {"declared": round(float(declared[r]), 1), "computed": round(float(computed[r]), 1),
          "diff_pct": round(100 * float(diff[r]) / float(computed[r]), 1)} for r in rows])
-
-
-def check_outside_province(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
-    """CRS-OUTSIDE-PROVINCE: features whose point lies outside the province box."""
-    geoms = norm.frame.geometry.values
-    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    idx = np.flatnonzero(ok)
-    if len(idx) == 0:
-        return []
-    b = seeds.province()["bbox_lonlat"]
-    # The usual case: the whole layer's box lies inside the province — nothing to test.
-    # (TM-3 is conformal and the province small: the box's corners bound its lon/lat.)
-    x0, y0, x1, y1 = shapely.total_bounds(geoms[idx])
-    clon, clat = vncrs.to_lonlat(np.array([x0, x0, x1, x1]), np.array([y0, y1, y0, y1]))
-    if clon.min() >= b[0] and clon.max() <= b[2] and clat.min() >= b[1] and clat.max() <= b[3]:
-        return []
-    pts = shapely.point_on_surface(geoms[idx])
-    lon, lat = vncrs.to_lonlat(shapely.get_x(pts), shapely.get_y(pts))
-    out = (lon < b[0]) | (lon > b[2]) | (lat < b[1]) | (lat > b[3])
-    rows = idx[out]
-    if len(rows) == 0:
-        return []
-    dlon = np.maximum(0, np.maximum(b[0] - lon[out], lon[out] - b[2])) * 109.0
-    dlat = np.maximum(0, np.maximum(b[1] - lat[out], lat[out] - b[3])) * 110.6
-    dist = np.hypot(dlon, dlat)
-    return _findings(norm, "CRS-OUTSIDE-PROVINCE", rows,
-                     [{"distance_km": round(float(d), 1)} for d in dist])
 
 
 #: The checks run on every layer, in order. Topology checks join in the validation issue.

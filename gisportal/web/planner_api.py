@@ -30,17 +30,18 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request, url_for
 from flask_login import current_user
 
-from gisportal import decisions, jobs, seeds, workflow
+from gisportal import jobs, seeds, workflow
 from gisportal.accounts.roles import can
-from gisportal.errors import GisportalError, NotFoundError, StoreError, UsageError
+from gisportal.errors import GisportalError, NotFoundError, UsageError
 from gisportal.web import get_store
-from gisportal.web.auth import audit_event, home, login_required, require
+from gisportal.web.auth import home, login_required, require
 from gisportal.web.planner_common import (
-    actor,
     cancel_job,
     district_or_404,
+    flag,
     job_for,
     job_json,
+    queue_publish,
     settings,
     submit_from_request,
     upload_job_of,
@@ -174,10 +175,6 @@ def features(version_id: int):
                                    limit=limit))
 
 
-def _true(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
-
-
 @bp.get("/api/versions/<int:version_id>/preview")
 @login_required
 def preview(version_id: int):
@@ -197,31 +194,12 @@ def publish(version_id: int):
     """
     version = version_for("publish", version_id)
     source = request.form if request.form else (request.get_json(silent=True) or {})
-    confirm = _true(str(source.get("confirm_removals", "")))
-    consultation = _true(str(source.get("consultation", "")))
-    store = get_store()
     try:
-        if version.status != "draft":
-            raise StoreError(f"version {version.id} is {version.status}, not a draft",
-                             where=f"district {version.district}, {version.kind}",
-                             fix="a superseded version is published again by rolling back to "
-                                 "it", code="PUBLISH-NOT-DRAFT")
-        workflow.check_publishable(version, consultation=consultation)
-        pre = workflow.preview(store, version.id, settings=settings())
-        workflow.check_removals(pre, confirm)
+        job, pre = queue_publish(version, confirm_removals=flag(str(source.get(
+            "confirm_removals", ""))), consultation=flag(str(source.get("consultation", ""))),
+            via="api")
     except GisportalError as err:
         return jsonify({"error": err.to_dict()}), err.http_status
-    current = store.published(version.district, version.kind)
-    job = jobs.submit_publish(home(), version.id, district=version.district,
-                              layer=version.kind, actor=actor(),
-                              confirm_removals=confirm, consultation=consultation,
-                              settings=settings())
-    found = decisions.decision_of(version)
-    audit_event("version.publish", district=version.district, kind=version.kind,
-                version=version.id, decision=found.label() if found else None,
-                detail={"job": job.id, "replacing": current.id if current else None,
-                        "consultation": consultation, "confirm_removals": confirm,
-                        "via": "api"})
     url = url_for(".get_job", job_id=job.id)
     response = jsonify({"job": job_json(job), "url": url, "preview": pre.to_dict(),
                         "page": url_for("planner.job_page", job_id=job.id)})

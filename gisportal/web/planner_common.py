@@ -15,8 +15,8 @@ from typing import Any
 from flask import current_app, request, url_for
 from flask_login import current_user
 
-from gisportal import jobs, seeds
-from gisportal.errors import GisportalError, NotFoundError, UsageError
+from gisportal import decisions, jobs, seeds, workflow
+from gisportal.errors import GisportalError, NotFoundError, StoreError, UsageError
 from gisportal.jobs.uploads import safe_file_name
 from gisportal.seeds import AdminUnit
 from gisportal.store.base import KINDS, Version
@@ -128,7 +128,8 @@ def upload_job_of(version: Version) -> jobs.Job | None:
 # --------------------------------------------------------------------------- uploads
 
 
-def _flag(value: str | None) -> bool:
+def flag(value: str | None) -> bool:
+    """A form or query flag: 1, true, yes or on."""
     return str(value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
@@ -178,8 +179,8 @@ def submit_from_request(district: str) -> jobs.Job:
         raise UsageError("no file was sent", where="file",
                          fix="choose the file to upload (a zipped Shapefile, GeoPackage, "
                              "GeoJSON, KML, FlatGeobuf or DXF)", code="UPLOAD-NO-FILE")
-    repair = _flag(form.get("repair"))
-    update = _flag(form.get("update"))
+    repair = flag(form.get("repair"))
+    update = flag(form.get("update"))
     # Communes of an update: repeated fields or one box "24778, 24781".
     communes = [c for raw in form.getlist("communes") + form.getlist("commune")
                 for c in str(raw).replace(";", ",").replace("\n", ",").split(",") if c.strip()]
@@ -252,5 +253,36 @@ def form_values() -> dict[str, str]:
     f = request.form
     return {"kind": f.get("kind", ""), "crs": f.get("crs", "")[:200],
             "encoding": f.get("encoding", ""), "source_layer": f.get("source_layer", "")[:200],
-            "field": "\n".join(f.getlist("field"))[:2000], "repair": _flag(f.get("repair")),
-            "update": _flag(f.get("update")), "communes": f.get("communes", "")[:200]}
+            "field": "\n".join(f.getlist("field"))[:2000], "repair": flag(f.get("repair")),
+            "update": flag(f.get("update")), "communes": f.get("communes", "")[:200]}
+
+
+def queue_publish(version: Version, *, confirm_removals: bool, consultation: bool,
+                  via: str) -> tuple[jobs.Job, workflow.PublishPreview]:
+    """Check a draft as `workflow.publish` will, then queue its publication and audit it.
+
+    Shared by the review page and ``POST /api/versions/<id>/publish``: the refusal (not a
+    draft, errors, a plan without its decision, unconfirmed removals) is raised here, so
+    the caller answers it at once instead of a failed job later; the worker checks again.
+    """
+    if version.status != "draft":
+        raise StoreError(f"version {version.id} is {version.status}, not a draft",
+                         where=f"district {version.district}, {version.kind}",
+                         fix="a superseded version is published again by rolling back to it "
+                             "from the history page", code="PUBLISH-NOT-DRAFT")
+    workflow.check_publishable(version, consultation=consultation)
+    store = get_store()
+    pre = workflow.preview(store, version.id, settings=settings())
+    workflow.check_removals(pre, confirm_removals)
+    current = store.published(version.district, version.kind)
+    job = jobs.submit_publish(home(), version.id, district=version.district,
+                              layer=version.kind, actor=actor(),
+                              confirm_removals=confirm_removals, consultation=consultation,
+                              settings=settings())
+    found = decisions.decision_of(version)
+    audit_event("version.publish", district=version.district, kind=version.kind,
+                version=version.id, decision=found.label() if found else None,
+                detail={"job": job.id, "replacing": current.id if current else None,
+                        "consultation": consultation, "confirm_removals": confirm_removals,
+                        "via": via})
+    return job, pre

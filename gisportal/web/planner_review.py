@@ -41,6 +41,8 @@ from gisportal.web.i18n import current_lang, js_strings, tr
 from gisportal.web.planner_common import (
     actor,
     district_or_404,
+    flag,
+    queue_publish,
     settings,
     upload_job_of,
     version_for,
@@ -273,29 +275,11 @@ def publish(version_id: int):
     draft for comment when the planner pressed that button); removals beyond the
     threshold need the confirmation box."""
     version = version_for("publish", version_id)
-    if version.status != "draft":
-        raise StoreError(f"version {version.id} is {version.status}, not a draft",
-                         where=f"district {version.district}, {version.kind}",
-                         fix="a superseded version is published again by rolling back to it "
-                             "from the history page", code="PUBLISH-NOT-DRAFT")
-    consultation = request.form.get("consultation") == "1"
-    confirm = request.form.get("confirm_removals") == "1"
     try:
-        workflow.check_publishable(version, consultation=consultation)
-        workflow.check_removals(workflow.preview(get_store(), version.id, settings=settings()),
-                                confirm)
+        job, _ = queue_publish(version, confirm_removals=flag(request.form.get("confirm_removals")),
+                               consultation=flag(request.form.get("consultation")), via="web")
     except GisportalError as err:
         return review_page(version, status=err.http_status, error=err)
-    store = get_store()
-    current = store.published(version.district, version.kind)
-    job = jobs.submit_publish(home(), version.id, district=version.district,
-                              layer=version.kind, actor=actor(), confirm_removals=confirm,
-                              consultation=consultation, settings=settings())
-    found = decisions.decision_of(version)
-    audit_event("version.publish", district=version.district, kind=version.kind,
-                version=version.id, decision=found.label() if found else None,
-                detail={"job": job.id, "replacing": current.id if current else None,
-                        "consultation": consultation, "confirm_removals": confirm})
     return redirect(url_for("planner.job_page", job_id=job.id), 303)
 
 
