@@ -27,9 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from gisportal import create_app
 from gisportal.accounts import audit, tokens, users
 from gisportal.accounts.db import connect, transaction
+from gisportal.web.app import create_app
 
 try:
     from bench._measure import Runs, print_peers, ratio

@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gisportal.compare import compare_versions
 from gisportal.demo import generate_district
+from gisportal.outputs.compare import compare_versions
 from gisportal.store import open_store
 
 try:

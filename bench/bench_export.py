@@ -44,7 +44,7 @@ def hwm():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
-from gisportal.export import export_package
+from gisportal.outputs.export import export_package
 from gisportal.store import open_store
 store = open_store(sys.argv[1], crs="EPSG:5899")
 base = hwm()
@@ -68,9 +68,9 @@ def build(home: Path, parcels: int) -> list[tuple[str, str, list[str]]]:
     import geopandas as gpd
 
     from gisportal.demo import generate_district
-    from gisportal.demo_province import PARCEL_FIELD_NAMES, PLAN_FIELD_NAMES
-    from gisportal.export.names import export_fields
-    from gisportal.ingest import check_file
+    from gisportal.outputs.export.names import export_fields
+    from gisportal.services.demo import PARCEL_FIELD_NAMES, PLAN_FIELD_NAMES
+    from gisportal.services.ingest import check_file
     from gisportal.store import open_store
 
     d = generate_district("678", parcels)

@@ -6,7 +6,7 @@ Generates one demo district (Đức Trọng) with N parcels, writes it as a plan
 send it (GeoPackage, or zipped Shapefile with TCVN3 owner names and no .prj), then in
 fresh subprocesses, alternately for ``--runs`` runs (default 3; both see the same
 machine state), measures (a) ``pyogrio.read_dataframe`` of that file and (b)
-``gisportal.ingest.ingest_file`` into an empty store, a new one each run (read, decode,
+``gisportal.services.ingest.ingest_file`` into an empty store, a new one each run (read, decode,
 CRS, normalise, validate with topology, store a version). Publishing (which builds the
 vector tiles) is measured by bench/bench_tiles.py. Prints the median times with the
 range of the runs and the machine's load, the ratio of the medians with the range of
@@ -52,7 +52,7 @@ print(dt, len(df), hwm(), base)
 
 INGEST = HWM + """
 import sys, time
-from gisportal.ingest import ingest_file
+from gisportal.services.ingest import ingest_file
 from gisportal.store import open_store
 store = open_store(sys.argv[2], crs="EPSG:5899")
 base = hwm()
@@ -83,8 +83,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from gisportal.demo import generate_district  # noqa: I001
-    from gisportal.demo_province import PARCEL_FIELD_NAMES
-    from gisportal.read import encodings
+    from gisportal.services.demo import PARCEL_FIELD_NAMES
+    from gisportal.pipeline.read import encodings
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -46,7 +46,7 @@ def main() -> None:
 
     from gisportal import jobs
     from gisportal.demo import generate_district
-    from gisportal.demo_province import PARCEL_FIELD_NAMES
+    from gisportal.services.demo import PARCEL_FIELD_NAMES
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

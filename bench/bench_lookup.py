@@ -61,8 +61,8 @@ from urllib.parse import urlencode
 import numpy as np
 import shapely
 
-from gisportal import seeds
-from gisportal.crs import to_lonlat
+from gisportal.base import seeds
+from gisportal.base.crs import to_lonlat
 from gisportal.store import open_store
 
 try:
@@ -156,7 +156,7 @@ def ensure_home(home: Path, district: str, parcels: int) -> None:
     with open_store(home, crs=crs) as store:
         if store.published(district, "parcels") is not None:
             return
-        from gisportal.demo_province import build_demo
+        from gisportal.services.demo import build_demo
 
         print(f"building district {district} with {parcels} parcels in {home} ...", flush=True)
         start = time.perf_counter()

@@ -64,8 +64,8 @@ try:
 except ModuleNotFoundError:  # run as a script without the repository on sys.path
     from _measure import Measurement, Runs, print_peers, ratio
     from bench_lookup import ensure_home, free_port
-from gisportal import seeds
-from gisportal.crs import to_lonlat
+from gisportal.base import seeds
+from gisportal.base.crs import to_lonlat
 from gisportal.store import open_store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,7 +81,7 @@ PYGEOAPI_VERSION = "0.21.0"
 _GISPORTAL = r"""
 import logging, sys, waitress
 logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-from gisportal import create_app
+from gisportal.web.app import create_app
 print("ready", flush=True)
 waitress.serve(create_app({"home": sys.argv[1]}), host="127.0.0.1", port=int(sys.argv[2]),
                threads=4, _quiet=True)
@@ -187,7 +187,7 @@ def pygeoapi_copy(home: Path, district: str, work: Path) -> tuple[Path, list[flo
     order (same ids), the same geometry in EPSG:5899 with its R*Tree, and the public
     columns gisportal serves, ``src:`` renamed ``src_``: both servers send the same data.
     """
-    from gisportal.ogc.collections import public_fields
+    from gisportal.outputs.ogc.collections import public_fields
 
     with open_store(home, crs=seeds.province()["crs"]) as store:
         version = store.published(district, "parcels")

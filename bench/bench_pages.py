@@ -32,8 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from gisportal import create_app, seeds
+from gisportal.base import seeds
 from gisportal.store import open_store
+from gisportal.web.app import create_app
 
 try:
     from bench._measure import Measurement, collect, print_peers
@@ -52,7 +53,7 @@ def ensure_district(home: Path, district: str, parcels: int) -> int:
     with open_store(home, crs=seeds.province()["crs"]) as store:
         version = store.published(district, "parcels")
         if version is None:
-            from gisportal.demo_province import build_demo
+            from gisportal.services.demo import build_demo
 
             print(f"building district {district} with {parcels} parcels in {home} ...",
                   flush=True)

@@ -40,15 +40,21 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from gisportal import create_app
 from gisportal.demo import generate_district
-from gisportal.demo_province import PARCEL_FIELD_NAMES
-from gisportal.ingest import ingest_file
+from gisportal.outputs.tiles import (
+    PMTilesReader,
+    build_tiles,
+    open_reader,
+    public_frame,
+    tiles_path,
+)
+from gisportal.outputs.tiles.build import PARALLEL_MIN_FEATURES, tile_workers
+from gisportal.outputs.tiles.build import ZOOMS as ZOOMS_OF_KIND
+from gisportal.services.demo import PARCEL_FIELD_NAMES
+from gisportal.services.ingest import ingest_file
 from gisportal.store import open_store
-from gisportal.tiles import PMTilesReader, build_tiles, open_reader, public_frame, tiles_path
-from gisportal.tiles.build import PARALLEL_MIN_FEATURES, tile_workers
-from gisportal.tiles.build import ZOOMS as ZOOMS_OF_KIND
 from gisportal.web import tiles as web_tiles
+from gisportal.web.app import create_app
 
 try:
     from bench._measure import Runs, alternate_values, measure, print_peers, ratio

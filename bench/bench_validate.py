@@ -3,18 +3,19 @@
 Usage: python bench/bench_validate.py [--parcels 200000] [--seed 1] [--keep DIR] [--runs 3]
 
 Generates one demo district (Đức Trọng, ``gisportal.demo.generate_district``; a jittered
-grid of rectangles if the generator cannot be imported), injects a few hundred defects
-whose expected findings are known, writes the parcels as a GeoPackage with the national
-field names, and publishes the district outline as the boundary layer of a fresh
-store. Then, each in a fresh process so peak memory is its own, alternately for ``--runs``
-runs (read, Arrow read, check, read, ...: all three see the same machine state): (a)
-``pyogrio.read_dataframe`` of the file, row-wise (the default) and with Arrow (the
-reader gisportal itself uses, so the stricter baseline), (b) ``gisportal.ingest.check_file(path,
-"parcels", district="678", store=...)`` — read, normalise and every check, topology
-included. Prints the median times with their spread and the machine's load, the ratios to
-both reads (target <= 4x; median, and the range of the per-run ratios), the topology share,
-each process's peak RSS (VmHWM: ru_maxrss would carry this parent's peak; the largest of
-the runs), and per rule: injected, found, missed, and findings no injection explains.
+grid of rectangles if the generator cannot be imported), injects a few hundred defects whose
+expected findings are known, writes the parcels as a GeoPackage with the national field
+names, and publishes the district outline as the boundary layer of a fresh store. Then, each
+in a fresh process so peak memory is its own, alternately for ``--runs`` runs (read, Arrow
+read, check, read, ...: all three see the same machine state): (a)
+``pyogrio.read_dataframe`` of the file, row-wise (the default) and with Arrow (the reader
+gisportal itself uses, so the stricter baseline), (b)
+``gisportal.services.ingest.check_file(path, "parcels", district="678", store=...)`` — read,
+normalise and every check, topology included. Prints the median times with their spread and
+the machine's load, the ratios to both reads (target <= 4x; median, and the range of the
+per-run ratios), the topology share, each process's peak RSS (VmHWM: ru_maxrss would carry
+this parent's peak; the largest of the runs), and per rule: injected, found, missed, and
+findings no injection explains.
 
 Expected findings of geometric defects come from an independent oracle: exact
 intersections of every modified feature with every feature whose box it meets (no
@@ -63,10 +64,10 @@ print(dt, len(df), hwm())
 
 CHECK = HWM + """
 import json, sys, time
-import gisportal.validation as engine
-from gisportal.ingest import check_file
+import gisportal.pipeline.validation as engine
+from gisportal.services.ingest import check_file
 from gisportal.store import open_store
-from gisportal.validation import topology
+from gisportal.pipeline.validation import topology
 
 spent = []
 def timed(check):
@@ -108,8 +109,8 @@ def _run(code: str, *args: str) -> list[float]:
 
 def jittered_grid(n: int, rng: np.random.Generator) -> tuple[gpd.GeoDataFrame, object]:
     """Fallback district: n rectangles tiling a block, rows and columns of random width."""
-    from gisportal import crs as vncrs
-    from gisportal import seeds
+    from gisportal.base import crs as vncrs
+    from gisportal.base import seeds
 
     anchor = vncrs.from_lonlat(*seeds.district("678").anchor_lonlat)
     cols = int(np.sqrt(n * 1.25))
@@ -312,8 +313,8 @@ def main() -> None:
                          "then not searched, so TOPO-GAP recall is 0 by design")
     args = ap.parse_args()
 
-    from gisportal.demo_province import PARCEL_FIELD_NAMES
-    from gisportal.ingest import ingest_file
+    from gisportal.services.demo import PARCEL_FIELD_NAMES
+    from gisportal.services.ingest import ingest_file
     from gisportal.store import open_store
 
     rng = np.random.default_rng(args.seed)

@@ -1,60 +1,21 @@
 """gisportal: land-use planning publisher for Vietnamese provinces (Lâm Đồng first).
 
-This module holds only the Flask application factory; the engine lives in its own
-modules (read → normalise → validation → store → lookup), the web layer in ``web/``.
+The package reads as the data flow (docs/design.md, "The house"): ``base`` (errors,
+text, settings, seeds, CRS, models) → ``pipeline`` (read, normalise, validation,
+repair) → ``store`` (versions, catalogue, the data home) → ``outputs`` (tiles, export,
+OGC, compare, privacy) → ``accounts`` → ``services`` (ingest, publish workflow,
+decisions, look-up, search, demo) → ``jobs`` → ``web`` and ``cli``. No module imports
+from a later floor. This file holds only the version, so ``import gisportal.<module>``
+loads nothing else (no Flask for the CLI and the job worker).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from importlib.metadata import PackageNotFoundError, version
 
-from flask import Flask
+try:
+    __version__ = version("gisportal")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
-__all__ = ["create_app"]
-
-
-def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the portal app.
-
-    ``config`` overrides settings (see :mod:`gisportal.settings`), e.g. ``{"home":
-    tmp_path}`` in tests; otherwise ``$GISPORTAL_HOME`` or ``./instance``.
-    """
-    from gisportal.settings import data_home, load_settings
-    from gisportal.web import api, errors, i18n, pages, sheet, tiles
-
-    app = Flask(__name__)
-    settings = load_settings(config)
-    app.config["GISPORTAL"] = settings
-    app.config["GISPORTAL_HOME"] = str(data_home(settings))
-    app.config["JSON_AS_ASCII"] = False
-    app.json.ensure_ascii = False
-    errors.init_app(app)
-    i18n.init_app(app)
-    from gisportal.web import security  # CSP and other headers; public URL, proxies
-
-    security.init_app(app)
-    from gisportal.web import auth  # sign-in, CSRF, tokens, /admin (web/auth.py)
-
-    auth.init_app(app)
-    app.register_blueprint(pages.bp)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(tiles.bp)
-    app.register_blueprint(sheet.bp)
-    from gisportal.web import ogc, openapi
-
-    app.register_blueprint(ogc.bp)
-    app.register_blueprint(openapi.bp)
-    from gisportal.web import export as export_download  # ministry package (web/export.py)
-
-    app.register_blueprint(export_download.bp)
-    from gisportal.web import compare as compare_pages  # version comparison (web/compare.py)
-
-    app.register_blueprint(compare_pages.bp)
-    from gisportal.web import planner  # upload, review, decision, publish (web/planner.py)
-
-    planner.init_app(app)
-    from gisportal import housekeeping, jobs  # stale scratch; interrupted and queued jobs
-
-    housekeeping.clean_scratch(app.config["GISPORTAL_HOME"])
-    jobs.startup(app.config["GISPORTAL_HOME"], settings)
-    return app
+__all__ = ["__version__"]

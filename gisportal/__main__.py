@@ -1,5 +1,5 @@
 """``python -m gisportal`` runs the same command as the ``gisportal`` script."""
 
-from gisportal.cli import main
+from gisportal.cli.main import main
 
 main()

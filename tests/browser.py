@@ -25,7 +25,7 @@ def live_server(home: Path) -> Iterator[str]:
 
     from werkzeug.serving import make_server
 
-    from gisportal import create_app
+    from gisportal.web.app import create_app
 
     server = make_server("127.0.0.1", 0, create_app({"home": str(home)}), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -18,8 +18,8 @@ import pytest
 import shapely
 from pyproj import Transformer
 
-from gisportal import seeds
-from gisportal.read import encodings
+from gisportal.base import seeds
+from gisportal.pipeline.read import encodings
 
 #: A point inside Đức Trọng (678), in EPSG:5899 (easting, northing).
 DUC_TRONG_XY = Transformer.from_crs(4326, 5899, always_xy=True).transform(

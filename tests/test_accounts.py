@@ -13,11 +13,11 @@ from argon2 import PasswordHasher
 from click.testing import CliRunner
 
 from gisportal.accounts import audit, roles, throttle, tokens, users
-from gisportal.accounts.commands import cli_actor
 from gisportal.accounts.errors import AuthError, PermissionDenied
 from gisportal.accounts.secret import secret_key
-from gisportal.cli import cli
-from gisportal.errors import NotFoundError, StoreError, UsageError
+from gisportal.base.errors import NotFoundError, StoreError, UsageError
+from gisportal.cli.accounts import cli_actor
+from gisportal.cli.main import cli
 
 pytestmark = pytest.mark.usefixtures("fast_passwords")
 
@@ -224,7 +224,7 @@ def test_schema_rows_and_a_catalogue_from_the_future(home, store):
         assert rows["users"] == 2 and rows["audit"] == 1 and "store" in rows
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         conn.execute("UPDATE schema_version SET version = 99 WHERE component = 'users'")
-    from gisportal import catalogue
+    from gisportal.store import catalogue
 
     catalogue._current.clear()  # a new process would look again
     with pytest.raises(StoreError) as err:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from gisportal import create_app
 from gisportal.accounts import tokens, users
 from gisportal.web import compare, planner_api, planner_data
+from gisportal.web.app import create_app
 from tests.conftest import sign_in
 from tests.test_ogc_api import ITEMS, publish_district
 

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
-from gisportal import create_app
 from gisportal.accounts import audit, users
-from gisportal.cli import cli
-from gisportal.errors import UsageError
+from gisportal.base.errors import UsageError
+from gisportal.cli.main import cli
+from gisportal.web.app import create_app
 from tests.conftest import sign_in
 
 PW = "mật khẩu đủ dài"

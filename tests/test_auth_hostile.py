@@ -22,11 +22,11 @@ import pytest
 from argon2 import PasswordHasher
 from click.testing import CliRunner
 
-from gisportal import create_app
 from gisportal.accounts import audit, sessions, throttle, tokens, users
 from gisportal.accounts.db import MIGRATIONS
-from gisportal.cli import cli
-from gisportal.errors import UsageError
+from gisportal.base.errors import UsageError
+from gisportal.cli.main import cli
+from gisportal.web.app import create_app
 from tests.conftest import csrf_token_of, sign_in
 
 PW = "mật khẩu đủ dài"
@@ -426,7 +426,7 @@ def test_a_catalogue_from_before_token_expiry_is_migrated(home, hasher):
                      "'t', 'system', 't')")
         conn.execute("INSERT INTO api_tokens (user_id, token_sha256, created_at, created_by) "
                      "VALUES (1, ?, 't', 'system')", (tokens._digest("gp_" + "a" * 43),))
-    from gisportal import catalogue
+    from gisportal.store import catalogue
 
     catalogue._current.clear()
     assert tokens.user_for_token(home, "gp_" + "a" * 43).name == "lan"

@@ -9,11 +9,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from gisportal import create_app
 from gisportal.accounts import audit, tokens, users
-from gisportal.crs import to_lonlat
-from gisportal.errors import UsageError
-from gisportal.ingest import ingest_file
+from gisportal.base.crs import to_lonlat
+from gisportal.base.errors import UsageError
+from gisportal.services.ingest import ingest_file
+from gisportal.web.app import create_app
 from gisportal.web.auth import safe_next
 from tests.conftest import DUC_TRONG_XY, csrf_token_of, sign_in
 

@@ -32,10 +32,10 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 
-from gisportal import create_app
 from gisportal.accounts import users
-from gisportal.crs import to_lonlat
-from gisportal.ingest import ingest_file
+from gisportal.base.crs import to_lonlat
+from gisportal.services.ingest import ingest_file
+from gisportal.web.app import create_app
 from tests.conftest import DUC_TRONG_XY, parcel_grid, sign_in, write_shapefile_zip
 
 PW = "mật khẩu đủ dài"

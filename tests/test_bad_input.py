@@ -11,7 +11,7 @@ import geopandas as gpd
 import pytest
 from click.testing import CliRunner
 
-from gisportal.cli import cli
+from gisportal.cli.main import cli
 from gisportal.store import open_store
 from tests.conftest import parcel_grid, write_shapefile_zip
 

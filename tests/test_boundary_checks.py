@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import shapely
 
-from gisportal import crs as vncrs
-from gisportal import seeds, units
-from gisportal.ingest import check_file, ingest_file
-from gisportal.validation.context import context_from_boundary
+from gisportal.base import crs as vncrs
+from gisportal.base import seeds, units
+from gisportal.pipeline.validation.context import context_from_boundary
+from gisportal.services.ingest import check_file, ingest_file
 from tests.conftest import parcel_grid
 
 BOUNDARY_RULES = {"BOUNDARY-LEVEL-UNKNOWN", "BOUNDARY-DISTRICT-MISSING",

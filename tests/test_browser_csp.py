@@ -15,9 +15,9 @@ import re
 
 import pytest
 
-from gisportal.crs import to_lonlat
-from gisportal.ingest import ingest_file
-from gisportal.mapassets import MEASURE_CSP, VENDOR, measure_csp_build
+from gisportal.base.crs import to_lonlat
+from gisportal.outputs.mapassets import MEASURE_CSP, VENDOR, measure_csp_build
+from gisportal.services.ingest import ingest_file
 from gisportal.store import open_store
 from tests.browser import chromium_page, live_server, outside_requests, screenshot
 from tests.test_planner_pages import (

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from gisportal.crs import to_lonlat
+from gisportal.base.crs import to_lonlat
 from tests.browser import chromium_page, live_server, outside_requests, screenshot
 from tests.test_decisions import PDF
 from tests.test_planner_pages import PW, USES_V2, XY, build_home, plan_file, stop_workers

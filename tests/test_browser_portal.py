@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from gisportal.crs import to_lonlat
-from gisportal.demo_province import build_demo
+from gisportal.base.crs import to_lonlat
+from gisportal.services.demo import build_demo
 from gisportal.store import open_store
 from tests.browser import chromium_page, live_server, outside_requests, screenshot
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gisportal.ingest import check_file
-from gisportal.validation.html import report_html
+from gisportal.outputs.report_html import report_html
+from gisportal.services.ingest import check_file
 from tests.browser import chromium_page, screenshot
 from tests.conftest import parcel_grid
 

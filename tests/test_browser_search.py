@@ -6,8 +6,8 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from gisportal import workflow
-from gisportal.ingest import ingest_file
+from gisportal.services import workflow
+from gisportal.services.ingest import ingest_file
 from gisportal.store import open_store
 from tests.browser import chromium_page, live_server, outside_requests, screenshot
 from tests.conftest import DUC_TRONG_XY, parcel_grid, write_shapefile_zip

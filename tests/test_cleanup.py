@@ -20,15 +20,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
-from gisportal import jobs, workflow
+from gisportal import jobs
 from gisportal.accounts import audit
-from gisportal.cli import cli
-from gisportal.housekeeping import clean_scratch, cleanup
-from gisportal.ingest import ingest_file
+from gisportal.cli.main import cli
+from gisportal.jobs.housekeeping import clean_scratch, cleanup
+from gisportal.outputs.tiles import tiles_path
+from gisportal.services import workflow
+from gisportal.services.ingest import ingest_file
 from gisportal.store import open_store
-from gisportal.tiles import tiles_path
 from tests.conftest import parcel_grid, write_shapefile_zip
-from tests.test_jobs import finished, upload
+from tests.test_jobs import finished, gone, upload
 
 OLD = time.time() - 3600  # an hour ago: long past the scratch age
 
@@ -60,6 +61,8 @@ def template(tmp_path_factory):
         assert made["failed_job"].state == "failed" and made["check_job"].state == "done"
         assert [store.version(v).status for v in (v1, v2, v3, made["draft"])] == [
             "superseded", "superseded", "published", "draft"]
+    for key in ("published_job", "check_job", "failed_job", "draft_job"):
+        gone(home, made[key].id)  # a finished job's worker may still be tidying up
     for v in (v1, v2, v3):
         assert tiles_path(home, "678", "parcels", v).exists()
     orphan = tiles_path(home, "678", "parcels", 99)
@@ -177,7 +180,7 @@ def test_the_command_prints_and_audits_a_summary(home, office):
 
 
 def test_start_up_removes_stale_scratch_only(home, office):
-    from gisportal import create_app
+    from gisportal.web.app import create_app
 
     create_app({"home": str(home)})
     assert not any(p.exists() for p in office["stale"])

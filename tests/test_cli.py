@@ -9,7 +9,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from gisportal.cli import cli
+from gisportal.cli.main import cli
 from tests.conftest import parcel_grid
 
 
@@ -187,7 +187,7 @@ def test_a_bug_is_one_line_with_its_traceback_in_the_log(tmp_path):
     import subprocess
     import sys
 
-    code = ("import gisportal.cli as c\n"
+    code = ("import gisportal.cli.main as c\n"
             "def boom(**kw):\n    raise ValueError('unexpected shape')\n"
             "c.cli = boom\nc.main()\n")
     env = {k: v for k, v in os.environ.items() if k != "GISPORTAL_DEBUG"}

@@ -16,11 +16,11 @@ import pytest
 import shapely
 from click.testing import CliRunner
 
-from gisportal.cli import cli
-from gisportal.compare import compare_versions
-from gisportal.compare.areas import canonical_code
-from gisportal.errors import NotFoundError, UsageError
-from gisportal.ingest import ingest_file
+from gisportal.base.errors import NotFoundError, UsageError
+from gisportal.cli.main import cli
+from gisportal.outputs.compare import compare_versions
+from gisportal.outputs.compare.areas import canonical_code
+from gisportal.services.ingest import ingest_file
 from tests.conftest import DUC_TRONG_XY, write_shapefile_zip
 
 X0, Y0 = DUC_TRONG_XY

@@ -12,12 +12,13 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from gisportal import create_app, seeds
-from gisportal.compare import cached_comparison
-from gisportal.crs import to_lonlat
-from gisportal.ingest import ingest_file
+from gisportal.base import seeds
+from gisportal.base.crs import to_lonlat
+from gisportal.outputs.compare import cached_comparison
+from gisportal.services.ingest import ingest_file
 from gisportal.store import open_store
 from gisportal.web import compare as compare_web
+from gisportal.web.app import create_app
 from tests.browser import chromium_page, live_server, outside_requests, screenshot
 from tests.conftest import write_shapefile_zip
 from tests.test_compare import OWNERS, PLAN_V1, X0, Y0, parcels_v1, parcels_v2, plan_frame

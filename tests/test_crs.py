@@ -3,9 +3,9 @@
 import pytest
 from pyproj import CRS, Geod, Transformer
 
-from gisportal import crs as vncrs
-from gisportal import seeds
-from gisportal.errors import CRSError
+from gisportal.base import crs as vncrs
+from gisportal.base import seeds
+from gisportal.base.errors import CRSError
 
 GEOD = Geod(ellps="WGS84")
 # Points across Lâm Đồng in EPSG:5899 (easting, northing).
@@ -157,10 +157,10 @@ def test_a_layer_declared_with_a_bound_crs_keeps_its_coordinates_exactly(tmp_pat
     import geopandas as gpd
     import shapely
 
-    from gisportal.export.shapefile import prj_wkt
-    from gisportal.models import layer_model
-    from gisportal.normalise import normalise
-    from gisportal.read.sources import read_source
+    from gisportal.base.models import layer_model
+    from gisportal.outputs.export.shapefile import prj_wkt
+    from gisportal.pipeline.normalise import normalise
+    from gisportal.pipeline.read.sources import read_source
     from tests.conftest import DUC_TRONG_XY
 
     x, y = DUC_TRONG_XY

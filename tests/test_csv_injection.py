@@ -2,7 +2,7 @@
 
 A district's file may name a column ``=1+1`` (or ``@SUM(A1)``, ``+cmd``, ``-2+3``); the
 export package's ``fields.csv`` lists every exported column by name, and an office
-opens it in Excel. Every CSV cell goes through `gisportal.csvsafe`, the one helper the
+opens it in Excel. Every CSV cell goes through `gisportal.base.csvsafe`, the one helper the
 audit log's CSV uses too; the data files themselves keep the text exactly.
 """
 
@@ -15,11 +15,11 @@ import zipfile
 import pyogrio
 import pytest
 
-from gisportal import privacy
 from gisportal.accounts import audit
-from gisportal.csvsafe import csv_cell, csv_row
-from gisportal.export import export_package
-from gisportal.ingest import ingest_file
+from gisportal.base.csvsafe import csv_cell, csv_row
+from gisportal.outputs import privacy
+from gisportal.outputs.export import export_package
+from gisportal.services.ingest import ingest_file
 from tests.conftest import parcel_grid
 
 FORMULA_COLUMN = "=1+1"
@@ -46,7 +46,7 @@ def test_csv_row_escapes_each_cell():
 
 
 def test_audit_csv_uses_the_shared_helper(home):
-    """The audit log's CSV escapes through `gisportal.csvsafe` (no copy of its own)."""
+    """The audit log's CSV escapes through `gisportal.base.csvsafe` (no copy of its own)."""
     assert not hasattr(audit, "_FORMULA_START") and not hasattr(audit, "_cell")
     audit.record(home, "=1+1", "login.failed", ip="10.0.0.1")
     out = io.StringIO(newline="")

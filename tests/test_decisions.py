@@ -15,9 +15,10 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from gisportal import decisions
-from gisportal import lookup as lk
-from gisportal.decisions import (
+from gisportal.base.errors import InputError, NotFoundError, StoreError, UsageError
+from gisportal.services import decisions
+from gisportal.services import lookup as lk
+from gisportal.services.decisions import (
     Decision,
     attach_decision,
     decision_of,
@@ -27,7 +28,6 @@ from gisportal.decisions import (
     pdf_path,
     store_pdf,
 )
-from gisportal.errors import InputError, NotFoundError, StoreError, UsageError
 from tests.conftest import DUC_TRONG_XY
 
 #: A minimal, well-formed PDF: header, one object, trailer, end marker.

@@ -12,8 +12,8 @@ import pytest
 import shapely
 from pyproj import Transformer
 
+from gisportal.base.errors import UsageError
 from gisportal.demo import generate_district, generate_province, province_outline
-from gisportal.errors import UsageError
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 CODES = [str(c) for c in range(672, 684)]

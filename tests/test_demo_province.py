@@ -7,9 +7,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from gisportal import lookup as lk
-from gisportal.cli import cli
-from gisportal.demo_province import build_demo, demo_summary
+from gisportal.cli.main import cli
+from gisportal.services import lookup as lk
+from gisportal.services.demo import build_demo, demo_summary
 
 
 @pytest.fixture(scope="module")

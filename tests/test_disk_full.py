@@ -21,8 +21,8 @@ import pytest
 from click.testing import CliRunner
 
 from gisportal import jobs
-from gisportal.cli import cli
-from gisportal.diskspace import DiskFullError, disk_full_error, is_disk_full
+from gisportal.base.diskspace import DiskFullError, disk_full_error, is_disk_full
+from gisportal.cli.main import cli
 from gisportal.store import open_store
 from tests.conftest import parcel_grid
 from tests.test_jobs import finished, hidden_rows, upload

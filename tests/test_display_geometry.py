@@ -1,6 +1,6 @@
 """A published parcel of a million vertices does not make the public pages huge.
 
-Pages draw shapes simplified to the screen (`gisportal.display`): the parcel sheet's
+Pages draw shapes simplified to the screen (`gisportal.outputs.display`): the parcel sheet's
 map, the compare map's answers, the OGC API's HTML map. Downloads and the OGC JSON
 answers keep the exact shape. The parcel is published through the engine, as an upload
 would be (it gets GEOM-COMPLEX warnings, nothing that stops it).
@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import shapely
 
-from gisportal import create_app
-from gisportal.display import EXACT_UP_TO, MAX_VERTICES, SCREEN_PX, display_geometries
-from gisportal.ingest import ingest_file
+from gisportal.outputs.display import EXACT_UP_TO, MAX_VERTICES, SCREEN_PX, display_geometries
+from gisportal.services.ingest import ingest_file
 from gisportal.store import open_store
+from gisportal.web.app import create_app
 from tests.conftest import DUC_TRONG_XY, parcel_grid
 
 VERTICES = 1_000_000
@@ -135,7 +135,7 @@ def test_ogc_json_keeps_the_exact_shape(client):
     assert _coords(one["geometry"]) == VERTICES + 1
 
 
-# -- gisportal.display itself --------------------------------------------------------
+# -- gisportal.outputs.display itself --------------------------------------------------------
 
 
 def test_ordinary_shapes_go_out_untouched():
@@ -172,7 +172,7 @@ def test_a_noisy_million_vertex_parcel_is_looked_up_in_bounded_time():
     import numpy as np
     import shapely
 
-    from gisportal import lookup
+    from gisportal.services import lookup
 
     n = 1_000_000
     t = np.linspace(0, 2 * np.pi, n, endpoint=False)

@@ -1,4 +1,4 @@
-"""Tests for gisportal.read.encodings: Vietnamese DBF text in UTF-8, cp1258, TCVN3, VNI.
+"""Tests for gisportal.pipeline.read.encodings: Vietnamese DBF text in UTF-8, cp1258, TCVN3, VNI.
 
 The legacy byte strings below are written out by hand from the published tables
 (TCVN3: xvnkb tcvn.h, VBKey mdlCodeTable.bas, GNU libiconv tcvn.h; VNI: xvnkb vni.h,
@@ -13,8 +13,8 @@ import unicodedata
 
 import pytest
 
-from gisportal.errors import EncodingError
-from gisportal.read.encodings import (
+from gisportal.base.errors import EncodingError
+from gisportal.pipeline.read.encodings import (
     SUPPORTED,
     Detection,
     canonical_name,

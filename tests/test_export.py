@@ -32,16 +32,16 @@ import shapely
 from click.testing import CliRunner
 from lxml import etree
 
-from gisportal import privacy
-from gisportal.cli import cli
-from gisportal.crs import TOWGS84_PV
-from gisportal.demo_province import build_demo
-from gisportal.export import export_package
-from gisportal.export.geojson import write_geojson
-from gisportal.export.metadata import NS
-from gisportal.export.names import shapefile_names
-from gisportal.ingest import ingest_file
-from gisportal.settings import load_settings
+from gisportal.base.crs import TOWGS84_PV
+from gisportal.base.settings import load_settings
+from gisportal.cli.main import cli
+from gisportal.outputs import privacy
+from gisportal.outputs.export import export_package
+from gisportal.outputs.export.geojson import write_geojson
+from gisportal.outputs.export.metadata import NS
+from gisportal.outputs.export.names import shapefile_names
+from gisportal.services.demo import build_demo
+from gisportal.services.ingest import ingest_file
 from gisportal.store import open_store
 
 DISTRICT = "676"

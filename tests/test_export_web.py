@@ -8,9 +8,9 @@ import zipfile
 
 import pytest
 
-from gisportal import create_app
 from gisportal.accounts.users import add_user
-from gisportal.ingest import ingest_file
+from gisportal.services.ingest import ingest_file
+from gisportal.web.app import create_app
 from tests.conftest import parcel_grid, sign_in
 
 PASSWORD = "mat-khau-du-dai"

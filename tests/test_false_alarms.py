@@ -25,11 +25,11 @@ import shapely
 from click.testing import CliRunner
 from pyproj import Transformer
 
-from gisportal.cli import cli
-from gisportal.ingest import check_file
-from gisportal.search import search
-from gisportal.text import fold
-from gisportal.validation.checks import _repeated_points
+from gisportal.base.text import fold
+from gisportal.cli.main import cli
+from gisportal.pipeline.validation.checks import _repeated_points
+from gisportal.services.ingest import check_file
+from gisportal.services.search import search
 from tests.conftest import DUC_TRONG_XY, parcel_grid, write_shapefile_zip
 
 X0, Y0 = DUC_TRONG_XY

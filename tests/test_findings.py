@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import string
 
-from gisportal.findings import SEVERITIES, Finding, Report, rules
+from gisportal.base.findings import SEVERITIES, Finding, Report, rules
 
 CODE = re.compile(r"^[A-Z0-9]+(-[A-Z0-9]+)+$")
 
@@ -57,7 +57,7 @@ def test_docs_list_every_rule_exactly_as_the_catalogue():
     """docs/validation-report.md carries the table `gisportal rules` prints."""
     from pathlib import Path
 
-    from gisportal.findings import rules_markdown
+    from gisportal.base.findings import rules_markdown
 
     doc = (Path(__file__).parents[1] / "docs" / "validation-report.md").read_text("utf-8")
     start = doc.index("<!-- rules:start -->") + len("<!-- rules:start -->")

@@ -24,13 +24,13 @@ import pytest
 import shapely
 from click.testing import CliRunner
 
-from gisportal.cli import cli
-from gisportal.errors import InputError
-from gisportal.ingest import check_file
-from gisportal.models import layer_model
-from gisportal.normalise import normalise
-from gisportal.read import encodings
-from gisportal.read.sources import list_layers, read_source
+from gisportal.base.errors import InputError
+from gisportal.base.models import layer_model
+from gisportal.cli.main import cli
+from gisportal.pipeline.normalise import normalise
+from gisportal.pipeline.read import encodings
+from gisportal.pipeline.read.sources import list_layers, read_source
+from gisportal.services.ingest import check_file
 from gisportal.store import open_store
 from tests.conftest import parcel_grid, write_shapefile_zip
 
@@ -357,9 +357,9 @@ def test_text_over_a_million_characters_is_cut_with_a_finding(tmp_path):
 def test_the_caps_given_to_the_app_reach_the_reader(tmp_path):
     """Settings given as a mapping (the web app's, a job's) bound the read, not only
     the environment."""
-    from gisportal.errors import GisportalError
-    from gisportal.ingest import check_file
-    from gisportal.settings import load_settings
+    from gisportal.base.errors import GisportalError
+    from gisportal.base.settings import load_settings
+    from gisportal.services.ingest import check_file
     from tests.conftest import parcel_grid
 
     path = tmp_path / "x.gpkg"

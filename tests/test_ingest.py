@@ -7,10 +7,10 @@ import pytest
 import shapely
 from pyproj import Transformer
 
-from gisportal.errors import CRSError, EncodingError, GisportalError, UsageError
-from gisportal.ingest import check_file, ingest_file
-from gisportal.normalise import source_attributes
-from gisportal.workflow import publish
+from gisportal.base.errors import CRSError, EncodingError, GisportalError, UsageError
+from gisportal.pipeline.normalise import source_attributes
+from gisportal.services.ingest import check_file, ingest_file
+from gisportal.services.workflow import publish
 from tests.conftest import parcel_grid
 
 # Literal TCVN3 (ABC) bytes, as .VnTime fonts store them (checked against the
@@ -53,7 +53,7 @@ def test_done_when_tcvn3_shapefile_without_prj(store, make_shapefile_zip):
     src = shapely.get_coordinates(src_geoms)
     got = shapely.get_coordinates(got_geoms)
     t = Transformer.from_crs(5899, 4326, always_xy=True)
-    from gisportal.crs import to_lonlat
+    from gisportal.base.crs import to_lonlat
     lon, lat = to_lonlat(got[:, 0], got[:, 1])
     ref_lon, ref_lat = t.transform(src[:, 0], src[:, 1])
     assert np.abs(lon - ref_lon).max() < 1e-9 and np.abs(lat - ref_lat).max() < 1e-9

@@ -45,7 +45,7 @@ def grid_zip(tmp_path) -> Path:
 
 
 def test_settings_name_the_limits_with_their_defaults():
-    from gisportal.settings import load_settings
+    from gisportal.base.settings import load_settings
 
     conf = load_settings()
     assert (conf["job_memory_mb"], conf["job_timeout_seconds"]) == (4096, 3600)
@@ -193,7 +193,7 @@ def test_a_command_called_in_process_leaves_the_callers_limits_alone(home, grid_
     limit is for the command's own process only, and memory errors are still one line."""
     from click.testing import CliRunner
 
-    from gisportal.cli import cli
+    from gisportal.cli.main import cli
 
     before = resource.getrlimit(resource.RLIMIT_AS)
     out = CliRunner().invoke(cli, ["--home", str(home), "validate", str(grid_zip),

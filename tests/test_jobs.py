@@ -24,12 +24,12 @@ from pathlib import Path
 import pytest
 
 from gisportal import jobs
-from gisportal import lookup as lk
-from gisportal.errors import CRSError, EncodingError, InputError, NotFoundError, UsageError
+from gisportal.base.errors import CRSError, EncodingError, InputError, NotFoundError, UsageError
+from gisportal.base.files import safe_file_name
+from gisportal.base.text import human_size, nfc
 from gisportal.jobs import process
-from gisportal.jobs.uploads import safe_file_name
 from gisportal.jobs.worker import PAUSE_ENV
-from gisportal.text import human_size, nfc
+from gisportal.services import lookup as lk
 from tests.conftest import bow_tie_file, parcel_grid, write_shapefile_zip
 
 PAUSED = "paused (test hook)"
@@ -447,8 +447,8 @@ def test_a_bug_in_a_worker_is_recorded_not_hidden(home):
 
 
 def test_app_start_reaps_interrupted_jobs_and_starts_queued_ones(home, store, zips):
-    from gisportal import create_app
     from gisportal.jobs import table
+    from gisportal.web.app import create_app
 
     lost = upload(home, zips[0], start=False)
     with table.connect(home) as conn:  # as a reboot leaves it: running, nobody holding its lock
@@ -462,7 +462,7 @@ def test_app_start_reaps_interrupted_jobs_and_starts_queued_ones(home, store, zi
 def test_cli_lists_and_cancels_jobs(home, zips):
     from click.testing import CliRunner
 
-    from gisportal.cli import cli
+    from gisportal.cli.main import cli
 
     job = upload(home, zips[0], start=False)
     runner = CliRunner()

@@ -6,10 +6,10 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from gisportal import lookup as lk
-from gisportal.crs import to_lonlat
-from gisportal.errors import NotFoundError, UsageError
-from gisportal.ingest import ingest_file
+from gisportal.base.crs import to_lonlat
+from gisportal.base.errors import NotFoundError, UsageError
+from gisportal.services import lookup as lk
+from gisportal.services.ingest import ingest_file
 from tests.conftest import DUC_TRONG_XY
 
 X0, Y0 = DUC_TRONG_XY
@@ -50,7 +50,7 @@ def test_lookup_by_key_gives_planned_shares(store, published):
 
 def test_public_answers_hide_personal_fields(store, published):
     public = lk.lookup_key(store, "678", 1, 1)
-    # An allow-list (gisportal.privacy): no uploaded column is public until a planner
+    # An allow-list (gisportal.outputs.privacy): no uploaded column is public until a planner
     # marks one; those a canonical field took show as that field (sheet, parcel...).
     assert public["parcel"]["attributes"] == {}
     assert public["parcel"]["sheet"] == 1
@@ -126,7 +126,7 @@ def test_district_without_published_parcels_shows_its_plan(store, published):
     # Lạc Dương (672): boundary and plan published, parcels not yet (still digitising).
     from pyproj import Transformer
 
-    from gisportal import seeds
+    from gisportal.base import seeds
 
     x, y = Transformer.from_crs(4326, 5899, always_xy=True).transform(
         *seeds.district("672").anchor_lonlat)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from gisportal.errors import UsageError
-from gisportal.models import KINDS, layer_model, match_fields
+from gisportal.base.errors import UsageError
+from gisportal.base.models import KINDS, layer_model, match_fields
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from gisportal.normalise import _coerce
+from gisportal.pipeline.normalise import _coerce
 
 
 def test_numbers_from_text_with_comma_decimals_and_junk():

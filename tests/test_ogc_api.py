@@ -22,10 +22,11 @@ import numpy as np
 import pytest
 import shapely
 
-from gisportal import create_app, privacy
-from gisportal.crs import to_lonlat
-from gisportal.ingest import ingest_file
+from gisportal.base.crs import to_lonlat
+from gisportal.outputs import privacy
+from gisportal.services.ingest import ingest_file
 from gisportal.store import open_store
+from gisportal.web.app import create_app
 from tests.conftest import DUC_TRONG_XY, parcel_grid
 
 X0, Y0 = DUC_TRONG_XY
@@ -38,7 +39,7 @@ ADDRESS = "Thôn Phú Hội, xã Phú Hội"
 NOTE = '<script>alert("x")</script> & <b>đậm</b>'
 ITEMS = "/ogc/collections/678-parcels/items"
 #: The public canonical fields, then the two uploaded columns the planner marked public
-#: (gisportal.privacy); the columns read into canonical fields are not repeated.
+#: (gisportal.outputs.privacy); the columns read into canonical fields are not repeated.
 PUBLIC_PROPERTIES = ["commune", "sheet", "parcel", "area_m2", "land_use", "address",
                      "src:GhiChu", "src:SoLo"]
 #: Uploaded columns no canonical field takes, marked public by the planner.

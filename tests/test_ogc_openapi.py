@@ -14,7 +14,7 @@ import pytest
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate as validate_spec
 
-from gisportal import create_app
+from gisportal.web.app import create_app
 from tests.test_ogc_api import ITEMS, publish_district
 
 #: Blueprints whose every route /api/openapi.json must describe.
@@ -128,7 +128,7 @@ def test_json_api_answers_match_the_published_schemas(client) -> None:
     by_key = client.get("/api/lookup?district=678&sheet=3&parcel=4")
     assert by_key.status_code == 200
     check(doc, "lookup", by_key.get_json())
-    # Only the uploaded columns the planner marked public (gisportal.privacy).
+    # Only the uploaded columns the planner marked public (gisportal.outputs.privacy).
     assert by_key.get_json()["parcel"]["attributes"] == {"GhiChu": "Ghi chú 23", "SoLo": "3"}
     point = by_key.get_json()["parcel"]["point"]
     check(doc, "lookup", client.get(f"/api/lookup?lat={point['lat']}&lon={point['lon']}")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import shapely
 
-from gisportal.errors import NotFoundError, UsageError
+from gisportal.base.errors import NotFoundError, UsageError
 from gisportal.store import Store
 from tests.conftest import DUC_TRONG_XY, parcel_grid
 

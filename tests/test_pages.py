@@ -11,9 +11,11 @@ import re
 
 import pytest
 
-from gisportal import create_app, maps, seeds
-from gisportal.demo_province import build_demo
+from gisportal.base import seeds
+from gisportal.services.demo import build_demo
 from gisportal.store import open_store
+from gisportal.web import maps
+from gisportal.web.app import create_app
 
 ASSET_URL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
 

@@ -1,4 +1,4 @@
-"""Recognising personal data by its values (gisportal/validation/personal.py).
+"""Recognising personal data by its values (gisportal/pipeline/validation/personal.py).
 
 Columns are built as real commune cadastres hold them: owners' names with and without
 diacritics and in capitals, K'Ho and Mạ names of Lâm Đồng, couples ("Ông … và bà …"),
@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gisportal.findings import rules
-from gisportal.validation import personal as pv
+from gisportal.base.findings import rules
+from gisportal.pipeline.validation import personal as pv
 
 FAMILIES = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng",
             "Bùi", "Đỗ", "Hồ", "Ngô", "Dương", "Lý", "Đinh", "Trương", "Lâm", "Mai"]

@@ -16,11 +16,11 @@ import shapely
 from click.testing import CliRunner
 from pyproj import Transformer
 
-from gisportal import crs as vncrs
-from gisportal import placement, seeds
-from gisportal.cli import cli
-from gisportal.errors import CRSError
-from gisportal.ingest import check_file
+from gisportal.base import crs as vncrs
+from gisportal.base import placement, seeds
+from gisportal.base.errors import CRSError
+from gisportal.cli.main import cli
+from gisportal.services.ingest import check_file
 from tests.conftest import parcel_grid, write_shapefile_zip
 
 HA_NOI = (105.85, 21.03)  # Hoàn Kiếm

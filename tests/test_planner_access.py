@@ -17,8 +17,8 @@ import pytest
 
 from gisportal import jobs
 from gisportal.accounts import users
-from gisportal.decisions import attach_decision, decision_of
-from gisportal.ingest import ingest_file
+from gisportal.services.decisions import attach_decision, decision_of
+from gisportal.services.ingest import ingest_file
 from gisportal.store import open_store
 from tests.conftest import sign_in
 from tests.test_decisions import PDF

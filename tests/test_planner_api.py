@@ -17,7 +17,7 @@ import pytest
 
 from gisportal import jobs
 from gisportal.accounts import audit, tokens
-from gisportal.crs import to_lonlat
+from gisportal.base.crs import to_lonlat
 from gisportal.jobs.worker import PAUSE_ENV
 from gisportal.store import open_store
 from tests import test_planner_pages as pages

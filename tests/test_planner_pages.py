@@ -21,12 +21,14 @@ import pytest
 import shapely
 from pyproj import Transformer
 
-from gisportal import create_app, jobs, seeds
+from gisportal import jobs
 from gisportal.accounts import audit, users
-from gisportal.crs import to_lonlat
-from gisportal.ingest import ingest_file
+from gisportal.base import seeds
+from gisportal.base.crs import to_lonlat
 from gisportal.jobs import process
+from gisportal.services.ingest import ingest_file
 from gisportal.store import open_store
+from gisportal.web.app import create_app
 from tests.conftest import csrf_token_of, parcel_grid, sign_in, write_shapefile_zip
 from tests.test_decisions import PDF
 
@@ -89,7 +91,7 @@ def build_home(home: Path, *, decision_on_v1: bool = False) -> dict[str, int]:
         plan = ingest_file(store, plan_file(work, USES_V1), "plan", LAM_HA, publish=True,
                            consultation=True, user="seed").version
         if decision_on_v1:
-            from gisportal.decisions import attach_decision
+            from gisportal.services.decisions import attach_decision
 
             attach_decision(store, plan.id, number="99/QĐ-UBND", date="2022-03-01",
                             authority="UBND tỉnh Lâm Đồng", pdf=PDF)

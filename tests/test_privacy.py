@@ -1,4 +1,4 @@
-"""Public output by allow-list, everywhere (gisportal/privacy.py).
+"""Public output by allow-list, everywhere (gisportal/outputs/privacy.py).
 
 The district is a real commune cadastre as old cadastral software exports it: a zipped
 Shapefile in TCVN3 without a .prj, lower-case field names (``shbando``, ``shthua``,
@@ -26,11 +26,11 @@ import pytest
 import shapely
 from pyproj import Transformer
 
-from gisportal import privacy
 from gisportal.accounts import users
-from gisportal.errors import UsageError
-from gisportal.export import export_package
-from gisportal.ingest import ingest_file
+from gisportal.base.errors import UsageError
+from gisportal.outputs import privacy
+from gisportal.outputs.export import export_package
+from gisportal.services.ingest import ingest_file
 from gisportal.store import open_store
 from tests.conftest import DUC_TRONG_XY, parcel_grid, sign_in, write_shapefile_zip
 from tests.test_tiles import _app, decode_mvt, tile_of

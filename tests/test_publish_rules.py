@@ -16,11 +16,11 @@ import pytest
 import shapely
 from click.testing import CliRunner
 
-from gisportal import workflow
-from gisportal.cli import cli
-from gisportal.errors import InputError, StoreError, UsageError
-from gisportal.ingest import ingest_file
-from gisportal.lookup import lookup_key
+from gisportal.base.errors import InputError, StoreError, UsageError
+from gisportal.cli.main import cli
+from gisportal.services import workflow
+from gisportal.services.ingest import ingest_file
+from gisportal.services.lookup import lookup_key
 from tests import test_planner_pages as pages
 from tests.conftest import DUC_TRONG_XY, parcel_grid
 from tests.test_decisions import PDF
@@ -356,7 +356,7 @@ def open_store_of(home):
 
 
 def test_residents_are_told_a_draft_for_comment_is_not_the_plan(home, store, tmp_path):
-    from gisportal import create_app
+    from gisportal.web.app import create_app
 
     path, _, _ = _parcels(tmp_path)
     assert ingest_file(store, path, "parcels", "678", publish=True).published
@@ -406,7 +406,7 @@ def test_the_review_page_marks_columns_public_and_guards_personal_ones(lam_ha, t
 
 
 def test_an_update_keeps_the_columns_marked_public(store, tmp_path):
-    from gisportal import privacy
+    from gisportal.outputs import privacy
 
     whole = three_communes()
     whole["GhiChu"] = "ven suối"

@@ -1,4 +1,4 @@
-"""Tests for gisportal.read.archive: every hostile or broken zip is refused cleanly.
+"""Tests for gisportal.pipeline.read.archive: every hostile or broken zip is refused cleanly.
 
 Each archive is built byte by byte in ``tmp_path`` with :mod:`zipfile` (patched where
 the standard library refuses to write something hostile), never mocked.
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from gisportal.errors import InputError, UnsafeArchiveError, UsageError
-from gisportal.read.archive import safe_extract
+from gisportal.base.errors import InputError, UnsafeArchiveError, UsageError
+from gisportal.pipeline.read.archive import safe_extract
 
 
 def _zip(path: Path, members: dict[str, bytes] | list[tuple[zipfile.ZipInfo | str, bytes]],

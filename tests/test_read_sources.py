@@ -1,4 +1,4 @@
-"""Tests for gisportal.read.sources: every format in, one GeoDataFrame out.
+"""Tests for gisportal.pipeline.read.sources: every format in, one GeoDataFrame out.
 
 Every input is a real file written in ``tmp_path`` with pyogrio, zipfile or raw bytes;
 legacy-encoded DBFs are written as latin-1 text whose characters are the raw bytes,
@@ -21,9 +21,9 @@ import shapely
 import shapely.testing
 from shapely.geometry import Polygon, box
 
-from gisportal.errors import EncodingError, InputError, UnsafeArchiveError
-from gisportal.read import encodings
-from gisportal.read.sources import (
+from gisportal.base.errors import EncodingError, InputError, UnsafeArchiveError
+from gisportal.pipeline.read import encodings
+from gisportal.pipeline.read.sources import (
     MAX_UPLOAD_BYTES_DEFAULT,
     Note,
     SourceLayer,

@@ -24,9 +24,8 @@ import pytest
 import shapely
 from shapely import wkt
 
-from gisportal.ingest import check_file
-from gisportal.normalise import NormalisedLayer
-from gisportal.repair import (
+from gisportal.pipeline.normalise import NormalisedLayer
+from gisportal.pipeline.repair import (
     ACTIONS,
     DEFAULT_OVERLAP_TOLERANCE_M2,
     DEFAULT_SNAP_TOLERANCE_M,
@@ -35,9 +34,10 @@ from gisportal.repair import (
     RepairResult,
     repair,
 )
-from gisportal.validation.checks import check_geometry
-from gisportal.validation.context import ValidationContext
-from gisportal.validation.topology import THRESHOLD_DEFAULTS
+from gisportal.pipeline.validation.checks import check_geometry
+from gisportal.pipeline.validation.context import ValidationContext
+from gisportal.pipeline.validation.topology import THRESHOLD_DEFAULTS
+from gisportal.services.ingest import check_file
 from tests.conftest import DUC_TRONG_XY, parcel_grid, write_shapefile_zip
 
 X0, Y0 = DUC_TRONG_XY

@@ -35,7 +35,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pyproj import Transformer
 
-from gisportal.cli import cli
+from gisportal.cli.main import cli
 
 #: Where generated features go: Đức Trọng, in VN-2000 TM-3 (EPSG:5899) metres.
 X0, Y0 = 550_000.0, 1_300_000.0

@@ -25,8 +25,9 @@ from argon2 import PasswordHasher
 from hypothesis import HealthCheck, settings
 from schemathesis import checks as st
 
-from gisportal import create_app, jobs
+from gisportal import jobs
 from gisportal.accounts import tokens, users
+from gisportal.web.app import create_app
 from tests.test_ogc_api import publish_district
 
 #: What every answer must satisfy. ``positive_data_acceptance`` is left out: the

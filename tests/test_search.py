@@ -1,18 +1,18 @@
-"""The resident's search box: gisportal.search.search() and GET /api/search."""
+"""The resident's search box: gisportal.services.search.search() and GET /api/search."""
 
 from __future__ import annotations
 
 import pytest
 import shapely
 
-from gisportal import create_app
-from gisportal import lookup as lk
-from gisportal.crs import from_lonlat
-from gisportal.demo_province import build_demo
-from gisportal.errors import NotFoundError, UsageError
-from gisportal.search import MAX_PLACES, search
+from gisportal.base.crs import from_lonlat
+from gisportal.base.errors import NotFoundError, UsageError
+from gisportal.base.text import fold
+from gisportal.services import lookup as lk
+from gisportal.services.demo import build_demo
+from gisportal.services.search import MAX_PLACES, search
 from gisportal.store import open_store
-from gisportal.text import fold
+from gisportal.web.app import create_app
 
 
 @pytest.fixture(scope="module")

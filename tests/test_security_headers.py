@@ -16,13 +16,13 @@ import re
 import pytest
 from flask import request
 
-from gisportal import create_app, maps
-from gisportal.decisions import decision_of
-from gisportal.errors import UsageError
-from gisportal.ingest import ingest_file
-from gisportal.mapassets import with_nonce
+from gisportal.base.errors import UsageError
+from gisportal.outputs.mapassets import with_nonce
+from gisportal.services.decisions import decision_of
+from gisportal.services.ingest import ingest_file
 from gisportal.store import open_store
-from gisportal.web import security
+from gisportal.web import maps, security
+from gisportal.web.app import create_app
 from tests.conftest import sign_in
 from tests.test_planner_pages import LAM_HA, PW, USES_V2, build_home, plan_file, stop_workers
 

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from gisportal import seeds
-from gisportal.resources import data_dir
+from gisportal.base import seeds
+from gisportal.base.resources import data_dir
 
 
 def test_land_use_catalogue_has_every_code_with_a_colour():

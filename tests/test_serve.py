@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from gisportal.crs import to_lonlat
-from gisportal.ingest import ingest_file
+from gisportal.base.crs import to_lonlat
+from gisportal.services.ingest import ingest_file
 from tests.conftest import DUC_TRONG_XY
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="gunicorn runs on Unix")

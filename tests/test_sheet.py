@@ -8,8 +8,8 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from gisportal import create_app
-from gisportal.ingest import ingest_file
+from gisportal.services.ingest import ingest_file
+from gisportal.web.app import create_app
 from tests.conftest import DUC_TRONG_XY
 
 X0, Y0 = DUC_TRONG_XY

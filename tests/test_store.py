@@ -30,7 +30,7 @@ import pyproj
 import pytest
 import shapely
 
-from gisportal.errors import NotFoundError, StoreError, UsageError
+from gisportal.base.errors import NotFoundError, StoreError, UsageError
 from gisportal.store import KINDS, GpkgStore, Store, Version, open_store
 
 CRS = "EPSG:5899"  # VN-2000 / TM-3 107°45′, Lâm Đồng

@@ -1,6 +1,6 @@
 import unicodedata
 
-from gisportal.text import fold, nfc
+from gisportal.base.text import fold, nfc
 
 
 def test_nfc_composes_decomposed_accents():

@@ -22,14 +22,14 @@ import pytest
 import shapely
 from pyproj import Transformer
 
-from gisportal import create_app
-from gisportal.errors import NotFoundError, StoreError, UsageError
-from gisportal.ingest import ingest_file
-from gisportal.tiles import build as tb
-from gisportal.tiles import pmtiles as pm
-from gisportal.tiles.merge import merge_archives, merge_metadata
-from gisportal.tiles.parts import available_cpus
+from gisportal.base.errors import NotFoundError, StoreError, UsageError
+from gisportal.outputs.tiles import build as tb
+from gisportal.outputs.tiles import pmtiles as pm
+from gisportal.outputs.tiles.merge import merge_archives, merge_metadata
+from gisportal.outputs.tiles.parts import available_cpus
+from gisportal.services.ingest import ingest_file
 from gisportal.web import tiles as web_tiles
+from gisportal.web.app import create_app
 from tests.conftest import DUC_TRONG_XY, parcel_grid
 
 PUBLIC_PARCEL_FIELDS = {"commune", "sheet", "parcel", "land_use", "area_m2", "fid"}

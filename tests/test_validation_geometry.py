@@ -13,7 +13,7 @@ import pytest
 import shapely
 from pyproj import Transformer
 
-from gisportal.ingest import check_file
+from gisportal.services.ingest import check_file
 from tests.conftest import DUC_TRONG_XY, parcel_grid
 
 X0, Y0 = DUC_TRONG_XY

@@ -7,9 +7,9 @@ import re
 
 from click.testing import CliRunner
 
-from gisportal.cli import cli
-from gisportal.ingest import check_file
-from gisportal.validation.html import report_html
+from gisportal.cli.main import cli
+from gisportal.outputs.report_html import report_html
+from gisportal.services.ingest import check_file
 from tests.conftest import parcel_grid
 
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)

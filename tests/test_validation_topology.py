@@ -14,10 +14,10 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry import shape
 
-from gisportal.findings import rules
-from gisportal.ingest import check_file
-from gisportal.validation import topology
-from gisportal.validation.context import ValidationContext
+from gisportal.base.findings import rules
+from gisportal.pipeline.validation import topology
+from gisportal.pipeline.validation.context import ValidationContext
+from gisportal.services.ingest import check_file
 from tests.conftest import DUC_TRONG_XY, parcel_grid, write_shapefile_zip
 
 X0, Y0 = DUC_TRONG_XY
@@ -29,7 +29,7 @@ PLAN_CODES = ["LUA", "CLN", "ONT", "DGT", "RSX"]
 # ----------------------------------------------------------------------------- helpers
 
 def test_the_engine_runs_the_topology_checks():
-    import gisportal.validation as engine
+    import gisportal.pipeline.validation as engine
 
     assert set(topology.TOPOLOGY_CHECKS) <= set(engine.CHECKS)
 
@@ -154,7 +154,7 @@ def test_overlap_below_tolerance_is_only_counted(tmp_path):
 
 
 def test_tolerance_comes_from_the_layer_model(tmp_path, monkeypatch):
-    from gisportal.models import layer_model
+    from gisportal.base.models import layer_model
 
     model = layer_model("parcels")
     monkeypatch.setitem(model.thresholds, "overlap_tolerance_m2", 0.1)
@@ -394,9 +394,9 @@ def test_rules_are_catalogued():
 
 
 def test_single_rule_entry_points_agree_with_the_whole(tmp_path):
-    from gisportal.models import layer_model
-    from gisportal.normalise import normalise
-    from gisportal.read.sources import read_source
+    from gisportal.base.models import layer_model
+    from gisportal.pipeline.normalise import normalise
+    from gisportal.pipeline.read.sources import read_source
 
     zones = plan_zones()
     zones[1] = box(90, 0, 200, 100)

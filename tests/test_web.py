@@ -6,9 +6,9 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from gisportal import create_app
-from gisportal.crs import to_lonlat
-from gisportal.ingest import ingest_file
+from gisportal.base.crs import to_lonlat
+from gisportal.services.ingest import ingest_file
+from gisportal.web.app import create_app
 from tests.conftest import DUC_TRONG_XY
 
 

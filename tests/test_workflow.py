@@ -12,11 +12,13 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from gisportal import create_app, seeds, workflow
-from gisportal import lookup as lk
-from gisportal.decisions import attach_decision
-from gisportal.errors import NotFoundError, StoreError
-from gisportal.tiles import tiles_path
+from gisportal.base import seeds
+from gisportal.base.errors import NotFoundError, StoreError
+from gisportal.outputs.tiles import tiles_path
+from gisportal.services import lookup as lk
+from gisportal.services import workflow
+from gisportal.services.decisions import attach_decision
+from gisportal.web.app import create_app
 from tests.conftest import DUC_TRONG_XY
 from tests.test_decisions import PDF, TODAY
 
@@ -276,6 +278,6 @@ def test_the_province_map_shows_the_derived_status(home, store):
 
 
 def seeds_statuses():
-    from gisportal import maps
+    from gisportal.web import maps
 
     return maps.composition("province")["statuses"]

@@ -23,7 +23,7 @@ Windows regional settings, which is ``;`` in some Vietnamese set-ups: for those,
 export with ``delimiter=";"`` (``--delimiter ';'``, ``?sep=semicolon``), or use
 Excel's *Data › From Text/CSV*, which detects both. Cells that a spreadsheet would run
 as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or CR) are prefixed with
-``'`` (`gisportal.csvsafe`, as in every CSV the product writes) — typed user names
+``'`` (`gisportal.base.csvsafe`, as in every CSV the product writes) — typed user names
 reach this log, so a hostile one must not become a formula.
 Times are given in UTC and in Vietnam time (UTC+7, no daylight saving).
 """
@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gisportal.accounts.db import connect, transaction
-from gisportal.csvsafe import csv_row
-from gisportal.errors import UsageError
+from gisportal.base.csvsafe import csv_row
+from gisportal.base.errors import UsageError
 
 __all__ = ["Event", "EventPage", "record", "insert", "events", "iter_events", "write_csv",
            "csv_chunks", "actor_name", "utc_now", "CSV_COLUMNS", "MAX_PAGE"]

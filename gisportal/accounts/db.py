@@ -20,8 +20,8 @@ import sqlite3
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from gisportal import catalogue
-from gisportal.catalogue import BUSY_TIMEOUT_S, CATALOGUE, catalogue_path, transaction
+from gisportal.store import catalogue
+from gisportal.store.catalogue import BUSY_TIMEOUT_S, CATALOGUE, catalogue_path, transaction
 
 __all__ = ["CATALOGUE", "BUSY_TIMEOUT_S", "catalogue_path", "connect", "transaction"]
 

@@ -1,13 +1,13 @@
 """Errors of the accounts layer: sign-in refused (401) and a right missing (403).
 
-They are :class:`~gisportal.errors.GisportalError` subclasses, so the CLI prints them
+They are :class:`~gisportal.base.errors.GisportalError` subclasses, so the CLI prints them
 on one line and the web layer (``web/errors.py``) answers JSON under ``/api/`` and a
 Vietnamese page elsewhere, like every other error.
 """
 
 from __future__ import annotations
 
-from gisportal.errors import GisportalError
+from gisportal.base.errors import GisportalError
 
 __all__ = ["AuthError", "PermissionDenied"]
 

@@ -17,7 +17,7 @@ import stat
 from contextlib import suppress
 from pathlib import Path
 
-from gisportal.errors import UsageError
+from gisportal.base.errors import UsageError
 
 __all__ = ["SECRET_FILE", "MIN_SECRET_LENGTH", "secret_key"]
 

@@ -59,7 +59,7 @@ from typing import Any, TypeVar
 
 from gisportal.accounts.db import connect, transaction
 from gisportal.accounts.users import name_key
-from gisportal.errors import UsageError
+from gisportal.base.errors import UsageError
 
 __all__ = ["Limit", "Limits", "Admission", "Refusal", "HashBusy", "check", "admit",
            "succeeded", "hash_slot", "retry_after", "record_failure", "reset", "HASH_WAIT_S"]

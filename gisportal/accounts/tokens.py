@@ -30,7 +30,7 @@ from gisportal.accounts import audit
 from gisportal.accounts.db import connect, transaction
 from gisportal.accounts.errors import AuthError
 from gisportal.accounts.users import _USER_COLUMNS, User, _row, _user
-from gisportal.errors import UsageError
+from gisportal.base.errors import UsageError
 
 __all__ = ["PREFIX", "Token", "create_token", "user_for_token", "check_token", "revoke_tokens",
            "list_tokens", "parse_expiry"]

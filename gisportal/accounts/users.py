@@ -27,11 +27,11 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from gisportal import seeds
 from gisportal.accounts import audit
 from gisportal.accounts.db import connect, transaction
 from gisportal.accounts.errors import AuthError, PermissionDenied
-from gisportal.errors import NotFoundError, StoreError, UsageError
+from gisportal.base import seeds
+from gisportal.base.errors import NotFoundError, StoreError, UsageError
 
 __all__ = [
     "ROLES", "MIN_PASSWORD_LENGTH", "MAX_PASSWORD_LENGTH", "MAX_NAME_LENGTH", "User",

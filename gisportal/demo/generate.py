@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import geopandas as gpd
 from shapely.geometry import Polygon
 
-from ..errors import UsageError
+from gisportal.base.errors import UsageError
+
 from .landscape import classify, towns_of
 from .lattice import build_lattice
 from .outline import DistrictLayout, province_layout, province_outline

@@ -13,7 +13,8 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from ..errors import UsageError
+from gisportal.base.errors import UsageError
+
 from .attributes import empty_parcel_frame, parcel_frame
 from .corridors import corridor_pieces
 from .landscape import FARM, FOREST, TOWN, VILLAGE, Landscape, Town

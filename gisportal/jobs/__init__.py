@@ -33,7 +33,7 @@ Files under the data home::
     uploads/<job id>/report.json|.geojson|.html   its validation report
     jobs/<job id>.lock, jobs/<job id>.log the worker's liveness lock and its output
     tmp/                                  scratch of running workers (see
-                                          :mod:`gisportal.housekeeping`)
+                                          :mod:`gisportal.jobs.housekeeping`)
 
 This package imports nothing heavy at module level (the worker sets its signal mask
 before numpy and GDAL start their threads).
@@ -52,11 +52,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from gisportal.errors import GisportalError, NotFoundError, UsageError
+from gisportal.base import files
+from gisportal.base.errors import GisportalError, NotFoundError, UsageError
+from gisportal.base.settings import load_settings
 from gisportal.jobs import limits, process, table
 from gisportal.jobs.model import FINAL_STATES, KINDS, LABELS, STAGES, STATES, Job, utc_now
 from gisportal.jobs.outcome import record_outcome
-from gisportal.settings import data_home, load_settings
+from gisportal.store.home import DataHome
 
 __all__ = [
     "FINAL_STATES",
@@ -97,12 +99,12 @@ def _settings(home: str | Path, settings: Mapping[str, Any] | None) -> dict[str,
 
 
 def _home(home: str | Path) -> Path:
-    return data_home({"home": str(home)})
+    return DataHome.at(home).root
 
 
 def _check(kind: str, district: str, layer: str, actor: str) -> tuple[str, str, str, str]:
     # Heavy imports (pandas, GDAL) stay out of module level: see the module docstring.
-    from gisportal.ingest import check_district
+    from gisportal.services.ingest import check_district
     from gisportal.store.base import KINDS as LAYERS
 
     if kind not in KINDS:
@@ -165,7 +167,7 @@ def submit_upload(home: str | Path, stream: BinaryIO, filename: str | None, *,
         A binary file object (a werkzeug ``FileStorage.stream``, an open file); read
         in chunks until it ends, never whole.
     filename
-        The name the planner's file had; made safe with `uploads.safe_file_name`.
+        The name the planner's file had; made safe with `files.safe_file_name`.
     kind
         ``"ingest"`` (store a draft version, the default) or ``"check"`` (validate and
         report only).
@@ -180,10 +182,10 @@ def submit_upload(home: str | Path, stream: BinaryIO, filename: str | None, *,
         from their review page).
     update, communes
         Parcels: replace only the communes the file covers in the published layer
-        (`gisportal.commune_update`); ``communes`` names them when the file has no
+        (`gisportal.services.commune_update`); ``communes`` names them when the file has no
         commune column.
     public_fields
-        Source columns the planner marks public (`gisportal.privacy.mark_public`).
+        Source columns the planner marks public (`gisportal.outputs.privacy.mark_public`).
     confirm_removals
         With ``publish``: publish even if more than the threshold of the published
         features would be removed.
@@ -202,7 +204,7 @@ def submit_upload(home: str | Path, stream: BinaryIO, filename: str | None, *,
     conf = _settings(home, settings)
     kind, district, layer, actor = _check(kind, district, layer, actor)
     overrides = _check_overrides(crs, encoding, fields)
-    from gisportal.commune_update import check_commune_codes
+    from gisportal.services.commune_update import check_commune_codes
 
     codes = [*check_commune_codes(communes)]  # (this module names list_jobs "list")
     if codes and not update:
@@ -215,18 +217,18 @@ def submit_upload(home: str | Path, stream: BinaryIO, filename: str | None, *,
     # Imported here: it loads numpy, whose threads must start after a worker's signal mask.
     from gisportal.jobs import uploads
 
-    name = uploads.safe_file_name(filename)
+    name = files.safe_file_name(filename)
     if name in REPORTS.values():  # the report files share the folder
         name = f"upload-{name}"
-    root = home / "uploads"
+    root = DataHome.at(home).uploads
     root.mkdir(parents=True, exist_ok=True)
     incoming = root / f".incoming-{uuid.uuid4().hex}"
     incoming.mkdir()
     folder: Path | None = None
     try:
         path = incoming / name
-        size = uploads.save_stream(stream, path, max_bytes=int(conf["max_upload_bytes"]),
-                                   label=name)
+        size = files.save_stream(stream, path, max_bytes=int(conf["max_upload_bytes"]),
+                                 label=name)
         fmt = uploads.check_gis_file(path, name)
         params = {"upload": None, "upload_name": name, "upload_bytes": size, "format": fmt,
                   "source_layer": source_layer, "repair": bool(repair),
@@ -256,8 +258,8 @@ def submit_upload(home: str | Path, stream: BinaryIO, filename: str | None, *,
 
 def _check_overrides(crs: str | None, encoding: str | None,
                      fields: Mapping[str, str] | None) -> dict[str, Any]:
-    from gisportal.crs import parse_crs
-    from gisportal.read.encodings import canonical_name
+    from gisportal.base.crs import parse_crs
+    from gisportal.pipeline.read.encodings import canonical_name
 
     out: dict[str, Any] = {"crs": None, "encoding": None, "fields": None}
     if crs is not None and str(crs).strip():
@@ -300,7 +302,7 @@ def submit_publish(home: str | Path, version_id: int, *, district: str, layer: s
                    settings: Mapping[str, Any] | None = None, start: bool = True) -> Job:
     """Queue the publication of a stored version (tiles first, then the pointer).
 
-    The worker runs :func:`gisportal.workflow.publish`: it refuses a version with
+    The worker runs :func:`gisportal.services.workflow.publish`: it refuses a version with
     errors, a plan without an approval decision (unless ``consultation``: a draft for
     comment), removals beyond the threshold without ``confirm_removals``, or a version
     of another layer than (`district`, `layer`); the refusal is the job's error.
@@ -387,7 +389,7 @@ def report_file(home: str | Path, job: Job | int, which: str) -> Path:
         raise NotFoundError(f"no report format {which!r}", where="report",
                             fix="Use one of: " + ", ".join(REPORTS), code="REPORT-UNKNOWN")
     rel = ((job.result or {}).get("reports") or {}).get(which)
-    folder = (home / "uploads" / str(job.id)).resolve()
+    folder = DataHome.at(home).upload_folder(job.id).resolve()
     path = (home / rel).resolve() if rel else None
     if path is None or path.parent != folder or not path.is_file():
         raise NotFoundError(f"job {job.id} has no {which} report", where=f"job {job.id}",
@@ -492,7 +494,7 @@ def reap(home: str | Path) -> list[int]:
                 reaped.append(job_id)
                 _log_reaped(home, job_id, table.fetch(conn, job_id))
                 process.lock_path(home, job_id).unlink(missing_ok=True)
-                from gisportal import housekeeping
+                from gisportal.jobs import housekeeping
 
                 housekeeping.remove_owned_by(home, pid)
                 record_outcome(home, table.fetch(conn, job_id))

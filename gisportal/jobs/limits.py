@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gisportal.errors import GisportalError, InputError, exception_chain
+from gisportal.base.errors import GisportalError, InputError, exception_chain
 
 __all__ = ["Limits", "limit_memory", "restore_memory", "is_out_of_memory",
            "log_says_out_of_memory", "out_of_memory_error", "timeout_error",

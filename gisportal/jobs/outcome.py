@@ -13,8 +13,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from gisportal import seeds
-from gisportal.errors import GisportalError
+from gisportal.base import seeds
+from gisportal.base.errors import GisportalError
 from gisportal.jobs.model import Job
 
 __all__ = ["record_outcome"]
@@ -26,7 +26,7 @@ def _decision(home: Path, job: Job, version: Any) -> str | None:
     """The decision a published plan version carries (publish and rollback jobs)."""
     if job.kind not in ("publish", "rollback") or job.state != "done" or job.layer != "plan":
         return None
-    from gisportal.decisions import decision_of  # (decisions imports the jobs package)
+    from gisportal.services.decisions import decision_of  # (decisions imports the jobs package)
     from gisportal.store import open_store
 
     try:

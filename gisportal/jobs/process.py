@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import gisportal
-from gisportal.settings import SETTINGS
+from gisportal.base.settings import SETTINGS
+from gisportal.store.home import DataHome
 
 __all__ = ["jobs_dir", "lock_path", "log_path", "hold_lock", "is_alive", "spawn",
            "signal_group", "WORKER_MODULE"]
@@ -44,7 +45,7 @@ _children_lock = threading.Lock()
 
 def jobs_dir(home: str | Path) -> Path:
     """``<home>/jobs``: lock files and worker logs."""
-    folder = Path(home) / "jobs"
+    folder = DataHome.at(home).jobs
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

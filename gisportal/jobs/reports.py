@@ -15,8 +15,9 @@ from pathlib import Path
 
 import geopandas as gpd
 
-from gisportal.findings import Report
-from gisportal.validation.html import MAX_LAYER_FEATURES_ON_MAP, report_html
+from gisportal.base.findings import Report
+from gisportal.outputs.report_html import MAX_LAYER_FEATURES_ON_MAP, report_html
+from gisportal.store.home import DataHome
 
 __all__ = ["write", "MAX_LAYER_FEATURES_ON_MAP"]
 
@@ -40,7 +41,7 @@ def write(home: Path, job_id: int, report: Report,
     `layer` (the checked features, in any CRS) is drawn under the findings on the HTML
     map when it is small enough; None leaves it out.
     """
-    folder = home / "uploads" / str(int(job_id))
+    folder = DataHome.at(home).upload_folder(job_id)
     folder.mkdir(parents=True, exist_ok=True)
     texts = {
         "json": ("report.json", json.dumps(report.to_dict(), ensure_ascii=False, indent=1)),

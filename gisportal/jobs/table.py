@@ -16,9 +16,9 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from gisportal import catalogue
-from gisportal.errors import NotFoundError, UsageError
+from gisportal.base.errors import NotFoundError, UsageError
 from gisportal.jobs.model import STAGES, STATES, Job, utc_now
+from gisportal.store import catalogue
 
 __all__ = ["connect", "transaction", "insert", "fetch", "fetch_many", "update", "to_json"]
 

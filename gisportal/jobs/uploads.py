@@ -1,92 +1,17 @@
-"""Receiving an uploaded file: a safe name, streamed to disk under a size limit.
-
-The upload is written in 1 MiB chunks and never held in memory (a district can be
-hundreds of MiB), counted as it goes so an oversized upload is refused as soon as it
-passes the limit, and checked to be a GIS file before a job is queued for it (the same
-sniffing the reader uses, :func:`gisportal.read.formats.sniff`), so a planner who picked
+"""Receiving an uploaded layer: saved by `gisportal.base.files` (a safe name, streamed
+under a size limit), then checked to be a GIS file before a job is queued for it (the same
+sniffing the reader uses, :func:`gisportal.pipeline.read.formats.sniff`), so a planner who picked
 the wrong file hears it at once rather than from a failed job.
 """
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
-import unicodedata
-from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
-from gisportal.errors import InputError
-from gisportal.read.upload import gis_kind
-from gisportal.text import human_size, nfc
+from gisportal.pipeline.read.upload import gis_kind
 
-__all__ = ["safe_file_name", "save_stream", "check_gis_file", "remove_folder", "CHUNK"]
-
-CHUNK = 1024**2
-#: Longest file name kept (bytes of UTF-8 are what file systems limit, 255 on ext4).
-_MAX_NAME_BYTES = 150
-_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
-
-
-def safe_file_name(name: str | None, default: str = "upload") -> str:
-    """A file name that is safe to create in an upload folder, Vietnamese kept.
-
-    Browsers send the name the planner's file had, sometimes with a Windows path
-    (``C:\\Users\\...\\thửa đất.zip``). The last path component is kept, in NFC, without
-    separators, control or format characters and leading dots (no hidden files, no
-    ``..``), shortened to `_MAX_NAME_BYTES` with its extension kept. Unlike an
-    ASCII-only "secure" name, ``Thửa đất Đức Trọng.zip`` stays readable: the name is
-    also the version's source name shown to planners.
-    """
-    text = nfc(str(name or ""))
-    text = re.split(r"[\\/]", text)[-1]
-    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf"))
-    text = _UNSAFE.sub("_", text)
-    text = " ".join(text.split()).lstrip(". ").rstrip(" ")
-    if not text or text.strip("._ ") == "":
-        text = default
-    stem, dot, ext = text.rpartition(".")
-    if not dot or not stem or len(ext) > 10:
-        stem, ext = text, ""
-    suffix = f".{ext}" if ext else ""
-    while len((stem + suffix).encode("utf-8")) > _MAX_NAME_BYTES and stem:
-        stem = stem[:-1]
-    return (stem.rstrip(" .") or default) + suffix
-
-
-def save_stream(stream: BinaryIO, dest: Path, *, max_bytes: int, label: str,
-                too_big: Callable[[], InputError] | None = None,
-                on_chunk: Callable[[bytes], None] | None = None) -> int:
-    """Copy `stream` to the new file `dest` in chunks, synced; refuse more than `max_bytes`.
-
-    ``too_big`` makes the refusal (default: the upload limit's message); ``on_chunk``
-    sees every chunk as it is written (a hash, a header check). Returns the number of
-    bytes written. On any failure the partial file is removed.
-    """
-    written = 0
-    try:
-        with open(dest, "xb") as out:
-            while chunk := stream.read(CHUNK):
-                written += len(chunk)
-                if written > max_bytes:
-                    if too_big is not None:
-                        raise too_big()
-                    raise InputError(
-                        f"the upload is over the {human_size(max_bytes)} limit", where=label,
-                        fix="Split the data into smaller files (one district or commune "
-                            "each), or ask the administrator to raise max_upload_bytes "
-                            "(GISPORTAL_MAX_UPLOAD_BYTES)", code="FILE-TOO-BIG")
-                if on_chunk is not None:
-                    on_chunk(chunk)
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-    except BaseException:
-        dest.unlink(missing_ok=True)
-        raise
-    return written
-
+__all__ = ["check_gis_file", "remove_folder"]
 
 def check_gis_file(path: Path, label: str) -> str:
     """The sniffed format of a saved upload, or the reader's own refusal."""

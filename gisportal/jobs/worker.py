@@ -50,7 +50,7 @@ import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
-from gisportal.errors import exception_chain
+from gisportal.base.errors import exception_chain
 from gisportal.jobs import limits, process
 
 #: Test-only: the stages at which a worker waits for SIGUSR1 (see the module docstring).
@@ -221,7 +221,7 @@ class Worker:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGALRM})
             if self.limits.timeout_seconds:
                 signal.alarm(self.limits.timeout_seconds)
-            from gisportal import housekeeping
+            from gisportal.jobs import housekeeping
 
             housekeeping.clean_scratch(self.home)  # what killed workers left, long ago
             result = self.execute(job)
@@ -274,7 +274,7 @@ class Worker:
         still runs under its own; a row from before limits were recorded takes this
         worker's settings.
         """
-        from gisportal.settings import load_settings
+        from gisportal.base.settings import load_settings
 
         fallback = limits.Limits.from_settings(load_settings()) if job.limits is None \
             else limits.Limits()
@@ -292,8 +292,8 @@ class Worker:
         a reader or the store wrapped them in an error of their own (whose advice would
         be wrong); then gisportal's own errors; anything else is a bug.
         """
-        from gisportal.diskspace import DiskFullError, disk_full_error, is_disk_full
-        from gisportal.errors import GisportalError
+        from gisportal.base.diskspace import DiskFullError, disk_full_error, is_disk_full
+        from gisportal.base.errors import GisportalError
 
         where = f"job {self.job_id}, stage {self.stage}"
         if limits.is_out_of_memory(exc):
@@ -317,8 +317,8 @@ class Worker:
 
     def execute(self, job) -> dict[str, Any]:
         """Run the job's pipeline; its result for the job row."""
-        from gisportal import seeds
-        from gisportal.settings import load_settings
+        from gisportal.base import seeds
+        from gisportal.base.settings import load_settings
         from gisportal.store import open_store
 
         settings = load_settings({"home": str(self.home)})
@@ -330,10 +330,10 @@ class Worker:
         raise ValueError(f"unknown job kind {job.kind!r}")
 
     def run_upload(self, job, store, settings: dict[str, Any]) -> dict[str, Any]:
-        from gisportal.errors import GisportalError
-        from gisportal.ingest import check_file, ingest_file
+        from gisportal.base.errors import GisportalError
         from gisportal.jobs import reports
-        from gisportal.workflow import publish
+        from gisportal.services.ingest import check_file, ingest_file
+        from gisportal.services.workflow import publish
 
         p = job.params
         path = self.home / p["upload"]
@@ -390,7 +390,7 @@ class Worker:
         return result
 
     def run_publish(self, job, store, settings: dict[str, Any]) -> dict[str, Any]:
-        from gisportal.workflow import publish, rollback
+        from gisportal.services.workflow import publish, rollback
 
         version = int(job.params["version"])
         confirm = bool(job.params.get("confirm_removals"))
@@ -421,7 +421,7 @@ class Worker:
             return None
         version_id = self.version_id
         if version_id is None and STAGES.get(self.stage, 0) >= STAGES["store"]:
-            from gisportal import seeds
+            from gisportal.base import seeds
             from gisportal.store import open_store
 
             with open_store(self.home, crs=seeds.province()["crs"]) as store:
@@ -461,7 +461,7 @@ def bug_error(exc: BaseException, job_id: int, *, log: TextIO | None = None
     full traceback goes to the job's log (`log`, default this worker's standard error,
     which is ``jobs/<id>.log``) under the same reference.
     """
-    from gisportal.errors import GisportalError
+    from gisportal.base.errors import GisportalError
 
     text = "".join(traceback.format_exception(exc))
     digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:8]

@@ -1,28 +1,41 @@
-"""Versioned storage of district layers behind one interface (see `Store`).
+"""Versioned storage of district layers behind one interface (see `Store`), and the
+data home that owns the store and every file area (`DataHome`).
 
-Callers open a store with `open_store` and never name a backend class, so the PostGIS
-backend can be selected by configuration later without changing them.
+Callers open a store through the home (``DataHome(settings).store``) or `open_store`
+and never name a backend class, so the PostGIS backend can be selected by
+configuration without changing them.
+
+The names are loaded on first use (PEP 562): ``gisportal.store.home`` is imported by
+start-up code (the app factory, every job worker's clean-up) that must not pay for
+GeoPandas and GDAL just to find a folder.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gisportal.settings import data_home
-from gisportal.store.base import KINDS, STATUSES, Store, Version
-from gisportal.store.gpkg import GpkgStore
+if TYPE_CHECKING:
+    from gisportal.store.base import KINDS, STATUSES, Store, Version
+    from gisportal.store.gpkg import GpkgStore
+    from gisportal.store.home import DataHome
 
-__all__ = ["KINDS", "STATUSES", "GpkgStore", "Store", "Version", "open_store", "output_home"]
+__all__ = ["KINDS", "STATUSES", "DataHome", "GpkgStore", "Store", "Version", "open_store"]
+
+_LAZY = {"KINDS": "base", "STATUSES": "base", "Store": "base", "Version": "base",
+         "GpkgStore": "gpkg", "DataHome": "home"}
 
 
-def output_home(store: Store, settings: dict[str, Any] | None = None) -> Path:
-    """Where a store's published output (tiles, decision PDFs) goes: the data home the
-    store lives in, so a store opened on another home than ``$GISPORTAL_HOME`` keeps
-    its files with it."""
-    home = getattr(store, "home", None)
-    return Path(home) if home is not None else data_home(settings)
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
 
 
 def open_store(home: str | os.PathLike[str] | Path, *, crs: str) -> Store:
@@ -31,14 +44,16 @@ def open_store(home: str | os.PathLike[str] | Path, *, crs: str) -> Store:
     Parameters
     ----------
     home
-        The data home (``$GISPORTAL_HOME``, default ``./instance``).
+        The data home (``$GISPORTAL_HOME``, default ``./instance``), a folder or a
+        `DataHome`.
     crs
         CRS of stored geometries, e.g. ``"EPSG:5899"`` (VN-2000 / TM-3 107°45′, Lâm Đồng).
 
     Returns
     -------
     Store
-        For now always the embedded `GpkgStore`; a ``backend`` setting will select
-        PostGIS here later.
+        For now always the embedded `GpkgStore`.
     """
+    from gisportal.store.gpkg import GpkgStore
+
     return GpkgStore(home, crs=crs)

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import geopandas as gpd
 import numpy as np
@@ -25,7 +25,10 @@ import pyproj
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from gisportal.errors import NotFoundError, StoreError, UsageError
+from gisportal.base.errors import NotFoundError, StoreError, UsageError
+
+if TYPE_CHECKING:
+    from gisportal.store.home import DataHome
 
 __all__ = [
     "KINDS",
@@ -124,6 +127,9 @@ class Store(ABC):
 
     #: The CRS every stored geometry is in (e.g. ``"EPSG:5899"``), as given to the store.
     crs: str
+    #: The data home the store belongs to: the file areas of what is made from its
+    #: versions (tiles, decision PDFs) are the home's (`gisportal.store.home`).
+    home: DataHome
 
     # -- writing -------------------------------------------------------------------------
 

@@ -67,9 +67,9 @@ from pyogrio.errors import (
 )
 from shapely.geometry.base import BaseGeometry
 
-from gisportal import catalogue
-from gisportal.diskspace import DiskFullError, disk_full_error, is_disk_full
-from gisportal.errors import NotFoundError, StoreError, UsageError
+from gisportal.base.diskspace import DiskFullError, disk_full_error, is_disk_full
+from gisportal.base.errors import NotFoundError, StoreError, UsageError
+from gisportal.store import catalogue
 from gisportal.store.base import (
     Bounds,
     Store,
@@ -81,6 +81,7 @@ from gisportal.store.base import (
     dump_meta,
     utc_now,
 )
+from gisportal.store.home import DataHome
 
 __all__ = ["GpkgStore"]
 
@@ -229,7 +230,7 @@ class GpkgStore(Store):
     Parameters
     ----------
     home
-        The data home; created if missing.
+        The data home (a folder, or a `DataHome`); created if missing.
     crs
         CRS of every stored geometry, e.g. ``"EPSG:5899"`` for Lâm Đồng.
     lock_timeout
@@ -248,10 +249,11 @@ class GpkgStore(Store):
     ) -> None:
         self.crs = crs
         self._crs = pyproj.CRS.from_user_input(crs)
-        self.home = Path(home)
-        self._districts_dir = self.home / "districts"
+        self.home = DataHome.at(home)
+        self.root = self.home.root
+        self._districts_dir = self.home.districts
         self._districts_dir.mkdir(parents=True, exist_ok=True)
-        self._catalogue_path = self.home / "catalogue.sqlite"
+        self._catalogue_path = self.home.catalogue
         self._lock_timeout = lock_timeout
         self._busy_timeout = busy_timeout
         self._local = threading.local()
@@ -274,7 +276,7 @@ class GpkgStore(Store):
         ``BEGIN IMMEDIATE`` blocks: Python's implicit ones would hold read snapshots open.
         """
         if self._closed:
-            raise StoreError("The store is closed", where=str(self.home),
+            raise StoreError("The store is closed", where=str(self.root),
                              fix="Open a new store", code="STORE-CLOSED")
         uri = "file:" + urllib.request.pathname2url(str(path.resolve()))
         if readonly:
@@ -312,7 +314,7 @@ class GpkgStore(Store):
                 yield conn
         except sqlite3.Error as exc:  # "database or disk is full": say so, in one line
             if is_disk_full(exc):
-                raise disk_full_error(folder, self.home) from exc
+                raise disk_full_error(folder, self.root) from exc
             raise
         finally:
             # The writing connection's own data_version does not change on its commits:
@@ -522,7 +524,7 @@ class GpkgStore(Store):
             except BaseException as exc:
                 self._discard(path, version_id, ours)
                 if not isinstance(exc, DiskFullError) and is_disk_full(exc):
-                    raise disk_full_error(path, self.home) from exc
+                    raise disk_full_error(path, self.root) from exc
                 raise
         return self.version(version_id)
 
@@ -564,7 +566,7 @@ class GpkgStore(Store):
             # A full disk is not a column type: GDAL says "database or disk is full", or
             # loses the cause; the free space now, before the new file goes, tells.
             if is_disk_full(exc, path.parent):
-                raise disk_full_error(path, self.home) from exc
+                raise disk_full_error(path, self.root) from exc
             raise StoreError(f"Could not write the layer: {exc}", where=f"{path}:{table}",
                              fix="Check the column types of the layer",
                              code="STORE-WRITE-FAILED") from exc
@@ -655,7 +657,7 @@ class GpkgStore(Store):
                            (version_id,))
         except Exception:
             logger.exception("Could not remove unfinished version %s; the next store "
-                             "opened on %s will", version_id, self.home)
+                             "opened on %s will", version_id, self.root)
 
     def publish(self, version_id: int, *, by: str) -> Version:
         with self._transaction() as db:

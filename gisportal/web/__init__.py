@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from flask import current_app
 
-from gisportal import seeds
-from gisportal.store import Store, open_store
+from gisportal.store import DataHome, Store
 
-__all__ = ["get_store"]
+__all__ = ["get_home", "get_store"]
+
+
+def get_home() -> DataHome:
+    """The app's data home (made by `gisportal.web.app.create_app`)."""
+    return current_app.extensions["gisportal_home"]
 
 
 def get_store() -> Store:
     """The app's store, opened once per app (connections are cached per thread)."""
-    store = current_app.extensions.get("gisportal_store")
-    if store is None:
-        store = open_store(current_app.config["GISPORTAL_HOME"], crs=seeds.province()["crs"])
-        current_app.extensions["gisportal_store"] = store
-    return store
+    return get_home().store

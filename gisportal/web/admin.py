@@ -23,9 +23,9 @@ from flask import (
 )
 from flask_login import current_user
 
-from gisportal import seeds
 from gisportal.accounts import audit, users
-from gisportal.errors import GisportalError, UsageError
+from gisportal.base import seeds
+from gisportal.base.errors import GisportalError, UsageError
 from gisportal.web.auth import audit_event, home, requires
 from gisportal.web.i18n import add_strings, tr
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 from flask_login import current_user
 
-from gisportal import lookup as lk
-from gisportal import search as sr
 from gisportal.accounts.roles import can
-from gisportal.errors import UsageError
+from gisportal.base.errors import UsageError
+from gisportal.services import lookup as lk
+from gisportal.services import search as sr
 from gisportal.web import get_store, i18n
 
 bp = Blueprint("api", __name__)
@@ -30,7 +30,7 @@ def api_lookup():
     and a ``reason``; only a sheet/parcel key that names no parcel is a 404.
 
     Source attributes: the public gets only those of the allow-list
-    (`gisportal.privacy`: the columns a planner marked public); a caller who may
+    (`gisportal.outputs.privacy`: the columns a planner marked public); a caller who may
     ``view_personal`` in the parcel's district — a planner of that district or an admin,
     by session or API token — gets all of them, personal ones included.
     """

@@ -75,7 +75,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from gisportal.accounts import audit, roles, sessions, throttle, tokens, users
 from gisportal.accounts.errors import AuthError, PermissionDenied
 from gisportal.accounts.secret import secret_key
-from gisportal.errors import UsageError
+from gisportal.base.errors import UsageError
 from gisportal.web.i18n import add_strings, tr
 
 __all__ = ["bp", "init_app", "login_required", "requires", "require", "can", "audit_event",

@@ -5,7 +5,7 @@ per change type, m² per land-use code with the official colours, and a map colo
 by change type. The page embeds no layer: its map fetches the changed features from
 ``/api/compare`` (all at once for a small diff, by the box in view for a big one), and
 ``/api/compare/summary`` answers the summary alone. Comparisons are computed once per
-pair (:mod:`gisportal.compare.cache`). Residents see published and superseded versions
+pair (:mod:`gisportal.outputs.compare.cache`). Residents see published and superseded versions
 only; a draft answers 404, exactly as an id that does not exist.
 """
 
@@ -23,10 +23,12 @@ from markupsafe import escape
 from pyproj import CRS
 from shapely.geometry import mapping
 
-from gisportal import crs as vncrs
-from gisportal import seeds
 from gisportal.accounts.roles import can
-from gisportal.compare import (
+from gisportal.base import crs as vncrs
+from gisportal.base import seeds
+from gisportal.base.errors import NotFoundError, UsageError
+from gisportal.base.models import layer_model
+from gisportal.outputs.compare import (
     PUBLIC_STATUSES,
     TYPE_COLORS,
     TYPES,
@@ -36,9 +38,7 @@ from gisportal.compare import (
     default_pair,
     parse_version_id,
 )
-from gisportal.errors import NotFoundError, UsageError
-from gisportal.mapassets import offline_map
-from gisportal.models import layer_model
+from gisportal.outputs.mapassets import offline_map
 from gisportal.store.base import Store, Version, check_district, check_kind
 from gisportal.store.derived import derived
 from gisportal.web import get_store
@@ -220,7 +220,7 @@ def api_compare():
 
     ``features`` is a GeoJSON FeatureCollection (WGS 84) of one page of the changed
     features meeting ``bbox``; ``page`` says how many met it in all. Their shapes are
-    for the map (`gisportal.display`: exact to half a pixel, a hostile million-vertex
+    for the map (`gisportal.outputs.display`: exact to half a pixel, a hostile million-vertex
     parcel as a few hundred vertices); ``gisportal compare`` gives the exact ones.
     """
     district, kind = _required("district"), _required("kind")

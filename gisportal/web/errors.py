@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from gisportal.errors import GisportalError
+from gisportal.base.errors import GisportalError
 from gisportal.web import ogc
 
 __all__ = ["init_app"]

@@ -6,7 +6,7 @@ and sends one package.
 
 Query: ``kind`` (repeatable: parcels, plan, boundary; default every published layer)
 and ``national_names`` (1/0, true/false, yes/no, on/off). The package is built by
-:func:`gisportal.export.export_package` into the data home's ``exports/`` folder, opened,
+:func:`gisportal.outputs.export.export_package` into the data home's ``exports/`` folder, opened,
 unlinked, then streamed: the file disappears with the response whatever the client
 does, so downloads never pile up. Personal data is never part of a web download; an
 official transfer that needs it uses ``gisportal export --include-personal``.
@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from pathlib import Path
 
 from flask import Blueprint, Response, current_app, render_template, request, send_file
 from flask_login import current_user
 
-from gisportal import seeds
 from gisportal.accounts.roles import allowed_districts
-from gisportal.errors import UsageError
-from gisportal.export import export_package
+from gisportal.base import seeds
+from gisportal.base.errors import UsageError
+from gisportal.outputs.export import export_package
 from gisportal.store.base import KINDS
-from gisportal.web import get_store
+from gisportal.web import get_home, get_store
 from gisportal.web.auth import audit_event, login_required, require, requires
 from gisportal.web.i18n import add_strings
 
@@ -90,7 +89,7 @@ def download(district: str) -> Response:
     """
     kinds = request.args.getlist("kind")
     national_names = _flag("national_names")
-    folder = Path(current_app.config["GISPORTAL_HOME"]) / "exports"
+    folder = get_home().exports
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / f"{secrets.token_hex(8)}.zip"
     result = export_package(get_store(), district, out, kinds=kinds or None,

@@ -1,4 +1,4 @@
-"""OGC API – Features under ``/ogc`` (contract): a thin layer over :mod:`gisportal.ogc`.
+"""OGC API – Features under ``/ogc`` (contract): a thin layer over :mod:`gisportal.outputs.ogc`.
 
 Each view checks the query string, asks the plain functions for the answer and sends
 it as JSON/GeoJSON or as an HTML page: ``f=json|html`` decides, else the Accept header
@@ -16,14 +16,14 @@ from typing import Any
 from flask import Blueprint, Response, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from gisportal import seeds
-from gisportal.display import display_geometries
-from gisportal.errors import GisportalError, NotFoundError
-from gisportal.ogc import collections as oc
-from gisportal.ogc import crs as ogc_crs
-from gisportal.ogc import geojson, openapi
-from gisportal.ogc import query as q
-from gisportal.ogc.links import GEOJSON, HTML, JSON, OPENAPI_JSON, link, url
+from gisportal.base import seeds
+from gisportal.base.errors import GisportalError, NotFoundError
+from gisportal.outputs.display import display_geometries
+from gisportal.outputs.ogc import collections as oc
+from gisportal.outputs.ogc import crs as ogc_crs
+from gisportal.outputs.ogc import geojson, openapi
+from gisportal.outputs.ogc import query as q
+from gisportal.outputs.ogc.links import GEOJSON, HTML, JSON, OPENAPI_JSON, link, url
 from gisportal.web import get_store, i18n
 
 __all__ = ["bp"]
@@ -109,7 +109,7 @@ def _self_links(path: str, title: str, json_type: str = JSON) -> list[dict[str, 
 
 
 def _for_map(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The records with their shapes for the HTML page's map (`gisportal.display`):
+    """The records with their shapes for the HTML page's map (`gisportal.outputs.display`):
     exact to half a pixel, a million-vertex parcel as a few hundred vertices. The JSON
     answers stay exact."""
     shapes = display_geometries([r["geometry"] for r in records])

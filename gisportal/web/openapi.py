@@ -1,8 +1,8 @@
 """OpenAPI 3.0 definition of the portal's JSON API: ``GET /api/openapi.json``.
 
 Describes ``/api/lookup``, ``/api/search``, ``/healthz`` and the vector tiles with the
-parameters and answers they really have (see :mod:`gisportal.lookup`,
-:mod:`gisportal.search`, :mod:`gisportal.web.tiles`). ``tests/test_ogc_openapi.py``
+parameters and answers they really have (see :mod:`gisportal.services.lookup`,
+:mod:`gisportal.services.search`, :mod:`gisportal.web.tiles`). ``tests/test_ogc_openapi.py``
 checks that every route of the ``api`` and ``tiles`` blueprints is described here, that
 the document is valid OpenAPI, and that real answers match the schemas, so the
 definition cannot drift from the code unnoticed. (The OGC API has its own definition,
@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from gisportal.findings import SEVERITIES
+from gisportal.base.findings import SEVERITIES
 from gisportal.jobs.model import STATES
 from gisportal.store.base import KINDS
 from gisportal.web import compare, planner_api, planner_data

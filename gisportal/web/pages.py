@@ -1,6 +1,6 @@
 """HTML pages for residents: the province overview and the district maps.
 
-The maps are built by :mod:`gisportal.maps` from the compositions in ``maps/``. The UI
+The maps are built by :mod:`gisportal.web.maps` from the compositions in ``maps/``. The UI
 is Vietnamese first; ``?lang=en`` switches to English (strings in :mod:`gisportal.web.i18n`).
 """
 
@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template
 
-from gisportal import maps, seeds, workflow
-from gisportal.web import get_store
+from gisportal.base import seeds
+from gisportal.services import workflow
+from gisportal.web import get_store, maps
 from gisportal.web.i18n import current_lang, js_strings
 
 bp = Blueprint("pages", __name__)

@@ -25,7 +25,7 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from gisportal import jobs
-from gisportal.text import human_size
+from gisportal.base.text import human_size
 from gisportal.web.auth import wants_json
 from gisportal.web.i18n import add_strings
 

@@ -19,7 +19,7 @@ data.
   need confirming).
 - ``POST /api/versions/<id>/publish`` (``confirm_removals``, ``consultation``: true/1) —
   queue its publication → 202 with the job; refused at once (409/400 with the error) when
-  `gisportal.workflow` would refuse it.
+  `gisportal.services.workflow` would refuse it.
 
 All need the ``review`` right in the district concerned (``upload`` to submit; the
 job kind's right to cancel). Errors are ``{"error": {code, what, where, fix, message}}``.
@@ -30,9 +30,11 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request, url_for
 from flask_login import current_user
 
-from gisportal import jobs, seeds, workflow
+from gisportal import jobs
 from gisportal.accounts.roles import can
-from gisportal.errors import GisportalError, NotFoundError, UsageError
+from gisportal.base import seeds
+from gisportal.base.errors import GisportalError, NotFoundError, UsageError
+from gisportal.services import workflow
 from gisportal.web import get_store
 from gisportal.web.auth import home, login_required, require
 from gisportal.web.planner_common import (

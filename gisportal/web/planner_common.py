@@ -5,7 +5,7 @@ the audit records of each action, and the job as the API shows it.
 The web process never writes to the store: uploads, repairs, publications and roll
 backs are queued as jobs (:mod:`gisportal.jobs`), whose worker processes do the
 writing. The only store change made here is attaching an approval decision, which
-touches the catalogue alone (:func:`gisportal.decisions.attach_decision`).
+touches the catalogue alone (:func:`gisportal.services.decisions.attach_decision`).
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from typing import Any
 from flask import current_app, request, url_for
 from flask_login import current_user
 
-from gisportal import decisions, jobs, seeds, workflow
-from gisportal.errors import GisportalError, NotFoundError, StoreError, UsageError
-from gisportal.jobs.uploads import safe_file_name
-from gisportal.seeds import AdminUnit
+from gisportal import jobs
+from gisportal.base import seeds
+from gisportal.base.errors import GisportalError, NotFoundError, StoreError, UsageError
+from gisportal.base.files import safe_file_name
+from gisportal.base.seeds import AdminUnit
+from gisportal.services import decisions, workflow
 from gisportal.store.base import KINDS, Version
 from gisportal.web import get_store
 from gisportal.web.auth import audit_event, home, require

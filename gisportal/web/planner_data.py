@@ -23,11 +23,11 @@ import shapely
 from pyproj import CRS
 from shapely.geometry import mapping
 
-from gisportal import crs as vncrs
-from gisportal.display import display_geometries
-from gisportal.errors import UsageError
-from gisportal.findings import SEVERITIES
-from gisportal.models import layer_model
+from gisportal.base import crs as vncrs
+from gisportal.base.errors import UsageError
+from gisportal.base.findings import SEVERITIES
+from gisportal.base.models import layer_model
+from gisportal.outputs.display import display_geometries
 from gisportal.store.base import Bounds, Store, Version
 
 __all__ = [
@@ -242,7 +242,7 @@ def _collection(rows: list[dict[str, Any]], columns: list[str], total: int, limi
     features = []
     if rows:
         # Drawn, not measured: a hostile draft's million-vertex feature must not make
-        # the review map heavy (gisportal.display).
+        # the review map heavy (gisportal.outputs.display).
         geoms = display_geometries([r["geometry"] for r in rows])
         ok = ~shapely.is_missing(geoms)
         geoms[ok] = shapely.transform(geoms[ok], lambda xy: np.column_stack(

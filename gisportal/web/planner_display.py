@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from gisportal.decisions import decision_of
-from gisportal.models import layer_model
+from gisportal.base.models import layer_model
+from gisportal.services.decisions import decision_of
 from gisportal.store.base import Version
 from gisportal.web.i18n import current_lang
 

@@ -13,14 +13,16 @@ from typing import Any
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from gisportal import jobs, maps, seeds, workflow
+from gisportal import jobs
 from gisportal.accounts.roles import can
-from gisportal.decisions import decision_of
-from gisportal.errors import GisportalError, StoreError
-from gisportal.read.encodings import SUPPORTED as ENCODINGS
+from gisportal.base import seeds
+from gisportal.base.errors import GisportalError, StoreError
+from gisportal.base.text import human_size
+from gisportal.pipeline.read.encodings import SUPPORTED as ENCODINGS
+from gisportal.services import workflow
+from gisportal.services.decisions import decision_of
 from gisportal.store.base import KINDS, Version
-from gisportal.text import human_size
-from gisportal.web import get_store
+from gisportal.web import get_store, maps
 from gisportal.web.auth import audit_event, home, login_required, requires
 from gisportal.web.i18n import current_lang
 from gisportal.web.planner_common import (

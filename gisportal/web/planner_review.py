@@ -28,12 +28,14 @@ from flask import (
 )
 from flask_login import current_user
 
-from gisportal import decisions, jobs, seeds, workflow
+from gisportal import jobs
 from gisportal.accounts.roles import can
-from gisportal.errors import GisportalError, NotFoundError, StoreError
-from gisportal.findings import SEVERITIES, rules
-from gisportal.mapassets import offline_map
-from gisportal.models import layer_model
+from gisportal.base import seeds
+from gisportal.base.errors import GisportalError, NotFoundError, StoreError
+from gisportal.base.findings import SEVERITIES, rules
+from gisportal.base.models import layer_model
+from gisportal.outputs.mapassets import offline_map
+from gisportal.services import decisions, workflow
 from gisportal.store.base import Version
 from gisportal.web import get_store
 from gisportal.web.auth import audit_event, home, login_required, require
@@ -129,7 +131,7 @@ def _preview(version: Version) -> workflow.PublishPreview | None:
 
 def _source_columns(version: Version) -> list[Any]:
     """The uploaded columns with what residents see of them (`privacy.source_columns`)."""
-    from gisportal import privacy
+    from gisportal.outputs import privacy
 
     try:
         return privacy.source_columns(get_store(), version)
@@ -252,7 +254,7 @@ def decision(version_id: int):
 def public_fields(version_id: int):
     """Choose which source columns residents may see (an allow-list: the rest stay with
     the district's staff). Columns recognised as personal need the confirmation box."""
-    from gisportal import privacy
+    from gisportal.outputs import privacy
 
     version = version_for("publish", version_id)
     names = [n for n in request.form.getlist("public") if n.strip()]

@@ -42,8 +42,8 @@ from markupsafe import Markup
 from werkzeug.exceptions import BadRequest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from gisportal.errors import UsageError
-from gisportal.mapassets import with_nonce
+from gisportal.base.errors import UsageError
+from gisportal.outputs.mapassets import with_nonce
 
 __all__ = ["init_app", "csp_nonce", "content_security_policy", "basemap_sources",
            "PublicURL", "AllowedHosts", "SECURITY_HEADERS"]
@@ -91,8 +91,8 @@ def _source(url: str) -> str | None:
 
 def basemap_sources() -> tuple[str, ...]:
     """Image sources of the basemaps enabled in any map composition (``maps/*.json``)."""
-    from gisportal import maps
-    from gisportal.resources import data_dir
+    from gisportal.base.resources import data_dir
+    from gisportal.web import maps
 
     found: list[str] = []
     for path in sorted(data_dir("maps").glob("*.json")):

@@ -4,10 +4,10 @@
 — identity, current use, planned uses with area and share, the approving decision —
 with a small map of the parcel over the plan, the date of issue and a disclaimer. The
 map embeds only the parcel and the plan zones around it (a few polygons), never a
-layer, and draws them simplified to the screen's resolution (`gisportal.display`): a
+layer, and draws them simplified to the screen's resolution (`gisportal.outputs.display`): a
 published parcel of a million vertices makes a page of a few kilobytes, not 40 MB. What
 it shows comes from the look-up, so the public sees what the allow-list of
-`gisportal.privacy` lets out; the table of the source attributes (personal fields
+`gisportal.outputs.privacy` lets out; the table of the source attributes (personal fields
 included: owner, ID and certificate numbers…) is shown only to a planner of the
 parcel's district or an admin (``can(user, "view_personal", district)``), and such a
 page is never cached.
@@ -25,11 +25,11 @@ import shapely
 from flask import Blueprint, make_response, render_template, request
 from flask_login import current_user
 
-from gisportal import lookup as lk
-from gisportal import seeds
 from gisportal.accounts.roles import can
-from gisportal.display import display_geometries, display_geometry
-from gisportal.mapassets import offline_map
+from gisportal.base import seeds
+from gisportal.outputs.display import display_geometries, display_geometry
+from gisportal.outputs.mapassets import offline_map
+from gisportal.services import lookup as lk
 from gisportal.web import get_store
 from gisportal.web.i18n import add_strings, current_lang
 

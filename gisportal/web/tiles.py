@@ -24,15 +24,13 @@ Answers
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from flask import Blueprint, Response, current_app, request
 
-from gisportal.errors import NotFoundError, UsageError
+from gisportal.base.errors import NotFoundError, UsageError
+from gisportal.outputs.tiles.build import ensure_version_tiles, tiles_path
+from gisportal.outputs.tiles.pmtiles import PMTilesReader, open_reader
 from gisportal.store.base import check_district, check_kind
-from gisportal.tiles.build import ensure_version_tiles, tiles_path
-from gisportal.tiles.pmtiles import PMTilesReader, open_reader
-from gisportal.web import get_store
+from gisportal.web import get_home, get_store
 
 __all__ = ["bp", "MVT_MIMETYPE", "MAX_ZOOM", "DEFAULT_MAX_AGE"]
 
@@ -70,7 +68,7 @@ def _reader(district: str, kind: str) -> tuple[int, PMTilesReader]:
         raise NotFoundError(f"nothing is published for the {kind} layer of district "
                             f"{district}", where=f"/tiles/{district}/{kind}",
                             fix="publish a version of the layer first", code="TILES-NONE")
-    home = Path(current_app.config["GISPORTAL_HOME"])
+    home = get_home()
     path = tiles_path(home, district, kind, version.id)
     try:
         return version.id, open_reader(path)

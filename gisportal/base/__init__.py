@@ -1,0 +1,3 @@
+"""The ground floor: errors, text, settings, packaged resources and seeds, CRS,
+layer models, findings. Imports nothing of gisportal outside ``base``.
+"""

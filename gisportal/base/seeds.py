@@ -1,0 +1,420 @@
+"""Reference facts that ship with gisportal (``seeds/``), loaded once and cached.
+
+Land-use codes with official colours, VN-2000 TM-3 central meridians of the 63
+pre-2025 provinces, Vietnam's provinces with approximate centres and extents, Lâm
+Đồng's administrative units as a dated hierarchy with their communes, and the
+per-district status of the 2021–2030 plans. The files are data: changing a colour
+or adding a unit is a reviewed data change, not a code change.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+from typing import Any
+
+from gisportal.base.resources import data_dir
+from gisportal.base.text import fold, nfc
+
+__all__ = [
+    "LandUse",
+    "LandUseCatalogue",
+    "land_use_catalogue",
+    "Meridian",
+    "meridians",
+    "meridian_for",
+    "AdminUnit",
+    "admin_units",
+    "districts",
+    "district",
+    "DistrictStatus",
+    "district_status",
+    "province",
+    "province_bbox_lonlat",
+    "Province",
+    "vn_provinces",
+    "vn_province",
+    "Commune",
+    "communes",
+    "communes_of",
+]
+
+#: Colour drawn for a code that is not in the catalogue at all.
+UNKNOWN_COLOR = "#C8C8C8"
+
+
+def _read_csv(name: str) -> list[dict[str, str]]:
+    with open(data_dir("seeds") / name, encoding="utf-8", newline="") as fh:
+        return [{k: nfc(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+# --------------------------------------------------------------------------- land use
+
+
+@dataclass(frozen=True)
+class LandUse:
+    """One land-use code of the national catalogue (TT 08/2024, legacy TT 27/2018)."""
+
+    code: str
+    group: str  # NNP (agricultural), PNN (non-agricultural), CSD (unused), coastal
+    parent: str | None
+    status: str  # current | legacy | aggregate | tracking
+    color: str  # "#RRGGBB": official, or borrowed (see color_source)
+    color_source: str  # "official" or "fallback:<CODE>" when no verified colour exists
+    replaced_by: str | None  # for legacy codes: the 2024 code that replaces them
+    name_vi: str
+    name_en: str
+    note: str
+
+    @property
+    def color_verified(self) -> bool:
+        return self.color_source == "official"
+
+
+_SPLIT = re.compile(r"\s*[+,;/]\s*")
+
+
+class LandUseCatalogue:
+    """The land-use codes, with parsing of combined codes such as ``"ONT+CLN"``."""
+
+    def __init__(self, rows: list[dict[str, str]]):
+        raw = {r["code"]: r for r in rows}
+        self._codes: dict[str, LandUse] = {}
+        for code, r in raw.items():
+            color = r["color"]
+            if not color:
+                # No verified colour: borrow the colour of the code named in
+                # color_source ("fallback:NKH"), as documented in seeds/README.md.
+                src = r["color_source"].removeprefix("fallback:")
+                color = raw[src]["color"] if src in raw else UNKNOWN_COLOR
+            self._codes[code] = LandUse(
+                code=code,
+                group=r["group"],
+                parent=r["parent"] or None,
+                status=r["status"],
+                color=color.upper(),
+                color_source=r["color_source"],
+                replaced_by=r["replaced_by"] or None,
+                name_vi=r["name_vi"],
+                name_en=r["name_en"],
+                note=r["note"],
+            )
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._codes
+
+    def __iter__(self):
+        return iter(self._codes.values())
+
+    def __len__(self) -> int:
+        return len(self._codes)
+
+    def get(self, code: str) -> LandUse | None:
+        return self._codes.get(code.strip().upper())
+
+    @staticmethod
+    def split(value: str) -> list[str]:
+        """Split a combined code into its parts: ``"ONT+CLN"`` → ``["ONT", "CLN"]``.
+
+        Real files join parts with ``+`` mostly, sometimes ``,`` ``;`` or ``/``.
+        Parts are upper-cased and stripped; empty parts are dropped.
+        """
+        return [p.upper() for p in _SPLIT.split(value.strip()) if p]
+
+    def unknown_parts(self, value: str) -> list[str]:
+        """The parts of ``value`` that are not catalogue codes (empty when all are known)."""
+        return [p for p in self.split(value) if p not in self._codes]
+
+    def primary(self, value: str) -> LandUse | None:
+        """The first known part of a (combined) code: it decides the map colour."""
+        for part in self.split(value):
+            if part in self._codes:
+                return self._codes[part]
+        return None
+
+    def color(self, value: str) -> str:
+        """Map colour for a (combined) code; grey for unknown codes."""
+        lu = self.primary(value)
+        return lu.color if lu else UNKNOWN_COLOR
+
+    def name(self, value: str, lang: str = "vi") -> str:
+        """Human name of a (combined) code, parts joined with " + "."""
+        names = []
+        for part in self.split(value):
+            lu = self._codes.get(part)
+            names.append((lu.name_vi if lang == "vi" else lu.name_en) if lu else part)
+        return " + ".join(names)
+
+
+@cache
+def land_use_catalogue() -> LandUseCatalogue:
+    """The shipped land-use catalogue (``seeds/land_use_codes.csv``)."""
+    return LandUseCatalogue(_read_csv("land_use_codes.csv"))
+
+
+# --------------------------------------------------------------------------- meridians
+
+
+@dataclass(frozen=True)
+class Meridian:
+    """Central meridian of a province's VN-2000 TM-3 zone (k0 0.9999, FE 500 000 m)."""
+
+    province: str
+    meridian_deg: float
+    epsg: int | None
+    epsg_status: str  # verified | believed
+
+
+@cache
+def meridians() -> tuple[Meridian, ...]:
+    """All 63 pre-2025 provinces."""
+    return tuple(
+        Meridian(r["province"], float(r["meridian_deg"]), int(r["epsg"]) if r["epsg"] else None,
+                 r["epsg_status"])
+        for r in _read_csv("vn2000_tm3_meridians.csv")
+    )
+
+
+def meridian_for(province: str) -> Meridian:
+    """The TM-3 meridian of a province, matched without diacritics ("lam dong")."""
+    key = fold(province).removeprefix("tinh ").removeprefix("tp. ").removeprefix("thanh pho ")
+    for m in meridians():
+        if fold(m.province).removeprefix("tp. ") == key:
+            return m
+    raise KeyError(f"unknown province {province!r}")
+
+
+# --------------------------------------------------------------------------- admin units
+
+
+@dataclass(frozen=True)
+class AdminUnit:
+    """An administrative unit valid over a date range (``valid_to`` inclusive)."""
+
+    code: str
+    level: str  # province | district
+    name: str
+    parent: str | None
+    valid_from: date | None
+    valid_to: date | None
+    successors: tuple[str, ...] = ()
+    predecessors: tuple[str, ...] = ()
+    type: str = ""
+    communes: dict[str, int] | None = None
+    seat_towns: tuple[str, ...] = ()
+    anchor_lonlat: tuple[float, float] | None = None
+    #: centroid of the real district (lon, lat): what an uploaded outline is checked against
+    centre_lonlat: tuple[float, float] | None = None
+    area_km2: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """Unique identity: codes are reused over time (682), so code@valid_from."""
+        return f"{self.code}@{self.valid_from.isoformat() if self.valid_from else ''}"
+
+    @property
+    def short_name(self) -> str:
+        """Name without the "Huyện"/"Thành phố" prefix, for compact labels."""
+        for prefix in ("Thành phố ", "Huyện ", "Thị xã ", "Tỉnh "):
+            if self.name.startswith(prefix):
+                return self.name[len(prefix):]
+        return self.name
+
+    def valid_on(self, day: date) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_to is None or day <= self.valid_to
+        )
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+@cache
+def admin_units() -> tuple[AdminUnit, ...]:
+    """Every unit of ``seeds/admin_units.json``, whatever its dates."""
+    with open(data_dir("seeds") / "admin_units.json", encoding="utf-8") as fh:
+        doc = json.load(fh)
+    known = {f.name for f in AdminUnit.__dataclass_fields__.values()}
+    units = []
+    for u in doc["units"]:
+        units.append(
+            AdminUnit(
+                code=u["code"],
+                level=u["level"],
+                name=nfc(u["name"]),
+                parent=u.get("parent"),
+                valid_from=_date(u.get("valid_from")),
+                valid_to=_date(u.get("valid_to")),
+                successors=tuple(u.get("successors") or ()),
+                predecessors=tuple(u.get("predecessors") or ()),
+                type=u.get("type", ""),
+                communes=u.get("communes"),
+                seat_towns=tuple(nfc(s) for s in u.get("seat_towns") or ()),
+                anchor_lonlat=tuple(u["anchor_lonlat"]) if u.get("anchor_lonlat") else None,
+                centre_lonlat=tuple(u["centre_lonlat"]) if u.get("centre_lonlat") else None,
+                area_km2=u.get("area_km2"),
+                extra={k: v for k, v in u.items() if k not in known},
+            )
+        )
+    return tuple(units)
+
+
+#: The 2021–2030 plans are documents of the districts as they were before the 2025
+#: merges, so that is the default date for "the districts".
+PLAN_DISTRICTS_DATE = date(2024, 12, 31)
+
+
+def districts(on: date = PLAN_DISTRICTS_DATE) -> list[AdminUnit]:
+    """The district-level units valid on ``on``, by code."""
+    return sorted((u for u in admin_units() if u.level == "district" and u.valid_on(on)),
+                  key=lambda u: u.code)
+
+
+def district(code: str, on: date = PLAN_DISTRICTS_DATE) -> AdminUnit:
+    """One district by GSO code, as it was on ``on``; KeyError when unknown."""
+    for u in districts(on):
+        if u.code == str(code).strip():
+            return u
+    raise KeyError(str(code))
+
+
+# --------------------------------------------------------------------------- status
+
+
+@dataclass(frozen=True)
+class DistrictStatus:
+    """Where a district's 2021–2030 plan and digitised cadastre stand."""
+
+    district_code: str
+    plan_status: str  # approved | under_appraisal
+    cadastre_status: str | None  # digitised | in_correction | None (not reported)
+    as_of: str
+    source: str
+
+    @property
+    def portal_status(self) -> str:
+        """One status for the province map: approved > in_correction > digitised > appraisal."""
+        if self.plan_status == "approved":
+            return "approved"
+        return self.cadastre_status or self.plan_status
+
+
+@cache
+def district_status() -> dict[str, DistrictStatus]:
+    """Status by district code (``seeds/district_status.csv``)."""
+    return {
+        r["district_code"]: DistrictStatus(r["district_code"], r["plan_status"],
+                                           r["cadastre_status"] or None, r["as_of"], r["source"])
+        for r in _read_csv("district_status.csv")
+    }
+
+
+@cache
+def province() -> dict[str, Any]:
+    """The province the deployment serves: code, name, store CRS, default view."""
+    with open(data_dir("seeds") / "province.json", encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def province_bbox_lonlat() -> tuple[float, float, float, float]:
+    """The served province's extent (min lon, min lat, max lon, max lat), WGS 84.
+
+    The one place the extent is read: CRS inference, the placement checks and the
+    messages all take it from here, so a change of geography (the 2025 province) is
+    one change of ``seeds/province.json``.
+    """
+    b = province()["bbox_lonlat"]
+    return (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+
+
+# --------------------------------------------------------------------------- provinces
+
+
+@dataclass(frozen=True)
+class Province:
+    """A province of Vietnam with an approximate centre and extent (not a boundary).
+
+    The 63 provinces until 2025-06-30 and the 34 from 2025-07-01 (each a union of
+    whole former provinces, listed in ``predecessors``). Centres and extents are
+    compiled for telling where misplaced data lies (about ±10 km); extents cover the
+    mainland and near islands, not the offshore archipelagos.
+    """
+
+    code: str
+    name: str
+    type: str  # tỉnh | thành phố
+    valid_from: date | None
+    valid_to: date | None
+    predecessors: tuple[str, ...]
+    centre_lonlat: tuple[float, float]
+    bbox_lonlat: tuple[float, float, float, float]
+
+    @property
+    def full_name(self) -> str:
+        """"Tỉnh Lâm Đồng", "Thành phố Hà Nội"."""
+        return f"{self.type[:1].upper()}{self.type[1:]} {self.name}"
+
+    def valid_on(self, day: date) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_to is None or day <= self.valid_to)
+
+
+@cache
+def _all_provinces() -> tuple[Province, ...]:
+    out = []
+    for r in _read_csv("vn_provinces.csv"):
+        out.append(Province(
+            code=r["code"], name=r["name"], type=r["type"], valid_from=_date(r["valid_from"]),
+            valid_to=_date(r["valid_to"]), predecessors=tuple(r["predecessors"].split()),
+            centre_lonlat=(float(r["centre_lon"]), float(r["centre_lat"])),
+            bbox_lonlat=(float(r["min_lon"]), float(r["min_lat"]), float(r["max_lon"]),
+                         float(r["max_lat"]))))
+    return tuple(out)
+
+
+def vn_provinces(on: date = PLAN_DISTRICTS_DATE) -> list[Province]:
+    """Vietnam's provinces valid on ``on`` (default: the 63 the 2021–2030 plans know)."""
+    return [p for p in _all_provinces() if p.valid_on(on)]
+
+
+def vn_province(code: str, on: date = PLAN_DISTRICTS_DATE) -> Province:
+    """One province by GSO code as it was on ``on``; KeyError when unknown."""
+    for p in vn_provinces(on):
+        if p.code == str(code).strip():
+            return p
+    raise KeyError(str(code))
+
+
+# --------------------------------------------------------------------------- communes
+
+
+@dataclass(frozen=True)
+class Commune:
+    """A commune (xã, phường, thị trấn) of the served province and its district."""
+
+    code: str
+    name: str
+    district: str
+
+
+@cache
+def communes() -> dict[str, Commune]:
+    """Every listed commune by GSO code (``seeds/communes.csv``)."""
+    return {r["code"]: Commune(r["code"], r["name"], r["district_code"])
+            for r in _read_csv("communes.csv")}
+
+
+def communes_of(district_code: str) -> dict[str, Commune]:
+    """The listed communes of one district by code (empty for an unknown district).
+
+    Districts are those of the 2021–2030 plans: 682 is Đạ Tẻh here, as everywhere a
+    code is looked up without a date.
+    """
+    code = str(district_code).strip()
+    return {c.code: c for c in communes().values() if c.district == code}

@@ -1,0 +1,285 @@
+"""Parcel look-up: by commune + sheet + parcel, by lat/lon, by VN-2000 X/Y.
+
+Answers what a resident asks: which parcel, its current use, and what the published
+2021–2030 plan says about it — the planned uses with their area and share of the
+parcel, computed in VN-2000 TM-3 (never in degrees). The JSON keys are contract
+(docs/design.md §6): ``parcel``, ``planned``, ``plan``.
+
+A point with no parcel is an answer, not an error: a click on a road, a river or
+outside every district gets ``"parcel": null`` with ``reason`` (``no_parcel`` or
+``outside_districts``), a message in Vietnamese and English, and the plan zone(s) at
+the point when there are any. Only a key that names no parcel is `NotFoundError`: the
+resident typed a sheet and parcel that do not exist.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from gisportal.base import crs as vncrs
+from gisportal.base import seeds
+from gisportal.base.errors import NotFoundError, UsageError
+from gisportal.outputs import privacy
+from gisportal.pipeline.normalise import source_attributes
+from gisportal.services import workflow
+from gisportal.services.ingest import check_district
+from gisportal.store.base import Store, Version
+from gisportal.store.derived import derived
+
+__all__ = ["NO_PARCEL", "OUTSIDE_DISTRICTS", "lookup_key", "lookup_lonlat", "lookup_xy",
+           "parse_coordinate"]
+
+#: Messages of a point look-up that finds no parcel: (Vietnamese, English).
+NO_PARCEL = ("Không có thửa đất tại điểm này", "No parcel here")
+OUTSIDE_DISTRICTS = ("Điểm này nằm ngoài các huyện có dữ liệu trên cổng thông tin",
+                     "This point is outside every district published on the portal")
+
+
+def parse_coordinate(value: Any, name: str, lo: float, hi: float) -> float:
+    """A finite number within [lo, hi], else UsageError naming the parameter."""
+    try:
+        number = float(str(value).strip().replace(",", "."))
+    except ValueError:
+        raise UsageError(f"{name} must be a number, got {value!r}", where=name,
+                         fix=f"give {name} as a decimal number between {lo} and {hi}") from None
+    if not math.isfinite(number) or not lo <= number <= hi:
+        raise UsageError(f"{name}={value} is out of range", where=name,
+                         fix=f"give {name} between {lo} and {hi}")
+    return number
+
+
+def _published(store: Store, district: str, kind: str) -> Version:
+    v = store.published(district, kind)
+    if v is None:
+        raise NotFoundError(f"district {district} has no published {kind} layer",
+                            where=f"district {district}",
+                            fix="publish one with gisportal ingest --publish or gisportal demo")
+    return v
+
+
+def _attributes(row, version: Version, public: bool) -> dict[str, str]:
+    """The source attributes of a parcel: for the public, only the columns the allow-list
+    of `gisportal.outputs.privacy` lets out (those a planner marked public); for staff, all."""
+    return privacy.public_attributes(row, version) if public else source_attributes(row)
+
+
+def _plan_info(store: Store, district: str) -> tuple[Version | None, dict[str, Any] | None]:
+    plan = store.published(district, "plan")
+    if plan is None:
+        return None, None
+    decision = plan.meta.get("decision") or {}
+    sha = decision.get("pdf_sha256")
+    # The signed decision is public once its plan is published (web/planner_review.py).
+    pdf = f"/planner/decisions/{sha}.pdf" if sha else None
+    # A published plan without its decision is a draft for comment (workflow.publish):
+    # every answer says so, so no one takes it for the plan in force.
+    draft = workflow.is_consultation(plan)
+    return plan, {"decision": decision.get("number"), "date": decision.get("date"),
+                  "authority": decision.get("authority"), "version": plan.id,
+                  "published_at": plan.published_at, "decision_pdf": pdf,
+                  "status": "consultation" if draft else "approved",
+                  "status_label": workflow.CONSULTATION_LABEL["vi"] if draft else None,
+                  "status_label_en": workflow.CONSULTATION_LABEL["en"] if draft else None}
+
+
+#: A parcel with more vertices than this (a densified arc, a hostile upload) is measured
+#: against the plan on its outline thinned to `SURVEY_TOLERANCE_M`: a million-vertex
+#: parcel otherwise costs tens of seconds of GEOS intersection per look-up.
+MEASURE_EXACT_UP_TO = 10_000
+#: Far below what a cadastral survey resolves (5–10 cm): the shares do not move.
+SURVEY_TOLERANCE_M = 0.02
+
+
+def _measured(geom):
+    """The parcel as the plan shares are computed on (see `MEASURE_EXACT_UP_TO`)."""
+    if shapely.get_num_coordinates(geom) <= MEASURE_EXACT_UP_TO:
+        return geom
+    thin = shapely.simplify(shapely.remove_repeated_points(geom, SURVEY_TOLERANCE_M),
+                            SURVEY_TOLERANCE_M, preserve_topology=True)
+    return thin if shapely.is_valid(thin) else shapely.make_valid(thin)
+
+
+def _planned(store: Store, plan: Version | None, geom) -> list[dict[str, Any]]:
+    """Planned uses over ``geom``: intersection areas with plan zones, by code."""
+    if plan is None:
+        return []
+    zones = store.records(plan.id, bbox=tuple(shapely.bounds(geom)), columns=["land_use"])
+    if not zones:
+        return []
+    geom = _measured(geom)
+    inter = shapely.intersection(np.array([z["geometry"] for z in zones], dtype=object), geom)
+    areas = shapely.area(inter)
+    total = float(shapely.area(geom))
+    cat = seeds.land_use_catalogue()
+    by_code: dict[str, float] = {}
+    for zone, a in zip(zones, areas, strict=True):
+        code = zone["land_use"]
+        if a > 0 and code is not None:
+            by_code[code] = by_code.get(code, 0.0) + float(a)
+    out = [{"code": c, "name": cat.name(c), "name_en": cat.name(c, "en"),
+            "color": cat.color(c), "area_m2": round(a, 1),
+            "share": round(a / total, 4) if total > 0 else None}
+           for c, a in by_code.items()]
+    return sorted(out, key=lambda d: -d["area_m2"])
+
+
+def _answer(store: Store, district: str, version: Version, row: Mapping[str, Any],
+            *, public: bool) -> dict[str, Any]:
+    """The JSON answer for one parcel, a `Store.records` record."""
+    geom = row["geometry"]
+    cat = seeds.land_use_catalogue()
+    plan, plan_info = _plan_info(store, district)
+    computed = float(shapely.area(geom))
+    declared = row.get("area_m2")
+    use = row.get("land_use")
+    lon, lat = vncrs.to_lonlat(*shapely.get_coordinates(shapely.point_on_surface(geom))[0])
+    return {
+        "parcel": {
+            "district": district,
+            "district_name": seeds.district(district).name,
+            "commune": None if _na(row.get("commune")) else str(row.get("commune")),
+            "sheet": None if _na(row.get("sheet")) else int(row.get("sheet")),
+            "parcel": None if _na(row.get("parcel")) else int(row.get("parcel")),
+            "area_m2": round(float(declared), 1) if not _na(declared) else round(computed, 1),
+            "area_computed_m2": round(computed, 1),
+            "current_use": None if _na(use) else use,
+            "current_use_name": None if _na(use) else cat.name(use),
+            "attributes": _attributes(row, version, public),
+            "version": version.id,
+            "point": {"lat": round(float(lat), 7), "lon": round(float(lon), 7)},
+        },
+        "planned": _planned(store, plan, geom),
+        "plan": plan_info,
+    }
+
+
+def _na(v: Any) -> bool:
+    return v is None or bool(pd.isna(v))
+
+
+def lookup_key(store: Store, district: str, sheet: Any, parcel: Any,
+               commune: str | None = None, *, public: bool = True) -> dict[str, Any]:
+    """The parcel (district, [commune,] sheet, parcel) and its planned uses."""
+    district = check_district(district)
+    sheet_n = int(parse_coordinate(sheet, "sheet", 0, 1e9))
+    parcel_n = int(parse_coordinate(parcel, "parcel", 0, 1e9))
+    v = _published(store, district, "parcels")
+    where: dict[str, Any] = {"sheet": sheet_n, "parcel": parcel_n}
+    if commune:
+        where["commune"] = str(commune).strip()
+    found = store.records(v.id, where=where)
+    label = (f"commune {commune}, " if commune else "") + f"sheet {sheet_n}, parcel {parcel_n}"
+    if not found:
+        raise NotFoundError(f"no parcel {label} in district {district}",
+                            where=f"district {district}",
+                            fix="check the sheet (tờ) and parcel (thửa) numbers on the "
+                                "certificate, or search by location")
+    if len(found) > 1:
+        communes = sorted({str(f["commune"]) for f in found if not _na(f.get("commune"))})
+        raise UsageError(f"{len(found)} parcels have {label} in district {district}",
+                         where="commune", fix="give the commune code too: "
+                         + ", ".join(communes))
+    return _answer(store, district, v, found[0], public=public)
+
+
+def _district_shapes(store: Store, boundary: Version) -> np.ndarray:
+    """The district outline(s) of a boundary version (cached while it is published)."""
+    return derived(store, boundary, "district-shapes", _build_district_shapes)
+
+
+def _build_district_shapes(store: Store, boundary: Version) -> np.ndarray:
+    """Its ``level = district`` features, or all of them when there is no ``level``."""
+    layer = store.read(boundary.id)
+    if "level" in layer.columns:
+        layer = layer[layer["level"].eq("district").fillna(False).to_numpy(dtype=bool)]
+    shapes = layer.geometry.values[~layer.geometry.isna().to_numpy()]
+    return np.asarray(shapes, dtype=object)
+
+
+def _inside(bounds, x: float, y: float) -> bool:
+    return bool(bounds) and bounds[0] <= x <= bounds[2] and bounds[1] <= y <= bounds[3]
+
+
+def _district_at(store: Store, x: float, y: float) -> str | None:
+    """The district whose published outline covers the point.
+
+    A district without a boundary layer is decided by its published parcels and plan
+    zones instead; one with a boundary layer only by its outline.
+    """
+    unbounded = []
+    for code in store.districts():
+        b = store.published(code, "boundary")
+        if b is None:
+            unbounded.append(code)
+        elif _inside(b.bounds, x, y):
+            shapes = _district_shapes(store, b)
+            if len(shapes) and shapely.intersects_xy(shapes, x, y).any():
+                return code
+    for code in unbounded:
+        for kind in ("parcels", "plan"):
+            v = store.published(code, kind)
+            if v is not None and _inside(v.bounds, x, y) and store.records(
+                    v.id, point=(x, y), columns=[]):
+                return code
+    return None
+
+
+def _nothing_here(store: Store, x: float, y: float, district: str | None) -> dict[str, Any]:
+    """The answer for a point with no parcel: the plan zone(s) there, if any, and why."""
+    lon, lat = (float(v) for v in vncrs.to_lonlat(x, y))
+    answer: dict[str, Any] = {
+        "parcel": None, "planned": [], "plan": None, "district": district,
+        "point": {"lat": round(lat, 7), "lon": round(lon, 7)}
+        if math.isfinite(lat) and math.isfinite(lon) else None}
+    if district is None:
+        reason, (vi, en) = "outside_districts", OUTSIDE_DISTRICTS
+    else:
+        reason, (vi, en) = "no_parcel", NO_PARCEL
+        plan, answer["plan"] = _plan_info(store, district)
+        if plan is not None:
+            cat = seeds.land_use_catalogue()
+            codes = dict.fromkeys(  # in stored order, each code once
+                z["land_use"] for z in store.records(plan.id, point=(x, y),
+                                                     columns=["land_use"])
+                if not _na(z["land_use"]))
+            answer["planned"] = [{"code": c, "name": cat.name(c), "name_en": cat.name(c, "en"),
+                                  "color": cat.color(c), "area_m2": None, "share": None}
+                                 for c in codes]
+    answer.update(reason=reason, message=vi, message_en=en)
+    return answer
+
+
+def _lookup_store_xy(store: Store, x: float, y: float, district: str | None,
+                     *, public: bool) -> dict[str, Any]:
+    district = check_district(district) if district else _district_at(store, x, y)
+    if district is None:
+        return _nothing_here(store, x, y, None)
+    v = store.published(district, "parcels")  # none yet: still a plan zone to show
+    hits = store.records(v.id, point=(x, y)) if v is not None else []
+    if not hits:
+        return _nothing_here(store, x, y, district)
+    return _answer(store, district, v, hits[0], public=public)
+
+
+def lookup_lonlat(store: Store, lat: Any, lon: Any, district: str | None = None,
+                  *, public: bool = True) -> dict[str, Any]:
+    """The parcel at WGS 84 ``lat``, ``lon`` (degrees)."""
+    lat_f = parse_coordinate(lat, "lat", -90, 90)
+    lon_f = parse_coordinate(lon, "lon", -180, 180)
+    x, y = vncrs.from_lonlat(lon_f, lat_f)
+    return _lookup_store_xy(store, float(x), float(y), district, public=public)
+
+
+def lookup_xy(store: Store, x_north: Any, y_east: Any, district: str | None = None,
+              *, public: bool = True) -> dict[str, Any]:
+    """The parcel at VN-2000 TM-3 ``X`` (northing), ``Y`` (easting), as on a certificate."""
+    xn = parse_coordinate(x_north, "x", 0, 10_000_000)
+    ye = parse_coordinate(y_east, "y", 0, 1_000_000)
+    east, north = vncrs.surveyor_to_xy(xn, ye)
+    return _lookup_store_xy(store, east, north, district, public=public)

@@ -1,0 +1,289 @@
+"""The resident's search box: one query string, understood as what a resident types.
+
+In this order: VN-2000 surveyor "X Y" (two numbers over 100 000, X = northing), a
+WGS 84 "lat, lon", a sheet + parcel ("12/345", "tờ 12 thửa 345 Liên Nghĩa"), and
+otherwise a place name matched without diacritics ("duc trong" → Huyện Đức Trọng).
+The first three answer what `gisportal.services.lookup` answers; place names answer a list of
+districts and communes with their WGS 84 bounding boxes, best match first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import shapely
+
+from gisportal.base import crs as vncrs
+from gisportal.base import seeds
+from gisportal.base.errors import NotFoundError, UsageError
+from gisportal.base.text import fold, nfc
+from gisportal.services import lookup as lk
+from gisportal.services.ingest import check_district
+from gisportal.store.base import Store, Version
+from gisportal.store.derived import derived
+
+__all__ = ["search", "MAX_PLACES"]
+
+#: At most this many places in an answer.
+MAX_PLACES = 10
+#: Longer queries are refused (nothing a resident types is this long).
+MAX_QUERY = 200
+
+_NUM = r"(-?\d+(?:\.\d+)?)"
+_TWO_NUMBERS = re.compile(rf"^{_NUM}\s*(?:[,;]\s*|\s+){_NUM}$")
+_SHEET_WORD = r"(?:to(?:\s+ban\s+do)?|sheet|map\s+sheet)(?:\s+so)?\.?"
+_PARCEL_WORD = r"(?:thua(?:\s+dat)?|parcel|lot)(?:\s+so)?\.?"
+#: "12/345", "12 345", "12-345", "to 12 thua 345", each optionally followed by a commune.
+_PARCEL_AFTER = re.compile(
+    rf"^(?:{_SHEET_WORD}\s*)?(\d+)\s*(?:[/,;\-]\s*|\s+)(?:{_PARCEL_WORD}\s*)?(\d+)"
+    rf"(?:\s*[,;\-]?\s*(.+))?$")
+#: "Liên Nghĩa, tờ 12 thửa 345": the commune first, then the words "tờ" and "thửa".
+_PARCEL_BEFORE = re.compile(
+    rf"^(.+?)\s*[,;\-]?\s*{_SHEET_WORD}\s*(\d+)\s*[/,;\-]?\s*{_PARCEL_WORD}\s*(\d+)$")
+_COMMA_DECIMALS = re.compile(r"^-?\d+,\d+\s*[;\s]\s*-?\d+,\d+$")
+_SHEET_ONLY = re.compile(rf"^{_SHEET_WORD}\s*\d+$")
+#: Administrative prefixes that residents often leave out, folded.
+_PREFIXES = ("thanh pho ", "thi tran ", "thi xa ", "huyen ", "phuong ", "xa ", "tp. ", "tp ",
+             "tt. ", "tt ", "h. ", "x. ", "p. ")
+
+
+@dataclass(frozen=True)
+class _Place:
+    level: str
+    code: str
+    name: str
+    district: str
+    keys: tuple[str, ...]  # folded full name, then folded short name
+    bbox: tuple[float, float, float, float] | None  # WGS 84 lon/lat
+
+
+def _short(folded: str) -> str:
+    for p in _PREFIXES:
+        if folded.startswith(p):
+            return folded[len(p):].strip()
+    return folded
+
+
+def _lonlat_bbox(geom) -> tuple[float, float, float, float] | None:
+    """WGS 84 [w, s, e, n] of a store-CRS geometry (its envelope's corners)."""
+    if geom is None or shapely.is_empty(geom):
+        return None
+    x0, y0, x1, y1 = shapely.bounds(geom)
+    lon, lat = vncrs.to_lonlat(np.array([x0, x1, x0, x1]), np.array([y0, y0, y1, y1]))
+    return (round(float(np.min(lon)), 6), round(float(np.min(lat)), 6),
+            round(float(np.max(lon)), 6), round(float(np.max(lat)), 6))
+
+
+def _boundary_places(store: Store, boundary: Version) -> list[_Place]:
+    """The named features of a boundary version (cached while it is published)."""
+    return derived(store, boundary, "places", _build_boundary_places)
+
+
+def _build_boundary_places(store: Store, boundary: Version) -> list[_Place]:
+    """The named features of a boundary version (district outline and communes)."""
+    layer = store.read(boundary.id)
+    places: list[_Place] = []
+    if "name" in layer.columns:
+        levels = layer["level"] if "level" in layer.columns else [None] * len(layer)
+        codes = layer["code"] if "code" in layer.columns else [None] * len(layer)
+        for level, code, name, geom in zip(levels, codes, layer["name"], layer.geometry,
+                                           strict=True):
+            if lk._na(name) or not str(name).strip():
+                continue
+            level = "commune" if lk._na(level) else str(level)
+            name = nfc(str(name).strip())
+            key = fold(name)
+            places.append(_Place(level, "" if lk._na(code) else str(code), name,
+                                 boundary.district, (key, _short(key)),
+                                 _lonlat_bbox(geom)))
+    return places
+
+
+def _communes(store: Store, district: str) -> list[_Place]:
+    b = store.published(district, "boundary")
+    if b is None:
+        return []
+    return [p for p in _boundary_places(store, b) if p.level == "commune"]
+
+
+def _district_places(store: Store) -> list[_Place]:
+    out = []
+    for d in seeds.districts():
+        bbox = None
+        b = store.published(d.code, "boundary")
+        if b is not None:
+            outline = [p for p in _boundary_places(store, b) if p.level == "district"]
+            bbox = outline[0].bbox if outline else None
+        if bbox is None and d.anchor_lonlat:  # no outline: a box of ~5 km around the anchor
+            lon, lat = d.anchor_lonlat
+            bbox = (round(lon - 0.025, 6), round(lat - 0.025, 6), round(lon + 0.025, 6),
+                    round(lat + 0.025, 6))
+        key = fold(d.name)
+        out.append(_Place("district", d.code, d.name, d.code, (key, fold(d.short_name)), bbox))
+    return out
+
+
+def _score(place: _Place, q: str) -> int | None:
+    """0 exact, 1 prefix, 2 contains (full or short name); None no match."""
+    if q in place.keys:
+        return 0
+    if any(k.startswith(q) for k in place.keys):
+        return 1
+    if any(q in k for k in place.keys):
+        return 2
+    return None
+
+
+def _places(store: Store, q: str, district: str | None) -> list[dict[str, Any]]:
+    if len(q) < 2:
+        raise UsageError(f"{q!r} is too short to search for a place", where="q",
+                         fix="type at least two letters of a district or commune name, "
+                             "e.g. 'duc trong' or 'lien nghia'")
+    candidates = _district_places(store)
+    for code in store.districts():
+        b = store.published(code, "boundary")
+        if b is not None:
+            candidates.extend(p for p in _boundary_places(store, b) if p.level == "commune")
+    found = []
+    for p in candidates:
+        s = _score(p, q)
+        if s is not None:
+            found.append(((s, p.district != district, p.level != "district", p.keys[0]), p))
+    found.sort(key=lambda t: t[0])
+    return [{"level": p.level, "code": p.code, "name": p.name, "district": p.district,
+             "bbox": list(p.bbox) if p.bbox else None}
+            for _, p in found[:MAX_PLACES]]
+
+
+def _commune_code(store: Store, district: str, text: str) -> str:
+    """The commune code for a code or a name typed by a resident, in ``district``."""
+    text = text.strip(" ,;-.")
+    if re.fullmatch(r"\d+", text):
+        return text
+    q = fold(text)
+    communes = _communes(store, district)
+    if not communes:
+        raise NotFoundError(f"district {district} has no published commune names",
+                            where=f"district {district}",
+                            fix="give the commune code instead of its name, "
+                                "e.g. 'tờ 12 thửa 345 67801'")
+    for level in (0, 1, 2):
+        hits = [c for c in communes if _match(c, _short(q), level)]
+        if len(hits) == 1:
+            return hits[0].code
+        if len(hits) > 1:
+            raise UsageError(f"{text!r} matches {len(hits)} communes", where="commune",
+                             fix="give the full name or the code: " + ", ".join(
+                                 f"{c.name} ({c.code})" for c in hits))
+    raise UsageError(f"no commune {text!r} in district {district}", where="commune",
+                     fix="use one of: " + ", ".join(f"{c.name} ({c.code})" for c in communes))
+
+
+def _match(c: _Place, q: str, level: int) -> bool:
+    if level == 0:
+        return q in (c.keys[0], c.keys[1])
+    if level == 1:
+        return c.keys[1].startswith(q)
+    return q in c.keys[0]
+
+
+def _numbers(a: str, b: str, district: str | None, store: Store) -> dict[str, Any] | None:
+    x, y = float(a), float(b)
+    if x > 100_000 and y > 100_000:
+        # Vietnam lies north of 8° N: a VN-2000 northing (X, > 900 000) is always larger
+        # than a TM-3 easting (Y, about 500 000 ± 200 000). Y X typed the other way round
+        # is therefore recognisable, and put right.
+        swapped = x < y
+        xn, ye = (b, a) if swapped else (a, b)
+        result = lk.lookup_xy(store, xn, ye, district)
+        lon, lat = vncrs.to_lonlat(*vncrs.surveyor_to_xy(float(xn), float(ye)))
+        return {"kind": "xy", "x": float(xn), "y": float(ye), "swapped": swapped,
+                "point": {"lat": round(float(lat), 7), "lon": round(float(lon), 7)},
+                "result": result}
+    if x > 100_000 or y > 100_000:
+        raise UsageError(f"{a} {b} is neither VN-2000 X Y nor latitude, longitude",
+                         where="q", fix="give both VN-2000 coordinates (X = northing, e.g. "
+                                        "1294512.3 541230.8) or latitude, longitude in "
+                                        "degrees (e.g. 11.70, 108.32)")
+    if "." in a or "." in b:
+        lat, lon = (a, b)
+        if abs(x) > 90 and abs(y) <= 90:  # "108.32, 11.70": longitude first
+            lat, lon = b, a
+        result = lk.lookup_lonlat(store, lat, lon, district)
+        return {"kind": "latlon", "point": {"lat": float(lat), "lon": float(lon)},
+                "result": result}
+    return None  # two whole numbers: a sheet and a parcel
+
+
+def _need_district(district: str | None) -> str:
+    if not district:
+        raise UsageError("a sheet and parcel number needs a district", where="district",
+                         fix="search from a district's page, or add &district= (e.g. 678)")
+    return district
+
+
+def search(store: Store, q: str, district: str | None = None) -> dict[str, Any]:
+    """Understand ``q`` (see the module doc) and answer it.
+
+    Returns ``{"kind": "xy" | "latlon" | "parcel", "result": <look-up answer>}`` or
+    ``{"kind": "places", "places": [...]}``. Raises UsageError for an empty or
+    unreadable query, NotFoundError when a parcel or point has nothing.
+    """
+    if district is not None and str(district).strip():
+        district = check_district(str(district).strip())
+    else:
+        district = None
+    text = nfc(str(q or "")).strip()
+    if not text:
+        raise UsageError("nothing to search for", where="q",
+                         fix="type a place name (e.g. 'Liên Nghĩa'), a sheet and parcel "
+                             "(e.g. 'tờ 12 thửa 345'), latitude, longitude or VN-2000 X Y")
+    if len(text) > MAX_QUERY:
+        raise UsageError(f"the query is {len(text)} characters long", where="q",
+                         fix=f"keep it under {MAX_QUERY} characters")
+    folded = fold(text)
+    if _COMMA_DECIMALS.match(folded):  # "11,70 108,32": Vietnamese decimal commas
+        folded = re.sub(r"(\d),(\d)", r"\1.\2", folded)
+    m = _TWO_NUMBERS.match(folded)
+    if m:
+        answer = _numbers(m.group(1), m.group(2), district, store)
+        if answer is not None:
+            return answer
+    m = _PARCEL_AFTER.match(folded)
+    if m:
+        sheet, parcel, rest = m.group(1), m.group(2), m.group(3)
+    else:
+        m = _PARCEL_BEFORE.match(folded)
+        if m:
+            rest, sheet, parcel = m.group(1), m.group(2), m.group(3)
+    if m:
+        d = _need_district(district)
+        commune = _commune_code(store, d, rest) if rest and rest.strip(" ,;-.") else None
+        try:
+            result = lk.lookup_key(store, d, sheet, parcel, commune)
+        except UsageError as err:
+            if err.where != "commune":
+                raise
+            names = {c.code: c.name for c in _communes(store, d)}
+            v = store.published(d, "parcels")
+            found = sorted({str(r["commune"]) for r in store.records(
+                v.id, where={"sheet": int(sheet), "parcel": int(parcel)}, columns=["commune"])
+                if r["commune"] is not None}) if v is not None else []
+            raise UsageError(err.what, where="commune",
+                             fix=f"add the commune, e.g. 'tờ {sheet} thửa {parcel} "
+                                 f"{names.get(found[0], found[0]) if found else '…'}'; one of: "
+                                 + ", ".join(f"{names.get(c, c)} ({c})" for c in found)) \
+                from None
+        return {"kind": "parcel", "sheet": int(sheet), "parcel": int(parcel),
+                "commune": commune, "result": result}
+    if _SHEET_ONLY.match(folded):
+        raise UsageError(f"{text!r} gives a map sheet but no parcel number", where="q",
+                         fix=f"add the parcel (thửa), e.g. '{text} thửa 345'")
+    if re.search(r"\d", folded) and not re.search(r"[a-z]{2}", folded):
+        raise UsageError(f"cannot read {text!r}", where="q",
+                         fix="give a sheet and parcel as '12/345', latitude, longitude as "
+                             "'11.70, 108.32', or VN-2000 X Y as '1294512.3 541230.8'")
+    return {"kind": "places", "places": _places(store, folded, district)}

@@ -1,0 +1,202 @@
+"""The data home: the one owner of the settings, the opened store and every file area.
+
+Everything gisportal keeps lives in one data home (``$GISPORTAL_HOME``, default
+``./instance``). Code never builds a path under the home by hand: it asks the
+`DataHome` for the area (``home.uploads``, ``home.tile_file(...)``), so that a second
+backend (PostgreSQL for the store and catalogue, S3 for the file areas) plugs in here
+and nowhere else. The areas of the embedded home:
+
+=================  ==============================================================
+``districts/``     one GeoPackage per district: the layer versions (`GpkgStore`)
+``catalogue.sqlite``  versions, accounts, tokens, sessions, jobs, the audit log
+``uploads/<job>/`` an upload as received, its validation reports
+``tiles/<d>/<kind>/v<id>.pmtiles``  a version's vector tiles
+``decisions/<sha256>.pdf``  decision PDFs, by content
+``exports/``       ministry packages being built for a download
+``jobs/``          job lock files (who runs which job)
+``tmp/``           scratch: unzipped uploads, partial files (cleaned, see housekeeping)
+``logs/``          the error log of internal failures
+=================  ==============================================================
+
+A `DataHome` is cheap to make (no file is opened until the store is asked for), so
+functions that receive a home as a path wrap it with `DataHome.at`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gisportal.base.settings import load_settings
+
+if TYPE_CHECKING:
+    from gisportal.store.base import Store
+
+__all__ = ["SCRATCH", "DataHome", "scratch_prefix"]
+
+#: The scratch folder's name under the data home.
+SCRATCH = "tmp"
+
+
+def scratch_prefix(what: str) -> str:
+    """The name prefix of a scratch entry this process makes (``gisportal-read-<pid>-``);
+    the pid lets the clean-up tell a live process's scratch from a dead one's."""
+    return f"gisportal-{what}-{os.getpid()}-"
+
+
+class DataHome:
+    """One data home: its settings, its store (opened on first use) and its file areas.
+
+    Parameters
+    ----------
+    settings
+        The settings (`gisportal.base.settings.load_settings`); ``settings["home"]``
+        names the folder. Missing settings are loaded from the environment.
+    create
+        Create the folder if it is missing (the default). ``False`` for commands that
+        must not create a home where they run (``gisportal validate``).
+    """
+
+    def __init__(self, settings: Mapping[str, Any] | None = None, *,
+                 create: bool = True) -> None:
+        self.settings: dict[str, Any] = dict(settings) if settings is not None \
+            else load_settings()
+        self.root = Path(str(self.settings["home"])).expanduser().resolve()
+        if create:
+            self.root.mkdir(parents=True, exist_ok=True)
+        self._store: Store | None = None
+
+    @classmethod
+    def at(cls, root: str | os.PathLike[str] | DataHome,
+           settings: Mapping[str, Any] | None = None) -> DataHome:
+        """The home in folder `root` (settings from the environment, home overridden).
+
+        A `DataHome` given as `root` is returned as it is, so functions can accept
+        either a path or a home."""
+        if isinstance(root, DataHome):
+            return root
+        merged = dict(settings) if settings is not None else load_settings()
+        merged["home"] = str(root)
+        return cls(merged)
+
+    def __repr__(self) -> str:
+        return f"DataHome({str(self.root)!r})"
+
+    def __fspath__(self) -> str:
+        """A home can stand where a path is expected (``Path(home)``, ``open_store``)."""
+        return str(self.root)
+
+    # -- the store -----------------------------------------------------------------------
+
+    @property
+    def crs(self) -> str:
+        """The store CRS: the province's projected CRS (seeds/province.json)."""
+        from gisportal.base import seeds
+
+        return str(seeds.province()["crs"])
+
+    @property
+    def store(self) -> Store:
+        """The home's store, opened on first use and kept open (close with `close`)."""
+        if self._store is None:
+            from gisportal.store.gpkg import GpkgStore
+
+            self._store = GpkgStore(self, crs=self.crs)
+        return self._store
+
+    def open_store(self) -> Store:
+        """A new store on this home that the caller closes (a command, a worker)."""
+        from gisportal.store.gpkg import GpkgStore
+
+        return GpkgStore(self, crs=self.crs)
+
+    def close(self) -> None:
+        """Close the store if it was opened."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # -- the catalogue and file areas ----------------------------------------------------
+
+    def _area(self, name: str, *, create: bool = False) -> Path:
+        folder = self.root / name
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    @property
+    def catalogue(self) -> Path:
+        """The catalogue database file (versions, accounts, jobs, audit)."""
+        return self.root / "catalogue.sqlite"
+
+    @property
+    def districts(self) -> Path:
+        """The embedded store's folder of district GeoPackages."""
+        return self._area("districts")
+
+    @property
+    def uploads(self) -> Path:
+        """Uploads as received, one folder per job, with their reports."""
+        return self._area("uploads")
+
+    def upload_folder(self, job_id: int) -> Path:
+        """The folder of job `job_id`'s upload and reports."""
+        return self.uploads / str(int(job_id))
+
+    @property
+    def tiles(self) -> Path:
+        """Vector tile archives of versions."""
+        return self._area("tiles")
+
+    def tile_file(self, district: str, kind: str, version_id: int) -> Path:
+        """The PMTiles archive of one version."""
+        return self.tiles / district / kind / f"v{int(version_id)}.pmtiles"
+
+    @property
+    def decisions(self) -> Path:
+        """Decision PDFs, named by the SHA-256 of their bytes."""
+        return self._area("decisions")
+
+    def decision_file(self, sha256: str) -> Path:
+        """The stored PDF whose bytes have this SHA-256."""
+        return self.decisions / f"{sha256}.pdf"
+
+    @property
+    def exports(self) -> Path:
+        """Ministry packages being built for a download."""
+        return self._area("exports")
+
+    @property
+    def jobs(self) -> Path:
+        """Job lock files."""
+        return self._area("jobs")
+
+    @property
+    def logs(self) -> Path:
+        """The error log of internal failures."""
+        return self._area("logs")
+
+    @property
+    def scratch(self) -> Path:
+        """``<home>/tmp``, created if missing: scratch on the volume the administrator
+        watches, where the clean-up finds what a killed process left."""
+        return self._area(SCRATCH, create=True)
+
+    @staticmethod
+    def scratch_for(settings: Mapping[str, Any] | None) -> Path | None:
+        """The scratch folder of the home `settings` names, or None (the system's
+        temporary folder) when that home does not exist: checking a file with
+        ``gisportal validate`` must not create a data home in whatever folder it runs
+        in."""
+        home = (settings or {}).get("home")
+        if not home:
+            return None
+        root = Path(str(home)).expanduser()
+        if not root.is_dir():
+            return None
+        try:
+            return DataHome.at(root.resolve(), settings).scratch
+        except OSError:  # a read-only home: the system's folder will do
+            return None

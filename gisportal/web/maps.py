@@ -1,0 +1,349 @@
+"""Map compositions (``maps/*.json``) and the folium pages built from them.
+
+A composition says which layers a map shows, in which order and style, its legend,
+its basemaps and controls; this module turns it into the pieces of an HTML page
+(folium's ``<head>`` assets, the map ``<div>`` and its script). Everything the browser
+loads comes from the app: Leaflet and its plugins from ``/static/vendor`` (folium's CDN
+links are replaced per instance) and layer data as vector tiles from ``/tiles/...``, so
+a district page weighs the same for 1 000 or 1 000 000 parcels. Only the province
+overview embeds geometry: the twelve district outlines, simplified.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import folium
+from folium import plugins
+from folium.utilities import JsCode
+from pyproj import CRS
+
+from gisportal.base import seeds
+from gisportal.base.crs import to_lonlat
+from gisportal.base.resources import data_dir
+from gisportal.outputs.mapassets import MEASURE_CSP, offline_map
+from gisportal.outputs.tiles.build import ZOOMS
+from gisportal.services.workflow import WorkflowStatus, district_statuses
+from gisportal.store import Store
+from gisportal.store.derived import derived
+
+__all__ = ["composition", "MapParts", "province_map", "district_map", "land_use_table",
+           "text"]
+
+STATIC = "/static/vendor"
+
+#: Local copies of the plugins' assets (see static/vendor/README.md).
+PLUGIN_ASSETS: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]]]] = {
+    "fullscreen": ([("Control.Fullscreen.js",
+                     f"{STATIC}/leaflet.fullscreen/Control.FullScreen.js")],
+                   [("Control.FullScreen.css",
+                     f"{STATIC}/leaflet.fullscreen/Control.FullScreen.css")]),
+    # Its templates precompiled: the stock build calls ``new Function``, which the
+    # pages' Content-Security-Policy refuses (gisportal.outputs.mapassets.MEASURE_CSP).
+    "measure": ([("leaflet_measure_js", f"{STATIC}/{MEASURE_CSP}")],
+                [("leaflet_measure_css", f"{STATIC}/leaflet-measure/leaflet-measure.css")]),
+    "locate": ([("Control_locate_min_js",
+                 f"{STATIC}/leaflet.locatecontrol/L.Control.Locate.min.js")],
+               [("Control_locate_min_css",
+                 f"{STATIC}/leaflet.locatecontrol/L.Control.Locate.min.css")]),
+    "vectorgrid": ([("vectorGrid",
+                     f"{STATIC}/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js")], []),
+}
+
+
+def _local(element, key: str):
+    """Point a folium plugin instance at the vendored copies of its JS/CSS."""
+    js, css = PLUGIN_ASSETS[key]
+    element.default_js = list(js)
+    element.default_css = list(css)
+    return element
+
+
+@cache
+def composition(name: str) -> dict[str, Any]:
+    """The map composition ``maps/<name>.json``."""
+    with open(data_dir("maps") / f"{name}.json", encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def text(value: Any, lang: str) -> str:
+    """A composition label: ``{"vi": ..., "en": ...}`` or a plain string."""
+    if isinstance(value, dict):
+        return value.get(lang) or value.get("vi") or ""
+    return str(value or "")
+
+
+@cache
+def land_use_table() -> dict[str, list[str]]:
+    """``{code: [colour, name_vi, name_en]}`` for the whole catalogue (a few kB)."""
+    return {lu.code: [lu.color, lu.name_vi, lu.name_en] for lu in seeds.land_use_catalogue()}
+
+
+@dataclass
+class MapParts:
+    """What a page template needs to place a folium map in its own layout."""
+
+    header: str  # <script>/<link>/<style> for <head>
+    html: str  # the map <div>
+    script: str  # the map's <script>
+    name: str  # JS variable of the L.map
+    config: dict[str, Any]  # data for the page's own JS
+
+
+def _parts(m: folium.Map, config: dict[str, Any]) -> MapParts:
+    root = m.get_root()
+    root.render()
+    return MapParts(header=root.header.render(), html=root.html.render(),
+                    script=root.script.render(), name=m.get_name(), config=config)
+
+
+def _store_crs(store: Store) -> CRS:
+    return CRS.from_user_input(store.crs)
+
+
+def _lonlat_bounds(bounds, crs: CRS) -> list[list[float]]:
+    minx, miny, maxx, maxy = bounds
+    lons, lats = to_lonlat([minx, maxx], [miny, maxy], crs)
+    return [[min(lats), min(lons)], [max(lats), max(lons)]]
+
+
+def _basemaps(m: folium.Map, comp: dict[str, Any], lang: str) -> None:
+    """Basemaps listed *and enabled* in the composition; none by default (offline)."""
+    for b in comp.get("basemaps", []):
+        if not b.get("enabled"):
+            continue
+        folium.TileLayer(tiles=b["url"], attr=b.get("attribution", ""),
+                         name=text(b.get("name"), lang), overlay=False,
+                         show=bool(b.get("show")), max_zoom=b.get("max_zoom", 19)).add_to(m)
+
+
+# --------------------------------------------------------------------------- province
+
+
+def _district_outline(store: Store, code: str, comp: dict[str, Any]) -> dict | None:
+    """Simplified outline (GeoJSON geometry, lon/lat) of ``code``'s published boundary."""
+    spec = comp["boundary"]
+    version = store.published(code, spec.get("kind", "boundary"))
+    if version is None:
+        return None
+    level = spec.get("level", "district")
+    tolerance = float(spec.get("simplify_m", 20))
+    return derived(store, version, ("outline", level, tolerance),
+                   lambda st, v: _build_outline(st, v, level, tolerance))
+
+
+def _build_outline(store: Store, version, level: str, tolerance: float) -> dict | None:
+    import shapely
+    from shapely.geometry import mapping
+    from shapely.ops import transform
+
+    gdf = store.read(version.id, columns=["level", "code"])
+    part = gdf[gdf["level"] == level]
+    if part.empty:
+        part = gdf
+    geom = shapely.union_all(part.geometry.values)
+    geom = geom.simplify(tolerance, preserve_topology=True)
+    crs = _store_crs(store)
+    geom = transform(lambda x, y, z=None: to_lonlat(x, y, crs), geom)
+    geom = shapely.set_precision(geom, 1e-5)
+    return mapping(geom) if not geom.is_empty else None
+
+
+def province_map(store: Store, lang: str = "vi", *,
+                 status: Mapping[str, WorkflowStatus] | None = None) -> MapParts:
+    """The province overview: districts coloured by plan status, click to open one.
+
+    The status of each district is derived from its stored versions
+    (:func:`gisportal.services.workflow.district_statuses`, which falls back to the seeds table
+    for layers never uploaded); pass `status` when the caller has it already.
+    """
+    comp = composition("province")
+    prov = seeds.province()
+    statuses = {s["id"]: s for s in comp["statuses"]}
+    status_of = district_statuses(store) if status is None else status
+    view = comp.get("view", {})
+    m = offline_map(location=_province_center(), zoom_start=view.get("zoom", 8),
+                    min_zoom=view.get("min_zoom", 6), max_zoom=view.get("max_zoom", 14),
+                    control_scale=True)
+    _basemaps(m, comp, lang)
+    features, labels = [], []
+    for d in seeds.districts():
+        st = status_of.get(d.code)
+        portal = st.portal_status if st else "under_appraisal"
+        s = statuses.get(portal, {"color": "#999999", "label": {"vi": portal, "en": portal}})
+        props = {"code": d.code, "name": d.short_name, "status": portal,
+                 "status_label": text(s["label"], lang), "color": s["color"]}
+        outline = _district_outline(store, d.code, comp)
+        if outline is not None:
+            features.append({"type": "Feature", "properties": props, "geometry": outline})
+        labels.append((d, props, outline is not None))
+    style = comp.get("style", {})
+    if features:
+        folium.GeoJson(
+            {"type": "FeatureCollection", "features": features},
+            name=text({"vi": "Huyện", "en": "Districts"}, lang),
+            style_function=lambda f, st=style: {
+                "fillColor": f["properties"]["color"], "color": st.get("color", "#fff"),
+                "weight": st.get("weight", 1.5), "fillOpacity": st.get("fillOpacity", 0.55)},
+            highlight_function=lambda f: {"weight": 3, "fillOpacity": 0.75},
+            tooltip=folium.GeoJsonTooltip(fields=["name", "status_label"], labels=False),
+            on_each_feature=JsCode(
+                "function(feature, layer) { layer.on('click', function () {"
+                " window.location.href = '/districts/' + encodeURIComponent("
+                "feature.properties.code); }); }"),
+        ).add_to(m)
+    bounds: list[tuple[float, float]] = []
+    for f in features:
+        bounds.extend(_geojson_points(f["geometry"]))
+    for d, props, has_outline in labels:
+        if d.anchor_lonlat is None:
+            continue
+        lon, lat = d.anchor_lonlat
+        bounds.append((lat, lon))
+        if not has_outline:
+            folium.CircleMarker((lat, lon), radius=9, color="#ffffff", weight=2,
+                                fill=True, fill_color=props["color"], fill_opacity=0.9,
+                                tooltip=f"{props['name']} — {props['status_label']}",
+                                ).add_to(m)
+        folium.Marker(
+            (lat, lon),
+            icon=folium.DivIcon(
+                class_name="gp-district-label", icon_size=(120, 18), icon_anchor=(60, -11),
+                html=(f'<a href="/districts/{d.code}" data-code="{d.code}">'
+                      f'{_esc(props["name"])}</a>')),
+        ).add_to(m)
+    fit = None
+    if bounds:
+        lats, lons = zip(*bounds, strict=True)
+        fit = [[min(lats) - 0.05, min(lons) - 0.05], [max(lats) + 0.05, max(lons) + 0.05]]
+    config = {"page": "province", "province": prov.get("name"), "bounds": fit,
+              "statuses": [{"id": s["id"], "color": s["color"], "label": text(s["label"], lang)}
+                           for s in comp["statuses"]]}
+    return _parts(m, config)
+
+
+def _geojson_points(geom: dict[str, Any]) -> list[tuple[float, float]]:
+    """(lat, lon) of the corners of a GeoJSON geometry's bounding box."""
+    import shapely.geometry
+
+    minx, miny, maxx, maxy = shapely.geometry.shape(geom).bounds
+    return [(miny, minx), (maxy, maxx)]
+
+
+def _esc(s: str) -> str:
+    from markupsafe import escape
+
+    return str(escape(s))
+
+
+def _province_center() -> tuple[float, float]:
+    pts = [d.anchor_lonlat for d in seeds.districts() if d.anchor_lonlat]
+    if not pts:
+        return (11.9, 108.0)
+    return (sum(p[1] for p in pts) / len(pts), sum(p[0] for p in pts) / len(pts))
+
+
+# --------------------------------------------------------------------------- district
+
+
+def _layer_options(spec: dict[str, Any], kind: str) -> str:
+    """JS options of a VectorGrid layer; the style function lives in portal.js."""
+    lo, hi = ZOOMS[kind]
+    opts = {
+        "interactive": False,
+        # Past the archive's last zoom, portal.js cuts the tiles out of the last zoom's
+        # tiles and draws them sharp (Leaflet's maxNativeZoom would scale a bitmap).
+        "nativeMaxZoom": hi,
+        "minZoom": max(lo - (0 if kind == "parcels" else 2), 0),
+        "maxZoom": 22,
+        "opacity": spec.get("opacity", 1),
+        "attribution": "",
+    }
+    body = json.dumps(opts, ensure_ascii=False)[:-1]
+    if spec.get("feature_id"):
+        body += ', "getFeatureId": GP.featureId(' + json.dumps(spec["feature_id"]) + ")"
+    return (body + ', "rendererFactory": L.canvas.tile, "vectorTileLayerStyles": {'
+            + json.dumps(kind) + ": GP.style(" + json.dumps(spec["id"]) + ")}}")
+
+
+def _commune_names(store: Store, version) -> dict[str, str]:
+    """``{commune code: name}`` from the published boundary layer (a few dozen rows)."""
+    if version is None:
+        return {}
+    return derived(store, version, "commune-names", _build_commune_names)
+
+
+def _build_commune_names(store: Store, version) -> dict[str, str]:
+    gdf = store.read(version.id, columns=["level", "code", "name"])
+    part = gdf[gdf["level"] == "commune"]
+    return {str(c): str(n) for c, n in zip(part["code"], part["name"], strict=True)
+            if c is not None and n is not None}
+
+
+def district_map(store: Store, code: str, lang: str = "vi") -> MapParts:
+    """The district map: plan + parcels + boundaries as vector tiles, controls, legend."""
+    comp = composition("district")
+    d = seeds.district(code)
+    view = comp.get("view", {})
+    published = {k: store.published(code, k) for k in ("parcels", "plan", "boundary")}
+    center = (d.anchor_lonlat[1], d.anchor_lonlat[0]) if d.anchor_lonlat else \
+        _province_center()
+    controls = comp.get("controls", {})
+    m = offline_map(location=center, zoom_start=view.get("fallback_zoom", 11),
+                    min_zoom=view.get("min_zoom", 8), max_zoom=view.get("max_zoom", 21),
+                    control_scale=bool(controls.get("scale", True)))
+    _basemaps(m, comp, lang)
+    layer_names: dict[str, str] = {}
+    styles: dict[str, Any] = {}
+    highlights: dict[str, Any] = {}
+    for spec in comp["layers"]:
+        kind = spec["kind"]
+        styles[spec["id"]] = spec.get("style", {})
+        if spec.get("highlight"):
+            highlights[spec["id"]] = {"fields": spec.get("feature_id", []),
+                                      "style": spec["highlight"]}
+        if published.get(kind) is None:
+            continue
+        layer = plugins.VectorGridProtobuf(
+            f"/tiles/{code}/{kind}/{{z}}/{{x}}/{{y}}.pbf", name=text(spec["name"], lang),
+            options=_layer_options(spec, kind), overlay=True, show=bool(spec.get("show", True)))
+        _local(layer, "vectorgrid").add_to(m)
+        layer_names[spec["id"]] = layer.get_name()
+    if controls.get("fullscreen"):
+        _local(plugins.Fullscreen(position="topleft",
+                                  title="Toàn màn hình / Full screen",
+                                  title_cancel="Thoát toàn màn hình / Exit full screen"),
+               "fullscreen").add_to(m)
+    if controls.get("locate"):
+        _local(plugins.LocateControl(
+            position="topleft", icon="gp-icon-locate", iconLoading="gp-icon-locate gp-spin",
+            strings={"title": "Vị trí của tôi / Show my location"}), "locate").add_to(m)
+    if controls.get("measure"):
+        _local(plugins.MeasureControl(position="topleft", primary_length_unit="meters",
+                                      secondary_length_unit="kilometers",
+                                      primary_area_unit="sqmeters",
+                                      secondary_area_unit="hectares"), "measure").add_to(m)
+    if controls.get("layers", True):
+        folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    bounds = None
+    for kind in ("boundary", "plan", "parcels"):
+        v = published.get(kind)
+        if v is not None and v.bounds:
+            bounds = _lonlat_bounds(v.bounds, _store_crs(store))
+            break
+    legend_codes = [c for c in comp["legend"]["codes"] if c in seeds.land_use_catalogue()]
+    communes = _commune_names(store, published.get("boundary"))
+    config = {
+        "page": "district", "district": code, "name": d.name,
+        "layers": layer_names, "styles": styles, "highlights": highlights, "bounds": bounds,
+        "published": {k: v is not None for k, v in published.items()},
+        "opacity": {s["id"]: s.get("opacity", 1) for s in comp["layers"]
+                    if s.get("opacity_slider")},
+        "legend": legend_codes,
+        "communes": communes,
+    }
+    return _parts(m, config)
