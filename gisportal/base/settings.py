@@ -30,7 +30,20 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("home", "instance", "GISPORTAL_HOME",
             "Data home: the embedded store (catalogue.sqlite, districts/*.gpkg) and "
-            "published output. Never committed."),
+            "published output. Never committed. In production mode (database and files "
+            "set) it holds only this node's scratch, logs and secret key."),
+    Setting("database", "", "GISPORTAL_DATABASE",
+            "Production store and catalogue: a PostgreSQL/PostGIS URL "
+            "(postgresql://user:password@host:5432/gisportal). Empty: the embedded "
+            "GeoPackage/SQLite store under the data home."),
+    Setting("database_replicas", "", "GISPORTAL_DATABASE_REPLICAS",
+            "Read replicas of the database, comma-separated PostgreSQL URLs: read-only "
+            "work (look-ups, tiles metadata, OGC, search) goes there. Empty: the primary."),
+    Setting("files", "", "GISPORTAL_FILES",
+            "Production file areas (uploads, reports, tiles, decision PDFs, exports): an "
+            "S3 location s3://bucket/prefix; endpoint and credentials the standard boto3 "
+            "way (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY). Empty: "
+            "folders under the data home."),
     Setting("max_upload_bytes", 1024**3, "GISPORTAL_MAX_UPLOAD_BYTES",
             "Largest file accepted for validation or ingest, in bytes."),
     Setting("max_features", 5_000_000, "GISPORTAL_MAX_FEATURES",
