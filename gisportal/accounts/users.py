@@ -187,14 +187,7 @@ def check_districts(role: str, districts: Iterable[str]) -> tuple[str, ...]:
         for code in re.split(r"[\s,;]+", str(raw).strip()):
             if not code:
                 continue
-            try:
-                seeds.district(code)
-            except KeyError:
-                known = ", ".join(f"{d.code} {d.short_name}" for d in seeds.districts())
-                raise UsageError(f"unknown district code {code[:20]!r}", where="district",
-                                 fix=f"use a GSO district code: {known}",
-                                 code="DISTRICT-UNKNOWN") from None
-            codes.add(code)
+            codes.add(seeds.known_district(code, error=UsageError).code)
     if role == "planner" and not codes:
         raise UsageError("a planner needs at least one district", where="district",
                          fix="give the district codes the planner works on, e.g. 678",

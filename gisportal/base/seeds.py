@@ -17,6 +17,7 @@ from datetime import date
 from functools import cache
 from typing import Any
 
+from gisportal.base.errors import GisportalError, NotFoundError, UsageError
 from gisportal.base.resources import data_dir
 from gisportal.base.text import fold, nfc
 
@@ -31,6 +32,8 @@ __all__ = [
     "admin_units",
     "districts",
     "district",
+    "known_district",
+    "district_code",
     "DistrictStatus",
     "district_status",
     "province",
@@ -282,6 +285,32 @@ def district(code: str, on: date = PLAN_DISTRICTS_DATE) -> AdminUnit:
         if u.code == str(code).strip():
             return u
     raise KeyError(str(code))
+
+
+def known_district(code: object, *, where: str = "district",
+                   error: type[GisportalError] = NotFoundError) -> AdminUnit:
+    """The one answer to "is this a district of the province?": its unit, or `error`
+    (NotFoundError by default: a 404 on the web; commands pass UsageError) naming the
+    known codes, code ``DISTRICT-UNKNOWN``.
+
+    This asks the province's seeds; whether a string is merely *shaped* like a unit
+    code (safe in a file name) is `gisportal.store.base.check_district_code`.
+    """
+    text = "" if code is None else str(code).strip()
+    try:
+        return district(text)
+    except KeyError:
+        known = ", ".join(f"{d.code} {d.short_name}" for d in districts())
+        raise error(f"unknown district code {text[:20]!r}", where=where,
+                    fix=f"use a GSO district code: {known}", code="DISTRICT-UNKNOWN") from None
+
+
+def district_code(code: object, *, where: str = "--district") -> str | None:
+    """`known_district` for an optional argument of a command or service: None stays
+    None, a known code is returned as its code, anything else is a UsageError."""
+    if code is None:
+        return None
+    return known_district(code, where=where, error=UsageError).code
 
 
 # --------------------------------------------------------------------------- status

@@ -313,11 +313,11 @@ def publish(ctx, district, kind, version_id, confirm_removals, consultation, dry
     decision (gisportal decision) or --consultation; removing more than 5 % of the
     published features needs --confirm-removals.
     """
+    from gisportal.base.seeds import district_code
     from gisportal.services import workflow
-    from gisportal.services.ingest import check_district
 
     store = _store(ctx)
-    district = check_district(district)
+    district = district_code(district)
     settings = ctx.obj["settings"]
     if dry_run:
         pre = workflow.preview(store, version_id, district=district, kind=kind,
@@ -439,11 +439,11 @@ def compare(ctx, district, kind, from_id, to_id, fmt, out, area_tolerance,
             iou_threshold) -> None:
     """Compare two versions of a layer: added, removed, reshaped, renumbered, use changed,
     and m² per land-use code (drafts too)."""
+    from gisportal.base.seeds import district_code
     from gisportal.outputs.compare import DEFAULT_IOU_THRESHOLD, compare_versions
-    from gisportal.services.ingest import check_district
 
     result = compare_versions(
-        _store(ctx), from_id, to_id, district=check_district(district), kind=kind,
+        _store(ctx), from_id, to_id, district=district_code(district), kind=kind,
         area_tolerance_m2=area_tolerance,
         iou_threshold=DEFAULT_IOU_THRESHOLD if iou_threshold is None else iou_threshold)
     if fmt == "json":

@@ -104,7 +104,7 @@ def _home(home: str | Path) -> Path:
 
 def _check(kind: str, district: str, layer: str, actor: str) -> tuple[str, str, str, str]:
     # Heavy imports (pandas, GDAL) stay out of module level: see the module docstring.
-    from gisportal.services.ingest import check_district
+    from gisportal.base.seeds import district_code
     from gisportal.store.base import KINDS as LAYERS
 
     if kind not in KINDS:
@@ -116,7 +116,7 @@ def _check(kind: str, district: str, layer: str, actor: str) -> tuple[str, str, 
     if not isinstance(actor, str) or not actor.strip():
         raise UsageError("a job needs the user who asks for it", where="actor",
                          fix="Pass the logged-in user's name")
-    code = check_district(district) if district else None
+    code = district_code(district) if district else None
     if code is None:
         raise UsageError("a job needs the district it concerns", where="district",
                          fix="Pass the GSO district code, e.g. 678")

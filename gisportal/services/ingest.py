@@ -28,8 +28,7 @@ from gisportal.services.commune_update import UpdateInfo, merge_update
 from gisportal.store.base import Store, Version
 from gisportal.store.home import DataHome, scratch_prefix
 
-__all__ = ["Checked", "check_file", "district_context", "IngestResult", "ingest_file",
-           "check_district"]
+__all__ = ["Checked", "check_file", "district_context", "IngestResult", "ingest_file"]
 
 
 @dataclass
@@ -41,20 +40,6 @@ class Checked:
     report: Report
     #: What an update (``update=True``) replaced; None for a whole layer.
     update: UpdateInfo | None = None
-
-
-def check_district(code: str | None) -> str | None:
-    """A known district code, or UsageError listing the known ones."""
-    if code is None:
-        return None
-    code = str(code).strip()
-    try:
-        seeds.district(code)
-    except KeyError:
-        known = ", ".join(f"{d.code} {d.short_name}" for d in seeds.districts())
-        raise UsageError(f"unknown district code {code!r}", where="--district",
-                         fix=f"use a GSO district code: {known}") from None
-    return code
 
 
 def _setting_int(settings: Mapping[str, Any], name: str) -> int | None:
@@ -97,7 +82,7 @@ def check_file(path: str | Path, kind: str, *, district: str | None = None,
     """
     settings = settings or load_settings()
     model = layer_model(kind)
-    district = check_district(district)
+    district = seeds.district_code(district)
     # Scratch in <home>/tmp, named after this process: what a killed worker leaves is
     # found and removed (gisportal.jobs.housekeeping).
     with tempfile.TemporaryDirectory(prefix=scratch_prefix("read"),
@@ -172,7 +157,7 @@ def ingest_file(store: Store, path: str | Path, kind: str, district: str, *,
     ``communes``: see `check_file`. ``public_fields``: source columns the planner
     marks public at upload (`gisportal.outputs.privacy.mark_public`).
     """
-    district = check_district(district)
+    district = seeds.district_code(district)
     checked = check_file(path, kind, district=district, crs=crs, encoding=encoding,
                          layer=layer, fields=fields, settings=settings, store=store,
                          repair=repair, update=update, communes=communes,

@@ -25,10 +25,10 @@ import shapely
 from gisportal.base import crs as vncrs
 from gisportal.base import seeds
 from gisportal.base.errors import NotFoundError, UsageError
+from gisportal.base.seeds import district_code
 from gisportal.outputs import privacy
 from gisportal.pipeline.normalise import source_attributes
 from gisportal.services import workflow
-from gisportal.services.ingest import check_district
 from gisportal.store.base import Store, Version
 from gisportal.store.derived import derived
 
@@ -166,7 +166,7 @@ def _na(v: Any) -> bool:
 def lookup_key(store: Store, district: str, sheet: Any, parcel: Any,
                commune: str | None = None, *, public: bool = True) -> dict[str, Any]:
     """The parcel (district, [commune,] sheet, parcel) and its planned uses."""
-    district = check_district(district)
+    district = district_code(district)
     sheet_n = int(parse_coordinate(sheet, "sheet", 0, 1e9))
     parcel_n = int(parse_coordinate(parcel, "parcel", 0, 1e9))
     v = _published(store, district, "parcels")
@@ -257,7 +257,7 @@ def _nothing_here(store: Store, x: float, y: float, district: str | None) -> dic
 
 def _lookup_store_xy(store: Store, x: float, y: float, district: str | None,
                      *, public: bool) -> dict[str, Any]:
-    district = check_district(district) if district else _district_at(store, x, y)
+    district = district_code(district) if district else _district_at(store, x, y)
     if district is None:
         return _nothing_here(store, x, y, None)
     v = store.published(district, "parcels")  # none yet: still a plan zone to show

@@ -19,9 +19,9 @@ import shapely
 from gisportal.base import crs as vncrs
 from gisportal.base import seeds
 from gisportal.base.errors import NotFoundError, UsageError
+from gisportal.base.seeds import district_code
 from gisportal.base.text import fold, nfc
 from gisportal.services import lookup as lk
-from gisportal.services.ingest import check_district
 from gisportal.store.base import Store, Version
 from gisportal.store.derived import derived
 
@@ -233,7 +233,7 @@ def search(store: Store, q: str, district: str | None = None) -> dict[str, Any]:
     unreadable query, NotFoundError when a parcel or point has nothing.
     """
     if district is not None and str(district).strip():
-        district = check_district(str(district).strip())
+        district = district_code(str(district).strip())
     else:
         district = None
     text = nfc(str(q or "")).strip()

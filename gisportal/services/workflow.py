@@ -54,7 +54,7 @@ from gisportal.base.settings import load_settings
 from gisportal.outputs.compare import cached_comparison
 from gisportal.outputs.tiles import ensure_version_tiles
 from gisportal.services.decisions import Decision, decision_of
-from gisportal.store.base import Store, Version, check_district, check_kind, utc_now
+from gisportal.store.base import Store, Version, check_district_code, check_kind, utc_now
 
 __all__ = [
     "CONSULTATION_LABEL",
@@ -333,7 +333,7 @@ def rollback(store: Store, district: str, kind: str, to_version: int, actor: str
         The version belongs to another layer, or was never published (publish it
         instead: a roll back returns to something residents have seen).
     """
-    district, kind = check_district(district), check_kind(kind)
+    district, kind = check_district_code(district), check_kind(kind)
     version = store.version(to_version)
     _check_layer(version, district, kind)
     if version.status == "draft":
@@ -396,7 +396,7 @@ def history(store: Store, district: str, kind: str) -> list[HistoryRow]:
     the audit log the web layer keeps.
     """
     rows = []
-    for v in store.versions(check_district(district), check_kind(kind)):
+    for v in store.versions(check_district_code(district), check_kind(kind)):
         report = v.meta.get("report") or {}
         rows.append(HistoryRow(
             version=v.id, status=v.status, created_at=v.created_at, created_by=v.created_by,
@@ -498,7 +498,7 @@ def _by_district(versions: Iterable[Version]) -> dict[str, list[Version]]:
 
 def district_status(store: Store, district: str) -> WorkflowStatus:
     """The plan and cadastre status of one district (module docstring: the rule)."""
-    code = check_district(district)
+    code = check_district_code(district)
     return _status(code, store.versions(code, "plan"), store.versions(code, "parcels"))
 
 

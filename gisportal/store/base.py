@@ -37,7 +37,7 @@ __all__ = [
     "Store",
     "Version",
     "check_bbox",
-    "check_district",
+    "check_district_code",
     "check_kind",
     "dump_meta",
     "utc_now",
@@ -493,7 +493,7 @@ def _area(intersects: Bounds | BaseGeometry) -> BaseGeometry:
     return shapely.box(minx, miny, maxx, maxy)
 
 
-def check_district(district: object) -> str:
+def check_district_code(district: object) -> str:
     """Return `district` if it is a GSO code, else raise `NotFoundError`.
 
     Codes end up in file names and URLs, so anything but digits is refused here once

@@ -76,7 +76,7 @@ from gisportal.store.base import (
     Version,
     _area,
     check_bbox,
-    check_district,
+    check_district_code,
     check_kind,
     dump_meta,
     utc_now,
@@ -486,7 +486,7 @@ class GpkgStore(Store):
         has_errors: bool = False,
         key_columns: Sequence[str] = (),
     ) -> Version:
-        district = check_district(district)
+        district = check_district_code(district)
         kind = check_kind(kind)
         if not isinstance(gdf, gpd.GeoDataFrame) or gdf.active_geometry_name is None:
             raise UsageError("The layer must be a GeoDataFrame with a geometry column",
@@ -704,7 +704,7 @@ class GpkgStore(Store):
         clauses, params = [_VISIBLE], []
         if district is not None:
             clauses.append("district = ?")
-            params.append(check_district(district))
+            params.append(check_district_code(district))
         if kind is not None:
             clauses.append("kind = ?")
             params.append(check_kind(kind))
@@ -714,7 +714,7 @@ class GpkgStore(Store):
         return [_version_from_row(r) for r in rows]
 
     def published(self, district: str, kind: str) -> Version | None:
-        key = (check_district(district), check_kind(kind))
+        key = (check_district_code(district), check_kind(kind))
         return self._snapshot().published.get(key)
 
     def districts(self) -> list[str]:

@@ -39,7 +39,7 @@ from gisportal.outputs.compare import (
     parse_version_id,
 )
 from gisportal.outputs.mapassets import offline_map
-from gisportal.store.base import Store, Version, check_district, check_kind
+from gisportal.store.base import Store, Version, check_kind
 from gisportal.store.derived import derived
 from gisportal.web import get_store
 from gisportal.web.i18n import add_strings, current_lang, js_strings, tr
@@ -124,14 +124,8 @@ def _may_see_drafts(code: str) -> bool:
 
 def _layer(code: str, kind: str) -> None:
     """404 unless `code` is a district of the province and `kind` a layer kind."""
-    check_district(code)
     check_kind(kind)
-    try:
-        seeds.district(code)
-    except KeyError:
-        raise NotFoundError(f"there is no district with code {code}", where="district",
-                            fix="use a GSO district code, e.g. 678 for Đức Trọng",
-                            code="DISTRICT-UNKNOWN") from None
+    seeds.known_district(code)
 
 
 def _visible(store: Store, version_id: int, code: str, kind: str, name: str) -> Version:

@@ -66,12 +66,7 @@ def actor() -> str:
 
 def district_or_404(code: str) -> AdminUnit:
     """The district of the province with this GSO code, else NotFoundError."""
-    try:
-        return seeds.district(str(code))
-    except KeyError:
-        raise NotFoundError(f"there is no district with code {str(code)[:20]!r}",
-                            where="district", fix="use a GSO district code of the province, "
-                            "e.g. 676 for Lâm Hà", code="DISTRICT-UNKNOWN") from None
+    return seeds.known_district(code)
 
 
 def kind_or_404(kind: str) -> str:

@@ -29,7 +29,7 @@ from flask import Blueprint, Response, current_app, request
 from gisportal.base.errors import NotFoundError, UsageError
 from gisportal.outputs.tiles.build import ensure_version_tiles, tiles_path
 from gisportal.outputs.tiles.pmtiles import PMTilesReader, open_reader
-from gisportal.store.base import check_district, check_kind
+from gisportal.store.base import check_district_code, check_kind
 from gisportal.web import get_home, get_store
 
 __all__ = ["bp", "MVT_MIMETYPE", "MAX_ZOOM", "DEFAULT_MAX_AGE"]
@@ -81,7 +81,7 @@ def _reader(district: str, kind: str) -> tuple[int, PMTilesReader]:
         "<int(signed=True):y>.pbf")
 def tile(district: str, kind: str, z: int, x: int, y: int) -> Response:
     """One Mapbox Vector Tile of the published version of a district layer."""
-    check_district(district)
+    check_district_code(district)
     check_kind(kind)
     check_tile(z, x, y)
     version_id, reader = _reader(district, kind)

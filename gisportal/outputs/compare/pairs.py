@@ -5,7 +5,7 @@ and the default pair (what is published now against what was published before).
 from __future__ import annotations
 
 from gisportal.base.errors import NotFoundError, UsageError
-from gisportal.store.base import Store, Version, check_district, check_kind
+from gisportal.store.base import Store, Version, check_district_code, check_kind
 
 __all__ = ["PUBLIC_STATUSES", "parse_version_id", "check_pair", "public_versions",
            "default_pair"]
@@ -46,7 +46,7 @@ def check_pair(store: Store, from_id: int, to_id: int, *, district: str | None =
         The two versions are layers of different districts or kinds.
     """
     if district is not None:
-        check_district(district)
+        check_district_code(district)
     if kind is not None:
         check_kind(kind)
     before = _version(store, from_id, "from")
@@ -71,7 +71,7 @@ def check_pair(store: Store, from_id: int, to_id: int, *, district: str | None =
 
 def public_versions(store: Store, district: str, kind: str) -> list[Version]:
     """Published and superseded versions of a layer, newest first."""
-    return [v for v in store.versions(check_district(district), check_kind(kind))
+    return [v for v in store.versions(check_district_code(district), check_kind(kind))
             if v.status in PUBLIC_STATUSES]
 
 
@@ -81,7 +81,7 @@ def default_pair(store: Store, district: str, kind: str) -> tuple[Version, Versi
     "Previously published" is the superseded version published last, so after a roll
     back from version 15 to 12 the default shows what undoing 15 changed.
     """
-    current = store.published(check_district(district), check_kind(kind))
+    current = store.published(check_district_code(district), check_kind(kind))
     if current is None:
         return None
     earlier = [v for v in store.versions(district, kind)

@@ -22,16 +22,9 @@ def check_export_district(store: Store, district: object) -> str:
     newer administrative map (codes are dated), so a code with versions is accepted.
     """
     code = str(district).strip() if district is not None else ""
-    try:
-        seeds.district(code)
-        return code
-    except KeyError:
-        pass
     if code and code in store.districts():
         return code
-    known = ", ".join(f"{d.code} {d.short_name}" for d in seeds.districts())
-    raise NotFoundError(f"unknown district code {code!r}", where="--district",
-                        fix=f"use a GSO district code: {known}", code="DISTRICT-UNKNOWN")
+    return seeds.known_district(code, where="--district").code
 
 
 def _check_kinds(kinds: Sequence[str] | None) -> list[str]:

@@ -51,7 +51,7 @@ from gisportal.outputs.tiles.merge import merge_archives
 from gisportal.outputs.tiles.parts import available_cpus, write_archive, write_parts
 from gisportal.outputs.tiles.pmtiles import HEADER_SIZE, PMTilesReader
 from gisportal.pipeline.normalise import SOURCE_PREFIX
-from gisportal.store.base import Store, Version, check_district, check_kind
+from gisportal.store.base import Store, Version, check_district_code, check_kind
 from gisportal.store.home import DataHome
 
 __all__ = [
@@ -114,7 +114,7 @@ def tiles_path(home: str | os.PathLike[str], district: str, kind: str, version_i
     NotFoundError
         Not a district code or not a layer kind.
     """
-    district = check_district(district)
+    district = check_district_code(district)
     kind = check_kind(kind)
     vid = int(version_id)
     if vid < 0:
@@ -371,7 +371,7 @@ def ensure_tiles(store: Store, home: str | os.PathLike[str], district: str, kind
     NotFoundError
         Not a district code or not a layer kind.
     """
-    version = store.published(check_district(district), check_kind(kind))
+    version = store.published(check_district_code(district), check_kind(kind))
     if version is None:
         return None
     return ensure_version_tiles(store, home, version, progress=progress)
