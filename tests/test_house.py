@@ -84,3 +84,25 @@ def test_the_data_home_areas_are_named_only_by_the_data_home():
              for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
              if pattern.search(line)]
     assert built == []
+
+
+@pytest.mark.parametrize("kind", ["parcels", "plan", "boundary"])
+def test_every_threshold_the_code_reads_is_in_the_layer_model(kind):
+    """Tolerances live only in ``layers/<kind>.json``: every name the validation,
+    repair and compare code asks for is there (a missing one is an error, not a
+    default hidden in code)."""
+    from gisportal.base.models import layer_model
+    from gisportal.pipeline.repair import OVERLAP_THRESHOLD, SNAP_THRESHOLD
+    from gisportal.pipeline.validation.boundary import OUTLINE_THRESHOLDS
+    from gisportal.pipeline.validation.topology import TOPOLOGY_KINDS, TOPOLOGY_THRESHOLDS
+
+    model = layer_model(kind)
+    names = {"area_tolerance_m2", "sliver_width_m", "tiny_area_m2", "max_vertices",
+             "max_holes"}
+    if kind in TOPOLOGY_KINDS:
+        names |= {*TOPOLOGY_THRESHOLDS, OVERLAP_THRESHOLD, SNAP_THRESHOLD,
+                  "area_tolerance_relative"}
+    if kind == "boundary":
+        names |= set(OUTLINE_THRESHOLDS)
+    for name in sorted(names):
+        assert model.threshold(name) >= 0, name

@@ -27,8 +27,6 @@ from shapely import wkt
 from gisportal.pipeline.normalise import NormalisedLayer
 from gisportal.pipeline.repair import (
     ACTIONS,
-    DEFAULT_OVERLAP_TOLERANCE_M2,
-    DEFAULT_SNAP_TOLERANCE_M,
     OVERLAP_THRESHOLD,
     SNAP_THRESHOLD,
     RepairResult,
@@ -36,7 +34,6 @@ from gisportal.pipeline.repair import (
 )
 from gisportal.pipeline.validation.checks import check_geometry
 from gisportal.pipeline.validation.context import ValidationContext
-from gisportal.pipeline.validation.topology import THRESHOLD_DEFAULTS
 from gisportal.services.ingest import check_file
 from tests.conftest import DUC_TRONG_XY, parcel_grid, write_shapefile_zip
 
@@ -292,8 +289,7 @@ def test_summary_and_json(parcels_result):
     assert s["by_action"]["REPAIR-OVERLAP-TRIMMED"]["area_change_m2"] == pytest.approx(-0.2)
     total = sum(c.area_after_m2 - c.area_before_m2 for c in parcels_result.changes)
     assert s["area_change_m2"] == pytest.approx(total, abs=1e-3)
-    assert (s["snap_tolerance_m"], s["overlap_tolerance_m2"]) == (
-        DEFAULT_SNAP_TOLERANCE_M, DEFAULT_OVERLAP_TOLERANCE_M2)
+    assert (s["snap_tolerance_m"], s["overlap_tolerance_m2"]) == (0.05, 0.5)  # parcels.json
     doc = json.loads(json.dumps(parcels_result.to_dict(), ensure_ascii=False))
     assert len(doc["changes"]) == 8
     assert set(doc["changes"][0]) == {"row", "action", "area_before_m2", "area_after_m2",
@@ -326,8 +322,8 @@ def test_narrow_gap_between_plan_zones_filled(plan_layer):
 
 def test_plan_overlap_default_is_the_topology_rules_one(plan_layer):
     """What TOPO-OVERLAP calls minor, repair trims: same threshold, same default."""
-    expected = plan_layer.model.thresholds.get(
-        OVERLAP_THRESHOLD, THRESHOLD_DEFAULTS[OVERLAP_THRESHOLD]["plan"])
+    expected = plan_layer.model.threshold(OVERLAP_THRESHOLD)
+    assert expected == 5.0  # layers/plan.json
     assert repair(plan_layer).overlap_tolerance_m2 == expected
 
 

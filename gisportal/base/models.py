@@ -58,6 +58,17 @@ class LayerModel:
                 return f
         raise KeyError(name)
 
+    def threshold(self, name: str) -> float:
+        """The threshold `name` of ``layers/<kind>.json``: the one place tolerances live
+        (validation, repair and compare all read them here; no copy in code)."""
+        try:
+            return float(self.thresholds[name])
+        except KeyError:
+            raise UsageError(f"layers/{self.kind}.json has no threshold {name!r}",
+                             where=f"layers/{self.kind}.json",
+                             fix=f'add "{name}" under "thresholds"',
+                             code="MODEL-THRESHOLD-MISSING") from None
+
     @property
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)

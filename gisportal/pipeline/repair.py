@@ -47,7 +47,7 @@ Only *small* defects between neighbours of a coverage layer (parcels, plan zones
 at most ``overlap_tolerance_m2`` and a gap at most ``snap_tolerance_m`` wide.
 Overlaps above the tolerance are **not** repaired: they are real errors (a parcel
 drawn over its neighbour, a zone digitised twice) that a planner must resolve — the
-same line the TOPO-OVERLAP rule draws, with the same threshold and per-kind default,
+same line the TOPO-OVERLAP rule draws, with the same threshold of the layer model,
 so what validation calls an error repair leaves alone, and what it counts as minor
 (TOPO-OVERLAP-MINOR) repair trims. Features in a big overlap are left exactly as
 they are, even where they also have small defects. Boundary layers are not
@@ -99,22 +99,18 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from gisportal.pipeline.normalise import NormalisedLayer
-from gisportal.pipeline.validation.topology import THRESHOLD_DEFAULTS, TOPOLOGY_KINDS
+from gisportal.pipeline.validation.topology import TOPOLOGY_KINDS
 
 __all__ = ["ACTIONS", "Change", "RepairResult", "repair", "SNAP_THRESHOLD",
-           "OVERLAP_THRESHOLD", "DEFAULT_SNAP_TOLERANCE_M", "DEFAULT_OVERLAP_TOLERANCE_M2",
+           "OVERLAP_THRESHOLD",
            "VERTEX_TOLERANCE_M", "NOISE_AREA_M2"]
 
 #: Layer-model threshold (``layers/<kind>.json`` → ``thresholds``): widest gap
 #: between neighbours that repair fills, in metres.
 SNAP_THRESHOLD = "repair_snap_tolerance_m"
 #: Layer-model threshold, shared with TOPO-OVERLAP: overlaps of at most this area
-#: (m²) are trimmed; larger ones are left for the planner. Default per kind from
-#: :data:`gisportal.pipeline.validation.topology.THRESHOLD_DEFAULTS` (parcels 0.5, plan 5.0).
+#: (m²) are trimmed; larger ones are left for the planner.
 OVERLAP_THRESHOLD = "overlap_tolerance_m2"
-DEFAULT_SNAP_TOLERANCE_M = 0.05
-#: Overlap default for a kind the topology rules give none.
-DEFAULT_OVERLAP_TOLERANCE_M2 = 0.5
 #: Consecutive vertices closer than this are one vertex (1 mm: far below survey
 #: precision, far above floating-point noise at VN-2000 coordinates of ~10⁶ m).
 VERTEX_TOLERANCE_M = 0.001
@@ -195,8 +191,8 @@ class RepairResult:
 
     frame: gpd.GeoDataFrame
     changes: list[Change]
-    snap_tolerance_m: float = DEFAULT_SNAP_TOLERANCE_M
-    overlap_tolerance_m2: float = DEFAULT_OVERLAP_TOLERANCE_M2
+    snap_tolerance_m: float
+    overlap_tolerance_m2: float
     dropped_rows: list[int] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
@@ -583,14 +579,15 @@ def repair(layer: NormalisedLayer, *, snap_tolerance_m: float | None = None,
     snap_tolerance_m
         Widest gap between neighbours that is filled, in metres (GEOS ``gap_width``;
         1 mm is added so a gap drawn exactly this wide counts). Default: the layer
-        model's ``repair_snap_tolerance_m`` threshold, else 0.05 m. Vertices are
-        snapped at 1 mm only, whatever this is (see the module docstring).
+        model's ``repair_snap_tolerance_m`` threshold (coverage kinds; 0 for a
+        boundary layer, which gets no coverage step). Vertices are snapped at 1 mm
+        only, whatever this is (see the module docstring).
     overlap_tolerance_m2
         Overlaps between two features of at most this area (m²) are trimmed;
         larger ones are **not** repaired (a planner must decide who owns the land)
         and their features are left untouched. Default: the model's
-        ``overlap_tolerance_m2`` threshold, else the TOPO-OVERLAP default for the
-        kind (parcels 0.5 m², plan zones 5 m²), else 0.5 m².
+        ``overlap_tolerance_m2`` threshold, the one TOPO-OVERLAP reads (0 for a
+        boundary layer).
 
     Returns
     -------
@@ -609,14 +606,13 @@ def repair(layer: NormalisedLayer, *, snap_tolerance_m: float | None = None,
     shared edges are not noded at all (every edge a T-junction) makes every feature
     a candidate: 7 s for 200 000, still without changing any of them.
     """
-    thresholds = layer.model.thresholds
-    kind = layer.model.kind
+    model = layer.model
+    kind = model.kind
+    coverage = kind in TOPOLOGY_KINDS and model.geometry == "polygon"
     snap = float(snap_tolerance_m if snap_tolerance_m is not None
-                 else thresholds.get(SNAP_THRESHOLD, DEFAULT_SNAP_TOLERANCE_M))
-    overlap_default = THRESHOLD_DEFAULTS[OVERLAP_THRESHOLD].get(kind,
-                                                                DEFAULT_OVERLAP_TOLERANCE_M2)
+                 else model.threshold(SNAP_THRESHOLD) if coverage else 0.0)
     overlap_tol = float(overlap_tolerance_m2 if overlap_tolerance_m2 is not None
-                        else thresholds.get(OVERLAP_THRESHOLD, overlap_default))
+                        else model.threshold(OVERLAP_THRESHOLD) if coverage else 0.0)
     if snap < 0 or overlap_tol < 0:
         raise ValueError("repair tolerances must not be negative")
 
@@ -629,7 +625,7 @@ def repair(layer: NormalisedLayer, *, snap_tolerance_m: float | None = None,
     pos = np.flatnonzero(polygonal)
     _step_repeated_points(w, pos)
     _step_make_valid(w, pos)
-    if kind in TOPOLOGY_KINDS and layer.model.geometry == "polygon":
+    if coverage:
         live = pos[~np.isin(pos, list(w.dropped))] if w.dropped else pos
         live = live[shapely.is_valid(w.geoms[live])]
         _step_coverage(w, live, snap + VERTEX_TOLERANCE_M, overlap_tol)

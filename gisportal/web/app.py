@@ -37,9 +37,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from gisportal.web import security  # CSP and other headers; public URL, proxies
 
     security.init_app(app)
-    from gisportal.web import auth  # sign-in, CSRF, tokens, /admin (web/auth.py)
+    from gisportal.web import admin, auth  # sign-in, CSRF, tokens (auth.py); /admin
 
     auth.init_app(app)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(tiles.bp)

@@ -22,7 +22,8 @@
   authenticated by a token (they carry no ambient credential a foreign page could
   ride on) and ``/api/`` requests no session signs in (they answer 401); a missing or
   stale token is a 400 that says to reload the page;
-- the ``auth`` blueprint (``/login``, ``/logout``, ``/api/me``) and the ``admin`` one.
+- the ``auth`` blueprint (``/login``, ``/logout``, ``/api/me``); ``web/admin.py`` uses these
+  helpers and is registered by the app factory.
 
 Sign-in under attack (issue 11): every limit of ``accounts/throttle.py`` is checked
 before the password hash — failures per address, per (name, address), and attempts
@@ -419,9 +420,8 @@ def _after_request(response):
 
 
 def init_app(app: Flask) -> None:
-    """Sessions, Flask-Login, CSRF, tokens and the auth and admin blueprints."""
-    from gisportal.web import admin
-
+    """Sessions, Flask-Login, CSRF, tokens and the auth blueprint (the admin one, which
+    uses these helpers, is registered by the app factory: no import circle)."""
     settings = app.config["GISPORTAL"]
     app.secret_key = secret_key(app.config["GISPORTAL_HOME"], settings.get("secret_key", ""))
     mode = _cookie_mode(settings.get("cookie_secure", "auto"))
@@ -451,7 +451,6 @@ def init_app(app: Flask) -> None:
     app.after_request(_after_request)
     app.context_processor(lambda: {"can": can})
     app.register_blueprint(bp)
-    app.register_blueprint(admin.bp)
 
 
 # --------------------------------------------------------------------------- views

@@ -172,7 +172,7 @@ def compare_versions(store: Store, from_id: int, to_id: int, *,
 
 def _tolerance(value: float | None, model: LayerModel) -> float:
     if value is None:
-        return float(model.thresholds.get("area_tolerance_m2", 1.0))
+        return model.threshold("area_tolerance_m2")
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -180,7 +180,7 @@ def _tolerance(value: float | None, model: LayerModel) -> float:
     if not math.isfinite(number) or number < 0:
         raise UsageError(f"area tolerance {value!r} is not a number of m² ≥ 0",
                          where="area_tolerance_m2",
-                         fix=f"e.g. {model.thresholds.get('area_tolerance_m2', 1.0):g}")
+                         fix=f"e.g. {model.threshold('area_tolerance_m2'):g}")
     return number
 
 

@@ -32,12 +32,12 @@ from gisportal.pipeline.normalise import SOURCE_PREFIX, NormalisedLayer, feature
 from gisportal.pipeline.validation.context import ValidationContext, communes_inside
 from gisportal.pipeline.validation.context import valid_geometries as _valid
 
-__all__ = ["check_boundary", "OUTLINE_DEFAULTS"]
+__all__ = ["check_boundary", "OUTLINE_THRESHOLDS"]
 
-#: Tolerances of BOUNDARY-OUTLINE-MISFIT when the layer model gives none (see the
-#: ``thresholds_doc`` of layers/boundary.json for why these values).
-OUTLINE_DEFAULTS = {"outline_area_ratio_max": 1.5, "outline_centre_max_radii": 2.0,
-                    "outline_anchor_tolerance_m": 200.0}
+#: Tolerances of BOUNDARY-OUTLINE-MISFIT, from layers/boundary.json (its
+#: ``thresholds_doc`` says why these values).
+OUTLINE_THRESHOLDS = ("outline_area_ratio_max", "outline_centre_max_radii",
+                      "outline_anchor_tolerance_m")
 
 _GEOD = pyproj.Geod(ellps="WGS84")
 _LEVEL_VI = {"province": "tỉnh", "district": "huyện", "commune": "xã"}
@@ -255,7 +255,7 @@ def _outline_fit(norm: NormalisedLayer, outline, district: str) -> list[Finding]
     """BOUNDARY-OUTLINE-MISFIT when the district outline fits none of the seeded units
     with its code (a code is reused: 682 is Đạ Tẻh until 2024, the merged Đạ Huoai from
     2025, and either outline is that district's)."""
-    th = {k: float(norm.model.thresholds.get(k, v)) for k, v in OUTLINE_DEFAULTS.items()}
+    th = {k: norm.model.threshold(k) for k in OUTLINE_THRESHOLDS}
     candidates = [u for u in seeds.admin_units()
                   if u.level == "district" and u.code == district and u.area_km2
                   and u.centre_lonlat and u.anchor_lonlat]

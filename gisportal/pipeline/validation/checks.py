@@ -102,7 +102,7 @@ def check_shape(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
     has one of centimetres, whatever its length.
     """
     geoms = norm.frame.geometry.values
-    th = norm.model.thresholds
+    model = norm.model
     polygonal = np.isin(shapely.get_type_id(geoms), (3, 6)) & norm.valid
     idx = np.flatnonzero(polygonal)
     g = geoms[idx]
@@ -111,12 +111,12 @@ def check_shape(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
     with np.errstate(divide="ignore", invalid="ignore"):
         width = np.where(perim > 0, 2 * area / perim, 0.0)
     out: list[Finding] = []
-    tiny_m2 = float(th.get("tiny_area_m2", 5.0))
+    tiny_m2 = model.threshold("tiny_area_m2")
     tiny = area < tiny_m2
     rows = idx[tiny]
     out += _findings(norm, "GEOM-TINY", rows, [
         {"area_m2": round(float(a), 2), "min_m2": tiny_m2} for a in area[tiny]])
-    sliver = (width < float(th.get("sliver_width_m", 0.5))) & ~tiny
+    sliver = (width < model.threshold("sliver_width_m")) & ~tiny
     rows = idx[sliver]
     out += _findings(norm, "GEOM-SLIVER", rows, [
         {"width_m": round(float(w), 3), "area_m2": round(float(a), 2)}
@@ -128,8 +128,8 @@ def check_shape(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
     out += _findings(norm, "GEOM-REPEATED-POINTS", rows,
                      [{"count": int(n)} for n in repeated[has_rep]])
     holes = _holes(g)
-    complex_ = (vertices > int(th.get("max_vertices", 5000))) | (
-        holes > int(th.get("max_holes", 200)))
+    complex_ = (vertices > int(model.threshold("max_vertices"))) | (
+        holes > int(model.threshold("max_holes")))
     rows = idx[complex_]
     out += _findings(norm, "GEOM-COMPLEX", rows, [
         {"vertices": int(v), "holes": int(h)}
@@ -324,8 +324,8 @@ def check_area(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
         return []
     declared = norm.frame["area_m2"].to_numpy(dtype=float, na_value=np.nan)
     computed = shapely.area(norm.frame.geometry.values)
-    rel = float(norm.model.thresholds.get("area_tolerance_relative", 0.05))
-    absolute = float(norm.model.thresholds.get("area_tolerance_m2", 1.0))
+    rel = norm.model.threshold("area_tolerance_relative")
+    absolute = norm.model.threshold("area_tolerance_m2")
     diff = np.abs(declared - computed)
     with np.errstate(invalid="ignore"):
         bad = np.isfinite(declared) & (computed > 0) & (diff > np.maximum(rel * computed,

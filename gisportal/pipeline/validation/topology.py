@@ -21,7 +21,7 @@ a probe on a sample detects it, skips the validation that would filter nothing a
 sliver search, and the exact pair test takes 6.2 s (``bench/bench_validate.py
 --unnoded``).
 
-Rules and the thresholds they read from ``layers/<kind>.json`` (defaults below):
+Rules and the thresholds they read from ``layers/<kind>.json`` (only there):
 
 ``TOPO-OVERLAP`` (error)
     Two features whose interiors overlap by more than ``overlap_tolerance_m2``; one
@@ -76,36 +76,16 @@ from gisportal.base.findings import Finding
 from gisportal.pipeline.normalise import NormalisedLayer, feature_keys
 from gisportal.pipeline.validation.context import ValidationContext
 
-__all__ = ["TOPOLOGY_CHECKS", "TOPOLOGY_KINDS", "THRESHOLD_DEFAULTS", "check_topology",
+__all__ = ["TOPOLOGY_CHECKS", "TOPOLOGY_KINDS", "TOPOLOGY_THRESHOLDS", "check_topology",
            "check_overlaps", "check_gaps", "check_outside_district", "check_coverage_edges"]
 
 #: Layer kinds that are coverages; boundary layers are not checked here.
 TOPOLOGY_KINDS = ("parcels", "plan")
 
-#: Overlap area (m²) up to which two features are taken as digitising noise.
-OVERLAP_TOLERANCE_M2 = {"parcels": 0.5, "plan": 5.0}
-#: Two features are duplicates when each covers the other but for at most this share.
-DUPLICATE_TOLERANCE_RELATIVE = 0.01
-#: Gaps of at most this area (m²) are not reported.
-GAP_TOLERANCE_M2 = {"parcels": 0.1, "plan": 5.0}
-#: Parcels: only gaps narrower than this (m) are slivers; plan: the sliver width
-#: ``coverage_invalid_edges`` looks for between zones.
-GAP_WIDTH_M = {"parcels": 0.5, "plan": 0.5}
-#: A feature is outside the district when its outside part exceeds this area (m²) ...
-OUTSIDE_TOLERANCE_M2 = {"parcels": 1.0, "plan": 5.0}
-#: ... and this share of its own area.
-OUTSIDE_TOLERANCE_RELATIVE = 0.001
-
-#: Threshold name → default per layer kind (names as in ``layers/<kind>.json``).
-THRESHOLD_DEFAULTS: dict[str, dict[str, float]] = {
-    "overlap_tolerance_m2": OVERLAP_TOLERANCE_M2,
-    "duplicate_tolerance_relative": dict.fromkeys(TOPOLOGY_KINDS,
-                                                  DUPLICATE_TOLERANCE_RELATIVE),
-    "gap_tolerance_m2": GAP_TOLERANCE_M2,
-    "gap_width_m": GAP_WIDTH_M,
-    "outside_tolerance_m2": OUTSIDE_TOLERANCE_M2,
-    "outside_tolerance_relative": dict.fromkeys(TOPOLOGY_KINDS, OUTSIDE_TOLERANCE_RELATIVE),
-}
+#: The thresholds the topology rules read, all from ``layers/<kind>.json``.
+TOPOLOGY_THRESHOLDS = ("overlap_tolerance_m2", "duplicate_tolerance_relative",
+                       "gap_tolerance_m2", "gap_width_m", "outside_tolerance_m2",
+                       "outside_tolerance_relative")
 
 #: Locations are for drawing: longer outlines are simplified down to about this size.
 MAX_LOCATION_VERTICES = 500
@@ -327,8 +307,7 @@ class _Layer:
         self.src_row = norm.frame["src_row"].to_numpy()[self.pos]
 
     def threshold(self, name: str) -> float:
-        default = THRESHOLD_DEFAULTS[name].get(self.kind, THRESHOLD_DEFAULTS[name]["parcels"])
-        return float(self.norm.model.thresholds.get(name, default))
+        return self.norm.model.threshold(name)
 
     @cached_property
     def tree(self) -> shapely.STRtree:
