@@ -21,6 +21,9 @@ from pyproj import Transformer
 from gisportal.base import seeds
 from gisportal.pipeline.read import encodings
 
+# Real PostgreSQL/PostGIS, replica and S3 servers, started when a test asks for them.
+pytest_plugins = ["tests.servers"]
+
 #: A point inside Đức Trọng (678), in EPSG:5899 (easting, northing).
 DUC_TRONG_XY = Transformer.from_crs(4326, 5899, always_xy=True).transform(
     *seeds.district("678").anchor_lonlat)
