@@ -18,6 +18,16 @@ and nowhere else. The areas of the embedded home:
 ``logs/``          the error log of internal failures
 =================  ==============================================================
 
+The shared areas (uploads and reports, tiles, decision PDFs) are `FileArea` objects
+(`gisportal.store.files`): these folders by default, or ``<prefix>/uploads/``,
+``<prefix>/tiles/``, ``<prefix>/decisions/`` of an S3 bucket when the setting ``files``
+is ``s3://bucket/prefix`` (production mode: a second app node must find every file the
+first one stored). Every read and write of a shared file goes through the area
+(``home.upload_area``, ``home.tile_area``, ``home.decision_area``) under a key this class
+spells (`upload_key`, `tile_key`, `decision_key`); the `Path` helpers (``tile_file``,
+``upload_folder``...) remain for embedded-mode callers. Scratch, logs, job lock files,
+exports being built and the secret key always stay on the node.
+
 A `DataHome` is cheap to make (no file is opened until the store is asked for), so
 functions that receive a home as a path wrap it with `DataHome.at`.
 """
@@ -33,6 +43,7 @@ from gisportal.base.settings import load_settings
 
 if TYPE_CHECKING:
     from gisportal.store.base import Store
+    from gisportal.store.files import FileArea
 
 __all__ = ["SCRATCH", "DataHome", "scratch_prefix"]
 
@@ -67,6 +78,7 @@ class DataHome:
         if create:
             self.root.mkdir(parents=True, exist_ok=True)
         self._store: Store | None = None
+        self._file_areas: dict[str, FileArea] = {}
 
     @classmethod
     def at(cls, root: str | os.PathLike[str] | DataHome,
@@ -165,8 +177,84 @@ class DataHome:
 
     @property
     def exports(self) -> Path:
-        """Ministry packages being built for a download."""
+        """Ministry packages being built for a download (node-local: a package is built,
+        streamed to the client and removed; with S3 file areas it is built in scratch,
+        so nothing but scratch, logs and locks is kept on the node)."""
+        if self.files_remote:
+            return self.scratch / "exports"
         return self._area("exports")
+
+    # -- shared file areas (folders, or S3 with settings["files"]) ----------------------
+
+    @property
+    def files_remote(self) -> bool:
+        """Whether the shared file areas are in an object store (``files`` is set)."""
+        return bool(str(self.settings.get("files") or "").strip())
+
+    def file_area(self, name: str) -> FileArea:
+        """The shared area `name` (``uploads``, ``tiles``, ``decisions``), made once."""
+        if name not in ("uploads", "tiles", "decisions"):
+            raise ValueError(f"no shared file area {name!r}")
+        area = self._file_areas.get(name)
+        if area is None:
+            from gisportal.store.files import open_area
+
+            area = open_area(str(self.settings.get("files") or "").strip(), name,
+                             self.root / name)
+            self._file_areas[name] = area
+        return area
+
+    @property
+    def upload_area(self) -> FileArea:
+        """Uploads as received and their validation reports: keys ``<job>/<name>``."""
+        return self.file_area("uploads")
+
+    @property
+    def tile_area(self) -> FileArea:
+        """Tile archives: keys ``<district>/<kind>/v<id>.pmtiles``."""
+        return self.file_area("tiles")
+
+    @property
+    def decision_area(self) -> FileArea:
+        """Decision PDFs by content: keys ``<sha256>.pdf``."""
+        return self.file_area("decisions")
+
+    @staticmethod
+    def upload_key(job_id: int, name: str = "") -> str:
+        """The key of file `name` of job `job_id`'s upload folder (the folder's prefix,
+        ``7/``, without a name)."""
+        return f"{int(job_id)}/{name}"
+
+    @staticmethod
+    def upload_key_of(relative: str) -> str:
+        """The upload-area key of a path a job row records relative to the home
+        (``uploads/7/thua.zip`` → ``7/thua.zip``); ValueError for anything else."""
+        head, sep, key = str(relative).partition("/")
+        if head != "uploads" or not sep or not key:
+            raise ValueError(f"{relative!r} is not in the uploads area")
+        return key
+
+    @staticmethod
+    def upload_relative(key: str) -> str:
+        """What a job row records for upload-area key `key` (``uploads/7/thua.zip``)."""
+        return f"uploads/{key}"
+
+    @staticmethod
+    def tile_key(district: str, kind: str, version_id: int) -> str:
+        """The tile-area key of one version's PMTiles archive."""
+        return f"{district}/{kind}/v{int(version_id)}.pmtiles"
+
+    @staticmethod
+    def decision_key(sha256: str) -> str:
+        """The decision-area key of the PDF whose bytes have this SHA-256."""
+        return f"{sha256}.pdf"
+
+    def tile_build_lock(self, district: str, kind: str) -> Path:
+        """The node-local lock file held while a layer's archive is built: beside the
+        archives in a folder area, under ``jobs/`` with S3 (no lock file in a bucket)."""
+        if not self.files_remote:
+            return self.tiles / district / kind / ".build.lock"
+        return self.jobs / f"tiles-{district}-{kind}.build.lock"
 
     @property
     def jobs(self) -> Path:

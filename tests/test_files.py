@@ -1,0 +1,275 @@
+"""File areas (gisportal/store/files.py): one contract, a folder and a real S3 server.
+
+The S3 backend runs against SeaweedFS (``s3_server``/``s3_bucket`` of tests/servers.py),
+never a mock: the properties that matter — a PUT is atomic, a failed multipart upload
+leaves nothing, a ``Range`` GET returns exactly the bytes asked for, a replaced object is
+noticed by its ETag — are properties of the server, which a mock would only restate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gisportal.base.errors import InputError, UsageError
+from gisportal.store import files
+from gisportal.store.files import FileArea, LocalArea, ObjectChangedError, S3Area
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch) -> dict[str, str]:
+    """The standard AWS_* variables of the test server, as production sets them."""
+    env = s3_server.env()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.production)])
+def area(request, tmp_path) -> Iterator[FileArea]:
+    if request.param == "local":
+        yield LocalArea(tmp_path / "area")
+    else:
+        request.getfixturevalue("s3_env")
+        bucket = request.getfixturevalue("s3_bucket")
+        yield S3Area(bucket, "gp/uploads")
+
+
+def _blob(n: int, seed: int = 1) -> bytes:
+    out = bytearray()
+    counter = 0
+    while len(out) < n:
+        out += hashlib.sha256(f"{seed}-{counter}".encode()).digest()
+        counter += 1
+    return bytes(out[:n])
+
+
+class _Chunks(io.RawIOBase):
+    """A request-body-like stream: fixed-size reads, no seek, counts what was read."""
+
+    def __init__(self, data: bytes, fail_at: int | None = None) -> None:
+        self.data, self.pos, self.fail_at = data, 0, fail_at
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self.fail_at is not None and self.pos >= self.fail_at:
+            raise ConnectionResetError("the client went away")
+        n = len(self.data) - self.pos if n < 0 else min(n, 256 * 1024)
+        chunk = self.data[self.pos:self.pos + n]
+        self.pos += len(chunk)
+        return chunk
+
+
+def test_put_file_open_range_stat_list_delete(area, tmp_path):
+    src = tmp_path / "thửa đất.zip"
+    payload = _blob(300_000)
+    src.write_bytes(payload)
+    assert area.put_file("7/thửa đất.zip", src) == len(payload)
+    assert src.exists()  # not moved unless asked
+    with area.open("7/thửa đất.zip") as fh:
+        assert fh.read() == payload
+    assert area.read_bytes("7/thửa đất.zip") == payload
+    assert area.read_range("7/thửa đất.zip", 1000, 77) == payload[1000:1077]
+    assert area.read_range("7/thửa đất.zip", len(payload) - 5, 100) == payload[-5:]
+    info = area.stat("7/thửa đất.zip")
+    assert info.size == len(payload) == area.size("7/thửa đất.zip") and info.mtime > 0
+    assert area.exists("7/thửa đất.zip") and not area.exists("7/nothing")
+    area.put_bytes("7/report.json", b"{}")
+    area.put_bytes("8/report.json", b"[]")
+    assert [f.key for f in area.list("7/")] == ["7/report.json", "7/thửa đất.zip"]
+    assert [f.key for f in area.list()] == ["7/report.json", "7/thửa đất.zip",
+                                            "8/report.json"]
+    assert {f.key: f.size for f in area.list("8")} == {"8/report.json": 2}
+    area.delete("8/report.json")
+    area.delete("8/report.json")  # twice is fine
+    assert not area.exists("8/report.json")
+    assert area.delete_prefix("7/") == 2
+    assert list(area.list()) == []
+
+
+def test_missing_keys_are_file_not_found(area):
+    with pytest.raises(FileNotFoundError):
+        area.stat("1/none.zip")
+    with pytest.raises(FileNotFoundError):
+        area.read_bytes("1/none.zip")
+    with pytest.raises(FileNotFoundError):
+        area.read_range("1/none.zip", 0, 10)
+    with pytest.raises(FileNotFoundError), area.local_copy("1/none.zip", "/nonexistent"):
+        pass
+
+
+@pytest.mark.parametrize("key", ["../catalogue.sqlite", "/etc/passwd", "a/../../b", "a//b",
+                                 "", "a\\b", "./x"])
+def test_keys_that_could_leave_the_area_are_refused(area, key):
+    with pytest.raises(UsageError):
+        area.put_bytes(key, b"x")
+
+
+def test_put_stream_large_is_multipart_and_exact(area):
+    payload = _blob(files.PART_SIZE * 2 + 12345, seed=2)
+    seen = hashlib.sha256()
+    size = area.put_stream("9/big.gpkg", _Chunks(payload), max_bytes=len(payload),
+                           on_chunk=seen.update)
+    assert size == len(payload)
+    assert seen.hexdigest() == hashlib.sha256(payload).hexdigest()
+    assert area.stat("9/big.gpkg").size == len(payload)
+    assert area.read_range("9/big.gpkg", files.PART_SIZE - 3, 6) == \
+        payload[files.PART_SIZE - 3:files.PART_SIZE + 3]
+    assert hashlib.sha256(area.read_bytes("9/big.gpkg")).digest() == \
+        hashlib.sha256(payload).digest()
+
+
+def test_put_stream_over_the_limit_or_broken_leaves_nothing(area):
+    payload = _blob(files.PART_SIZE * 2 + 1, seed=3)
+    with pytest.raises(InputError) as err:
+        area.put_stream("9/big.gpkg", _Chunks(payload), max_bytes=files.PART_SIZE + 10)
+    assert err.value.code == "FILE-TOO-BIG"
+    with pytest.raises(ConnectionResetError):
+        area.put_stream("9/big.gpkg", _Chunks(payload, fail_at=files.PART_SIZE + 1),
+                        max_bytes=len(payload))
+    assert not area.exists("9/big.gpkg") and list(area.list()) == []
+
+
+def test_a_replaced_file_is_seen_by_its_etag(area):
+    area.put_bytes("t/v1.pmtiles", b"first version")
+    etag = area.stat("t/v1.pmtiles").etag
+    assert area.read_range("t/v1.pmtiles", 0, 5, etag=etag) == b"first"
+    area.put_bytes("t/v1.pmtiles", b"second version, longer")
+    assert area.stat("t/v1.pmtiles").etag != etag
+    with pytest.raises(ObjectChangedError):
+        area.read_range("t/v1.pmtiles", 0, 5, etag=etag)
+
+
+def test_readers_never_see_a_partial_put(area, tmp_path):
+    """While one thread replaces a 20 MB file again and again, readers only ever see one
+    of the complete versions (S3 PUT atomic; the folder renames a temp file)."""
+    versions = [_blob(20 * 1024**2 // 4, seed=s) for s in (10, 11)]
+    digests = {hashlib.sha256(v).hexdigest() for v in versions}
+    area.put_bytes("x/a.bin", versions[0])
+    stop = threading.Event()
+    bad: list[str] = []
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                got = hashlib.sha256(area.read_bytes("x/a.bin")).hexdigest()
+            except FileNotFoundError:
+                got = "missing"
+            if got not in digests:
+                bad.append(got)
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for t in readers:
+        t.start()
+    try:
+        for i in range(6):
+            src = tmp_path / f"v{i}"
+            src.write_bytes(versions[i % 2])
+            area.put_file("x/a.bin", src, move=True)
+            assert not src.exists()
+    finally:
+        stop.set()
+        for t in readers:
+            t.join()
+    assert bad == []
+
+
+def test_local_copy(area, tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    area.put_bytes("3/Đức Trọng.geojson", b'{"type": "FeatureCollection"}')
+    with area.local_copy("3/Đức Trọng.geojson", scratch) as path:
+        assert path.name == "Đức Trọng.geojson"
+        assert path.read_bytes() == b'{"type": "FeatureCollection"}'
+        if area.remote:
+            assert scratch in path.parents
+            assert path.parent.name.startswith(f"gisportal-fetch-{os.getpid()}-")
+        else:
+            assert path == area.local_file("3/Đức Trọng.geojson")  # no copy
+    assert list(scratch.iterdir()) == []  # the fetched copy is gone
+
+
+def test_local_area_temp_files_are_not_listed(tmp_path):
+    area = LocalArea(tmp_path)
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / ".report.json.123.abcd.tmp").write_text("partial")
+    (tmp_path / ".incoming-0a1b").mkdir()
+    (tmp_path / ".incoming-0a1b" / "x.zip").write_text("partial")
+    area.put_bytes("1/report.json", b"{}")
+    assert [f.key for f in area.list()] == ["1/report.json"]
+
+
+def test_local_move_is_a_rename(tmp_path):
+    area = LocalArea(tmp_path / "a")
+    src = tmp_path / "scratch.bin"
+    src.write_bytes(b"abc")
+    inode = src.stat().st_ino
+    area.put_file("k/x.bin", src, move=True)
+    assert not src.exists() and area.path("k/x.bin").stat().st_ino == inode
+
+
+@pytest.mark.parametrize("location, expected", [
+    ("s3://gisportal/prod", ("gisportal", "prod")),
+    ("s3://gisportal", ("gisportal", "")),
+    ("s3://my.bucket/a/b/", ("my.bucket", "a/b")),
+])
+def test_parse_location(location, expected):
+    assert files.parse_location(location) == expected
+
+
+@pytest.mark.parametrize("location", ["/srv/files", "s3://", "s3://UPPER/x", "http://x/y",
+                                      "s3://b/../x"])
+def test_parse_location_refuses(location):
+    with pytest.raises(UsageError):
+        files.parse_location(location)
+
+
+def test_open_area_selects_the_backend(tmp_path):
+    assert isinstance(files.open_area("", "tiles", tmp_path / "tiles"), LocalArea)
+    s3 = files.open_area("s3://gisportal/prod", "tiles", tmp_path / "tiles")
+    assert isinstance(s3, S3Area) and s3.describe("678/parcels/v1.pmtiles") == \
+        "s3://gisportal/prod/tiles/678/parcels/v1.pmtiles"
+
+
+@pytest.mark.production
+def test_one_client_per_process_and_a_fresh_one_after_fork(s3_env, s3_bucket):
+    client = files.s3_client()
+    assert files.s3_client() is client
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a client of its own, which works
+        try:
+            child = files.s3_client()
+            S3Area(s3_bucket, "fork").put_bytes("child.txt", b"from the child")
+            os.write(w, b"1" if child is not client else b"0")
+        finally:
+            os._exit(0)
+    os.close(w)
+    _, status = os.waitpid(pid, 0)
+    assert os.read(r, 1) == b"1" and status == 0
+    os.close(r)
+    assert S3Area(s3_bucket, "fork").read_bytes("child.txt") == b"from the child"
+
+
+@pytest.mark.production
+def test_an_unreachable_store_is_a_503_error(monkeypatch, s3_env):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with pytest.raises(files.FileAreaError) as err:
+        S3Area("nobucket", "x").stat("a")
+    assert err.value.http_status == 503 and "s3://nobucket/x/a" in err.value.where
+    assert s3_env["AWS_SECRET_ACCESS_KEY"] not in str(err.value)
+
+
+def test_paths_are_not_shared_between_keys(tmp_path):
+    area = LocalArea(tmp_path)
+    area.put_bytes("a/b", b"1")
+    assert area.local_file("a/b") == Path(tmp_path / "a" / "b")
