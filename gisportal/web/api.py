@@ -9,7 +9,7 @@ from gisportal.accounts.roles import can
 from gisportal.base.errors import UsageError
 from gisportal.services import lookup as lk
 from gisportal.services import search as sr
-from gisportal.web import get_store, i18n
+from gisportal.web import get_home, get_store, i18n
 
 bp = Blueprint("api", __name__)
 
@@ -19,7 +19,15 @@ i18n.add_strings({"no_parcel": lk.NO_PARCEL, "outside_districts": lk.OUTSIDE_DIS
 
 @bp.get("/healthz")
 def healthz():
-    return jsonify({"status": "ok"})
+    """200 when this node can serve (store, file areas, scratch answer), else 503; for
+    load balancers (`gisportal.services.health`)."""
+    from gisportal.services import health
+
+    result = health.check(get_home())
+    response = jsonify(result.to_dict())
+    response.status_code = 200 if result.ok else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/api/lookup")

@@ -100,6 +100,16 @@ def _schemas() -> dict[str, Any]:
                            "bbox": {"type": "array", "nullable": True, "minItems": 4,
                                     "maxItems": 4, "items": {"type": "number"},
                                     "description": "WGS 84 [west, south, east, north]"}}},
+        "health": {
+            "type": "object", "required": ["status", "checks"],
+            "properties": {
+                "status": {"type": "string", "enum": ["ok", "fail"]},
+                "checks": {"type": "object", "additionalProperties": {
+                    "type": "object", "required": ["status", "ms"],
+                    "properties": {"status": {"type": "string", "enum": ["ok", "fail"]},
+                                   "ms": {"type": "number"},
+                                   "error": {"type": "string",
+                                             "description": "the failure's class"}}}}}},
         "search": {
             "type": "object", "required": ["kind"],
             "description": "`xy`, `latlon` and `parcel` answers carry the look-up answer in "
@@ -345,12 +355,15 @@ def json_api_openapi(server_url: str) -> dict[str, Any]:
                                           "$ref": "#/components/schemas/search"}}}},
                               "400": _ERROR, "404": _ERROR}}},
             "/healthz": {"get": {
-                "summary": "Liveness", "operationId": "healthz",
-                "responses": {"200": {"description": "The app answers.",
-                                      "content": {"application/json": {"schema": {
-                                          "type": "object", "required": ["status"],
-                                          "properties": {"status": {
-                                              "type": "string", "enum": ["ok"]}}}}}}}}},
+                "summary": "Readiness: the store, the shared file areas and the node's "
+                           "scratch answer (for load balancers)",
+                "operationId": "healthz",
+                "responses": {
+                    "200": {"description": "Every check passed.", "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/health"}}}},
+                    "503": {"description": "A check failed; this node should get no traffic.",
+                            "content": {"application/json": {"schema": {
+                                "$ref": "#/components/schemas/health"}}}}}}},
             "/tiles/{district}/{kind}/{z}/{x}/{y}.pbf": {"get": {
                 "summary": "Vector tile / Mapbox Vector Tile of a published layer",
                 "description": "Public fields only. gzip-encoded when the client accepts "
