@@ -2,8 +2,8 @@
 data home that owns the store and every file area (`DataHome`).
 
 Callers open a store through the home (``DataHome(settings).store``) or `open_store`
-and never name a backend class, so the PostGIS backend can be selected by
-configuration without changing them.
+and never name a backend class: the setting ``database`` selects the PostGIS backend
+(`PostgisStore`, production mode) without changing them.
 
 The names are loaded on first use (PEP 562): ``gisportal.store.home`` is imported by
 start-up code (the app factory, every job worker's clean-up) that must not pay for
@@ -20,11 +20,13 @@ if TYPE_CHECKING:
     from gisportal.store.base import KINDS, STATUSES, Store, Version
     from gisportal.store.gpkg import GpkgStore
     from gisportal.store.home import DataHome
+    from gisportal.store.postgis import PostgisStore
 
-__all__ = ["KINDS", "STATUSES", "DataHome", "GpkgStore", "Store", "Version", "open_store"]
+__all__ = ["KINDS", "STATUSES", "DataHome", "GpkgStore", "PostgisStore", "Store", "Version",
+           "open_store"]
 
 _LAZY = {"KINDS": "base", "STATUSES": "base", "Store": "base", "Version": "base",
-         "GpkgStore": "gpkg", "DataHome": "home"}
+         "GpkgStore": "gpkg", "PostgisStore": "postgis", "DataHome": "home"}
 
 
 def __getattr__(name: str) -> Any:
@@ -52,8 +54,9 @@ def open_store(home: str | os.PathLike[str] | Path, *, crs: str) -> Store:
     Returns
     -------
     Store
-        For now always the embedded `GpkgStore`.
+        The `PostgisStore` on the home's ``database`` setting when it is set
+        (production mode), else the embedded `GpkgStore` under the home.
     """
-    from gisportal.store.gpkg import GpkgStore
+    from gisportal.store.home import DataHome
 
-    return GpkgStore(home, crs=crs)
+    return DataHome.at(home).open_store(crs)

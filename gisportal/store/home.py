@@ -113,16 +113,23 @@ class DataHome:
     def store(self) -> Store:
         """The home's store, opened on first use and kept open (close with `close`)."""
         if self._store is None:
-            from gisportal.store.gpkg import GpkgStore
-
-            self._store = GpkgStore(self, crs=self.crs)
+            self._store = self.open_store()
         return self._store
 
-    def open_store(self) -> Store:
-        """A new store on this home that the caller closes (a command, a worker)."""
+    def open_store(self, crs: str | None = None) -> Store:
+        """A new store on this home that the caller closes (a command, a worker).
+
+        Production mode (``settings["database"]`` set) opens the PostGIS store on that
+        database (`gisportal.store.postgis`); otherwise the embedded GeoPackage store
+        under the home. `crs` defaults to the province's (`crs`).
+        """
+        if self.settings.get("database"):
+            from gisportal.store.postgis import PostgisStore
+
+            return PostgisStore(self, crs=crs or self.crs)
         from gisportal.store.gpkg import GpkgStore
 
-        return GpkgStore(self, crs=self.crs)
+        return GpkgStore(self, crs=crs or self.crs)
 
     def close(self) -> None:
         """Close the store if it was opened."""

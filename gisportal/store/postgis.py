@@ -1,0 +1,808 @@
+"""Production backend: layer versions in PostgreSQL + PostGIS (setting ``database``).
+
+Layout in the database (created by ``gisportal migrate``, component ``store``)::
+
+    public.schema_version       component → schema version (`gisportal.store.postgres`)
+    public.version_ids          the sequence every version id comes from
+    public.versions             one row per visible version (the catalogue)
+    layers.d<district>_<kind>_v<id>   one table per version: fid, geom, the attributes
+
+Why one table per version: a version is written once and never changed, so its table is
+created, filled with ``COPY`` and indexed inside one transaction, with no other writer
+and no index maintenance during the load; reading a version is reading a table (no
+``WHERE version = …`` over a table holding every version of the province), its indexes
+and planner statistics are its own, and a QGIS user given read access sees each version
+as a plain PostGIS layer. Tables are named after their district so an operator's
+``\\dt layers.*`` reads like the catalogue.
+
+Why a write needs no recovery: the version id is taken from the sequence, then the
+table, its data, its indexes and the catalogue row are created in one transaction.
+PostgreSQL's DDL is transactional, so a writer killed at any moment leaves nothing (the
+server rolls the transaction back when the connection drops), and the id is never
+reused (sequences ignore rollbacks). Uploads to one district do not wait for each other.
+
+Why publishing cannot race: `publish` takes a transaction-level advisory lock on the
+layer (district, kind) first, so two publishes of one layer run one after the other and
+the second sees the first's outcome; the partial unique index
+``versions_one_published`` makes the database itself refuse a second published version
+whatever a buggy caller does.
+
+Why `published` and `districts` are not cached: any cache would need a round trip to
+the server to know it is still right, and the query itself is one round trip through
+an index (~0.1 ms), so every call asks; a publish by any node is seen at once.
+
+Reads: small look-ups (`find`, `at_point`, `query_bbox`, `records`, `feature_ids`) let
+PostGIS do the exact geometry test (``ST_Intersects`` after the GiST ``&&`` filter) and
+fetch only matching rows in binary; `read` fetches the whole layer with geometries as
+WKB. Values come back with the dtypes recorded at write time, exactly as the GeoPackage
+store gives them (the contract tests run on both).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import operator
+import unicodedata
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyproj
+import shapely
+from geopandas.array import from_shapely
+from psycopg import sql
+from shapely.geometry.base import BaseGeometry
+
+from gisportal.base.errors import StoreError, UsageError
+from gisportal.store import postgres
+from gisportal.store.base import (
+    Bounds,
+    Store,
+    Version,
+    _area,
+    check_bbox,
+    check_district_code,
+    check_kind,
+    dump_meta,
+    utc_now,
+)
+from gisportal.store.gpkg import (
+    _attribute_schema,
+    _bounds,
+    _box,
+    _check_columns,
+    _column,
+    _Layer,
+    _names,
+    _no_version,
+)
+from gisportal.store.home import DataHome
+
+__all__ = ["MIGRATIONS", "PostgisStore", "layer_table"]
+
+#: The schema the version tables live in.
+LAYERS = "layers"
+
+#: Migrations of the store's tables (see `gisportal.store.postgres.migrate`).
+MIGRATIONS: postgres.Migrations = {
+    "store": (
+        (
+            "CREATE EXTENSION IF NOT EXISTS postgis",
+            f"CREATE SCHEMA IF NOT EXISTS {LAYERS}",
+            "CREATE SEQUENCE version_ids",
+            """CREATE TABLE versions (
+                id bigint PRIMARY KEY,
+                district text NOT NULL,
+                kind text NOT NULL,
+                status text NOT NULL CHECK (status IN ('draft', 'published', 'superseded')),
+                source_name text NOT NULL,
+                source_sha256 text NOT NULL,
+                feature_count bigint NOT NULL,
+                has_errors boolean NOT NULL,
+                created_at timestamptz NOT NULL,
+                created_by text NOT NULL,
+                published_at timestamptz,
+                published_by text,
+                meta json NOT NULL DEFAULT '{}',
+                minx double precision, miny double precision,
+                maxx double precision, maxy double precision,
+                layer_table text NOT NULL UNIQUE,
+                columns json NOT NULL,
+                key_columns json NOT NULL DEFAULT '[]',
+                CHECK (status <> 'published' OR NOT has_errors)
+            )""",
+            "ALTER SEQUENCE version_ids OWNED BY versions.id",
+            # The database itself guarantees one published version per layer.
+            """CREATE UNIQUE INDEX versions_one_published ON versions (district, kind)
+                WHERE status = 'published'""",
+            "CREATE INDEX versions_by_layer ON versions (district, kind, status)",
+        ),
+    ),
+}
+
+#: Column names the table or the returned frame use themselves.
+_RESERVED = frozenset({"fid", "geom", "geometry"})
+#: PostgreSQL truncates longer identifiers; longer column names get a positional name.
+_MAX_IDENTIFIER_BYTES = 63
+#: First key of the advisory locks taken while publishing (the second is the layer's).
+_PUBLISH_LOCK = 0x67697370  # "gisp"
+_TS = "YYYY-MM-DD\"T\"HH24:MI:SS\"Z\""
+_VERSION_FIELDS = (
+    "id, district, kind, status, source_name, source_sha256, feature_count, has_errors, "
+    f"to_char(created_at AT TIME ZONE 'UTC', '{_TS}'), created_by, "
+    f"to_char(published_at AT TIME ZONE 'UTC', '{_TS}'), published_by, meta, "
+    "minx, miny, maxx, maxy"
+)
+#: Bytes per COPY write: large enough to keep the server busy, small enough not to matter.
+_COPY_CHUNK = 1 << 20
+#: What `_match_value` answers for a value no row of that column can equal.
+_NO_MATCH = object()
+
+#: Databases whose store schema this process has found current (checked once each).
+_current: set[str] = set()
+
+
+def layer_table(district: str, kind: str, version_id: int) -> str:
+    """The name, in schema ``layers``, of a version's table."""
+    return f"d{district}_{kind}_v{int(version_id)}"
+
+
+@dataclass(frozen=True)
+class _PgLayer:
+    """The immutable facts about a visible version that reads need, cached by id."""
+
+    layer: _Layer
+    #: the table, schema-qualified, ready for SQL
+    table: sql.Composable
+    #: attribute name → its column name in the table
+    sql_names: dict[str, str]
+    feature_count: int
+
+    def select(self, names: Sequence[str]) -> sql.Composable:
+        return sql.SQL(", ").join(sql.Identifier(self.sql_names[n]) for n in names)
+
+
+class PostgisStore(Store):
+    """`Store` kept in PostgreSQL + PostGIS; safe for any number of threads, processes
+    and nodes (see the module doc).
+
+    Parameters
+    ----------
+    home
+        The data home (a folder or a `DataHome`): its settings name the database, and
+        what is made from versions (tiles, decision PDFs) goes to its file areas.
+    crs
+        CRS of every stored geometry, e.g. ``"EPSG:5899"``; its EPSG code is the SRID of
+        every geometry column.
+    dsn
+        The database (``postgresql://…``); ``home.settings["database"]`` by default.
+
+    Raises
+    ------
+    StoreError
+        The database is unreachable, or its schema is not the one this code knows
+        (``gisportal migrate`` creates and upgrades it; opening a store never does, so a
+        mistyped URL never fills the wrong database with tables).
+    """
+
+    def __init__(self, home: str | DataHome, *, crs: str, dsn: str | None = None) -> None:
+        self.crs = crs
+        self._crs = pyproj.CRS.from_user_input(crs)
+        srid = self._crs.to_epsg()
+        if srid is None:
+            raise StoreError(f"The store CRS {crs} has no EPSG code to use as SRID",
+                             where="crs", fix="Use an EPSG CRS such as EPSG:5899",
+                             code="STORE-NO-SRID")
+        self.srid: int = srid
+        self.home = DataHome.at(home)
+        dsn = dsn or str(self.home.settings.get("database") or "")
+        if not dsn:
+            raise UsageError("No database is configured for the PostGIS store",
+                             where="database", fix="Set GISPORTAL_DATABASE=postgresql://…")
+        self.dsn = dsn
+        self._layers: dict[int, _PgLayer] = {}
+        self._closed = False
+        if dsn not in _current:
+            postgres.check_schema(dsn, MIGRATIONS)
+            _current.add(dsn)
+
+    def __repr__(self) -> str:
+        return f"PostgisStore({postgres.describe(self.dsn)!r}, crs={self.crs!r})"
+
+    # -- connections ---------------------------------------------------------------------
+
+    @contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled autocommit connection (the pool is this process's: safe after fork)."""
+        if self._closed:
+            raise StoreError("The store is closed", where=postgres.describe(self.dsn),
+                             fix="Open a new store", code="STORE-CLOSED")
+        try:
+            with postgres.connection(self.dsn) as conn:
+                yield conn
+        except psycopg.OperationalError as exc:
+            raise StoreError(f"The database failed: {' '.join(str(exc).split())}",
+                             where=postgres.describe(self.dsn),
+                             fix="Check that PostgreSQL is running, then try again",
+                             code="DATABASE-UNAVAILABLE") from exc
+
+    def close(self) -> None:
+        """Mark the store closed. The pooled connections stay with the process's pool,
+        which other stores on the same database share."""
+        self._closed = True
+
+    # -- writing -------------------------------------------------------------------------
+
+    def add_version(
+        self,
+        district: str,
+        kind: str,
+        gdf: gpd.GeoDataFrame,
+        *,
+        source_name: str,
+        source_sha256: str,
+        created_by: str,
+        meta: Mapping[str, Any] | None = None,
+        has_errors: bool = False,
+        key_columns: Sequence[str] = (),
+    ) -> Version:
+        district = check_district_code(district)
+        kind = check_kind(kind)
+        if not isinstance(gdf, gpd.GeoDataFrame) or gdf.active_geometry_name is None:
+            raise UsageError("The layer must be a GeoDataFrame with a geometry column",
+                             where="add_version(gdf)",
+                             fix="Pass the GeoDataFrame the reader produced")
+        self._check_crs(gdf)
+        columns = _attribute_schema(gdf)
+        keys = _check_columns(_names(key_columns), [name for name, _ in columns],
+                              f"the new {kind} layer", "key_columns")
+        meta_json = dump_meta(meta or {})
+        bounds = _bounds(gdf)
+        sql_names = _sql_names([name for name, _ in columns])
+        attrs = [name for name, _ in columns]
+        try:
+            table_arrow = _arrow_table(gdf, attrs)
+            types = [_pg_type(name, table_arrow.schema.field(name).type) for name in attrs]
+            payload = self._csv(gdf, table_arrow, attrs)
+        except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
+            raise _write_failed(exc, f"{kind} layer of {district}") from exc
+
+        with self._conn() as conn:
+            try:
+                with conn.transaction():
+                    version_id = conn.execute("SELECT nextval('version_ids')").fetchone()[0]
+                    name = layer_table(district, kind, version_id)
+                    table = sql.Identifier(LAYERS, name)
+                    definition = sql.SQL(", ").join(
+                        sql.SQL("{} {}").format(sql.Identifier(sql_names[a]), sql.SQL(t))
+                        for a, t in zip(attrs, types, strict=True))
+                    conn.execute(sql.SQL(
+                        "CREATE TABLE {} (fid bigint NOT NULL, "
+                        "geom geometry(Geometry, {}){}{})").format(
+                        table, sql.Literal(self.srid), sql.SQL(", " if attrs else ""),
+                        definition))
+                    with conn.cursor().copy(sql.SQL("COPY {} FROM STDIN (FORMAT csv)").format(
+                            table)) as copy:
+                        view = memoryview(payload)
+                        for start in range(0, len(view), _COPY_CHUNK):
+                            copy.write(view[start:start + _COPY_CHUNK])
+                    # Indexes after the load: built in one pass instead of row by row.
+                    conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (fid)").format(table))
+                    conn.execute(sql.SQL("CREATE INDEX ON {} USING gist (geom)").format(table))
+                    if keys:
+                        # One composite index serves look-ups by all key columns (or a
+                        # leading part); one per further column keeps a look-up that
+                        # omits the first column off a full scan (as the GeoPackage store).
+                        for cols in [keys, *([k] for k in keys[1:])]:
+                            conn.execute(sql.SQL("CREATE INDEX ON {} ({})").format(
+                                table, sql.SQL(", ").join(
+                                    sql.Identifier(sql_names[c]) for c in cols)))
+                    # Statistics now, so the first look-ups of a fresh layer get good plans.
+                    conn.execute(sql.SQL("ANALYZE {}").format(table))
+                    conn.execute(
+                        "INSERT INTO versions (id, district, kind, status, source_name, "
+                        "source_sha256, feature_count, has_errors, created_at, created_by, "
+                        "meta, minx, miny, maxx, maxy, layer_table, columns, key_columns) "
+                        "VALUES (%s, %s, %s, 'draft', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                        "%s, %s, %s, %s)",
+                        (version_id, district, kind, source_name, source_sha256, len(gdf),
+                         bool(has_errors), utc_now(), created_by, meta_json,
+                         *(bounds or (None,) * 4), name,
+                         json.dumps([[a, d, sql_names[a]] for a, d in columns],
+                                    ensure_ascii=False),
+                         json.dumps(keys, ensure_ascii=False)))
+            except psycopg.OperationalError as exc:
+                if isinstance(exc, psycopg.errors.DiskFull):
+                    raise StoreError("The database server's disk is full",
+                                     where=postgres.describe(self.dsn),
+                                     fix="Free space on the database server, then upload "
+                                         "again", code="DISK-FULL") from exc
+                raise  # the connection failed: _conn says so
+            except psycopg.DatabaseError as exc:  # a value the column type refuses, ...
+                raise _write_failed(exc, f"{kind} layer of {district}") from exc
+        return self.version(version_id)
+
+    def _csv(self, gdf: gpd.GeoDataFrame, table: pa.Table, attrs: Sequence[str]) -> bytes:
+        """The rows as CSV for ``COPY``: fid, geometry as hex EWKB, the attributes.
+
+        CSV because PostgreSQL and Arrow agree on it exactly (an unquoted empty field is
+        NULL, ``""`` the empty string, quotes doubled) and Arrow writes it in C: the
+        whole layer is encoded without a Python loop over rows.
+        """
+        geoms = _promote(np.asarray(gdf.geometry.values, dtype=object))
+        wkb = shapely.to_wkb(shapely.set_srid(geoms, self.srid), include_srid=True)
+        hex_wkb = pa.array([None if w is None else w.hex() for w in wkb], type=pa.string())
+        full = pa.table({"fid": pa.array(np.arange(1, len(gdf) + 1, dtype=np.int64)),
+                         "geom": hex_wkb})
+        for name in attrs:
+            full = full.append_column(f"c{full.num_columns}", table.column(name))
+        out = io.BytesIO()
+        pa_csv.write_csv(full, out, pa_csv.WriteOptions(include_header=False))
+        return out.getvalue()
+
+    def publish(self, version_id: int, *, by: str) -> Version:
+        with self._conn() as conn, conn.transaction():
+            version = self._version(conn, version_id)
+            if version.status == "published":
+                return version
+            if version.has_errors:
+                raise StoreError(
+                    f"Version {version.id} has validation errors and cannot be published",
+                    where=f"district {version.district}, {version.kind}",
+                    fix="Fix the errors in the file, upload it again and publish the new "
+                        "version",
+                    code="STORE-HAS-ERRORS",
+                )
+            # One publish of a layer at a time; each statement after the lock sees the
+            # previous publish committed (READ COMMITTED takes a snapshot per statement).
+            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                         (_PUBLISH_LOCK, f"{version.district}/{version.kind}"))
+            conn.execute("UPDATE versions SET status = 'superseded' "
+                         "WHERE district = %s AND kind = %s AND status = 'published'",
+                         (version.district, version.kind))
+            conn.execute("UPDATE versions SET status = 'published', published_at = %s, "
+                         "published_by = %s WHERE id = %s", (utc_now(), by, version.id))
+            return self._version(conn, version.id)
+
+    def update_meta(self, version_id: int, meta: Mapping[str, Any]) -> Version:
+        with self._conn() as conn, conn.transaction():
+            version = self._version(conn, version_id, lock=True)
+            merged = {**version.meta, **meta}
+            conn.execute("UPDATE versions SET meta = %s WHERE id = %s",
+                         (dump_meta(merged), version.id))
+            return self._version(conn, version.id)
+
+    # -- catalogue -----------------------------------------------------------------------
+
+    def _version(self, conn: psycopg.Connection[Any], version_id: int, *,
+                 lock: bool = False) -> Version:
+        vid = _version_id(version_id)
+        row = conn.execute(f"SELECT {_VERSION_FIELDS} FROM versions WHERE id = %s"
+                           + (" FOR UPDATE" if lock else ""), (vid,)).fetchone()
+        if row is None:
+            raise _no_version(version_id)
+        return _version_from_row(row)
+
+    def version(self, version_id: int) -> Version:
+        with self._conn() as conn:
+            return self._version(conn, version_id)
+
+    def versions(self, district: str | None = None, kind: str | None = None) -> list[Version]:
+        clauses, params = ["true"], []
+        if district is not None:
+            clauses.append("district = %s")
+            params.append(check_district_code(district))
+        if kind is not None:
+            clauses.append("kind = %s")
+            params.append(check_kind(kind))
+        with self._conn() as conn:
+            rows = conn.execute(f"SELECT {_VERSION_FIELDS} FROM versions "
+                                f"WHERE {' AND '.join(clauses)} ORDER BY id DESC",
+                                params).fetchall()
+        return [_version_from_row(r) for r in rows]
+
+    def published(self, district: str, kind: str) -> Version | None:
+        district, kind = check_district_code(district), check_kind(kind)
+        with self._conn() as conn:
+            row = conn.execute(f"SELECT {_VERSION_FIELDS} FROM versions WHERE district = %s "
+                               "AND kind = %s AND status = 'published'",
+                               (district, kind)).fetchone()
+        return None if row is None else _version_from_row(row)
+
+    def districts(self) -> list[str]:
+        with self._conn() as conn:
+            return [r[0] for r in conn.execute(
+                "SELECT DISTINCT district FROM versions ORDER BY district")]
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _layer(self, version_id: int) -> _PgLayer:
+        """The layer facts of a version; cached because they never change."""
+        vid = _version_id(version_id)
+        found = self._layers.get(vid)
+        if found is None:
+            with self._conn() as conn:
+                row = conn.execute("SELECT district, layer_table, columns, feature_count "
+                                   "FROM versions WHERE id = %s", (vid,)).fetchone()
+            if row is None:
+                raise _no_version(version_id)
+            district, name, columns, count = row
+            layer = _Layer(district, name, tuple((n, d) for n, d, _ in columns))
+            found = _PgLayer(layer, sql.Identifier(LAYERS, name),
+                             {n: s for n, _, s in columns}, count)
+            self._layers[vid] = found
+        return found
+
+    @staticmethod
+    def _wanted(pg: _PgLayer, columns: Sequence[str] | None) -> list[str]:
+        """Requested columns, checked, in stored order (as read gives them)."""
+        if columns is None:
+            return pg.layer.names
+        wanted = set(pg.layer.check_columns(_names(columns), "columns"))
+        return [name for name in pg.layer.names if name in wanted]
+
+    def _fetch(self, pg: _PgLayer, where: sql.Composable, params: Sequence[object],
+               names: Sequence[str], *, fid: bool = False,
+               ) -> tuple[list[tuple[Any, ...]], np.ndarray]:
+        """Rows (WKB first, or fid then WKB) of the matching features in stored order,
+        and their geometries decoded."""
+        select = [sql.SQL("fid")] if fid else []
+        select.append(sql.SQL("ST_AsBinary(geom)"))
+        if names:
+            select.append(pg.select(names))
+        query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY fid").format(
+            sql.SQL(", ").join(select), pg.table, where)
+        with self._conn() as conn:
+            # Binary results: integers, floats and WKB arrive without text parsing.
+            rows = conn.cursor(binary=True).execute(query, params).fetchall()
+        at = 1 if fid else 0
+        geoms = shapely.from_wkb(np.array([row[at] for row in rows], dtype=object)) \
+            if rows else np.empty(0, dtype=object)
+        return rows, geoms
+
+    def _frame(self, pg: _PgLayer, names: Sequence[str], rows: Sequence[tuple[Any, ...]],
+               geoms: np.ndarray) -> gpd.GeoDataFrame:
+        """Fetched rows (WKB first) as `read` returns them, with the stored dtypes."""
+        dtypes = pg.layer.dtypes
+        data: dict[str, Any] = {
+            name: _column([row[i] for row in rows], dtypes[name])
+            for i, name in enumerate(names, start=1)
+        }
+        data["geometry"] = from_shapely(geoms, crs=self._crs)
+        return gpd.GeoDataFrame(pd.DataFrame(data, copy=False), geometry="geometry")
+
+    def _query(self, pg: _PgLayer, names: Sequence[str], where: sql.Composable,
+               params: Sequence[object]) -> gpd.GeoDataFrame:
+        return self._frame(pg, names, *self._fetch(pg, where, params, names))
+
+    def read(
+        self,
+        version_id: int,
+        *,
+        bbox: Bounds | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> gpd.GeoDataFrame:
+        pg = self._layer(version_id)
+        names = self._wanted(pg, columns)
+        if bbox is None:
+            return self._query(pg, names, sql.SQL("true"), [])
+        minx, miny, maxx, maxy = check_bbox(bbox)
+        # As GDAL's spatial filter (and the GeoPackage store): the feature's envelope
+        # meets the box. && compares float4 boxes rounded outwards; the exact test follows.
+        where = sql.SQL("geom && ST_MakeEnvelope(%s, %s, %s, %s, {srid}) "
+                        "AND ST_XMin(geom) <= %s AND ST_XMax(geom) >= %s "
+                        "AND ST_YMin(geom) <= %s AND ST_YMax(geom) >= %s").format(
+            srid=sql.Literal(self.srid))
+        return self._query(pg, names, where, [minx, miny, maxx, maxy, maxx, minx, maxy, miny])
+
+    def _find_clause(self, pg: _PgLayer, where: Mapping[str, object]) -> tuple[
+            sql.Composable, list[object]]:
+        """`find`'s filter: bound parameters, each converted to its column's type as the
+        GeoPackage store's SQLite compares them (a form's "2" matches the integer 2)."""
+        if not where:
+            raise UsageError("find() needs at least one column to match", where="where",
+                             fix="Use read() to get a whole layer")
+        clauses: list[sql.Composable] = []
+        params: list[object] = []
+        impossible = False
+        for column, value in where.items():
+            pg.layer.check_columns([column], "where")
+            ident = sql.Identifier(pg.sql_names[column])
+            dtype = pg.layer.dtypes[column]
+            matched = _match_value(column, value, dtype)
+            if matched is None:
+                clauses.append(sql.SQL("{} IS NULL").format(ident))
+            elif matched is _NO_MATCH:
+                impossible = True
+            elif _family(dtype) == "other":  # dates and the like: as their text
+                clauses.append(sql.SQL("{}::text = %s").format(ident))
+                params.append(str(matched))
+            else:
+                clauses.append(sql.SQL("{} = %s").format(ident))
+                params.append(matched)
+        if impossible:
+            return sql.SQL("false"), []
+        return sql.SQL(" AND ").join(clauses), params
+
+    def _point_clause(self, x: float, y: float) -> tuple[sql.Composable, list[object]]:
+        try:
+            px, py = float(x), float(y)
+        except (TypeError, ValueError):
+            px = py = math.nan
+        if not (math.isfinite(px) and math.isfinite(py)):
+            raise UsageError(f"({x!r}, {y!r}) is not a point", where="at_point",
+                             fix="Give finite coordinates in the store CRS")
+        return (sql.SQL("ST_Intersects(geom, ST_SetSRID(ST_MakePoint(%s, %s), {}))").format(
+            sql.Literal(self.srid)), [px, py])
+
+    def _area_clause(self, area: BaseGeometry) -> tuple[sql.Composable, list[object]]:
+        """Features whose geometry intersects `area` (GiST filter, then the exact test)."""
+        return (sql.SQL("ST_Intersects(geom, ST_GeomFromWKB(%s, {}))").format(
+            sql.Literal(self.srid)), [shapely.to_wkb(area)])
+
+    def _bbox_clause(self, bbox: Bounds) -> tuple[sql.Composable, list[object]]:
+        return self._area_clause(_box(*check_bbox(bbox)))
+
+    def find(self, version_id: int, where: Mapping[str, object]) -> gpd.GeoDataFrame:
+        pg = self._layer(version_id)
+        return self._query(pg, pg.layer.names, *self._find_clause(pg, where))
+
+    def at_point(self, version_id: int, x: float, y: float) -> gpd.GeoDataFrame:
+        pg = self._layer(version_id)
+        return self._query(pg, pg.layer.names, *self._point_clause(x, y))
+
+    def query_bbox(
+        self,
+        version_id: int,
+        bbox: Bounds,
+        columns: Sequence[str] | None = None,
+    ) -> gpd.GeoDataFrame:
+        pg = self._layer(version_id)
+        names = self._wanted(pg, columns)
+        return self._query(pg, names, *self._bbox_clause(bbox))
+
+    def records(
+        self,
+        version_id: int,
+        *,
+        where: Mapping[str, object] | None = None,
+        point: tuple[float, float] | None = None,
+        bbox: Bounds | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        if sum(arg is not None for arg in (where, point, bbox)) != 1:
+            raise UsageError("records() needs exactly one of where, point or bbox",
+                             where="records", fix="Give where=, point= or bbox=")
+        pg = self._layer(version_id)
+        names = self._wanted(pg, columns)
+        if where is not None:
+            clause = self._find_clause(pg, where)
+        elif point is not None:
+            clause = self._point_clause(*point)
+        else:
+            clause = self._bbox_clause(bbox)  # type: ignore[arg-type]
+        rows, geoms = self._fetch(pg, *clause, names)
+        return pg.layer.records(names, rows, geoms, first=1)
+
+    # -- paging by feature id (OGC API Features) ----------------------------------------
+
+    def columns(self, version_id: int) -> list[str]:
+        return self._layer(version_id).layer.names
+
+    def feature_ids(
+        self,
+        version_id: int,
+        *,
+        where: Mapping[str, object] | None = None,
+        intersects: Bounds | BaseGeometry | None = None,
+    ) -> np.ndarray:
+        """As `Store.feature_ids`: fids are 1..n in a table written once, so an
+        unfiltered call reads nothing; filters run in the database."""
+        pg = self._layer(version_id)
+        clauses: list[sql.Composable] = []
+        params: list[object] = []
+        if where:
+            clause, values = self._find_clause(pg, where)
+            clauses.append(clause)
+            params.extend(values)
+        if intersects is not None:
+            clause, values = self._area_clause(_area(intersects))
+            clauses.append(clause)
+            params.extend(values)
+        if not clauses:
+            return np.arange(1, pg.feature_count + 1, dtype=np.int64)
+        query = sql.SQL("SELECT fid FROM {} WHERE {} ORDER BY fid").format(
+            pg.table, sql.SQL(" AND ").join(clauses))
+        with self._conn() as conn:
+            rows = conn.cursor(binary=True).execute(query, params).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def records_by_id(
+        self,
+        version_id: int,
+        ids: Sequence[int] | np.ndarray,
+        *,
+        columns: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        pg = self._layer(version_id)
+        names = self._wanted(pg, columns)
+        wanted = np.unique(np.asarray(ids, dtype=np.int64))
+        wanted = wanted[wanted >= 1]
+        if not len(wanted):
+            return []
+        if wanted[-1] - wanted[0] + 1 == len(wanted):  # a page: one range scan
+            where, params = sql.SQL("fid BETWEEN %s AND %s"), [int(wanted[0]), int(wanted[-1])]
+        else:
+            where, params = sql.SQL("fid = ANY(%s)"), [wanted.tolist()]
+        rows, geoms = self._fetch(pg, where, params, names, fid=True)
+        out = pg.layer.records(names, rows, geoms, first=2)
+        for rec, row in zip(out, rows, strict=True):
+            rec["fid"] = int(row[0])
+        return out
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _version_id(version_id: object) -> int:
+    """A version id as an int; anything else (or out of bigint's range) is not found."""
+    if isinstance(version_id, bool):  # an int to Python, never a version id
+        raise _no_version(version_id)
+    try:
+        vid = operator.index(version_id)  # type: ignore[arg-type]
+    except TypeError:
+        raise _no_version(version_id) from None
+    if not 0 < vid < 2**63:
+        raise _no_version(version_id)
+    return vid
+
+
+def _version_from_row(row: Sequence[Any]) -> Version:
+    (vid, district, kind, status, source_name, source_sha256, feature_count, has_errors,
+     created_at, created_by, published_at, published_by, meta, minx, miny, maxx, maxy) = row
+    return Version(
+        id=vid, district=district, kind=kind, status=status, source_name=source_name,
+        source_sha256=source_sha256, feature_count=feature_count, has_errors=bool(has_errors),
+        created_at=created_at, created_by=created_by, published_at=published_at,
+        published_by=published_by, meta=meta,
+        bounds=None if minx is None else (minx, miny, maxx, maxy),
+    )
+
+
+def _write_failed(exc: BaseException, what: str) -> StoreError:
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    return StoreError(f"Could not write the {what}: {message}", where="add_version",
+                      fix="Check the column types of the layer", code="STORE-WRITE-FAILED")
+
+
+def _sql_names(names: Sequence[str]) -> dict[str, str]:
+    """Attribute name → column name in the table: the name itself, unless PostgreSQL
+    would truncate it (63 bytes) — then ``_c<i>``, unique among the others."""
+    taken = {n for n in names if len(n.encode()) <= _MAX_IDENTIFIER_BYTES} | _RESERVED
+    out = {}
+    for i, name in enumerate(names):
+        if len(name.encode()) <= _MAX_IDENTIFIER_BYTES:
+            out[name] = name
+            continue
+        candidate, n = f"_c{i}", 0
+        while candidate in taken:
+            n += 1
+            candidate = f"_c{i}_{n}"
+        taken.add(candidate)
+        out[name] = candidate
+    return out
+
+
+def _arrow_table(gdf: gpd.GeoDataFrame, attrs: Sequence[str]) -> pa.Table:
+    """The attribute columns as Arrow (categoricals as their values)."""
+    columns = {}
+    for name in attrs:
+        array = pa.array(gdf[name], from_pandas=True)
+        if pa.types.is_dictionary(array.type):
+            array = array.cast(array.type.value_type)
+        columns[name] = array
+    return pa.table(columns) if columns else pa.table({})
+
+
+def _pg_type(name: str, arrow_type: pa.DataType) -> str:
+    """The PostgreSQL type of an attribute column, from its Arrow type."""
+    t = pa.types
+    if t.is_boolean(arrow_type):
+        return "boolean"
+    if t.is_integer(arrow_type):
+        return "numeric" if arrow_type == pa.uint64() else "bigint"
+    if t.is_floating(arrow_type):
+        return "double precision"
+    if t.is_string(arrow_type) or t.is_large_string(arrow_type) or t.is_null(arrow_type) \
+            or getattr(t, "is_string_view", lambda _: False)(arrow_type):
+        return "text"
+    if t.is_date(arrow_type):
+        return "date"
+    if t.is_timestamp(arrow_type):
+        return "timestamptz" if arrow_type.tz else "timestamp"
+    if t.is_time(arrow_type):
+        return "time"
+    if t.is_decimal(arrow_type):
+        return "numeric"
+    raise TypeError(f"column {name!r} has values of type {arrow_type}, which a layer "
+                    "cannot hold")
+
+
+def _promote(geoms: np.ndarray) -> np.ndarray:
+    """Single parts as multi-parts when a layer mixes them (Polygon and MultiPolygon →
+    MultiPolygon), as GDAL does when the GeoPackage store writes; one type is kept."""
+    types = shapely.get_type_id(geoms)
+    present = set(np.unique(types[types >= 0]).tolist())
+    out = geoms
+    # (single type id, multi type id, constructor)
+    for single, multi, make in ((0, 4, shapely.multipoints), (1, 5, shapely.multilinestrings),
+                                (3, 6, shapely.multipolygons)):
+        if {single, multi} <= present:
+            out = out.copy() if out is geoms else out
+            idx = np.flatnonzero(types == single)
+            out[idx] = make(geoms[idx], indices=np.arange(len(idx)))
+    return out
+
+
+def _family(dtype: Any) -> str:
+    """``bool``, ``int``, ``float``, ``text`` or ``other``: how `find` matches a column."""
+    try:
+        kind = np.dtype(dtype).kind if not isinstance(dtype, pd.api.extensions.ExtensionDtype) \
+            else dtype.kind
+    except TypeError:
+        return "other"
+    if isinstance(dtype, pd.StringDtype) or kind in "OSU":
+        return "text"
+    return {"b": "bool", "i": "int", "u": "int", "f": "float"}.get(kind, "other")
+
+
+def _match_value(column: str, value: object, dtype: Any) -> object:
+    """A `find` value as a parameter of the column's type; ``None`` matches NULL;
+    `_NO_MATCH` when no value of the column can equal it (as SQLite compares)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if not isinstance(value, (bool, int, float, str)):
+        raise UsageError(f"Cannot match column {column!r} against {type(value).__name__}",
+                         where="where", fix="Use a str, int, float, bool or None value")
+    if isinstance(value, str):
+        value = unicodedata.normalize("NFC", value)
+    family = _family(dtype)
+    if family == "text" or family == "other":
+        if isinstance(value, bool):
+            return str(int(value))
+        return value if isinstance(value, str) else str(value)
+    number: int | float
+    if isinstance(value, str):
+        try:
+            number = int(value.strip())
+        except ValueError:
+            try:
+                number = float(value.strip())
+            except ValueError:
+                return _NO_MATCH
+            if not math.isfinite(number):
+                return _NO_MATCH
+    else:
+        number = int(value) if isinstance(value, bool) else value
+    if family == "float":
+        return float(number)
+    if isinstance(number, float):
+        if not number.is_integer():
+            return _NO_MATCH
+        number = int(number)
+    if family == "bool":
+        return bool(number) if number in (0, 1) else _NO_MATCH
+    return number if -2**63 <= number < 2**63 else _NO_MATCH
