@@ -49,3 +49,15 @@ def test_s3_mode_checks_the_object_store(home, s3_server, s3_bucket, monkeypatch
     doc = r.get_json()
     assert doc["checks"]["files"]["status"] == "fail"
     assert "no-such-bucket" not in r.get_data(as_text=True)
+
+
+def test_answers_are_reused_for_two_seconds_so_a_flood_costs_nothing(home):
+    from gisportal.services import health
+    from gisportal.store import DataHome
+
+    data_home = DataHome({"home": str(home)})
+    first = health.check(data_home)
+    assert first.ok
+    assert health.check(data_home) is first  # within CACHE_SECONDS: not run again
+    fresh = health.check(data_home, max_age=0)
+    assert fresh is not first and fresh.ok

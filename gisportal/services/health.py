@@ -9,12 +9,17 @@ and the node's scratch folder takes a write. Each check reports its time in ms.
 What a check found is reported by name and a short reason class, never the error's
 text: a health answer is public and must not disclose addresses, paths or credentials.
 The full error goes to the log.
+
+The answer is kept for `CACHE_SECONDS` per process: a load balancer polling every few
+seconds gets a fresh one, and a flood of ``/healthz`` (it is public) costs the database
+and the object store nothing more than one check per process every two seconds.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,9 +27,16 @@ from typing import Any
 
 from gisportal.store.home import DataHome
 
-__all__ = ["Health", "check"]
+__all__ = ["CACHE_SECONDS", "Health", "check"]
 
 logger = logging.getLogger(__name__)
+
+#: Seconds an answer is reused within one process.
+CACHE_SECONDS = 2.0
+
+#: (home, database, files) → (when, answer).
+_cache: dict[str, tuple[float, Health]] = {}
+_lock = threading.Lock()
 
 
 @dataclass
@@ -54,8 +66,21 @@ def _timed(health: Health, name: str, probe: Callable[[], None]) -> None:
                            "ms": round((time.perf_counter() - start) * 1000, 1)}
 
 
-def check(home: DataHome) -> Health:
-    """Run the checks of `home`: store, shared file areas, local scratch."""
+def check(home: DataHome, *, max_age: float = CACHE_SECONDS) -> Health:
+    """The checks of `home` (store, shared file areas, local scratch), run at most once
+    per `max_age` seconds in this process (one thread runs them; the others wait)."""
+    key = "\n".join((str(home.root), str(home.settings.get("database") or ""),
+                     str(home.settings.get("files") or "")))
+    with _lock:
+        hit = _cache.get(key)
+        if hit is not None and time.monotonic() - hit[0] < max_age:
+            return hit[1]
+        health = _run(home)
+        _cache[key] = (time.monotonic(), health)
+        return health
+
+
+def _run(home: DataHome) -> Health:
     health = Health()
     _timed(health, "store", lambda: home.store.districts())
 
