@@ -656,6 +656,8 @@ def _serve_gunicorn(config: dict[str, Any], host: str, port: int, workers: int,
     """
     from gunicorn.app.base import BaseApplication
 
+    from gisportal.web.server import close_after
+
     class Portal(BaseApplication):
         def load_config(self) -> None:
             for key, value in {
@@ -669,6 +671,10 @@ def _serve_gunicorn(config: dict[str, Any], host: str, port: int, workers: int,
                 "accesslog": None, "errorlog": "-", "loglevel": "info",
             }.items():
                 self.cfg.set(key, value)
+            # Spread kept-alive connections over the workers (gisportal/web/server.py).
+            hook = close_after(int(load_settings(config)["keepalive_requests"]))
+            if hook is not None:
+                self.cfg.set("pre_request", hook)
             if "control_socket_disable" in self.cfg.settings:  # gunicorn 25.1+
                 # Its runtime control socket has one default path per user: a second
                 # portal (or a test) on the machine would take over the first one's.
@@ -750,6 +756,41 @@ def show_settings(ctx) -> None:
         shown = ("(set, hidden)" if values[s.name] else "(unset)") \
             if s.secret else repr(values[s.name])
         click.echo(f"{s.name} = {shown}   (env {s.env}) — {s.help}")
+
+
+# --------------------------------------------------------------------------- migrate
+
+#: Modules whose ``MIGRATIONS`` (component → numbered steps, see
+#: `gisportal.store.postgres`) ``gisportal migrate`` applies, in this order. A catalogue
+#: component (accounts, jobs, audit) that moves to PostgreSQL adds its module here.
+MIGRATED: tuple[str, ...] = ("gisportal.store.postgis",)
+
+
+@cli.command("migrate")
+@click.pass_context
+@_errors
+def migrate_command(ctx) -> None:
+    """Create or upgrade the production database's schema (GISPORTAL_DATABASE).
+
+    Run once per release, before the nodes start: they refuse a database whose schema
+    is not the one they know. Safe to run from several nodes at once.
+    """
+    import importlib
+
+    from gisportal.store import postgres
+
+    dsn = ctx.obj["settings"].get("database")
+    if not dsn:
+        raise UsageError("No database to migrate: the embedded store creates its own "
+                         "catalogue", where="database",
+                         fix="Set GISPORTAL_DATABASE=postgresql://… for production mode")
+    migrations: dict[str, Any] = {}
+    for module in MIGRATED:
+        migrations.update(importlib.import_module(module).MIGRATIONS)
+    click.echo(f"database {postgres.describe(dsn)}")
+    for component, (before, after) in postgres.migrate(dsn, migrations).items():
+        click.echo(f"{component}: schema {after} (up to date)" if before == after
+                   else f"{component}: schema {before} → {after}")
 
 
 # --------------------------------------------------------------------------- accounts
