@@ -23,6 +23,11 @@ look-ups, on the same server in the same run:
   from the scheduled send time, so a server that falls behind is charged for the wait
   (no coordinated omission), and from the actual send.
 
+With gunicorn, the **balance** column says whether every worker took its share: the
+CPU the least busy worker used over the mean of the workers (1.0 = even; near 0 = the
+kept-alive connections piled on one worker, which an earlier run showed at a third of the
+throughput). ``keepalive_requests`` (gisportal/web/server.py) is what keeps it near 1.
+
 Each load is run ``--runs`` times (default 3) on the same server, closed and paced
 taking turns (and ``/healthz`` next to the look-ups in each), so what is compared sees
 the same machine state. Each figure is the median of the runs with their range
@@ -33,6 +38,7 @@ Usage (from the repository root)::
 
     python bench/bench_lookup.py [--home DIR] [--parcels 200000] [--connections 32]
                                  [--rate 320] [--duration 15] [--workers 1 2] [--runs 3]
+                                 [--keepalive-requests N]
 
 Building a 200 000-parcel district takes about a minute; ``--home DIR`` keeps it (it is
 built there if it holds no published parcels for the district yet). Traffic goes to
@@ -199,29 +205,47 @@ def pct(values: np.ndarray, q: float) -> float:
     return float(ordered[min(len(ordered) - 1, max(0, int(np.ceil(q / 100 * len(ordered))) - 1))])
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of `pid` and its children that are alive (Linux /proc)."""
+def process_cpu(pid: int) -> dict[int, float]:
+    """User + system CPU seconds of `pid` and of each of its live children (Linux /proc)."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    out: dict[int, float] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         if int(stat.parent.name) == pid or int(fields[1]) == pid:
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+            out[int(stat.parent.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of `pid` and its children that are alive (Linux /proc)."""
+    return sum(process_cpu(pid).values())
+
+
+def worker_balance(pid: int, before: dict[int, float], after: dict[int, float]) -> float:
+    """How evenly the server's worker processes shared the work: the smallest worker's
+    CPU over the mean (1.0 = even; near 0 = connections piled on one worker). With one
+    process (waitress), 1.0."""
+    workers = [p for p in after if p != pid] or [pid]
+    used = [after[p] - before.get(p, 0.0) for p in workers]
+    mean = sum(used) / len(used)
+    return min(used) / mean if mean > 0 else 1.0
 
 
 class Server:
     """``gisportal serve`` in a child process on a free port."""
 
-    def __init__(self, home: Path, workers: int, log: Path, threads: int | None = None):
+    def __init__(self, home: Path, workers: int, log: Path, threads: int | None = None,
+                 keepalive_requests: int | None = None):
         self.port = free_port()
         self.workers = workers
         self.threads = threads or (8 if workers == 1 else 4)  # serve's defaults
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         env.pop("GISPORTAL_WORKERS", None)
+        if keepalive_requests is not None:
+            env["GISPORTAL_KEEPALIVE_REQUESTS"] = str(keepalive_requests)
         # The log goes to a file: a pipe nobody reads would block the server once full
         # (waitress warns about its queue depth at every saturated moment).
         self.log = log
@@ -292,10 +316,12 @@ def phase(server: Server, script: Path, files: dict[str, Path], tmp: Path, *, na
     interval = connections / rate * 1e6 if rate else 0.0
     rows = []
     for what in ("healthz", "lookup"):
-        cpu0, own0 = cpu_seconds(server.proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+        per0, own0 = process_cpu(server.proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
         result, wall, errors = run_wrk(script, server.url, files[what], connections, seconds,
                                        interval, tmp / f"{name}-{what}.txt")
-        cpu1, own1 = cpu_seconds(server.proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+        per1, own1 = process_cpu(server.proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu0, cpu1 = sum(per0.values()), sum(per1.values())
+        balance = worker_balance(server.proc.pid, per0, per1)
         total = sum(len(v["send"]) for v in result.values())
         server_cpu_ms = (cpu1 - cpu0) * 1000 / max(total, 1)
         client_cpu_ms = ((own1.ru_utime + own1.ru_stime) - (own0.ru_utime + own0.ru_stime)) \
@@ -316,11 +342,13 @@ def phase(server: Server, script: Path, files: dict[str, Path], tmp: Path, *, na
                          "p50": pct(v["send"], 50), "p99": pct(v["send"], 99),
                          "p50s": pct(v["schedule"], 50), "p99s": pct(v["schedule"], 99),
                          "statuses": statuses, "errors": errors,
-                         "server_cpu_ms": server_cpu_ms, "client_cpu_ms": client_cpu_ms})
+                         "server_cpu_ms": server_cpu_ms, "client_cpu_ms": client_cpu_ms,
+                         "balance": balance})
     return rows
 
 
-FIGURES = ("rps", "p50", "p99", "ratio", "p50s", "p99s", "server_cpu_ms", "client_cpu_ms")
+FIGURES = ("rps", "p50", "p99", "ratio", "p50s", "p99s", "server_cpu_ms", "client_cpu_ms",
+           "balance")
 
 
 def aggregate(runs: list[list[dict]], load_before: float, load_after: float) -> list[dict]:
@@ -349,7 +377,7 @@ def report(rows: list[dict], connections: int, paced: bool) -> None:
     print(f"{'endpoint':16} {'n':>6} {'req/s':>6} {'p50':>7} {'p99 [range]':>20} "
           f"{'p99/healthz [range]':>20}" + (f" {'p50 sched':>9} {'p99 sched':>9}" if paced
                                              else f" {f'{connections}/thr':>7}")
-          + f" {'srv cpu':>7} {'wrk cpu':>7}  statuses")
+          + f" {'srv cpu':>7} {'wrk cpu':>7} {'balance [range]':>16}  statuses")
     for r in rows:
         m = {k: r["runs"][k] for k in FIGURES}
         extra = (f" {m['p50s'].median:>9.2f} {m['p99s'].median:>9.2f}" if paced else
@@ -357,12 +385,14 @@ def report(rows: list[dict], connections: int, paced: bool) -> None:
                  if not r["endpoint"].startswith(" ") else f" {'':>7}")
         print(f"{r['endpoint']:16} {r['n']:>6} {m['rps'].median:>6.0f} {m['p50'].median:>7.2f} "
               f"{m['p99'].short(''):>20} {m['ratio'].short('×'):>20}{extra} "
-              f"{m['server_cpu_ms'].median:>7.2f} {m['client_cpu_ms'].median:>7.3f}  "
+              f"{m['server_cpu_ms'].median:>7.2f} {m['client_cpu_ms'].median:>7.3f} "
+              f"{m['balance'].short(''):>16}  "
               + ",".join(f"{k}:{v}" for k, v in r["statuses"].items())
               + (f"  {r['errors']}" if r["errors"] else ""))
     look = next(r for r in rows if r["endpoint"] == "lookup (all)")["runs"]
     print(f"lookup (all): p99 {look['p99'].text('ms')}; {look['rps'].text('req/s', 0)}; "
-          f"p99 / healthz {look['ratio'].short('×')}")
+          f"p99 / healthz {look['ratio'].short('×')}; worker balance (smallest worker's "
+          f"CPU / mean) {look['balance'].short('')}")
 
 
 def main() -> None:
@@ -380,6 +410,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="threads per server process (default: "
                                                   "serve's, 8 for waitress, 4 per worker)")
     parser.add_argument("--queries", type=int, default=3000, help="URLs per look-up kind")
+    parser.add_argument("--keepalive-requests", type=int,
+                        help="the server's keepalive_requests (default: the setting's, "
+                             "100); 0 shows how connections pile up without it")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--runs", type=int, default=3,
                         help="runs of each load, closed and paced taking turns; the median "
@@ -402,7 +435,8 @@ def main() -> None:
         print(f"{args.connections} connections; {os.cpu_count()} CPUs shared by server and "
               f"wrk; {args.duration:g} s per run, {args.runs} runs; latencies in ms")
         for workers in args.workers:
-            server = Server(home, workers, tmp / f"server-{workers}.log", args.threads)
+            server = Server(home, workers, tmp / f"server-{workers}.log", args.threads,
+                            args.keepalive_requests)
             try:
                 # Warm-up: every process and thread opens its connections, fills caches.
                 phase(server, script, files, tmp, name="warm-up",

@@ -94,7 +94,8 @@ def serve(published_home):
             if proc.poll() is not None:
                 pytest.fail(f"serve exited with {proc.returncode}: {proc.stderr.read()}")
             try:
-                if _get(base + "/healthz") == (200, {"status": "ok"}):
+                status, doc = _get(base + "/healthz")
+                if status == 200 and doc["status"] == "ok":
                     return proc, base
             except OSError:
                 pass
@@ -154,3 +155,38 @@ def test_serve_with_one_process_uses_waitress(serve):
     err = _stop(proc)
     assert "waitress, 8 threads" in err and "gunicorn" not in err
     assert "Traceback" not in err
+
+
+def _keepalive_answers(base: str, n: int) -> list[str | None]:
+    """The Connection header of `n` requests sent on one kept-alive connection (None
+    once the server has closed it)."""
+    import http.client
+
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    out: list[str | None] = []
+    try:
+        for _ in range(n):
+            if conn.sock is None and out:  # closed by the server after the last answer
+                out.append(None)
+                continue
+            conn.request("GET", "/healthz")
+            r = conn.getresponse()
+            r.read()
+            out.append(r.getheader("Connection"))
+            if r.will_close:
+                conn.close()
+                conn.sock = None
+    finally:
+        conn.close()
+    return out
+
+
+def test_gunicorn_closes_a_kept_alive_connection_after_keepalive_requests(serve, monkeypatch):
+    """So that connections opened in a burst do not stay piled on one worker
+    (gisportal/web/server.py): the 3rd answer says close, and the server closes."""
+    monkeypatch.setenv("GISPORTAL_KEEPALIVE_REQUESTS", "3")
+    proc, base = serve(2)
+    answers = _keepalive_answers(base, 4)
+    assert [a.lower() if a else a for a in answers] == ["keep-alive", "keep-alive", "close",
+                                                        None]

@@ -32,6 +32,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Data home: the embedded store (catalogue.sqlite, districts/*.gpkg) and "
             "published output. Never committed. In production mode (database and files "
             "set) it holds only this node's scratch, logs and secret key."),
+    Setting("keepalive_requests", 100, "GISPORTAL_KEEPALIVE_REQUESTS",
+            "Requests one kept-alive connection may carry on gunicorn (serve --workers N) "
+            "before the server closes it after the answer; the client reconnects to "
+            "whichever worker accepts first, so connections opened in a burst do not stay "
+            "piled on one worker (as nginx's keepalive_requests). 0: no limit."),
     Setting("database", "", "GISPORTAL_DATABASE",
             "Production store and catalogue: a PostgreSQL/PostGIS URL "
             "(postgresql://user:password@host:5432/gisportal). Empty: the embedded "
