@@ -35,6 +35,12 @@ Files under the data home::
     tmp/                                  scratch of running workers (see
                                           :mod:`gisportal.jobs.housekeeping`)
 
+``uploads/`` is the upload area (`gisportal.store.home.DataHome.upload_area`): with S3
+file areas (setting ``files``) the same keys live under ``<prefix>/uploads/`` of the
+bucket, the upload is received into the node's scratch, checked, then PUT, and the
+worker fetches it into its scratch to read it. Job rows record ``uploads/<job>/<name>``
+either way. Locks and logs stay on the node that runs the worker.
+
 This package imports nothing heavy at module level (the worker sets its signal mask
 before numpy and GDAL start their threads).
 """
@@ -58,7 +64,7 @@ from gisportal.base.settings import load_settings
 from gisportal.jobs import limits, process, table
 from gisportal.jobs.model import FINAL_STATES, KINDS, LABELS, STAGES, STATES, Job, utc_now
 from gisportal.jobs.outcome import record_outcome
-from gisportal.store.home import DataHome
+from gisportal.store.home import DataHome, scratch_prefix
 
 __all__ = [
     "FINAL_STATES",
@@ -73,6 +79,7 @@ __all__ = [
     "list_jobs",
     "reap",
     "report_file",
+    "report_key",
     "startup",
     "submit",
     "submit_publish",
@@ -220,11 +227,18 @@ def submit_upload(home: str | Path, stream: BinaryIO, filename: str | None, *,
     name = files.safe_file_name(filename)
     if name in REPORTS.values():  # the report files share the folder
         name = f"upload-{name}"
-    root = DataHome.at(home).uploads
-    root.mkdir(parents=True, exist_ok=True)
-    incoming = root / f".incoming-{uuid.uuid4().hex}"
+    data_home = DataHome(conf)
+    area = data_home.upload_area
+    if area.remote:
+        # Received in this node's scratch (checked there: sniffing a zip needs seeks),
+        # then PUT; a killed process's copy is found by its pid like all scratch.
+        incoming = data_home.scratch / f"{scratch_prefix('upload')}{uuid.uuid4().hex}"
+    else:  # beside its final place, so storing it is a rename
+        root = data_home.uploads
+        root.mkdir(parents=True, exist_ok=True)
+        incoming = root / f".incoming-{uuid.uuid4().hex}"
     incoming.mkdir()
-    folder: Path | None = None
+    stored: int | None = None  # the job whose upload is in the area
     try:
         path = incoming / name
         size = files.save_stream(stream, path, max_bytes=int(conf["max_upload_bytes"]),
@@ -236,21 +250,24 @@ def submit_upload(home: str | Path, stream: BinaryIO, filename: str | None, *,
                   "public_fields": [str(n) for n in public_fields or ()],
                   "confirm_removals": bool(confirm_removals), **overrides}
         with table.connect(home) as conn, table.transaction(conn):
-            # Queued, renamed and pointed at in one transaction: no dispatcher can see
-            # the job before its file is in place.
+            # Queued, stored and pointed at in one transaction: no dispatcher can see
+            # the job before its file is in place. (With S3 the PUT of the upload runs
+            # inside it: seconds for a large file on a LAN, during which other catalogue
+            # writers wait; the key needs the job id, and S3 has no rename.)
             job_id = table.insert(conn, kind=kind, district=district, layer=layer,
                                   actor=actor, params=params,
                                   limits=limits.Limits.from_settings(conf).to_dict())
-            target = root / str(job_id)
-            incoming.rename(target)
-            folder = target
-            params["upload"] = (folder / name).relative_to(home).as_posix()
+            key = DataHome.upload_key(job_id, name)
+            area.put_file(key, path, move=True)
+            stored = job_id
+            params["upload"] = DataHome.upload_relative(key)
             table.update(conn, job_id, params=params)
     except BaseException:
         uploads.remove_folder(incoming)
-        if folder is not None and folder.exists():  # renamed, then the commit failed
-            uploads.remove_folder(folder)
+        if stored is not None:  # stored, then the commit failed
+            area.delete_prefix(DataHome.upload_key(stored))
         raise
+    uploads.remove_folder(incoming)
     if start:
         dispatch(home, conf)
     return get(home, job_id)
@@ -371,11 +388,12 @@ def list_jobs(home: str | Path, district: str | None = None, *, layer: str | Non
 list = list_jobs  # noqa: A001
 
 
-def report_file(home: str | Path, job: Job | int, which: str) -> Path:
-    """The absolute path of a finished job's report (``json``, ``geojson``, ``html``).
+def report_key(home: str | Path | DataHome, job: Job | int, which: str) -> str:
+    """The upload-area key of a finished job's report (``json``, ``geojson``, ``html``).
 
-    For the review page to serve; the path comes from the job row but is checked to lie
-    in the job's own upload folder, so a tampered row cannot serve another file.
+    For the review page to serve (from ``home.upload_area``, a folder or S3); the key
+    comes from the job row but must be exactly the job's own report key, so a tampered
+    row cannot serve another file.
 
     Raises
     ------
@@ -383,17 +401,36 @@ def report_file(home: str | Path, job: Job | int, which: str) -> Path:
         Unknown report kind, the job has no such report (not finished, failed before
         validating, a publish job), or the file is gone.
     """
-    home = _home(home)
-    job = job if isinstance(job, Job) else get(home, job)
+    data_home = DataHome.at(home)
+    job = job if isinstance(job, Job) else get(data_home.root, job)
     if which not in REPORTS:
         raise NotFoundError(f"no report format {which!r}", where="report",
                             fix="Use one of: " + ", ".join(REPORTS), code="REPORT-UNKNOWN")
     rel = ((job.result or {}).get("reports") or {}).get(which)
-    folder = DataHome.at(home).upload_folder(job.id).resolve()
-    path = (home / rel).resolve() if rel else None
-    if path is None or path.parent != folder or not path.is_file():
+    key = DataHome.upload_key(job.id, REPORTS[which])
+    if rel != DataHome.upload_relative(key) or not data_home.upload_area.exists(key):
         raise NotFoundError(f"job {job.id} has no {which} report", where=f"job {job.id}",
                             fix="Wait until the job has finished validating the upload",
+                            code="REPORT-MISSING")
+    return key
+
+
+def report_file(home: str | Path | DataHome, job: Job | int, which: str) -> Path:
+    """The local file of a finished job's report, for a folder upload area (embedded
+    mode; code that must work with S3 uses `report_key` and ``home.upload_area``).
+
+    Raises
+    ------
+    NotFoundError
+        As `report_key`, and when the upload area is not a folder.
+    """
+    data_home = DataHome.at(home)
+    key = report_key(data_home, job, which)
+    path = data_home.upload_area.local_file(key)
+    if path is None:
+        raise NotFoundError(f"the {which} report is kept in object storage",
+                            where=data_home.upload_area.describe(key),
+                            fix="Read it through the upload area (jobs.report_key)",
                             code="REPORT-MISSING")
     return path
 

@@ -18,6 +18,13 @@ Scratch is cleaned when the app starts, when a worker starts, by the reaper (at 
 for the pid of a worker it found dead) and by ``gisportal cleanup``, which also applies
 the retention rules of `cleanup`.
 
+The retention rules read and delete through the file areas
+(`gisportal.store.home.DataHome.upload_area` and ``tile_area``), so they apply alike to
+folders under the home and to an S3 bucket (setting ``files``); scratch is always the
+node's own. An S3 PUT is atomic and leaves no temporary object; an upload cut off
+mid-way is aborted by the writer (an operator's lifecycle rule aborting incomplete
+multipart uploads covers a writer that was killed, see docs/deploy.md).
+
 This module imports nothing heavy at module level: the app factory and every worker
 call it at start-up.
 """
@@ -35,6 +42,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from gisportal.base.errors import GisportalError
+from gisportal.store.files import FileArea, check_key
 from gisportal.store.home import SCRATCH, DataHome
 
 __all__ = ["STALE_AFTER", "Entry", "CleanupReport", "stale_scratch", "clean_scratch",
@@ -50,7 +59,7 @@ _OWNED = {
     SCRATCH: re.compile(r"gisportal-[a-z]+-(\d+)-"),
     "tiles": re.compile(r"\.v\d+\.pmtiles\.(\d+)\.[0-9a-f]+\.tmp"),
     "districts": re.compile(r"\.[a-z]+_v\d+\.(\d+)\.tmp\.gpkg"),
-    "reports": re.compile(r"\.report\.[a-z]+\.(\d+)\.tmp$"),
+    "reports": re.compile(r"\.report\.[a-z]+\.(\d+)\.(?:[0-9a-f]+\.)?tmp$"),
 }
 _INCOMING = re.compile(r"\.incoming-[0-9a-f]+")
 
@@ -79,11 +88,17 @@ def pid_alive(pid: int) -> bool:
 
 @dataclass(frozen=True)
 class Entry:
-    """A file or folder `cleanup` removes (or would remove), and why."""
+    """A file or folder `cleanup` removes (or would remove), and why.
+
+    An entry of an object-store area also carries the `area` and its `key` (a prefix
+    ending in ``/`` for a job's folder); its `path` then only names it, as the same path
+    under the home a folder area would have, so reports read alike in both modes."""
 
     path: Path
     bytes: int
     reason: str
+    area: FileArea | None = field(default=None, compare=False, repr=False)
+    key: str | None = None
 
     def to_dict(self, home: Path) -> dict[str, Any]:
         try:
@@ -167,6 +182,21 @@ def stale_scratch(home: str | Path, *, min_age: float = STALE_AFTER,
         out.append(Entry(path, size, "scratch of a process that is gone" if pid is not None
                          else "unfinished temporary file"))
     return out
+
+
+def _remove_entry(entry: Entry) -> bool:
+    """Remove a retention entry: from its object-store area, or the local file/folder."""
+    if entry.area is None or entry.key is None:
+        return _remove(entry.path)
+    try:
+        if entry.key.endswith("/"):
+            entry.area.delete_prefix(entry.key)
+        else:
+            entry.area.delete(entry.key)
+    except Exception as exc:  # noqa: BLE001 - one failure must not stop the clean-up
+        logger.warning("could not remove %s: %s", entry.area.describe(entry.key), exc)
+        return False
+    return True
 
 
 def _remove(path: Path) -> bool:
@@ -258,10 +288,6 @@ def _parse_time(text: str | None) -> datetime | None:
         return None
 
 
-def _size(path: Path) -> int:
-    return _walk_stats(path)[1]
-
-
 def _keeps(job: Any, made: Mapping[int, list[str]], cutoff: datetime) -> bool:
     """Whether this job keeps its upload: unfinished, recent, or its version still used."""
     finished = _parse_time(job.finished_at)
@@ -270,7 +296,16 @@ def _keeps(job: Any, made: Mapping[int, list[str]], cutoff: datetime) -> bool:
     return bool({"draft", "published"} & set(made.get(job.id, ())))
 
 
-def _upload_entries(home: Path, jobs: list[Any], made: Mapping[int, list[str]],
+def _area_entry(home: DataHome, folder: Path, area: FileArea, key: str, size: int,
+                reason: str) -> Entry:
+    """An entry of `key` in `area` (`folder` is the area's folder under the home)."""
+    path = folder / key.rstrip("/")
+    if area.remote:
+        return Entry(path, size, reason, area=area, key=key)
+    return Entry(path, size, reason)
+
+
+def _upload_entries(home: Path | DataHome, jobs: list[Any], made: Mapping[int, list[str]],
                     cutoff: datetime) -> list[Entry]:
     """Uploaded files (and the folders of jobs that made no version) past retention.
 
@@ -287,32 +322,44 @@ def _upload_entries(home: Path, jobs: list[Any], made: Mapping[int, list[str]],
         upload = (job.params or {}).get("upload")
         if upload:
             users.setdefault(str(upload), []).append(job)
-    uploads = DataHome.at(home).uploads.resolve()
+    data_home = DataHome.at(home)
+    area = data_home.upload_area
     out: list[Entry] = []
     for upload, using in sorted(users.items()):
         if any(_keeps(job, made, cutoff) for job in using):
             continue
-        path = (home / upload).resolve()
-        if uploads not in path.parents:  # a tampered row never names another file
+        try:  # a tampered row never names another file
+            key = check_key(DataHome.upload_key_of(upload))
+        except (ValueError, GisportalError):
             continue
-        folder = path.parent
-        owner = next((j for j in using if folder.name == str(j.id)), None)
-        if owner is not None and not made.get(owner.id) and folder.parent == uploads:
-            if folder.exists():
-                out.append(Entry(folder, _size(folder),
-                                 f"job {owner.id} ({owner.state}) stored no version and "
-                                 f"finished before {cutoff:%Y-%m-%d}"))
-        elif path.exists():
-            out.append(Entry(path, _size(path),
-                             f"upload of job {using[0].id}: no draft or published version "
-                             f"uses it, finished before {cutoff:%Y-%m-%d}"))
+        folder, _, _ = key.rpartition("/")
+        if not folder or "/" in folder:
+            continue
+        owner = next((j for j in using if folder == str(j.id)), None)
+        if owner is not None and not made.get(owner.id):
+            found = list(area.list(folder + "/"))
+            if found:
+                out.append(_area_entry(
+                    data_home, data_home.uploads, area, folder + "/",
+                    sum(f.size for f in found),
+                    f"job {owner.id} ({owner.state}) stored no version and "
+                    f"finished before {cutoff:%Y-%m-%d}"))
+        else:
+            try:
+                size = area.stat(key).size
+            except FileNotFoundError:
+                continue
+            out.append(_area_entry(
+                data_home, data_home.uploads, area, key, size,
+                f"upload of job {using[0].id}: no draft or published version "
+                f"uses it, finished before {cutoff:%Y-%m-%d}"))
     return out
 
 
-_ARCHIVE = re.compile(r"v(\d+)\.pmtiles")
+_ARCHIVE = re.compile(r"([^/]+)/([^/]+)/v(\d+)\.pmtiles")
 
 
-def _tile_entries(home: Path, versions: list[Any], now: float) -> list[Entry]:
+def _tile_entries(home: Path | DataHome, versions: list[Any], now: float) -> list[Entry]:
     """Tile archives of versions neither published, nor a draft (the likely next
     publish), nor the most recently superseded of their layer (a quick roll back), and
     archives of versions the catalogue no longer has."""
@@ -322,22 +369,17 @@ def _tile_entries(home: Path, versions: list[Any], now: float) -> list[Entry]:
                     key=lambda v: (v.published_at or "", v.id)):
         last_superseded[(v.district, v.kind)] = v.id
     out: list[Entry] = []
-    tiles = DataHome.at(home).tiles
-    if not tiles.is_dir():
-        return out
-    for archive in sorted(tiles.glob("*/*/v*.pmtiles")):
-        m = _ARCHIVE.fullmatch(archive.name)
+    data_home = DataHome.at(home)
+    area = data_home.tile_area
+    for archive in area.list():
+        m = _ARCHIVE.fullmatch(archive.key)
         if not m:
             continue
-        vid = int(m.group(1))
+        district, kind, vid = m.group(1), m.group(2), int(m.group(3))
         v = by_id.get(vid)
-        district, kind = archive.parent.parent.name, archive.parent.name
         if v is None:
-            try:
-                if now - archive.stat().st_mtime < STALE_AFTER:
-                    continue  # being written for a version this listing missed
-            except OSError:
-                continue
+            if now - archive.mtime < STALE_AFTER:
+                continue  # being written for a version this listing missed
             reason = f"version {vid} is not in the catalogue"
         elif (v.district, v.kind) != (district, kind):
             continue  # not where this version's archive goes: left for a person
@@ -346,7 +388,8 @@ def _tile_entries(home: Path, versions: list[Any], now: float) -> list[Entry]:
             continue
         else:
             reason = f"version {vid} is superseded (not the last one, kept for roll back)"
-        out.append(Entry(archive, _size(archive), reason))
+        out.append(_area_entry(data_home, data_home.tiles, area, archive.key, archive.size,
+                               reason))
     return out
 
 
@@ -396,13 +439,14 @@ def cleanup(home: str | Path, *, retention_days: int | None = None, dry_run: boo
         if isinstance(version, int) and version in status:
             made.setdefault(job.id, []).append(status[version])
     report = CleanupReport(root, dry_run, days)
-    report.uploads = _upload_entries(root, jobs, made, cutoff)
-    report.tiles = _tile_entries(root, versions, moment.timestamp())
+    data_home = DataHome.at(root, conf)
+    report.uploads = _upload_entries(data_home, jobs, made, cutoff)
+    report.tiles = _tile_entries(data_home, versions, moment.timestamp())
     report.scratch = stale_scratch(root, now=moment.timestamp())
     if dry_run:
         return report
     for name in ("uploads", "tiles", "scratch"):
-        setattr(report, name, [e for e in getattr(report, name) if _remove(e.path)])
+        setattr(report, name, [e for e in getattr(report, name) if _remove_entry(e)])
     from gisportal.accounts import audit
 
     audit.record(root, actor, "cleanup", detail={

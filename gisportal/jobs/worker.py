@@ -330,13 +330,31 @@ class Worker:
         raise ValueError(f"unknown job kind {job.kind!r}")
 
     def run_upload(self, job, store, settings: dict[str, Any]) -> dict[str, Any]:
+        """Check or ingest the job's upload, read from a local file: the upload area's
+        own file, or (S3) a copy fetched into this node's scratch and removed after."""
+        from gisportal.base.errors import NotFoundError
+        from gisportal.store.home import DataHome
+
+        home = DataHome.at(self.home)
+        key = DataHome.upload_key_of(job.params["upload"])
+        with contextlib.ExitStack() as stack:
+            try:
+                path = stack.enter_context(home.upload_area.local_copy(key, home.scratch))
+            except FileNotFoundError:
+                raise NotFoundError(
+                    f"the uploaded file of job {job.id} is no longer kept",
+                    where=job.params["upload"], code="UPLOAD-GONE",
+                    fix="Upload the file again (uploads are removed some time after their "
+                        "job finished, see upload_retention_days)") from None
+            return self._run_upload(job, store, settings, path)
+
+    def _run_upload(self, job, store, settings: dict[str, Any], path: Path) -> dict[str, Any]:
         from gisportal.base.errors import GisportalError
         from gisportal.jobs import reports
         from gisportal.services.ingest import check_file, ingest_file
         from gisportal.services.workflow import publish
 
         p = job.params
-        path = self.home / p["upload"]
         options = {"crs": p.get("crs"), "encoding": p.get("encoding"),
                    "layer": p.get("source_layer"), "fields": p.get("fields"),
                    "repair": bool(p.get("repair")), "update": bool(p.get("update")),

@@ -12,8 +12,9 @@ The decision is kept in the plan version's meta under the stable key ``decision`
 
 (:func:`gisportal.services.lookup._plan_info` reads ``number``, ``date`` and ``authority``; the
 demo province writes the same keys without a PDF). The signed PDF is stored once by
-content under the data home, ``decisions/<sha256>.pdf``, written atomically; the same
-PDF attached twice is stored once.
+content in the decision area (`gisportal.store.home.DataHome.decision_area`: the data
+home's ``decisions/`` folder, or ``<prefix>/decisions/`` in S3), key ``<sha256>.pdf``,
+written atomically; the same PDF attached twice is stored once.
 
 Input is checked the way a clerk would: the number must look like a Vietnamese decision
 number but spacing, dashes and a missing "Đ" are forgiven; the date may be written
@@ -40,7 +41,7 @@ from gisportal.base.files import safe_file_name, save_stream
 from gisportal.base.settings import load_settings
 from gisportal.base.text import human_size, nfc
 from gisportal.store.base import Store, Version
-from gisportal.store.home import DataHome
+from gisportal.store.home import DataHome, scratch_prefix
 
 __all__ = [
     "DECISION_KEY",
@@ -52,6 +53,7 @@ __all__ = [
     "parse_authority",
     "parse_date",
     "parse_number",
+    "pdf_key",
     "pdf_path",
     "store_pdf",
 ]
@@ -224,11 +226,24 @@ def parse_authority(text: Any) -> str:
 # --------------------------------------------------------------------------- the PDF
 
 
-def pdf_path(home: str | os.PathLike[str], sha256: str) -> Path:
-    """Where the PDF with this sha256 is (or would be) stored: ``decisions/<sha>.pdf``."""
+def pdf_key(sha256: str) -> str:
+    """The decision-area key of the PDF with this sha256 (``<sha>.pdf``).
+
+    Raises
+    ------
+    NotFoundError
+        Not 64 lowercase hex digits (a request path can name anything).
+    """
     if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
         raise NotFoundError(f"{sha256!r} is not a decision PDF id", where="decision PDF",
                             fix="Use the pdf_sha256 of a stored decision", code="PDF-UNKNOWN")
+    return DataHome.decision_key(sha256)
+
+
+def pdf_path(home: str | os.PathLike[str], sha256: str) -> Path:
+    """Where the PDF with this sha256 is (or would be) stored in a folder decision area:
+    ``decisions/<sha>.pdf`` (embedded mode; with S3 use `pdf_key` and the area)."""
+    pdf_key(sha256)
     return DataHome.at(home).decision_file(sha256)
 
 
@@ -249,9 +264,10 @@ def store_pdf(home: str | os.PathLike[str], pdf: bytes | BinaryIO | str | os.Pat
               max_bytes: int | None = None) -> tuple[str, bool]:
     """Check a decision PDF and store it by content; return (sha256, newly stored).
 
-    The file is streamed to a temporary file in ``decisions/`` while it is hashed and
-    measured, checked, flushed to disk, then renamed to ``<sha256>.pdf`` (atomic); if
-    that file exists already the copy is dropped. A reader never sees a partial PDF.
+    The file is streamed to a temporary file in the node's scratch while it is hashed
+    and measured, checked, flushed to disk, then put in the decision area as
+    ``<sha256>.pdf`` (a rename into a folder area, a PUT to S3: atomic either way); if
+    that PDF is stored already the copy is dropped. A reader never sees a partial PDF.
 
     Raises
     ------
@@ -261,9 +277,9 @@ def store_pdf(home: str | os.PathLike[str], pdf: bytes | BinaryIO | str | os.Pat
     """
     label = nfc(str(name or "decision.pdf"))
     max_bytes = int(load_settings()["max_decision_bytes"] if max_bytes is None else max_bytes)
-    folder = DataHome.at(home).decisions
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".incoming-{uuid.uuid4().hex}.pdf"
+    data_home = DataHome.at(home)
+    area = data_home.decision_area
+    tmp = data_home.scratch / f"{scratch_prefix('pdf')}{uuid.uuid4().hex}.pdf"
     if isinstance(pdf, bytes | bytearray):
         stream: BinaryIO = BytesIO(bytes(pdf))
         close = False
@@ -302,10 +318,10 @@ def store_pdf(home: str | os.PathLike[str], pdf: bytes | BinaryIO | str | os.Pat
                              where=label, fix="Upload the file again, or save it again "
                              "from the scanner or PDF software", code="PDF-TRUNCATED")
         sha = digest.hexdigest()
-        target = pdf_path(home, sha)
-        if target.exists():
+        key = pdf_key(sha)
+        if area.exists(key):
             return sha, False
-        os.replace(tmp, target)
+        area.put_file(key, tmp, move=True)
         return sha, True
     finally:
         tmp.unlink(missing_ok=True)

@@ -52,7 +52,7 @@ from gisportal.base import seeds
 from gisportal.base.errors import StoreError, UsageError
 from gisportal.base.settings import load_settings
 from gisportal.outputs.compare import cached_comparison
-from gisportal.outputs.tiles import ensure_version_tiles
+from gisportal.outputs.tiles import ensure_version_key
 from gisportal.services.decisions import Decision, decision_of
 from gisportal.store.base import Store, Version, check_district_code, check_kind, utc_now
 
@@ -303,8 +303,8 @@ def publish(store: Store, version_id: int, actor: str, *, district: str | None =
     check_removals(pre, confirm_removals)
     if progress:
         progress("tiles")
-    ensure_version_tiles(store, store.home, version,
-                         progress=(lambda step: progress(f"tiles: {step}")) if progress else None)
+    ensure_version_key(store, store.home, version,
+                       progress=(lambda step: progress(f"tiles: {step}")) if progress else None)
     if progress:
         progress("publish")
     if consultation:

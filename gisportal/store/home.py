@@ -185,10 +185,8 @@ class DataHome:
     @property
     def exports(self) -> Path:
         """Ministry packages being built for a download (node-local: a package is built,
-        streamed to the client and removed; with S3 file areas it is built in scratch,
-        so nothing but scratch, logs and locks is kept on the node)."""
-        if self.files_remote:
-            return self.scratch / "exports"
+        streamed to the client and removed; with S3 file areas the web download builds
+        it in scratch instead, so the node keeps only scratch, logs and locks)."""
         return self._area("exports")
 
     # -- shared file areas (folders, or S3 with settings["files"]) ----------------------

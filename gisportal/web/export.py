@@ -6,15 +6,18 @@ and sends one package.
 
 Query: ``kind`` (repeatable: parcels, plan, boundary; default every published layer)
 and ``national_names`` (1/0, true/false, yes/no, on/off). The package is built by
-:func:`gisportal.outputs.export.export_package` into the data home's ``exports/`` folder, opened,
-unlinked, then streamed: the file disappears with the response whatever the client
-does, so downloads never pile up. Personal data is never part of a web download; an
+:func:`gisportal.outputs.export.export_package` into the data home's ``exports/`` folder (with
+S3 file areas: a folder of the node's scratch named for this process, so a killed
+server's leftovers are cleaned like all scratch), opened, unlinked, then streamed: the
+file disappears with the response whatever the client does, so downloads never pile
+up, and no other node ever needs it. Personal data is never part of a web download; an
 official transfer that needs it uses ``gisportal export --include-personal``.
 """
 
 from __future__ import annotations
 
 import secrets
+import shutil
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, render_template, request, send_file
@@ -25,6 +28,7 @@ from gisportal.base import seeds
 from gisportal.base.errors import UsageError
 from gisportal.outputs.export import export_package
 from gisportal.store.base import KINDS
+from gisportal.store.home import scratch_prefix
 from gisportal.web import get_home, get_store
 from gisportal.web.auth import audit_event, login_required, require, requires
 from gisportal.web.i18n import add_strings
@@ -89,18 +93,28 @@ def download(district: str) -> Response:
     """
     kinds = request.args.getlist("kind")
     national_names = _flag("national_names")
-    folder = get_home().exports
+    home = get_home()
+    scratch = home.files_remote
+    folder = home.scratch / f"{scratch_prefix('export')}{secrets.token_hex(4)}" if scratch \
+        else home.exports
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / f"{secrets.token_hex(8)}.zip"
-    result = export_package(get_store(), district, out, kinds=kinds or None,
-                            national_names=national_names, include_personal=False,
-                            settings=current_app.config["GISPORTAL"], workdir=folder)
+    try:
+        result = export_package(get_store(), district, out, kinds=kinds or None,
+                                national_names=national_names, include_personal=False,
+                                settings=current_app.config["GISPORTAL"], workdir=folder)
+    except BaseException:
+        if scratch:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     audit_event("export.download", district=result.district,
                 detail={"kinds": [layer.version.kind for layer in result.layers],
                         "versions": [layer.version.id for layer in result.layers],
                         "national_names": national_names})
     package = open(result.path, "rb")  # noqa: SIM115 (send_file closes it after sending)
     result.path.unlink()
+    if scratch:  # the open file outlives its folder's entry
+        shutil.rmtree(folder, ignore_errors=True)
     stamp = datetime.now(UTC).strftime("%Y%m%d")
     return send_file(package, mimetype="application/zip", as_attachment=True,
                      download_name=f"gisportal_{result.district}_{stamp}.zip", max_age=0)

@@ -35,7 +35,7 @@ from gisportal.accounts.roles import can
 from gisportal.base import seeds
 from gisportal.base.errors import GisportalError, NotFoundError, UsageError
 from gisportal.services import workflow
-from gisportal.web import get_store
+from gisportal.web import get_home, get_store
 from gisportal.web.auth import home, login_required, require
 from gisportal.web.planner_common import (
     cancel_job,
@@ -58,7 +58,7 @@ from gisportal.web.planner_data import (
     count,
     features_in_box,
     findings_page,
-    load_report,
+    load_area_report,
     parse_bbox,
 )
 
@@ -158,7 +158,7 @@ def findings(version_id: int):
                             where=f"version {version.id}",
                             fix="only versions uploaded through the portal keep their report",
                             code="REPORT-MISSING")
-    report = load_report(jobs.report_file(home(), job, "json"))
+    report = load_area_report(get_home().upload_area, jobs.report_key(get_home(), job, "json"))
     page = findings_page(report, rule=(a.get("rule") or "").strip() or None,
                          severity=(a.get("severity") or "").strip() or None,
                          offset=offset, limit=limit)

@@ -29,6 +29,7 @@ from gisportal.base.findings import SEVERITIES
 from gisportal.base.models import layer_model
 from gisportal.outputs.display import display_geometries
 from gisportal.store.base import Bounds, Store, Version
+from gisportal.store.files import FileArea
 
 __all__ = [
     "FEATURE_LIMIT",
@@ -40,6 +41,7 @@ __all__ = [
     "count",
     "features_in_box",
     "findings_page",
+    "load_area_report",
     "load_report",
     "parse_bbox",
     "repair_changes",
@@ -114,6 +116,21 @@ def load_report(path: Path) -> dict[str, Any]:
     """
     stat = path.stat()
     return _parsed(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=1)  # as `_parsed`: one report per process
+def _parsed_object(area: FileArea, key: str, etag: str) -> dict[str, Any]:
+    return json.loads(area.read_bytes(key))
+
+
+def load_area_report(area: FileArea, key: str) -> dict[str, Any]:
+    """`load_report` for a report in the upload area: the file itself in a folder area,
+    else the object, parsed once per ETag (one HEAD per call, the body only when it
+    changed)."""
+    local = area.local_file(key)
+    if local is not None:
+        return load_report(local)
+    return _parsed_object(area, key, area.stat(key).etag)
 
 
 def findings_page(report: dict[str, Any], *, rule: str | None = None,

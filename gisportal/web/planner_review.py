@@ -9,15 +9,19 @@ Decision PDFs are public once their plan has been published: a published (or
 superseded) plan version cites its decision to every resident, and the signed decision
 is a public act. Before that — a draft under appraisal — only the district's staff
 may open it.
+
+Reports and PDFs are read through the data home's file areas: a folder's file is sent
+as a file (ranges, conditional requests), an S3 object is streamed through the app in
+chunks, never whole in memory (`send_area_file`).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from flask import (
     Blueprint,
+    Response,
     flash,
     get_flashed_messages,
     redirect,
@@ -37,7 +41,8 @@ from gisportal.base.models import layer_model
 from gisportal.outputs.mapassets import offline_map
 from gisportal.services import decisions, workflow
 from gisportal.store.base import Version
-from gisportal.web import get_store
+from gisportal.store.files import FileArea
+from gisportal.web import get_home, get_store
 from gisportal.web.auth import audit_event, home, login_required, require
 from gisportal.web.i18n import current_lang, js_strings, tr
 from gisportal.web.planner_common import (
@@ -52,7 +57,7 @@ from gisportal.web.planner_common import (
 from gisportal.web.planner_data import (
     FEATURE_LIMIT,
     FINDINGS_LIMIT,
-    load_report,
+    load_area_report,
     repair_changes,
     version_bounds_lonlat,
 )
@@ -73,14 +78,36 @@ _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 # --------------------------------------------------------------------------- the page
 
 
-def _report_path(job: jobs.Job | None, which: str) -> Path | None:
-    """The job's report file in format `which`, or None (no job, not written)."""
+def _report_key(job: jobs.Job | None, which: str) -> str | None:
+    """The upload-area key of the job's report in format `which`, or None (no job, not
+    written)."""
     if job is None:
         return None
     try:
-        return jobs.report_file(home(), job, which)
+        return jobs.report_key(get_home(), job, which)
     except NotFoundError:
         return None
+
+
+def send_area_file(area: FileArea, key: str, *, mimetype: str, download_name: str,
+                   as_attachment: bool = False, max_age: int = 0,
+                   conditional: bool = False) -> Response:
+    """Send file `key` of a file area: ``send_file`` of the file itself for a folder
+    (as before: ranges, If-Modified-Since), else the S3 object streamed in chunks with
+    its length, time and ETag, so a 50 MB PDF never sits whole in the app's memory."""
+    local = area.local_file(key)
+    if local is not None:
+        return send_file(local, mimetype=mimetype, as_attachment=as_attachment,
+                         download_name=download_name, max_age=max_age,
+                         conditional=conditional)
+    info = area.stat(key)
+    body = area.open(key)
+    response = send_file(body, mimetype=mimetype, as_attachment=as_attachment,
+                         download_name=download_name, max_age=max_age,
+                         conditional=conditional, etag=info.etag.strip('"'),
+                         last_modified=info.mtime)
+    response.content_length = info.size
+    return response
 
 
 def _map(version: Version) -> dict[str, Any]:
@@ -144,8 +171,8 @@ def review_page(version: Version, *, status: int = 200, error: GisportalError | 
     """Render the review page (also after a refused decision or publish, with `error`)."""
     store = get_store()
     job = upload_job_of(version)
-    report_json = _report_path(job, "json")
-    report = load_report(report_json) if report_json else None
+    report_json = _report_key(job, "json")
+    report = load_area_report(get_home().upload_area, report_json) if report_json else None
     changes, n_changes = repair_changes(report) if report else ([], 0)
     summary = (report or {}).get("summary") or version.meta.get("report") or {}
     published = store.published(version.district, version.kind)
@@ -165,7 +192,7 @@ def review_page(version: Version, *, status: int = 200, error: GisportalError | 
         by_rule=sorted((summary.get("by_rule") or {}).items(),
                        key=lambda kv: (_RANK.get(kv[1].get("severity"), len(_RANK)), kv[0])),
         rules=rules(), read=version.meta.get("read") or {},
-        downloads=[w for w in ("json", "geojson", "html") if _report_path(job, w)],
+        downloads=[w for w in ("json", "geojson", "html") if _report_key(job, w)],
         changes=changes, more_changes=max(0, n_changes - len(changes)),
         repair_of=(job.params.get("repair_of") if job else None),
         published=published, blocked=_blocked(version), preview=_preview(version),
@@ -192,15 +219,16 @@ def review(version_id: int):
 def report(version_id: int, fmt: str):
     """The version's validation report as a download (JSON, GeoJSON or the HTML page)."""
     version = version_for("review", version_id)
-    path = _report_path(upload_job_of(version), fmt)
-    if path is None:
+    key = _report_key(upload_job_of(version), fmt)
+    if key is None:
         raise NotFoundError(f"version {version.id} has no {fmt} report",
                             where=f"version {version.id}",
                             fix="only versions uploaded through the portal keep their full "
                                 "report; validate the file again with gisportal validate",
                             code="REPORT-MISSING")
-    return send_file(path, mimetype=_MIMETYPES[fmt], as_attachment=True,
-                     download_name=f"bao_cao_kiem_tra_v{version.id}.{fmt}", max_age=0)
+    return send_area_file(get_home().upload_area, key, mimetype=_MIMETYPES[fmt],
+                          as_attachment=True,
+                          download_name=f"bao_cao_kiem_tra_v{version.id}.{fmt}", max_age=0)
 
 
 # --------------------------------------------------------------------------- actions
@@ -292,18 +320,19 @@ def publish(version_id: int):
 def decision_pdf(sha256: str):
     """A signed decision: public when a published or superseded plan cites it, else for
     the staff of a district whose draft plan cites it (see the module docstring)."""
-    path = decisions.pdf_path(home(), sha256)  # NotFoundError unless 64 hex digits
+    key = decisions.pdf_key(sha256)  # NotFoundError unless 64 hex digits
+    area = get_home().decision_area
     citing = [v for v in get_store().versions(kind="plan")
               if (found := decisions.decision_of(v)) is not None and found.pdf_sha256 == sha256]
-    if not citing or not path.is_file():
+    if not citing or not area.exists(key):
         raise NotFoundError("there is no decision PDF with this id", where=request.path,
                             fix="open the decision from the plan's page", code="PDF-UNKNOWN")
     public = any(v.status in ("published", "superseded") for v in citing)
     if not public and not any(can(current_user, "review", v.district) for v in citing):
         require("review", citing[0].district)
     name = decisions.decision_of(citing[0]).pdf_name or "quyet_dinh.pdf"
-    response = send_file(path, mimetype="application/pdf", download_name=name,
-                         max_age=0 if not public else 3600, conditional=True)
+    response = send_area_file(area, key, mimetype="application/pdf", download_name=name,
+                              max_age=0 if not public else 3600, conditional=True)
     if not public:
         response.headers["Cache-Control"] = "private, no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"

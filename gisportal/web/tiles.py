@@ -4,7 +4,9 @@ A tile request asks the store which version is published *now*, then slices the 
 out of that version's PMTiles archive (read once, index kept in memory). So tiles
 follow the published pointer: the request after a publish serves the new version's
 archive, and no cache needs invalidating — each version has its own file and its own
-ETags.
+ETags. The archive is a file of the tile area: mapped from disk by default, read by
+ranged GETs from S3 in production mode (one GET per tile once the directories are
+cached; see :mod:`gisportal.outputs.tiles.pmtiles`).
 
 Answers
 -------
@@ -27,9 +29,14 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request
 
 from gisportal.base.errors import NotFoundError, UsageError
-from gisportal.outputs.tiles.build import ensure_version_tiles, tiles_path
-from gisportal.outputs.tiles.pmtiles import PMTilesReader, open_reader
+from gisportal.outputs.tiles.build import ensure_version_key, tiles_key
+from gisportal.outputs.tiles.pmtiles import (
+    PMTilesReader,
+    forget_area_reader,
+    open_area_reader,
+)
 from gisportal.store.base import check_district_code, check_kind
+from gisportal.store.files import ObjectChangedError
 from gisportal.web import get_home, get_store
 
 __all__ = ["bp", "MVT_MIMETYPE", "MAX_ZOOM", "DEFAULT_MAX_AGE"]
@@ -69,12 +76,27 @@ def _reader(district: str, kind: str) -> tuple[int, PMTilesReader]:
                             f"{district}", where=f"/tiles/{district}/{kind}",
                             fix="publish a version of the layer first", code="TILES-NONE")
     home = get_home()
-    path = tiles_path(home, district, kind, version.id)
+    area = home.tile_area
+    key = tiles_key(district, kind, version.id)
     try:
-        return version.id, open_reader(path)
+        return version.id, open_area_reader(area, key)
     except FileNotFoundError:
-        ensure_version_tiles(store, home, version)
-        return version.id, open_reader(path)
+        ensure_version_key(store, home, version)
+        return version.id, open_area_reader(area, key)
+
+
+def _tile_bytes(district: str, kind: str, reader: PMTilesReader, version_id: int,
+                z: int, x: int, y: int) -> tuple[PMTilesReader, bytes | None]:
+    """The stored tile, reopening the archive once if it was replaced since this process
+    cached its directory (a rebuilt S3 object: its ETag changed)."""
+    try:
+        return reader, reader.tile(z, x, y)
+    except ObjectChangedError:
+        area = get_home().tile_area
+        key = tiles_key(district, kind, version_id)
+        forget_area_reader(area, key)
+        reader = open_area_reader(area, key)
+        return reader, reader.tile(z, x, y)
 
 
 @bp.get("/tiles/<district>/<kind>/<int(signed=True):z>/<int(signed=True):x>/"
@@ -96,7 +118,7 @@ def tile(district: str, kind: str, z: int, x: int, y: int) -> Response:
                "Vary": "Accept-Encoding"}
     if etag in request.headers.get("If-None-Match", ""):
         return Response(status=304, headers=headers)
-    data = reader.tile(z, x, y)
+    reader, data = _tile_bytes(district, kind, reader, version_id, z, x, y)
     if data is None:
         return Response(status=204, headers=headers)
     if send_gzip:

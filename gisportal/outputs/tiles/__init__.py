@@ -13,12 +13,19 @@ from gisportal.outputs.tiles.build import (
     ZOOMS,
     build_tiles,
     ensure_tiles,
+    ensure_version_key,
     ensure_version_tiles,
     public_frame,
     tile_workers,
+    tiles_key,
     tiles_path,
 )
-from gisportal.outputs.tiles.pmtiles import PMTilesError, PMTilesReader, open_reader
+from gisportal.outputs.tiles.pmtiles import (
+    PMTilesError,
+    PMTilesReader,
+    open_area_reader,
+    open_reader,
+)
 
 __all__ = [
     "PUBLIC_COLUMNS",
@@ -27,9 +34,12 @@ __all__ = [
     "PMTilesReader",
     "build_tiles",
     "ensure_tiles",
+    "ensure_version_key",
     "ensure_version_tiles",
+    "open_area_reader",
     "open_reader",
     "public_frame",
     "tile_workers",
+    "tiles_key",
     "tiles_path",
 ]

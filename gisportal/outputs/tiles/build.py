@@ -22,10 +22,17 @@ and a source file can carry personal data under any name (``src:*`` columns keep
 source attribute), so anything not listed stays out. Every listed column must also be
 public by the version's allow-list (`gisportal.outputs.privacy`), or the build is refused.
 
-Layout under the data home::
+Layout of the tile area (`gisportal.store.home.DataHome.tile_area`)::
 
-    tiles/<district>/<kind>/v<version>.pmtiles    one archive per version
-    tiles/<district>/<kind>/.build.lock            flock()ed while a build runs
+    <district>/<kind>/v<version>.pmtiles    one archive per version
+
+The area is ``<home>/tiles/`` by default, where the archive is written beside its
+target and renamed (``tiles/<district>/<kind>/.build.lock`` is flock()ed while a build
+runs). With S3 file areas (setting ``files``) the archive is written in the node's
+scratch, checked, then PUT to ``<prefix>/tiles/<district>/<kind>/v<version>.pmtiles``
+(atomic) and the scratch copy removed; the build lock is then a node-local file under
+``jobs/``. Two nodes building the same archive at once both PUT the same tiles; the last
+PUT wins and nothing is ever half-visible.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import fcntl
 import gzip
 import json
 import os
+import shutil
 import struct
 import uuid
 from collections.abc import Callable, Iterator
@@ -60,9 +68,11 @@ __all__ = [
     "ZOOMS",
     "build_tiles",
     "ensure_tiles",
+    "ensure_version_key",
     "ensure_version_tiles",
     "public_frame",
     "tile_workers",
+    "tiles_key",
     "tiles_path",
 ]
 
@@ -120,6 +130,17 @@ def tiles_path(home: str | os.PathLike[str], district: str, kind: str, version_i
     if vid < 0:
         raise UsageError(f"version id {version_id!r} is negative", where="version_id")
     return DataHome.at(home).tile_file(district, kind, vid)
+
+
+def tiles_key(district: str, kind: str, version_id: int) -> str:
+    """The tile-area key of a layer version's archive (``678/parcels/v12.pmtiles``),
+    district and kind checked like `tiles_path`."""
+    district = check_district_code(district)
+    kind = check_kind(kind)
+    vid = int(version_id)
+    if vid < 0:
+        raise UsageError(f"version id {version_id!r} is negative", where="version_id")
+    return DataHome.tile_key(district, kind, vid)
 
 
 #: Stored columns of `PUBLIC_COLUMNS` that are no attribute of the upload: the source
@@ -327,12 +348,12 @@ def _write_empty_archive(path: Path, kind: str, minzoom: int, maxzoom: int) -> N
 
 
 @contextlib.contextmanager
-def _build_lock(directory: Path) -> Iterator[None]:
+def _build_lock(lock: Path) -> Iterator[None]:
     """Hold the layer's build lock (an flock: works across threads and processes alike,
     since every holder opens the file itself), so one archive is never built twice at
-    once — by two requests, or by a request and a publish in the CLI."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / ".build.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    once on this node — by two requests, or by a request and a publish in the CLI."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -340,20 +361,58 @@ def _build_lock(directory: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
+def ensure_version_key(store: Store, home: str | os.PathLike[str], version: Version, *,
+                       progress: Progress | None = None) -> str:
+    """The tile-area key of `version`'s archive, built and stored first if missing.
+
+    Works for every file area: a folder gets the archive renamed into place
+    (`build_tiles`), an object store gets it built in scratch and PUT. Safe to call from
+    many threads and processes: builds are serialised per layer (on this node) and the
+    archive is looked for again once the lock is held, so a second caller waits for the
+    first build and then uses its archive.
+    """
+    data_home = DataHome.at(home)
+    area = data_home.tile_area
+    key = tiles_key(version.district, version.kind, version.id)
+    if area.exists(key):
+        return key
+    with _build_lock(data_home.tile_build_lock(version.district, version.kind)):
+        if area.exists(key):
+            return key
+        local = area.local_file(key)
+        if local is not None:
+            build_tiles(store, version.id, local, progress=progress)
+            return key
+        from gisportal.store.home import scratch_prefix
+
+        folder = data_home.scratch / f"{scratch_prefix('tiles')}{uuid.uuid4().hex[:8]}"
+        try:
+            out = build_tiles(store, version.id, folder / key.rpartition("/")[2],
+                              progress=progress)
+            area.put_file(key, out, move=True)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    return key
+
+
 def ensure_version_tiles(store: Store, home: str | os.PathLike[str], version: Version, *,
                          progress: Progress | None = None) -> Path:
-    """The archive of `version`, built first if it does not exist yet.
+    """The local archive file of `version`, built first if it does not exist yet.
 
-    Safe to call from many threads and processes: builds are serialised per layer and
-    the file is checked again once the lock is held, so a second caller waits for the
-    first build and then uses its file.
+    For folder tile areas (the embedded default), where callers want the file (tests,
+    benchmarks, GDAL); code that must also work with S3 uses `ensure_version_key`.
+
+    Raises
+    ------
+    UsageError
+        The tile area is an object store: there is no local file.
     """
-    path = tiles_path(home, version.district, version.kind, version.id)
-    if path.exists():
-        return path
-    with _build_lock(path.parent):
-        if not path.exists():
-            build_tiles(store, version.id, path, progress=progress)
+    key = ensure_version_key(store, home, version, progress=progress)
+    path = DataHome.at(home).tile_area.local_file(key)
+    if path is None:
+        raise UsageError("tile archives are kept in object storage, not in a folder",
+                         where=DataHome.at(home).tile_area.describe(key),
+                         fix="use ensure_version_key and the tile area")
     return path
 
 

@@ -22,6 +22,14 @@ Format (PMTiles v3 specification):
 
 Only what GDAL's PMTiles writer produces is needed (gzip or no compression); brotli
 and zstd are refused when the archive is opened, not when a tile is asked for.
+
+Where the bytes come from is a *source*: a memory-mapped local file (`MappedFile`, the
+embedded default) or an object in a file area read by ``Range`` requests (`AreaSource`,
+S3 in production mode). The reader asks a source for byte ranges only, so the decoded
+directories are cached per process the same way for both, and a tile from S3 costs one
+ranged GET (leaf directories one more, the first time each is needed). The first
+16 KiB — where the specification puts the header and root directory — are read in one
+request when the archive is opened.
 """
 
 from __future__ import annotations
@@ -38,23 +46,32 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+
+if TYPE_CHECKING:
+    from gisportal.store.files import FileArea
 
 __all__ = [
+    "AreaSource",
     "COMPRESSION_GZIP",
     "COMPRESSION_NONE",
     "Directory",
     "Header",
+    "MappedFile",
     "PMTilesError",
     "PMTilesReader",
     "clear_cache",
     "decode_directory",
+    "forget_area_reader",
+    "open_area_reader",
     "open_reader",
     "tileid_to_zxy",
     "zxy_to_tileid",
 ]
 
 HEADER_SIZE = 127
+#: Header and root directory lie within the first 16 KiB (PMTiles v3 specification).
+HEAD_SIZE = 16384
 MAGIC = b"PMTiles"
 
 #: Compression enum of the header (0 means "unknown").
@@ -272,22 +289,83 @@ def _decompress(data: bytes, compression: int, what: str) -> bytes:
     raise PMTilesError(f"{what} compression {compression} is not supported (gzip or none)")
 
 
+# -- sources ----------------------------------------------------------------------------------
+
+
+class Source(Protocol):
+    """Where a reader's bytes come from: a size, an identity and ranged reads."""
+
+    name: str
+    size: int
+    #: Identity of the archive read: (inode or 0, size, modification time in ns).
+    stamp: tuple[int, int, int]
+
+    def read(self, offset: int, length: int) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class MappedFile:
+    """A local archive, memory-mapped: a range is a slice (no system call, any thread)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.name = os.fspath(path)
+        with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if st.st_size < HEADER_SIZE:
+                raise PMTilesError(f"{self.name} is too short for a PMTiles archive")
+            self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        self.size = st.st_size
+        self.stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def read(self, offset: int, length: int) -> bytes:
+        return self._map[offset:offset + length]
+
+    def close(self) -> None:
+        self._map.close()
+
+
+class AreaSource:
+    """An archive in a file area (an S3 object), read by ranged requests.
+
+    Its size and ETag are asked once; every range is checked against that ETag by the
+    area (`gisportal.store.files.ObjectChangedError` when the object was replaced, so a
+    cached reader never slices a rebuilt archive with the old directory's offsets).
+    """
+
+    def __init__(self, area: FileArea, key: str) -> None:
+        info = area.stat(key)  # FileNotFoundError when there is no archive
+        self.area, self.key, self.etag = area, key, info.etag
+        self.name = area.describe(key)
+        self.size = info.size
+        if self.size < HEADER_SIZE:
+            raise PMTilesError(f"{self.name} is too short for a PMTiles archive")
+        self.stamp = (0, info.size, int(info.mtime * 1e9))
+
+    def read(self, offset: int, length: int) -> bytes:
+        return self.area.read_range(self.key, offset, length, etag=self.etag)
+
+    def close(self) -> None:
+        pass
+
+
 # -- the reader -------------------------------------------------------------------------------
 
 
 class PMTilesReader:
-    """An open PMTiles archive: header and directories decoded once, tiles read by slicing.
+    """An open PMTiles archive: header and directories decoded once, tiles read by range.
 
-    The file is memory-mapped, so tile reads need no file position and are safe from any
-    number of threads; leaf directories are decoded on first use and kept (decoding one
-    twice in a race is harmless, the result is the same). Archives are immutable once
-    written (a rebuild writes a new file and renames it over the old one, which this
-    mapping never sees), so nothing is ever re-read.
+    A local file is memory-mapped, so tile reads need no file position and are safe from
+    any number of threads; an archive in S3 is read by ranged GETs (boto3's client is
+    thread-safe). Leaf directories are decoded on first use and kept (decoding one twice
+    in a race is harmless, the result is the same). Archives are immutable once written
+    (a rebuild writes a new file and renames it over the old one, which this mapping
+    never sees; a replaced object fails the ETag check), so nothing is ever re-read.
 
     Parameters
     ----------
-    path
-        The ``.pmtiles`` file.
+    source
+        The ``.pmtiles`` file, or a `Source` (`AreaSource` for an archive in a file area).
 
     Raises
     ------
@@ -297,16 +375,17 @@ class PMTilesReader:
         The file cannot be opened.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        with open(self.path, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if st.st_size < HEADER_SIZE:
-                raise PMTilesError(f"{self.path} is too short for a PMTiles archive")
-            self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        #: Identity of the file this reader mapped: (inode, size, mtime in ns).
-        self.stamp: tuple[int, int, int] = (st.st_ino, st.st_size, st.st_mtime_ns)
-        self.header = Header.parse(self._map[:HEADER_SIZE])
+    def __init__(self, source: str | os.PathLike[str] | Source) -> None:
+        self.source: Source = MappedFile(source) if isinstance(source, str | os.PathLike) \
+            else source
+        #: The local file, or None for an archive read from a file area.
+        self.path: Path | None = Path(source) if isinstance(source, str | os.PathLike) \
+            else None
+        #: Identity of the archive read: (inode, size, mtime in ns).
+        self.stamp: tuple[int, int, int] = self.source.stamp
+        size = self.source.size
+        self._head = self.source.read(0, min(size, HEAD_SIZE))
+        self.header = Header.parse(self._head[:HEADER_SIZE])
         h = self.header
         for section, (off, length) in {
             "root directory": (h.root_offset, h.root_length),
@@ -314,8 +393,8 @@ class PMTilesReader:
             "leaf directories": (h.leaf_offset, h.leaf_length),
             "tile data": (h.data_offset, h.data_length),
         }.items():
-            if off + length > st.st_size:
-                raise PMTilesError(f"the {section} runs past the end of {self.path}")
+            if off + length > size:
+                raise PMTilesError(f"the {section} runs past the end of {self.source.name}")
         if h.tile_compression not in (COMPRESSION_NONE, COMPRESSION_GZIP):
             raise PMTilesError(f"tile compression {h.tile_compression} is not supported")
         #: Whether stored tiles are gzip-compressed (else they are plain).
@@ -323,8 +402,14 @@ class PMTilesReader:
         self.root = self._directory(h.root_offset, h.root_length)
         self._leaves: dict[int, Directory] = {}
 
+    def _read(self, offset: int, length: int) -> bytes:
+        """Bytes of the archive; from the first 16 KiB kept since opening when there."""
+        if offset + length <= len(self._head):
+            return self._head[offset:offset + length]
+        return self.source.read(offset, length)
+
     def _directory(self, offset: int, length: int) -> Directory:
-        raw = _decompress(self._map[offset:offset + length], self.header.internal_compression,
+        raw = _decompress(self._read(offset, length), self.header.internal_compression,
                           "directory")
         return decode_directory(raw)
 
@@ -352,7 +437,8 @@ class PMTilesReader:
             if d.run_lengths[i]:
                 return self.header.data_offset + d.offsets[i], d.lengths[i]
             d = self._leaf(d.offsets[i], d.lengths[i])
-        raise PMTilesError(f"leaf directories nested deeper than {_MAX_DEPTH} in {self.path}")
+        raise PMTilesError(f"leaf directories nested deeper than {_MAX_DEPTH} in "
+                           f"{self.source.name}")
 
     def tile(self, z: int, x: int, y: int) -> bytes | None:
         """The stored bytes of tile z/x/y (compressed as `tile_gzip` says), or None."""
@@ -360,7 +446,7 @@ class PMTilesReader:
         if where is None:
             return None
         off, length = where
-        return self._map[off:off + length]
+        return self.source.read(off, length)
 
     def tile_plain(self, z: int, x: int, y: int) -> bytes | None:
         """Tile z/x/y decompressed (for clients that do not accept gzip), or None."""
@@ -375,7 +461,7 @@ class PMTilesReader:
     def metadata(self) -> dict[str, Any]:
         """The archive's JSON metadata (TileJSON-like: name, vector_layers...)."""
         h = self.header
-        raw = _decompress(self._map[h.metadata_offset:h.metadata_offset + h.metadata_length],
+        raw = _decompress(self._read(h.metadata_offset, h.metadata_length),
                           h.internal_compression, "metadata")
         return json.loads(raw) if raw.strip() else {}
 
@@ -413,12 +499,12 @@ class PMTilesReader:
         h = self.header
         end = h.data_offset + h.data_length
         for start in range(h.data_offset, end, chunk):
-            out.write(self._map[start:min(start + chunk, end)])
+            out.write(self.source.read(start, min(start + chunk, end) - start))
         return h.data_length
 
     def close(self) -> None:
         """Unmap the file. Only for readers not shared through `open_reader`."""
-        self._map.close()
+        self.source.close()
 
     def __enter__(self) -> PMTilesReader:
         return self
@@ -467,6 +553,47 @@ def open_reader(path: str | os.PathLike[str]) -> PMTilesReader:
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return reader
+
+
+def open_area_reader(area: FileArea, key: str) -> PMTilesReader:
+    """The shared reader of the archive `key` of a file area.
+
+    A folder area's archive is a local file: `open_reader` (mapped, checked by ``stat``).
+    An object's reader is cached without asking the store again: archives are immutable
+    under their key, and should one be rebuilt, the next ranged read fails its ETag
+    check (`gisportal.store.files.ObjectChangedError`) — the caller then calls
+    `forget_area_reader` and opens it again. A warm tile request thus costs one ranged
+    GET and no HEAD.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such archive.
+    PMTilesError
+        See `PMTilesReader`.
+    """
+    local = area.local_file(key)
+    if local is not None:
+        return open_reader(local)
+    name = area.describe(key)
+    with _cache_lock:
+        reader = _cache.get(name)
+        if reader is not None:
+            _cache.move_to_end(name)
+            return reader
+    reader = PMTilesReader(AreaSource(area, key))
+    with _cache_lock:
+        _cache[name] = reader
+        _cache.move_to_end(name)
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return reader
+
+
+def forget_area_reader(area: FileArea, key: str) -> None:
+    """Drop the cached reader of an archive found replaced (see `open_area_reader`)."""
+    with _cache_lock:
+        _cache.pop(area.describe(key), None)
 
 
 def clear_cache() -> None:
