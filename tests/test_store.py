@@ -1,8 +1,11 @@
 """Contract tests of `gisportal.store.Store`, run against every backend.
 
-Only the embedded GeoPackage backend exists so far; a PostGIS backend joins by adding
-its name to `BACKENDS` and a branch to the three backend hooks below. Everything runs
-on real files in ``tmp_path``; crashes and concurrent uploads are real processes.
+``gpkg`` is the embedded backend (real files in ``tmp_path``); ``postgis`` the production
+one, on a fresh PostGIS database of the real PostgreSQL 15 server ``tests/servers.py``
+starts (``pg_dsn``), selected as production selects it: ``GISPORTAL_DATABASE`` set, the
+schema made by the migration. Its tests are marked ``production``. Crashes and
+concurrent uploads are real processes on both. Tests of one backend's own mechanics
+(GeoPackage files and locks; PostgreSQL schema, pool and migrations) are at the end.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from gisportal.store import KINDS, GpkgStore, Store, Version, open_store
 
 CRS = "EPSG:5899"  # VN-2000 / TM-3 107°45′, Lâm Đồng
 REPO = Path(__file__).resolve().parents[1]
-BACKENDS = ["gpkg"]
+BACKENDS = ["gpkg", pytest.param("postgis", marks=pytest.mark.production)]
 X0, Y0, SIDE = 540_000, 1_310_000, 10  # grid origin and cell size, metres
 COMMUNES = [unicodedata.normalize("NFC", c) for c in ("Phường 1", "Xã Tà Nung", "Xã Đạ Sar")]
 INJECTION = "x' OR '1'='1"
@@ -45,10 +48,33 @@ TABLE_RE = re.compile(r"(parcels|plan|boundary)_v[0-9]+")
 # -- backend hooks: what a new backend has to provide -------------------------------------
 
 
+def use_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Production mode for this test: a fresh PostGIS database, migrated, named by
+    ``GISPORTAL_DATABASE`` (so `open_store` and child processes select it)."""
+    from gisportal.store import postgres
+    from gisportal.store.postgis import MIGRATIONS
+
+    dsn = request.getfixturevalue("pg_dsn")
+    monkeypatch.setenv("GISPORTAL_DATABASE", dsn)
+    postgres.migrate(dsn, MIGRATIONS)
+    # Before the database is dropped: close this process's connections to it.
+    request.addfinalizer(postgres.close_pools)
+    return dsn
+
+
 def make_store(backend: str, home: Path) -> Store:
-    if backend == "gpkg":
-        return open_store(home, crs=CRS)
-    raise AssertionError(f"unknown backend {backend}")
+    store = open_store(home, crs=CRS)
+    want = {"gpkg": "GpkgStore", "postgis": "PostgisStore"}[backend]
+    assert type(store).__name__ == want, f"{backend}: opened a {type(store).__name__}"
+    return store
+
+
+def pg_query(sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Rows of a query on the test's database, on a connection of its own."""
+    import psycopg
+
+    with psycopg.connect(os.environ["GISPORTAL_DATABASE"], autocommit=True) as conn:
+        return conn.execute(sql, params).fetchall()
 
 
 def stored_tables(backend: str, home: Path, district: str) -> set[str]:
@@ -60,16 +86,49 @@ def stored_tables(backend: str, home: Path, district: str) -> set[str]:
         with closing(sqlite3.connect(path)) as conn:
             names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master")]
         return {n for n in names if TABLE_RE.fullmatch(n)}
+    if backend == "postgis":  # layers.d<district>_<kind>_v<id>, committed ones only
+        prefix = f"d{district}_"
+        names = [r[0] for r in pg_query(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'layers' AND c.relkind = 'r'")]
+        return {n[len(prefix):] for n in names
+                if n.startswith(prefix) and TABLE_RE.fullmatch(n[len(prefix):])}
     raise AssertionError(backend)
 
 
+#: What a PostGIS writer shows in pg_stat_activity while its transaction is open.
+WRITING_RE = re.compile(r"writing layers\.d([0-9]+)_(?:parcels|plan|boundary)_v([0-9]+)")
+
+
 def hidden_rows(backend: str, home: Path) -> list[tuple[int, str]]:
-    """Catalogue rows a writer reserved but has not finished: (id, district)."""
+    """Versions a writer has begun but not finished: (id, district).
+
+    GeoPackage: the catalogue rows reserved with status ``writing``. PostGIS: nothing is
+    committed before the end, so the writers in progress are the sessions whose
+    application name says which version they are writing (pg_stat_activity)."""
     if backend == "gpkg":
         with closing(sqlite3.connect(home / "catalogue.sqlite", timeout=30)) as conn:
             return conn.execute(
                 "SELECT id, district FROM versions WHERE status = 'writing'").fetchall()
+    if backend == "postgis":
+        found = [WRITING_RE.search(str(r[0])) for r in pg_query(
+            "SELECT application_name FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+        return sorted((int(m.group(2)), m.group(1)) for m in found if m)
     raise AssertionError(backend)
+
+
+def hidden_rows_after_kill(backend: str, home: Path, timeout: float = 30.0) -> list[
+        tuple[int, str]]:
+    """`hidden_rows` once a SIGKILLed writer is gone. PostgreSQL notices a dead client
+    when it next reads its socket (after the statement running then, an index build
+    say) and rolls its transaction back; until then its session is still listed."""
+    rows = hidden_rows(backend, home)
+    deadline = time.monotonic() + timeout
+    while rows and backend == "postgis" and time.monotonic() < deadline:
+        time.sleep(0.05)
+        rows = hidden_rows(backend, home)
+    return rows
 
 
 # -- data ----------------------------------------------------------------------------------
@@ -143,8 +202,19 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(backend: str, home: Path):
+def store(backend: str, home: Path, request: pytest.FixtureRequest,
+          monkeypatch: pytest.MonkeyPatch):
+    if backend == "postgis":
+        use_database(request, monkeypatch)
     s = make_store(backend, home)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def gpkg_store(home: Path):
+    """The embedded store only, for the tests of its GDAL and SQLite mechanics."""
+    s = make_store("gpkg", home)
     yield s
     s.close()
 
@@ -168,10 +238,11 @@ def test_round_trip_keeps_geometry_dtypes_and_vietnamese_text(store: Store) -> N
     assert json.loads(got["attrs"][0])["TenChu"] == "Nguyễn Văn Ánh"
 
 
-def test_reads_after_gdal_writes_in_the_same_process(store: Store, home) -> None:
+def test_reads_after_gdal_writes_in_the_same_process(gpkg_store: Store, home) -> None:
     """GDAL's SQLite deletes the -wal/-shm files under Python's open connections when it
     closes; readers opened before a write must not go stale ("no such table: rtree_…").
     A second store on the same home (the web app's, beside a script's) is covered too."""
+    store = gpkg_store
     other = GpkgStore(home, crs=CRS)
     try:
         v1 = add(store, parcels(2, 2))
@@ -683,12 +754,32 @@ def pause_at(prefix):
             time.sleep(3600)
     store._db().set_trace_callback(trace)
 
+def pause_after(prefix):
+    # PostGIS: freeze once a statement starting with `prefix` has run, its transaction
+    # still open (psycopg commits outside Cursor.execute, so "before COMMIT" is this).
+    import psycopg
+    original = psycopg.Cursor.execute
+    def execute(self, query, *args, **kwargs):
+        result = original(self, query, *args, **kwargs)
+        if isinstance(query, str) and " ".join(query.split()).startswith(prefix):
+            print("PAUSED", flush=True)
+            time.sleep(3600)
+        return result
+    psycopg.Cursor.execute = execute
+
+postgis = type(store).__name__ == "PostgisStore"
 if mode == "publish":
-    pause_at("COMMIT")
+    if postgis:  # both UPDATEs done, COMMIT not yet
+        pause_after("UPDATE versions SET status = 'published'")
+    else:
+        pause_at("COMMIT")
     store.publish(int(arg), by="crash")
 else:
     if mode == "before-draft":
-        pause_at("UPDATE versions SET status = 'draft'")
+        if postgis:  # the layer and its catalogue row written, COMMIT not yet
+            pause_after("INSERT INTO versions")
+        else:
+            pause_at("UPDATE versions SET status = 'draft'")
     if mode == "together":  # wait until every sibling is ready, then write at once
         barrier, count = Path(arg).parent, int(Path(arg).name)
         (barrier / land_use).touch()
@@ -751,7 +842,7 @@ def test_upload_killed_mid_write_leaves_published_version_intact(
         assert keys(again.find(published.id, {"sheet": 1, "parcel": 1})) == {(1, 1)}
         assert [v.id for v in again.versions()] == [published.id]
         assert again.districts() == ["672"]
-        assert hidden_rows(backend, home) == []
+        assert hidden_rows_after_kill(backend, home) == []
         assert stored_tables(backend, home, "672") == {f"parcels_v{published.id}"}
         assert stored_tables(backend, home, "673") == set()
         # Ids are never reused, and the district takes new uploads.
@@ -768,7 +859,10 @@ def test_crash_after_layer_write_before_catalogue_flip(
     expect_line(proc, "PAUSED")
     [(crashed_id, _)] = hidden_rows(backend, home)
     crashed_table = f"parcels_v{crashed_id}"
-    assert crashed_table in stored_tables(backend, home, "672")  # the layer is complete
+    if backend == "gpkg":
+        assert crashed_table in stored_tables(backend, home, "672")  # the layer is complete
+    else:  # complete too, but inside the writer's transaction: nobody else sees it
+        assert crashed_table not in stored_tables(backend, home, "672")
 
     # While its writer lives, the unfinished version is invisible but left alone.
     with make_store(backend, home) as meanwhile:
@@ -781,7 +875,7 @@ def test_crash_after_layer_write_before_catalogue_flip(
         assert [v.id for v in again.versions()] == [published.id]
         assert again.published("672", "parcels") == published
         assert len(again.read(published.id)) == len(parcels())
-    assert hidden_rows(backend, home) == []
+    assert hidden_rows_after_kill(backend, home) == []
     assert stored_tables(backend, home, "672") == {f"parcels_v{published.id}"}
 
 
