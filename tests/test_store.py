@@ -999,3 +999,207 @@ def test_gpkg_upload_gives_up_when_the_district_stays_locked(home: Path) -> None
         assert err.value.code == "STORE-BUSY"
         assert store.versions() == [] and hidden_rows("gpkg", home) == []
         assert add(store).status == "draft"  # released: uploads go through again
+
+
+# -- PostgreSQL/PostGIS specifics ------------------------------------------------------------
+
+
+@pytest.fixture
+def pg_store(home: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """A PostGIS store on a fresh, migrated database (``GISPORTAL_DATABASE`` set)."""
+    use_database(request, monkeypatch)
+    s = make_store("postgis", home)
+    yield s
+    s.close()
+
+
+def explain(sql: str, params: tuple[object, ...] = ()) -> str:
+    return " ".join(str(r[0]) for r in pg_query(f"EXPLAIN {sql}", params))
+
+
+@pytest.mark.production
+def test_pg_layout_and_indexes(pg_store: Store) -> None:
+    import psycopg
+
+    v = add(pg_store, key_columns=("commune", "sheet", "parcel"))
+    table = f'layers."d672_parcels_v{v.id}"'
+    assert pg_query("SELECT component, version FROM schema_version") == [("store", 1)]
+    # Geometry column with the store CRS's EPSG code as SRID, fids 1..n in stored order.
+    assert pg_query("SELECT srid FROM geometry_columns WHERE f_table_schema = 'layers'") == [
+        (5899,)]
+    assert pg_query(f"SELECT min(fid), max(fid), count(*) FROM {table}") == [(1, 12, 12)]
+    indexes = " ".join(r[0] for r in pg_query(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = 'layers'"))
+    assert "USING gist (geom)" in indexes and "(fid)" in indexes
+    # Key look-ups by all key columns, or without the leading one, use a B-tree index;
+    # a point look-up the GiST index (the planner is told to avoid sequential scans so
+    # that a 12-row table answers as a 200 000-row one would).
+    for where in ("commune = 'x' AND sheet = 1 AND parcel = 2", "sheet = 1 AND parcel = 2",
+                  "parcel = 2"):
+        with psycopg.connect(os.environ["GISPORTAL_DATABASE"], autocommit=True) as conn:
+            conn.execute("SET enable_seqscan = off")
+            plan = " ".join(r[0] for r in conn.execute(
+                f"EXPLAIN SELECT * FROM {table} WHERE {where}"))
+            gist = " ".join(r[0] for r in conn.execute(
+                f"EXPLAIN SELECT fid FROM {table} WHERE ST_Intersects(geom, "
+                f"ST_SetSRID(ST_MakePoint({X0 + 5}, {Y0 + 5}), 5899))"))
+        assert "Index" in plan and "Seq Scan" not in plan, plan
+        assert "Seq Scan" not in gist and "geom_idx" in gist, gist
+    # The database itself refuses a second published version of a layer.
+    other = add(pg_store).id
+    with psycopg.connect(os.environ["GISPORTAL_DATABASE"], autocommit=True) as conn:
+        conn.execute("UPDATE versions SET status = 'published' WHERE id = %s", (v.id,))
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute("UPDATE versions SET status = 'published' WHERE id = %s", (other,))
+
+
+@pytest.mark.production
+def test_pg_open_refuses_an_unmigrated_database_and_migrate_creates_it(
+        pg_dsn: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GISPORTAL_DATABASE", pg_dsn)
+    env = {**os.environ, "GISPORTAL_HOME": str(home)}
+    # Opening a store never creates tables: one line naming the command that does.
+    with pytest.raises(StoreError) as err:
+        open_store(home, crs=CRS)
+    assert "gisportal migrate" in err.value.one_line()
+    assert err.value.code == "DATABASE-NOT-MIGRATED"
+    assert pg_query("SELECT to_regclass('versions')") == [(None,)]
+    run = [sys.executable, "-m", "gisportal", "migrate"]
+    first = subprocess.run(run, capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    assert first.returncode == 0, first.stderr
+    lines = first.stdout.splitlines()
+    assert lines[0].startswith("database postgresql://") and ":***@" in lines[0]
+    assert "store: schema 0 → 1" in lines
+    again = subprocess.run(run, capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    assert "store: schema 1 (up to date)" in again.stdout.splitlines()
+    with open_store(home, crs=CRS) as store:
+        assert store.versions() == []
+    # Without a database, there is nothing to migrate: a usage error, exit 2.
+    embedded = {k: v for k, v in env.items() if k != "GISPORTAL_DATABASE"}
+    none = subprocess.run(run, capture_output=True, text=True, env=embedded, cwd=REPO,
+                          timeout=120)
+    assert none.returncode == 2 and "GISPORTAL_DATABASE" in none.stderr
+
+
+@pytest.mark.production
+def test_pg_refuses_a_schema_newer_than_the_code(pg_store: Store, home: Path) -> None:
+    from gisportal.store import postgres
+    from gisportal.store.postgis import MIGRATIONS
+
+    dsn = os.environ["GISPORTAL_DATABASE"]
+    pg_query("UPDATE schema_version SET version = 99 WHERE component = 'store' RETURNING 1")
+    for call in (lambda: postgres.check_schema(dsn, MIGRATIONS),
+                 lambda: postgres.migrate(dsn, MIGRATIONS)):
+        with pytest.raises(StoreError, match="schema version 99") as err:
+            call()
+        assert err.value.code == "STORE-SCHEMA-NEWER"
+
+
+@pytest.mark.production
+def test_pg_two_nodes_migrating_at_once_apply_each_step_once(pg_dsn: str, tmp_path: Path) -> None:
+    """Steps that would fail if run twice (CREATE TABLE without IF NOT EXISTS), from
+    several processes released at the same moment: the advisory lock serialises them."""
+    script = tmp_path / "migrate.py"
+    script.write_text(
+        "import sys, time\n"
+        "from gisportal.store import postgres\n"
+        "steps = {'probe': (('CREATE TABLE probe (n integer)',\n"
+        "                    'INSERT INTO probe VALUES (1)',\n"
+        "                    'SELECT pg_sleep(0.3)'),\n"
+        "                   ('ALTER TABLE probe ADD COLUMN m integer',))}\n"
+        "start = float(sys.argv[2])\n"
+        "time.sleep(max(0.0, start - time.time()))\n"
+        "print(postgres.migrate(sys.argv[1], steps)['probe'])\n", encoding="utf-8")
+    start = time.time() + 3
+    procs = [subprocess.Popen([sys.executable, str(script), pg_dsn, str(start)], cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    outs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        outs.append(out.strip())
+    assert sorted(outs) == ["(0, 2)", "(2, 2)", "(2, 2)"]
+    with closing(__import__("psycopg").connect(pg_dsn)) as conn:
+        assert conn.execute("SELECT count(*) FROM probe").fetchone() == (1,)
+        assert conn.execute("SELECT version FROM schema_version "
+                            "WHERE component = 'probe'").fetchone() == (2,)
+
+
+@pytest.mark.production
+def test_pg_store_works_in_a_forked_child_and_after_it(pg_store: Store) -> None:
+    """gunicorn and the job workers fork after the store is open: the child opens its own
+    connections, and the parent's (which the child inherited) keep working."""
+    v = add(pg_store)
+    assert len(pg_store.read(v.id)) == len(parcels())  # the parent's pool has a connection
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: answer through the pipe, never return into pytest
+        code = 1
+        try:
+            got = pg_store.find(v.id, {"sheet": 2, "parcel": 3})
+            published = pg_store.publish(v.id, by="child")
+            os.write(write, f"{len(got)} {published.status}".encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    answer = os.read(read, 100).decode()
+    os.close(read)
+    assert os.waitstatus_to_exitcode(status) == 0 and answer == "1 published"
+    assert pg_store.published("672", "parcels").published_by == "child"
+    assert keys(pg_store.find(v.id, {"sheet": 1, "parcel": 1})) == {(1, 1)}
+
+
+@pytest.mark.production
+def test_pg_values_the_database_refuses_leave_nothing(pg_store: Store) -> None:
+    kept = add(pg_store)
+    gdf = parcels()
+    gdf["note"] = pd.array(["a\x00b"] * len(gdf), dtype="str")  # PostgreSQL text has no NUL
+    with pytest.raises(StoreError) as err:
+        add(pg_store, gdf)
+    assert err.value.code == "STORE-WRITE-FAILED"
+    assert [v.id for v in pg_store.versions()] == [kept.id]
+    assert stored_tables("postgis", Path("."), "672") == {f"parcels_v{kept.id}"}
+
+
+def test_long_and_odd_column_names_round_trip(store: Store) -> None:
+    """Column names are data from the uploaded file: PostgreSQL truncates identifiers
+    at 63 bytes and folds case, so the table's own names must not be the only record."""
+    gdf = parcels(2, 1)
+    long = "Tên chủ sử dụng đất theo giấy chứng nhận quyền sử dụng đất số" * 2
+    gdf[long] = ["Nguyễn Văn Ánh", "Trần Thị Lan"]
+    gdf["Loại Đất"] = ["ONT", "CLN"]
+    gdf['a"b'] = [1, 2]
+    v = add(store, gdf, key_columns=("sheet", long))
+    got = store.read(v.id)
+    assert list(got.columns) == [*[c for c in gdf.columns if c != "geometry"], "geometry"]
+    assert got[long].tolist() == ["Nguyễn Văn Ánh", "Trần Thị Lan"]
+    assert store.find(v.id, {long: "Trần Thị Lan"})["Loại Đất"].tolist() == ["CLN"]
+    assert store.records(v.id, where={'a"b': 2}, columns=[long])[0][long] == "Trần Thị Lan"
+
+
+def test_dates_and_narrow_types_round_trip(store: Store) -> None:
+    """Dates read from DBF files, timestamps, narrow ints and floats, categories: each
+    backend gives them back alike (dates as ISO text, as GDAL's GeoPackage does)."""
+    import datetime
+
+    gdf = parcels(3, 1)
+    gdf["signed"] = pd.to_datetime(["2024-01-02 00:00:00", None, "2023-05-06 07:08:09"])
+    gdf["day"] = [datetime.date(2024, 1, 2), None, datetime.date(2020, 2, 29)]
+    gdf["floor"] = np.array([1, 2, 3], dtype="uint8")
+    gdf["ratio"] = np.array([1.5, 2.25, np.nan], dtype="float32")
+    gdf["zone"] = pd.Categorical(["ONT", "CLN", "ONT"])
+    v = add(store, gdf)
+    got = store.read(v.id)
+    assert {c: str(got[c].dtype) for c in ("signed", "floor", "ratio", "zone")} == {
+        "signed": "datetime64[us]", "floor": "uint8", "ratio": "float32", "zone": "category"}
+    assert got["signed"].tolist()[::2] == [pd.Timestamp("2024-01-02"),
+                                          pd.Timestamp("2023-05-06 07:08:09")]
+    assert got["signed"].isna().tolist() == [False, True, False]
+    assert got["day"].tolist()[::2] == ["2024-01-02", "2020-02-29"] and pd.isna(got["day"][1])
+    assert got["floor"].tolist() == [1, 2, 3] and got["zone"].tolist() == ["ONT", "CLN", "ONT"]
+    assert got["ratio"].tolist()[:2] == [1.5, 2.25] and np.isnan(got["ratio"][2])
+    assert store.find(v.id, {"day": "2020-02-29"})["floor"].tolist() == [3]
+    assert store.find(v.id, {"floor": "2"})["zone"].tolist() == ["CLN"]

@@ -44,6 +44,7 @@ import io
 import json
 import math
 import operator
+import os
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -144,6 +145,8 @@ _VERSION_FIELDS = (
 )
 #: Bytes per COPY write: large enough to keep the server busy, small enough not to matter.
 _COPY_CHUNK = 1 << 20
+#: Column types read back as their ISO text (as the GeoPackage store gives them).
+_TEXT_READ = frozenset({"date", "time"})
 #: What `_match_value` answers for a value no row of that column can equal.
 _NO_MATCH = object()
 
@@ -166,9 +169,14 @@ class _PgLayer:
     #: attribute name → its column name in the table
     sql_names: dict[str, str]
     feature_count: int
+    #: attributes read as text: dates and times, which the GeoPackage store (and so the
+    #: contract) gives as ISO text
+    as_text: frozenset[str] = frozenset()
 
     def select(self, names: Sequence[str]) -> sql.Composable:
-        return sql.SQL(", ").join(sql.Identifier(self.sql_names[n]) for n in names)
+        return sql.SQL(", ").join(
+            sql.SQL("{}::text" if n in self.as_text else "{}").format(
+                sql.Identifier(self.sql_names[n])) for n in names)
 
 
 class PostgisStore(Store):
@@ -282,6 +290,10 @@ class PostgisStore(Store):
                     version_id = conn.execute("SELECT nextval('version_ids')").fetchone()[0]
                     name = layer_table(district, kind, version_id)
                     table = sql.Identifier(LAYERS, name)
+                    # Until the transaction ends, pg_stat_activity says what this session
+                    # is writing: an operator (and the crash tests) can see it.
+                    conn.execute("SELECT set_config('application_name', %s, true)",
+                                 (f"gisportal[{os.getpid()}] writing {LAYERS}.{name}",))
                     definition = sql.SQL(", ").join(
                         sql.SQL("{} {}").format(sql.Identifier(sql_names[a]), sql.SQL(t))
                         for a, t in zip(attrs, types, strict=True))
@@ -317,7 +329,8 @@ class PostgisStore(Store):
                         (version_id, district, kind, source_name, source_sha256, len(gdf),
                          bool(has_errors), utc_now(), created_by, meta_json,
                          *(bounds or (None,) * 4), name,
-                         json.dumps([[a, d, sql_names[a]] for a, d in columns],
+                         json.dumps([[a, d, sql_names[a], t] for (a, d), t
+                                     in zip(columns, types, strict=True)],
                                     ensure_ascii=False),
                          json.dumps(keys, ensure_ascii=False)))
             except psycopg.OperationalError as exc:
@@ -436,9 +449,10 @@ class PostgisStore(Store):
             if row is None:
                 raise _no_version(version_id)
             district, name, columns, count = row
-            layer = _Layer(district, name, tuple((n, d) for n, d, _ in columns))
+            layer = _Layer(district, name, tuple((c[0], c[1]) for c in columns))
             found = _PgLayer(layer, sql.Identifier(LAYERS, name),
-                             {n: s for n, _, s in columns}, count)
+                             {c[0]: c[2] for c in columns}, count,
+                             frozenset(c[0] for c in columns if c[3] in _TEXT_READ))
             self._layers[vid] = found
         return found
 
