@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
+import secrets
+
 import geopandas as gpd
+import pytest
 import shapely
 
-from gisportal.store import open_store
+from gisportal.store import DataHome, open_store
 from gisportal.store.derived import derived
+from tests.test_store import use_database
+
+
+@pytest.fixture(params=["gpkg", pytest.param("postgis", marks=pytest.mark.production)])
+def store(request, home, monkeypatch):
+    """The store of the data home, on each backend (this file's own `store`)."""
+    if request.param == "postgis":
+        use_database(request, monkeypatch)
+    s = open_store(home, crs="EPSG:5899")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def other_home(store, tmp_path, request):
+    """Another data home; in production mode with a database of its own."""
+    if type(store).__name__ != "PostgisStore":
+        return tmp_path / "other"
+    from gisportal.store import postgres
+    from gisportal.store.postgis import MIGRATIONS
+
+    server = request.getfixturevalue("pg_server")
+    name = f"other_{secrets.token_hex(6)}"
+    dsn = server.create_database(name)
+    request.addfinalizer(lambda: server.drop_database(name))
+    postgres.migrate(dsn, MIGRATIONS)
+    return DataHome.at(tmp_path / "other", {**store.home.settings, "database": dsn})
 
 
 def _add(store, n):
@@ -17,7 +47,7 @@ def _add(store, n):
                                            source_sha256="0", created_by="t").id, by="t")
 
 
-def test_built_once_per_version_and_replaced_by_a_new_one(store, tmp_path):
+def test_built_once_per_version_and_replaced_by_a_new_one(store, other_home):
     builds = []
 
     def count(st, v):
@@ -32,7 +62,7 @@ def test_built_once_per_version_and_replaced_by_a_new_one(store, tmp_path):
     assert derived(store, store.published("678", "boundary"), "n", count) == 3
     assert builds == [v1.id, v2.id]
     # Another store (another data home) with the same version ids does not share entries.
-    with open_store(tmp_path / "other", crs="EPSG:5899") as other:
+    with open_store(other_home, crs="EPSG:5899") as other:
         w1 = _add(other, 5)
         assert w1.id == v1.id
         assert derived(other, w1, "n", count) == 5
