@@ -273,3 +273,135 @@ def test_paths_are_not_shared_between_keys(tmp_path):
     area = LocalArea(tmp_path)
     area.put_bytes("a/b", b"1")
     assert area.local_file("a/b") == Path(tmp_path / "a" / "b")
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def _portal(home: Path, work: Path) -> dict:
+    """A Lâm Hà office, built as planners do: parcels uploaded through `jobs.submit_upload`
+    and published by the job worker, a plan uploaded, its decision PDF attached and the
+    plan published by a publish job; then every tile of both layers, a report, the review
+    page and the PDF fetched over the Flask test client."""
+    from gisportal import jobs
+    from gisportal.accounts import users
+    from gisportal.outputs.tiles.pmtiles import PMTilesReader, clear_cache
+    from gisportal.services.decisions import attach_decision
+    from gisportal.store import open_store
+    from gisportal.web.app import create_app
+    from tests.conftest import sign_in
+    from tests.test_planner_pages import LAM_HA, PDF, PW, USES_V1, parcels_zip, plan_file
+
+    home.mkdir(parents=True, exist_ok=True)
+    users.add_user(home, "lan", "planner", PW, districts=[LAM_HA])
+    with open(parcels_zip(work), "rb") as fh:
+        parcels_job = jobs.submit_upload(home, fh, "thửa đất.zip", district=LAM_HA,
+                                         layer="parcels", actor="lan", publish=True)
+    parcels_job = jobs.wait(home, parcels_job.id, timeout=180, poll=0.1)
+    assert parcels_job.state == "done" and parcels_job.result["published"], \
+        parcels_job.to_dict()
+    with open(plan_file(work, USES_V1), "rb") as fh:
+        plan_job = jobs.submit_upload(home, fh, "quy hoạch.gpkg", district=LAM_HA,
+                                      layer="plan", actor="lan")
+    plan_job = jobs.wait(home, plan_job.id, timeout=180, poll=0.1)
+    assert plan_job.state == "done", plan_job.to_dict()
+    plan_id = plan_job.result["version"]
+    with open_store(home, crs="EPSG:5899") as store:
+        attached = attach_decision(store, plan_id, number="99/QĐ-UBND", date="2022-03-01",
+                                   authority="UBND tỉnh Lâm Đồng", pdf=io.BytesIO(PDF),
+                                   pdf_name="QĐ 99.pdf")
+    publish_job = jobs.wait(home, jobs.submit_publish(home, plan_id, district=LAM_HA,
+                                                      layer="plan", actor="lan").id,
+                            timeout=180, poll=0.1)
+    assert publish_job.state == "done", publish_job.to_dict()
+
+    clear_cache()
+    client = create_app({"home": str(home)}).test_client()
+    tiles: dict[str, tuple[int, bytes, bytes]] = {}
+    for kind, version in (("parcels", parcels_job.result["version"]), ("plan", plan_id)):
+        archive = work / f"{kind}.pmtiles"  # the archive, wherever it is kept
+        from gisportal.store.home import DataHome
+
+        area = DataHome.at(home).tile_area
+        archive.write_bytes(area.read_bytes(DataHome.tile_key(LAM_HA, kind, version)))
+        with PMTilesReader(archive) as reader:
+            cells = sorted({(z, x, y) for z, x, y, _, _ in reader.entries()})
+        assert cells
+        # Every stored tile and a few around them (204s), gzip and plain.
+        for z, x, y in [*cells, (12, 0, 0), (16, cells[-1][1] + 1, cells[-1][2])]:
+            url = f"/tiles/{LAM_HA}/{kind}/{z}/{x}/{y}.pbf"
+            gz = client.get(url, headers={"Accept-Encoding": "gzip"})
+            plain = client.get(url, headers={"Accept-Encoding": "identity"})
+            assert gz.status_code == plain.status_code in (200, 204), url
+            tiles[url] = (gz.status_code, gz.get_data(), plain.get_data())
+        assert sum(tiles[f"/tiles/{LAM_HA}/{kind}/{z}/{x}/{y}.pbf"][0] == 200
+                   for z, x, y in cells) == len(cells)
+    assert sign_in(client, "lan", PW).status_code == 303
+    review = client.get(f"/planner/versions/{plan_id}")
+    assert review.status_code == 200
+    report = client.get(f"/planner/versions/{plan_id}/report.json")
+    assert report.status_code == 200 and report.mimetype == "application/json"
+    findings = client.get(f"/api/versions/{plan_id}/findings")
+    assert findings.status_code == 200
+    html = client.get(f"/planner/versions/{plan_id}/report.html")
+    assert html.status_code == 200 and b"<html" in html.get_data().lower()
+    sha = attached.decision.pdf_sha256
+    pdf = client.get(f"/planner/decisions/{sha}.pdf")
+    assert pdf.status_code == 200 and pdf.get_data() == PDF
+    assert pdf.headers["Content-Length"] == str(len(PDF))
+    assert client.get(f"/planner/decisions/{'0' * 64}.pdf").status_code == 404
+    return {"tiles": tiles, "report": report.get_json(), "pdf": pdf.get_data(), "sha": sha,
+            "jobs": (parcels_job, plan_job), "findings": findings.get_json()["summary"]}
+
+
+@pytest.mark.production
+def test_s3_mode_end_to_end_matches_the_embedded_files_byte_for_byte(
+        tmp_path, monkeypatch, fast_passwords, s3_server, s3_bucket):
+    """The same office in the embedded mode and with ``GISPORTAL_FILES=s3://…`` (store and
+    catalogue embedded in both): the same tiles, byte for byte, the same report and
+    PDF; and in S3 mode no upload, report, archive or PDF on the node's disk."""
+    work = tmp_path / "work"
+    work.mkdir()
+    local_home = tmp_path / "local"
+    monkeypatch.setenv("GISPORTAL_HOME", str(local_home))
+    monkeypatch.delenv("GISPORTAL_FILES", raising=False)
+    embedded = _portal(local_home, work)
+
+    s3_home = tmp_path / "s3"
+    monkeypatch.setenv("GISPORTAL_HOME", str(s3_home))
+    monkeypatch.setenv("GISPORTAL_FILES", f"s3://{s3_bucket}/gp")
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    remote = _portal(s3_home, work)
+
+    assert remote["tiles"].keys() == embedded["tiles"].keys()
+    for url, got in remote["tiles"].items():
+        assert got == embedded["tiles"][url], url
+    assert remote["sha"] == embedded["sha"] and remote["pdf"] == embedded["pdf"]
+    assert remote["report"]["summary"] == embedded["report"]["summary"]
+    assert remote["findings"] == embedded["findings"]
+
+    # What the bucket holds: every shared file, under the prefix.
+    keys = {o["Key"] for page in s3_server.client().get_paginator("list_objects_v2")
+            .paginate(Bucket=s3_bucket) for o in page.get("Contents", [])}
+    parcels_job, plan_job = remote["jobs"]
+    assert {f"gp/{job.params['upload']}" for job in (parcels_job, plan_job)} <= keys
+    assert {f"gp/uploads/{plan_job.id}/report.{ext}" for ext in ("json", "geojson", "html")
+            } <= keys
+    assert f"gp/decisions/{remote['sha']}.pdf" in keys
+    assert {k for k in keys if k.endswith(".pmtiles")} == {
+        f"gp/tiles/676/parcels/v{parcels_job.result['version']}.pmtiles",
+        f"gp/tiles/676/plan/v{plan_job.result['version']}.pmtiles"}
+
+    # And the node's disk: the store, the catalogue, scratch (empty), logs, locks.
+    on_disk = sorted(p.relative_to(s3_home).as_posix() for p in s3_home.rglob("*")
+                     if p.is_file())
+    shared = [p for p in on_disk if p.split("/")[0] in ("uploads", "tiles", "decisions",
+                                                       "exports")
+              or p.endswith((".pmtiles", ".pdf", ".zip", ".geojson", ".html"))
+              or "report" in p or "thửa" in p or "quy hoạch" in p]
+    assert shared == [], shared
+    assert {p.split("/")[0] for p in on_disk} <= {
+        "catalogue.sqlite", "catalogue.sqlite-wal", "catalogue.sqlite-shm", "districts",
+        "jobs", "logs", "tmp", "secret_key"}, on_disk
+    assert not [p for p in on_disk if p.startswith("tmp/")], on_disk
