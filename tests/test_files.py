@@ -405,3 +405,51 @@ def test_s3_mode_end_to_end_matches_the_embedded_files_byte_for_byte(
         "catalogue.sqlite", "catalogue.sqlite-wal", "catalogue.sqlite-shm", "districts",
         "jobs", "logs", "tmp", "secret_key"}, on_disk
     assert not [p for p in on_disk if p.startswith("tmp/")], on_disk
+
+
+@pytest.mark.production
+def test_s3_mode_cleanup_applies_retention_in_the_bucket(tmp_path, monkeypatch, s3_server,
+                                                         s3_bucket):
+    """``gisportal cleanup`` with S3 file areas: a check job's folder and an upload no
+    version uses go from the bucket, a draft's upload and an archive in use stay, an
+    archive of a version the catalogue lost goes — the rules of the folders, on keys."""
+    from datetime import UTC, datetime, timedelta
+
+    from gisportal import jobs
+    from gisportal.jobs.housekeeping import cleanup
+    from gisportal.store.home import DataHome
+    from tests.conftest import parcel_grid, write_shapefile_zip
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("GISPORTAL_HOME", str(home))
+    monkeypatch.setenv("GISPORTAL_FILES", f"s3://{s3_bucket}/gp")
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    grid = write_shapefile_zip(parcel_grid(), tmp_path / "thua.zip")
+
+    def run(**kw) -> jobs.Job:
+        with open(grid, "rb") as fh:
+            job = jobs.submit_upload(home, fh, "thua.zip", district="678", layer="parcels",
+                                     actor="lan", **kw)
+        job = jobs.wait(home, job.id, timeout=180, poll=0.1)
+        assert job.state == "done", job.to_dict()
+        return job
+
+    check = run(kind="check")
+    draft = run()
+    data_home = DataHome.at(home)
+    data_home.tile_area.put_bytes("678/parcels/v99.pmtiles", b"an archive the catalogue lost")
+    later = datetime.now(UTC) + timedelta(days=31)
+
+    dry = cleanup(home, dry_run=True, now=later)
+    assert {e.to_dict(home)["path"] for e in dry.uploads} == {f"uploads/{check.id}"}
+    assert {e.to_dict(home)["path"] for e in dry.tiles} == {"tiles/678/parcels/v99.pmtiles"}
+    assert data_home.upload_area.exists(f"{check.id}/report.json")  # dry: nothing gone
+
+    done = cleanup(home, now=later)
+    assert done.summary()["uploads"]["count"] == 1 and done.bytes > 0
+    area = data_home.upload_area
+    assert list(area.list(f"{check.id}/")) == []
+    assert area.exists(DataHome.upload_key_of(draft.params["upload"]))
+    assert not data_home.tile_area.exists("678/parcels/v99.pmtiles")
+    assert not (home / "uploads").exists() and not (home / "tiles").exists()
