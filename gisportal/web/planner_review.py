@@ -264,7 +264,8 @@ def decision(version_id: int):
         done = decisions.attach_decision(
             get_store(), version.id, number=f.get("number", ""), date=f.get("date", ""),
             authority=f.get("authority", ""), pdf=upload.stream if given else None,
-            pdf_name=upload.filename if given else None, home=home(), settings=settings())
+            pdf_name=upload.filename if given else None, home=get_home(),
+            settings=settings())
     except GisportalError as err:
         kept = {k: f.get(k, "")[:200] for k in ("number", "date", "authority")}
         return review_page(version, status=err.http_status, error=err, form=kept)
