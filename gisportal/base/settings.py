@@ -128,6 +128,25 @@ SETTINGS: tuple[Setting, ...] = (
             "The window, in seconds, of login_max_global (10 in 5 s: 2 a second on "
             "average — look-up p99 stayed within 2x under a flood on 2 cores, 4 a second "
             "did not)."),
+    # Jobs across nodes (gisportal/jobs/runner.py, docs/design.md "Jobs across nodes").
+    Setting("job_runner", "auto", "GISPORTAL_JOB_RUNNER",
+            "Who starts background jobs: spawn (the web node starts a worker process per "
+            "job, up to job_workers), external (only `gisportal worker` processes, on any "
+            "node, take jobs from the queue), or auto: spawn in the embedded mode (one "
+            "command runs everything), external in production mode (database set)."),
+    Setting("job_heartbeat_seconds", 5, "GISPORTAL_JOB_HEARTBEAT_SECONDS",
+            "Seconds between two heartbeats of a running job's worker (one short update of "
+            "its row)."),
+    Setting("job_stale_seconds", 60, "GISPORTAL_JOB_STALE_SECONDS",
+            "A running job whose worker sent no heartbeat for this long is taken to have "
+            "lost its node and is put back in the queue for another worker (several "
+            "heartbeats: a busy node is not a dead one)."),
+    Setting("job_max_attempts", 3, "GISPORTAL_JOB_MAX_ATTEMPTS",
+            "Runs a job gets when its worker keeps disappearing; after the last one it "
+            "fails with JOB-ABANDONED instead of being re-queued again."),
+    Setting("node_name", "", "GISPORTAL_NODE_NAME",
+            "This node's name in the jobs table (which node runs a job). Empty: the host "
+            "name. Nodes sharing one database must have different names."),
 )
 
 

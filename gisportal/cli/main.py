@@ -550,6 +550,34 @@ def jobs_cancel(ctx, job_id) -> None:
     click.echo(f"job {job.id}: {job.state}" + (f" ({job.message})" if job.message else ""))
 
 
+@cli.command("worker")
+@click.option("--jobs", "n_jobs", type=click.IntRange(1), default=1, show_default=True,
+              help="Jobs run at once on this node, each in its own process.")
+@click.option("--once", is_flag=True,
+              help="Run what is queued, then exit (tests, cron).")
+@click.option("--grace", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Seconds running jobs get to finish after SIGTERM before they are "
+                   "handed back to the queue.")
+@click.pass_context
+@_errors
+def worker_command(ctx, n_jobs, once, grace) -> None:
+    """Take background jobs from the queue and run them (any node, production mode).
+
+    Jobs are claimed through the database, so workers on several nodes each run a job
+    once; a job whose node stops sending heartbeats is re-queued and run again
+    (job_stale_seconds, job_max_attempts). SIGTERM stops claiming and hands running jobs
+    back. With job_runner=external the web nodes start no jobs themselves.
+    """
+    from gisportal.jobs import runner
+
+    def say(line: str) -> None:
+        click.echo(line)
+        sys.stdout.flush()  # a supervisor (systemd, a test) reads it as it happens
+
+    settings = ctx.obj["settings"]
+    runner.run(data_home(settings), settings, jobs=n_jobs, once=once, grace=grace, say=say)
+
+
 @cli.command("cleanup")
 @click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
 @click.option("--retention-days", type=click.IntRange(0), default=None,

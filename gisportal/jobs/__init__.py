@@ -75,6 +75,7 @@ __all__ = [
     "Job",
     "cancel",
     "dispatch",
+    "end_dead_worker",
     "get",
     "list_jobs",
     "reap",
@@ -444,10 +445,16 @@ def dispatch(home: str | Path, settings: Mapping[str, Any] | None = None) -> lis
     Called after every submit, by each worker as it finishes, after a cancel and at
     start-up. One catalogue transaction decides and records which jobs start, so two
     dispatchers (the web server and a finishing worker) never overfill the slots.
+
+    With ``job_runner`` external (the production default) it only reaps: the
+    ``gisportal worker`` processes claim queued jobs themselves (`gisportal.jobs.runner`).
     """
     home = _home(home)
     conf = _settings(home, settings)
-    reap(home)
+    reap(home, conf)
+    if process.runner(conf) != "spawn":
+        return []
+    node = process.node_name(conf)
     with table.connect(home) as conn:
         if conn.execute("SELECT 1 FROM jobs WHERE state = 'queued' LIMIT 1").fetchone() is None:
             return []  # the common case takes no write lock
@@ -473,14 +480,19 @@ def dispatch(home: str | Path, settings: Mapping[str, Any] | None = None) -> lis
                 continue
             finally:
                 os.close(fd)  # the worker holds its own copy of the locked descriptor
-            table.update(conn, job_id, state="running", pid=pid, stage="starting",
-                         percent=STAGES["starting"], started_at=utc_now(), message="")
+            table.mark_spawned(conn, job_id, node=node, pid=pid)
             started.append(job_id)
     return started
 
 
-def reap(home: str | Path) -> list[int]:
+def reap(home: str | Path, settings: Mapping[str, Any] | None = None) -> list[int]:
     """Mark running jobs whose worker is gone; kill those long past their time first.
+
+    Two rules (see :mod:`gisportal.jobs.process` for why both): a job this node's
+    dispatcher spawned is judged by its lock file, at once, as below; any other running
+    job (claimed by a ``gisportal worker``, or spawned on another node) by its
+    heartbeat — older than ``job_stale_seconds``, it is re-queued for another worker
+    (`_requeue_stale`), up to ``job_max_attempts`` runs.
 
     A worker killed by the system, a reboot or a bug leaves its row running; the store
     removes what the worker left half-written the next time it is opened (every worker
@@ -492,14 +504,18 @@ def reap(home: str | Path) -> list[int]:
     cannot stop it (in C code): its process group is killed. Returns the ids reaped.
     """
     home = _home(home)
+    conf = _settings(home, settings)
+    node = process.node_name(conf)
     reaped: list[int] = []
     with table.connect(home) as conn:
-        rows = conn.execute("SELECT id, pid, cancel_requested_at, started_at, limits "
-                            "FROM jobs WHERE state = 'running'").fetchall()
+        rows = conn.execute("SELECT id, pid, cancel_requested_at, started_at, limits, node, "
+                            "runner FROM jobs WHERE state = 'running'").fetchall()
         if not rows:
             return reaped
         fallback: limits.Limits | None = None
-        for job_id, pid, cancel_requested, started_at, limits_json in rows:
+        for job_id, pid, cancel_requested, started_at, limits_json, row_node, runner in rows:
+            if (runner or "spawn") != "spawn" or (row_node or node) != node:
+                continue  # judged by its heartbeat, below
             if limits_json is None and fallback is None:
                 fallback = limits.Limits.from_settings(load_settings())
             lim = limits.Limits.from_dict(json.loads(limits_json) if limits_json else None,
@@ -515,27 +531,141 @@ def reap(home: str | Path) -> list[int]:
                 process.signal_group(pid, signal.SIGKILL)
                 if not _wait_dead(home, job_id, 10.0):
                     continue  # the next reap tries again
-            now = utc_now()
-            with table.transaction(conn):
-                if cancel_requested:
-                    changed = table.update(conn, job_id, only_if_state="running",
-                                           only_if_pid=pid, state="cancelled",
-                                           message="cancelled", finished_at=now)
-                else:
-                    err, message = _death(home, job_id, pid, lim, elapsed)
-                    changed = table.update(
-                        conn, job_id, only_if_state="running", only_if_pid=pid,
-                        state="failed", message=message, finished_at=now,
-                        error=_error_dict(err))
-            if changed:
+            if _mark_dead(home, conn, job_id, pid, bool(cancel_requested), lim, elapsed):
                 reaped.append(job_id)
-                _log_reaped(home, job_id, table.fetch(conn, job_id))
-                process.lock_path(home, job_id).unlink(missing_ok=True)
-                from gisportal.jobs import housekeeping
-
-                housekeeping.remove_owned_by(home, pid)
-                record_outcome(home, table.fetch(conn, job_id))
+        reaped.extend(_requeue_stale(home, conn, conf, node))
     return reaped
+
+
+def _limits_of(limits_json: str | None) -> limits.Limits:
+    fallback = limits.Limits.from_settings(load_settings()) if limits_json is None \
+        else limits.Limits()
+    return limits.Limits.from_dict(json.loads(limits_json) if limits_json else None, fallback)
+
+
+def _mark_dead(home: Path, conn: Any, job_id: int, pid: int | None, cancel_requested: bool,
+               lim: limits.Limits, elapsed: float | None) -> bool:
+    """Record the end of a running job whose worker process is known dead on this node:
+    cancelled if that was asked, else failed with the likely cause (`_death`); its lock
+    file and scratch go, the audit log hears of it. False if the row changed meanwhile."""
+    now = utc_now()
+    with table.transaction(conn):
+        if cancel_requested:
+            changed = table.update(conn, job_id, only_if_state="running",
+                                   only_if_pid=pid, state="cancelled",
+                                   message="cancelled", finished_at=now)
+        else:
+            err, message = _death(home, job_id, pid, lim, elapsed)
+            changed = table.update(
+                conn, job_id, only_if_state="running", only_if_pid=pid,
+                state="failed", message=message, finished_at=now,
+                error=_error_dict(err))
+    if changed:
+        _log_reaped(home, job_id, table.fetch(conn, job_id))
+        process.lock_path(home, job_id).unlink(missing_ok=True)
+        from gisportal.jobs import housekeeping
+
+        housekeeping.remove_owned_by(home, pid)
+        record_outcome(home, table.fetch(conn, job_id))
+    return changed
+
+
+def end_dead_worker(home: str | Path, node: str, pid: int) -> Job | None:
+    """The job of a ``gisportal worker`` child that exited without recording its end
+    (killed by the system, or by its supervisor past its time), marked as `reap` marks a
+    dead spawned worker's; the job it last ran if it had recorded its end; None if it
+    claimed nothing. Called by `gisportal.jobs.runner` as each child exits.
+    """
+    home = _home(home)
+    with table.connect(home) as conn:
+        row = conn.execute("SELECT id, state, cancel_requested_at, started_at, limits "
+                           "FROM jobs WHERE node = ? AND pid = ? ORDER BY id DESC LIMIT 1",
+                           (node, pid)).fetchone()
+        if row is None:
+            return None
+        job_id, state, cancel_requested, started_at, limits_json = row
+        if state == "running":
+            _mark_dead(home, conn, job_id, pid, bool(cancel_requested),
+                       _limits_of(limits_json), _seconds_since(started_at))
+        return table.fetch(conn, job_id)
+
+
+def overdue_workers(home: str | Path, node: str, pids: Sequence[int]) -> list[int]:
+    """Pids among `pids` (``gisportal worker`` children on `node`) whose job is past its
+    time limit and its grace: wedged where their own alarm cannot stop them."""
+    if not pids:
+        return []
+    home = _home(home)
+    with table.connect(home) as conn:
+        rows = conn.execute(
+            f"SELECT pid, started_at, limits FROM jobs WHERE state = 'running' AND node = ? "
+            f"AND pid IN ({', '.join('?' * len(pids))})", (node, *pids)).fetchall()
+    out = []
+    for pid, started_at, limits_json in rows:
+        lim, elapsed = _limits_of(limits_json), _seconds_since(started_at)
+        if lim.timeout_seconds and elapsed is not None and \
+                elapsed > lim.timeout_seconds + limits.TIMEOUT_GRACE:
+            out.append(int(pid))
+    return out
+
+
+def _requeue_stale(home: Path, conn: Any, conf: Mapping[str, Any], node: str) -> list[int]:
+    """Re-queue running jobs whose heartbeat is older than ``job_stale_seconds``.
+
+    Their node is taken as gone (a killed ``gisportal worker``, a node powered off):
+    the job goes back to the queue with its attempt count, and the next claim runs it
+    again — idempotently, see :mod:`gisportal.jobs.worker`. A job that has had
+    ``job_max_attempts`` runs fails instead (JOB-ABANDONED: something about it, or
+    the nodes, keeps killing its workers); one whose cancel was asked is cancelled.
+    The selection and the updates run in one write transaction, and each update is
+    conditional on the heartbeat still being stale, so a worker that beats meanwhile
+    keeps its job.
+    """
+    stale_s = max(1, int(conf.get("job_stale_seconds") or 60))
+    max_attempts = max(1, int(conf.get("job_max_attempts") or 1))
+    changed: list[int] = []
+    ended: list[Job] = []
+    if not table.stale(conn, stale_s, local_node=node):
+        return changed  # the common case takes no write lock
+    with table.transaction(conn):
+        for job in table.stale(conn, stale_s, local_node=node):
+            claim = (str(job.node), int(job.pid or 0), job.attempt)
+            now = utc_now()
+            if job.cancel_requested_at:
+                done = table.update(conn, job.id, only_if_state="running",
+                                    only_if_claim=claim, state="cancelled",
+                                    message="cancelled", finished_at=now)
+            elif job.attempt >= max_attempts:
+                done = table.update(
+                    conn, job.id, only_if_state="running", only_if_claim=claim,
+                    state="failed", message="abandoned", finished_at=now,
+                    error=_error_dict(GisportalError(
+                        f"the job was abandoned: its worker stopped sending heartbeats "
+                        f"{job.attempt} times without finishing (last on node {job.node})",
+                        where=f"job {job.id}, stage {job.stage}",
+                        fix="Submit the job again; if it is abandoned again, ask the "
+                            "administrator to look at the worker nodes' logs (memory, "
+                            "restarts; settings job_stale_seconds, job_max_attempts)",
+                        code="JOB-ABANDONED")))
+            else:
+                done = table.requeue_if_stale(
+                    conn, job, stale_s,
+                    f"re-queued: its worker on {job.node} stopped sending heartbeats "
+                    f"(attempt {job.attempt} of {max_attempts})")
+                if done:
+                    logger.warning("job %s: worker %s on %s silent for %s s, re-queued",
+                                   job.id, job.pid, job.node, stale_s)
+            if done:
+                changed.append(job.id)
+                if job.cancel_requested_at or job.attempt >= max_attempts:
+                    ended.append(job)
+    for job in ended:
+        if job.node == node:
+            from gisportal.jobs import housekeeping
+
+            housekeeping.remove_owned_by(home, job.pid)
+        record_outcome(home, table.fetch(conn, job.id))
+    return changed
 
 
 def _log_reaped(home: Path, job_id: int, job: Job | None) -> None:
@@ -623,12 +753,20 @@ def cancel(home: str | Path, job_id: int, *, grace: float = CANCEL_GRACE,
         if changed:
             record_outcome(home, job)
         return job
-    if job.pid is not None and process.is_alive(home, job.id):
+    conf = _settings(home, settings)
+    local = (job.node or process.node_name(conf)) == process.node_name(conf)
+    if local and job.pid is not None and process.is_alive(home, job.id):
         process.signal_group(job.pid, signal.SIGTERM)
         if not _wait_dead(home, job.id, grace):
             process.signal_group(job.pid, signal.SIGKILL)
             _wait_dead(home, job.id, 30.0)
-    reap(home)
+    elif not local:
+        # A worker on another node: its heartbeat brings it the cancel (the row says
+        # so), and it stops as for a SIGTERM. Wait for it as long as a local one.
+        deadline = time.monotonic() + grace + float(conf.get("job_heartbeat_seconds") or 0)
+        while time.monotonic() < deadline and not get(home, job.id).finished:
+            time.sleep(0.1)
+    reap(home, conf)
     dispatch(home, settings)
     return get(home, job.id)
 
@@ -655,8 +793,7 @@ def wait(home: str | Path, job_id: int, timeout: float = 600.0, *,
         job = get(home, job_id)
         if job.finished or time.monotonic() >= deadline:
             return job
-        if job.state == "running" and not process.is_alive(home, job.id):
-            reap(home)
+        if job.state == "running" and not process.is_alive(home, job.id) and reap(home):
             continue
         time.sleep(poll)
 

@@ -114,6 +114,16 @@ class Job:
     limits
         The limits it runs under (``memory_mb``, ``timeout_seconds``; 0: none), from the
         settings it was submitted with; None for a row from before they were recorded.
+    node, runner
+        The node (setting ``node_name``, default the host name) whose process runs the
+        job, and how it was started: ``spawn`` (by a web node's `dispatch`) or
+        ``worker`` (claimed by a ``gisportal worker``); None before the first claim and
+        again after a re-queue.
+    attempt
+        How many times the job was claimed: 1 for the first run; a job re-queued after
+        its node stopped sending heartbeats keeps it, so the next claim makes it 2.
+    claimed_at, heartbeat_at
+        When the current run claimed the job, and its worker's last sign of life.
     """
 
     id: int
@@ -135,6 +145,11 @@ class Job:
     finished_at: str | None = None
     cancel_requested_at: str | None = None
     limits: dict[str, Any] | None = None
+    node: str | None = None
+    runner: str | None = None
+    attempt: int = 0
+    claimed_at: str | None = None
+    heartbeat_at: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -151,4 +166,6 @@ class Job:
             "created_at": self.created_at, "started_at": self.started_at,
             "updated_at": self.updated_at, "finished_at": self.finished_at,
             "cancel_requested_at": self.cancel_requested_at, "limits": self.limits,
+            "node": self.node, "runner": self.runner, "attempt": self.attempt,
+            "claimed_at": self.claimed_at, "heartbeat_at": self.heartbeat_at,
         }

@@ -20,7 +20,9 @@ from gisportal.base.errors import NotFoundError, UsageError
 from gisportal.jobs.model import STAGES, STATES, Job, utc_now
 from gisportal.store import catalogue
 
-__all__ = ["connect", "transaction", "insert", "fetch", "fetch_many", "update", "to_json"]
+__all__ = ["connect", "transaction", "insert", "fetch", "fetch_many", "update", "to_json",
+           "claim_next", "mark_spawned", "heartbeat", "stale", "requeue_if_stale", "Claim",
+           "RUNNERS"]
 
 _COMPONENT = "jobs"
 #: Migrations of this component; entry i brings the schema to version i + 1.
@@ -53,15 +55,27 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # The limits a job was submitted under (JSON: memory_mb, timeout_seconds): its worker
     # applies them whoever starts it, and a reaper in any process judges the job by them.
     ("ALTER TABLE jobs ADD COLUMN limits TEXT",),
+    # Jobs across nodes (issue 12): who claimed the job (node, how it was started), how
+    # often, and its worker's last heartbeat; a stale one is re-queued by any reaper.
+    (
+        "ALTER TABLE jobs ADD COLUMN node TEXT",
+        "ALTER TABLE jobs ADD COLUMN runner TEXT",
+        "ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE jobs ADD COLUMN claimed_at TEXT",
+        "ALTER TABLE jobs ADD COLUMN heartbeat_at TEXT",
+    ),
 )
 
 _FIELDS = ("id, kind, district, layer, params, state, stage, percent, message, result, "
            "error, pid, actor, cancel_requested_at, created_at, started_at, updated_at, "
-           "finished_at, limits")
+           "finished_at, limits, node, runner, attempt, claimed_at, heartbeat_at")
 #: Columns `update` may set.
 _UPDATABLE = frozenset({"params", "state", "stage", "percent", "message", "result", "error",
                         "pid", "cancel_requested_at", "started_at", "finished_at",
-                        "limits"})
+                        "limits", "node", "runner", "attempt", "claimed_at",
+                        "heartbeat_at"})
+#: How a running job was started: by a web node's dispatcher, or claimed by a worker.
+RUNNERS = ("spawn", "worker")
 
 def catalogue_path(home: str | Path) -> Path:
     return catalogue.catalogue_path(home)
@@ -91,13 +105,15 @@ def _from_json(text: str | None) -> Any:
 def _job(row: Sequence[Any]) -> Job:
     (jid, kind, district, layer, params, state, stage, percent, message, result, error, pid,
      actor, cancel_requested_at, created_at, started_at, updated_at, finished_at,
-     limits) = row
+     limits, node, runner, attempt, claimed_at, heartbeat_at) = row
     return Job(id=jid, kind=kind, district=district, layer=layer, state=state, stage=stage,
                percent=percent, message=message, actor=actor, created_at=created_at,
                updated_at=updated_at, params=_from_json(params) or {},
                result=_from_json(result), error=_from_json(error), pid=pid,
                started_at=started_at, finished_at=finished_at,
-               cancel_requested_at=cancel_requested_at, limits=_from_json(limits))
+               cancel_requested_at=cancel_requested_at, limits=_from_json(limits),
+               node=node, runner=runner, attempt=int(attempt or 0), claimed_at=claimed_at,
+               heartbeat_at=heartbeat_at)
 
 
 def insert(conn: sqlite3.Connection, *, kind: str, district: str, layer: str, actor: str,
@@ -155,12 +171,15 @@ def fetch_many(conn: sqlite3.Connection, *, district: str | None = None,
 
 
 def update(conn: sqlite3.Connection, job_id: int, *, only_if_state: str | None = None,
-           only_if_pid: int | None = None, **values: Any) -> bool:
+           only_if_pid: int | None = None, only_if_claim: Claim | None = None,
+           **values: Any) -> bool:
     """Set columns of a job; JSON columns take Python values. True if the row changed.
 
     ``only_if_state`` / ``only_if_pid`` make the update conditional, so a worker never
     overwrites a job that was meanwhile cancelled or reaped, and a reaper never
-    overwrites a job that finished meanwhile.
+    overwrites a job that finished meanwhile. ``only_if_claim`` (node, pid, attempt) is
+    the worker's fence across nodes: a worker whose job was re-queued and claimed again
+    elsewhere (same pid on another node, or its own earlier attempt) writes nothing.
     """
     bad = set(values) - _UPDATABLE
     if bad:
@@ -179,4 +198,113 @@ def update(conn: sqlite3.Connection, job_id: int, *, only_if_state: str | None =
     if only_if_pid is not None:
         sql += " AND pid = ?"
         params.append(only_if_pid)
+    if only_if_claim is not None:
+        sql += " AND node = ? AND pid = ? AND attempt = ?"
+        params.extend(only_if_claim)
     return conn.execute(sql, params).rowcount == 1
+
+
+# --------------------------------------------------------------------------- claiming
+#
+# Why the claim is one statement: two workers (on one node or several) asking for work
+# at the same moment must never both get the same job. SQLite serialises writers, and
+# ``BEGIN IMMEDIATE`` takes the write lock before the statement reads the queue, so the
+# sub-select and the update see one state; PostgreSQL's ``FOR UPDATE SKIP LOCKED`` lets
+# a second claimer pass over the row the first one holds instead of waiting for it.
+# Timestamps of the claim protocol (claimed_at, heartbeat_at and the stale cut-off) come
+# from the database's clock, never a node's: nodes whose clocks drift apart by more than
+# the stale limit would otherwise take each other's live jobs.
+
+#: (node, pid, attempt): the claim a worker holds; see `update`'s ``only_if_claim``.
+Claim = tuple[str, int, int]
+
+
+def _is_sqlite(conn: Any) -> bool:
+    return isinstance(conn, sqlite3.Connection)
+
+
+def _now_sql(conn: Any) -> str:
+    """SQL for the database's current UTC time, formatted as `utc_now` formats it (so
+    text comparison orders it)."""
+    if _is_sqlite(conn):
+        return "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')"
+    return """to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+
+
+def _ago_sql(conn: Any) -> str:
+    """SQL for the database's UTC time ``?`` seconds ago, formatted like `_now_sql`."""
+    if _is_sqlite(conn):
+        return "strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-' || CAST(? AS INTEGER) || ' seconds')"
+    return ("""to_char((now() - make_interval(secs => ?)) AT TIME ZONE 'UTC', """
+            """'YYYY-MM-DD"T"HH24:MI:SS"Z"')""")
+
+
+def claim_next(conn: sqlite3.Connection, *, node: str, pid: int) -> Job | None:
+    """Claim the oldest queued job for process `pid` of `node`; None if none is queued.
+
+    One statement in its own transaction: the job becomes ``running`` with this
+    worker's node and pid, a fresh ``claimed_at``/``heartbeat_at``/``started_at`` and
+    ``attempt + 1``.
+    """
+    now = _now_sql(conn)
+    skip = "" if _is_sqlite(conn) else " FOR UPDATE SKIP LOCKED"
+    sql = (f"UPDATE jobs SET state = 'running', node = ?, pid = ?, runner = 'worker', "
+           f"stage = 'starting', percent = ?, message = '', attempt = attempt + 1, "
+           f"claimed_at = {now}, heartbeat_at = {now}, started_at = {now}, "
+           f"updated_at = {now} "
+           f"WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id{skip} LIMIT 1) "
+           f"RETURNING {_FIELDS}")
+    with transaction(conn):
+        row = conn.execute(sql, (node, pid, STAGES["starting"])).fetchone()
+    return None if row is None else _job(row)
+
+
+def mark_spawned(conn: sqlite3.Connection, job_id: int, *, node: str, pid: int) -> bool:
+    """Record that a web node's dispatcher started process `pid` for a queued job (the
+    caller holds the transaction that chose it): the spawn runner's claim."""
+    now = _now_sql(conn)
+    return conn.execute(
+        f"UPDATE jobs SET state = 'running', node = ?, pid = ?, runner = 'spawn', "
+        f"stage = 'starting', percent = ?, message = '', attempt = attempt + 1, "
+        f"claimed_at = {now}, heartbeat_at = {now}, started_at = {now}, updated_at = {now} "
+        f"WHERE id = ? AND state = 'queued'",
+        (node, pid, STAGES["starting"], job_id)).rowcount == 1
+
+
+def heartbeat(conn: sqlite3.Connection, job_id: int, claim: Claim) -> tuple[bool, bool]:
+    """Refresh the heartbeat of the job `claim` holds: (still ours, cancel requested).
+
+    Not ours any more means the job was re-queued (this worker looked dead), cancelled
+    and reaped, or finished: the worker must stop without writing.
+    """
+    row = conn.execute(
+        f"UPDATE jobs SET heartbeat_at = {_now_sql(conn)} WHERE id = ? AND state = 'running' "
+        f"AND node = ? AND pid = ? AND attempt = ? RETURNING cancel_requested_at",
+        (job_id, *claim)).fetchone()
+    if row is None:
+        return False, False
+    return True, row[0] is not None
+
+
+def stale(conn: sqlite3.Connection, seconds: float, *, local_node: str) -> list[Job]:
+    """Running jobs whose worker sent no heartbeat for `seconds`, except the ones the
+    dispatcher of `local_node` spawned (those are judged by their lock file, which tells
+    at once). A row from before heartbeats were recorded counts as spawned here."""
+    rows = conn.execute(
+        f"SELECT {_FIELDS} FROM jobs WHERE state = 'running' "
+        f"AND COALESCE(heartbeat_at, updated_at) < {_ago_sql(conn)} "
+        f"AND NOT (COALESCE(runner, 'spawn') = 'spawn' AND COALESCE(node, ?) = ?) "
+        f"ORDER BY id", (int(seconds), local_node, local_node)).fetchall()
+    return [_job(r) for r in rows]
+
+
+def requeue_if_stale(conn: sqlite3.Connection, job: Job, seconds: float,
+                     message: str) -> bool:
+    """Put a stale running job back in the queue (its attempt count kept), unless its
+    worker sent a heartbeat or finished meanwhile. The caller holds a transaction."""
+    return conn.execute(
+        f"UPDATE jobs SET state = 'queued', stage = 'queued', percent = 0, message = ?, "
+        f"node = NULL, pid = NULL, runner = NULL, updated_at = {_now_sql(conn)} "
+        f"WHERE id = ? AND state = 'running' AND attempt = ? "
+        f"AND COALESCE(heartbeat_at, updated_at) < {_ago_sql(conn)}",
+        (message, job.id, job.attempt, int(seconds))).rowcount == 1

@@ -6,6 +6,22 @@ runs the pipeline with a progress callback that writes the stage into the row, s
 the validation report next to the upload, records the result or the error, then starts
 the next queued job and exits.
 
+``python -m gisportal.jobs.worker HOME --claim`` is the same worker started by
+``gisportal worker`` (:mod:`gisportal.jobs.runner`): it claims the oldest queued job
+itself (`gisportal.jobs.table.claim_next`), runs it, and exits without starting another
+(its ``gisportal worker`` does). Either way a thread refreshes the row's heartbeat every
+``job_heartbeat_seconds``; when the row is no longer this worker's (re-queued after a
+stale heartbeat, and maybe claimed elsewhere) the worker stops and writes nothing, and a
+cancel asked on any node reaches it through the row. SIGUSR2 (its ``gisportal worker``
+stopping) hands the job back to the queue.
+
+Re-runs are idempotent: a job re-queued after its node died may already have stored its
+version (the worker was killed while writing the report, say). The version is found
+again — the id the first run recorded in the job's result, or the version whose meta
+names the job — and reused: the upload is validated again for its report, and nothing
+is stored twice. A publish re-run publishes the same version, which the store treats
+as a no-op once it is published.
+
 Cancelling: the web process sends SIGTERM to this process's group. The handler raises
 `JobCancelled` in the main thread at the next Python step, so the store discards a
 half-written version itself (``add_version`` cleans up on any exception) and tile
@@ -45,6 +61,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -69,6 +86,11 @@ class JobTimedOut(BaseException):  # noqa: N818 - like JobCancelled
     """Raised in the main thread by the job's alarm (``job_timeout_seconds``)."""
 
 
+class JobReleased(BaseException):  # noqa: N818 - like JobCancelled
+    """Raised in the main thread by SIGUSR2: the ``gisportal worker`` that started this
+    process is stopping, and the job goes back to the queue for another worker."""
+
+
 def _stage_of(text: str) -> tuple[str | None, str]:
     """Map a pipeline progress text to (stage, detail).
 
@@ -91,10 +113,19 @@ def _stage_of(text: str) -> tuple[str | None, str]:
 class Worker:
     """Runs one job; holds its progress state and its cancel flags."""
 
-    def __init__(self, home: Path, job_id: int) -> None:
+    def __init__(self, home: Path, job_id: int | None) -> None:
         self.home = home
-        self.job_id = job_id
+        #: None until a ``--claim`` worker has claimed its job.
+        self.job_id: int = -1 if job_id is None else job_id
         self.pid = os.getpid()
+        #: (node, pid, attempt) of this run: every write is fenced by it.
+        self.ticket: tuple[str, int, int] | None = None
+        #: ``spawn`` (started by a dispatcher, starts the next job) or ``worker``.
+        self.runner = "spawn"
+        #: Set by the heartbeat thread when the row is no longer this worker's.
+        self.lost = False
+        self.release_requested = False
+        self._beating = threading.Event()
         self.limits = limits.Limits()
         #: The address-space limit before this worker lowered it (its children get it).
         self.previous_memory: tuple[int, int] | None = None
@@ -127,20 +158,34 @@ class Worker:
             self.cancellable = False
             raise JobTimedOut
 
+    def on_release(self, signum: int, frame: Any) -> None:
+        """SIGUSR2: hand the job back (never while the pointer moves: then it finishes)."""
+        self.release_requested = True
+        if self.cancellable:
+            self.cancellable = False
+            raise JobReleased
+
     def _pause(self) -> None:
-        """Test hook: wait for SIGUSR1 (go on) or SIGTERM (cancel, when allowed)."""
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        """Test hook: wait for SIGUSR1 (go on), SIGTERM (cancel, when allowed) or SIGUSR2
+        (hand the job back, when allowed)."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGUSR2})
         try:
             while True:
-                got = signal.sigwait({signal.SIGTERM, signal.SIGUSR1})
+                got = signal.sigwait({signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2})
                 if got == signal.SIGUSR1:
                     return
+                if got == signal.SIGUSR2:
+                    self.release_requested = True
+                    if self.cancellable:
+                        self.cancellable = False
+                        raise JobReleased
+                    continue
                 self.cancel_requested = True
                 if self.cancellable:
                     self.cancellable = False
                     raise JobCancelled
         finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGUSR2})
 
     # -- the job row ---------------------------------------------------------------------
 
@@ -148,6 +193,9 @@ class Worker:
         from gisportal.jobs import table
 
         with table.connect(self.home) as conn, table.transaction(conn):
+            if self.ticket is not None:
+                return table.update(conn, self.job_id, only_if_state="running",
+                                    only_if_claim=self.ticket, **values)
             return table.update(conn, self.job_id, only_if_state="running",
                                 only_if_pid=self.pid, **values)
 
@@ -161,7 +209,82 @@ class Worker:
             job = table.fetch(conn, self.job_id)
         if job.state != "running" or job.pid != self.pid:
             return None
+        if job.node is not None:
+            self.ticket = (job.node, self.pid, job.attempt)
         return job
+
+    def claim_next(self):
+        """``--claim``: the oldest queued job, claimed by this process; None if none.
+
+        Once claimed, the job's lock file is held (a local ``cancel`` and ``wait`` find
+        this process by it) and this process's output goes to the job's log.
+        """
+        from gisportal.base.settings import load_settings
+        from gisportal.jobs import table
+
+        node = process.node_name(load_settings())
+        with table.connect(self.home) as conn:
+            job = table.claim_next(conn, node=node, pid=self.pid)
+        if job is None:
+            return None
+        self.job_id, self.runner = job.id, "worker"
+        self.ticket = (node, self.pid, job.attempt)
+        fd = process.hold_lock(self.home, job.id)  # kept open until this process ends
+        os.set_inheritable(fd, False)
+        log = os.open(process.log_path(self.home, job.id),
+                      os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        print(json.dumps({"job": job.id, "pid": self.pid, "node": node,
+                          "attempt": job.attempt}), flush=True)
+        return job
+
+    # -- heartbeat -------------------------------------------------------------------------
+
+    def start_heartbeat(self, seconds: float) -> None:
+        """Refresh ``heartbeat_at`` every `seconds` in a thread of its own.
+
+        Why a thread: the pipeline reports progress at coarse stages (validating 200 000
+        parcels is one stage of a minute), and a heartbeat must not depend on it. It
+        also carries news back: the row no longer ours (the job was re-queued: stop and
+        write nothing) or a cancel asked on another node (stop as for a local cancel).
+        Both reach the main thread as SIGTERM, the signal a local cancel sends.
+        """
+        if self.ticket is None or seconds <= 0:
+            return
+        thread = threading.Thread(target=self._beat, args=(float(seconds),),
+                                  name="job-heartbeat", daemon=True)
+        thread.start()
+
+    def stop_heartbeat(self) -> None:
+        self._beating.set()
+
+    def _beat(self, seconds: float) -> None:
+        from gisportal.jobs import table
+
+        signalled = False
+        while not self._beating.wait(seconds):
+            try:
+                with table.connect(self.home) as conn:
+                    ours, cancel = table.heartbeat(conn, self.job_id, self.ticket)
+            except Exception:  # noqa: BLE001 - a missed beat is retried; staleness decides
+                traceback.print_exc()
+                continue
+            if self._beating.is_set():
+                return
+            if not ours:
+                self.lost = True
+                print(f"job {self.job_id}: the job is no longer this worker's (re-queued "
+                      "or ended elsewhere): stopping without writing", file=sys.stderr,
+                      flush=True)
+                os.kill(self.pid, signal.SIGTERM)
+                return
+            if cancel and not signalled:
+                signalled = True
+                os.kill(self.pid, signal.SIGTERM)
 
     def progress(self, text: str) -> None:
         """The pipeline's progress callback."""
@@ -208,17 +331,26 @@ class Worker:
 
     # -- running -------------------------------------------------------------------------
 
-    def run(self) -> int:
-        """Claim, run, record; start the next job. The exit status (0 unless a bug)."""
-        job = self.claim()
+    def run(self, claim: bool = False) -> int:
+        """Claim, run, record; start the next job. The exit status (0 unless a bug).
+
+        `claim`: claim the oldest queued job (``--claim``) instead of the job the
+        dispatcher started this process for; no job to claim is not an error.
+        """
+        from gisportal.base.settings import load_settings
+
+        job = self.claim_next() if claim else self.claim()
         if job is None:
             return 0
         self.apply_limits(job)
         status = 0
         signal.signal(signal.SIGTERM, self.on_sigterm)
         signal.signal(signal.SIGALRM, self.on_alarm)
+        signal.signal(signal.SIGUSR2, self.on_release)
+        self.start_heartbeat(float(load_settings().get("job_heartbeat_seconds") or 0))
         try:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGALRM})
+            signal.pthread_sigmask(signal.SIG_UNBLOCK,
+                                   {signal.SIGTERM, signal.SIGALRM, signal.SIGUSR2})
             if self.limits.timeout_seconds:
                 signal.alarm(self.limits.timeout_seconds)
             from gisportal.jobs import housekeeping
@@ -233,7 +365,12 @@ class Worker:
             self.finish("done", result=result, message=message)
         except JobCancelled:
             self.cancellable = False
-            self.finish("cancelled", result=self.cancelled_result(job), message="cancelled")
+            if not self.lost:  # a lost job is someone else's now: nothing to record
+                self.finish("cancelled", result=self.cancelled_result(job),
+                            message="cancelled")
+        except JobReleased:
+            self.cancellable = False
+            self.release(job)
         except JobTimedOut:
             self.cancellable = False
             err = limits.timeout_error(self.limits.timeout_seconds,
@@ -251,10 +388,13 @@ class Worker:
             self.finish("failed", error=error, message=message)
         finally:
             self.cancellable = False
+            self.stop_heartbeat()
             signal.alarm(0)
             sys.stdout.flush()
             sys.stderr.flush()
         process.lock_path(self.home, self.job_id).unlink(missing_ok=True)
+        if self.runner != "spawn":
+            return status  # its gisportal worker claims the next one
         # The next job, started below, inherits this process's limits: give it the ones
         # this worker was started with (it sets its own).
         limits.restore_memory(self.previous_memory)
@@ -265,6 +405,20 @@ class Worker:
         except Exception:  # noqa: BLE001 - the next submit or start-up dispatches again
             traceback.print_exc()
         return status
+
+    def release(self, job) -> None:
+        """Hand the job back to the queue (its ``gisportal worker`` is stopping).
+
+        Whatever the job stored stays (a version is found again by the next run, see the
+        module docstring); the attempt is given back too: the job did not fail.
+        """
+        from gisportal.base.settings import load_settings
+
+        node = process.node_name(load_settings())
+        if self._write(state="queued", stage="queued", percent=0, node=None, pid=None,
+                       runner=None, attempt=max(0, job.attempt - 1),
+                       message=f"handed back to the queue: its worker on {node} stopped"):
+            print(f"job {job.id}: handed back to the queue", file=sys.stderr)
 
     def apply_limits(self, job) -> None:
         """Lower this process's address space to the job's ``memory_mb``, before any work.
@@ -370,9 +524,11 @@ class Worker:
             result["reports"] = reports.write(self.home, job.id, checked.report,
                                               checked.layer.frame)
             return result
-        ingested = ingest_file(store, path, job.layer, job.district, publish=False,
-                               user=job.actor, meta={"job": job.id},
-                               public_fields=p.get("public_fields") or None, **options)
+        ingested = self.stored_before(job, store, path, options)
+        if ingested is None:
+            ingested = ingest_file(store, path, job.layer, job.district, publish=False,
+                                   user=job.actor, meta={"job": job.id},
+                                   public_fields=p.get("public_fields") or None, **options)
         version = ingested.version
         self.version_id = version.id
         self._write(result={"version": version.id})  # known at once, should it be killed
@@ -423,6 +579,56 @@ class Worker:
                             progress=self.progress)
         return done.to_dict()
 
+    @staticmethod
+    def version_of(job, store) -> int | None:
+        """The version an earlier run of `job` stored, if any: the id recorded in the
+        job's result (checked to carry the job's tag), else the version whose meta
+        names the job (stored, then killed before the id reached the row)."""
+        from gisportal.base.errors import NotFoundError
+
+        recorded = (job.result or {}).get("version")
+        if isinstance(recorded, int):
+            try:
+                if store.version(recorded).meta.get("job") == job.id:
+                    return recorded
+            except NotFoundError:
+                pass
+        return next((v.id for v in sorted(store.versions(job.district, job.layer),
+                                          key=lambda v: v.id)
+                     if v.meta.get("job") == job.id), None)
+
+    def stored_before(self, job, store, path: Path, options: dict[str, Any]):
+        """A re-run of an ingest whose earlier run stored its version: that version
+        with a fresh validation report (`check_file` reads and validates the same upload
+        again, storing nothing); None for a first run or when nothing was stored.
+
+        What the earlier run may not have reached is done again, each idempotent: the
+        public columns marked, the marks of an update's base carried.
+        """
+        if job.attempt <= 1:
+            return None
+        version_id = self.version_of(job, store)
+        if version_id is None:
+            return None
+        from gisportal.services.ingest import IngestResult, check_file
+
+        print(f"job {job.id}: attempt {job.attempt} reuses version {version_id}, stored by "
+              "an earlier attempt", file=sys.stderr, flush=True)
+        checked = check_file(path, job.layer, district=job.district, store=store, **options)
+        self.advance("store")
+        version = store.version(version_id)
+        if checked.update is not None:
+            from gisportal.outputs.privacy import carry_marks
+
+            version = carry_marks(store, version.id,
+                                  store.version(checked.update.base_version), actor=job.actor)
+        if job.params.get("public_fields"):
+            from gisportal.outputs.privacy import mark_public
+
+            version = mark_public(store, version.id, list(job.params["public_fields"]),
+                                  actor=job.actor)
+        return IngestResult(version, checked.report, False, update=checked.update)
+
     def cancelled_result(self, job, cause: str = "the cancel") -> dict[str, Any] | None:
         """What a cancelled (or timed out) upload left: the draft version, if it was
         already stored.
@@ -443,8 +649,7 @@ class Worker:
             from gisportal.store import open_store
 
             with open_store(self.home, crs=seeds.province()["crs"]) as store:
-                version_id = next((v.id for v in store.versions(job.district, job.layer)
-                                   if v.meta.get("job") == job.id), None)
+                version_id = self.version_of(job, store)
         if version_id is None:
             return None
         return {"version": version_id, "status": "draft", "published": False,
@@ -504,17 +709,22 @@ def main(argv: list[str] | None = None) -> int:
     process.block_worker_signals()  # first, before numpy and GDAL start threads
     parser = argparse.ArgumentParser(prog="python -m gisportal.jobs.worker")
     parser.add_argument("home", type=Path)
-    parser.add_argument("job_id", type=int)
+    parser.add_argument("job_id", type=int, nargs="?", default=None)
     parser.add_argument("--lock-fd", type=int, default=None,
                         help="descriptor of the job's locked lock file, kept open until exit")
+    parser.add_argument("--claim", action="store_true",
+                        help="claim the oldest queued job (gisportal worker) instead")
     args = parser.parse_args(argv)
+    if (args.job_id is None) != args.claim:
+        parser.error("give a job id, or --claim")
     if args.lock_fd is not None:
         # Held until this process ends; programs it starts must not keep it (and the
         # job "alive") after it.
         os.set_inheritable(args.lock_fd, False)
     worker = Worker(args.home.resolve(), args.job_id)
-    print(json.dumps({"job": args.job_id, "pid": worker.pid}), flush=True)
-    return worker.run()
+    if not args.claim:
+        print(json.dumps({"job": args.job_id, "pid": worker.pid}), flush=True)
+    return worker.run(claim=args.claim)
 
 
 if __name__ == "__main__":
