@@ -275,6 +275,41 @@ def test_paths_are_not_shared_between_keys(tmp_path):
     assert area.local_file("a/b") == Path(tmp_path / "a" / "b")
 
 
+# --------------------------------------------------------------------------- PMTiles by range
+
+
+def test_pmtiles_reader_over_an_area_reads_what_the_file_holds(area, tmp_path):
+    """The same reader, given ranged reads of the area instead of a mapped file: every
+    tile (leaf directories included), runs and metadata as from the local file; a
+    replaced archive is noticed (S3: by its ETag on the next range) and reopened."""
+    from gisportal.outputs.tiles import pmtiles as pm
+    from tests.test_tiles import _archive_with
+
+    path, _ = _archive_with(tmp_path, "first", range(0, 6), leaf_size=4)
+    key = "678/parcels/v1.pmtiles"
+    area.put_file(key, path)
+    pm.clear_cache()
+    reader = pm.open_area_reader(area, key)
+    assert pm.open_area_reader(area, key) is reader  # cached per process
+    with pm.PMTilesReader(path) as local:
+        assert reader.metadata() == local.metadata() and reader.header == local.header
+        cells = [(z, x, y) for z, x, y, _, _ in local.entries()]
+        assert len(cells) > 40
+        for z, x, y in cells:
+            assert reader.tile(z, x, y) == local.tile(z, x, y), (z, x, y)
+        assert reader.tile(5, 31, 31) is None
+    second, _ = _archive_with(tmp_path, "second", range(0, 6), leaf_size=4)
+    area.put_file(key, second)
+    if area.remote:
+        with pytest.raises(ObjectChangedError):
+            reader.tile(5, 1, 2)
+        pm.forget_area_reader(area, key)
+    again = pm.open_area_reader(area, key)
+    assert again is not reader
+    assert again.plain(again.tile(5, 1, 2)) == b"second 5/1/2"
+    pm.clear_cache()
+
+
 # --------------------------------------------------------------------------- end to end
 
 
@@ -405,6 +440,29 @@ def test_s3_mode_end_to_end_matches_the_embedded_files_byte_for_byte(
         "catalogue.sqlite", "catalogue.sqlite-wal", "catalogue.sqlite-shm", "districts",
         "jobs", "logs", "tmp", "secret_key"}, on_disk
     assert not [p for p in on_disk if p.startswith("tmp/")], on_disk
+
+    # An archive replaced under its key (rebuilt after a clean-up, by another node) is
+    # noticed by its ETag on the next ranged read: the app reopens it instead of
+    # slicing the new object with the old directory's offsets.
+    from gisportal.store.home import DataHome
+    from gisportal.web.app import create_app
+
+    def cells(kind: str) -> set[str]:
+        return {url.split(f"/{kind}/")[1] for url, (status, _, _) in remote["tiles"].items()
+                if f"/{kind}/" in url and status == 200}
+
+    z_x_y = sorted(cells("parcels") & cells("plan"))[0]
+    area = DataHome.at(s3_home).tile_area
+    client = create_app({"home": str(s3_home)}).test_client()
+    gz = {"Accept-Encoding": "gzip"}
+    before = client.get(f"/tiles/676/parcels/{z_x_y}", headers=gz)
+    assert before.get_data() == remote["tiles"][f"/tiles/676/parcels/{z_x_y}"][1]
+    area.put_bytes(DataHome.tile_key("676", "parcels", parcels_job.result["version"]),
+                   area.read_bytes(DataHome.tile_key("676", "plan",
+                                                     plan_job.result["version"])))
+    after = client.get(f"/tiles/676/parcels/{z_x_y}", headers=gz)
+    assert after.status_code == 200
+    assert after.get_data() == remote["tiles"][f"/tiles/676/plan/{z_x_y}"][1]
 
 
 @pytest.mark.production
