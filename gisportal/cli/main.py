@@ -791,7 +791,7 @@ def show_settings(ctx) -> None:
 #: Modules whose ``MIGRATIONS`` (component → numbered steps, see
 #: `gisportal.store.postgres`) ``gisportal migrate`` applies, in this order. A catalogue
 #: component (accounts, jobs, audit) that moves to PostgreSQL adds its module here.
-MIGRATED: tuple[str, ...] = ("gisportal.store.postgis",)
+MIGRATED: tuple[str, ...] = ("gisportal.store.postgis", "gisportal.accounts.db")
 
 
 @cli.command("migrate")
