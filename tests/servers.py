@@ -24,6 +24,16 @@ Fixtures (registered for the whole suite by ``tests/conftest.py``):
     ``env()`` (the standard ``AWS_*`` variables, for subprocesses) and ``client()``.
 ``s3_bucket`` (function)
     The name of a new, empty bucket, emptied and deleted after the test.
+``production_env`` (function)
+    ``GISPORTAL_DATABASE`` set to ``pg_dsn``, whose schema ``gisportal migrate`` would make
+    (every module of ``MIGRATED``) is created: code that reads its settings from the
+    environment (``DataHome.at(path)``, the CLI, ``create_app``) runs in production mode.
+``BACKENDS`` / ``on_backend(request)``
+    Run one suite on both catalogues without copying a test: a module overrides its
+    ``home`` fixture with ``@pytest.fixture(params=BACKENDS)`` calling
+    ``on_backend(request)``; the ``postgresql`` variant is marked ``production``. A test
+    that inspects SQLite itself takes ``@pytest.mark.parametrize("home", ["embedded"],
+    indirect=True)``.
 
 Teardown: the session fixtures stop their servers when the session ends, also after
 failures and Ctrl-C (pytest runs finalizers then); an ``atexit`` hook stops whatever is
@@ -919,6 +929,51 @@ def pg_dsn(pg_server: PostgresServer) -> Iterator[str]:
         pg_server.drop_database(name)
 
 
+def migrate_all(dsn: str) -> dict[str, tuple[int, int]]:
+    """Create every component's schema in ``dsn``, as ``gisportal migrate`` does (the
+    modules of `gisportal.cli.main.MIGRATED`, in its order)."""
+    import importlib
+
+    from gisportal.cli.main import MIGRATED
+    from gisportal.store import postgres
+
+    migrations: dict[str, Any] = {}
+    for module in MIGRATED:
+        migrations.update(importlib.import_module(module).MIGRATIONS)
+    return postgres.migrate(dsn, migrations)
+
+
+@pytest.fixture
+def production_env(pg_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """This test's fresh database, migrated, as ``GISPORTAL_DATABASE``; its DSN.
+
+    The pools this process opened are closed afterwards, before the database is dropped:
+    otherwise they would keep connections the drop has cut, one pool per test.
+    """
+    from gisportal.store import postgres
+
+    migrate_all(pg_dsn)
+    monkeypatch.setenv("GISPORTAL_DATABASE", pg_dsn)
+    try:
+        yield pg_dsn
+    finally:
+        postgres.close_pools()
+
+
+#: Parameters of a fixture that runs each test on the embedded catalogue and on
+#: PostgreSQL (the latter marked ``production``: ``-m "not production"`` runs SQLite only).
+BACKENDS = (pytest.param("embedded", id="embedded"),
+            pytest.param("postgresql", id="postgresql", marks=pytest.mark.production))
+
+
+def on_backend(request: pytest.FixtureRequest) -> str | None:
+    """In a fixture parametrised with `BACKENDS`: the test's database (``production_env``,
+    so the environment names it) for ``postgresql``; None for ``embedded``."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("production_env"))
+    return None
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
     """A SeaweedFS S3 server for the session (see :class:`S3Server`)."""
@@ -952,4 +1007,5 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 __all__ = [
     "PostgresReplica", "PostgresServer", "S3Server", "ServerStartError", "database_name",
     "pg_dsn", "pg_replica", "pg_server", "s3_bucket", "s3_server",
+    "BACKENDS", "migrate_all", "on_backend", "production_env",
 ]

@@ -1,5 +1,8 @@
 """Accounts as plain functions and through ``gisportal users``: names, passwords, roles,
-tokens, throttling, the catalogue schema, the secret key."""
+tokens, throttling, the catalogue schema, the secret key.
+
+Every test that takes ``home`` runs twice: on the embedded catalogue and, marked
+``production``, on a fresh PostgreSQL database (``tests/servers.py``)."""
 
 from __future__ import annotations
 
@@ -12,14 +15,22 @@ import pytest
 from argon2 import PasswordHasher
 from click.testing import CliRunner
 
-from gisportal.accounts import audit, roles, throttle, tokens, users
+from gisportal.accounts import audit, db, roles, throttle, tokens, users
 from gisportal.accounts.errors import AuthError, PermissionDenied
 from gisportal.accounts.secret import secret_key
 from gisportal.base.errors import NotFoundError, StoreError, UsageError
 from gisportal.cli.accounts import cli_actor
 from gisportal.cli.main import cli
+from tests.servers import BACKENDS, on_backend
 
 pytestmark = pytest.mark.usefixtures("fast_passwords")
+
+
+@pytest.fixture(params=BACKENDS)
+def home(request, home):
+    """The data home, its accounts in SQLite or (``production``) in PostgreSQL."""
+    on_backend(request)
+    return home
 
 PW = "mật khẩu đủ dài"
 
@@ -159,7 +170,7 @@ def test_hash_is_upgraded_at_sign_in_when_parameters_change(home):
     assert users.password_hash_parameters(home, "lan") == {
         "m": new.memory_cost, "t": new.time_cost, "p": new.parallelism}
     assert users.authenticate(home, "lan", PW, hasher=new).name == "lan"
-    with sqlite3.connect(home / "catalogue.sqlite") as conn:
+    with db.connect(home) as conn:
         stored = conn.execute("SELECT password_hash FROM users").fetchone()[0]
     assert stored.startswith("$argon2id$") and PW not in stored
 
@@ -187,7 +198,7 @@ def test_tokens(home):
     token = tokens.create_token(home, "lan", label="nightly upload", actor="boss")
     assert token.startswith("gp_") and len(token) > 40
     assert tokens.user_for_token(home, token).name == "lan"
-    with sqlite3.connect(home / "catalogue.sqlite") as conn:
+    with db.connect(home) as conn:
         stored = [r[0] for r in conn.execute("SELECT token_sha256 FROM api_tokens")]
     assert token not in stored and len(stored[0]) == 64  # only its hash is kept
     for bad in ("", "gp_", token[:-1] + ("A" if token[-1] != "A" else "B"), "x" * 10_000,
@@ -217,6 +228,7 @@ def test_throttle_counts_failures_per_name_and_address(home):
         throttle.Limit(0, 10)
 
 
+@pytest.mark.parametrize("home", ["embedded"], indirect=True)  # SQLite's own file
 def test_schema_rows_and_a_catalogue_from_the_future(home, store):
     users.add_user(home, "lan", "admin", PW)
     with sqlite3.connect(home / "catalogue.sqlite") as conn:

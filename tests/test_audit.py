@@ -1,4 +1,7 @@
-"""The audit log: recording, filters, paging, append-only, CSV for Excel, the pages."""
+"""The audit log: recording, filters, paging, append-only, CSV for Excel, the pages.
+
+Every test that takes ``home`` runs on the embedded catalogue and, marked ``production``,
+on PostgreSQL (``tests/servers.py``)."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import io
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from click.testing import CliRunner
 
@@ -15,8 +19,16 @@ from gisportal.base.errors import UsageError
 from gisportal.cli.main import cli
 from gisportal.web.app import create_app
 from tests.conftest import sign_in
+from tests.servers import BACKENDS, on_backend
 
 PW = "mật khẩu đủ dài"
+
+
+@pytest.fixture(params=BACKENDS)
+def home(request, home):
+    """The data home, its audit log in SQLite or (``production``) in PostgreSQL."""
+    on_backend(request)
+    return home
 
 
 def _vn_today() -> str:
@@ -113,6 +125,7 @@ def test_paging_is_stable_while_events_arrive(home):
     assert len(list(audit.iter_events(home, chunk=7))) == 121
 
 
+@pytest.mark.parametrize("home", ["embedded"], indirect=True)  # SQLite's own file
 def test_the_log_is_append_only_for_every_client(home):
     audit.record(home, "lan", "login")
     with sqlite3.connect(home / "catalogue.sqlite") as conn:
@@ -122,6 +135,27 @@ def test_the_log_is_append_only_for_every_client(home):
             conn.execute("DELETE FROM audit")
     assert [e.actor for e in audit.events(home).events] == ["lan"]
     assert not {"update", "delete", "remove", "clear"} & {n.split("_")[0] for n in audit.__all__}
+
+
+@pytest.mark.parametrize("home", [BACKENDS[1]], indirect=True)  # production
+def test_the_log_is_append_only_in_postgresql_for_every_client(home, production_env):
+    """A plain psycopg session with the app's own credentials (no gisportal code between)
+    can add events but neither change, delete nor truncate them — not even a statement
+    that matches no row — inside a transaction or not."""
+    audit.record(home, "lan", "login")
+    with psycopg.connect(production_env, autocommit=True) as conn:
+        for sql in ("UPDATE audit SET actor = 'someone else'", "DELETE FROM audit",
+                    "DELETE FROM audit WHERE false", "TRUNCATE audit",
+                    "TRUNCATE audit RESTART IDENTITY CASCADE"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+                conn.execute(sql)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+            conn.execute("INSERT INTO audit (at, actor, actor_key, action) "
+                         "VALUES (now(), 'x', 'x', 'forged')")
+            conn.execute("DELETE FROM audit WHERE action = 'login'")
+        conn.execute("INSERT INTO audit (at, actor, actor_key, action) "
+                     "VALUES (now(), 'psql', 'psql', 'note')")  # appending stays open
+    assert [e.actor for e in audit.events(home).events] == ["psql", "lan"]
 
 
 def _read_csv(data: bytes, delimiter: str = ",") -> list[list[str]]:

@@ -5,6 +5,10 @@ against a real data home, and asserts the safe outcome: floods are refused *befo
 the password hash, a nameless multipart part is a 400 and not a 500, a token works
 whatever cookie comes with it, a signed-out cookie is worthless, an expired token is
 refused, and a disabled account answers exactly like a wrong password.
+
+Every test that takes ``home`` runs on the embedded catalogue and, marked ``production``,
+on PostgreSQL (``tests/servers.py``): the throttle's counters and the sessions are shared
+by every node there, and its admission must stay atomic across them.
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ import pytest
 from argon2 import PasswordHasher
 from click.testing import CliRunner
 
-from gisportal.accounts import audit, sessions, throttle, tokens, users
-from gisportal.accounts.db import MIGRATIONS
+from gisportal.accounts import audit, db, sessions, throttle, tokens, users
+from gisportal.accounts.db import SQLITE_MIGRATIONS
 from gisportal.base.errors import UsageError
 from gisportal.cli.main import cli
 from gisportal.web.app import create_app
 from tests.conftest import csrf_token_of, sign_in
+from tests.servers import BACKENDS, on_backend
 
 PW = "mật khẩu đủ dài"
 WRONG = "không phải mật khẩu"
@@ -45,6 +50,13 @@ class CountingHasher(PasswordHasher):
         with self._lock:
             self.verified += 1
         return super().verify(hash, password)
+
+
+@pytest.fixture(params=BACKENDS)
+def home(request, home):
+    """The data home, its accounts in SQLite or (``production``) in PostgreSQL."""
+    on_backend(request)
+    return home
 
 
 @pytest.fixture
@@ -265,6 +277,11 @@ def test_nameless_multipart_part_is_a_400_json(accounts, path):
 # ---------------------------------------------------------------- item 6: tokens and cookies
 
 
+@pytest.mark.parametrize("home", [BACKENDS[0], pytest.param(
+    "postgresql", id="postgresql", marks=[pytest.mark.production, pytest.mark.xfail(
+        reason="/planner/ lists jobs, whose table is not in PostgreSQL yet (issue 12: "
+               "jobs follow the accounts onto the catalogue seam)", strict=False)])],
+    indirect=True)
 def test_token_works_whatever_cookie_comes_with_it(accounts):
     token = tokens.create_token(accounts, "boss")
     auth = {"Authorization": f"Bearer {token}"}
@@ -315,7 +332,7 @@ def test_a_cookie_without_a_live_server_session_is_refused(accounts):
     user = users.get_user(accounts, "lan")
     assert sessions.end_all(accounts, user.id) == 1
     assert c.get("/api/me").status_code == 401
-    with sqlite3.connect(accounts / "catalogue.sqlite") as conn:
+    with db.connect(accounts) as conn:
         stored = [r[0] for r in conn.execute("SELECT sid_sha256 FROM login_sessions")]
     assert sid not in stored  # only hashes of session ids are kept
 
@@ -366,7 +383,7 @@ def test_an_expired_token_is_a_401_that_says_so(accounts):
     forever = tokens.create_token(accounts, "lan", label="nightly")
     c = client_of(accounts)
     assert c.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
-    with sqlite3.connect(accounts / "catalogue.sqlite") as conn:  # an hour and a bit later
+    with db.connect(accounts) as conn:  # an hour and a bit later
         conn.execute("UPDATE api_tokens SET expires_at = '2026-01-01T00:00:00.000Z' "
                      "WHERE label = 'ci'")
     r = c.get("/api/me", headers={"Authorization": f"Bearer {token}"})
@@ -411,6 +428,7 @@ def test_cli_token_expiry_and_listing(accounts):
     assert r.exit_code == 2 and "not in the future" in r.output
 
 
+@pytest.mark.parametrize("home", ["embedded"], indirect=True)  # SQLite's own file
 def test_a_catalogue_from_before_token_expiry_is_migrated(home, hasher):
     """A data home made by the previous version (users schema 1) keeps its tokens."""
     path = home / "catalogue.sqlite"
@@ -418,7 +436,7 @@ def test_a_catalogue_from_before_token_expiry_is_migrated(home, hasher):
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE schema_version (component TEXT PRIMARY KEY, "
                      "version INTEGER NOT NULL)")
-        for sql in MIGRATIONS["users"][0]:
+        for sql in SQLITE_MIGRATIONS["users"][0]:
             conn.execute(sql)
         conn.execute("INSERT INTO schema_version VALUES ('users', 1)")
         conn.execute("INSERT INTO users (name, name_key, role, password_hash, created_at, "

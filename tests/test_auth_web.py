@@ -1,8 +1,12 @@
 """Sign-in over HTTP: sessions, cookies, throttling, CSRF, API tokens, redirects, and who
-sees personal data — through Flask's test client against a real data home."""
+sees personal data — through Flask's test client against a real data home.
+
+Every test that takes ``home`` runs on the embedded catalogue and, marked ``production``,
+on PostgreSQL (``tests/servers.py``); the last test runs two app nodes on one database."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import unicodedata
 from urllib.parse import parse_qs, urlsplit
@@ -12,13 +16,23 @@ import pytest
 from gisportal.accounts import audit, tokens, users
 from gisportal.base.crs import to_lonlat
 from gisportal.base.errors import UsageError
+from gisportal.base.settings import load_settings
 from gisportal.services.ingest import ingest_file
+from gisportal.store.home import DataHome
 from gisportal.web.app import create_app
 from gisportal.web.auth import safe_next
 from tests.conftest import DUC_TRONG_XY, csrf_token_of, sign_in
+from tests.servers import BACKENDS, on_backend
 
 PW = "mật khẩu đủ dài"
 OWNER = "Nguyễn Văn Hùng"  # TenChu of parcel sheet 1 / parcel 1 in parcel_grid()
+
+
+@pytest.fixture(params=BACKENDS)
+def home(request, home):
+    """The data home, its accounts in SQLite or (``production``) in PostgreSQL."""
+    on_backend(request)
+    return home
 
 
 @pytest.fixture
@@ -433,3 +447,42 @@ def test_personal_fields_by_token(published):
         r = c.get("/api/lookup?district=678&sheet=1&parcel=1",
                   headers={"Authorization": f"Bearer {token}"})
         assert ("TenChu" in r.json["parcel"]["attributes"]) is shown
+
+
+# --------------------------------------------------------------------------- several nodes
+
+
+@pytest.mark.production
+def test_two_app_nodes_share_accounts_sessions_and_the_throttle(production_env, tmp_path,
+                                                                monkeypatch, fast_passwords):
+    """Two apps, each with its own data home, given the database in their settings only
+    (no GISPORTAL_DATABASE): a session started on one is live on the other and ends on
+    both at sign-out, failures counted by one refuse on the other, and neither home gets
+    an embedded catalogue."""
+    monkeypatch.delenv("GISPORTAL_DATABASE")
+    shared = {"database": production_env, "secret_key": "k" * 40}
+    homes = [tmp_path / "node-a", tmp_path / "node-b"]
+    admin_home = DataHome.at(homes[0], load_settings(shared))
+    users.add_user(admin_home, "boss", "admin", PW)
+    users.add_user(admin_home, "lan", "planner", PW, districts=["678"])
+    a, b = (create_app({"home": str(h), "login_max_failures": 2, **shared}).test_client()
+            for h in homes)
+
+    assert sign_in(a, "boss", PW).status_code == 303
+    b.set_cookie("gisportal_session", a.get_cookie("gisportal_session").value)
+    assert b.get("/api/me").json["user"]["name"] == "boss"  # the load balancer moved us
+    assert b.get("/admin/users").status_code == 200
+    page = b.get("/").get_data(as_text=True)
+    assert b.post("/logout", data={"csrf_token": csrf_token_of(page)}).status_code == 303
+    assert a.get("/api/me").status_code == 401  # signed out on b: the copy on a is dead
+
+    assert sign_in(a, "lan", "sai mật khẩu 1").status_code == 401
+    assert sign_in(b, "lan", "sai mật khẩu 2").status_code == 401
+    assert sign_in(a, "lan", PW).status_code == 429  # two failures, on two nodes
+    events = audit.events(DataHome.at(homes[1], load_settings(shared))).events
+    assert [e.action for e in events][:3] == ["login.failed", "login.failed", "logout"]
+    for h in homes:  # (the app gives jobs, not yet in PostgreSQL, a plain path: they make one)
+        if (h / "catalogue.sqlite").exists():
+            with sqlite3.connect(h / "catalogue.sqlite") as conn:
+                assert not conn.execute("SELECT name FROM sqlite_master WHERE name IN "
+                                        "('users', 'audit', 'login_sessions')").fetchall()

@@ -1,10 +1,14 @@
 """The audit log: who did what, when, to which district, layer, version or decision.
 
 Append-only: this module offers no update or delete, and triggers in the catalogue
-refuse ``UPDATE`` and ``DELETE`` on the table from any client. Events are ordered by
-their id (assigned in commit order), which is also the paging cursor: "older than id
-N" pages stay stable while new events arrive, and cost the same on page 1 and page
-10 000 (no ``OFFSET``).
+refuse ``UPDATE`` and ``DELETE`` on the table from any client (in PostgreSQL also
+``TRUNCATE``; see `gisportal.accounts.db`). Events are ordered by their id (assigned in
+commit order), which is also the paging cursor: "older than id N" pages stay stable
+while new events arrive, and cost the same on page 1 and page 10 000 (no ``OFFSET``).
+Commit order is what SQLite's single writer gives; PostgreSQL hands out identity values
+when a row is inserted, not when it commits, so there `insert` first takes a lock that
+the transaction holds until it commits — otherwise an event could become visible below
+a cursor a reader has already passed.
 
 Recording from the web layer::
 
@@ -34,16 +38,14 @@ import csv
 import io
 import json
 import re
-import sqlite3
 import unicodedata
 from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, TextIO
 
-from gisportal.accounts.db import connect, transaction
+from gisportal.accounts.db import Connection, Home, connect, lock, transaction
 from gisportal.base.csvsafe import csv_row
 from gisportal.base.errors import UsageError
 
@@ -127,7 +129,7 @@ def _check_action(action: str) -> str:
     return action
 
 
-def insert(conn: sqlite3.Connection, actor: Any, action: str, *, district: str | None = None,
+def insert(conn: Connection, actor: Any, action: str, *, district: str | None = None,
            kind: str | None = None, version: int | None = None, decision: Any = None,
            detail: Any = None, ip: str | None = None) -> int:
     """Record an event on an open connection, inside the caller's transaction."""
@@ -144,18 +146,19 @@ def insert(conn: sqlite3.Connection, actor: Any, action: str, *, district: str |
         except (TypeError, ValueError):
             raise UsageError(f"version {version!r} is not a number", where="version",
                              code="AUDIT-INVALID") from None
-    cur = conn.execute(
+    lock(conn, "audit")  # ids in commit order (see the module doc); held until commit
+    row = conn.execute(
         "INSERT INTO audit (at, actor, actor_key, action, district, kind, version, decision, "
-        "ip, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "ip, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (utc_now(), name, _key(name), _check_action(action),
          None if district is None else _clip(str(district), 20),
          None if kind is None else _clip(str(kind), 40), version,
          None if decision is None else _clip(str(decision)),
-         None if ip is None else _clip(str(ip), 64), detail_text))
-    return int(cur.lastrowid)
+         None if ip is None else _clip(str(ip), 64), detail_text)).fetchone()
+    return int(row[0])
 
 
-def record(home: str | Path, actor: Any, action: str, *, district: str | None = None,
+def record(home: Home, actor: Any, action: str, *, district: str | None = None,
            kind: str | None = None, version: int | None = None, decision: Any = None,
            detail: Any = None, ip: str | None = None) -> int:
     """Append one event to the log and return its id.
@@ -217,10 +220,15 @@ def _where(actor: str | None, action: str | None, district: str | None, since: s
     if hi:
         clauses.append("at < ?")
         args.append(hi)
+    if any("\0" in str(v) for v in args):
+        # No stored text holds NUL (`_clip` drops it), and PostgreSQL cannot even compare
+        # text holding it: a typed NUL matches nothing, on both backends, without a query
+        # error.
+        return " WHERE 1 = 0", []
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
-def _event(row: sqlite3.Row) -> Event:
+def _event(row: Any) -> Event:
     detail = row["detail"]
     if detail is not None:
         with suppress(ValueError):  # old rows or foreign writers: keep the text
@@ -242,7 +250,7 @@ def _int(value: Any, name: str, lo: int, hi: int) -> int:
     return n
 
 
-def events(home: str | Path, *, actor: str | None = None, action: str | None = None,
+def events(home: Home, *, actor: str | None = None, action: str | None = None,
            district: str | None = None, since: str | None = None, until: str | None = None,
            before: int | str | None = None, limit: int | str = 50) -> EventPage:
     """One page of events, newest first, matching every filter given.
@@ -263,7 +271,7 @@ def events(home: str | Path, *, actor: str | None = None, action: str | None = N
     return EventPage(page, page[-1].id if len(rows) > n else None)
 
 
-def iter_events(home: str | Path, *, actor: str | None = None, action: str | None = None,
+def iter_events(home: Home, *, actor: str | None = None, action: str | None = None,
                 district: str | None = None, since: str | None = None,
                 until: str | None = None, chunk: int = 1000) -> Iterator[Event]:
     """Every matching event, newest first, fetched in chunks (memory stays flat)."""
@@ -290,7 +298,7 @@ def _delimiter(delimiter: str) -> str:
     return names[delimiter]
 
 
-def csv_chunks(home: str | Path, *, delimiter: str = ",", rows_per_chunk: int = 500,
+def csv_chunks(home: Home, *, delimiter: str = ",", rows_per_chunk: int = 500,
                **filters: Any) -> Iterator[str]:
     """The CSV export as text chunks (BOM first), for streaming over HTTP."""
     sep = _delimiter(delimiter)
@@ -309,7 +317,7 @@ def csv_chunks(home: str | Path, *, delimiter: str = ",", rows_per_chunk: int = 
     yield buf.getvalue()
 
 
-def write_csv(home: str | Path, out: TextIO, *, delimiter: str = ",", **filters: Any) -> int:
+def write_csv(home: Home, out: TextIO, *, delimiter: str = ",", **filters: Any) -> int:
     """Write the CSV export to a text stream opened with ``newline=""``; rows written."""
     sep = _delimiter(delimiter)
     _where(filters.get("actor"), filters.get("action"), filters.get("district"),

@@ -1,32 +1,59 @@
-"""The accounts' tables in the embedded catalogue (``<data home>/catalogue.sqlite``).
+"""The accounts' tables: in the embedded catalogue, or in PostgreSQL in production mode.
 
-The catalogue is shared with the store (``store/gpkg.py``), which keeps its schema
-version in a ``schema_version`` table with one row per component. Accounts add two
-components with their own migrations: ``users`` (users, their districts, API tokens,
-login failures and admitted attempts, server-side sessions) and ``audit`` (the
-append-only event log). Each migration runs once per catalogue, inside one ``BEGIN
-IMMEDIATE`` transaction, so two processes opening a fresh data home at the same time
-cannot both apply it.
+Accounts have two components with their own migrations: ``users`` (users, their
+districts, API tokens, login failures and admitted attempts, server-side sessions) and
+``audit`` (the append-only event log).
 
-Connections are opened per call (a fraction of a millisecond) rather than cached: the
-functions are called from CLI commands, waitress threads and forked gunicorn workers
-alike, and a fresh connection is correct in all of them. WAL mode lets a reader (a
-user loaded for a page) never wait for a writer (an audit event being recorded).
+Embedded (the default): the tables live in ``<data home>/catalogue.sqlite``, shared with
+the store (``store/gpkg.py``) and jobs, which keep their schema versions in the same
+``schema_version`` table, one row per component. Each migration runs once per catalogue,
+inside one ``BEGIN IMMEDIATE`` transaction, so two processes opening a fresh data home at
+the same time cannot both apply it. WAL mode lets a reader (a user loaded for a page)
+never wait for a writer (an audit event being recorded).
+
+Production (setting ``database``): the same tables in PostgreSQL (`MIGRATIONS`), created
+by ``gisportal migrate`` (this module is in `gisportal.cli.main.MIGRATED`), so every app
+node sees the same accounts, sessions, sign-in counters and audit log. Values keep their
+meaning: times are ``timestamptz`` (read back as the same UTC text), the throttle's and
+sessions' epoch seconds ``double precision``, ids ``bigint`` identities. The audit
+table's append-only rule is enforced there by triggers too (UPDATE, DELETE, TRUNCATE).
+
+Connections are opened per call (`gisportal.store.catalogue.connect`, the seam both
+backends share): the functions are called from CLI commands, server threads and forked
+gunicorn workers alike, and a fresh (or freshly pooled) connection is right in all of
+them.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from contextlib import AbstractContextManager
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gisportal.store import catalogue
-from gisportal.store.catalogue import BUSY_TIMEOUT_S, CATALOGUE, catalogue_path, transaction
+from gisportal.store.catalogue import (
+    BUSY_TIMEOUT_S,
+    CATALOGUE,
+    Connection,
+    catalogue_path,
+    lock,
+    transaction,
+)
 
-__all__ = ["CATALOGUE", "BUSY_TIMEOUT_S", "catalogue_path", "connect", "transaction"]
+if TYPE_CHECKING:  # psycopg is loaded only in production mode
+    from gisportal.store import postgres
 
-#: Migrations per component; entry i brings the component's schema to version i + 1.
-MIGRATIONS: dict[str, tuple[tuple[str, ...], ...]] = {
+__all__ = ["CATALOGUE", "BUSY_TIMEOUT_S", "Connection", "Home", "MIGRATIONS",
+           "SQLITE_MIGRATIONS", "catalogue_path", "connect", "lock", "transaction"]
+
+#: What the account functions take as the data home: a folder, or a `DataHome` (which
+#: carries the app's settings, so the database setting need not be in the environment).
+Home = str | os.PathLike[str]
+
+#: Embedded (SQLite) migrations per component; entry i brings the component's schema to
+#: version i + 1.
+SQLITE_MIGRATIONS: dict[str, tuple[tuple[str, ...], ...]] = {
     "users": (
         (
             """CREATE TABLE users (
@@ -110,6 +137,109 @@ MIGRATIONS: dict[str, tuple[tuple[str, ...], ...]] = {
     ),
 }
 
-def connect(home: str | Path) -> AbstractContextManager[sqlite3.Connection]:
-    """A connection to the data home's catalogue, migrated, rows as `sqlite3.Row`."""
-    return catalogue.connect(home, MIGRATIONS, row_factory=sqlite3.Row, foreign_keys=True)
+#: The audit table refuses every UPDATE, DELETE and TRUNCATE statement, whoever sends it:
+#: statement-level, so even a statement that matches no row is refused (and says why).
+_AUDIT_APPEND_ONLY = """CREATE FUNCTION audit_append_only() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION 'audit events are append-only (% refused)', TG_OP
+            USING ERRCODE = 'insufficient_privilege';
+    END
+    $$"""
+
+#: PostgreSQL migrations per component (what ``gisportal migrate`` applies, see
+#: `gisportal.store.postgres.migrate`): the embedded schema at its current version, in
+#: PostgreSQL's types. A released step is never edited: a change is a new step, here and
+#: in `SQLITE_MIGRATIONS` alike.
+MIGRATIONS: postgres.Migrations = {
+    "users": (
+        (
+            # COLLATE "C": names are ordered by code point, as SQLite orders them.
+            """CREATE TABLE users (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                name text NOT NULL,
+                name_key text COLLATE "C" NOT NULL UNIQUE,
+                role text NOT NULL CHECK (role IN ('admin', 'planner')),
+                password_hash text NOT NULL,
+                session_epoch integer NOT NULL DEFAULT 0,
+                created_at timestamptz NOT NULL,
+                created_by text NOT NULL,
+                password_changed_at timestamptz NOT NULL,
+                disabled_at timestamptz,
+                disabled_by text,
+                last_login_at timestamptz
+            )""",
+            """CREATE TABLE user_districts (
+                user_id bigint NOT NULL REFERENCES users (id),
+                district text COLLATE "C" NOT NULL,
+                PRIMARY KEY (user_id, district)
+            )""",
+            "CREATE INDEX user_districts_by_district ON user_districts (district)",
+            """CREATE TABLE api_tokens (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                user_id bigint NOT NULL REFERENCES users (id),
+                token_sha256 text NOT NULL UNIQUE,
+                label text NOT NULL DEFAULT '',
+                created_at timestamptz NOT NULL,
+                created_by text NOT NULL,
+                revoked_at timestamptz,
+                expires_at timestamptz
+            )""",
+            "CREATE INDEX api_tokens_by_user ON api_tokens (user_id)",
+            # `rowid` names the identity column as SQLite names its implicit one, so the
+            # throttle's "take back this attempt's row" is one statement on both.
+            """CREATE TABLE login_failures (
+                rowid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                key text NOT NULL,
+                at double precision NOT NULL
+            )""",
+            "CREATE INDEX login_failures_by_key ON login_failures (key, at)",
+            "CREATE INDEX login_failures_by_time ON login_failures (at)",
+            "CREATE TABLE login_attempts (at double precision NOT NULL)",
+            "CREATE INDEX login_attempts_by_time ON login_attempts (at)",
+            """CREATE TABLE login_sessions (
+                sid_sha256 text PRIMARY KEY,
+                user_id bigint NOT NULL REFERENCES users (id),
+                created_at double precision NOT NULL
+            )""",
+            "CREATE INDEX login_sessions_by_user ON login_sessions (user_id)",
+            "CREATE INDEX login_sessions_by_time ON login_sessions (created_at)",
+        ),
+    ),
+    "audit": (
+        (
+            """CREATE TABLE audit (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                at timestamptz NOT NULL,
+                actor text NOT NULL,
+                actor_key text NOT NULL,
+                action text NOT NULL,
+                district text,
+                kind text,
+                version bigint,
+                decision text,
+                ip text,
+                detail text
+            )""",
+            "CREATE INDEX audit_by_actor ON audit (actor_key, id)",
+            "CREATE INDEX audit_by_action ON audit (action, id)",
+            "CREATE INDEX audit_by_district ON audit (district, id)",
+            "CREATE INDEX audit_by_time ON audit (at)",
+            _AUDIT_APPEND_ONLY,
+            "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit "
+            "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()",
+            "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit "
+            "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()",
+            "CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit "
+            "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()",
+        ),
+    ),
+}
+
+
+def connect(home: Home) -> AbstractContextManager[Connection]:
+    """A connection to the home's accounts tables: the embedded catalogue (migrated, rows
+    as `sqlite3.Row`, foreign keys on) or, with the ``database`` setting, PostgreSQL
+    (schema checked; rows by name and index alike)."""
+    return catalogue.connect(home, SQLITE_MIGRATIONS, MIGRATIONS, row_factory=sqlite3.Row,
+                             foreign_keys=True)

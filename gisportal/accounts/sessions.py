@@ -18,9 +18,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from pathlib import Path
 
-from gisportal.accounts.db import connect, transaction
+from gisportal.accounts.db import Home, connect, transaction
 from gisportal.accounts.users import _USER_COLUMNS, User, _user
 
 __all__ = ["start", "user_for_session", "end", "end_all"]
@@ -30,7 +29,7 @@ def _digest(sid: str) -> str:
     return hashlib.sha256(sid.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def start(home: str | Path, user_id: int, *, max_age_s: float,
+def start(home: Home, user_id: int, *, max_age_s: float,
           now: float | None = None) -> str:
     """A new session of ``user_id``; its id, to keep in the signed cookie only."""
     now = time.time() if now is None else now
@@ -42,7 +41,7 @@ def start(home: str | Path, user_id: int, *, max_age_s: float,
     return sid
 
 
-def user_for_session(home: str | Path, user_id: int, epoch: int, sid: str, *,
+def user_for_session(home: Home, user_id: int, epoch: int, sid: str, *,
                      max_age_s: float, now: float | None = None) -> User | None:
     """The active user of a live session, or None.
 
@@ -63,7 +62,7 @@ def user_for_session(home: str | Path, user_id: int, epoch: int, sid: str, *,
         return None if row is None else _user(conn, row)
 
 
-def end(home: str | Path, sid: str | None) -> bool:
+def end(home: Home, sid: str | None) -> bool:
     """Sign this session out for good; whether it was live."""
     if not isinstance(sid, str) or not sid:
         return False
@@ -72,7 +71,7 @@ def end(home: str | Path, sid: str | None) -> bool:
                             (_digest(sid),)).rowcount > 0
 
 
-def end_all(home: str | Path, user_id: int) -> int:
+def end_all(home: Home, user_id: int) -> int:
     """Sign every session of ``user_id`` out; how many there were."""
     with connect(home) as conn, transaction(conn):
         return conn.execute("DELETE FROM login_sessions WHERE user_id = ?",

@@ -27,12 +27,14 @@ lock, counting), called *before* the hash, also refuse:
   the hash, whoever sent them) fell within ``service.window_s`` — a flood from many
   addresses costs at most that much Argon2 work, whatever its size.
 
-Admission is atomic: the checks run again under the write lock (``BEGIN IMMEDIATE``)
-and the attempt is counted in the same transaction, as a failure of the name and of
-the address that `succeeded` takes back — so concurrent tries in several workers
-cannot all pass a check before any of them is counted. Refusals write nothing (a
-read, then a read under the lock), and these rows are written without an fsync
-(``synchronous=NORMAL``): a counter lost in a power cut costs nothing.
+Admission is atomic: the checks run again under the write lock (``BEGIN IMMEDIATE``;
+in PostgreSQL an advisory lock all nodes share, `gisportal.store.catalogue.lock`) and
+the attempt is counted in the same transaction, as a failure of the name and of the
+address that `succeeded` takes back — so concurrent tries in several workers (or
+nodes) cannot all pass a check before any of them is counted. Refusals write nothing
+(a read, then a read under the lock), and these rows are written without waiting for
+an fsync (``synchronous=NORMAL``; ``synchronous_commit = off`` in PostgreSQL): a
+counter lost in a power cut costs nothing.
 
 `hash_slot` runs the hash itself on one low-priority thread per process, and a try
 that finds it taken waits at most ``HASH_WAIT_S`` before its 429: the admitted
@@ -46,7 +48,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import sqlite3
 import sys
 import threading
 import time
@@ -54,12 +55,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
-from gisportal.accounts.db import connect, transaction
+from gisportal.accounts.db import Connection, Home, connect, lock, transaction
 from gisportal.accounts.users import name_key
 from gisportal.base.errors import UsageError
+from gisportal.store.catalogue import backend
 
 __all__ = ["Limit", "Limits", "Admission", "Refusal", "HashBusy", "check", "admit",
            "succeeded", "hash_slot", "retry_after", "record_failure", "reset", "HASH_WAIT_S"]
@@ -92,7 +93,7 @@ class Limit:
                              fix="use at least 1 and a window above 0 seconds",
                              code="SETTING-INVALID")
 
-    def wait(self, rows: list[sqlite3.Row | tuple], now: float) -> int:
+    def wait(self, rows: list[Any], now: float) -> int:
         """Seconds until one more is allowed, given the newest ``max_failures`` times
         within the window (newest first); 0 when fewer are there."""
         if len(rows) < self.max_failures:
@@ -145,14 +146,22 @@ def _address_key(ip: str | None) -> str:
     return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _relaxed(conn: sqlite3.Connection) -> sqlite3.Connection:
-    """No fsync at commit for this connection (WAL keeps the file consistent): these
-    counters are worth less than the milliseconds an fsync costs under a flood."""
-    conn.execute("PRAGMA synchronous = NORMAL")
-    return conn
+@contextmanager
+def _relaxed_transaction(conn: Connection) -> Iterator[Connection]:
+    """A write transaction that does not wait for an fsync at commit (SQLite: WAL keeps
+    the file consistent; PostgreSQL: ``synchronous_commit = off`` for this transaction
+    only, the database stays consistent): these counters are worth less than the
+    milliseconds an fsync costs under a flood."""
+    postgresql = backend(conn) == "postgresql"
+    if not postgresql:
+        conn.execute("PRAGMA synchronous = NORMAL")  # not allowed inside a transaction
+    with transaction(conn):
+        if postgresql:
+            conn.execute("SET LOCAL synchronous_commit = off")
+        yield conn
 
 
-def _refusal(conn: sqlite3.Connection, name_key_: str, address_key: str, limits: Limits,
+def _refusal(conn: Connection, name_key_: str, address_key: str, limits: Limits,
              now: float) -> Refusal | None:
     """The first limit this attempt is over, address first (its refusal costs no slot
     of the service's), or None."""
@@ -171,7 +180,7 @@ def _refusal(conn: sqlite3.Connection, name_key_: str, address_key: str, limits:
     return Refusal(wait, "service") if wait else None
 
 
-def check(home: str | Path, name: str, ip: str | None, limits: Limits, *,
+def check(home: Home, name: str, ip: str | None, limits: Limits, *,
           now: float | None = None) -> Refusal | None:
     """The limit a sign-in is over, or None — reads only, takes no lock and counts
     nothing: the cheap first gate, so a refused flood never queues for `hash_slot` or
@@ -181,7 +190,7 @@ def check(home: str | Path, name: str, ip: str | None, limits: Limits, *,
         return _refusal(conn, _key(name, ip), _address_key(ip), limits, now)
 
 
-def admit(home: str | Path, name: str, ip: str | None, limits: Limits, *,
+def admit(home: Home, name: str, ip: str | None, limits: Limits, *,
           now: float | None = None) -> Admission | Refusal:
     """Whether a sign-in may go on to the password hash; if so, it is counted.
 
@@ -192,11 +201,11 @@ def admit(home: str | Path, name: str, ip: str | None, limits: Limits, *,
     now = time.time() if now is None else now
     nkey, akey = _key(name, ip), _address_key(ip)
     with connect(home) as conn:
-        _relaxed(conn)
         refused = _refusal(conn, nkey, akey, limits, now)  # the flood's path: no lock
         if refused:
             return refused
-        with transaction(conn):
+        with _relaxed_transaction(conn):
+            lock(conn, "throttle")  # SQLite: BEGIN IMMEDIATE is already the lock
             refused = _refusal(conn, nkey, akey, limits, now)  # again, under the lock
             if refused:
                 return refused
@@ -205,15 +214,16 @@ def admit(home: str | Path, name: str, ip: str | None, limits: Limits, *,
             conn.execute("DELETE FROM login_attempts WHERE at <= ?",
                          (now - limits.service.window_s,))
             conn.execute("INSERT INTO login_attempts (at) VALUES (?)", (now,))
-            rows = [conn.execute("INSERT INTO login_failures (key, at) VALUES (?, ?)",
-                                 (key, now)).lastrowid for key in (nkey, akey)]
+            rows = [conn.execute("INSERT INTO login_failures (key, at) VALUES (?, ?) "
+                                 "RETURNING rowid", (key, now)).fetchone()[0]
+                    for key in (nkey, akey)]
     return Admission(int(rows[0]), int(rows[1]), now)
 
 
-def succeeded(home: str | Path, name: str, ip: str | None, admission: Admission) -> None:
+def succeeded(home: Home, name: str, ip: str | None, admission: Admission) -> None:
     """The admitted attempt was right: clear the name's failures from this address and
     take back the address's count of this attempt (its earlier failures stay)."""
-    with connect(home) as conn, transaction(_relaxed(conn)):
+    with connect(home) as conn, _relaxed_transaction(conn):
         conn.execute("DELETE FROM login_failures WHERE key = ?", (_key(name, ip),))
         conn.execute("DELETE FROM login_failures WHERE rowid = ? AND key = ?",
                      (admission.address_row, _address_key(ip)))
@@ -275,7 +285,7 @@ def hash_slot(wait_s: float = HASH_WAIT_S) -> Iterator[Callable[..., Any]]:
         slot.release()
 
 
-def retry_after(home: str | Path, name: str, ip: str | None, limit: Limit,
+def retry_after(home: Home, name: str, ip: str | None, limit: Limit,
                 *, now: float | None = None) -> int:
     """Whole seconds to wait before trying again; 0 when an attempt is allowed."""
     now = time.time() if now is None else now
@@ -287,7 +297,7 @@ def retry_after(home: str | Path, name: str, ip: str | None, limit: Limit,
     return limit.wait(rows, now)
 
 
-def record_failure(home: str | Path, name: str, ip: str | None, limit: Limit,
+def record_failure(home: Home, name: str, ip: str | None, limit: Limit,
                    *, now: float | None = None) -> None:
     """Count one failed sign-in (and forget failures older than the window)."""
     now = time.time() if now is None else now
@@ -297,7 +307,7 @@ def record_failure(home: str | Path, name: str, ip: str | None, limit: Limit,
                      (_key(name, ip), now))
 
 
-def reset(home: str | Path, name: str, ip: str | None) -> None:
+def reset(home: Home, name: str, ip: str | None) -> None:
     """Forget the failures of (name, address), after a successful sign-in."""
     with connect(home) as conn, transaction(conn):
         conn.execute("DELETE FROM login_failures WHERE key = ?", (_key(name, ip),))

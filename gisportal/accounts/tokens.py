@@ -12,8 +12,9 @@ Expiry (issue 11, item 13): a token may be given an end — ``90d``, ``12h``, a 
 a token pasted into a forgotten script or a leaked CI log stops working on its own.
 Without one it lasts until revoked, as before. An expired token is refused with its
 own code (``TOKEN-EXPIRED``) and the time it ended, so the script's owner knows what to
-do; the time is stored like every other time in the catalogue (UTC text), so the check
-is part of the one indexed look-up.
+do; the time is stored like every other time in the catalogue (UTC text; ``timestamptz``
+in PostgreSQL, read back as the same text), so the check is part of the one indexed
+look-up.
 """
 
 from __future__ import annotations
@@ -23,11 +24,10 @@ import re
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from gisportal.accounts import audit
-from gisportal.accounts.db import connect, transaction
+from gisportal.accounts.db import Home, connect, transaction
 from gisportal.accounts.errors import AuthError
 from gisportal.accounts.users import _USER_COLUMNS, User, _row, _user
 from gisportal.base.errors import UsageError
@@ -112,7 +112,7 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
-def create_token(home: str | Path, name: str, *, label: str = "", actor: Any = "system",
+def create_token(home: Home, name: str, *, label: str = "", actor: Any = "system",
                  ip: str | None = None, expires: str | None = None) -> str:
     """A new token for the user ``name``; the only time its text is available.
 
@@ -122,18 +122,18 @@ def create_token(home: str | Path, name: str, *, label: str = "", actor: Any = "
     token = PREFIX + secrets.token_urlsafe(32)
     with connect(home) as conn, transaction(conn):
         row = _row(conn, name)
-        cur = conn.execute(
+        token_id = conn.execute(
             "INSERT INTO api_tokens (user_id, token_sha256, label, created_at, created_by, "
-            "expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "expires_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             (row["id"], _digest(token), str(label)[:100], audit.utc_now(),
-             audit.actor_name(actor), expires_at))
+             audit.actor_name(actor), expires_at)).fetchone()[0]
         audit.insert(conn, actor, "token.create", ip=ip,
-                     detail={"user": row["name"], "token_id": cur.lastrowid,
+                     detail={"user": row["name"], "token_id": token_id,
                              "label": str(label)[:100], "expires_at": expires_at})
     return token
 
 
-def user_for_token(home: str | Path, token: str) -> User | None:
+def user_for_token(home: Home, token: str) -> User | None:
     """The active user owning this unrevoked, unexpired token, or None (never raises on
     bad text)."""
     try:
@@ -142,7 +142,7 @@ def user_for_token(home: str | Path, token: str) -> User | None:
         return None
 
 
-def check_token(home: str | Path, token: str, *, now: str | None = None) -> User:
+def check_token(home: Home, token: str, *, now: str | None = None) -> User:
     """The active user owning this token, or AuthError: ``TOKEN-EXPIRED`` (with when)
     for an expired one, ``TOKEN-INVALID`` for anything else (unknown, revoked, user
     disabled, not a token at all)."""
@@ -170,7 +170,7 @@ def check_token(home: str | Path, token: str, *, now: str | None = None) -> User
         return _user(conn, row)
 
 
-def list_tokens(home: str | Path, name: str | None = None, *,
+def list_tokens(home: Home, name: str | None = None, *,
                 now: str | None = None) -> list[Token]:
     """Tokens of the user ``name`` (any case), or of everyone; newest first, revoked and
     expired ones too (their state says so)."""
@@ -191,7 +191,7 @@ def list_tokens(home: str | Path, name: str | None = None, *,
                   else "valid") for r in rows]
 
 
-def revoke_tokens(home: str | Path, name: str, *, actor: Any = "system",
+def revoke_tokens(home: Home, name: str, *, actor: Any = "system",
                   ip: str | None = None) -> int:
     """Revoke every token of the user ``name``; how many were still valid."""
     with connect(home) as conn, transaction(conn):

@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from gisportal.accounts import audit
-from gisportal.accounts.db import connect, transaction
+from gisportal.accounts.db import Connection, Home, connect, lock, transaction
 from gisportal.accounts.errors import AuthError, PermissionDenied
 from gisportal.base import seeds
 from gisportal.base.errors import NotFoundError, StoreError, UsageError
@@ -205,7 +203,7 @@ _USER_COLUMNS = ("id, name, role, created_at, created_by, disabled_at, last_logi
                  "session_epoch")
 
 
-def _user(conn: sqlite3.Connection, row: sqlite3.Row) -> User:
+def _user(conn: Connection, row: Any) -> User:
     districts = tuple(r[0] for r in conn.execute(
         "SELECT district FROM user_districts WHERE user_id = ? ORDER BY district",
         (row["id"],)))
@@ -215,9 +213,18 @@ def _user(conn: sqlite3.Connection, row: sqlite3.Row) -> User:
                 session_epoch=row["session_epoch"])
 
 
-def _row(conn: sqlite3.Connection, name: str) -> sqlite3.Row:
-    row = conn.execute(f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE name_key = ?",
-                       (name_key(name),)).fetchone()
+def _findable(name: Any) -> bool:
+    """Whether ``name`` could be a stored name's spelling at all: text without NUL (no
+    valid name has one, and PostgreSQL cannot even compare text holding it), so a typed
+    NUL finds nobody on both backends instead of failing on one."""
+    return "\0" not in str(name)
+
+
+def _row(conn: Connection, name: str) -> Any:
+    row = None
+    if _findable(name):
+        row = conn.execute(f"SELECT {_USER_COLUMNS}, password_hash FROM users "
+                           "WHERE name_key = ?", (name_key(name),)).fetchone()
     if row is None:
         shown = normalise_name(name)[:MAX_NAME_LENGTH]
         raise NotFoundError(f"no user named {shown!r}", where="username",
@@ -230,7 +237,7 @@ def _actor(actor: Any) -> str:
     return audit.actor_name(actor)
 
 
-def add_user(home: str | Path, name: str, role: str, password: str, *,
+def add_user(home: Home, name: str, role: str, password: str, *,
              districts: Iterable[str] = (), actor: Any = "system", ip: str | None = None,
              hasher: PasswordHasher | None = None) -> User:
     """Create an account; StoreError when the name (case-insensitively) is taken."""
@@ -239,32 +246,34 @@ def add_user(home: str | Path, name: str, role: str, password: str, *,
     pw_hash = (hasher or _hasher()).hash(check_password(password, clean))
     now = audit.utc_now()
     with connect(home) as conn, transaction(conn):
-        try:
-            cur = conn.execute(
-                "INSERT INTO users (name, name_key, role, password_hash, created_at, "
-                "created_by, password_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (clean, name_key(clean), role, pw_hash, now, _actor(actor), now))
-        except sqlite3.IntegrityError:
+        # ON CONFLICT rather than catching the IntegrityError: in PostgreSQL an error
+        # aborts the transaction, and the taken name is read in it afterwards.
+        new = conn.execute(
+            "INSERT INTO users (name, name_key, role, password_hash, created_at, "
+            "created_by, password_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (name_key) DO NOTHING RETURNING id",
+            (clean, name_key(clean), role, pw_hash, now, _actor(actor), now)).fetchone()
+        if new is None:
             existing = conn.execute("SELECT name FROM users WHERE name_key = ?",
                                     (name_key(clean),)).fetchone()
             raise StoreError(f"a user named {existing[0]!r} already exists (names ignore "
                              "case and accents' encoding)", where="username",
                              fix="choose another name, or reset that user's password",
-                             code="USER-EXISTS") from None
+                             code="USER-EXISTS")
         conn.executemany("INSERT INTO user_districts (user_id, district) VALUES (?, ?)",
-                         [(cur.lastrowid, c) for c in codes])
+                         [(new[0], c) for c in codes])
         audit.insert(conn, actor, "user.add", ip=ip,
                      detail={"user": clean, "role": role, "districts": list(codes)})
         return _user(conn, _row(conn, clean))
 
 
-def get_user(home: str | Path, name: str) -> User:
+def get_user(home: Home, name: str) -> User:
     """The account named ``name`` (any case, NFC or NFD), or NotFoundError."""
     with connect(home) as conn:
         return _user(conn, _row(conn, name))
 
 
-def user_by_id(home: str | Path, user_id: int) -> User | None:
+def user_by_id(home: Home, user_id: int) -> User | None:
     """The account with this id, or None."""
     with connect(home) as conn:
         row = conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?",
@@ -272,14 +281,14 @@ def user_by_id(home: str | Path, user_id: int) -> User | None:
         return None if row is None else _user(conn, row)
 
 
-def list_users(home: str | Path) -> list[User]:
+def list_users(home: Home) -> list[User]:
     """Every account, disabled ones too, by name."""
     with connect(home) as conn:
         rows = conn.execute(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name_key").fetchall()
         return [_user(conn, r) for r in rows]
 
 
-def set_password(home: str | Path, name: str, password: str, *, actor: Any = "system",
+def set_password(home: Home, name: str, password: str, *, actor: Any = "system",
                  ip: str | None = None, hasher: PasswordHasher | None = None) -> User:
     """Replace a password; sessions signed in with the old one end."""
     with connect(home) as conn:
@@ -294,7 +303,7 @@ def set_password(home: str | Path, name: str, password: str, *, actor: Any = "sy
         return _user(conn, _row(conn, name))
 
 
-def disable_user(home: str | Path, name: str, *, actor: Any = "system",
+def disable_user(home: Home, name: str, *, actor: Any = "system",
                  ip: str | None = None) -> User:
     """Disable an account (kept for the audit log); its sessions and tokens stop working.
 
@@ -302,6 +311,7 @@ def disable_user(home: str | Path, name: str, *, actor: Any = "system",
     be disabled: nobody could manage accounts from the web any more.
     """
     with connect(home) as conn, transaction(conn):
+        lock(conn, "users.admins")  # two admins disabling each other: one is the last
         row = _row(conn, name)
         if row["disabled_at"] is not None:
             return _user(conn, row)
@@ -320,7 +330,7 @@ def disable_user(home: str | Path, name: str, *, actor: Any = "system",
         return _user(conn, _row(conn, name))
 
 
-def enable_user(home: str | Path, name: str, *, actor: Any = "system",
+def enable_user(home: Home, name: str, *, actor: Any = "system",
                 ip: str | None = None) -> User:
     """Enable a disabled account again (same name, role, districts and password)."""
     with connect(home) as conn, transaction(conn):
@@ -333,7 +343,7 @@ def enable_user(home: str | Path, name: str, *, actor: Any = "system",
         return _user(conn, _row(conn, name))
 
 
-def authenticate(home: str | Path, name: str, password: str, *,
+def authenticate(home: Home, name: str, password: str, *,
                  hasher: PasswordHasher | None = None) -> User:
     """The account if ``password`` is its password and it is active.
 
@@ -348,7 +358,8 @@ def authenticate(home: str | Path, name: str, password: str, *,
                        fix="check both; the user name ignores case", code="LOGIN-FAILED")
     pw = unicodedata.normalize("NFC", password) if isinstance(password, str) else ""
     row = None
-    if isinstance(name, str) and 0 < len(normalise_name(name)) <= MAX_NAME_LENGTH \
+    if isinstance(name, str) and _findable(name) \
+            and 0 < len(normalise_name(name)) <= MAX_NAME_LENGTH \
             and len(pw) <= MAX_PASSWORD_LENGTH:
         with connect(home) as conn:
             row = conn.execute(f"SELECT {_USER_COLUMNS}, password_hash FROM users "
@@ -376,7 +387,7 @@ def authenticate(home: str | Path, name: str, password: str, *,
         return _user(conn, _row(conn, row["name"]))
 
 
-def password_hash_parameters(home: str | Path, name: str) -> dict[str, int]:
+def password_hash_parameters(home: Home, name: str) -> dict[str, int]:
     """Argon2 parameters of a stored hash (``m``, ``t``, ``p``), for checks and tests."""
     with connect(home) as conn:
         encoded = _row(conn, name)["password_hash"]

@@ -18,7 +18,7 @@ import click
 
 from gisportal.accounts import audit, tokens, users
 from gisportal.base.errors import GisportalError, UsageError
-from gisportal.base.settings import data_home
+from gisportal.store.home import DataHome
 
 __all__ = ["users_group", "audit_command", "cli_actor"]
 
@@ -46,8 +46,10 @@ def _errors(func):
     return wrapper
 
 
-def _home(ctx: click.Context) -> Path:
-    return data_home(ctx.obj["settings"])
+def _home(ctx: click.Context) -> DataHome:
+    """The data home with the command's settings: the accounts are where they say (the
+    embedded catalogue, or the ``database`` setting's PostgreSQL)."""
+    return DataHome(ctx.obj["settings"])
 
 
 def _password(from_stdin: bool) -> str:

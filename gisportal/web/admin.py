@@ -26,7 +26,8 @@ from flask_login import current_user
 from gisportal.accounts import audit, users
 from gisportal.base import seeds
 from gisportal.base.errors import GisportalError, UsageError
-from gisportal.web.auth import audit_event, home, requires
+from gisportal.web import get_home
+from gisportal.web.auth import audit_event, requires
 from gisportal.web.i18n import add_strings, tr
 
 __all__ = ["bp"]
@@ -78,7 +79,7 @@ def _ip() -> str | None:
 
 
 def _user_or_404(user_id: int) -> users.User:
-    user = users.user_by_id(home(), user_id)
+    user = users.user_by_id(get_home(), user_id)
     if user is None:
         abort(404, description=f"Không có tài khoản số {user_id} / no account {user_id}")
     return user
@@ -87,7 +88,7 @@ def _user_or_404(user_id: int) -> users.User:
 def _users_page(status: int = 200, *, error: GisportalError | None = None,
                 form: dict[str, Any] | None = None):
     return render_template(
-        "admin_users.html", users=users.list_users(home()), districts=seeds.districts(),
+        "admin_users.html", users=users.list_users(get_home()), districts=seeds.districts(),
         roles=users.ROLES, error=error.to_dict() if error else None, form=form or {},
         min_password=users.MIN_PASSWORD_LENGTH), status
 
@@ -112,7 +113,7 @@ def users_page():
 def users_add():
     f = request.form
     try:
-        user = users.add_user(home(), f.get("username", ""), f.get("role", ""),
+        user = users.add_user(get_home(), f.get("username", ""), f.get("role", ""),
                               _same_passwords(f), districts=f.getlist("district"),
                               actor=current_user, ip=_ip())
     except GisportalError as err:
@@ -136,14 +137,14 @@ def _change(user_id: int, change, done_key: str):
 @bp.post("/users/<int:user_id>/disable")
 @requires("manage_users")
 def users_disable(user_id: int):
-    return _change(user_id, lambda u: users.disable_user(home(), u.name, actor=current_user,
+    return _change(user_id, lambda u: users.disable_user(get_home(), u.name, actor=current_user,
                                                          ip=_ip()), "admin_disabled_done")
 
 
 @bp.post("/users/<int:user_id>/enable")
 @requires("manage_users")
 def users_enable(user_id: int):
-    return _change(user_id, lambda u: users.enable_user(home(), u.name, actor=current_user,
+    return _change(user_id, lambda u: users.enable_user(get_home(), u.name, actor=current_user,
                                                         ip=_ip()), "admin_enabled_done")
 
 
@@ -151,7 +152,7 @@ def users_enable(user_id: int):
 @requires("manage_users")
 def users_password(user_id: int):
     return _change(user_id, lambda u: users.set_password(
-        home(), u.name, _same_passwords(request.form), actor=current_user, ip=_ip()),
+        get_home(), u.name, _same_passwords(request.form), actor=current_user, ip=_ip()),
         "admin_password_done")
 
 
@@ -166,7 +167,7 @@ def _filters() -> dict[str, str | None]:
 @requires("view_audit")
 def audit_page():
     filters = _filters()
-    page = audit.events(home(), before=request.args.get("before") or None,
+    page = audit.events(get_home(), before=request.args.get("before") or None,
                         limit=request.args.get("limit") or 50, **filters)
     query = {k: v for k, v in filters.items() if v}
     return render_template("admin_audit.html", page=page, filters=filters, query=query,
@@ -181,7 +182,7 @@ def audit_csv():
     Vietnamese regional settings). The export itself is audited."""
     filters = _filters()
     sep = request.args.get("sep", ",")
-    chunks = audit.csv_chunks(home(), delimiter=sep, **filters)
+    chunks = audit.csv_chunks(get_home(), delimiter=sep, **filters)
     first = next(chunks)  # bad filters or separator raise here, before any byte is sent
     audit_event("audit.export", detail={k: v for k, v in filters.items() if v} or None)
 

@@ -77,6 +77,7 @@ from gisportal.accounts import audit, roles, sessions, throttle, tokens, users
 from gisportal.accounts.errors import AuthError, PermissionDenied
 from gisportal.accounts.secret import secret_key
 from gisportal.base.errors import UsageError
+from gisportal.web import get_home
 from gisportal.web.i18n import add_strings, tr
 
 __all__ = ["bp", "init_app", "login_required", "requires", "require", "can", "audit_event",
@@ -126,7 +127,8 @@ _COOKIE_MODES = {"auto": "auto", "true": "true", "yes": "true", "1": "true", "fa
 
 
 def home() -> str:
-    """The data home of the current app."""
+    """The data home of the current app, as a path (the accounts are given `get_home`,
+    the `DataHome` carrying the app's settings, so its database setting applies)."""
     return current_app.config["GISPORTAL_HOME"]
 
 
@@ -176,7 +178,7 @@ def _client_ip() -> str | None:
 
 def audit_event(action: str, **fields: Any) -> int:
     """Record ``action`` for the current user (or token user) and client address."""
-    return audit.record(home(), current_user, action, ip=_client_ip(), **fields)
+    return audit.record(get_home(), current_user, action, ip=_client_ip(), **fields)
 
 
 def _landing(user: users.User) -> str:
@@ -344,7 +346,7 @@ def _load_session_user(user_id: str) -> users.User | None:
     uid, _, epoch = str(user_id).partition(":")
     if not uid.isdigit() or not epoch.isdigit():
         return None
-    return sessions.user_for_session(home(), int(uid), int(epoch), session.get("gp_sid"),
+    return sessions.user_for_session(get_home(), int(uid), int(epoch), session.get("gp_sid"),
                                      max_age_s=_session_seconds())
 
 
@@ -387,7 +389,7 @@ def _before_request() -> None:
     """Token first, then CSRF (not for anonymous /api/ calls), then the session's age."""
     token = _bearer()
     if token is not None:
-        g.gp_token_user = tokens.check_token(home(), token)  # AuthError 401 if not valid
+        g.gp_token_user = tokens.check_token(get_home(), token)  # AuthError 401 if not valid
         _refuse_nameless_parts()
         return  # no CSRF: nothing ambient (a cookie) authenticates this request
     _refuse_nameless_parts()  # before anything reads the form's keys
@@ -515,7 +517,7 @@ def login():
     # Every limit before any hash (issue 11, item 2): a refused try costs a read of the
     # catalogue — no Argon2 hash, no write lock, no wait for the hash thread.
     limits = _limits()
-    refused = throttle.check(home(), name, ip, limits)
+    refused = throttle.check(get_home(), name, ip, limits)
     if refused:
         return _too_many(refused.wait, refused.scope, name, next_url)
     try:
@@ -531,25 +533,25 @@ def login():
 def _sign_in(run, name: str, password: str, ip: str | None, limits: throttle.Limits,
              next_url: str | None):
     """The admitted part of a sign-in, inside the hash slot: count, hash, answer."""
-    admitted = throttle.admit(home(), name, ip, limits)  # checked again, and counted
+    admitted = throttle.admit(get_home(), name, ip, limits)  # checked again, and counted
     if isinstance(admitted, throttle.Refusal):
         return _too_many(admitted.wait, admitted.scope, name, next_url)
     try:
-        user = run(users.authenticate, home(), name, password)
+        user = run(users.authenticate, get_home(), name, password)
     except (AuthError, PermissionDenied) as err:
         # A disabled account (whose password was right) gets the very answer of a wrong
         # password: a different one told an attacker the password (issue 11, item 19).
         # It stays counted as a failure, so the throttle does not tell either; the
         # audit log keeps the real reason.
         action = "login.refused" if isinstance(err, PermissionDenied) else "login.failed"
-        audit.record(home(), _typed(name), action, ip=ip, detail={"reason": err.code})
+        audit.record(get_home(), _typed(name), action, ip=ip, detail={"reason": err.code})
         return _login_page(401, message=tr("auth_failed"), username=name, next_url=next_url)
-    throttle.succeeded(home(), name, ip, admitted)
+    throttle.succeeded(get_home(), name, ip, admitted)
     session.clear()  # nothing from before the sign-in survives it (session fixation)
     login_user(user)
-    session["gp_sid"] = sessions.start(home(), user.id, max_age_s=_session_seconds())
+    session["gp_sid"] = sessions.start(get_home(), user.id, max_age_s=_session_seconds())
     session["gp_auth_at"] = time.time()
-    audit.record(home(), user, "login", ip=ip)
+    audit.record(get_home(), user, "login", ip=ip)
     return redirect(next_url or _landing(user), 303)
 
 
@@ -559,7 +561,7 @@ def logout():
     if current_user.is_authenticated:
         audit_event("logout")
     # Server-side: a copy of this cookie made before now no longer signs anyone in.
-    sessions.end(home(), session.get("gp_sid"))
+    sessions.end(get_home(), session.get("gp_sid"))
     logout_user()
     session.clear()
     return redirect("/", 303)
