@@ -791,7 +791,8 @@ def show_settings(ctx) -> None:
 #: Modules whose ``MIGRATIONS`` (component → numbered steps, see
 #: `gisportal.store.postgres`) ``gisportal migrate`` applies, in this order. A catalogue
 #: component (accounts, jobs, audit) that moves to PostgreSQL adds its module here.
-MIGRATED: tuple[str, ...] = ("gisportal.store.postgis", "gisportal.accounts.db")
+MIGRATED: tuple[str, ...] = ("gisportal.store.postgis", "gisportal.accounts.db",
+                             "gisportal.jobs.table")
 
 
 @cli.command("migrate")
