@@ -1203,3 +1203,33 @@ def test_dates_and_narrow_types_round_trip(store: Store) -> None:
     assert got["ratio"].tolist()[:2] == [1.5, 2.25] and np.isnan(got["ratio"][2])
     assert store.find(v.id, {"day": "2020-02-29"})["floor"].tolist() == [3]
     assert store.find(v.id, {"floor": "2"})["zone"].tolist() == ["CLN"]
+
+
+@pytest.mark.production
+def test_pg_concurrent_publishes_of_one_layer_never_clash(pg_store: Store) -> None:
+    """Publishes of one layer from several connections at once: each waits for the one
+    before (an advisory lock per layer), so none trips over the one-published index and
+    the layer ends with exactly one published version."""
+    for _ in range(3):
+        ids = [add(pg_store, parcels(2, 1)).id for _ in range(5)]
+        barrier = threading.Barrier(len(ids))
+        failures: list[BaseException] = []
+
+        def publish(vid: int, barrier: threading.Barrier,
+                    failures: list[BaseException]) -> None:
+            try:
+                barrier.wait()
+                pg_store.publish(vid, by="race")
+            except BaseException as exc:  # handed to the main thread
+                failures.append(exc)
+
+        threads = [threading.Thread(target=publish, args=(vid, barrier, failures))
+                   for vid in ids]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert failures == []
+        published = [v for v in pg_store.versions() if v.status == "published"]
+        assert len(published) == 1 and published[0].id in ids
+        assert pg_store.published("672", "parcels") == published[0]

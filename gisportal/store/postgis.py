@@ -203,7 +203,8 @@ class PostgisStore(Store):
         mistyped URL never fills the wrong database with tables).
     """
 
-    def __init__(self, home: str | DataHome, *, crs: str, dsn: str | None = None) -> None:
+    def __init__(self, home: str | os.PathLike[str] | DataHome, *, crs: str,
+                 dsn: str | None = None) -> None:
         self.crs = crs
         self._crs = pyproj.CRS.from_user_input(crs)
         srid = self._crs.to_epsg()
