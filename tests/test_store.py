@@ -1233,3 +1233,23 @@ def test_pg_concurrent_publishes_of_one_layer_never_clash(pg_store: Store) -> No
         published = [v for v in pg_store.versions() if v.status == "published"]
         assert len(published) == 1 and published[0].id in ids
         assert pg_store.published("672", "parcels") == published[0]
+
+
+@pytest.mark.production
+def test_pg_sessions_ended_by_the_server_are_replaced_not_handed_out(pg_store: Store) -> None:
+    """A database restart (or an administrator) ends every session: the pooled
+    connections are then dead, and the next calls get new ones instead of an error."""
+    v = add(pg_store)
+    threads = [threading.Thread(target=lambda: pg_store.read(v.id)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ended = pg_query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                     "AND application_name LIKE 'gisportal[%%'")
+    assert ended and all(r == (True,) for r in ended)
+    time.sleep(0.2)  # the goodbye reaches the sockets
+    for _ in range(5):
+        assert keys(pg_store.find(v.id, {"sheet": 1, "parcel": 1})) == {(1, 1)}
+        assert pg_store.published("672", "parcels") is None

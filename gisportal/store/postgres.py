@@ -39,13 +39,15 @@ sockets do not survive a ``fork``. This pool has no threads; it remembers the pi
 opened each connection, and a process that finds itself with a pool opened by its parent
 drops it (without closing the parent's sockets: that would end the parent's sessions) and
 opens its own. It also checks a connection's state when it is handed back, so a
-connection left inside a transaction or broken by a server restart is never reused.
+connection left inside a transaction is never reused, and before handing one out, so
+one the server has ended (a restart) is replaced, not given to a caller.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import select
 import threading
 import time
 import urllib.parse
@@ -224,10 +226,26 @@ class Pool:
 
 
 def _alive(conn: psycopg.Connection[Any], idle_s: float) -> bool:
-    """Whether an idle connection can be handed out. One that sat idle for a while is
-    pinged (an empty query, one round trip): the server may have restarted meanwhile, and
-    the caller's first query should not be the one to find out."""
+    """Whether an idle connection can be handed out, so that the caller's first query is
+    not the one to find out that the server ended the session (a restart, an
+    administrator's ``pg_terminate_backend``).
+
+    An idle connection has nothing to read: when its socket is readable, the server has
+    sent its goodbye and closed it (a poll, microseconds). One that sat idle for a while
+    is also pinged (an empty query, one round trip), for what a poll cannot see (a
+    network gone silent).
+    """
     if conn.closed or conn.info.transaction_status != pq.TransactionStatus.IDLE:
+        return False
+    try:
+        poller = select.poll()  # not select(): it fails on descriptors past 1024
+        poller.register(conn.fileno(), select.POLLIN)
+        readable = bool(poller.poll(0))
+    except (OSError, ValueError, psycopg.Error):
+        readable = True
+    if readable:
+        with suppress(psycopg.Error):
+            conn.close()
         return False
     if idle_s < PING_AFTER_S:
         return True
