@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import stat
+import threading
 import unicodedata
+from datetime import datetime
 
+import psycopg
 import pytest
 from argon2 import PasswordHasher
 from click.testing import CliRunner
@@ -19,8 +22,11 @@ from gisportal.accounts import audit, db, roles, throttle, tokens, users
 from gisportal.accounts.errors import AuthError, PermissionDenied
 from gisportal.accounts.secret import secret_key
 from gisportal.base.errors import NotFoundError, StoreError, UsageError
+from gisportal.base.settings import load_settings
 from gisportal.cli.accounts import cli_actor
 from gisportal.cli.main import cli
+from gisportal.store import catalogue, postgres
+from gisportal.store.home import DataHome
 from tests.servers import BACKENDS, on_backend
 
 pytestmark = pytest.mark.usefixtures("fast_passwords")
@@ -31,6 +37,7 @@ def home(request, home):
     """The data home, its accounts in SQLite or (``production``) in PostgreSQL."""
     on_backend(request)
     return home
+
 
 PW = "mật khẩu đủ dài"
 
@@ -311,3 +318,108 @@ def test_cli_settings_hide_the_secret_key(home, monkeypatch):
     out = run(home, "settings").output
     assert "s3cr3t" not in out and "secret_key = (set, hidden)" in out
     assert "login_max_failures = 5" in out and "cookie_secure = 'auto'" in out
+
+
+# --------------------------------------------------------------------------- both backends
+
+
+def test_the_catalogue_seam_speaks_one_sql(home):
+    """What the components rely on, the same on both backends: ``?`` beside a literal
+    ``%`` and a quoted ``?``, RETURNING, ON CONFLICT, rows by name and index, and times
+    given and read back as the same UTC text."""
+    at = "2025-05-01T08:30:00.123Z"
+    insert = ("INSERT INTO users (name, name_key, role, password_hash, created_at, "
+              "created_by, password_changed_at) VALUES (?, ?, 'admin', ?, ?, '50% ?', ?) "
+              "ON CONFLICT (name_key) DO NOTHING RETURNING id, created_at")
+    with db.connect(home) as conn, db.transaction(conn):
+        new = conn.execute(insert, ("a", "a", "h", at, at)).fetchone()
+        assert new["id"] == new[0] and new["created_at"] == new[1] == at
+        assert conn.execute(insert, ("A", "a", "h", at, at)).fetchone() is None
+    with db.connect(home) as conn:
+        row = conn.execute("SELECT created_by, name FROM users WHERE created_by LIKE '50%' "
+                           "AND created_at < ?", ("2025-05-01T08:30:00.124Z",)).fetchone()
+        assert tuple(row) == ("50% ?", "a") and list(row.keys()) == ["created_by", "name"]
+        assert row["name"] == row[1] == "a"
+        assert conn.execute("SELECT count(*) FROM users WHERE created_at < ?",
+                            (at,)).fetchone()[0] == 0
+
+
+def _race_to_disable(home, names: tuple[str, str]) -> list[str]:
+    """Disable both accounts from two threads released at the same moment; outcomes."""
+    start = threading.Barrier(len(names))
+    outcomes: list[str] = []
+
+    def disable(name: str) -> None:
+        start.wait()
+        try:
+            users.disable_user(home, name)
+            outcomes.append("disabled")
+        except StoreError as err:
+            outcomes.append(err.code)
+
+    threads = [threading.Thread(target=disable, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(outcomes)
+
+
+def test_two_admins_disabling_each_other_at_once_leave_one(home):
+    """The last-admin rule holds when two requests race: SQLite has one writer, and
+    PostgreSQL's transactions take a lock (without it each would still see the other
+    admin active, and both would be disabled). Five rounds, each between the survivor
+    of the last and a new admin."""
+    users.add_user(home, "boss", "admin", PW)
+    survivor = "boss"
+    for n in range(5):
+        users.add_user(home, f"chief{n}", "admin", PW)
+        assert _race_to_disable(home, (survivor, f"chief{n}")) == ["USER-LAST-ADMIN",
+                                                                   "disabled"]
+        active = [u.name for u in users.list_users(home) if u.is_active]
+        assert len(active) == 1
+        survivor = active[0]
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.mark.production
+def test_production_opens_only_a_migrated_database(pg_dsn, tmp_path, monkeypatch):
+    """Opening the accounts never creates tables (a mistyped URL must not fill the wrong
+    database): until ``gisportal migrate`` ran they are refused with that advice; after
+    it they are the database's, with real ``timestamptz`` values; a schema from a newer
+    gisportal is refused, as the PostGIS store refuses one."""
+    monkeypatch.delenv("GISPORTAL_DATABASE", raising=False)
+    root = tmp_path / "home"
+    home = DataHome.at(root, load_settings({"database": pg_dsn}))  # settings, not env
+    try:
+        with pytest.raises(StoreError) as err:
+            users.list_users(home)
+        assert err.value.code == "DATABASE-NOT-MIGRATED"
+        assert "gisportal migrate" in str(err.value) and "users 0 → 1" in str(err.value)
+        with psycopg.connect(pg_dsn) as conn:
+            assert conn.execute("SELECT to_regclass('users')").fetchone()[0] is None
+
+        monkeypatch.setenv("GISPORTAL_DATABASE", pg_dsn)
+        first = run(root, "migrate")
+        assert first.exit_code == 0, first.output
+        assert "users: schema 0 → 1" in first.output and "audit: schema 0 → 1" in first.output
+        assert "users: schema 1 (up to date)" in run(root, "migrate").output
+        monkeypatch.delenv("GISPORTAL_DATABASE")
+
+        users.add_user(home, "boss", "admin", PW)
+        assert [u.name for u in users.list_users(home)] == ["boss"]
+        assert not (root / "catalogue.sqlite").exists()
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            created = conn.execute("SELECT created_at FROM users").fetchone()[0]
+            assert isinstance(created, datetime) and created.utcoffset() is not None
+            assert users.get_user(home, "boss").created_at == \
+                created.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            conn.execute("UPDATE schema_version SET version = 99 WHERE component = 'users'")
+        catalogue._current.clear()  # a new process would look again
+        with pytest.raises(StoreError) as err:
+            users.list_users(home)
+        assert err.value.code == "USERS-SCHEMA-NEWER"
+    finally:
+        postgres.close_pools()

@@ -2,7 +2,9 @@
 
 Plain functions over the data home's catalogue (no Flask), used by the CLI
 (``gisportal users …``, ``gisportal audit``) and the web layer (``web/auth.py``,
-``web/admin.py``). Every function takes the data home first.
+``web/admin.py``). Every function takes the data home first: a folder, or the
+`DataHome` whose settings say where the tables are — the embedded SQLite catalogue, or
+with the ``database`` setting the PostgreSQL database every app node shares (``db``).
 
 ========================  ===============================================================
 module                    what
@@ -15,7 +17,8 @@ module                    what
 ``sessions``              server-side sign-in sessions (sign-out ends copies of a cookie)
 ``audit``                 ``record(home, actor, action, …)``, ``events``, CSV export
 ``secret``                the key that signs sessions
-``db``                    the catalogue connection and the accounts' migrations
+``db``                    the catalogue connection and the accounts' migrations (SQLite,
+                          PostgreSQL)
 ========================  ===============================================================
 """
 
