@@ -1253,3 +1253,14 @@ def test_pg_sessions_ended_by_the_server_are_replaced_not_handed_out(pg_store: S
     for _ in range(5):
         assert keys(pg_store.find(v.id, {"sheet": 1, "parcel": 1})) == {(1, 1)}
         assert pg_store.published("672", "parcels") is None
+
+
+@pytest.mark.parametrize("zs", [(3.0, 6.0), (3.0, None)], ids=["3d", "2d-and-3d"])
+def test_3d_geometries_are_kept(store: Store, zs: tuple[float | None, ...]) -> None:
+    """Heights are dropped by the reader, but the store keeps what it is given."""
+    second = (X0 + 4, Y0 + 5) if zs[1] is None else (X0 + 4, Y0 + 5, zs[1])
+    geoms = [shapely.Point(X0 + 1, Y0 + 2, zs[0]), shapely.Point(*second)]
+    gdf = gpd.GeoDataFrame({"code": ["A", "B"]}, geometry=geoms, crs=CRS)
+    v = add(store, gdf, kind="plan", key_columns=())
+    assert [g.wkt for g in store.read(v.id).geometry] == [g.wkt for g in geoms]
+    assert store.records(v.id, point=(X0 + 1, Y0 + 2))[0]["geometry"].wkt == geoms[0].wkt

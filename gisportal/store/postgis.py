@@ -300,10 +300,9 @@ class PostgisStore(Store):
                         sql.SQL("{} {}").format(sql.Identifier(sql_names[a]), sql.SQL(t))
                         for a, t in zip(attrs, types, strict=True))
                     conn.execute(sql.SQL(
-                        "CREATE TABLE {} (fid bigint NOT NULL, "
-                        "geom geometry(Geometry, {}){}{})").format(
-                        table, sql.Literal(self.srid), sql.SQL(", " if attrs else ""),
-                        definition))
+                        "CREATE TABLE {} (fid bigint NOT NULL, geom {}{}{})").format(
+                        table, _geometry_column(geoms, self.srid),
+                        sql.SQL(", " if attrs else ""), definition))
                     with conn.cursor().copy(sql.SQL("COPY {} FROM STDIN (FORMAT csv)").format(
                             table)) as copy:
                         for chunk in self._csv(geoms, table_arrow):
@@ -776,6 +775,20 @@ def _promote(geoms: np.ndarray) -> np.ndarray:
             idx = np.flatnonzero(types == single)
             out[idx] = make(geoms[idx], indices=np.arange(len(idx)))
     return out
+
+
+def _geometry_column(geoms: np.ndarray, srid: int) -> sql.Composable:
+    """The geometry column's type: any geometry type, 2D, or 3D when every geometry has Z
+    (the type modifier both checks the SRID and tells GIS clients what the layer holds).
+    A layer mixing 2D and 3D geometries, which the GeoPackage store keeps as they are,
+    gets no type modifier (it would refuse one or the other) and a CHECK on the SRID."""
+    present = geoms[~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)]
+    has_z = shapely.has_z(present)
+    if not has_z.any():
+        return sql.SQL("geometry(Geometry, {})").format(sql.Literal(srid))
+    if has_z.all():
+        return sql.SQL("geometry(GeometryZ, {})").format(sql.Literal(srid))
+    return sql.SQL("geometry CHECK (ST_SRID(geom) = {})").format(sql.Literal(srid))
 
 
 def _family(dtype: Any) -> str:
