@@ -64,6 +64,7 @@ from gisportal.base.settings import load_settings
 from gisportal.jobs import limits, process, table
 from gisportal.jobs.model import FINAL_STATES, KINDS, LABELS, STAGES, STATES, Job, utc_now
 from gisportal.jobs.outcome import record_outcome
+from gisportal.store import catalogue
 from gisportal.store.home import DataHome, scratch_prefix
 
 __all__ = [
@@ -461,6 +462,9 @@ def dispatch(home: str | Path, settings: Mapping[str, Any] | None = None) -> lis
     slots = max(1, int(conf["job_workers"]))
     started: list[int] = []
     with table.connect(home) as conn, table.transaction(conn):
+        # PostgreSQL: web nodes dispatching at once take turns (SQLite's BEGIN IMMEDIATE
+        # already does), so they neither overfill the slots nor pick the same job.
+        catalogue.lock(conn, "jobs dispatch")
         running = conn.execute("SELECT count(*) FROM jobs WHERE state = 'running'").fetchone()[0]
         ready = [r[0] for r in conn.execute(
             "SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT ?",
@@ -480,8 +484,8 @@ def dispatch(home: str | Path, settings: Mapping[str, Any] | None = None) -> lis
                 continue
             finally:
                 os.close(fd)  # the worker holds its own copy of the locked descriptor
-            table.mark_spawned(conn, job_id, node=node, pid=pid)
-            started.append(job_id)
+            if table.mark_spawned(conn, job_id, node=node, pid=pid):
+                started.append(job_id)  # (else its worker finds the row not its own, exits)
     return started
 
 
