@@ -51,6 +51,7 @@ which every S3-compatible server understands.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -78,6 +79,8 @@ __all__ = [
     "parse_location",
     "s3_client",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: Size of the parts of a streamed multipart upload (S3's minimum part is 5 MiB): the
 #: most `put_stream` holds in memory.
@@ -399,7 +402,7 @@ def s3_client() -> Any:
     env = os.environ
     ident = (env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL"),
              env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_DEFAULT_REGION") or
-             env.get("AWS_REGION"), str(os.getpid()))
+             env.get("AWS_REGION"), env.get("AWS_MAX_ATTEMPTS"), str(os.getpid()))
     client = _clients.get(ident)
     if client is not None:
         return client
@@ -409,8 +412,12 @@ def s3_client() -> Any:
             import boto3
             from botocore.config import Config
 
+            # Retries: boto3's standard mode, 5 attempts, unless AWS_MAX_ATTEMPTS /
+            # AWS_RETRY_MODE say otherwise (an operator who prefers failing fast).
+            retries: dict[str, Any] = {} if ident[3] else {"max_attempts": 5,
+                                                           "mode": "standard"}
             config = Config(
-                retries={"max_attempts": 5, "mode": "standard"},
+                **({"retries": retries} if retries else {}),
                 connect_timeout=5, read_timeout=60,
                 # Tile requests from many threads share it: more than botocore's 10.
                 max_pool_connections=50,
@@ -452,7 +459,11 @@ class S3Area(FileArea):
 
     @contextlib.contextmanager
     def _errors(self, key: str) -> Iterator[None]:
-        """S3 failures as FileNotFoundError (a missing key) or `FileAreaError`."""
+        """S3 failures as FileNotFoundError (a missing key) or `FileAreaError`.
+
+        The error names the area and key only (``uploads/7/thua.zip``): job errors are
+        shown to planners, and the endpoint, bucket and botocore's text are the
+        administrator's business — they go to the log, with the full location."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -460,10 +471,14 @@ class S3Area(FileArea):
         except (BotoCoreError, ClientError) as exc:
             if _is_missing(exc):
                 raise FileNotFoundError(self.describe(key)) from None
+            logger.warning("object store failure on %s: %s", self.describe(key), exc)
+            area = self.prefix.rpartition("/")[2]
             raise FileAreaError(
-                f"the object store failed: {exc}", where=self.describe(key),
-                fix="Ask the administrator to check the S3 service and its settings "
-                    "(GISPORTAL_FILES, AWS_ENDPOINT_URL, the access key)") from exc
+                f"the file store did not answer ({type(exc).__name__})",
+                where=f"{area}/{key}" if area else key,
+                fix="Try again in a moment; if it goes on, ask the administrator to check "
+                    "the S3 service and its settings (GISPORTAL_FILES, AWS_ENDPOINT_URL, "
+                    "the access key); the server log names the failure") from exc
 
     def put_file(self, key: str, src: str | os.PathLike[str], *, move: bool = False) -> int:
         from boto3.s3.transfer import TransferConfig
