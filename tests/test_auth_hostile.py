@@ -277,11 +277,6 @@ def test_nameless_multipart_part_is_a_400_json(accounts, path):
 # ---------------------------------------------------------------- item 6: tokens and cookies
 
 
-@pytest.mark.parametrize("home", [BACKENDS[0], pytest.param(
-    "postgresql", id="postgresql", marks=[pytest.mark.production, pytest.mark.xfail(
-        reason="/planner/ lists jobs, whose table is not in PostgreSQL yet (issue 12: "
-               "jobs follow the accounts onto the catalogue seam)", strict=False)])],
-    indirect=True)
 def test_token_works_whatever_cookie_comes_with_it(accounts):
     token = tokens.create_token(accounts, "boss")
     auth = {"Authorization": f"Bearer {token}"}

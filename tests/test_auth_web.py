@@ -481,7 +481,8 @@ def test_two_app_nodes_share_accounts_sessions_and_the_throttle(production_env, 
     assert sign_in(a, "lan", PW).status_code == 429  # two failures, on two nodes
     events = audit.events(DataHome.at(homes[1], load_settings(shared))).events
     assert [e.action for e in events][:3] == ["login.failed", "login.failed", "logout"]
-    for h in homes:  # (the app gives jobs, not yet in PostgreSQL, a plain path: they make one)
+    for h in homes:  # no account table in SQLite (create_app still hands jobs.startup a
+        #              plain path, home.root, which reads the environment: jobs' gap, not ours)
         if (h / "catalogue.sqlite").exists():
             with sqlite3.connect(h / "catalogue.sqlite") as conn:
                 assert not conn.execute("SELECT name FROM sqlite_master WHERE name IN "
