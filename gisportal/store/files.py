@@ -32,13 +32,14 @@ What every caller relies on, in both backends:
 Why hand-written over fsspec/s3fs: the whole need is a dozen calls of one boto3 client.
 s3fs runs botocore through aiobotocore, which pins botocore to narrow version ranges
 (a second copy of the AWS stack beside the boto3 the rest of the deployment uses, and
-upgrades held back by it), drives an asyncio loop on a background thread that does not
-survive a fork (gunicorn's pre-fork workers, the job worker's spawn), and caches
-listings and file contents in ways that would have to be switched off here, where
-correctness rests on "written once, atomic put, ranged read of an immutable object".
-The S3 semantics each caller depends on (atomic PUT, multipart aborted on failure,
-``Range`` GETs checked against the ETag the reader cached) are explicit in ~300 lines
-rather than behind an abstraction whose defaults we would have to audit.
+upgrades held back by it), runs its requests on an asyncio loop in a background thread
+with cached filesystem instances whose sessions belong to the process that made them
+(one more thing to reason about across gunicorn's and the job runner's forks), and
+caches listings and file contents in ways that would have to be switched off here,
+where correctness rests on "written once, atomic put, ranged read of an immutable
+object". The S3 semantics each caller depends on (atomic PUT, multipart aborted on
+failure, ``Range`` GETs checked against the ETag the reader cached) are explicit in
+this module rather than behind an abstraction whose defaults we would have to audit.
 
 One boto3 client per process and configuration, created on first use: boto3 clients are
 thread-safe but must not cross a fork, so a forked process (a gunicorn worker) makes
