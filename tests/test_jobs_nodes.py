@@ -248,3 +248,62 @@ def test_the_runner_setting_decides_who_starts_jobs():
 
     with pytest.raises(UsageError):
         process.runner({"job_runner": "threads"})
+
+
+def test_a_publish_job_taken_over_publishes_the_same_version_once(backend, home, grid_zip):
+    upload(home, grid_zip)
+    run_worker(home)
+    [draft] = versions_of(home)
+    job = jobs.submit_publish(home, draft.id, district="678", layer="parcels",
+                              actor="planner1")
+    # Its node dies with the tiles built, the published pointer not moved yet.
+    node = start_worker(home, **{PAUSE_ENV: "publish"})
+    try:
+        paused_at(home, job.id, "publish")
+        node.kill()
+        node.wait(timeout=TIMEOUT)
+        until("the job process to die", lambda: not process.is_alive(home, job.id))
+    finally:
+        node.kill()
+        node.wait()
+    until("the job to be re-queued", lambda: jobs.get(home, job.id).state == "queued",
+          timeout=STALE_SECONDS * 6)
+    assert f"job {job.id} (publish 678 parcels, attempt 2): done" in run_worker(home)
+    done = jobs.get(home, job.id)
+    assert (done.state, done.result["version"]) == ("done", draft.id)
+    [published] = versions_of(home)
+    assert (published.id, published.status) == (draft.id, "published")
+    # Publishing it again (a third run, say) is the store's no-op: nothing changes.
+    again = jobs.submit_publish(home, draft.id, district="678", layer="parcels",
+                                actor="planner1")
+    run_worker(home)
+    again = jobs.get(home, again.id)
+    assert again.state == "done" and again.result["changed"] is False
+    assert [(v.id, v.status, v.published_at) for v in versions_of(home)] == [
+        (published.id, "published", published.published_at)]
+
+
+def test_a_cancel_reaches_a_worker_on_another_node_through_the_row(backend, home, grid_zip):
+    job = upload(home, grid_zip)
+    node = start_worker(home, **{PAUSE_ENV: "validate", "GISPORTAL_NODE_NAME": "node-b"})
+    try:
+        running = paused_at(home, job.id, "validate")
+        assert running.node == "node-b" != process.node_name()
+        # This process is another node: no signal of its own can reach the worker.
+        cancelled = jobs.cancel(home, job.id)
+        assert (cancelled.state, cancelled.message) == ("cancelled", "cancelled")
+        assert cancelled.cancel_requested_at is not None
+    finally:
+        node.send_signal(signal.SIGTERM)
+        out, _ = node.communicate(timeout=TIMEOUT)
+    assert f"job {job.id} (ingest 678 parcels, attempt 1): cancelled" in out
+    assert versions_of(home) == []
+
+
+def test_web_nodes_can_still_spawn_jobs_on_the_shared_queue(backend, home, grid_zip,
+                                                             monkeypatch):
+    monkeypatch.setenv("GISPORTAL_JOB_RUNNER", "spawn")
+    first, second = upload(home, grid_zip), upload(home, grid_zip)
+    done = [jobs.wait(home, j.id, timeout=TIMEOUT) for j in (first, second)]
+    assert [(j.state, j.runner, j.attempt) for j in done] == [("done", "spawn", 1)] * 2
+    assert sorted(v.meta["job"] for v in versions_of(home)) == [first.id, second.id]
