@@ -262,6 +262,16 @@ _pools: dict[str, Pool] = {}
 _pools_lock = threading.Lock()
 
 
+def _reset_lock_in_child() -> None:
+    """A fork copies a lock held by another thread as held, for ever: a child process
+    gets a fresh one (the parent's pools it finds are then replaced, see `pool`)."""
+    global _pools_lock
+    _pools_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_lock_in_child)
+
+
 def pool(dsn: str) -> Pool:
     """This process's pool for `dsn`, opened on first use and again after a ``fork``.
 
