@@ -200,3 +200,14 @@ def test_a_bug_is_one_line_with_its_traceback_in_the_log(tmp_path):
     assert "ValueError: unexpected shape" in lines[0]
     log = tmp_path / "home" / "logs" / "gisportal-errors.log"
     assert "Traceback" in log.read_text(encoding="utf-8")
+
+
+def test_settings_never_show_a_database_password(monkeypatch):
+    monkeypatch.setenv("GISPORTAL_DATABASE", "postgresql://gp:s3cr3t-pw@db.local:5432/gp")
+    monkeypatch.setenv("GISPORTAL_DATABASE_REPLICAS",
+                       "postgresql://gp:s3cr3t-pw@r1:5432/gp,postgresql://gp:s3cr3t-pw@r2/gp")
+    r = CliRunner().invoke(cli, ["settings"])
+    assert r.exit_code == 0, r.output
+    assert "s3cr3t-pw" not in r.output
+    assert "postgresql://gp:***@db.local:5432/gp" in r.output
+    assert "postgresql://gp:***@r2/gp" in r.output

@@ -782,8 +782,18 @@ def show_settings(ctx) -> None:
     values: dict[str, Any] = ctx.obj["settings"]
     for s in SETTINGS:
         shown = ("(set, hidden)" if values[s.name] else "(unset)") \
-            if s.secret else repr(values[s.name])
+            if s.secret else repr(_masked(s.name, values[s.name]))
         click.echo(f"{s.name} = {shown}   (env {s.env}) — {s.help}")
+
+
+def _masked(name: str, value: Any) -> Any:
+    """A database URL without its password: ``gisportal settings`` is shown on screens
+    and pasted into tickets."""
+    if name not in ("database", "database_replicas") or not value:
+        return value
+    from gisportal.store.postgres import describe
+
+    return ",".join(describe(part.strip()) for part in str(value).split(",") if part.strip())
 
 
 # --------------------------------------------------------------------------- migrate
