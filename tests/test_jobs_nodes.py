@@ -211,7 +211,8 @@ def test_a_stale_job_is_requeued_until_its_last_attempt_then_abandoned(backend, 
     assert (abandoned.state, abandoned.message) == ("failed", "abandoned")
     assert abandoned.error["code"] == "JOB-ABANDONED"
     assert "stopped sending heartbeats 3 times" in abandoned.error["what"]
-    assert "node-b" in abandoned.error["what"]
+    # Which server ran it is the administrator's business (the row, the logs), not a page's.
+    assert "node-b" not in str(abandoned.to_dict()) and "4242" not in str(abandoned.to_dict())
     assert jobs.reap(home) == []
     # A worker whose heartbeat is fresh keeps its job, wherever it runs.
     with table.connect(home) as conn, table.transaction(conn):

@@ -640,12 +640,15 @@ def _requeue_stale(home: Path, conn: Any, conf: Mapping[str, Any], node: str) ->
                                     only_if_claim=claim, state="cancelled",
                                     message="cancelled", finished_at=now)
             elif job.attempt >= max_attempts:
+                logger.warning("job %s: worker %s on %s silent for %s s, attempt %s of %s: "
+                               "abandoned", job.id, job.pid, job.node, stale_s, job.attempt,
+                               max_attempts)
                 done = table.update(
                     conn, job.id, only_if_state="running", only_if_claim=claim,
                     state="failed", message="abandoned", finished_at=now,
                     error=_error_dict(GisportalError(
                         f"the job was abandoned: its worker stopped sending heartbeats "
-                        f"{job.attempt} times without finishing (last on node {job.node})",
+                        f"{job.attempt} times without finishing",
                         where=f"job {job.id}, stage {job.stage}",
                         fix="Submit the job again; if it is abandoned again, ask the "
                             "administrator to look at the worker nodes' logs (memory, "
@@ -654,7 +657,7 @@ def _requeue_stale(home: Path, conn: Any, conf: Mapping[str, Any], node: str) ->
             else:
                 done = table.requeue_if_stale(
                     conn, job, stale_s,
-                    f"re-queued: its worker on {job.node} stopped sending heartbeats "
+                    f"re-queued: its worker stopped sending heartbeats "
                     f"(attempt {job.attempt} of {max_attempts})")
                 if done:
                     logger.warning("job %s: worker %s on %s silent for %s s, re-queued",

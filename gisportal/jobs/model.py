@@ -157,7 +157,11 @@ class Job:
         return self.state in FINAL_STATES
 
     def to_dict(self) -> dict[str, Any]:
-        """The job as JSON for an API answer or a progress poll."""
+        """The job as JSON for an API answer or a progress poll.
+
+        Without the node and pid running it: which server runs a job is no business of a
+        page any planner can open (as paths are not, issue 11); the administrator finds
+        them in the row, the job's log and ``gisportal worker``'s output."""
         return {
             "id": self.id, "kind": self.kind, "district": self.district,
             "layer": self.layer, "state": self.state, "stage": self.stage,
@@ -166,6 +170,5 @@ class Job:
             "created_at": self.created_at, "started_at": self.started_at,
             "updated_at": self.updated_at, "finished_at": self.finished_at,
             "cancel_requested_at": self.cancel_requested_at, "limits": self.limits,
-            "node": self.node, "runner": self.runner, "attempt": self.attempt,
-            "claimed_at": self.claimed_at, "heartbeat_at": self.heartbeat_at,
+            "attempt": self.attempt, "heartbeat_at": self.heartbeat_at,
         }

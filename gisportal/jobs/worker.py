@@ -412,12 +412,9 @@ class Worker:
         Whatever the job stored stays (a version is found again by the next run, see the
         module docstring); the attempt is given back too: the job did not fail.
         """
-        from gisportal.base.settings import load_settings
-
-        node = process.node_name(load_settings())
         if self._write(state="queued", stage="queued", percent=0, node=None, pid=None,
                        runner=None, attempt=max(0, job.attempt - 1),
-                       message=f"handed back to the queue: its worker on {node} stopped"):
+                       message="handed back to the queue: its worker stopped"):
             print(f"job {job.id}: handed back to the queue", file=sys.stderr)
 
     def apply_limits(self, job) -> None:
