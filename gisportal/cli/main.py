@@ -796,6 +796,46 @@ def _masked(name: str, value: Any) -> Any:
     return ",".join(describe(part.strip()) for part in str(value).split(",") if part.strip())
 
 
+# --------------------------------------------------------------------------- backup
+
+
+@cli.command("backup")
+@click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--tiles", is_flag=True,
+              help="Include the vector tiles (left out by default: they are rebuilt from "
+                   "the versions on first use).")
+@click.pass_context
+@_errors
+def backup_command(ctx, dest: Path, tiles: bool) -> None:
+    """Back up the data home to DEST (.tar, or .tar.gz compressed) while the portal runs.
+
+    Holds the catalogue (versions, users, jobs, audit log), every district's layers, the
+    uploads, the decision PDFs and the session key. Restore with `gisportal restore`.
+    """
+    from gisportal.services import backup
+
+    result = backup.backup(_home(ctx), dest, tiles=tiles,
+                           progress=lambda step: click.echo(f"backup: {step}", err=True))
+    click.echo(f"backup: {result.path} ({result.versions} versions of "
+               f"{len(result.districts)} districts, {result.files} files, "
+               f"{result.bytes / 1e6:.1f} MB)")
+
+
+@cli.command("restore")
+@click.argument("src", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+@_errors
+def restore_command(ctx, src: Path) -> None:
+    """Restore the backup SRC into the data home (--home), which must be empty."""
+    from gisportal.services import backup
+
+    result = backup.restore(_home(ctx), src,
+                            progress=lambda step: click.echo(f"restore: {step}", err=True))
+    click.echo(f"restored {result.versions} versions of {len(result.districts)} districts "
+               f"from {result.path} (made {result.manifest.get('created_at')}) into "
+               f"{_home(ctx).root}")
+
+
 # --------------------------------------------------------------------------- migrate
 
 #: Modules whose ``MIGRATIONS`` (component → numbered steps, see

@@ -471,6 +471,51 @@ class GpkgStore(Store):
         finally:
             conn.close()
 
+    # -- backup --------------------------------------------------------------------------
+
+    def snapshot(self, dest: str | os.PathLike[str]) -> list[Path]:
+        """Copy the store into the empty folder `dest` while the portal runs; the files
+        written (``catalogue.sqlite``, ``districts/<code>.gpkg``).
+
+        The catalogue (versions, and the accounts, jobs and audit log that share it) is
+        copied first with SQLite's online backup API, as of one transaction; then each
+        district GeoPackage the same way. Layer tables are immutable, so every version
+        the copied catalogue lists is in the later copies; tables written after the
+        catalogue was copied are dropped from the copies (a restored store would
+        otherwise meet tables it does not know under ids it is about to hand out).
+        Neither uploads nor look-ups wait.
+        """
+        out = Path(dest)
+        (out / "districts").mkdir(parents=True, exist_ok=False)
+
+        def copy(src: Path, target: Path) -> None:
+            uri = "file:" + urllib.request.pathname2url(str(src)) + "?mode=ro"
+            source = sqlite3.connect(uri, uri=True, timeout=self._busy_timeout)
+            copy_db = sqlite3.connect(target)
+            try:
+                source.backup(copy_db)
+                copy_db.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+            finally:
+                copy_db.close()
+                source.close()
+
+        written = [out / "catalogue.sqlite"]
+        copy(self._catalogue_path, written[0])
+        conn = sqlite3.connect(written[0])
+        try:
+            known = {_table_name(kind, vid) for vid, kind in conn.execute(
+                "SELECT id, kind FROM versions")}
+        finally:
+            conn.close()
+        for gpkg in sorted(self._districts_dir.glob("*.gpkg")):
+            target = out / "districts" / gpkg.name
+            copy(gpkg, target)
+            later = [t for t in self._gpkg_tables(target)
+                     if _TABLE_RE.fullmatch(t) and t not in known]
+            self._drop_tables(target, later)
+            written.append(target)
+        return written
+
     # -- writing -------------------------------------------------------------------------
 
     def add_version(
