@@ -409,6 +409,10 @@ def test_s3_mode_end_to_end_matches_the_embedded_files_byte_for_byte(
     s3_home = tmp_path / "s3"
     monkeypatch.setenv("GISPORTAL_HOME", str(s3_home))
     monkeypatch.setenv("GISPORTAL_FILES", f"s3://{s3_bucket}/gp")
+    # A tile served from the node's copy of an archive asks for its ETag first, so the
+    # archive replaced under its key below is noticed on the next request whether or
+    # not the copy is there yet (the default asks every 30 s).
+    monkeypatch.setenv("GISPORTAL_TILE_CACHE_CHECK_SECONDS", "0")
     for name, value in s3_server.env().items():
         monkeypatch.setenv(name, value)
     remote = _portal(s3_home, work)
@@ -432,9 +436,11 @@ def test_s3_mode_end_to_end_matches_the_embedded_files_byte_for_byte(
         f"gp/tiles/676/parcels/v{parcels_job.result['version']}.pmtiles",
         f"gp/tiles/676/plan/v{plan_job.result['version']}.pmtiles"}
 
-    # And the node's disk: the store, the catalogue, scratch (empty), logs, locks.
+    # And the node's disk: the store, the catalogue, scratch (empty), logs, locks, and
+    # the node's cache of tile archives (copies of the bucket's, not state: see below).
     on_disk = sorted(p.relative_to(s3_home).as_posix() for p in s3_home.rglob("*")
-                     if p.is_file())
+                     if p.is_file() and not p.relative_to(s3_home).as_posix()
+                     .startswith("cache/tiles/"))
     shared = [p for p in on_disk if p.split("/")[0] in ("uploads", "tiles", "decisions",
                                                        "exports")
               or p.endswith((".pmtiles", ".pdf", ".zip", ".geojson", ".html"))
@@ -444,6 +450,11 @@ def test_s3_mode_end_to_end_matches_the_embedded_files_byte_for_byte(
         "catalogue.sqlite", "catalogue.sqlite-wal", "catalogue.sqlite-shm", "districts",
         "jobs", "logs", "tmp", "secret_key"}, on_disk
     assert not [p for p in on_disk if p.startswith("tmp/")], on_disk
+    cached = {p.name for p in (s3_home / "cache" / "tiles").glob("*.pmtiles")}
+    assert len(cached) <= 2 and all(
+        (s3_home / "cache" / "tiles" / n).read_bytes() in
+        {s3_server.client().get_object(Bucket=s3_bucket, Key=k)["Body"].read()
+         for k in keys if k.endswith(".pmtiles")} for n in cached)
 
     # An archive replaced under its key (rebuilt after a clean-up, by another node) is
     # noticed by its ETag on the next ranged read: the app reopens it instead of

@@ -60,6 +60,14 @@ SETTINGS: tuple[Setting, ...] = (
             "than 1 900 whatever this says)."),
     Setting("tiles_max_age", 300, "GISPORTAL_TILES_MAX_AGE",
             "Seconds browsers and proxies may cache a vector tile (ETags follow versions)."),
+    Setting("tile_cache_mb", 4096, "GISPORTAL_TILE_CACHE_MB",
+            "With files in S3: MB of this node's disk (<home>/cache/tiles) for copies of "
+            "tile archives, downloaded once per node on first use and then served like "
+            "local files; least recently used removed first. 0: every tile is a ranged "
+            "GET to the store."),
+    Setting("tile_cache_check_seconds", 30.0, "GISPORTAL_TILE_CACHE_CHECK_SECONDS",
+            "Seconds a cached tile archive is served before its ETag is asked of the store "
+            "again (one HEAD): an archive rebuilt under its key is noticed within this."),
     # The address the public uses (gisportal/web/security.py).
     Setting("public_url", "", "GISPORTAL_PUBLIC_URL",
             "The portal's public address, e.g. https://quyhoach.lamdong.gov.vn (no path). "

@@ -244,6 +244,13 @@ class DataHome:
         """What a job row records for upload-area key `key` (``uploads/7/thua.zip``)."""
         return f"uploads/{key}"
 
+    @property
+    def tile_cache(self) -> Path:
+        """``<home>/cache/tiles``: this node's copies of tile archives of an object store
+        (`gisportal.outputs.tiles.cache`) — a cache, rebuilt from the bucket, never state
+        a second node needs. Created when first written."""
+        return self.root / "cache" / "tiles"
+
     @staticmethod
     def tile_key(district: str, kind: str, version_id: int) -> str:
         """The tile-area key of one version's PMTiles archive."""

@@ -4,9 +4,11 @@ A tile request asks the store which version is published *now*, then slices the 
 out of that version's PMTiles archive (read once, index kept in memory). So tiles
 follow the published pointer: the request after a publish serves the new version's
 archive, and no cache needs invalidating — each version has its own file and its own
-ETags. The archive is a file of the tile area: mapped from disk by default, read by
-ranged GETs from S3 in production mode (one GET per tile once the directories are
-cached; see :mod:`gisportal.outputs.tiles.pmtiles`).
+ETags. The archive is a file of the tile area: mapped from disk by default; in S3 mode read by
+ranged GETs (one GET per tile once the directories are cached; see
+:mod:`gisportal.outputs.tiles.pmtiles`) until the node's cache holds a copy of it
+(downloaded once per node in the background, `tile_cache_mb`; see
+:mod:`gisportal.outputs.tiles.cache`), then mapped from that copy like a local file.
 
 Answers
 -------
@@ -30,6 +32,7 @@ from flask import Blueprint, Response, current_app, request
 
 from gisportal.base.errors import NotFoundError, UsageError
 from gisportal.outputs.tiles.build import ensure_version_key, tiles_key
+from gisportal.outputs.tiles.cache import DEFAULT_CHECK_SECONDS, ArchiveCache, archive_cache
 from gisportal.outputs.tiles.pmtiles import (
     PMTilesReader,
     forget_area_reader,
@@ -63,6 +66,21 @@ def check_tile(z: int, x: int, y: int) -> None:
                          code="TILE-RANGE")
 
 
+def _archive_cache() -> ArchiveCache | None:
+    """This process's cache of the node's copies of archives, when the tile area is an
+    object store and ``tile_cache_mb`` is above 0 (a folder area is mapped directly)."""
+    home = get_home()
+    if not home.files_remote:
+        return None
+    settings = current_app.config["GISPORTAL"]
+    mb = int(settings.get("tile_cache_mb", 0))
+    if mb <= 0:
+        return None
+    return archive_cache(home.tile_cache, mb * 1024**2,
+                         float(settings.get("tile_cache_check_seconds",
+                                            DEFAULT_CHECK_SECONDS)))
+
+
 def _reader(district: str, kind: str) -> tuple[int, PMTilesReader]:
     """The published version id of the layer and the reader of its archive.
 
@@ -78,24 +96,24 @@ def _reader(district: str, kind: str) -> tuple[int, PMTilesReader]:
     home = get_home()
     area = home.tile_area
     key = tiles_key(district, kind, version.id)
+    cache = _archive_cache()
     try:
-        return version.id, open_area_reader(area, key)
+        return version.id, open_area_reader(area, key, cache)
     except FileNotFoundError:
         ensure_version_key(store, home, version)
-        return version.id, open_area_reader(area, key)
+        return version.id, open_area_reader(area, key, cache)
 
 
 def _tile_bytes(district: str, kind: str, reader: PMTilesReader, version_id: int,
                 z: int, x: int, y: int) -> tuple[PMTilesReader, bytes | None]:
     """The stored tile, reopening the archive once if it was replaced since this process
-    cached its directory (a rebuilt S3 object: its ETag changed)."""
+    cached its directory (a rebuilt S3 object: its ETag changed; or removed, and then
+    built again as for a first request)."""
     try:
         return reader, reader.tile(z, x, y)
     except ObjectChangedError:
-        area = get_home().tile_area
-        key = tiles_key(district, kind, version_id)
-        forget_area_reader(area, key)
-        reader = open_area_reader(area, key)
+        forget_area_reader(get_home().tile_area, tiles_key(district, kind, version_id))
+        _, reader = _reader(district, kind)
         return reader, reader.tile(z, x, y)
 
 

@@ -25,11 +25,13 @@ and zstd are refused when the archive is opened, not when a tile is asked for.
 
 Where the bytes come from is a *source*: a memory-mapped local file (`MappedFile`, the
 embedded default) or an object in a file area read by ``Range`` requests (`AreaSource`,
-S3 in production mode). The reader asks a source for byte ranges only, so the decoded
-directories are cached per process the same way for both, and a tile from S3 costs one
-ranged GET (leaf directories one more, the first time each is needed). The first
-16 KiB — where the specification puts the header and root directory — are read in one
-request when the archive is opened.
+S3 in production mode), or such an object served from the node's copy once
+`gisportal.outputs.tiles.cache` has downloaded it (`CachedSource`). The reader asks a
+source for byte ranges only, so the decoded directories are cached per process the same
+way for all, and a tile from S3 costs one ranged GET (leaf directories one more, the
+first time each is needed) until the copy is there, then a slice of its memory map. The
+first 16 KiB — where the specification puts the header and root directory — are read in
+one request when the archive is opened.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import mmap
 import os
 import struct
 import threading
+import time
 import zlib
 from bisect import bisect_right
 from collections import OrderedDict
@@ -49,11 +52,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 if TYPE_CHECKING:
-    from gisportal.store.files import FileArea
+    from gisportal.outputs.tiles.cache import ArchiveCache
+    from gisportal.store.files import FileArea, FileInfo
 
 __all__ = [
     "AreaSource",
     "COMPRESSION_GZIP",
+    "CachedSource",
     "COMPRESSION_NONE",
     "Directory",
     "Header",
@@ -328,14 +333,16 @@ class MappedFile:
 class AreaSource:
     """An archive in a file area (an S3 object), read by ranged requests.
 
-    Its size and ETag are asked once; every range is checked against that ETag by the
-    area (`gisportal.store.files.ObjectChangedError` when the object was replaced, so a
-    cached reader never slices a rebuilt archive with the old directory's offsets).
+    Its size and ETag are asked once (or given, as `info`); every range is checked
+    against that ETag by the area (`gisportal.store.files.ObjectChangedError` when the
+    object was replaced, so a cached reader never slices a rebuilt archive with the old
+    directory's offsets).
     """
 
-    def __init__(self, area: FileArea, key: str) -> None:
-        info = area.stat(key)  # FileNotFoundError when there is no archive
-        self.area, self.key, self.etag = area, key, info.etag
+    def __init__(self, area: FileArea, key: str, info: FileInfo | None = None) -> None:
+        if info is None:
+            info = area.stat(key)  # FileNotFoundError when there is no archive
+        self.area, self.key, self.etag, self.info = area, key, info.etag, info
         self.name = area.describe(key)
         self.size = info.size
         if self.size < HEADER_SIZE:
@@ -344,6 +351,104 @@ class AreaSource:
 
     def read(self, offset: int, length: int) -> bytes:
         return self.area.read_range(self.key, offset, length, etag=self.etag)
+
+    def close(self) -> None:
+        pass
+
+
+class CachedSource:
+    """An archive in a file area served from the node's copy once it is cached.
+
+    Until the copy exists (`gisportal.outputs.tiles.cache.ArchiveCache` downloads it in
+    the background, once per node) every range is a GET checked against the ETag, as
+    with `AreaSource`; each such read also looks for the finished copy, and from the
+    read that finds it on, ranges are slices of its memory map. The bytes are the same
+    either way — the copy is the object of that very ETag — so directories decoded
+    from the object stay valid, and the reader switches without reopening. Its
+    identity (`stamp`, used in the tiles' HTTP ETags) is the object's, whichever way a
+    tile was read.
+
+    A mapped copy is revalidated at most every ``cache.check_seconds``: one HEAD on
+    the request that finds the check due. A new ETag (the object was rebuilt under its
+    key) or a missing object raise `gisportal.store.files.ObjectChangedError` (the
+    caller reopens the archive) and remove the stale copy; a copy removed from the
+    folder (evicted, or the folder deleted) is dropped and asked for again. A store
+    that does not answer the HEAD leaves the copy in use: the object cannot have been
+    replaced through a store that is down, and tiles go on being served.
+    """
+
+    def __init__(self, area: FileArea, key: str, cache: ArchiveCache) -> None:
+        self.remote = AreaSource(area, key)
+        self.area, self.key, self.cache = area, key, cache
+        self.info = self.remote.info
+        self.etag, self.name, self.size = self.remote.etag, self.remote.name, self.remote.size
+        self.stamp = self.remote.stamp
+        #: The cached copy of this object (exactly this ETag).
+        self.path = cache.path_for(area, key, self.etag)
+        self._local: MappedFile | None = None
+        self._due = 0.0
+        self._checking = threading.Lock()
+        if not self._map():
+            cache.want(area, key, self.info)
+
+    @property
+    def cached(self) -> bool:
+        """Whether ranges are read from the node's copy now."""
+        return self._local is not None
+
+    def _map(self) -> bool:
+        """Map the copy if it is there; whether it is mapped now."""
+        if not self.cache.lookup(self.path):
+            return False
+        try:
+            local = MappedFile(self.path)
+        except (OSError, PMTilesError):  # removed in between; or not an archive at all
+            return False
+        if local.size != self.size:  # cannot happen (length checked before the rename)
+            return False
+        self._due = time.monotonic() + self.cache.check_seconds
+        self._local = local
+        return True
+
+    def read(self, offset: int, length: int) -> bytes:
+        local = self._local
+        if local is not None:
+            if time.monotonic() >= self._due:
+                self._revalidate()
+                local = self._local
+            if local is not None:
+                return local.read(offset, length)
+        data = self.remote.read(offset, length)
+        if not self._map():
+            self.cache.want(self.area, self.key, self.info)
+        return data
+
+    def _revalidate(self) -> None:
+        """The due check of a mapped copy (one thread asks; the others serve the copy)."""
+        from gisportal.store.files import FileAreaError, ObjectChangedError
+
+        if not self._checking.acquire(blocking=False):
+            return
+        try:
+            if time.monotonic() < self._due:
+                return
+            try:
+                etag: str | None = self.area.stat(self.key).etag
+            except FileNotFoundError:
+                etag = None
+            except FileAreaError:
+                self._due = time.monotonic() + self.cache.check_seconds
+                return
+            if etag != self.etag:
+                self._local = None
+                self.cache.discard(self.path)
+                raise ObjectChangedError(f"{self.name} was replaced", where=self.name)
+            if not self.cache.lookup(self.path):  # evicted, or the folder removed
+                self._local = None
+                self.cache.want(self.area, self.key, self.info)
+            self._due = time.monotonic() + self.cache.check_seconds
+        finally:
+            self._checking.release()
 
     def close(self) -> None:
         pass
@@ -555,7 +660,8 @@ def open_reader(path: str | os.PathLike[str]) -> PMTilesReader:
     return reader
 
 
-def open_area_reader(area: FileArea, key: str) -> PMTilesReader:
+def open_area_reader(area: FileArea, key: str,
+                     cache: ArchiveCache | None = None) -> PMTilesReader:
     """The shared reader of the archive `key` of a file area.
 
     A folder area's archive is a local file: `open_reader` (mapped, checked by ``stat``).
@@ -563,7 +669,8 @@ def open_area_reader(area: FileArea, key: str) -> PMTilesReader:
     under their key, and should one be rebuilt, the next ranged read fails its ETag
     check (`gisportal.store.files.ObjectChangedError`) — the caller then calls
     `forget_area_reader` and opens it again. A warm tile request thus costs one ranged
-    GET and no HEAD.
+    GET and no HEAD; with `cache` (the node's `ArchiveCache`), once the archive is
+    downloaded, a slice of its local copy (`CachedSource`).
 
     Raises
     ------
@@ -581,7 +688,9 @@ def open_area_reader(area: FileArea, key: str) -> PMTilesReader:
         if reader is not None:
             _cache.move_to_end(name)
             return reader
-    reader = PMTilesReader(AreaSource(area, key))
+    source: Source = CachedSource(area, key, cache) if cache is not None and cache.enabled \
+        else AreaSource(area, key)
+    reader = PMTilesReader(source)
     with _cache_lock:
         _cache[name] = reader
         _cache.move_to_end(name)
