@@ -55,6 +55,7 @@ from gisportal.outputs.compare import cached_comparison
 from gisportal.outputs.tiles import ensure_version_key
 from gisportal.services.decisions import Decision, decision_of
 from gisportal.store.base import Store, Version, check_district_code, check_kind, utc_now
+from gisportal.store.home import on_primary
 
 __all__ = [
     "CONSULTATION_LABEL",
@@ -217,8 +218,10 @@ def preview(store: Store, version_id: int, *, district: str | None = None,
 
     Uses the compare engine (pairing by key, then by geometry), kept in the per-store
     comparison cache, so the review page and the publish that follows compute it once
-    per process.
+    per process. On the primary database: the draft was just uploaded and the published
+    version may have just moved, which a read replica may not show yet.
     """
+    store = on_primary(store)
     version = store.version(version_id)
     _check_layer(version, district, kind)
     previous = store.published(version.district, version.kind)
@@ -291,6 +294,9 @@ def publish(store: Store, version_id: int, actor: str, *, district: str | None =
     UsageError
         ``consultation`` for a layer that is not a plan or a plan with its decision.
     """
+    # Every read on the primary: the checks must see the version and the published one
+    # as they are now, not as a read replica last replayed them.
+    store = on_primary(store)
     version = store.version(version_id)
     _check_layer(version, district, kind)
     previous = store.published(version.district, version.kind)
@@ -334,6 +340,7 @@ def rollback(store: Store, district: str, kind: str, to_version: int, actor: str
         instead: a roll back returns to something residents have seen).
     """
     district, kind = check_district_code(district), check_kind(kind)
+    store = on_primary(store)  # as `publish`
     version = store.version(to_version)
     _check_layer(version, district, kind)
     if version.status == "draft":

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from gisportal.store.base import Store
     from gisportal.store.files import FileArea
 
-__all__ = ["SCRATCH", "DataHome", "scratch_prefix"]
+__all__ = ["SCRATCH", "DataHome", "on_primary", "scratch_prefix"]
 
 #: The scratch folder's name under the data home.
 SCRATCH = "tmp"
@@ -55,6 +55,15 @@ def scratch_prefix(what: str) -> str:
     """The name prefix of a scratch entry this process makes (``gisportal-read-<pid>-``);
     the pid lets the clean-up tell a live process's scratch from a dead one's."""
     return f"gisportal-{what}-{os.getpid()}-"
+
+
+def on_primary(store: Store) -> Store:
+    """`store` with every read on the primary database: for code that reads what it (or a
+    job) has just written, which a read replica may not have replayed yet — the planner's
+    pages, the publish workflow. The store itself when it has no replicas (the embedded
+    store has none)."""
+    pin = getattr(store, "primary", None)
+    return pin() if callable(pin) else store
 
 
 class DataHome:
@@ -111,22 +120,35 @@ class DataHome:
 
     @property
     def store(self) -> Store:
-        """The home's store, opened on first use and kept open (close with `close`)."""
+        """The home's store, opened on first use and kept open (close with `close`): the
+        web app's. Its public reads go to the read replicas when ``database_replicas``
+        names some; `on_primary` (``get_store(primary=True)``) pins a staff page's."""
         if self._store is None:
-            self._store = self.open_store()
+            self._store = self.open_store(replicas=True)
         return self._store
 
-    def open_store(self, crs: str | None = None) -> Store:
+    @property
+    def replicas(self) -> list[str]:
+        """The read replicas' DSNs (setting ``database_replicas``, comma-separated)."""
+        raw = str(self.settings.get("database_replicas") or "")
+        return [part.strip() for part in raw.split(",") if part.strip()]
+
+    def open_store(self, crs: str | None = None, *, replicas: bool = False) -> Store:
         """A new store on this home that the caller closes (a command, a worker).
 
         Production mode (``settings["database"]`` set) opens the PostGIS store on that
         database (`gisportal.store.postgis`); otherwise the embedded GeoPackage store
-        under the home. `crs` defaults to the province's (`crs`).
+        under the home. `crs` defaults to the province's (`crs`). With `replicas`, the
+        PostGIS store sends its read-only work to the ``database_replicas``; without,
+        the default, every read is on the primary: a command or a job worker reads what
+        it has just written (an ingest its version, a publish its pointer), which a
+        replica may not have replayed yet.
         """
         if self.settings.get("database"):
             from gisportal.store.postgis import PostgisStore
 
-            return PostgisStore(self, crs=crs or self.crs)
+            return PostgisStore(self, crs=crs or self.crs,
+                                replicas=self.replicas if replicas else ())
         from gisportal.store.gpkg import GpkgStore
 
         return GpkgStore(self, crs=crs or self.crs)

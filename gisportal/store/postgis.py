@@ -36,15 +36,39 @@ PostGIS do the exact geometry test (``ST_Intersects`` after the GiST ``&&`` filt
 fetch only matching rows in binary; `read` fetches the whole layer with geometries as
 WKB. Values come back with the dtypes recorded at write time, exactly as the GeoPackage
 store gives them (the contract tests run on both).
+
+Read replicas (setting ``database_replicas``): a store given replica DSNs sends the
+read-only queries of `version`, `versions`, `published`, `districts` and of every layer
+read (`read`, `find`, `at_point`, `query_bbox`, `records`, `feature_ids`,
+`records_by_id`, `columns`) to one of them, in turn; writes, and the reads inside a
+write, go to the primary. `primary` gives a view of the same store whose reads go to
+the primary too: staff pages and the publish workflow read what they have just written,
+which a replica may not have replayed yet. Why the public is never failed by a replica:
+
+* a replica that cannot be reached (or breaks mid-query) is left alone for a short,
+  growing back-off (`REPLICA_BACKOFF_S` doubling up to `REPLICA_MAX_BACKOFF_S`) and the
+  query is answered by the primary at once; its pool waits `REPLICA_CONNECT_TIMEOUT_S`
+  for a connection, not the primary's 10 s;
+* a replica is behind, never ahead: a version row it returns names a table it has
+  (both are created in one transaction), but a version id learnt elsewhere (from the
+  primary, another replica, a link) may be newer than it. So a version row a replica
+  lacks, and a version table it lacks (``undefined_table``), are asked of the primary
+  instead of being "not found"; whatever else a replica answers (which version is
+  published, the version list) is the replica's moment, a little behind, as intended.
 """
 
 from __future__ import annotations
 
+import copy
 import io
+import itertools
 import json
+import logging
 import math
 import operator
 import os
+import threading
+import time
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -61,6 +85,7 @@ import pyproj
 import shapely
 from geopandas.array import from_shapely
 from psycopg import sql
+from psycopg.abc import Query
 from shapely.geometry.base import BaseGeometry
 
 from gisportal.base.errors import StoreError, UsageError
@@ -154,6 +179,52 @@ _NO_MATCH = object()
 #: Databases whose store schema this process has found current (checked once each).
 _current: set[str] = set()
 
+#: Seconds a replica that failed is left alone before it is tried again; doubled after
+#: each further failure up to `REPLICA_MAX_BACKOFF_S`, so a replica that is down for an
+#: hour costs a look-up a refused connection (or a connect timeout) twice a minute.
+REPLICA_BACKOFF_S = 2.0
+REPLICA_MAX_BACKOFF_S = 30.0
+#: Seconds a replica has to accept a new connection before the primary answers instead.
+REPLICA_CONNECT_TIMEOUT_S = 2.0
+
+_log = logging.getLogger(__name__)
+#: Replica DSN → (failures in a row, time.monotonic() before which it is not tried).
+_replica_down: dict[str, tuple[int, float]] = {}
+_replica_lock = threading.Lock()
+#: Whose turn it is: replicas are taken in turn by every store of the process.
+_replica_turn = itertools.count()
+
+
+def _pick_replica(replicas: Sequence[str]) -> str | None:
+    """The next replica to read from, skipping those in back-off; None when all are."""
+    if not replicas:
+        return None
+    start = next(_replica_turn)
+    now = time.monotonic()
+    for i in range(len(replicas)):
+        dsn = replicas[(start + i) % len(replicas)]
+        down = _replica_down.get(dsn)
+        if down is None or down[1] <= now:
+            return dsn
+    return None
+
+
+def _replica_failed(dsn: str, why: BaseException) -> None:
+    """Leave `dsn` alone for a while (longer after each failure in a row)."""
+    with _replica_lock:
+        failures = _replica_down.get(dsn, (0, 0.0))[0] + 1
+        wait = min(REPLICA_MAX_BACKOFF_S, REPLICA_BACKOFF_S * 2 ** (failures - 1))
+        _replica_down[dsn] = (failures, time.monotonic() + wait)
+    _log.warning("read replica %s failed (%s); reading from the primary for %.0f s",
+                 postgres.describe(dsn), " ".join(str(why).split()) or type(why).__name__,
+                 wait)
+
+
+def _replica_answered(dsn: str) -> None:
+    if dsn in _replica_down:
+        with _replica_lock:
+            _replica_down.pop(dsn, None)
+
 
 def layer_table(district: str, kind: str, version_id: int) -> str:
     """The name, in schema ``layers``, of a version's table."""
@@ -194,6 +265,9 @@ class PostgisStore(Store):
         every geometry column.
     dsn
         The database (``postgresql://…``); ``home.settings["database"]`` by default.
+    replicas
+        Streaming read replicas of that database: the public reads go to them in turn
+        (module doc, "Read replicas"); none by default. `primary` pins reads to `dsn`.
 
     Raises
     ------
@@ -204,7 +278,7 @@ class PostgisStore(Store):
     """
 
     def __init__(self, home: str | os.PathLike[str] | DataHome, *, crs: str,
-                 dsn: str | None = None) -> None:
+                 dsn: str | None = None, replicas: Sequence[str] = ()) -> None:
         self.crs = crs
         self._crs = pyproj.CRS.from_user_input(crs)
         srid = self._crs.to_epsg()
@@ -219,6 +293,10 @@ class PostgisStore(Store):
             raise UsageError("No database is configured for the PostGIS store",
                              where="database", fix="Set GISPORTAL_DATABASE=postgresql://…")
         self.dsn = dsn
+        self.replicas: tuple[str, ...] = tuple(r for r in replicas if r and r != dsn)
+        #: Whether every read goes to the primary (the `primary` view, or no replicas).
+        self._pinned = not self.replicas
+        self._primary_view: PostgisStore | None = None
         self._layers: dict[int, _PgLayer] = {}
         self._closed = False
         if dsn not in _current:
@@ -226,7 +304,24 @@ class PostgisStore(Store):
             _current.add(dsn)
 
     def __repr__(self) -> str:
-        return f"PostgisStore({postgres.describe(self.dsn)!r}, crs={self.crs!r})"
+        extra = f", replicas={len(self.replicas)}" if self.replicas else ""
+        pinned = ", primary" if self.replicas and self._pinned else ""
+        return f"PostgisStore({postgres.describe(self.dsn)!r}, crs={self.crs!r}{extra}{pinned})"
+
+    def primary(self) -> PostgisStore:
+        """This store with every read on the primary: for code that reads what it (or a
+        job) has just written — the staff pages, the publish workflow — which a replica
+        may not have replayed yet. The same object each call, sharing this store's
+        cached layer facts; the store itself when it has no replicas."""
+        if self._pinned:
+            return self
+        view = self._primary_view
+        if view is None:
+            view = copy.copy(self)
+            view._pinned = True
+            view._primary_view = view
+            self._primary_view = view
+        return view
 
     # -- connections ---------------------------------------------------------------------
 
@@ -246,9 +341,48 @@ class PostgisStore(Store):
                              code="DATABASE-UNAVAILABLE") from exc
 
     def close(self) -> None:
-        """Mark the store closed. The pooled connections stay with the process's pool,
-        which other stores on the same database share."""
+        """Mark the store (and its `primary` view) closed. The pooled connections stay
+        with the process's pool, which other stores on the same database share."""
         self._closed = True
+        if self._primary_view is not None:
+            self._primary_view._closed = True
+
+    def _select(self, query: Query, params: Sequence[object] = (), *, binary: bool = False,
+                needed: bool = False) -> list[tuple[Any, ...]]:
+        """The rows of one read-only query: from a replica unless the store is pinned to
+        the primary (or every replica is in back-off); from the primary when the
+        replica fails, lacks a table, or — `needed` — returns no row (module doc)."""
+        if self._closed:
+            raise StoreError("The store is closed", where=postgres.describe(self.dsn),
+                             fix="Open a new store", code="STORE-CLOSED")
+        replica = None if self._pinned else _pick_replica(self.replicas)
+        if replica is not None:
+            rows = self._on_replica(replica, query, params, binary)
+            if rows is not None and (rows or not needed):
+                return rows
+        with self._conn() as conn:
+            return conn.execute(query, params, binary=binary).fetchall()
+
+    @staticmethod
+    def _on_replica(dsn: str, query: Query, params: Sequence[object],
+                    binary: bool) -> list[tuple[Any, ...]] | None:
+        """The rows from replica `dsn`, or None when it could not answer (the caller
+        asks the primary): unreachable or broken mid-query (then left alone for a
+        while), or behind (a table not replayed yet, a query cancelled by replay)."""
+        try:
+            with postgres.pool(dsn, connect_timeout=REPLICA_CONNECT_TIMEOUT_S
+                               ).connection() as conn:
+                try:
+                    rows = conn.execute(query, params, binary=binary).fetchall()
+                except psycopg.Error as exc:
+                    if conn.closed or conn.broken:
+                        _replica_failed(dsn, exc)
+                    return None
+        except StoreError as exc:  # no connection: refused, timed out, every one busy
+            _replica_failed(dsn, exc)
+            return None
+        _replica_answered(dsn)
+        return rows
 
     # -- writing -------------------------------------------------------------------------
 
@@ -344,7 +478,7 @@ class PostgisStore(Store):
             except (psycopg.DatabaseError,  # a value the column type refuses, ...
                     pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
                 raise _write_failed(exc, f"{kind} layer of {district}") from exc
-        return self.version(version_id)
+        return self.primary().version(version_id)  # just written: no replica has it yet
 
     def _csv(self, geoms: np.ndarray, table: pa.Table) -> Iterator[bytes]:
         """The rows as CSV for ``COPY``, `_COPY_ROWS` at a time: fid, geometry as hex
@@ -413,8 +547,11 @@ class PostgisStore(Store):
         return _version_from_row(row)
 
     def version(self, version_id: int) -> Version:
-        with self._conn() as conn:
-            return self._version(conn, version_id)
+        rows = self._select(f"SELECT {_VERSION_FIELDS} FROM versions WHERE id = %s",
+                            (_version_id(version_id),), needed=True)
+        if not rows:
+            raise _no_version(version_id)
+        return _version_from_row(rows[0])
 
     def versions(self, district: str | None = None, kind: str | None = None) -> list[Version]:
         clauses, params = ["true"], []
@@ -424,24 +561,19 @@ class PostgisStore(Store):
         if kind is not None:
             clauses.append("kind = %s")
             params.append(check_kind(kind))
-        with self._conn() as conn:
-            rows = conn.execute(f"SELECT {_VERSION_FIELDS} FROM versions "
-                                f"WHERE {' AND '.join(clauses)} ORDER BY id DESC",
-                                params).fetchall()
+        rows = self._select(f"SELECT {_VERSION_FIELDS} FROM versions "
+                            f"WHERE {' AND '.join(clauses)} ORDER BY id DESC", params)
         return [_version_from_row(r) for r in rows]
 
     def published(self, district: str, kind: str) -> Version | None:
         district, kind = check_district_code(district), check_kind(kind)
-        with self._conn() as conn:
-            row = conn.execute(f"SELECT {_VERSION_FIELDS} FROM versions WHERE district = %s "
-                               "AND kind = %s AND status = 'published'",
-                               (district, kind)).fetchone()
-        return None if row is None else _version_from_row(row)
+        rows = self._select(f"SELECT {_VERSION_FIELDS} FROM versions WHERE district = %s "
+                            "AND kind = %s AND status = 'published'", (district, kind))
+        return _version_from_row(rows[0]) if rows else None
 
     def districts(self) -> list[str]:
-        with self._conn() as conn:
-            return [r[0] for r in conn.execute(
-                "SELECT DISTINCT district FROM versions ORDER BY district")]
+        return [r[0] for r in self._select(
+            "SELECT DISTINCT district FROM versions ORDER BY district")]
 
     # -- reading -------------------------------------------------------------------------
 
@@ -450,12 +582,11 @@ class PostgisStore(Store):
         vid = _version_id(version_id)
         found = self._layers.get(vid)
         if found is None:
-            with self._conn() as conn:
-                row = conn.execute("SELECT district, layer_table, columns, feature_count "
-                                   "FROM versions WHERE id = %s", (vid,)).fetchone()
-            if row is None:
+            rows = self._select("SELECT district, layer_table, columns, feature_count "
+                                "FROM versions WHERE id = %s", (vid,), needed=True)
+            if not rows:
                 raise _no_version(version_id)
-            district, name, columns, count = row
+            district, name, columns, count = rows[0]
             layer = _Layer(district, name, tuple((c[0], c[1]) for c in columns))
             found = _PgLayer(layer, sql.Identifier(LAYERS, name),
                              {c[0]: c[2] for c in columns}, count,
@@ -485,9 +616,8 @@ class PostgisStore(Store):
             select.append(pg.select(names))
         query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY fid").format(
             sql.SQL(", ").join(select), pg.table, where)
-        with self._conn() as conn:
-            # Binary results: integers, floats and WKB arrive without text parsing.
-            rows = conn.cursor(binary=True).execute(query, params).fetchall()
+        # Binary results: integers, floats and WKB arrive without text parsing.
+        rows = self._select(query, params, binary=True)
         at = 1 if fid else 0
         geoms = shapely.from_wkb(np.array([row[at] for row in rows], dtype=object)) \
             if rows else np.empty(0, dtype=object)
@@ -646,8 +776,7 @@ class PostgisStore(Store):
             return np.arange(1, pg.feature_count + 1, dtype=np.int64)
         query = sql.SQL("SELECT fid FROM {} WHERE {} ORDER BY fid").format(
             pg.table, sql.SQL(" AND ").join(clauses))
-        with self._conn() as conn:
-            rows = conn.cursor(binary=True).execute(query, params).fetchall()
+        rows = self._select(query, params, binary=True)
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def records_by_id(

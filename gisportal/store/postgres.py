@@ -128,11 +128,16 @@ class Pool:
         Connections open at most; callers beyond it wait up to `timeout` seconds.
     timeout
         Seconds to wait for a free connection.
+    connect_timeout
+        Seconds to wait for the server to accept a new connection (a read replica's
+        pool waits less: a look-up reads from the primary instead).
     """
 
     def __init__(self, dsn: str, *, max_size: int = MAX_CONNECTIONS,
-                 timeout: float = POOL_TIMEOUT_S) -> None:
+                 timeout: float = POOL_TIMEOUT_S,
+                 connect_timeout: float = CONNECT_TIMEOUT_S) -> None:
         self.dsn = dsn
+        self.connect_timeout = connect_timeout
         self.pid = os.getpid()
         self.max_size = max_size
         self.timeout = timeout
@@ -147,7 +152,7 @@ class Pool:
             # TimeZone UTC: timestamps come back the same on every node. The
             # application name shows the pid in pg_stat_activity, where an operator
             # looks for who holds a lock.
-            return psycopg.connect(self.dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
+            return psycopg.connect(self.dsn, autocommit=True, connect_timeout=self.connect_timeout,
                                    options="-c TimeZone=UTC",
                                    application_name=f"gisportal[{os.getpid()}]")
         except psycopg.OperationalError as exc:
@@ -272,16 +277,17 @@ def _reset_lock_in_child() -> None:
 os.register_at_fork(after_in_child=_reset_lock_in_child)
 
 
-def pool(dsn: str) -> Pool:
+def pool(dsn: str, *, connect_timeout: float = CONNECT_TIMEOUT_S) -> Pool:
     """This process's pool for `dsn`, opened on first use and again after a ``fork``.
 
     The parent's pool is dropped in the child without closing its connections: closing
-    would tell the server to end sessions the parent is still using.
+    would tell the server to end sessions the parent is still using. `connect_timeout`
+    applies to a pool opened by this call.
     """
     with _pools_lock:
         found = _pools.get(dsn)
         if found is None or found.pid != os.getpid() or found._closed:
-            found = _pools[dsn] = Pool(dsn)
+            found = _pools[dsn] = Pool(dsn, connect_timeout=connect_timeout)
         return found
 
 

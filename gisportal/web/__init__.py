@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app
 
 from gisportal.store import DataHome, Store
+from gisportal.store.home import on_primary
 
 __all__ = ["get_home", "get_store"]
 
@@ -14,6 +15,13 @@ def get_home() -> DataHome:
     return current_app.extensions["gisportal_home"]
 
 
-def get_store() -> Store:
-    """The app's store, opened once per app (connections are cached per thread)."""
-    return get_home().store
+def get_store(*, primary: bool = False) -> Store:
+    """The app's store, opened once per app (connections are pooled per process).
+
+    Its reads go to a read replica when ``database_replicas`` names some: the residents'
+    routes (look-up, search, pages, tiles, OGC API) read there. ``primary=True`` pins
+    the reads to the primary: the planner's routes, which must show at once the upload,
+    decision or publication a job has just written (a replica may lag behind it).
+    """
+    store = get_home().store
+    return on_primary(store) if primary else store

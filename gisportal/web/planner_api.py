@@ -173,8 +173,8 @@ def features(version_id: int):
     findings)."""
     version = version_for("review", version_id)
     limit = _page_size(FEATURE_LIMIT, MAX_FEATURE_LIMIT)
-    return jsonify(features_in_box(get_store(), version, parse_bbox(request.args.get("bbox")),
-                                   limit=limit))
+    return jsonify(features_in_box(get_store(primary=True), version,
+                                   parse_bbox(request.args.get("bbox")), limit=limit))
 
 
 @bp.get("/api/versions/<int:version_id>/preview")
@@ -182,7 +182,7 @@ def features(version_id: int):
 def preview(version_id: int):
     """What publishing the version would change for residents (`workflow.preview`)."""
     version = version_for("review", version_id)
-    pre = workflow.preview(get_store(), version.id, settings=settings())
+    pre = workflow.preview(get_store(primary=True), version.id, settings=settings())
     return jsonify({"preview": pre.to_dict()})
 
 

@@ -91,7 +91,7 @@ def version_for(action: str, version_id: int) -> Version:
     no `action` right in (call after sign-in is checked, so anonymous users are sent
     to the sign-in page rather than told what exists).
     """
-    version = get_store().version(_id(version_id, "version"))
+    version = get_store(primary=True).version(_id(version_id, "version"))
     require(action, version.district)
     return version
 
@@ -268,7 +268,7 @@ def queue_publish(version: Version, *, confirm_removals: bool, consultation: boo
                          fix="a superseded version is published again by rolling back to it "
                              "from the history page", code="PUBLISH-NOT-DRAFT")
     workflow.check_publishable(version, consultation=consultation)
-    store = get_store()
+    store = get_store(primary=True)
     pre = workflow.preview(store, version.id, settings=settings())
     workflow.check_removals(pre, confirm_removals)
     current = store.published(version.district, version.kind)

@@ -78,7 +78,7 @@ def _recent_jobs(codes: list[str]) -> list[jobs.Job]:
 @login_required
 def dashboard():
     """The signed-in user's districts: each layer, its published version, its drafts."""
-    store = get_store()
+    store = get_store(primary=True)
     mine = [d for d in seeds.districts() if can(current_user, "review", d.code)]
     # The status as the province map names it (maps/province.json).
     labels = {s["id"]: maps.text(s["label"], current_lang())
@@ -139,7 +139,7 @@ def job_page(job_id: int):
     version = None
     if isinstance(result.get("version"), int):
         try:
-            version = get_store().version(result["version"])
+            version = get_store(primary=True).version(result["version"])
         except GisportalError:
             version = None
     return render_template("planner_job.html", job=job, d=district_or_404(job.district),
@@ -170,7 +170,7 @@ def history(district: str, kind: str):
     its decision; compare two; roll back to a superseded one."""
     d = district_or_404(district)
     kind = kind_or_404(kind)
-    rows = workflow.history(get_store(), d.code, kind)
+    rows = workflow.history(get_store(primary=True), d.code, kind)
     return render_template("planner_history.html", d=d, kind=kind, layer=layer_title(kind),
                            rows=rows, may_rollback=can(current_user, "rollback", d.code))
 
@@ -191,7 +191,7 @@ def rollback(version_id: int):
                          "page after reading its report", code="ROLLBACK-NEVER-PUBLISHED")
     workflow.check_publishable(version)  # a plan still needs its decision: say so now
     confirm = request.form.get("confirm_removals") == "1"
-    store = get_store()
+    store = get_store(primary=True)
     current = store.published(version.district, version.kind)
     job = jobs.submit_rollback(home(), version.id, district=version.district,
                                layer=version.kind, actor=actor(), confirm_removals=confirm,

@@ -119,7 +119,7 @@ def _map(version: Version) -> dict[str, Any]:
         anchor = None
     center = (anchor[1], anchor[0]) if anchor else (11.9, 108.0)
     m = offline_map(location=center, zoom_start=13, control_scale=True, max_zoom=21)
-    box = version_bounds_lonlat(get_store(), version)
+    box = version_bounds_lonlat(get_store(primary=True), version)
     if box is not None:
         m.fit_bounds([[box[1], box[0]], [box[3], box[2]]], padding=(20, 20), max_zoom=19)
     root = m.get_root()
@@ -151,7 +151,7 @@ def _preview(version: Version) -> workflow.PublishPreview | None:
     if version.status != "draft" or version.has_errors:
         return None
     try:
-        return workflow.preview(get_store(), version.id, settings=settings())
+        return workflow.preview(get_store(primary=True), version.id, settings=settings())
     except GisportalError:
         return None
 
@@ -161,7 +161,7 @@ def _source_columns(version: Version) -> list[Any]:
     from gisportal.outputs import privacy
 
     try:
-        return privacy.source_columns(get_store(), version)
+        return privacy.source_columns(get_store(primary=True), version)
     except GisportalError:
         return []
 
@@ -169,7 +169,7 @@ def _source_columns(version: Version) -> list[Any]:
 def review_page(version: Version, *, status: int = 200, error: GisportalError | None = None,
                 form: dict[str, str] | None = None):
     """Render the review page (also after a refused decision or publish, with `error`)."""
-    store = get_store()
+    store = get_store(primary=True)
     job = upload_job_of(version)
     report_json = _report_key(job, "json")
     report = load_area_report(get_home().upload_area, report_json) if report_json else None
@@ -262,7 +262,7 @@ def decision(version_id: int):
     given = upload is not None and bool(upload.filename)
     try:
         done = decisions.attach_decision(
-            get_store(), version.id, number=f.get("number", ""), date=f.get("date", ""),
+            get_store(primary=True), version.id, number=f.get("number", ""), date=f.get("date", ""),
             authority=f.get("authority", ""), pdf=upload.stream if given else None,
             pdf_name=upload.filename if given else None, home=get_home(),
             settings=settings())
@@ -289,7 +289,7 @@ def public_fields(version_id: int):
     names = [n for n in request.form.getlist("public") if n.strip()]
     confirm = request.form.get("confirm_personal") == "1"
     try:
-        updated = privacy.mark_public(get_store(), version.id, names, actor(),
+        updated = privacy.mark_public(get_store(primary=True), version.id, names, actor(),
                                       confirm_personal=confirm, replace=True)
     except GisportalError as err:
         return review_page(version, status=err.http_status, error=err)
@@ -323,7 +323,7 @@ def decision_pdf(sha256: str):
     the staff of a district whose draft plan cites it (see the module docstring)."""
     key = decisions.pdf_key(sha256)  # NotFoundError unless 64 hex digits
     area = get_home().decision_area
-    citing = [v for v in get_store().versions(kind="plan")
+    citing = [v for v in get_store(primary=True).versions(kind="plan")
               if (found := decisions.decision_of(v)) is not None and found.pdf_sha256 == sha256]
     if not citing or not area.exists(key):
         raise NotFoundError("there is no decision PDF with this id", where=request.path,
