@@ -7,16 +7,22 @@ from __future__ import annotations
 
 import csv
 import io
+import secrets
 import sqlite3
+import urllib.parse
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 from click.testing import CliRunner
+from psycopg import sql
 
 from gisportal.accounts import audit, users
 from gisportal.base.errors import UsageError
+from gisportal.base.settings import load_settings
 from gisportal.cli.main import cli
+from gisportal.store import postgres
+from gisportal.store.home import DataHome
 from gisportal.web.app import create_app
 from tests.conftest import sign_in
 from tests.servers import BACKENDS, on_backend
@@ -156,6 +162,56 @@ def test_the_log_is_append_only_in_postgresql_for_every_client(home, production_
         conn.execute("INSERT INTO audit (at, actor, actor_key, action) "
                      "VALUES (now(), 'psql', 'psql', 'note')")  # appending stays open
     assert [e.actor for e in audit.events(home).events] == ["psql", "lan"]
+
+
+@pytest.mark.production
+def test_nodes_that_do_not_own_the_table_cannot_even_drop_the_trigger(production_env,
+                                                                      tmp_path):
+    """The deployment db.py describes: the schema owned by the role that ran ``gisportal
+    migrate``, the nodes connected as a role granted only what they use. The accounts
+    work as that role; history cannot be rewritten by a statement, nor the guard taken
+    away first (ALTER TABLE … DISABLE TRIGGER, DROP TRIGGER and DROP FUNCTION need the
+    owner)."""
+    role = f"node_{secrets.token_hex(4)}"
+    node_dsn = _dsn_as(production_env, role, "node-pass-" + secrets.token_hex(8))
+    password = urllib.parse.unquote(urllib.parse.urlsplit(node_dsn).password or "")
+    with psycopg.connect(production_env, autocommit=True) as owner:
+        owner.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+            sql.Identifier(role), sql.Literal(password)))
+        for grant in ("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public "
+                      "TO {}", "REVOKE UPDATE, DELETE ON audit FROM {}",
+                      "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {}"):
+            owner.execute(sql.SQL(grant).format(sql.Identifier(role)))
+    try:
+        node = DataHome.at(tmp_path / "node", load_settings({"database": node_dsn}))
+        users.add_user(node, "boss", "admin", PW)
+        audit.record(node, "boss", "version.publish", district="678", version=3)
+        assert [e.action for e in audit.events(node).events] == ["version.publish",
+                                                                  "user.add"]
+        with psycopg.connect(node_dsn, autocommit=True) as conn:
+            for attempt in ("UPDATE audit SET actor = 'x'", "DELETE FROM audit",
+                            "TRUNCATE audit", "ALTER TABLE audit DISABLE TRIGGER ALL",
+                            "ALTER TABLE audit DISABLE TRIGGER audit_no_update",
+                            "DROP TRIGGER audit_no_delete ON audit",
+                            "DROP FUNCTION audit_append_only() CASCADE",
+                            "SET session_replication_role = replica"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(attempt)
+        assert len(audit.events(node).events) == 2
+    finally:
+        postgres.close_pools()
+        with psycopg.connect(production_env, autocommit=True) as owner:
+            owner.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            owner.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def _dsn_as(dsn: str, user: str, password: str) -> str:
+    """``dsn`` with another user and password."""
+    parts = urllib.parse.urlsplit(dsn)
+    host = parts.netloc.rsplit("@", 1)[1]
+    q = urllib.parse.quote
+    return urllib.parse.urlunsplit(parts._replace(
+        netloc=f"{q(user, safe='')}:{q(password, safe='')}@{host}"))
 
 
 def test_a_nul_in_a_filter_matches_nothing(home):

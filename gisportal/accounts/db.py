@@ -16,7 +16,12 @@ by ``gisportal migrate`` (this module is in `gisportal.cli.main.MIGRATED`), so e
 node sees the same accounts, sessions, sign-in counters and audit log. Values keep their
 meaning: times are ``timestamptz`` (read back as the same UTC text), the throttle's and
 sessions' epoch seconds ``double precision``, ids ``bigint`` identities. The audit
-table's append-only rule is enforced there by triggers too (UPDATE, DELETE, TRUNCATE).
+table's append-only rule is enforced there by triggers too (UPDATE, DELETE, TRUNCATE),
+so no client — a psql session with the nodes' credentials included — rewrites history
+by a statement. What a trigger cannot stop is its table's owner (or a superuser)
+dropping or disabling it first: where that matters, run ``gisportal migrate`` as the
+owning role and the nodes as a role granted only what they use on the tables
+(``SELECT, INSERT`` on ``audit``); such DDL is then a privilege the nodes lack.
 
 Connections are opened per call (`gisportal.store.catalogue.connect`, the seam both
 backends share): the functions are called from CLI commands, server threads and forked
