@@ -9,6 +9,7 @@ import csv
 import io
 import secrets
 import sqlite3
+import threading
 import urllib.parse
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 from psycopg import sql
 
-from gisportal.accounts import audit, users
+from gisportal.accounts import audit, db, users
 from gisportal.base.errors import UsageError
 from gisportal.base.settings import load_settings
 from gisportal.cli.main import cli
@@ -222,6 +223,23 @@ def test_a_nul_in_a_filter_matches_nothing(home):
                 {"district": "678\x00"}):
         assert audit.events(home, **bad).events == [], bad
     assert len(audit.events(home, actor="lan", district="678").events) == 1
+
+
+def test_events_are_numbered_in_commit_order(home):
+    """An event whose transaction is still open holds back the next one, so ids follow
+    commit order: a reader paging "older than id N" can never miss an event committed
+    after it read (SQLite: one writer; PostgreSQL: the lock `audit.insert` takes)."""
+    later: list[int] = []
+    with db.connect(home) as conn, db.transaction(conn):
+        first = audit.insert(conn, "lan", "version.publish", version=1)
+        racer = threading.Thread(target=lambda: later.append(
+            audit.record(home, "mai", "version.publish", version=2)))
+        racer.start()
+        racer.join(0.5)
+        assert racer.is_alive() and not later  # waiting for this transaction to end
+    racer.join(10)
+    assert later and later[0] > first
+    assert [e.id for e in audit.events(home).events] == [later[0], first]
 
 
 def _read_csv(data: bytes, delimiter: str = ",") -> list[list[str]]:
