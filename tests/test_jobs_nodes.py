@@ -308,3 +308,24 @@ def test_web_nodes_can_still_spawn_jobs_on_the_shared_queue(backend, home, grid_
     done = [jobs.wait(home, j.id, timeout=TIMEOUT) for j in (first, second)]
     assert [(j.state, j.runner, j.attempt) for j in done] == [("done", "spawn", 1)] * 2
     assert sorted(v.meta["job"] for v in versions_of(home)) == [first.id, second.id]
+
+
+def test_gisportal_worker_runs_jobs_under_their_limits(backend, home, grid_zip,
+                                                       monkeypatch):
+    """The limits a job was submitted under hold in a ``gisportal worker``'s job
+    process as in a spawned one: its own alarm, its own address space."""
+    monkeypatch.setenv("GISPORTAL_JOB_TIMEOUT_SECONDS", "2")
+    slow = upload(home, grid_zip)  # paused at validate, its 2 s run out
+    monkeypatch.setenv("GISPORTAL_JOB_TIMEOUT_SECONDS", "3600")
+    monkeypatch.setenv("GISPORTAL_JOB_MEMORY_MB", "250")
+    tiny = upload(home, grid_zip)  # 250 MB of address space: not even GDAL loads
+    assert (slow.limits["timeout_seconds"], tiny.limits["memory_mb"]) == (2, 250)
+    node = start_worker(home, "--once", **{PAUSE_ENV: "validate"})
+    out, _ = node.communicate(timeout=TIMEOUT)
+    assert node.returncode == 0, out
+    slow, tiny = jobs.get(home, slow.id), jobs.get(home, tiny.id)
+    assert (slow.state, slow.message, slow.error["code"]) == ("failed", "timed out",
+                                                             "JOB-TIMEOUT")
+    assert (tiny.state, tiny.message, tiny.error["code"]) == ("failed", "out of memory",
+                                                             "OUT-OF-MEMORY")
+    assert "limit 250 MB" in tiny.error["what"] and versions_of(home) == []

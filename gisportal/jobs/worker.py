@@ -347,7 +347,11 @@ class Worker:
         signal.signal(signal.SIGTERM, self.on_sigterm)
         signal.signal(signal.SIGALRM, self.on_alarm)
         signal.signal(signal.SIGUSR2, self.on_release)
-        self.start_heartbeat(float(load_settings().get("job_heartbeat_seconds") or 0))
+        conf = load_settings()
+        # At least three beats per stale limit whatever the settings say: a worker must
+        # never look dead between two of its own heartbeats.
+        self.start_heartbeat(min(float(conf.get("job_heartbeat_seconds") or 0),
+                                 float(conf.get("job_stale_seconds") or 60) / 3))
         try:
             signal.pthread_sigmask(signal.SIG_UNBLOCK,
                                    {signal.SIGTERM, signal.SIGALRM, signal.SIGUSR2})
