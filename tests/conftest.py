@@ -7,7 +7,7 @@ send them (legacy encodings written as raw DBF bytes, no .prj, odd field names).
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import geopandas as gpd
@@ -34,6 +34,85 @@ def home(tmp_path, monkeypatch) -> Path:
     h = tmp_path / "home"
     monkeypatch.setenv("GISPORTAL_HOME", str(h))
     return h
+
+
+# ---------------------------------------------------------------- production backends
+
+#: A suite's home on the embedded backends (the default), and once more on the production
+#: ones (marked ``production``): PostgreSQL/PostGIS store and catalogue, S3 file areas.
+HOME_BACKENDS = (pytest.param("embedded", id="embedded"),
+                 pytest.param("production", id="production", marks=pytest.mark.production))
+#: The settings that choose the backends; an embedded run clears them.
+_BACKEND_VARIABLES = ("GISPORTAL_DATABASE", "GISPORTAL_DATABASE_REPLICAS", "GISPORTAL_FILES")
+
+
+def _use_backend(request: pytest.FixtureRequest, mp: pytest.MonkeyPatch,
+                 dsn: Callable[[], str], bucket: Callable[[], str]) -> None:
+    """Point the environment (read by `DataHome`, `open_store`, `create_app`, the CLI)
+    at the embedded backends, or at a migrated database and a bucket."""
+    for name in _BACKEND_VARIABLES:
+        mp.delenv(name, raising=False)
+    if request.param != "production":
+        return
+    from tests.servers import migrate_all
+
+    s3 = request.getfixturevalue("s3_server")
+    database = dsn()
+    migrate_all(database)
+    mp.setenv("GISPORTAL_DATABASE", database)
+    mp.setenv("GISPORTAL_FILES", f"s3://{bucket()}/gp")
+    for name, value in s3.env().items():
+        mp.setenv(name, value)
+
+
+@pytest.fixture(params=HOME_BACKENDS)
+def backend(request, monkeypatch) -> Iterator[str]:
+    """``embedded`` or ``production`` for this test: a suite runs once more against real
+    servers without a copy of its tests by making its ``home`` fixture take this one
+    (``def home(backend, home)``). Production: ``GISPORTAL_DATABASE`` is a fresh, migrated
+    database, ``GISPORTAL_FILES`` a fresh bucket of the test S3 server."""
+    from gisportal.store import postgres
+
+    _use_backend(request, monkeypatch, lambda: request.getfixturevalue("pg_dsn"),
+                 lambda: request.getfixturevalue("s3_bucket"))
+    try:
+        yield request.param
+    finally:
+        if request.param == "production":
+            postgres.close_pools()  # before pg_dsn drops the database
+
+
+@pytest.fixture(scope="module", params=HOME_BACKENDS)
+def module_backend(request) -> Iterator[str]:
+    """`backend` for a module-scoped home (built once, read by many tests): the database
+    and the bucket are the module's, and the environment names them while the module's
+    tests of that backend run (a test taking `backend` overrides it for itself)."""
+    from tests.servers import _unique
+
+    made: dict[str, str] = {}
+
+    def database() -> str:
+        made["database"] = _unique("test_")
+        return request.getfixturevalue("pg_server").create_database(made["database"])
+
+    def bucket() -> str:
+        made["bucket"] = _unique("test-")
+        request.getfixturevalue("s3_server").client().create_bucket(Bucket=made["bucket"])
+        return made["bucket"]
+
+    with pytest.MonkeyPatch.context() as mp:
+        try:
+            _use_backend(request, mp, database, bucket)
+            yield request.param
+        finally:
+            if made:
+                from gisportal.store import postgres
+
+                postgres.close_pools()
+            if "database" in made:
+                request.getfixturevalue("pg_server").drop_database(made["database"])
+            if "bucket" in made:
+                request.getfixturevalue("s3_server").empty_and_delete_bucket(made["bucket"])
 
 
 @pytest.fixture

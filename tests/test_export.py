@@ -60,8 +60,10 @@ INTERNAL = "Hồ sơ lưu tại VPĐK số {:04d}"
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory):
-    """A data home where 676 has published boundary, plan (with decision) and parcels.
+def published(tmp_path_factory, module_backend):
+    """A data home where 676 has published boundary, plan (with decision) and parcels, on
+    the embedded backends and once more (``production``) on PostgreSQL/PostGIS + S3
+    (`tests.conftest.module_backend`).
 
     Also: the demo's parcels version (now superseded), a draft parcels version of 676,
     and a draft version of district 678.

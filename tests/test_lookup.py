@@ -16,6 +16,13 @@ X0, Y0 = DUC_TRONG_XY
 
 
 @pytest.fixture
+def home(backend, home):
+    """The data home on the embedded backends, and once more (``production``) on
+    PostgreSQL/PostGIS + S3 (`tests.conftest.backend`)."""
+    return home
+
+
+@pytest.fixture
 def published(store, tmp_path, make_shapefile_zip):
     """Parcels 4×5 of 20 m × 25 m; plan: west 50 m ODT, east 50 m CLN (split mid-parcel)."""
     p = ingest_file(store, make_shapefile_zip(), "parcels", "678", publish=True)

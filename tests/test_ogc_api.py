@@ -75,7 +75,9 @@ def publish_district(home: Path, tmp: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def ogc_home(tmp_path_factory) -> Path:
+def ogc_home(tmp_path_factory, module_backend) -> Path:
+    """District 678 published once for the module: on the embedded backends, and once
+    more (``production``) on PostgreSQL/PostGIS + S3 (`tests.conftest.module_backend`)."""
     tmp = tmp_path_factory.mktemp("ogc")
     home = tmp / "home"
     publish_district(home, tmp)
@@ -510,7 +512,7 @@ def test_html_requests_get_an_html_error_page(client) -> None:
     assert response.status_code == 404 and response.mimetype == "text/html"
 
 
-def test_collections_follow_the_published_version(tmp_path) -> None:
+def test_collections_follow_the_published_version(tmp_path, backend) -> None:
     """A publication by another process (``gisportal ingest``) is served at the next
     request, and the matches cached for the old version are not reused."""
     home = tmp_path / "home"

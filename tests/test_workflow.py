@@ -14,15 +14,28 @@ import shapely
 
 from gisportal.base import seeds
 from gisportal.base.errors import NotFoundError, StoreError
-from gisportal.outputs.tiles import tiles_path
 from gisportal.services import lookup as lk
 from gisportal.services import workflow
 from gisportal.services.decisions import attach_decision
+from gisportal.store.home import DataHome
 from gisportal.web.app import create_app
 from tests.conftest import DUC_TRONG_XY
 from tests.test_decisions import PDF, TODAY
 
 DISTRICT = "678"
+
+
+@pytest.fixture
+def home(backend, home):
+    """The data home on the embedded backends, and once more (``production``) on
+    PostgreSQL/PostGIS + S3 (`tests.conftest.backend`)."""
+    return home
+
+
+def has_tiles(home, version) -> bool:
+    """Whether the version's tile archive is stored (a file, or an object in S3)."""
+    area = DataHome.at(home).tile_area
+    return area.exists(DataHome.tile_key(version.district, version.kind, version.id))
 
 
 def frame(kind: str, land_use: str, n: int = 3) -> gpd.GeoDataFrame:
@@ -65,7 +78,7 @@ def test_a_plan_is_published_only_with_its_decision(home, store):
     assert err.value.what == f"plan version {plan.id} has no approval decision yet"
     assert "signed PDF" in err.value.fix
     assert store.published(DISTRICT, "plan") is None
-    assert not tiles_path(home, DISTRICT, "plan", plan.id).exists()  # checked before tiles
+    assert not has_tiles(home, plan)  # checked before tiles
     approve(store, plan)
     stages = []
     done = workflow.publish(store, plan.id, "planner1", progress=stages.append)
@@ -73,7 +86,7 @@ def test_a_plan_is_published_only_with_its_decision(home, store):
     assert (done.version.id, done.version.status, done.version.published_by) == (
         plan.id, "published", "planner1")
     assert stages[:2] == ["compare", "tiles"] and stages[-1] == "publish"
-    assert tiles_path(home, DISTRICT, "plan", plan.id).is_file()
+    assert has_tiles(home, plan)
     out = done.to_dict()
     assert out["changes"]["counts"] == {"added": 3} and not out["changes"]["needs_confirmation"]
     del out["changes"]
