@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
 import zipfile
 from pathlib import Path
@@ -40,9 +41,86 @@ from tests.test_planner_pages import (
     upload,
 )
 
-#: The seeded Lâm Hà home of the page tests (module-scoped seed, a fresh copy per test).
-base_home = pages.base_home
-lam_ha = pages.lam_ha
+
+@pytest.fixture(scope="module")
+def base_home(tmp_path_factory, module_backend):
+    """The seeded Lâm Hà home of the page tests (`pages.build_home`), once per module: on
+    the embedded backends, and once more (``production``) in the module's PostgreSQL
+    database and S3 bucket (`tests.conftest.module_backend`), copied per test by `lam_ha`."""
+    root = tmp_path_factory.mktemp("planner-base")
+    with pytest.MonkeyPatch.context() as mp:
+        from argon2 import PasswordHasher
+
+        from gisportal.accounts import users
+
+        cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        mp.setattr(users, "_hasher", lambda: cheap)
+        ids = pages.build_home(root / "home")
+    return root / "home", ids
+
+
+@pytest.fixture
+def lam_ha(base_home, module_backend, request, tmp_path, fast_passwords, monkeypatch):
+    """A fresh copy of the seeded home, as ``$GISPORTAL_HOME``; its ids. In production
+    mode its database is a copy of the seeded one (``CREATE DATABASE … TEMPLATE``) and its
+    bucket a copy of the seeded bucket, and the web node spawns the job workers itself
+    (``job_runner=spawn``: the tests have no ``gisportal worker`` running)."""
+    src, ids = base_home
+    home = tmp_path / "home"
+    shutil.copytree(src, home)
+    monkeypatch.setenv("GISPORTAL_HOME", str(home))
+    if module_backend == "production":
+        _copy_production_seed(request, monkeypatch)
+        monkeypatch.setenv("GISPORTAL_JOB_RUNNER", "spawn")
+    try:
+        yield home, ids
+    finally:
+        if module_backend == "production":
+            _stop_production_workers(home)
+        else:
+            pages.stop_workers(home)
+
+
+def _copy_production_seed(request, monkeypatch) -> None:
+    """Point the environment at copies of the module's seeded database and bucket, made
+    for this test (removed after it)."""
+    from psycopg import sql
+
+    from gisportal.store import postgres
+    from tests.servers import _unique, database_name
+
+    pg, s3 = request.getfixturevalue("pg_server"), request.getfixturevalue("s3_server")
+    seed_dsn = os.environ["GISPORTAL_DATABASE"]
+    seed_bucket = os.environ["GISPORTAL_FILES"].removeprefix("s3://").split("/", 1)[0]
+    postgres.close_pools()  # a template database must have no other session
+    name, bucket = _unique("test_"), _unique("test-")
+    with pg.connect("postgres", autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(database_name(seed_dsn))))
+    request.addfinalizer(lambda: pg.drop_database(name))
+    client = s3.client()
+    client.create_bucket(Bucket=bucket)
+    request.addfinalizer(lambda: s3.empty_and_delete_bucket(bucket))
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=seed_bucket):
+        for obj in page.get("Contents", []):
+            client.copy_object(Bucket=bucket, Key=obj["Key"],
+                               CopySource={"Bucket": seed_bucket, "Key": obj["Key"]})
+    monkeypatch.setenv("GISPORTAL_DATABASE", pg.dsn_for(name))
+    monkeypatch.setenv("GISPORTAL_FILES", f"s3://{bucket}/gp")
+
+
+def _stop_production_workers(home: Path) -> None:
+    """As `pages.stop_workers`, on the jobs table in PostgreSQL; then this process's
+    connections to the test's database are closed, before it is dropped."""
+    from gisportal.jobs import process
+    from gisportal.store import postgres
+
+    try:
+        for job in jobs.list_jobs(home, state="running"):
+            if job.pid and process.is_alive(home, job.id):
+                process.signal_group(job.pid, signal.SIGKILL)
+    finally:
+        postgres.close_pools()
 
 
 def bearer(home: Path, name: str = "lan") -> dict[str, str]:
