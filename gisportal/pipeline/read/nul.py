@@ -48,6 +48,8 @@ _MARKER_ESCAPE = b"\\ufdd0"
 _JSON_NUL = re.compile(rb"\\(?:\\|u0000)|\x00")
 _EXAMPLES = 5
 _SPACE, _NUL, _DELETED = 0x20, 0x00, 0x2A
+#: DBF records scanned at once for NULs (bounds the memory of the scan).
+_DBF_CHUNK = 65_536
 
 
 @dataclass
@@ -171,26 +173,37 @@ def _dbf_nuls(dbf: Path, columns: set[str]) -> dict[str, dict[int, str]]:
     n = min(n, (size - header_len) // record_len)
     if n == 0:
         return {}
-    records = np.memmap(dbf, dtype=np.uint8, mode="r", offset=header_len,
-                        shape=(n, record_len))
-    kept = records[:, 0] != _DELETED
-    position = np.cumsum(kept) - 1  # GDAL skips deleted records
-    out: dict[str, dict[int, str]] = {}
-    for name, offset, length in fields:
-        if offset + length > record_len:
-            break
-        block = np.asarray(records[:, offset:offset + length])
-        nul = block == _NUL
-        if not nul.any():
-            continue
-        after = np.logical_or.accumulate(nul, axis=1)
-        text = (block != _NUL) & (block != _SPACE)
-        rows = np.flatnonzero((after & text).any(axis=1) & kept)
-        if len(rows):
-            out[name] = {int(position[r]): bytes(block[r]).replace(b"\x00", b"").rstrip(
-                b" ").decode("latin-1") for r in rows.tolist()}
-    del records
-    return out
+    fields = [f for f in fields if f[1] + f[2] <= record_len]  # the record's own fields
+    out: dict[int, dict[int, str]] = {}  # by position in ``fields``
+    read = 0  # records GDAL gives before this chunk (it skips deleted ones)
+    # The records are scanned a chunk at a time: the per-byte masks of a whole
+    # 1 000 000-record DBF (and the mapped file itself) would weigh half a gigabyte.
+    with open(dbf, "rb") as fh:
+        fh.seek(header_len)
+        for start in range(0, n, _DBF_CHUNK):
+            count = min(_DBF_CHUNK, n - start)
+            records = np.fromfile(fh, dtype=np.uint8,
+                                  count=count * record_len).reshape(count, record_len)
+            kept = records[:, 0] != _DELETED
+            position = read + np.cumsum(kept) - 1
+            read += int(kept.sum())
+            for i, (_, offset, length) in enumerate(fields):
+                block = records[:, offset:offset + length]
+                nul = block == _NUL
+                if not nul.any():
+                    continue
+                after = np.logical_or.accumulate(nul, axis=1)
+                text = (block != _NUL) & (block != _SPACE)
+                rows = np.flatnonzero((after & text).any(axis=1) & kept)
+                if len(rows):
+                    out.setdefault(i, {}).update({
+                        int(position[r]): bytes(block[r]).replace(b"\x00", b"").rstrip(
+                            b" ").decode("latin-1") for r in rows.tolist()})
+    found: dict[str, dict[int, str]] = {}
+    for i, (name, _, _) in enumerate(fields):  # in field order, as the reader gives them
+        if i in out:
+            found[name] = out[i]
+    return found
 
 
 def restore_nuls(c: Candidate, frame: GeoDataFrame,
