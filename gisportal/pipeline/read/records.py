@@ -68,6 +68,50 @@ def open_options(c: Candidate) -> dict[str, str]:
     return {}
 
 
+#: Formats read in slices of SLICE_FEATURES features: a shapefile seeks to a record in
+#: constant time, and its DBF fixes every column's type, so the slices put together are
+#: the layer read at once.
+_SLICED = frozenset({"shapefile"})
+#: Features read at once from a big shapefile. The whole layer read at once holds GDAL's
+#: Arrow buffers, the WKB objects and the geometries made from them side by side (about
+#: 1 GB for a million parcels); a slice at a time holds only the slice's buffers.
+SLICE_FEATURES = 100_000
+
+
+def _owned_text(frame: GeoDataFrame) -> GeoDataFrame:
+    """``frame`` with its Arrow-backed text columns copied into buffers of their own.
+
+    pandas keeps text read through Arrow in GDAL's record batches, zero-copy: one text
+    column kept alive holds every batch, WKB of the geometries included (about 200 MB
+    for a million parcels). A copy of the text alone lets the batches go.
+    """
+    for pos, dtype in enumerate(frame.dtypes):
+        if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+            values = frame.iloc[:, pos].array
+            frame.isetitem(pos, values.take(np.arange(len(values))))
+    return frame
+
+
+def _read_slices(c: Candidate, expected: int, kwargs: dict) -> GeoDataFrame | None:
+    """The layer read SLICE_FEATURES features at a time; None when the slices do not add
+    up to the layer (a deleted or damaged record), which is then read as a whole.
+
+    Each slice's feature ids must be exactly the record numbers it asked for: a shapefile
+    skips its deleted records when it reads on, so a slice that met one would overlap
+    the next one.
+    """
+    parts = []
+    for start in range(0, expected, SLICE_FEATURES):
+        want = min(SLICE_FEATURES, expected - start)
+        part = pyogrio.read_dataframe(c.dataset.path, use_arrow=True, fid_as_index=True,
+                                      skip_features=start, max_features=want, **kwargs)
+        if not np.array_equal(part.index.to_numpy(), np.arange(start, start + want)):
+            return None
+        parts.append(_owned_text(part))
+        del part
+    return pd.concat(parts, ignore_index=True)
+
+
 def read_bulk(c: Candidate, notes: list[Note], info: dict | None = None) -> GeoDataFrame:
     """Read the whole layer with pyogrio.
 
@@ -96,12 +140,17 @@ def _read_bulk(c: Candidate, notes: list[Note], info: dict | None) -> GeoDataFra
         # file would parse it a second time, and those fail at open, not mid-stream.
         if c.dataset.kind in _NO_ARROW:
             return pyogrio.read_dataframe(c.dataset.path, **kwargs)
-        frame = pyogrio.read_dataframe(c.dataset.path, use_arrow=True, **kwargs)
-        if c.dataset.kind not in _COUNTED:
-            return frame
-        expected = (info or pyogrio.read_info(c.dataset.path, **kwargs))["features"]
+        expected = -1
+        if c.dataset.kind in _COUNTED:
+            expected = (info or pyogrio.read_info(c.dataset.path, **kwargs))["features"]
+        if c.dataset.kind in _SLICED and expected > SLICE_FEATURES:
+            frame = _read_slices(c, expected, kwargs)
+            if frame is not None:
+                return frame
+        frame = _owned_text(pyogrio.read_dataframe(c.dataset.path, use_arrow=True, **kwargs))
         if expected < 0 or len(frame) == expected:
             return frame
+        del frame
         return pyogrio.read_dataframe(c.dataset.path, **kwargs)
     except shapely.errors.GEOSException:
         pass
