@@ -216,6 +216,26 @@ def _coerce(values: pd.Series, ftype: str) -> tuple[pd.Series, np.ndarray]:
     return pd.Series(taken[codes], index=values.index, dtype="string"), np.zeros(n, dtype=bool)
 
 
+#: The dtype pandas gives a column of Python strings (Arrow-backed text in pandas 3).
+_TEXT = pd.Series(np.array(["text"], dtype=object)).dtype
+
+
+def _source_values(values: pd.Series) -> Any:
+    """A source column as it is stored: the values of ``to_numpy``, typed by pandas.
+
+    The frame is built from ``to_numpy`` arrays, whose strings pandas turns back into
+    Arrow-backed text. Text the reader already holds that way is passed on as it is
+    instead: the same values and dtype, without one Python string per row on the way
+    (a million parcels × 4 text columns is 300 MB) and without a second copy of the
+    text. A column with no text at all stays as ``to_numpy`` gives it (pandas keeps
+    such a column as objects).
+    """
+    if (isinstance(values.dtype, pd.StringDtype) and values.dtype == _TEXT
+            and values.notna().any()):
+        return values.array
+    return values.to_numpy()
+
+
 def feature_keys(frame: pd.DataFrame, model: LayerModel, rows: np.ndarray) -> list[dict]:
     """Key fields of the given frame positions, as plain values for reports."""
     cols = [k for k in model.key if k in frame.columns]
@@ -334,19 +354,19 @@ def normalise(src, model: LayerModel, *, crs: str | None = None,
         out[f.name] = converted
         bad_rows[f.name] = bad
 
-    result = gpd.GeoDataFrame(out, geometry=frame.geometry.values, crs=store, index=frame.index)
     # The reader's index is the row number in the source file (with gaps where a
     # damaged record was dropped): keep it as src_row, then number rows 0..n-1.
-    result.insert(0, "src_row", np.asarray(gdf.index, dtype="int64"))
-    # Source attributes ride along as columns, joined in one step: inserting them one at
-    # a time is quadratic in their number (6 features × 10 000 properties took minutes).
+    columns: dict[str, Any] = {"src_row": np.asarray(gdf.index, dtype="int64"), **out,
+                               "geometry": frame.geometry.values}
+    # Source attributes ride along as columns. The frame is built once from one dict:
+    # inserting them one at a time is quadratic in their number (6 features × 10 000
+    # properties took minutes), and joining a second frame copies every column again.
     # Of two source columns of one name, the first is kept, as _coerce does.
-    attrs: dict[str, np.ndarray] = {}
     for pos, col in enumerate(gdf.columns):
-        if col != geometry_name and SOURCE_PREFIX + col not in attrs:
-            attrs[SOURCE_PREFIX + col] = gdf.iloc[:, pos].to_numpy()
-    if attrs:
-        result = pd.concat([result, pd.DataFrame(attrs, index=result.index)], axis=1)
+        if col != geometry_name and SOURCE_PREFIX + col not in columns:
+            columns[SOURCE_PREFIX + col] = _source_values(gdf.iloc[:, pos])
+    result = gpd.GeoDataFrame(columns, geometry="geometry", crs=store, index=frame.index)
+    del columns
     result = result.reset_index(drop=True)
     norm = NormalisedLayer(result, model, choice, mapping, findings)
 
