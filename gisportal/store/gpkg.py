@@ -54,6 +54,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyogrio
 import pyproj
 import shapely
@@ -601,9 +602,13 @@ class GpkgStore(Store):
         try:
             # Mixed Polygon/MultiPolygon are promoted to MultiPolygon (pyogrio's default);
             # a single geometry type is kept as it is.
-            pyogrio.write_dataframe(gdf, target, layer=table, driver="GPKG",
-                                    GEOMETRY_NAME="geom", SPATIAL_INDEX="YES",
-                                    DESCRIPTION=description, use_arrow=True)
+            options = {"GEOMETRY_NAME": "geom", "SPATIAL_INDEX": "YES",
+                       "DESCRIPTION": description}
+            if len(gdf) == 0:
+                pyogrio.write_dataframe(gdf, target, layer=table, driver="GPKG",
+                                        use_arrow=True, **options)
+            else:
+                _write_in_batches(gdf, target, table, options)
             if not fresh:
                 self._copy_table(target, path, table)
         except (DataSourceError, DataLayerError, GeometryError, FieldError, CRSError,
@@ -1070,6 +1075,100 @@ class GpkgStore(Store):
 
 
 # -- helpers --------------------------------------------------------------------------------
+
+
+#: Features turned into WKB and Arrow at once when a layer is written.
+WRITE_BATCH = 50_000
+#: Single geometry types, their multi type and how to make one of the other.
+_MULTI = {"Point": ("MultiPoint", shapely.multipoints),
+          "LineString": ("MultiLineString", shapely.multilinestrings),
+          "Polygon": ("MultiPolygon", shapely.multipolygons)}
+
+
+def _write_in_batches(gdf: gpd.GeoDataFrame, target: Path, table: str,
+                      options: Mapping[str, str]) -> None:
+    """Write ``gdf`` as a new GPKG layer, WRITE_BATCH features at a time.
+
+    The file is what ``pyogrio.write_dataframe(gdf, use_arrow=True)`` writes: the layer's
+    geometry type, CRS and column types are decided on the whole frame as pyogrio
+    decides them. But pyogrio turns the whole layer into WKB and then into one Arrow
+    table, both next to the frame (400 MB more for a million parcels); here GDAL reads
+    a stream of record batches, each built when GDAL asks for it.
+    """
+    geom = gdf.geometry.name
+    geometry = gdf.geometry
+    kinds = geometry.geom_type
+    values = np.asarray(geometry.values)
+    has_z = bool(shapely.has_z(values[~(shapely.is_missing(values)
+                                        | shapely.is_empty(values))]).any())
+    del values
+    names = pd.Series(kinds.unique()).dropna().tolist()
+    promote = None  # the single type whose features become multi, if any
+    geometry_type = names[0] if len(names) == 1 else "Unknown"
+    for single, (multi, _) in _MULTI.items():
+        if len(names) == 2 and set(names) == {single, multi}:
+            # A GPKG layer holds one type: both become multi (pyogrio's default).
+            geometry_type, promote = multi, single
+    if has_z and geometry_type != "Unknown":
+        geometry_type += " Z"
+    epsg = geometry.crs.to_epsg() if geometry.crs else None
+    crs = None if not geometry.crs else f"EPSG:{epsg}" if epsg else \
+        geometry.crs.to_wkt("WKT1_GDAL")
+
+    # Columns pyarrow cannot take as they are become text, as pyogrio makes them.
+    frame = pd.DataFrame(gdf, copy=False)
+    datetimes = []
+    for name, dtype in frame.dtypes.items():
+        if name == geom:
+            continue
+        if dtype == "object":
+            inferred = pd.api.types.infer_dtype(frame[name])
+            if inferred == "string":
+                continue
+            if inferred == "datetime":
+                frame[name] = frame[name].astype("string")
+                datetimes.append(name)
+            else:
+                try:
+                    pa.Schema.from_pandas(frame[[name]])
+                except pa.ArrowInvalid:
+                    frame[name] = frame[name].astype("string")
+        elif isinstance(dtype, pd.DatetimeTZDtype) and str(dtype.tz) != "UTC":
+            frame[name] = frame[name].astype("string")
+            datetimes.append(name)
+    fields = []
+    for name, dtype in frame.dtypes.items():
+        if name == geom:
+            field = pa.field(name, pa.binary())
+        elif dtype == "object" and pd.api.types.infer_dtype(frame[name]) == "string":
+            field = pa.field(name, pa.string())  # what pyarrow makes of Python text
+        else:
+            field = pa.Schema.from_pandas(frame[[name]], preserve_index=False).field(0)
+            if pa.types.is_null(field.type):  # GDAL takes no null type: text
+                field = field.with_type(pa.string())
+            elif pa.types.is_dictionary(field.type) and pa.types.is_null(
+                    field.type.value_type):
+                field = field.with_type(pa.dictionary(field.type.index_type, pa.string()))
+        if name in datetimes:
+            field = field.with_metadata({"GDAL:OGR:type": "DateTime"})
+        fields.append(field)
+    schema = pa.schema(fields)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for start in range(0, len(frame), WRITE_BATCH):
+            part = frame.iloc[start:start + WRITE_BATCH].copy(deep=False)
+            geoms = np.array(part[geom].array, dtype=object)
+            if promote is not None:
+                mask = (kinds.iloc[start:start + WRITE_BATCH] == promote).to_numpy()
+                if mask.any():
+                    geoms[mask] = _MULTI[promote][1](np.atleast_2d(geoms[mask]), axis=0)
+            part[geom] = shapely.to_wkb(geoms)
+            del geoms
+            yield pa.RecordBatch.from_pandas(part, schema=schema, preserve_index=False)
+
+    pyogrio.write_arrow(pa.RecordBatchReader.from_batches(schema, batches()), target,
+                        layer=table, driver="GPKG", geometry_name=geom,
+                        geometry_type=geometry_type, crs=crs, **options)
 
 
 def _attribute_schema(gdf: gpd.GeoDataFrame) -> list[tuple[str, str]]:
