@@ -26,6 +26,13 @@ Nothing here needs a long-running thread in the web server: a finishing worker s
 the next queued job itself, and `startup` (called when the app starts) reaps jobs
 interrupted by a reboot and starts what was queued.
 
+Across nodes (production mode, issue 12; docs/design.md "Jobs across nodes"): the
+``jobs`` table is in the shared PostgreSQL database, ``job_runner`` is ``external``
+and `dispatch` starts nothing: ``gisportal worker`` processes on any node claim queued
+jobs in one statement (:mod:`gisportal.jobs.runner`), every worker refreshes its job's
+heartbeat, and `reap` re-queues a job whose heartbeat went stale (its node died) for
+another worker, up to ``job_max_attempts`` runs; the re-run is idempotent.
+
 Files under the data home::
 
     uploads/<job id>/<file name>          the upload, as received (kept: versions

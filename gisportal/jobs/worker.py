@@ -125,6 +125,8 @@ class Worker:
         #: Set by the heartbeat thread when the row is no longer this worker's.
         self.lost = False
         self.release_requested = False
+        #: Whether this process holds the job's lock file (see `claim_next`).
+        self.owns_lock = True
         self._beating = threading.Event()
         self.limits = limits.Limits()
         #: The address-space limit before this worker lowered it (its children get it).
@@ -229,8 +231,14 @@ class Worker:
             return None
         self.job_id, self.runner = job.id, "worker"
         self.ticket = (node, self.pid, job.attempt)
-        fd = process.hold_lock(self.home, job.id)  # kept open until this process ends
-        os.set_inheritable(fd, False)
+        try:
+            fd = process.hold_lock(self.home, job.id)  # kept open until this process ends
+            os.set_inheritable(fd, False)
+        except BlockingIOError:
+            # An earlier run of this job still lives on this node (taken for dead, its
+            # heartbeat late): it finds the row no longer its own and stops. The lock
+            # only serves local cancels here; the claim is what counts.
+            self.owns_lock = False
         log = os.open(process.log_path(self.home, job.id),
                       os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         sys.stdout.flush()
@@ -396,7 +404,8 @@ class Worker:
             signal.alarm(0)
             sys.stdout.flush()
             sys.stderr.flush()
-        process.lock_path(self.home, self.job_id).unlink(missing_ok=True)
+        if self.owns_lock:  # (a lock file another process holds is not ours to remove)
+            process.lock_path(self.home, self.job_id).unlink(missing_ok=True)
         if self.runner != "spawn":
             return status  # its gisportal worker claims the next one
         # The next job, started below, inherits this process's limits: give it the ones
