@@ -1,4 +1,4 @@
-"""The embedded catalogue: one SQLite file per data home (``catalogue.sqlite``).
+"""The catalogue: one SQLite file per data home (``catalogue.sqlite``), or PostgreSQL.
 
 Several components keep tables there — the store (versions), accounts (users, tokens,
 sign-in failures, the audit log), jobs — each with its own migrations and its own row
