@@ -195,6 +195,16 @@ _replica_lock = threading.Lock()
 _replica_turn = itertools.count()
 
 
+def _reset_replica_lock_in_child() -> None:
+    """A fork copies a lock held by another thread as held for ever: a fresh one (as
+    `gisportal.store.postgres` does for its pools)."""
+    global _replica_lock
+    _replica_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_replica_lock_in_child)
+
+
 def _pick_replica(replicas: Sequence[str]) -> str | None:
     """The next replica to read from, skipping those in back-off; None when all are."""
     if not replicas:
