@@ -486,8 +486,8 @@ class GpkgStore(Store):
         otherwise meet tables it does not know under ids it is about to hand out).
         Neither uploads nor look-ups wait.
         """
-        out = Path(dest)
-        (out / "districts").mkdir(parents=True, exist_ok=False)
+        copy_home = DataHome.at(dest)  # the copy is a data home of its own
+        copy_home.districts.mkdir(parents=True, exist_ok=False)
 
         def copy(src: Path, target: Path) -> None:
             uri = "file:" + urllib.request.pathname2url(str(src)) + "?mode=ro"
@@ -500,7 +500,7 @@ class GpkgStore(Store):
                 copy_db.close()
                 source.close()
 
-        written = [out / "catalogue.sqlite"]
+        written = [copy_home.catalogue]
         copy(self._catalogue_path, written[0])
         conn = sqlite3.connect(written[0])
         try:
@@ -509,7 +509,7 @@ class GpkgStore(Store):
         finally:
             conn.close()
         for gpkg in sorted(self._districts_dir.glob("*.gpkg")):
-            target = out / "districts" / gpkg.name
+            target = copy_home.districts / gpkg.name
             copy(gpkg, target)
             later = [t for t in self._gpkg_tables(target)
                      if _TABLE_RE.fullmatch(t) and t not in known]

@@ -61,6 +61,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from gisportal import jobs  # stale scratch; interrupted and queued jobs
     from gisportal.jobs import housekeeping
 
-    housekeeping.clean_scratch(home.root)
-    jobs.startup(home.root, settings)
+    housekeeping.clean_scratch(home)
+    jobs.startup(home, settings)
     return app
