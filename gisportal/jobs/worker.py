@@ -65,10 +65,15 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from gisportal.base.errors import exception_chain
 from gisportal.jobs import limits, process
+
+if TYPE_CHECKING:  # (imported for hints only: the worker imports GDAL after its mask)
+    from gisportal.jobs.model import Job
+    from gisportal.services.ingest import IngestResult
+    from gisportal.store.base import Store
 
 #: Test-only: the stages at which a worker waits for SIGUSR1 (see the module docstring).
 PAUSE_ENV = "GISPORTAL_JOBS_PAUSE_AT"
@@ -215,7 +220,7 @@ class Worker:
             self.ticket = (job.node, self.pid, job.attempt)
         return job
 
-    def claim_next(self):
+    def claim_next(self) -> Job | None:
         """``--claim``: the oldest queued job, claimed by this process; None if none.
 
         Once claimed, the job's lock file is held (a local ``cancel`` and ``wait`` find
@@ -419,7 +424,7 @@ class Worker:
             traceback.print_exc()
         return status
 
-    def release(self, job) -> None:
+    def release(self, job: Job) -> None:
         """Hand the job back to the queue (its ``gisportal worker`` is stopping).
 
         Whatever the job stored stays (a version is found again by the next run, see the
@@ -590,7 +595,7 @@ class Worker:
         return done.to_dict()
 
     @staticmethod
-    def version_of(job, store) -> int | None:
+    def version_of(job: Job, store: Store) -> int | None:
         """The version an earlier run of `job` stored, if any: the id recorded in the
         job's result (checked to carry the job's tag), else the version whose meta
         names the job (stored, then killed before the id reached the row)."""
@@ -607,7 +612,8 @@ class Worker:
                                           key=lambda v: v.id)
                      if v.meta.get("job") == job.id), None)
 
-    def stored_before(self, job, store, path: Path, options: dict[str, Any]):
+    def stored_before(self, job: Job, store: Store, path: Path,
+                      options: dict[str, Any]) -> IngestResult | None:
         """A re-run of an ingest whose earlier run stored its version: that version
         with a fresh validation report (`check_file` reads and validates the same upload
         again, storing nothing); None for a first run or when nothing was stored.
