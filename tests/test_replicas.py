@@ -158,8 +158,9 @@ def test_a_replica_that_is_down_never_fails_a_look_up(
 
     # A dead one and a live one: look-ups answer, the live replica serves them.
     postgis._replica_down.clear()
-    monkeypatch.setenv("GISPORTAL_DATABASE_REPLICAS", f"{dead},{replicated}")
+    monkeypatch.setenv("GISPORTAL_DATABASE_REPLICAS", f" {dead} , ,{replicated}")
     public = DataHome.at(home).store
+    assert public.replicas == (dead, replicated)
     for _ in range(4):
         assert lk.lookup_key(public, DISTRICT, 1, 3)["parcel"]["version"] == v1
     assert dead in postgis._replica_down and replicated not in postgis._replica_down
