@@ -213,6 +213,14 @@ def test_a_new_key_or_a_changed_etag_is_never_served_from_a_stale_copy(
     reopened = pm.open_area_reader(area, KEY, cache)
     assert _served(reopened, cells) == want_b
 
+    # A download that began for one ETag and read another object (replaced between the
+    # HEAD and the GET) keeps nothing.
+    before = area.stat(KEY)
+    area.put_file(KEY, archives["a"])
+    other = ArchiveCache(tmp_path / "other", 1 << 30)
+    assert other.download(area, KEY, before) is None
+    assert [p.name for p in other.folder.iterdir()] == [".lock"]
+
 
 def test_the_route_reopens_an_archive_replaced_under_its_key(
         tmp_path, monkeypatch, s3_env, s3_bucket, make_shapefile_zip):

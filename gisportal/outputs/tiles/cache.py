@@ -136,6 +136,8 @@ class ArchiveCache:
         """Whether the complete copy `path` is there; touched (recently used) if so."""
         try:
             os.utime(path)
+        except PermissionError:  # a copy another user's process made: usable, not ours
+            return path.is_file()
         except OSError:
             return False
         return True
@@ -229,22 +231,28 @@ class ArchiveCache:
                         written += len(chunk)
                     out.flush()
                     os.fsync(out.fileno())
-                if written != info.size:
-                    raise OSError(f"{area.describe(key)}: got {written} bytes of "
-                                  f"{info.size}")
                 # The object may have been replaced between the HEAD that gave this ETag
                 # and the GET: the copy is kept only if the ETag is still the same.
                 if area.stat(key).etag != info.etag:
                     logger.info("%s was replaced while it was cached; not kept",
                                 area.describe(key))
                     return None
-                os.rename(part, final)
+                if written != info.size:
+                    raise OSError(f"{area.describe(key)}: got {written} bytes of "
+                                  f"{info.size}")
+                # Counted before the rename: a reader may map the copy the moment it
+                # appears, and whoever reads the counts then must find it counted.
+                self.stats.downloads += 1
+                try:
+                    os.rename(part, final)
+                except OSError:
+                    self.stats.downloads -= 1
+                    raise
+                self.stats.bytes += info.size
+                self.stats.downloaded.append(key)
                 _fsync_dir(self.folder)
             finally:
                 part.unlink(missing_ok=True)
-        self.stats.downloads += 1
-        self.stats.bytes += info.size
-        self.stats.downloaded.append(key)
         logger.info("cached the tile archive %s (%d bytes) in %s", area.describe(key),
                     info.size, final)
         return final
