@@ -424,10 +424,13 @@ class CachedSource:
         return data
 
     def _revalidate(self) -> None:
-        """The due check of a mapped copy (one thread asks; the others serve the copy)."""
+        """The due check of a mapped copy (one thread asks; the others serve the copy,
+        unless the interval is 0)."""
         from gisportal.store.files import FileAreaError, ObjectChangedError
 
-        if not self._checking.acquire(blocking=False):
+        # With a check interval of 0 every read waits for its own check; otherwise a
+        # read that finds another thread checking serves the copy meanwhile.
+        if not self._checking.acquire(blocking=self.cache.check_seconds <= 0):
             return
         try:
             if time.monotonic() < self._due:
