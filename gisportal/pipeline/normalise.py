@@ -206,16 +206,23 @@ def _coerce(values: pd.Series, ftype: str) -> tuple[pd.Series, np.ndarray]:
     text = _as_text(values)
     # Clean the distinct values only and spread the result back with the codes.
     codes, uniques = pd.factorize(text, use_na_sentinel=True)
-    clean = pd.Series(uniques, dtype="string").str.strip()
+    distinct = pd.Series(uniques, dtype="string")
+    clean = distinct.str.strip()
     clean = clean.where(clean != "")
     if ftype == "code":
         clean = clean.str.upper().str.replace(" ", "", regex=False)
+    if text.dtype == _STRING and clean.equals(distinct):
+        # Nothing to clean (the usual case): the text as it is, which for text the
+        # reader holds in Arrow shares its buffers instead of making the column again.
+        return text.rename(None), np.zeros(n, dtype=bool)
     taken = np.empty(len(clean) + 1, dtype=object)
     taken[:-1] = clean.to_numpy(dtype=object, na_value=None)
     taken[-1] = None  # code -1: missing (the slot also makes an all-empty column work)
     return pd.Series(taken[codes], index=values.index, dtype="string"), np.zeros(n, dtype=bool)
 
 
+#: The dtype of canonical text fields.
+_STRING = pd.Series([], dtype="string").dtype
 #: The dtype pandas gives a column of Python strings (Arrow-backed text in pandas 3).
 _TEXT = pd.Series(np.array(["text"], dtype=object)).dtype
 
@@ -339,6 +346,7 @@ def normalise(src, model: LayerModel, *, crs: str | None = None,
     mapping = match_fields(model, source_cols, field_overrides)
     out = {}
     bad_rows: dict[str, np.ndarray] = {}
+    missing: dict[str, Any] = {}  # an all-missing column of each dtype
     for f in model.fields:
         col = mapping.mapped.get(f.name)
         if col is None and f.default == "row":
@@ -346,9 +354,12 @@ def normalise(src, model: LayerModel, *, crs: str | None = None,
                                     dtype="string")
             continue
         if col is None:
-            out[f.name] = pd.Series(pd.NA, index=frame.index,
-                                    dtype="Int64" if f.type == "int" else
-                                    "Float64" if f.type == "float" else "string")
+            dtype = "Int64" if f.type == "int" else "Float64" if f.type == "float" else "string"
+            if dtype not in missing:
+                missing[dtype] = pd.Series(pd.NA, index=frame.index, dtype=dtype).array
+            # Each column gets its own array; copying an Arrow-backed one shares its
+            # (immutable) buffers, so five empty text columns weigh one.
+            out[f.name] = pd.Series(missing[dtype].copy(), index=frame.index)
             continue
         converted, bad = _coerce(gdf[col], f.type)
         out[f.name] = converted

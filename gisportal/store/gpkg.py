@@ -1078,7 +1078,7 @@ class GpkgStore(Store):
 
 
 #: Features turned into WKB and Arrow at once when a layer is written.
-WRITE_BATCH = 50_000
+WRITE_BATCH = 25_000
 #: Single geometry types, their multi type and how to make one of the other.
 _MULTI = {"Point": ("MultiPoint", shapely.multipoints),
           "LineString": ("MultiLineString", shapely.multilinestrings),

@@ -94,7 +94,7 @@ PARALLEL_MIN = 20_000
 #: Pairs overlaid per chunk: bounds the temporary geometries held at once.
 OVERLAY_CHUNK = 20_000
 #: Polygons validated at once at most by the coverage validation (bounds its answers).
-STRIP_FEATURES = 100_000
+STRIP_FEATURES = 50_000
 #: Worker threads at most (GEOS calls release the GIL).
 MAX_WORKERS = 4
 #: Parcels unioned at most in the sliver search (about 2 s on badly noded data).
@@ -491,7 +491,7 @@ def _narrow_gaps(layer: _Layer) -> np.ndarray:
     """
     width = layer.threshold("gap_width_m")
     tol = layer.threshold("gap_tolerance_m2")
-    g, tree = layer.geoms, layer.tree
+    g = layer.geoms  # the index (layer.tree) only once there is something to look up
     if width <= 0:
         return np.empty(0, dtype=object)
     if not layer.noded:  # before ``flagged``: validating such a layer costs seconds
@@ -500,6 +500,7 @@ def _narrow_gaps(layer: _Layer) -> np.ndarray:
         return np.empty(0, dtype=object)
     if len(layer.flagged) > GAP_SEARCH_MAX:
         raise _NotNoded(len(layer.flagged) / len(g), layer.flagged)
+    tree = layer.tree
     near = np.unique(tree.query(g[layer.flagged], predicate="dwithin", distance=width)[1])
     if len(near) > GAP_SEARCH_MAX:
         raise _NotNoded(len(layer.flagged) / len(g), layer.flagged)
