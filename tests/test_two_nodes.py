@@ -431,6 +431,14 @@ def test_an_upload_to_node_a_is_run_by_node_b_and_both_nodes_answer_alike(cluste
     assert f"uploads/{up['id']}/thua.zip" in keys, keys
     assert {f"uploads/{up['id']}/report.{x}" for x in ("json", "geojson", "html")} <= set(keys)
     assert f"tiles/{DISTRICT}/parcels/v{version}.pmtiles" in keys, keys
+    # The review on node A reads the report node B's worker wrote: the bucket's bytes.
+    for fmt in ("json", "html"):
+        r = c.a.get(f"/planner/versions/{version}/report.{fmt}", headers=c.auth)
+        assert r.status == 200, r.body[:300]
+        stored = c.s3.client().get_object(
+            Bucket=c.bucket, Key=f"{c.prefix}/uploads/{up['id']}/report.{fmt}")["Body"].read()
+        assert r.body == stored
+    assert c.a.get(f"/planner/versions/{version}", headers=c.auth).status == 200
 
     # Look-ups by key and by point: the same bytes from both nodes.
     for path in [*LOOKUPS, _point_lookup()]:
