@@ -166,6 +166,15 @@ def test_check_job_reports_and_stores_nothing(home, store, zips):
     assert job.result["summary"]["features"] == 20
     assert jobs.report_file(home, job, "json").is_file()
     assert store.versions() == []
+    # The operator's listing names the node that ran it (the host name by default).
+    import socket
+
+    from click.testing import CliRunner
+
+    from gisportal.cli.main import cli
+
+    listed = CliRunner().invoke(cli, ["--home", str(home), "jobs", "list"]).output
+    assert f"{socket.gethostname()}#1" in listed.splitlines()[0]
 
 
 def test_broken_file_fails_with_its_message_and_stores_nothing(home, store, tmp_path):

@@ -23,6 +23,8 @@ from tqdm import tqdm
 from gisportal.base import seeds
 from gisportal.base.errors import GisportalError, UsageError
 from gisportal.base.settings import SETTINGS, data_home, load_settings
+from gisportal.cli.errors import errors as _errors
+from gisportal.cli.errors import fail as _fail
 
 __all__ = ["main", "cli"]
 
