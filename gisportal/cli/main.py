@@ -23,8 +23,6 @@ from tqdm import tqdm
 from gisportal.base import seeds
 from gisportal.base.errors import GisportalError, UsageError
 from gisportal.base.settings import SETTINGS, data_home, load_settings
-from gisportal.cli.errors import errors as _errors
-from gisportal.cli.errors import fail as _fail
 
 __all__ = ["main", "cli"]
 
@@ -536,8 +534,12 @@ def jobs_list(ctx, district, state, limit, as_json) -> None:
         return
     for j in rows:
         detail = (j.error or {}).get("message") or j.message
+        # The operator's view names the node that runs or ran a job (where its log is);
+        # planners' answers leave it out.
+        where = f"{j.node or '-'}#{j.attempt}" if j.node else "-"
         click.echo(f"{j.id:>6}  {j.kind:<8}  {j.district}  {j.layer:<8}  {j.state:<9}  "
-                   f"{j.stage:<9} {j.percent:>3}%  {j.actor}  {j.created_at}  {detail}")
+                   f"{j.stage:<9} {j.percent:>3}%  {j.actor}  {where}  {j.created_at}  "
+                   f"{detail}")
 
 
 @jobs_group.command("cancel")
