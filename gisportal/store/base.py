@@ -1,14 +1,23 @@
 """The storage contract: immutable layer versions, one published pointer per layer.
 
-Every backend (the embedded GeoPackage store now, PostGIS later) implements `Store`;
-callers (ingest, publish, lookup, tiles, exports) only ever see this interface, and the
-contract tests in ``tests/test_store.py`` run against each backend.
+Every backend (the embedded GeoPackage store, PostGIS) implements `Store`; callers
+(ingest, publish, lookup, tiles, exports) only ever see this interface, and the contract
+tests in ``tests/test_store.py`` run against each backend.
+
+The contract's arguments are checked here, once, for every backend: a public method
+(`Store.add_version`, `Store.read`, `Store.records`, ...) checks what it can without
+storage, then calls its backend's hook (`Store._write_version`, `Store._read`,
+`Store._records`, ...), and the check functions below (`check_columns`,
+`attribute_schema`, `check_version_id`, ...) are what the backends call for the rest.
+How the two backends keep a layer as a table (shared by them, not part of the contract)
+is in `gisportal.store.common`.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import operator
 import re
 import unicodedata
 from abc import ABC, abstractmethod
@@ -34,6 +43,7 @@ __all__ = [
     "KINDS",
     "STATUSES",
     "Bounds",
+    "NewLayer",
     "Store",
     "Version",
     "check_bbox",
@@ -110,6 +120,31 @@ class Version:
         return self.status == "published"
 
 
+@dataclass(frozen=True)
+class NewLayer:
+    """What `Store.add_version` hands its backend once every argument is checked."""
+
+    district: str
+    kind: str
+    gdf: gpd.GeoDataFrame
+    #: (name, dtype) of the attribute columns, in the frame's order
+    columns: list[tuple[str, str]]
+    #: the key columns, checked against `columns`
+    keys: list[str]
+    #: the meta as strict JSON text (`dump_meta`)
+    meta_json: str
+    bounds: Bounds | None
+    source_name: str
+    source_sha256: str
+    created_by: str
+    has_errors: bool
+
+    @property
+    def names(self) -> list[str]:
+        """The attribute column names, in the frame's order."""
+        return [name for name, _ in self.columns]
+
+
 class Store(ABC):
     """Versioned storage of district layers.
 
@@ -133,7 +168,6 @@ class Store(ABC):
 
     # -- writing -------------------------------------------------------------------------
 
-    @abstractmethod
     def add_version(
         self,
         district: str,
@@ -186,6 +220,42 @@ class Store(ABC):
         UsageError
             Reserved or duplicate column names, unknown key columns, meta not JSON.
         """
+        return self._write_version(self._prepare_new_layer(
+            district, kind, gdf, key_columns, meta, source_name=source_name,
+            source_sha256=source_sha256, created_by=created_by, has_errors=has_errors))
+
+    def _prepare_new_layer(
+        self,
+        district: str,
+        kind: str,
+        gdf: gpd.GeoDataFrame,
+        key_columns: Sequence[str],
+        meta: Mapping[str, Any] | None,
+        *,
+        source_name: str,
+        source_sha256: str,
+        created_by: str,
+        has_errors: bool,
+    ) -> NewLayer:
+        """`add_version`'s arguments checked (as its docstring says) and prepared."""
+        district = check_district_code(district)
+        kind = check_kind(kind)
+        if not isinstance(gdf, gpd.GeoDataFrame) or gdf.active_geometry_name is None:
+            raise UsageError("The layer must be a GeoDataFrame with a geometry column",
+                             where="add_version(gdf)",
+                             fix="Pass the GeoDataFrame the reader produced")
+        self._check_crs(gdf)
+        columns = attribute_schema(gdf)
+        keys = check_columns(column_list(key_columns), [name for name, _ in columns],
+                             f"the new {kind} layer", "key_columns")
+        meta_json = dump_meta(meta or {})
+        return NewLayer(district, kind, gdf, columns, keys, meta_json, layer_bounds(gdf),
+                        source_name, source_sha256, created_by, has_errors)
+
+    @abstractmethod
+    def _write_version(self, new: NewLayer) -> Version:
+        """`add_version` once its arguments are checked: store the layer, return the
+        new draft version."""
 
     @abstractmethod
     def publish(self, version_id: int, *, by: str) -> Version:
@@ -237,7 +307,6 @@ class Store(ABC):
 
     # -- reading -------------------------------------------------------------------------
 
-    @abstractmethod
     def read(
         self,
         version_id: int,
@@ -255,6 +324,12 @@ class Store(ABC):
         columns
             Attribute columns to return (geometry always comes along); all by default.
         """
+        return self._read(version_id, bbox, columns)
+
+    @abstractmethod
+    def _read(self, version_id: int, bbox: Bounds | None,
+              columns: Sequence[str] | None) -> gpd.GeoDataFrame:
+        """`read` of this backend."""
 
     def query_bbox(
         self,
@@ -283,6 +358,11 @@ class Store(ABC):
         UsageError
             `bbox` is not four finite numbers with min <= max, or an unknown column.
         """
+        return self._query_bbox(version_id, bbox, columns)
+
+    def _query_bbox(self, version_id: int, bbox: Bounds,
+                    columns: Sequence[str] | None) -> gpd.GeoDataFrame:
+        """`query_bbox` of this backend; by default `read`."""
         return self.read(version_id, bbox=check_bbox(bbox), columns=columns)
 
     def records(
@@ -303,12 +383,24 @@ class Store(ABC):
         ``"geometry"`` to a shapely geometry.
 
         For look-ups that turn a few features into JSON: building a GeoDataFrame costs
-        several times more than the query itself. This default converts the frames;
-        backends answer without building one.
+        several times more than the query itself. The default `_records` converts the
+        frames; backends answer without building one.
         """
         if sum(arg is not None for arg in (where, point, bbox)) != 1:
             raise UsageError("records() needs exactly one of where, point or bbox",
                              where="records", fix="Give where=, point= or bbox=")
+        return self._records(version_id, where, point, bbox, columns)
+
+    def _records(
+        self,
+        version_id: int,
+        where: Mapping[str, object] | None,
+        point: tuple[float, float] | None,
+        bbox: Bounds | None,
+        columns: Sequence[str] | None,
+    ) -> list[dict[str, Any]]:
+        """`records` of this backend, given exactly one of where, point and bbox; by
+        default the frames of `find`, `at_point` or `query_bbox`, converted."""
         if bbox is not None:
             frame = self.query_bbox(version_id, bbox, columns)
         else:
@@ -318,7 +410,7 @@ class Store(ABC):
                 x, y = point  # type: ignore[misc]
                 frame = self.at_point(version_id, x, y)
             if columns is not None:
-                names = [columns] if isinstance(columns, str) else list(columns)
+                names = column_list(columns)
                 unknown = [c for c in names if c not in frame.columns or c == "geometry"]
                 if unknown:
                     raise UsageError(f"No column {', '.join(map(repr, unknown))}",
@@ -372,6 +464,15 @@ class Store(ABC):
         UsageError
             An unknown column, a value that cannot be matched, a bad box or geometry.
         """
+        return self._feature_ids(version_id, where, intersects)
+
+    def _feature_ids(
+        self,
+        version_id: int,
+        where: Mapping[str, object] | None,
+        intersects: Bounds | BaseGeometry | None,
+    ) -> np.ndarray:
+        """`feature_ids` of this backend; by default through `read`."""
         frame = self.read(version_id, columns=list(where) if where else [])
         mask = np.ones(len(frame), dtype=bool)
         for column, value in (where or {}).items():
@@ -383,7 +484,7 @@ class Store(ABC):
                     value = unicodedata.normalize("NFC", value)
                 mask &= values.eq(value).fillna(False).to_numpy(dtype=bool)
         if intersects is not None:
-            area = _area(intersects)
+            area = check_intersects(intersects)
             mask &= np.asarray(shapely.intersects(frame.geometry.values, area), dtype=bool)
         return np.flatnonzero(mask).astype(np.int64) + 1
 
@@ -407,6 +508,15 @@ class Store(ABC):
         UsageError
             An unknown column.
         """
+        return self._records_by_id(version_id, ids, columns)
+
+    def _records_by_id(
+        self,
+        version_id: int,
+        ids: Sequence[int] | np.ndarray,
+        columns: Sequence[str] | None,
+    ) -> list[dict[str, Any]]:
+        """`records_by_id` of this backend; by default through `read`."""
         frame = self.read(version_id, columns=columns)
         wanted = np.unique(np.asarray(ids, dtype=np.int64))
         wanted = wanted[(wanted >= 1) & (wanted <= len(frame))]
@@ -478,14 +588,19 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _area(intersects: Bounds | BaseGeometry) -> BaseGeometry:
-    """What `Store.feature_ids` tests against: the geometry, or the closed box as one."""
+def check_intersects(intersects: Bounds | BaseGeometry) -> BaseGeometry:
+    """What `Store.feature_ids` tests against: the geometry, or the closed box as one
+    (`UsageError` for an empty or infinite geometry, or a bad box)."""
     if isinstance(intersects, BaseGeometry):
         if intersects.is_empty or not all(math.isfinite(v) for v in intersects.bounds):
             raise UsageError("The area to intersect is empty or not finite",
                              where="intersects", fix="Give a box or a non-empty geometry")
         return intersects
-    minx, miny, maxx, maxy = check_bbox(intersects)
+    return box_geometry(*check_bbox(intersects))
+
+
+def box_geometry(minx: float, miny: float, maxx: float, maxy: float) -> BaseGeometry:
+    """The closed rectangle as a geometry; a point or a segment when it is degenerate."""
     if minx == maxx and miny == maxy:
         return shapely.Point(minx, miny)
     if minx == maxx or miny == maxy:
@@ -560,3 +675,118 @@ def dump_meta(meta: Mapping[str, Any]) -> str:
 def utc_now() -> str:
     """Now as ISO 8601 UTC with seconds, e.g. ``2024-05-01T08:30:00Z``."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- argument checks the backends call ------------------------------------------------------
+
+#: Column names a layer cannot have: the tables and the returned frames use them.
+RESERVED_COLUMNS = frozenset({"fid", "geom", "geometry"})
+
+
+def attribute_schema(gdf: gpd.GeoDataFrame) -> list[tuple[str, str]]:
+    """(name, dtype) of the non-geometry columns; refuse names a table cannot hold."""
+    geometry = gdf.geometry.name
+    seen: set[str] = set()
+    schema = []
+    for name in gdf.columns:
+        if name == geometry:
+            continue
+        # SQLite column names are case-insensitive, and fid/geom belong to the table.
+        if not isinstance(name, str) or not name or name.lower() in RESERVED_COLUMNS | seen:
+            raise UsageError(
+                f"Column name {name!r} is reserved, empty or a duplicate (ignoring case)",
+                where="add_version(gdf)",
+                fix="Rename the column; fid, geom and geometry are reserved",
+            )
+        seen.add(name.lower())
+        schema.append((name, str(gdf[name].dtype)))
+    return schema
+
+
+def layer_bounds(gdf: gpd.GeoDataFrame) -> Bounds | None:
+    """The layer's ``(minx, miny, maxx, maxy)``, ``None`` when it has no geometry."""
+    box = tuple(float(v) for v in gdf.total_bounds)
+    return None if any(math.isnan(v) for v in box) else box  # type: ignore[return-value]
+
+
+def check_columns(names: Sequence[str], known: Sequence[str], table: str,
+                  where: str) -> list[str]:
+    """`names` as a list if all are columns of `table`, else `UsageError` listing them.
+
+    Column names reach SQL (quoted) only after this check.
+    """
+    unknown = [n for n in names if n not in set(known)]
+    if unknown:
+        raise UsageError(f"No column {', '.join(map(repr, unknown))} in {table}",
+                         where=where, fix="Use one of: " + ", ".join(known))
+    return list(names)
+
+
+def column_list(names: str | Sequence[str]) -> list[str]:
+    """Column names as a list; one bare name is one column, not its letters."""
+    return [names] if isinstance(names, str) else list(names)
+
+
+def check_version_id(version_id: object) -> int:
+    """`version_id` as an int, else `NotFoundError` (there is no such version)."""
+    if isinstance(version_id, bool):  # an int to Python, never a version id
+        raise no_version(version_id)
+    try:
+        return operator.index(version_id)  # type: ignore[arg-type]
+    except TypeError:
+        raise no_version(version_id) from None
+
+
+def no_version(version_id: object) -> NotFoundError:
+    """The error of a version id with no version."""
+    return NotFoundError(f"There is no version {version_id!r}", where="version",
+                         fix="List the versions of the district to find the right id",
+                         code="VERSION-UNKNOWN")
+
+
+def catalogue_filter(district: str | None, kind: str | None) -> dict[str, str]:
+    """`Store.versions`' filter: catalogue column → the checked code it must equal."""
+    out = {}
+    if district is not None:
+        out["district"] = check_district_code(district)
+    if kind is not None:
+        out["kind"] = check_kind(kind)
+    return out
+
+
+def check_publishable(version: Version) -> None:
+    """Refuse to publish a version with validation errors (`StoreError`)."""
+    if version.has_errors:
+        raise StoreError(
+            f"Version {version.id} has validation errors and cannot be published",
+            where=f"district {version.district}, {version.kind}",
+            fix="Fix the errors in the file, upload it again and publish the new "
+                "version",
+            code="STORE-HAS-ERRORS",
+        )
+
+
+def merged_meta(version: Version, meta: Mapping[str, Any]) -> str:
+    """`Store.update_meta`'s new meta as JSON text: `meta`'s keys merged into the
+    version's (shallow), checked by `dump_meta`."""
+    return dump_meta({**version.meta, **meta})
+
+
+def check_where(where: Mapping[str, object]) -> Mapping[str, object]:
+    """`Store.find`'s mapping, if it names at least one column."""
+    if not where:
+        raise UsageError("find() needs at least one column to match", where="where",
+                         fix="Use read() to get a whole layer")
+    return where
+
+
+def check_point(x: object, y: object) -> tuple[float, float]:
+    """`Store.at_point`'s coordinates as finite floats, else `UsageError`."""
+    try:
+        px, py = float(x), float(y)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        px = py = math.nan
+    if not (math.isfinite(px) and math.isfinite(py)):
+        raise UsageError(f"({x!r}, {y!r}) is not a point", where="at_point",
+                         fix="Give finite coordinates in the store CRS")
+    return px, py

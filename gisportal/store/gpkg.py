@@ -32,22 +32,17 @@ the same. Checking both costs a few microseconds; a publish is seen by the next 
 from __future__ import annotations
 
 import fcntl
-import functools
 import json
 import logging
-import math
-import operator
 import os
 import re
 import sqlite3
 import threading
 import time
-import unicodedata
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +53,6 @@ import pyarrow as pa
 import pyogrio
 import pyproj
 import shapely
-from geopandas.array import from_shapely
 from pyogrio.errors import (
     CRSError,
     DataLayerError,
@@ -69,19 +63,10 @@ from pyogrio.errors import (
 from shapely.geometry.base import BaseGeometry
 
 from gisportal.base.diskspace import DiskFullError, disk_full_error, is_disk_full
-from gisportal.base.errors import NotFoundError, StoreError, UsageError
-from gisportal.store import catalogue
-from gisportal.store.base import (
-    Bounds,
-    Store,
-    Version,
-    _area,
-    check_bbox,
-    check_district_code,
-    check_kind,
-    dump_meta,
-    utc_now,
-)
+from gisportal.base.errors import StoreError
+from gisportal.store import base, catalogue
+from gisportal.store.base import Bounds, NewLayer, Store, Version
+from gisportal.store.common import TableLayer, find_value, page_ids, version_from_row
 from gisportal.store.home import DataHome
 
 __all__ = ["GpkgStore"]
@@ -130,12 +115,8 @@ _VERSION_FIELDS = (
 )
 #: Names of version tables in a district GeoPackage; anything else there is not ours.
 _TABLE_RE = re.compile(r"(parcels|plan|boundary)_v([0-9]+)")
-#: Column names the GeoPackage table or the returned frame use themselves.
-_RESERVED = frozenset({"fid", "geom", "geometry"})
 #: GeoPackage geometry header: 8 bytes plus an envelope whose size the flags give.
 _ENVELOPE_BYTES = (0, 32, 48, 48, 64)
-#: Dtypes whose values sqlite3 already returns as `records` gives them (None if missing).
-_PLAIN_DTYPES = frozenset({"int64", "Int64", "float64", "Float64", "string", "str", "object"})
 #: GeoPackage registry tables that may name a layer table.
 _GPKG_REGISTRIES = (
     "gpkg_extensions",
@@ -164,60 +145,6 @@ class _Snapshot:
     token: tuple[int, int]
     published: dict[tuple[str, str], Version]
     districts: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class _Layer:
-    """The immutable facts about a visible version that reads need, cached by id."""
-
-    district: str
-    table: str
-    #: (name, pandas dtype) of the attribute columns, in stored order
-    columns: tuple[tuple[str, str], ...]
-
-    @property
-    def names(self) -> list[str]:
-        return [name for name, _ in self.columns]
-
-    def check_columns(self, names: Sequence[str], where: str) -> list[str]:
-        return _check_columns(names, self.names, self.table, where)
-
-    @cached_property
-    def plain(self) -> dict[str, Callable[[Any], Any]]:
-        """Column name → conversion of a stored value to what `records` gives, for the
-        columns whose sqlite3 value is not already that (GeoPackage booleans are 0/1)."""
-        out: dict[str, Callable[[Any], Any]] = {}
-        for name, dtype in self.columns:
-            if dtype in ("bool", "boolean"):
-                out[name] = bool
-            elif dtype not in _PLAIN_DTYPES:  # dates and the like: as the frame has them
-                out[name] = functools.partial(_plain_as, dtype=self.dtypes[name])
-        return out
-
-    def records(self, names: Sequence[str], rows: Sequence[tuple[Any, ...]],
-                geoms: np.ndarray, *, first: int) -> list[dict[str, Any]]:
-        """Fetched rows as dicts of plain values plus ``geometry``; the attribute
-        ``names`` start at position ``first`` of each row."""
-        plain = self.plain
-        columns_out = [(i, name, plain.get(name)) for i, name in enumerate(names, start=first)]
-        out = []
-        for row, geom in zip(rows, geoms, strict=True):
-            rec = {name: row[i] if convert is None or row[i] is None else convert(row[i])
-                   for i, name, convert in columns_out}
-            rec["geometry"] = geom
-            out.append(rec)
-        return out
-
-    @cached_property
-    def dtypes(self) -> dict[str, Any]:
-        """Column name → pandas dtype object (parsing the names each time is slow)."""
-        out: dict[str, Any] = {}
-        for name, dtype in self.columns:
-            try:
-                out[name] = pd.api.types.pandas_dtype(dtype)
-            except TypeError:  # a dtype this pandas does not know: let _column fall back
-                out[name] = dtype
-        return out
 
 
 class GpkgStore(Store):
@@ -260,7 +187,7 @@ class GpkgStore(Store):
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
-        self._layers: dict[int, _Layer] = {}
+        self._layers: dict[int, TableLayer] = {}
         #: Bumped after every transaction this store runs (see `_snapshot`).
         self._writes = 0
         self._writes_lock = threading.Lock()
@@ -519,31 +446,8 @@ class GpkgStore(Store):
 
     # -- writing -------------------------------------------------------------------------
 
-    def add_version(
-        self,
-        district: str,
-        kind: str,
-        gdf: gpd.GeoDataFrame,
-        *,
-        source_name: str,
-        source_sha256: str,
-        created_by: str,
-        meta: Mapping[str, Any] | None = None,
-        has_errors: bool = False,
-        key_columns: Sequence[str] = (),
-    ) -> Version:
-        district = check_district_code(district)
-        kind = check_kind(kind)
-        if not isinstance(gdf, gpd.GeoDataFrame) or gdf.active_geometry_name is None:
-            raise UsageError("The layer must be a GeoDataFrame with a geometry column",
-                             where="add_version(gdf)",
-                             fix="Pass the GeoDataFrame the reader produced")
-        self._check_crs(gdf)
-        columns = _attribute_schema(gdf)
-        keys = _check_columns(_names(key_columns), [name for name, _ in columns],
-                              f"the new {kind} layer", "key_columns")
-        meta_json = dump_meta(meta or {})
-        bounds = _bounds(gdf)
+    def _write_version(self, new: NewLayer) -> Version:
+        district, kind, gdf, keys = new.district, new.kind, new.gdf, new.keys
         path = self._gpkg_path(district)
 
         with self._district_lock(district):
@@ -553,9 +457,9 @@ class GpkgStore(Store):
                     " feature_count, has_errors, created_at, created_by, meta,"
                     " minx, miny, maxx, maxy, columns, key_columns)"
                     " VALUES (?, ?, 'writing', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (district, kind, source_name, source_sha256, len(gdf), int(bool(has_errors)),
-                     utc_now(), created_by, meta_json, *(bounds or (None,) * 4),
-                     json.dumps(columns), json.dumps(keys)),
+                    (district, kind, new.source_name, new.source_sha256, len(gdf),
+                     int(bool(new.has_errors)), base.utc_now(), new.created_by, new.meta_json,
+                     *(new.bounds or (None,) * 4), json.dumps(new.columns), json.dumps(keys)),
                 ).lastrowid
             assert version_id is not None
             table = _table_name(kind, version_id)
@@ -563,7 +467,7 @@ class GpkgStore(Store):
             try:
                 self._check_new_table(path, table)
                 ours.append(table)
-                self._write_layer(path, table, gdf, keys, description=source_name)
+                self._write_layer(path, table, gdf, keys, description=new.source_name)
                 with self._transaction() as db:
                     db.execute("UPDATE versions SET status = 'draft' "
                                "WHERE id = ? AND status = 'writing'", (version_id,))
@@ -714,57 +618,44 @@ class GpkgStore(Store):
             version = self._version(db, version_id)
             if version.status == "published":
                 return version
-            if version.has_errors:
-                raise StoreError(
-                    f"Version {version.id} has validation errors and cannot be published",
-                    where=f"district {version.district}, {version.kind}",
-                    fix="Fix the errors in the file, upload it again and publish the new "
-                        "version",
-                    code="STORE-HAS-ERRORS",
-                )
+            base.check_publishable(version)
             db.execute("UPDATE versions SET status = 'superseded' "
                        "WHERE district = ? AND kind = ? AND status = 'published'",
                        (version.district, version.kind))
             db.execute("UPDATE versions SET status = 'published', published_at = ?, "
-                       "published_by = ? WHERE id = ?", (utc_now(), by, version.id))
+                       "published_by = ? WHERE id = ?", (base.utc_now(), by, version.id))
             return self._version(db, version.id)
 
     def update_meta(self, version_id: int, meta: Mapping[str, Any]) -> Version:
         with self._transaction() as db:
             version = self._version(db, version_id)
-            merged = {**version.meta, **meta}
             db.execute("UPDATE versions SET meta = ? WHERE id = ?",
-                       (dump_meta(merged), version.id))
+                       (base.merged_meta(version, meta), version.id))
             return self._version(db, version.id)
 
     # -- catalogue -----------------------------------------------------------------------
 
     def _version(self, db: sqlite3.Connection, version_id: int) -> Version:
-        vid = _version_id(version_id)
+        vid = base.check_version_id(version_id)
         row = db.execute(f"SELECT {_VERSION_FIELDS} FROM versions WHERE id = ? AND {_VISIBLE}",
                          (vid,)).fetchone()
         if row is None:
-            raise _no_version(version_id)
-        return _version_from_row(row)
+            raise base.no_version(version_id)
+        return version_from_row(row)
 
     def version(self, version_id: int) -> Version:
         return self._version(self._db(), version_id)
 
     def versions(self, district: str | None = None, kind: str | None = None) -> list[Version]:
-        clauses, params = [_VISIBLE], []
-        if district is not None:
-            clauses.append("district = ?")
-            params.append(check_district_code(district))
-        if kind is not None:
-            clauses.append("kind = ?")
-            params.append(check_kind(kind))
+        filters = base.catalogue_filter(district, kind)
+        clauses = [_VISIBLE, *(f"{column} = ?" for column in filters)]
         rows = self._db().execute(
             f"SELECT {_VERSION_FIELDS} FROM versions WHERE {' AND '.join(clauses)} "
-            "ORDER BY id DESC", params).fetchall()
-        return [_version_from_row(r) for r in rows]
+            "ORDER BY id DESC", list(filters.values())).fetchall()
+        return [version_from_row(r) for r in rows]
 
     def published(self, district: str, kind: str) -> Version | None:
-        key = (check_district_code(district), check_kind(kind))
+        key = (base.check_district_code(district), base.check_kind(kind))
         return self._snapshot().published.get(key)
 
     def districts(self) -> list[str]:
@@ -793,44 +684,39 @@ class GpkgStore(Store):
         finally:
             if own:
                 db.execute("COMMIT")
-        published = {(v.district, v.kind): v for v in map(_version_from_row, rows)}
+        published = {(v.district, v.kind): v for v in map(version_from_row, rows)}
         snap = _Snapshot(token, published, districts)
         self._local.snapshot = snap
         return snap
 
     # -- reading -------------------------------------------------------------------------
 
-    def _layer(self, version_id: int) -> _Layer:
+    def _layer(self, version_id: int) -> TableLayer:
         """The layer facts of a visible version; cached because they never change."""
-        vid = _version_id(version_id)
+        vid = base.check_version_id(version_id)
         layer = self._layers.get(vid)
         if layer is None:
             row = self._db().execute(
                 f"SELECT district, kind, columns FROM versions WHERE id = ? AND {_VISIBLE}",
                 (vid,)).fetchone()
             if row is None:
-                raise _no_version(version_id)
+                raise base.no_version(version_id)
             district, kind, columns = row
-            layer = _Layer(district, _table_name(kind, vid),
+            layer = TableLayer(district, _table_name(kind, vid),
                            tuple((name, dtype) for name, dtype in json.loads(columns)))
             self._layers[vid] = layer
         return layer
 
-    def read(
-        self,
-        version_id: int,
-        *,
-        bbox: Bounds | None = None,
-        columns: Sequence[str] | None = None,
-    ) -> gpd.GeoDataFrame:
+    def _read(self, version_id: int, bbox: Bounds | None,
+              columns: Sequence[str] | None) -> gpd.GeoDataFrame:
         # Through sqlite3, not GDAL: GDAL's SQLite library closing the file in this
         # process would break the other connections to it (see _copy_table).
         layer = self._layer(version_id)
-        names = self._names(layer, columns)
+        names = layer.wanted(columns)
         if bbox is None:
             query: tuple[str, list[object], Any] = ("1", [], None)
         else:
-            minx, miny, maxx, maxy = check_bbox(bbox)
+            minx, miny, maxx, maxy = base.check_bbox(bbox)
             sql, params, _ = self._bbox_query(layer, (minx, miny, maxx, maxy))
 
             def envelope_meets(geoms: np.ndarray) -> np.ndarray:
@@ -850,30 +736,17 @@ class GpkgStore(Store):
         layer = self._layer(version_id)
         return self._frame(layer, *self._fetch(layer, *self._point_query(layer, x, y)))
 
-    def query_bbox(
-        self,
-        version_id: int,
-        bbox: Bounds,
-        columns: Sequence[str] | None = None,
-    ) -> gpd.GeoDataFrame:
+    def _query_bbox(self, version_id: int, bbox: Bounds,
+                    columns: Sequence[str] | None) -> gpd.GeoDataFrame:
         layer = self._layer(version_id)
-        names = self._names(layer, columns)
+        names = layer.wanted(columns)
         return self._frame(layer, *self._fetch(layer, *self._bbox_query(layer, bbox), names))
 
-    def records(
-        self,
-        version_id: int,
-        *,
-        where: Mapping[str, object] | None = None,
-        point: tuple[float, float] | None = None,
-        bbox: Bounds | None = None,
-        columns: Sequence[str] | None = None,
-    ) -> list[dict[str, Any]]:
-        if sum(arg is not None for arg in (where, point, bbox)) != 1:
-            raise UsageError("records() needs exactly one of where, point or bbox",
-                             where="records", fix="Give where=, point= or bbox=")
+    def _records(self, version_id: int, where: Mapping[str, object] | None,
+                 point: tuple[float, float] | None, bbox: Bounds | None,
+                 columns: Sequence[str] | None) -> list[dict[str, Any]]:
         layer = self._layer(version_id)
-        names = self._names(layer, columns)
+        names = layer.wanted(columns)
         if where is not None:
             query = self._find_query(layer, where)
         elif point is not None:
@@ -888,13 +761,8 @@ class GpkgStore(Store):
     def columns(self, version_id: int) -> list[str]:
         return self._layer(version_id).names
 
-    def feature_ids(
-        self,
-        version_id: int,
-        *,
-        where: Mapping[str, object] | None = None,
-        intersects: Bounds | BaseGeometry | None = None,
-    ) -> np.ndarray:
+    def _feature_ids(self, version_id: int, where: Mapping[str, object] | None,
+                     intersects: Bounds | BaseGeometry | None) -> np.ndarray:
         """As `Store.feature_ids`, through the indexes.
 
         Unfiltered: the fids are 1..n in a layer written once, so two index look-ups and
@@ -921,7 +789,7 @@ class GpkgStore(Store):
             rows = conn.execute(f"SELECT fid FROM {table} WHERE {' AND '.join(clauses) or '1'}"
                                 " ORDER BY fid", params).fetchall()
             return np.array([r[0] for r in rows], dtype=np.int64)
-        area = _area(intersects)
+        area = base.check_intersects(intersects)
         minx, miny, maxx, maxy = area.bounds
         rtree = _q(f"rtree_{layer.table}_geom")
         filters = "".join(f" AND {c}" for c in clauses)
@@ -934,7 +802,7 @@ class GpkgStore(Store):
             return np.empty(0, dtype=np.int64)
         cand = np.array(rows, dtype=np.float64)
         fids = cand[:, 0].astype(np.int64)
-        if shapely.equals(area, _box(minx, miny, maxx, maxy)) and area.area > 0:
+        if shapely.equals(area, base.box_geometry(minx, miny, maxx, maxy)) and area.area > 0:
             inside = ((cand[:, 1] >= minx) & (cand[:, 2] <= maxx)
                       & (cand[:, 3] >= miny) & (cand[:, 4] <= maxy))
         else:
@@ -954,20 +822,14 @@ class GpkgStore(Store):
             keep[np.flatnonzero(~inside)] = hit & ~shapely.is_missing(decoded)
         return fids[keep]
 
-    def records_by_id(
-        self,
-        version_id: int,
-        ids: Sequence[int] | np.ndarray,
-        *,
-        columns: Sequence[str] | None = None,
-    ) -> list[dict[str, Any]]:
+    def _records_by_id(self, version_id: int, ids: Sequence[int] | np.ndarray,
+                       columns: Sequence[str] | None) -> list[dict[str, Any]]:
         layer = self._layer(version_id)
-        names = layer.names if columns is None else self._names(layer, columns)
-        wanted = np.unique(np.asarray(ids, dtype=np.int64))
-        wanted = wanted[wanted >= 1]
+        names = layer.wanted(columns)
+        wanted, page = page_ids(ids)
         if not len(wanted):
             return []
-        if wanted[-1] - wanted[0] + 1 == len(wanted):  # a page: one range scan
+        if page:  # one range scan
             where_sql, params = "fid BETWEEN ? AND ?", [int(wanted[0]), int(wanted[-1])]
         else:
             where_sql = "fid IN (SELECT value FROM json_each(?))"
@@ -976,27 +838,12 @@ class GpkgStore(Store):
         rows = self._reader(layer.district).execute(
             f"SELECT {select} FROM {_q(layer.table)} WHERE {where_sql} ORDER BY fid",
             params).fetchall()
-        geoms = _decode_geometries([row[1] for row in rows])
-        out = layer.records(names, rows, geoms, first=2)
-        for rec, row in zip(out, rows, strict=True):
-            rec["fid"] = int(row[0])
-        return out
+        return layer.records_by_id(names, rows, _decode_geometries([row[1] for row in rows]))
 
-    @staticmethod
-    def _names(layer: _Layer, columns: Sequence[str] | None) -> list[str] | None:
-        """Requested columns, checked, in stored order (as read gives them)."""
-        if columns is None:
-            return None
-        wanted = set(layer.check_columns(_names(columns), "columns"))
-        return [name for name in layer.names if name in wanted]
-
-    def _find_query(self, layer: _Layer, where: Mapping[str, object]) -> tuple[
+    def _find_query(self, layer: TableLayer, where: Mapping[str, object]) -> tuple[
             str, list[object], None]:
-        if not where:
-            raise UsageError("find() needs at least one column to match", where="where",
-                             fix="Use read() to get a whole layer")
         clauses, params = [], []
-        for column, value in where.items():
+        for column, value in base.check_where(where).items():
             layer.check_columns([column], "where")
             sql_value = _sql_value(column, value)
             if sql_value is None:
@@ -1007,15 +854,9 @@ class GpkgStore(Store):
         return " AND ".join(clauses), params, None
 
     @staticmethod
-    def _point_query(layer: _Layer, x: float, y: float) -> tuple[
+    def _point_query(layer: TableLayer, x: float, y: float) -> tuple[
             str, list[object], Callable[[np.ndarray], np.ndarray]]:
-        try:
-            px, py = float(x), float(y)
-        except (TypeError, ValueError):
-            px = py = math.nan
-        if not (math.isfinite(px) and math.isfinite(py)):
-            raise UsageError(f"({x!r}, {y!r}) is not a point", where="at_point",
-                             fix="Give finite coordinates in the store CRS")
+        px, py = base.check_point(x, y)
         # The R*Tree keeps float32 boxes rounded outwards, so it returns a superset;
         # the exact test settles each candidate (before any frame is built).
         return (f"fid IN (SELECT id FROM {_q(f'rtree_{layer.table}_geom')} "
@@ -1023,10 +864,10 @@ class GpkgStore(Store):
                 [px, px, py, py], lambda geoms: shapely.intersects_xy(geoms, px, py))
 
     @staticmethod
-    def _bbox_query(layer: _Layer, bbox: Bounds) -> tuple[
+    def _bbox_query(layer: TableLayer, bbox: Bounds) -> tuple[
             str, list[object], Callable[[np.ndarray], np.ndarray]]:
-        minx, miny, maxx, maxy = check_bbox(bbox)
-        box = _box(minx, miny, maxx, maxy)
+        minx, miny, maxx, maxy = base.check_bbox(bbox)
+        box = base.box_geometry(minx, miny, maxx, maxy)
         # As in at_point: the R*Tree gives a superset, the exact test settles it.
         return (f"fid IN (SELECT id FROM {_q(f'rtree_{layer.table}_geom')} "
                 "WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?)",
@@ -1034,7 +875,7 @@ class GpkgStore(Store):
 
     def _fetch(
         self,
-        layer: _Layer,
+        layer: TableLayer,
         where_sql: str,
         params: Sequence[object],
         keep: Callable[[np.ndarray], np.ndarray] | None,
@@ -1058,20 +899,10 @@ class GpkgStore(Store):
             geoms = geoms[mask]
         return names, rows, geoms
 
-    def _frame(self, layer: _Layer, names: list[str], rows: list[tuple[Any, ...]],
+    def _frame(self, layer: TableLayer, names: list[str], rows: list[tuple[Any, ...]],
                geoms: np.ndarray) -> gpd.GeoDataFrame:
-        """Fetched rows as `read` returns them.
-
-        Built column by column with the stored dtypes: pandas' own per-column
-        conversions on a GeoDataFrame cost more than the query itself.
-        """
-        dtypes = layer.dtypes
-        data: dict[str, Any] = {
-            name: _column([row[i] for row in rows], dtypes[name])
-            for i, name in enumerate(names, start=1)
-        }
-        data["geometry"] = from_shapely(geoms, crs=self._crs)
-        return gpd.GeoDataFrame(pd.DataFrame(data, copy=False), geometry="geometry")
+        """Fetched rows as `read` returns them."""
+        return layer.frame(names, rows, geoms, self._crs)
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -1171,64 +1002,6 @@ def _write_in_batches(gdf: gpd.GeoDataFrame, target: Path, table: str,
                         geometry_type=geometry_type, crs=crs, **options)
 
 
-def _attribute_schema(gdf: gpd.GeoDataFrame) -> list[tuple[str, str]]:
-    """(name, dtype) of the non-geometry columns; refuse names the table cannot hold."""
-    geometry = gdf.geometry.name
-    seen: set[str] = set()
-    schema = []
-    for name in gdf.columns:
-        if name == geometry:
-            continue
-        # SQLite column names are case-insensitive, and fid/geom belong to the table.
-        if not isinstance(name, str) or not name or name.lower() in _RESERVED | seen:
-            raise UsageError(
-                f"Column name {name!r} is reserved, empty or a duplicate (ignoring case)",
-                where="add_version(gdf)",
-                fix="Rename the column; fid, geom and geometry are reserved",
-            )
-        seen.add(name.lower())
-        schema.append((name, str(gdf[name].dtype)))
-    return schema
-
-
-def _bounds(gdf: gpd.GeoDataFrame) -> Bounds | None:
-    box = tuple(float(v) for v in gdf.total_bounds)
-    return None if any(math.isnan(v) for v in box) else box  # type: ignore[return-value]
-
-
-def _column(values: list[Any], dtype: Any) -> Any:
-    """Values read with sqlite3 as an array of the dtype recorded at write time.
-
-    GeoPackage has no nullable integers or booleans, so the stored dtype is re-applied.
-    ``pd.array`` converts in one step; values it refuses are inferred, then converted if
-    possible, else kept as inferred.
-    """
-    try:
-        return pd.array(values, dtype=dtype)
-    except (TypeError, ValueError):
-        column = pd.Series(values, dtype=object if not values else None)
-        with suppress(TypeError, ValueError):
-            column = column.astype(dtype)
-        return column.array
-
-
-def _plain_as(value: Any, dtype: Any) -> Any:
-    """One stored value converted as `_column` converts its column, then made plain."""
-    converted = _column([value], dtype)[0]
-    if pd.api.types.is_scalar(converted) and pd.isna(converted):
-        return None
-    return converted.item() if isinstance(converted, np.generic) else converted
-
-
-def _box(minx: float, miny: float, maxx: float, maxy: float) -> shapely.Geometry:
-    """The closed rectangle as a geometry; a point or a segment when it is degenerate."""
-    if minx == maxx and miny == maxy:
-        return shapely.Point(minx, miny)
-    if minx == maxx or miny == maxy:
-        return shapely.LineString([(minx, miny), (maxx, maxy)])
-    return shapely.box(minx, miny, maxx, maxy)
-
-
 def _decode_geometries(blobs: Sequence[bytes | None]) -> np.ndarray:
     """Shapely geometries from GeoPackage blobs: skip the header, parse the WKB."""
     wkb: list[bytes | None] = []
@@ -1247,62 +1020,5 @@ def _decode_geometries(blobs: Sequence[bytes | None]) -> np.ndarray:
 
 def _sql_value(column: str, value: object) -> object:
     """A `find` value as an SQL parameter; ``None`` means "match NULL"."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, bool):
-        return int(value)  # GeoPackage stores booleans as 0/1
-    if isinstance(value, float):
-        return None if math.isnan(value) else value
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        return unicodedata.normalize("NFC", value)
-    raise UsageError(f"Cannot match column {column!r} against {type(value).__name__}",
-                     where="where", fix="Use a str, int, float, bool or None value")
-
-
-def _check_columns(names: Sequence[str], known: Sequence[str], table: str,
-                   where: str) -> list[str]:
-    """`names` as a list if all are columns of `table`, else `UsageError` listing them.
-
-    Column names reach SQL (quoted) only after this check.
-    """
-    unknown = [n for n in names if n not in set(known)]
-    if unknown:
-        raise UsageError(f"No column {', '.join(map(repr, unknown))} in {table}",
-                         where=where, fix="Use one of: " + ", ".join(known))
-    return list(names)
-
-
-def _names(names: str | Sequence[str]) -> list[str]:
-    """Column names as a list; one bare name is one column, not its letters."""
-    return [names] if isinstance(names, str) else list(names)
-
-
-def _version_id(version_id: object) -> int:
-    if isinstance(version_id, bool):  # an int to Python, never a version id
-        raise _no_version(version_id)
-    try:
-        return operator.index(version_id)  # type: ignore[arg-type]
-    except TypeError:
-        raise _no_version(version_id) from None
-
-
-def _no_version(version_id: object) -> NotFoundError:
-    return NotFoundError(f"There is no version {version_id!r}", where="version",
-                         fix="List the versions of the district to find the right id",
-                         code="VERSION-UNKNOWN")
-
-
-def _version_from_row(row: Sequence[Any]) -> Version:
-    (vid, district, kind, status, source_name, source_sha256, feature_count, has_errors,
-     created_at, created_by, published_at, published_by, meta, minx, miny, maxx, maxy) = row
-    return Version(
-        id=vid, district=district, kind=kind, status=status, source_name=source_name,
-        source_sha256=source_sha256, feature_count=feature_count, has_errors=bool(has_errors),
-        created_at=created_at, created_by=created_by, published_at=published_at,
-        published_by=published_by, meta=json.loads(meta),
-        bounds=None if minx is None else (minx, miny, maxx, maxy),
-    )
+    value = find_value(column, value)
+    return int(value) if isinstance(value, bool) else value  # GeoPackage booleans: 0/1

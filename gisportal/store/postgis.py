@@ -65,11 +65,9 @@ import itertools
 import json
 import logging
 import math
-import operator
 import os
 import threading
 import time
-import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -83,34 +81,14 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyproj
 import shapely
-from geopandas.array import from_shapely
 from psycopg import sql
 from psycopg.abc import Query
 from shapely.geometry.base import BaseGeometry
 
 from gisportal.base.errors import StoreError, UsageError
-from gisportal.store import postgres
-from gisportal.store.base import (
-    Bounds,
-    Store,
-    Version,
-    _area,
-    check_bbox,
-    check_district_code,
-    check_kind,
-    dump_meta,
-    utc_now,
-)
-from gisportal.store.gpkg import (
-    _attribute_schema,
-    _bounds,
-    _box,
-    _check_columns,
-    _column,
-    _Layer,
-    _names,
-    _no_version,
-)
+from gisportal.store import base, postgres
+from gisportal.store.base import Bounds, NewLayer, Store, Version
+from gisportal.store.common import TableLayer, find_value, page_ids, version_from_row
 from gisportal.store.home import DataHome
 
 __all__ = ["MIGRATIONS", "PostgisStore", "layer_table"]
@@ -155,8 +133,6 @@ MIGRATIONS: postgres.Migrations = {
     ),
 }
 
-#: Column names the table or the returned frame use themselves.
-_RESERVED = frozenset({"fid", "geom", "geometry"})
 #: PostgreSQL truncates longer identifiers; longer column names get a positional name.
 _MAX_IDENTIFIER_BYTES = 63
 #: First key of the advisory locks taken while publishing (the second is the layer's).
@@ -245,7 +221,7 @@ def layer_table(district: str, kind: str, version_id: int) -> str:
 class _PgLayer:
     """The immutable facts about a visible version that reads need, cached by id."""
 
-    layer: _Layer
+    layer: TableLayer
     #: the table, schema-qualified, ready for SQL
     table: sql.Composable
     #: attribute name → its column name in the table
@@ -396,33 +372,10 @@ class PostgisStore(Store):
 
     # -- writing -------------------------------------------------------------------------
 
-    def add_version(
-        self,
-        district: str,
-        kind: str,
-        gdf: gpd.GeoDataFrame,
-        *,
-        source_name: str,
-        source_sha256: str,
-        created_by: str,
-        meta: Mapping[str, Any] | None = None,
-        has_errors: bool = False,
-        key_columns: Sequence[str] = (),
-    ) -> Version:
-        district = check_district_code(district)
-        kind = check_kind(kind)
-        if not isinstance(gdf, gpd.GeoDataFrame) or gdf.active_geometry_name is None:
-            raise UsageError("The layer must be a GeoDataFrame with a geometry column",
-                             where="add_version(gdf)",
-                             fix="Pass the GeoDataFrame the reader produced")
-        self._check_crs(gdf)
-        columns = _attribute_schema(gdf)
-        keys = _check_columns(_names(key_columns), [name for name, _ in columns],
-                              f"the new {kind} layer", "key_columns")
-        meta_json = dump_meta(meta or {})
-        bounds = _bounds(gdf)
-        sql_names = _sql_names([name for name, _ in columns])
-        attrs = [name for name, _ in columns]
+    def _write_version(self, new: NewLayer) -> Version:
+        district, kind, gdf, columns, keys = new.district, new.kind, new.gdf, new.columns, new.keys
+        attrs = new.names
+        sql_names = _sql_names(attrs)
         try:
             table_arrow = _arrow_table(gdf, attrs)
             types = [_pg_type(name, table_arrow.schema.field(name).type) for name in attrs]
@@ -471,9 +424,9 @@ class PostgisStore(Store):
                         "meta, minx, miny, maxx, maxy, layer_table, columns, key_columns) "
                         "VALUES (%s, %s, %s, 'draft', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
                         "%s, %s, %s, %s)",
-                        (version_id, district, kind, source_name, source_sha256, len(gdf),
-                         bool(has_errors), utc_now(), created_by, meta_json,
-                         *(bounds or (None,) * 4), name,
+                        (version_id, district, kind, new.source_name, new.source_sha256,
+                         len(gdf), bool(new.has_errors), base.utc_now(), new.created_by,
+                         new.meta_json, *(new.bounds or (None,) * 4), name,
                          json.dumps([[a, d, sql_names[a], t] for (a, d), t
                                      in zip(columns, types, strict=True)],
                                     ensure_ascii=False),
@@ -518,14 +471,7 @@ class PostgisStore(Store):
             version = self._version(conn, version_id)
             if version.status == "published":
                 return version
-            if version.has_errors:
-                raise StoreError(
-                    f"Version {version.id} has validation errors and cannot be published",
-                    where=f"district {version.district}, {version.kind}",
-                    fix="Fix the errors in the file, upload it again and publish the new "
-                        "version",
-                    code="STORE-HAS-ERRORS",
-                )
+            base.check_publishable(version)
             # One publish of a layer at a time; each statement after the lock sees the
             # previous publish committed (READ COMMITTED takes a snapshot per statement).
             conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
@@ -534,15 +480,14 @@ class PostgisStore(Store):
                          "WHERE district = %s AND kind = %s AND status = 'published'",
                          (version.district, version.kind))
             conn.execute("UPDATE versions SET status = 'published', published_at = %s, "
-                         "published_by = %s WHERE id = %s", (utc_now(), by, version.id))
+                         "published_by = %s WHERE id = %s", (base.utc_now(), by, version.id))
             return self._version(conn, version.id)
 
     def update_meta(self, version_id: int, meta: Mapping[str, Any]) -> Version:
         with self._conn() as conn, conn.transaction():
             version = self._version(conn, version_id, lock=True)
-            merged = {**version.meta, **meta}
             conn.execute("UPDATE versions SET meta = %s WHERE id = %s",
-                         (dump_meta(merged), version.id))
+                         (base.merged_meta(version, meta), version.id))
             return self._version(conn, version.id)
 
     # -- catalogue -----------------------------------------------------------------------
@@ -553,33 +498,29 @@ class PostgisStore(Store):
         row = conn.execute(f"SELECT {_VERSION_FIELDS} FROM versions WHERE id = %s"
                            + (" FOR UPDATE" if lock else ""), (vid,)).fetchone()
         if row is None:
-            raise _no_version(version_id)
-        return _version_from_row(row)
+            raise base.no_version(version_id)
+        return version_from_row(row)
 
     def version(self, version_id: int) -> Version:
         rows = self._select(f"SELECT {_VERSION_FIELDS} FROM versions WHERE id = %s",
                             (_version_id(version_id),), needed=True)
         if not rows:
-            raise _no_version(version_id)
-        return _version_from_row(rows[0])
+            raise base.no_version(version_id)
+        return version_from_row(rows[0])
 
     def versions(self, district: str | None = None, kind: str | None = None) -> list[Version]:
-        clauses, params = ["true"], []
-        if district is not None:
-            clauses.append("district = %s")
-            params.append(check_district_code(district))
-        if kind is not None:
-            clauses.append("kind = %s")
-            params.append(check_kind(kind))
+        filters = base.catalogue_filter(district, kind)
+        clauses = ["true", *(f"{column} = %s" for column in filters)]
         rows = self._select(f"SELECT {_VERSION_FIELDS} FROM versions "
-                            f"WHERE {' AND '.join(clauses)} ORDER BY id DESC", params)
-        return [_version_from_row(r) for r in rows]
+                            f"WHERE {' AND '.join(clauses)} ORDER BY id DESC",
+                            list(filters.values()))
+        return [version_from_row(r) for r in rows]
 
     def published(self, district: str, kind: str) -> Version | None:
-        district, kind = check_district_code(district), check_kind(kind)
+        district, kind = base.check_district_code(district), base.check_kind(kind)
         rows = self._select(f"SELECT {_VERSION_FIELDS} FROM versions WHERE district = %s "
                             "AND kind = %s AND status = 'published'", (district, kind))
-        return _version_from_row(rows[0]) if rows else None
+        return version_from_row(rows[0]) if rows else None
 
     def districts(self) -> list[str]:
         return [r[0] for r in self._select(
@@ -595,22 +536,14 @@ class PostgisStore(Store):
             rows = self._select("SELECT district, layer_table, columns, feature_count "
                                 "FROM versions WHERE id = %s", (vid,), needed=True)
             if not rows:
-                raise _no_version(version_id)
+                raise base.no_version(version_id)
             district, name, columns, count = rows[0]
-            layer = _Layer(district, name, tuple((c[0], c[1]) for c in columns))
+            layer = TableLayer(district, name, tuple((c[0], c[1]) for c in columns))
             found = _PgLayer(layer, sql.Identifier(LAYERS, name),
                              {c[0]: c[2] for c in columns}, count,
                              frozenset(c[0] for c in columns if c[3] in _TEXT_READ))
             self._layers[vid] = found
         return found
-
-    @staticmethod
-    def _wanted(pg: _PgLayer, columns: Sequence[str] | None) -> list[str]:
-        """Requested columns, checked, in stored order (as read gives them)."""
-        if columns is None:
-            return pg.layer.names
-        wanted = set(pg.layer.check_columns(_names(columns), "columns"))
-        return [name for name in pg.layer.names if name in wanted]
 
     def _fetch(self, pg: _PgLayer, where: sql.Composable, params: Sequence[object],
                names: Sequence[str], *, fid: bool = False,
@@ -633,33 +566,17 @@ class PostgisStore(Store):
             if rows else np.empty(0, dtype=object)
         return rows, geoms
 
-    def _frame(self, pg: _PgLayer, names: Sequence[str], rows: Sequence[tuple[Any, ...]],
-               geoms: np.ndarray) -> gpd.GeoDataFrame:
-        """Fetched rows (WKB first) as `read` returns them, with the stored dtypes."""
-        dtypes = pg.layer.dtypes
-        data: dict[str, Any] = {  # a comprehension per column beats zip(*rows) by half
-            name: _column([row[i] for row in rows], dtypes[name])
-            for i, name in enumerate(names, start=1)
-        }
-        data["geometry"] = from_shapely(geoms, crs=self._crs)
-        return gpd.GeoDataFrame(pd.DataFrame(data, copy=False), geometry="geometry")
-
     def _query(self, pg: _PgLayer, names: Sequence[str], where: sql.Composable,
                params: Sequence[object]) -> gpd.GeoDataFrame:
-        return self._frame(pg, names, *self._fetch(pg, where, params, names))
+        return pg.layer.frame(names, *self._fetch(pg, where, params, names), self._crs)
 
-    def read(
-        self,
-        version_id: int,
-        *,
-        bbox: Bounds | None = None,
-        columns: Sequence[str] | None = None,
-    ) -> gpd.GeoDataFrame:
+    def _read(self, version_id: int, bbox: Bounds | None,
+              columns: Sequence[str] | None) -> gpd.GeoDataFrame:
         pg = self._layer(version_id)
-        names = self._wanted(pg, columns)
+        names = pg.layer.wanted(columns)
         if bbox is None:
             return self._query(pg, names, sql.SQL("true"), [])
-        minx, miny, maxx, maxy = check_bbox(bbox)
+        minx, miny, maxx, maxy = base.check_bbox(bbox)
         # As GDAL's spatial filter (and the GeoPackage store): the feature's envelope
         # meets the box. && compares float4 boxes rounded outwards; the exact test follows.
         where = sql.SQL("geom && ST_MakeEnvelope(%s, %s, %s, %s, {srid}) "
@@ -672,13 +589,10 @@ class PostgisStore(Store):
             sql.Composable, list[object]]:
         """`find`'s filter: bound parameters, each converted to its column's type as the
         GeoPackage store's SQLite compares them (a form's "2" matches the integer 2)."""
-        if not where:
-            raise UsageError("find() needs at least one column to match", where="where",
-                             fix="Use read() to get a whole layer")
         clauses: list[sql.Composable] = []
         params: list[object] = []
         impossible = False
-        for column, value in where.items():
+        for column, value in base.check_where(where).items():
             pg.layer.check_columns([column], "where")
             ident = sql.Identifier(pg.sql_names[column])
             dtype = pg.layer.dtypes[column]
@@ -698,15 +612,8 @@ class PostgisStore(Store):
         return sql.SQL(" AND ").join(clauses), params
 
     def _point_clause(self, x: float, y: float) -> tuple[sql.Composable, list[object]]:
-        try:
-            px, py = float(x), float(y)
-        except (TypeError, ValueError):
-            px = py = math.nan
-        if not (math.isfinite(px) and math.isfinite(py)):
-            raise UsageError(f"({x!r}, {y!r}) is not a point", where="at_point",
-                             fix="Give finite coordinates in the store CRS")
         return (sql.SQL("ST_Intersects(geom, ST_SetSRID(ST_MakePoint(%s, %s), {}))").format(
-            sql.Literal(self.srid)), [px, py])
+            sql.Literal(self.srid)), list(base.check_point(x, y)))
 
     def _area_clause(self, area: BaseGeometry) -> tuple[sql.Composable, list[object]]:
         """Features whose geometry intersects `area` (GiST filter, then the exact test)."""
@@ -714,7 +621,7 @@ class PostgisStore(Store):
             sql.Literal(self.srid)), [shapely.to_wkb(area)])
 
     def _bbox_clause(self, bbox: Bounds) -> tuple[sql.Composable, list[object]]:
-        return self._area_clause(_box(*check_bbox(bbox)))
+        return self._area_clause(base.box_geometry(*base.check_bbox(bbox)))
 
     def find(self, version_id: int, where: Mapping[str, object]) -> gpd.GeoDataFrame:
         pg = self._layer(version_id)
@@ -724,30 +631,16 @@ class PostgisStore(Store):
         pg = self._layer(version_id)
         return self._query(pg, pg.layer.names, *self._point_clause(x, y))
 
-    def query_bbox(
-        self,
-        version_id: int,
-        bbox: Bounds,
-        columns: Sequence[str] | None = None,
-    ) -> gpd.GeoDataFrame:
+    def _query_bbox(self, version_id: int, bbox: Bounds,
+                    columns: Sequence[str] | None) -> gpd.GeoDataFrame:
         pg = self._layer(version_id)
-        names = self._wanted(pg, columns)
-        return self._query(pg, names, *self._bbox_clause(bbox))
+        return self._query(pg, pg.layer.wanted(columns), *self._bbox_clause(bbox))
 
-    def records(
-        self,
-        version_id: int,
-        *,
-        where: Mapping[str, object] | None = None,
-        point: tuple[float, float] | None = None,
-        bbox: Bounds | None = None,
-        columns: Sequence[str] | None = None,
-    ) -> list[dict[str, Any]]:
-        if sum(arg is not None for arg in (where, point, bbox)) != 1:
-            raise UsageError("records() needs exactly one of where, point or bbox",
-                             where="records", fix="Give where=, point= or bbox=")
+    def _records(self, version_id: int, where: Mapping[str, object] | None,
+                 point: tuple[float, float] | None, bbox: Bounds | None,
+                 columns: Sequence[str] | None) -> list[dict[str, Any]]:
         pg = self._layer(version_id)
-        names = self._wanted(pg, columns)
+        names = pg.layer.wanted(columns)
         if where is not None:
             clause = self._find_clause(pg, where)
         elif point is not None:
@@ -762,13 +655,8 @@ class PostgisStore(Store):
     def columns(self, version_id: int) -> list[str]:
         return self._layer(version_id).layer.names
 
-    def feature_ids(
-        self,
-        version_id: int,
-        *,
-        where: Mapping[str, object] | None = None,
-        intersects: Bounds | BaseGeometry | None = None,
-    ) -> np.ndarray:
+    def _feature_ids(self, version_id: int, where: Mapping[str, object] | None,
+                     intersects: Bounds | BaseGeometry | None) -> np.ndarray:
         """As `Store.feature_ids`: fids are 1..n in a table written once, so an
         unfiltered call reads nothing; filters run in the database."""
         pg = self._layer(version_id)
@@ -779,7 +667,7 @@ class PostgisStore(Store):
             clauses.append(clause)
             params.extend(values)
         if intersects is not None:
-            clause, values = self._area_clause(_area(intersects))
+            clause, values = self._area_clause(base.check_intersects(intersects))
             clauses.append(clause)
             params.extend(values)
         if not clauses:
@@ -789,28 +677,18 @@ class PostgisStore(Store):
         rows = self._select(query, params, binary=True)
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
-    def records_by_id(
-        self,
-        version_id: int,
-        ids: Sequence[int] | np.ndarray,
-        *,
-        columns: Sequence[str] | None = None,
-    ) -> list[dict[str, Any]]:
+    def _records_by_id(self, version_id: int, ids: Sequence[int] | np.ndarray,
+                       columns: Sequence[str] | None) -> list[dict[str, Any]]:
         pg = self._layer(version_id)
-        names = self._wanted(pg, columns)
-        wanted = np.unique(np.asarray(ids, dtype=np.int64))
-        wanted = wanted[wanted >= 1]
+        names = pg.layer.wanted(columns)
+        wanted, page = page_ids(ids)
         if not len(wanted):
             return []
-        if wanted[-1] - wanted[0] + 1 == len(wanted):  # a page: one range scan
+        if page:  # one range scan
             where, params = sql.SQL("fid BETWEEN %s AND %s"), [int(wanted[0]), int(wanted[-1])]
         else:
             where, params = sql.SQL("fid = ANY(%s)"), [wanted.tolist()]
-        rows, geoms = self._fetch(pg, where, params, names, fid=True)
-        out = pg.layer.records(names, rows, geoms, first=2)
-        for rec, row in zip(out, rows, strict=True):
-            rec["fid"] = int(row[0])
-        return out
+        return pg.layer.records_by_id(names, *self._fetch(pg, where, params, names, fid=True))
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -818,27 +696,10 @@ class PostgisStore(Store):
 
 def _version_id(version_id: object) -> int:
     """A version id as an int; anything else (or out of bigint's range) is not found."""
-    if isinstance(version_id, bool):  # an int to Python, never a version id
-        raise _no_version(version_id)
-    try:
-        vid = operator.index(version_id)  # type: ignore[arg-type]
-    except TypeError:
-        raise _no_version(version_id) from None
+    vid = base.check_version_id(version_id)
     if not 0 < vid < 2**63:
-        raise _no_version(version_id)
+        raise base.no_version(version_id)
     return vid
-
-
-def _version_from_row(row: Sequence[Any]) -> Version:
-    (vid, district, kind, status, source_name, source_sha256, feature_count, has_errors,
-     created_at, created_by, published_at, published_by, meta, minx, miny, maxx, maxy) = row
-    return Version(
-        id=vid, district=district, kind=kind, status=status, source_name=source_name,
-        source_sha256=source_sha256, feature_count=feature_count, has_errors=bool(has_errors),
-        created_at=created_at, created_by=created_by, published_at=published_at,
-        published_by=published_by, meta=meta,
-        bounds=None if minx is None else (minx, miny, maxx, maxy),
-    )
 
 
 def _write_failed(exc: BaseException, what: str) -> StoreError:
@@ -850,7 +711,7 @@ def _write_failed(exc: BaseException, what: str) -> StoreError:
 def _sql_names(names: Sequence[str]) -> dict[str, str]:
     """Attribute name → column name in the table: the name itself, unless PostgreSQL
     would truncate it (63 bytes) — then ``_c<i>``, unique among the others."""
-    taken = {n for n in names if len(n.encode()) <= _MAX_IDENTIFIER_BYTES} | _RESERVED
+    taken = {n for n in names if len(n.encode()) <= _MAX_IDENTIFIER_BYTES} | base.RESERVED_COLUMNS
     out = {}
     for i, name in enumerate(names):
         if len(name.encode()) <= _MAX_IDENTIFIER_BYTES:
@@ -945,17 +806,9 @@ def _family(dtype: Any) -> str:
 def _match_value(column: str, value: object, dtype: Any) -> object:
     """A `find` value as a parameter of the column's type; ``None`` matches NULL;
     `_NO_MATCH` when no value of the column can equal it (as SQLite compares)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or value is pd.NA or value is pd.NaT:
+    value = find_value(column, value)
+    if value is None:
         return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if not isinstance(value, (bool, int, float, str)):
-        raise UsageError(f"Cannot match column {column!r} against {type(value).__name__}",
-                         where="where", fix="Use a str, int, float, bool or None value")
-    if isinstance(value, str):
-        value = unicodedata.normalize("NFC", value)
     family = _family(dtype)
     if family == "text" or family == "other":
         if isinstance(value, bool):
