@@ -18,7 +18,7 @@ from typing import BinaryIO
 from gisportal.base.errors import InputError
 from gisportal.base.text import human_size, nfc
 
-__all__ = ["CHUNK", "safe_file_name", "save_stream"]
+__all__ = ["CHUNK", "fsync_dir", "safe_file_name", "save_stream"]
 
 CHUNK = 1024**2
 #: Longest file name kept (bytes of UTF-8 are what file systems limit, 255 on ext4).
@@ -83,3 +83,12 @@ def save_stream(stream: BinaryIO, dest: Path, *, max_bytes: int, label: str,
         dest.unlink(missing_ok=True)
         raise
     return written
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Make a rename (or a new file) in the folder `path` durable: its entry is data too."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -66,6 +66,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from gisportal.base.errors import GisportalError, InputError, UsageError
+from gisportal.base.files import fsync_dir
 
 __all__ = [
     "PART_SIZE",
@@ -237,14 +238,6 @@ def _tmp_name(name: str) -> str:
     return f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class LocalArea(FileArea):
     """A folder: keys are relative paths under `root` (created on first write)."""
 
@@ -273,7 +266,7 @@ class LocalArea(FileArea):
 
     def _commit(self, tmp: Path, target: Path) -> None:
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
 
     def put_file(self, key: str, src: str | os.PathLike[str], *, move: bool = False) -> int:
         target = self._target(key)

@@ -54,6 +54,7 @@ import shapely
 
 from gisportal.base.diskspace import disk_full_error, is_disk_full
 from gisportal.base.errors import StoreError, UsageError
+from gisportal.base.files import fsync_dir
 from gisportal.outputs import privacy
 from gisportal.outputs.tiles.merge import merge_archives
 from gisportal.outputs.tiles.parts import available_cpus, write_archive, write_parts
@@ -306,7 +307,7 @@ def build_tiles(store: Store, version_id: int, out_path: str | os.PathLike[str],
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, out)
-        _fsync_dir(out.parent)
+        fsync_dir(out.parent)
     except Exception as exc:
         # A full disk reaches here as ENOSPC, as SQLite's "disk is full", or from GDAL's
         # tile writer as "Unspecified OGR / GDAL error": one line naming it, not a trace.
@@ -319,15 +320,6 @@ def build_tiles(store: Store, version_id: int, out_path: str | os.PathLike[str],
     if progress:
         progress("done")
     return out
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename durable: the directory entry is data too."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_empty_archive(path: Path, kind: str, minzoom: int, maxzoom: int) -> None:

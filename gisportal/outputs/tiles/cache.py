@@ -60,6 +60,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gisportal.base.files import fsync_dir
+
 if TYPE_CHECKING:
     from gisportal.store.files import FileArea, FileInfo
 
@@ -250,7 +252,7 @@ class ArchiveCache:
                     raise
                 self.stats.bytes += info.size
                 self.stats.downloaded.append(key)
-                _fsync_dir(self.folder)
+                fsync_dir(self.folder)
             finally:
                 part.unlink(missing_ok=True)
         logger.info("cached the tile archive %s (%d bytes) in %s", area.describe(key),
@@ -295,14 +297,6 @@ class ArchiveCache:
                 if _PART.match(entry.name):
                     with contextlib.suppress(OSError):
                         os.unlink(entry.path)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 
