@@ -7,17 +7,16 @@ for scripts, one line of standard input with ``--password-stdin``.
 
 from __future__ import annotations
 
-import functools
 import getpass
 import json
 import os
-import sys
 from pathlib import Path
 
 import click
 
 from gisportal.accounts import audit, tokens, users
-from gisportal.base.errors import GisportalError, UsageError
+from gisportal.base.errors import UsageError
+from gisportal.cli.errors import errors as _errors
 from gisportal.store.home import DataHome
 
 __all__ = ["users_group", "audit_command", "cli_actor"]
@@ -30,20 +29,6 @@ def cli_actor() -> str:
     except (KeyError, OSError):  # no passwd entry (containers) and no LOGNAME/USER
         who = f"uid{os.getuid()}"
     return f"cli:{who}"
-
-
-def _errors(func):
-    """A GisportalError becomes its one-line message and exit code (as in cli.py)."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except GisportalError as err:
-            click.echo(f"gisportal: error: {err.one_line()}", err=True)
-            sys.exit(err.exit_code)
-
-    return wrapper
 
 
 def _home(ctx: click.Context) -> DataHome:

@@ -23,30 +23,14 @@ from tqdm import tqdm
 from gisportal.base import seeds
 from gisportal.base.errors import GisportalError, UsageError
 from gisportal.base.settings import SETTINGS, data_home, load_settings
+from gisportal.cli.errors import errors as _errors
+from gisportal.cli.errors import fail as _fail
 
 __all__ = ["main", "cli"]
 
 KIND = click.Choice(["parcels", "plan", "boundary"])
 #: Default demo size: 12 × 10 000 parcels, published with tiles in about 50 s on 2 cores.
 DEMO_PARCELS = 10_000
-
-
-def _fail(err: GisportalError) -> None:
-    click.echo(f"gisportal: error: {err.one_line()}", err=True)
-    sys.exit(err.exit_code)
-
-
-def _errors(func):
-    """Turn a GisportalError into its one-line message and exit code."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except GisportalError as err:
-            _fail(err)
-
-    return wrapper
 
 
 #: Whether this process is the command's own (started through `main`): only then do the
