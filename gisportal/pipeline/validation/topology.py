@@ -156,10 +156,10 @@ def _coverage_edges(geoms: np.ndarray, gap_width: float) -> np.ndarray:
     ``gap_width`` of its own. A strip owns the polygons whose envelope centre falls in
     it and also holds every polygon within reach of them, so each owned polygon gets
     exactly the answer the whole layer would give. There is a strip per thread, and
-    more for a big layer (at most STRIP_FEATURES each): GEOS answers every polygon of
-    a call with a new geometry, an empty one for nearly all, and a million of those
-    weigh 200 MB. A strip keeps only its unmatched edges; every polygon whose edges all
-    match shares one empty LineString.
+    more for a big layer (at most STRIP_FEATURES each, then tiles rather than strips):
+    GEOS answers every polygon of a call with a new geometry, an empty one for nearly
+    all, and a million of those weigh 200 MB. A strip keeps only its unmatched edges;
+    every polygon whose edges all match shares one empty LineString.
 
     Parameters
     ----------
@@ -180,19 +180,32 @@ def _coverage_edges(geoms: np.ndarray, gap_width: float) -> np.ndarray:
     if strips < 2:
         return shapely.coverage_invalid_edges(geoms, gap_width=gap_width)
     b = shapely.bounds(geoms)
-    xc = (b[:, 0] + b[:, 2]) / 2
-    strip = np.searchsorted(np.quantile(xc, np.linspace(0, 1, strips + 1)[1:-1]), xc,
-                            side="right")
-    del xc
+    # Columns cut on the envelope centres, then (for many strips) each column cut into
+    # rows: a tile's neighbours along its edges are validated twice, and square tiles
+    # have the shortest edges for their size.
+    columns = max(1, min(strips, round(np.sqrt(strips)))) if strips > workers else strips
+    rows = -(-strips // columns)
+    xc, yc = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+    column = np.searchsorted(np.quantile(xc, np.linspace(0, 1, columns + 1)[1:-1]), xc,
+                             side="right")
+    tile = column * rows
+    for c in range(columns):
+        mine = column == c
+        if rows > 1 and mine.any():
+            cuts = np.quantile(yc[mine], np.linspace(0, 1, rows + 1)[1:-1])
+            tile[mine] += np.searchsorted(cuts, yc[mine], side="right")
+    del xc, yc, column
     jobs = []
-    for s in range(strips):
-        own = strip == s
+    for t in range(columns * rows):
+        own = tile == t
         if not own.any():
             continue
-        lo, hi = b[own, 0].min() - gap_width, b[own, 2].max() + gap_width
-        members = np.flatnonzero((b[:, 0] <= hi) & (b[:, 2] >= lo))
+        lox, hix = b[own, 0].min() - gap_width, b[own, 2].max() + gap_width
+        loy, hiy = b[own, 1].min() - gap_width, b[own, 3].max() + gap_width
+        members = np.flatnonzero((b[:, 0] <= hix) & (b[:, 2] >= lox)
+                                 & (b[:, 1] <= hiy) & (b[:, 3] >= loy))
         jobs.append((members, own[members]))
-    del b, strip
+    del b, tile
 
     def unmatched(job: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         members, owned = job
