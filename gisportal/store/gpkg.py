@@ -995,7 +995,10 @@ def _write_in_batches(gdf: gpd.GeoDataFrame, target: Path, table: str,
                     geoms[mask] = _MULTI[promote][1](np.atleast_2d(geoms[mask]), axis=0)
             part[geom] = shapely.to_wkb(geoms)
             del geoms
-            yield pa.RecordBatch.from_pandas(part, schema=schema, preserve_index=False)
+            # Through a Table: a column backed by a chunked Arrow array (text that a
+            # commune update concatenated) is not one RecordBatch column as it is.
+            yield from pa.Table.from_pandas(part, schema=schema,
+                                            preserve_index=False).to_batches()
 
     pyogrio.write_arrow(pa.RecordBatchReader.from_batches(schema, batches()), target,
                         layer=table, driver="GPKG", geometry_name=geom,
