@@ -14,7 +14,7 @@ from typing import Any
 
 from gisportal.base.errors import UsageError
 
-__all__ = ["Setting", "SETTINGS", "load_settings", "data_home"]
+__all__ = ["Setting", "SETTINGS", "load_settings", "setting", "data_home"]
 
 
 @dataclass(frozen=True)
@@ -158,22 +158,34 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _value(s: Setting) -> Any:
+    """One setting from the environment, typed like its default, else the default."""
+    if s.env not in os.environ:
+        return s.default
+    raw = os.environ[s.env]
+    try:
+        return type(s.default)(raw) if not isinstance(s.default, str) else raw
+    except ValueError:
+        raise UsageError(f"{s.env}={raw!r} is not a {type(s.default).__name__}",
+                         where=s.env, fix=f"set it like the default, {s.default!r}",
+                         code="SETTING-INVALID") from None
+
+
 def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Defaults, then environment variables, then ``overrides``; typed like the default."""
-    out: dict[str, Any] = {}
-    for s in SETTINGS:
-        value: Any = s.default
-        if s.env in os.environ:
-            raw = os.environ[s.env]
-            try:
-                value = type(s.default)(raw) if not isinstance(s.default, str) else raw
-            except ValueError:
-                raise UsageError(f"{s.env}={raw!r} is not a {type(s.default).__name__}",
-                                 where=s.env, fix=f"set it like the default, {s.default!r}",
-                                 code="SETTING-INVALID") from None
-        out[s.name] = value
+    out = {s.name: _value(s) for s in SETTINGS}
     out.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return out
+
+
+def setting(name: str) -> Any:
+    """One setting as `load_settings` would give it, without reading the others: for
+    code on a hot path that needs a single value (the catalogue asks which database
+    on every connection)."""
+    return _value(_BY_NAME[name])
 
 
 def data_home(settings: dict[str, Any] | None = None) -> Path:

@@ -218,11 +218,15 @@ def database_of(home: str | os.PathLike[str] | DataHome) -> str:
     """The PostgreSQL URL the home's settings name (``database``), or ``""`` (embedded).
 
     A `DataHome` answers with the settings it was made with (the app's, the CLI's); a
-    path with the environment's, as `DataHome.at` reads them.
+    path with the environment's, read alone (every connection asks: loading every
+    setting and resolving the home each time cost more than a SQLite connect).
     """
+    from gisportal.base.settings import setting
     from gisportal.store.home import DataHome
 
-    return str(DataHome.at(home).settings.get("database") or "").strip()
+    value = home.settings.get("database") if isinstance(home, DataHome) \
+        else setting("database")
+    return str(value or "").strip()
 
 
 class Row(tuple):

@@ -80,14 +80,26 @@ class DataHome:
     """
 
     def __init__(self, settings: Mapping[str, Any] | None = None, *,
-                 create: bool = True) -> None:
-        self.settings: dict[str, Any] = dict(settings) if settings is not None \
-            else load_settings()
-        self.root = Path(str(self.settings["home"])).expanduser().resolve()
+                 create: bool = True, root: str | os.PathLike[str] | None = None) -> None:
+        # With `root` and no settings (`at`), the settings are read from the environment
+        # when first asked for: most callers handed a path only want an area of it.
+        self._settings: dict[str, Any] | None = dict(settings) if settings is not None \
+            else None if root is not None else load_settings()
+        home = root if root is not None else self.settings["home"]
+        self.root = Path(str(home)).expanduser().resolve()
+        if self._settings is not None and root is not None:
+            self._settings["home"] = str(root)
         if create:
             self.root.mkdir(parents=True, exist_ok=True)
         self._store: Store | None = None
         self._file_areas: dict[str, FileArea] = {}
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The home's settings (``home`` is this home's folder)."""
+        if self._settings is None:
+            self._settings = load_settings({"home": str(self.root)})
+        return self._settings
 
     @classmethod
     def at(cls, root: str | os.PathLike[str] | DataHome,
@@ -98,9 +110,7 @@ class DataHome:
         either a path or a home."""
         if isinstance(root, DataHome):
             return root
-        merged = dict(settings) if settings is not None else load_settings()
-        merged["home"] = str(root)
-        return cls(merged)
+        return cls(settings, root=root)
 
     def __repr__(self) -> str:
         return f"DataHome({str(self.root)!r})"
