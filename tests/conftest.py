@@ -254,3 +254,30 @@ def sign_in(client, name: str, password: str, **extra):
     token = csrf_token_of(client.get("/login").get_data(as_text=True))
     return client.post("/login", data={"username": name, "password": password,
                                        "csrf_token": token, **extra})
+
+
+def use_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Production mode for this test: a fresh PostGIS database, migrated, named by
+    ``GISPORTAL_DATABASE`` (so `open_store` and child processes select it)."""
+    from gisportal.store import postgres
+    from gisportal.store.postgis import MIGRATIONS
+
+    dsn = request.getfixturevalue("pg_dsn")
+    monkeypatch.setenv("GISPORTAL_DATABASE", dsn)
+    postgres.migrate(dsn, MIGRATIONS)
+    # Before the database is dropped: close this process's connections to it.
+    request.addfinalizer(postgres.close_pools)
+    return dsn
+
+
+@pytest.fixture(params=["gpkg", pytest.param("postgis", marks=pytest.mark.production)])
+def store_on_each_backend(request, home, monkeypatch):
+    """The data home's store on each backend (PostGIS: a fresh migrated database), for
+    modules that test one part of the store contract with their own data."""
+    from gisportal.store import open_store
+
+    if request.param == "postgis":
+        use_database(request, monkeypatch)
+    s = open_store(home, crs="EPSG:5899")
+    yield s
+    s.close()

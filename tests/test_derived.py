@@ -10,17 +10,12 @@ import shapely
 
 from gisportal.store import DataHome, open_store
 from gisportal.store.derived import derived
-from tests.test_store import use_database
 
 
-@pytest.fixture(params=["gpkg", pytest.param("postgis", marks=pytest.mark.production)])
-def store(request, home, monkeypatch):
-    """The store of the data home, on each backend (this file's own `store`)."""
-    if request.param == "postgis":
-        use_database(request, monkeypatch)
-    s = open_store(home, crs="EPSG:5899")
-    yield s
-    s.close()
+@pytest.fixture
+def store(store_on_each_backend):
+    """This module's `store`: the data home's, on each backend (conftest)."""
+    return store_on_each_backend
 
 
 @pytest.fixture

@@ -14,20 +14,15 @@ import shapely
 from gisportal.base.errors import NotFoundError, UsageError
 from gisportal.store import Store, open_store
 from tests.conftest import DUC_TRONG_XY, parcel_grid
-from tests.test_store import use_database
 
 X0, Y0 = DUC_TRONG_XY
 INJECTION = "24778' OR '1'='1"
 
 
-@pytest.fixture(params=["gpkg", pytest.param("postgis", marks=pytest.mark.production)])
-def store(request, home, monkeypatch):
-    """The store of the data home, on each backend (this file's own `store`)."""
-    if request.param == "postgis":
-        use_database(request, monkeypatch)
-    s = open_store(home, crs="EPSG:5899")
-    yield s
-    s.close()
+@pytest.fixture
+def store(store_on_each_backend):
+    """This module's `store`: the data home's, on each backend (conftest)."""
+    return store_on_each_backend
 
 
 @pytest.fixture
@@ -175,7 +170,6 @@ def test_ids_of_a_layer_with_gaps_are_listed(store: Store, grid_version, home) -
                 shapely.bounds(_decode_geometries([blob])[0])[i]))
         conn.execute(f"UPDATE parcels_v{version.id} SET fid = 1000 WHERE fid = 5")
     store.close()
-    from gisportal.store import open_store
 
     with open_store(home, crs="EPSG:5899") as fresh:
         ids = fresh.feature_ids(version.id)

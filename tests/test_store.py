@@ -35,6 +35,7 @@ import shapely
 
 from gisportal.base.errors import NotFoundError, StoreError, UsageError
 from gisportal.store import KINDS, GpkgStore, Store, Version, open_store
+from tests.conftest import use_database
 
 CRS = "EPSG:5899"  # VN-2000 / TM-3 107°45′, Lâm Đồng
 REPO = Path(__file__).resolve().parents[1]
@@ -46,20 +47,6 @@ TABLE_RE = re.compile(r"(parcels|plan|boundary)_v[0-9]+")
 
 
 # -- backend hooks: what a new backend has to provide -------------------------------------
-
-
-def use_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Production mode for this test: a fresh PostGIS database, migrated, named by
-    ``GISPORTAL_DATABASE`` (so `open_store` and child processes select it)."""
-    from gisportal.store import postgres
-    from gisportal.store.postgis import MIGRATIONS
-
-    dsn = request.getfixturevalue("pg_dsn")
-    monkeypatch.setenv("GISPORTAL_DATABASE", dsn)
-    postgres.migrate(dsn, MIGRATIONS)
-    # Before the database is dropped: close this process's connections to it.
-    request.addfinalizer(postgres.close_pools)
-    return dsn
 
 
 def make_store(backend: str, home: Path) -> Store:
