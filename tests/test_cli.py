@@ -211,3 +211,15 @@ def test_settings_never_show_a_database_password(monkeypatch):
     assert "s3cr3t-pw" not in r.output
     assert "postgresql://gp:***@db.local:5432/gp" in r.output
     assert "postgresql://gp:***@r2/gp" in r.output
+
+
+@pytest.mark.parametrize("url", ["notaurl", "host=db port=x", "postgresql://gp:pw-9@127.0.0.1:1/gp"])
+def test_a_database_setting_that_cannot_work_is_one_line(home, monkeypatch, url):
+    """A mistyped or unreachable GISPORTAL_DATABASE is a user's error (one line, exit
+    1 or 2, the password masked), never an internal error."""
+    monkeypatch.setenv("GISPORTAL_DATABASE", url)
+    r = CliRunner().invoke(cli, ["versions"])
+    assert r.exit_code in (1, 2), r.output
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gisportal: error:"), r.output
+    assert "pw-9" not in r.output

@@ -58,7 +58,7 @@ from typing import Any
 import psycopg
 from psycopg import pq
 
-from gisportal.base.errors import StoreError
+from gisportal.base.errors import StoreError, UsageError
 
 __all__ = [
     "MIGRATE_HINT",
@@ -157,6 +157,11 @@ class Pool:
                                    application_name=f"gisportal[{os.getpid()}]")
         except psycopg.OperationalError as exc:
             raise _unavailable(self.dsn, exc) from exc
+        except psycopg.ProgrammingError as exc:  # libpq cannot parse the setting at all
+            raise UsageError(f"{describe(self.dsn)!r} is not a PostgreSQL URL",
+                             where="GISPORTAL_DATABASE",
+                             fix="set it like postgresql://user:password@host:5432/gisportal",
+                             code="SETTING-INVALID") from exc
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
