@@ -225,5 +225,5 @@ def restore(home: DataHome, src: str | os.PathLike[str],
         districts = store.districts()
     finally:
         store.close()
-    files = sum(1 for p in home.root.rglob("*") if p.is_file())
-    return BackupResult(path, len(listed), districts, files, path.stat().st_size, manifest)
+    return BackupResult(path, len(listed), districts, int(manifest.get("files") or 0),
+                        path.stat().st_size, manifest)
