@@ -329,3 +329,38 @@ def test_gisportal_worker_runs_jobs_under_their_limits(backend, home, grid_zip,
     assert (tiny.state, tiny.message, tiny.error["code"]) == ("failed", "out of memory",
                                                              "OUT-OF-MEMORY")
     assert "limit 250 MB" in tiny.error["what"] and versions_of(home) == []
+
+
+@pytest.mark.production
+def test_an_app_given_its_database_in_its_settings_queues_the_jobs_there(
+        home, grid_zip, pg_dsn, fast_passwords, monkeypatch):
+    """The database an app is made with (``create_app({"database": ...})``, as ``gisportal
+    serve --database`` does) holds the jobs its planners submit, not the database the
+    environment names: here the environment names none, so a job going there would land
+    in the embedded catalogue of the home."""
+    from gisportal.accounts import tokens, users
+    from gisportal.store import DataHome, postgres
+    from gisportal.web.app import create_app
+    from tests.servers import migrate_all
+
+    monkeypatch.delenv("GISPORTAL_DATABASE", raising=False)
+    migrate_all(pg_dsn)
+    settings = {"home": str(home), "database": pg_dsn, "job_runner": "external"}
+    try:
+        data_home = DataHome(settings)
+        users.add_user(data_home, "lan", "planner", "a long enough password 1",
+                       districts=["678"])
+        token = tokens.create_token(data_home, "lan", label="script")
+        client = create_app(settings).test_client()
+        with open(grid_zip, "rb") as fh:
+            response = client.post("/api/jobs", headers={"Authorization": f"Bearer {token}"},
+                                   content_type="multipart/form-data",
+                                   data={"district": "678", "kind": "parcels",
+                                         "file": (fh, grid_zip.name)})
+        assert response.status_code == 202, response.get_json()
+        job_id = response.get_json()["job"]["id"]
+        queued = jobs.get(data_home, job_id)
+        assert (queued.state, queued.district, queued.actor) == ("queued", "678", "lan")
+        assert jobs.list_jobs(home) == []  # the embedded catalogue: nothing
+    finally:
+        postgres.close_pools()

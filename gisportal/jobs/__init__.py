@@ -107,15 +107,21 @@ REPORTS: dict[str, str] = {"json": "report.json", "geojson": "report.geojson",
 CANCEL_GRACE = 5.0
 
 
-def _settings(home: str | Path, settings: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Full settings with ``home`` set to `home` (an app's overrides are kept)."""
-    out = load_settings() if settings is None else {**load_settings(), **settings}
+def _settings(home: str | Path | DataHome, settings: Mapping[str, Any] | None,
+              ) -> dict[str, Any]:
+    """Full settings with ``home`` set to `home`: a `DataHome`'s own settings (the app's,
+    the CLI's) or the environment's, then the caller's overrides."""
+    known = home.settings if isinstance(home, DataHome) else load_settings()
+    out = {**known, **settings} if settings is not None else dict(known)
     out["home"] = str(Path(home))
     return out
 
 
-def _home(home: str | Path) -> Path:
-    return DataHome.at(home).root
+def _home(home: str | Path | DataHome) -> DataHome:
+    """The data home `home` names, kept as given when it is a `DataHome`: the jobs table
+    is in the database *its* settings name, which may not be the environment's (an app
+    made with ``create_app({"database": ...})``, the CLI's ``--database``)."""
+    return DataHome.at(home)
 
 
 def _check(kind: str, district: str, layer: str, actor: str) -> tuple[str, str, str, str]:
@@ -142,7 +148,7 @@ def _check(kind: str, district: str, layer: str, actor: str) -> tuple[str, str, 
 # --------------------------------------------------------------------------- submitting
 
 
-def submit(home: str | Path, kind: str, *, district: str, layer: str, actor: str,
+def submit(home: str | Path | DataHome, kind: str, *, district: str, layer: str, actor: str,
            params: Mapping[str, Any] | None = None,
            settings: Mapping[str, Any] | None = None, start: bool = True) -> Job:
     """Queue a job and (with `start`) start it if a worker slot is free.
@@ -166,7 +172,7 @@ def submit(home: str | Path, kind: str, *, district: str, layer: str, actor: str
     return get(home, job_id)
 
 
-def submit_upload(home: str | Path, stream: BinaryIO, filename: str | None, *,
+def submit_upload(home: str | Path | DataHome, stream: BinaryIO, filename: str | None, *,
                   district: str, layer: str, actor: str, kind: str = "ingest",
                   crs: str | None = None, encoding: str | None = None,
                   source_layer: str | None = None, fields: Mapping[str, str] | None = None,
@@ -302,7 +308,7 @@ def _check_overrides(crs: str | None, encoding: str | None,
     return out
 
 
-def submit_repair(home: str | Path, job_id: int, *, actor: str, publish: bool = False,
+def submit_repair(home: str | Path | DataHome, job_id: int, *, actor: str, publish: bool = False,
                   settings: Mapping[str, Any] | None = None, start: bool = True) -> Job:
     """Queue an ingest of an earlier job's upload with geometry repair.
 
@@ -323,7 +329,7 @@ def submit_repair(home: str | Path, job_id: int, *, actor: str, publish: bool = 
                   actor=actor, params=params, settings=settings, start=start)
 
 
-def submit_publish(home: str | Path, version_id: int, *, district: str, layer: str,
+def submit_publish(home: str | Path | DataHome, version_id: int, *, district: str, layer: str,
                    actor: str, confirm_removals: bool = False, consultation: bool = False,
                    settings: Mapping[str, Any] | None = None, start: bool = True) -> Job:
     """Queue the publication of a stored version (tiles first, then the pointer).
@@ -340,7 +346,7 @@ def submit_publish(home: str | Path, version_id: int, *, district: str, layer: s
                   settings=settings, start=start)
 
 
-def submit_rollback(home: str | Path, to_version: int, *, district: str, layer: str,
+def submit_rollback(home: str | Path | DataHome, to_version: int, *, district: str, layer: str,
                     actor: str, confirm_removals: bool = False,
                     settings: Mapping[str, Any] | None = None, start: bool = True) -> Job:
     """Queue a roll back of (`district`, `layer`) to an earlier published version."""
@@ -363,7 +369,7 @@ def _version_id(value: Any) -> int:
 # --------------------------------------------------------------------------- reading
 
 
-def get(home: str | Path, job_id: int) -> Job:
+def get(home: str | Path | DataHome, job_id: int) -> Job:
     """The job with this id; NotFoundError if there is none.
 
     A running job is reaped first, as listing does: a job whose worker was killed must
@@ -378,7 +384,7 @@ def get(home: str | Path, job_id: int) -> Job:
     return job
 
 
-def list_jobs(home: str | Path, district: str | None = None, *, layer: str | None = None,
+def list_jobs(home: str | Path | DataHome, district: str | None = None, *, layer: str | None = None,
               state: str | list[str] | None = None, actor: str | None = None,
               limit: int = 100) -> list[Job]:
     """Jobs, newest first, optionally of one district / layer / state / actor.
@@ -411,7 +417,7 @@ def report_key(home: str | Path | DataHome, job: Job | int, which: str) -> str:
         validating, a publish job), or the file is gone.
     """
     data_home = DataHome.at(home)
-    job = job if isinstance(job, Job) else get(data_home.root, job)
+    job = job if isinstance(job, Job) else get(data_home, job)
     if which not in REPORTS:
         raise NotFoundError(f"no report format {which!r}", where="report",
                             fix="Use one of: " + ", ".join(REPORTS), code="REPORT-UNKNOWN")
@@ -447,7 +453,7 @@ def report_file(home: str | Path | DataHome, job: Job | int, which: str) -> Path
 # --------------------------------------------------------------------------- running
 
 
-def dispatch(home: str | Path, settings: Mapping[str, Any] | None = None) -> list[int]:
+def dispatch(home: str | Path | DataHome, settings: Mapping[str, Any] | None = None) -> list[int]:
     """Start the oldest queued jobs while fewer than ``job_workers`` run; their ids.
 
     Called after every submit, by each worker as it finishes, after a cancel and at
@@ -496,7 +502,7 @@ def dispatch(home: str | Path, settings: Mapping[str, Any] | None = None) -> lis
     return started
 
 
-def reap(home: str | Path, settings: Mapping[str, Any] | None = None) -> list[int]:
+def reap(home: str | Path | DataHome, settings: Mapping[str, Any] | None = None) -> list[int]:
     """Mark running jobs whose worker is gone; kill those long past their time first.
 
     Two rules (see :mod:`gisportal.jobs.process` for why both): a job this node's
@@ -554,7 +560,7 @@ def _limits_of(limits_json: str | None) -> limits.Limits:
     return limits.Limits.from_dict(json.loads(limits_json) if limits_json else None, fallback)
 
 
-def _mark_dead(home: Path, conn: Any, job_id: int, pid: int | None, cancel_requested: bool,
+def _mark_dead(home: DataHome, conn: Any, job_id: int, pid: int | None, cancel_requested: bool,
                lim: limits.Limits, elapsed: float | None) -> bool:
     """Record the end of a running job whose worker process is known dead on this node:
     cancelled if that was asked, else failed with the likely cause (`_death`); its lock
@@ -581,7 +587,7 @@ def _mark_dead(home: Path, conn: Any, job_id: int, pid: int | None, cancel_reque
     return changed
 
 
-def end_dead_worker(home: str | Path, node: str, pid: int) -> Job | None:
+def end_dead_worker(home: str | Path | DataHome, node: str, pid: int) -> Job | None:
     """The job of a ``gisportal worker`` child that exited without recording its end
     (killed by the system, or by its supervisor past its time), marked as `reap` marks a
     dead spawned worker's; the job it last ran if it had recorded its end; None if it
@@ -601,7 +607,7 @@ def end_dead_worker(home: str | Path, node: str, pid: int) -> Job | None:
         return table.fetch(conn, job_id)
 
 
-def overdue_workers(home: str | Path, node: str, pids: Sequence[int]) -> list[int]:
+def overdue_workers(home: str | Path | DataHome, node: str, pids: Sequence[int]) -> list[int]:
     """Pids among `pids` (``gisportal worker`` children on `node`) whose job is past its
     time limit and its grace: wedged where their own alarm cannot stop them."""
     if not pids:
@@ -620,7 +626,7 @@ def overdue_workers(home: str | Path, node: str, pids: Sequence[int]) -> list[in
     return out
 
 
-def _requeue_stale(home: Path, conn: Any, conf: Mapping[str, Any], node: str) -> list[int]:
+def _requeue_stale(home: DataHome, conn: Any, conf: Mapping[str, Any], node: str) -> list[int]:
     """Re-queue running jobs whose heartbeat is older than ``job_stale_seconds``.
 
     Their node is taken as gone (a killed ``gisportal worker``, a node powered off):
@@ -682,7 +688,7 @@ def _requeue_stale(home: Path, conn: Any, conf: Mapping[str, Any], node: str) ->
     return changed
 
 
-def _log_reaped(home: Path, job_id: int, job: Job | None) -> None:
+def _log_reaped(home: DataHome, job_id: int, job: Job | None) -> None:
     """Say in the job's log how the reaper ended it: the worker could not (it died, or
     was killed past its time), and the log is where the administrator looks."""
     if job is None:
@@ -695,7 +701,7 @@ def _log_reaped(home: Path, job_id: int, job: Job | None) -> None:
         logger.warning("could not write the log of job %s", job_id)
 
 
-def _reap_and_go_on(home: Path) -> list[int]:
+def _reap_and_go_on(home: DataHome) -> list[int]:
     """`reap`, then start what was queued behind the jobs reaped: a dead worker never
     started the next job itself. A failure to start one never fails the read."""
     reaped = reap(home)
@@ -718,7 +724,7 @@ def _seconds_since(stamp: str | None) -> float | None:
     return (datetime.now(UTC) - then).total_seconds()
 
 
-def _death(home: Path, job_id: int, pid: int | None, lim: limits.Limits,
+def _death(home: DataHome, job_id: int, pid: int | None, lim: limits.Limits,
            elapsed: float | None) -> tuple[GisportalError, str]:
     """Why a worker died without recording its job's end, as best the reaper can tell."""
     log = process.log_path(home, job_id)
@@ -735,7 +741,7 @@ def _death(home: Path, job_id: int, pid: int | None, lim: limits.Limits,
         f"({limit}, setting job_memory_mb)", code="JOB-INTERRUPTED"), "interrupted"
 
 
-def cancel(home: str | Path, job_id: int, *, grace: float = CANCEL_GRACE,
+def cancel(home: str | Path | DataHome, job_id: int, *, grace: float = CANCEL_GRACE,
            settings: Mapping[str, Any] | None = None) -> Job:
     """Cancel a job: a queued one at once, a running one by stopping its worker.
 
@@ -785,7 +791,7 @@ def cancel(home: str | Path, job_id: int, *, grace: float = CANCEL_GRACE,
     return get(home, job.id)
 
 
-def _wait_dead(home: Path, job_id: int, seconds: float) -> bool:
+def _wait_dead(home: DataHome, job_id: int, seconds: float) -> bool:
     """Poll the job's lock until its worker is gone (True) or `seconds` pass (False)."""
     deadline = time.monotonic() + seconds
     while process.is_alive(home, job_id):
@@ -795,7 +801,7 @@ def _wait_dead(home: Path, job_id: int, seconds: float) -> bool:
     return True
 
 
-def wait(home: str | Path, job_id: int, timeout: float = 600.0, *,
+def wait(home: str | Path | DataHome, job_id: int, timeout: float = 600.0, *,
          poll: float = 0.2) -> Job:
     """Poll until the job is finished or `timeout` seconds pass; the job as it is then.
 
@@ -812,7 +818,7 @@ def wait(home: str | Path, job_id: int, timeout: float = 600.0, *,
         time.sleep(poll)
 
 
-def startup(home: str | Path, settings: Mapping[str, Any] | None = None) -> list[int]:
+def startup(home: str | Path | DataHome, settings: Mapping[str, Any] | None = None) -> list[int]:
     """At application start: reap jobs a restart interrupted, start queued ones.
 
     Never stops the portal from starting: residents' pages do not need jobs, so a

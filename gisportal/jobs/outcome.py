@@ -16,6 +16,7 @@ from typing import Any
 from gisportal.base import seeds
 from gisportal.base.errors import GisportalError
 from gisportal.jobs.model import Job
+from gisportal.store.home import DataHome
 
 __all__ = ["record_outcome"]
 
@@ -37,9 +38,9 @@ def _decision(home: Path, job: Job, version: Any) -> str | None:
     return found.label() if found else None
 
 
-def record_outcome(home: str | Path, job: Job) -> None:
+def record_outcome(home: str | Path | DataHome, job: Job) -> None:
     """Append the audit event of ``job``, which has just finished."""
-    home = Path(home)
+    home = DataHome.at(home)
     result = job.result or {}
     version = result.get("version") or job.params.get("version")
     detail: dict[str, Any] = {"job": job.id, "job_kind": job.kind}

@@ -119,6 +119,11 @@ class DataHome:
         """A home can stand where a path is expected (``Path(home)``, ``open_store``)."""
         return str(self.root)
 
+    def __str__(self) -> str:
+        """Its folder, as ``str(path)`` gives: code handed a home where it used to get a
+        path (a worker's argv, ``GISPORTAL_HOME`` for a child) keeps working."""
+        return str(self.root)
+
     # -- the store -----------------------------------------------------------------------
 
     @property

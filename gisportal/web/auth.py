@@ -81,7 +81,7 @@ from gisportal.web import get_home
 from gisportal.web.i18n import add_strings, tr
 
 __all__ = ["bp", "init_app", "login_required", "requires", "require", "can", "audit_event",
-           "safe_next", "wants_json", "home"]
+           "safe_next", "wants_json"]
 
 bp = Blueprint("auth", __name__)
 logger = logging.getLogger(__name__)
@@ -124,12 +124,6 @@ _COOKIE_MODES = {"auto": "auto", "true": "true", "yes": "true", "1": "true", "fa
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def home() -> str:
-    """The data home of the current app, as a path (the accounts are given `get_home`,
-    the `DataHome` carrying the app's settings, so its database setting applies)."""
-    return current_app.config["GISPORTAL_HOME"]
 
 
 def _bearer(req=None) -> str | None:

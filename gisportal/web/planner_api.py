@@ -36,7 +36,7 @@ from gisportal.base import seeds
 from gisportal.base.errors import GisportalError, NotFoundError, UsageError
 from gisportal.services import workflow
 from gisportal.web import get_home, get_store
-from gisportal.web.auth import home, login_required, require
+from gisportal.web.auth import login_required, require
 from gisportal.web.planner_common import (
     cancel_job,
     district_or_404,
@@ -116,13 +116,13 @@ def list_jobs():
     limit = _page_size(50, MAX_JOBS)
     if district is not None:
         require("review", district)
-        found = jobs.list_jobs(home(), district_or_404(district).code, state=state,
+        found = jobs.list_jobs(get_home(), district_or_404(district).code, state=state,
                                limit=limit)
     elif current_user.is_admin:
-        found = jobs.list_jobs(home(), state=state, limit=limit)
+        found = jobs.list_jobs(get_home(), state=state, limit=limit)
     else:
         codes = [d.code for d in seeds.districts() if can(current_user, "review", d.code)]
-        found = sorted((j for c in codes for j in jobs.list_jobs(home(), c, state=state,
+        found = sorted((j for c in codes for j in jobs.list_jobs(get_home(), c, state=state,
                                                                  limit=limit)),
                        key=lambda j: j.id, reverse=True)[:limit]
     return jsonify({"jobs": [job_json(j) for j in found]})

@@ -22,8 +22,8 @@ from gisportal.base.files import safe_file_name
 from gisportal.base.seeds import AdminUnit
 from gisportal.services import decisions, workflow
 from gisportal.store.base import KINDS, Version
-from gisportal.web import get_store
-from gisportal.web.auth import audit_event, home, require
+from gisportal.web import get_home, get_store
+from gisportal.web.auth import audit_event, require
 
 __all__ = [
     "JOB_RIGHTS",
@@ -98,7 +98,7 @@ def version_for(action: str, version_id: int) -> Version:
 
 def job_for(job_id: int, action: str = "review") -> jobs.Job:
     """The job, if the current user may do `action` in its district (404, then 403)."""
-    job = jobs.get(home(), _id(job_id, "job"))
+    job = jobs.get(get_home(), _id(job_id, "job"))
     require(action, job.district)
     return job
 
@@ -113,7 +113,7 @@ def upload_job_of(version: Version) -> jobs.Job | None:
     if not isinstance(job_id, int) or isinstance(job_id, bool):
         return None
     try:
-        job = jobs.get(home(), job_id)
+        job = jobs.get(get_home(), job_id)
     except NotFoundError:
         return None
     if (job.district, job.layer) != (version.district, version.kind) \
@@ -185,7 +185,7 @@ def submit_from_request(district: str) -> jobs.Job:
               for c in str(raw).split("\n") if c.strip()]
     try:
         job = jobs.submit_upload(
-            home(), upload.stream, upload.filename, district=district, layer=kind,
+            get_home(), upload.stream, upload.filename, district=district, layer=kind,
             actor=actor(), crs=form.get("crs") or None, encoding=form.get("encoding") or None,
             source_layer=(form.get("source_layer") or "").strip() or None,
             fields=_field_overrides(form.getlist("field")), repair=repair,
@@ -217,7 +217,7 @@ def cancel_job(job: jobs.Job) -> jobs.Job:
     audit_event("job.cancel", district=job.district, kind=job.layer,
                 version=(job.result or {}).get("version") or job.params.get("version"),
                 detail={"job": job.id, "job_kind": job.kind, "state": job.state})
-    return jobs.cancel(home(), job.id, settings=settings())
+    return jobs.cancel(get_home(), job.id, settings=settings())
 
 
 # --------------------------------------------------------------------------- answers
@@ -272,7 +272,7 @@ def queue_publish(version: Version, *, confirm_removals: bool, consultation: boo
     pre = workflow.preview(store, version.id, settings=settings())
     workflow.check_removals(pre, confirm_removals)
     current = store.published(version.district, version.kind)
-    job = jobs.submit_publish(home(), version.id, district=version.district,
+    job = jobs.submit_publish(get_home(), version.id, district=version.district,
                               layer=version.kind, actor=actor(),
                               confirm_removals=confirm_removals, consultation=consultation,
                               settings=settings())

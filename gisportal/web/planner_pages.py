@@ -22,8 +22,8 @@ from gisportal.pipeline.read.encodings import SUPPORTED as ENCODINGS
 from gisportal.services import workflow
 from gisportal.services.decisions import decision_of
 from gisportal.store.base import KINDS, Version
-from gisportal.web import get_store, maps
-from gisportal.web.auth import audit_event, home, login_required, requires
+from gisportal.web import get_home, get_store, maps
+from gisportal.web.auth import audit_event, login_required, requires
 from gisportal.web.i18n import current_lang
 from gisportal.web.planner_common import (
     JOB_RIGHTS,
@@ -66,9 +66,9 @@ def _layer_row(code: str, kind: str, versions: list[Version]) -> dict[str, Any]:
 
 def _recent_jobs(codes: list[str]) -> list[jobs.Job]:
     if current_user.is_admin:
-        found = jobs.list_jobs(home(), limit=RECENT_JOBS)
+        found = jobs.list_jobs(get_home(), limit=RECENT_JOBS)
     else:
-        found = [j for c in codes for j in jobs.list_jobs(home(), c, limit=RECENT_JOBS)]
+        found = [j for c in codes for j in jobs.list_jobs(get_home(), c, limit=RECENT_JOBS)]
         found.sort(key=lambda j: j.id, reverse=True)
     found = found[:RECENT_JOBS]
     return found
@@ -193,7 +193,7 @@ def rollback(version_id: int):
     confirm = request.form.get("confirm_removals") == "1"
     store = get_store(primary=True)
     current = store.published(version.district, version.kind)
-    job = jobs.submit_rollback(home(), version.id, district=version.district,
+    job = jobs.submit_rollback(get_home(), version.id, district=version.district,
                                layer=version.kind, actor=actor(), confirm_removals=confirm,
                                settings=settings())
     decision = decision_of(version)

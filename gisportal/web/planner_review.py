@@ -43,7 +43,7 @@ from gisportal.services import decisions, workflow
 from gisportal.store.base import Version
 from gisportal.store.files import FileArea
 from gisportal.web import get_home, get_store
-from gisportal.web.auth import audit_event, home, login_required, require
+from gisportal.web.auth import audit_event, login_required, require
 from gisportal.web.i18n import current_lang, js_strings, tr
 from gisportal.web.planner_common import (
     actor,
@@ -246,7 +246,7 @@ def repair(version_id: int):
                          "file is not kept here to repair", where=f"version {version.id}",
                          fix="upload the file again with the repair box ticked",
                          code="REPAIR-NO-UPLOAD")
-    new = jobs.submit_repair(home(), job.id, actor=actor(), settings=settings())
+    new = jobs.submit_repair(get_home(), job.id, actor=actor(), settings=settings())
     audit_event("version.repair", district=version.district, kind=version.kind,
                 version=version.id, detail={"job": new.id, "upload_job": job.id})
     return redirect(url_for("planner.job_page", job_id=new.id), 303)
