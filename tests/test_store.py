@@ -419,6 +419,8 @@ def test_version_with_errors_cannot_be_published(store: Store) -> None:
     lambda s: s.versions("../672"),
     lambda s: s.published("67a", "parcels"),
     lambda s: s.published("672", "roads"),
+    lambda s: s.published_versions("67a"),
+    lambda s: Store.published_versions(s, "../672"),
     lambda s: add(s, district="../../etc"),
     lambda s: add(s, kind="roads"),
 ])
@@ -647,6 +649,45 @@ def test_published_and_districts_are_never_stale(store: Store, backend: str,
     thread.start()
     thread.join()
     assert seen == [third] and store.published("672", "parcels") == third
+
+
+def test_published_versions_is_every_published_layer_at_once(store: Store, backend: str,
+                                                              home: Path) -> None:
+    """What `published` answers for every (district, kind), in one call; fresh each call."""
+
+    def one_by_one(s: Store) -> dict[tuple[str, str], Version]:
+        return {(d, k): v for d in s.districts() for k in KINDS
+                if (v := s.published(d, k)) is not None}
+
+    assert store.published_versions() == {}
+    parcels = store.publish(add(store).id, by="a")
+    plan = store.publish(add(store, kind="plan").id, by="a")
+    other_district = store.publish(add(store, district="673", kind="boundary").id, by="a")
+    add(store, district="674")  # drafts only: no published layer, no key
+    add(store)  # a newer draft does not move the pointer
+    want = {("672", "parcels"): parcels, ("672", "plan"): plan,
+            ("673", "boundary"): other_district}
+    assert store.published_versions() == want == one_by_one(store)
+    assert store.published_versions("672") == {("672", "parcels"): parcels,
+                                               ("672", "plan"): plan}
+    assert store.published_versions("674") == store.published_versions("675") == {}
+    # The contract's default (built from `published` and `districts`) answers the same.
+    assert Store.published_versions(store) == want
+    assert Store.published_versions(store, "673") == {("673", "boundary"): other_district}
+    # A publish, a roll-back and a meta update, by this store or another connection (as
+    # another process), are in the very next answer.
+    with make_store(backend, home) as other:
+        assert other.published_versions() == want
+        newer = other.publish(add(other).id, by="b")
+        assert store.published_versions()[("672", "parcels")] == newer != parcels
+        assert store.published_versions("672")[("672", "parcels")] == newer
+        rolled_back = store.publish(parcels.id, by="a")
+        assert other.published_versions()[("672", "parcels")] == rolled_back
+        assert store.published_versions("672")[("672", "parcels")] == rolled_back
+        assert rolled_back.id == parcels.id and store.version(newer.id).status == "superseded"
+        decided = other.update_meta(plan.id, {"decision": {"number": "1/QĐ"}})
+        assert store.published_versions()[("672", "plan")].meta == decided.meta
+        assert store.published_versions() == one_by_one(store) == one_by_one(other)
 
 
 def test_published_sees_a_publish_from_another_process(store: Store, backend: str,

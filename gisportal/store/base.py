@@ -305,6 +305,33 @@ class Store(ABC):
     def districts(self) -> list[str]:
         """Codes of the districts having any version, sorted (never stale, as `published`)."""
 
+    def published_versions(self, district: str | None = None) -> dict[tuple[str, str], Version]:
+        """Every published version at once: ``(district, kind)`` → what `published` answers.
+
+        Only the layers that have a published version are keys; `district` limits the
+        answer to that district's layers (`NotFoundError` if it is not a district code).
+        Never stale, as `published`: a `publish` or `update_meta` that has returned is in
+        the next call's answer.
+
+        Why this exists: a look-up asks about several layers (every district's boundary
+        to find the district at a point, then its parcels and plan), and on a database
+        server each `published` call is a network round trip. A caller takes one
+        answer per request and asks it everything, so the request costs one round
+        trip and sees one state of the catalogue throughout; the next request asks
+        again, so nothing is kept that a publish could make stale (no time-based cache).
+        Backends answer in one query (PostGIS) or from the snapshot they keep (the
+        GeoPackage store); this default asks `published` layer by layer (each answer
+        fresh, but not one consistent moment).
+        """
+        codes = [check_district_code(district)] if district is not None else self.districts()
+        out: dict[tuple[str, str], Version] = {}
+        for code in codes:
+            for kind in KINDS:
+                version = self.published(code, kind)
+                if version is not None:
+                    out[(code, kind)] = version
+        return out
+
     # -- reading -------------------------------------------------------------------------
 
     def read(

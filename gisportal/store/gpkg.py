@@ -661,6 +661,15 @@ class GpkgStore(Store):
     def districts(self) -> list[str]:
         return list(self._snapshot().districts)
 
+    def published_versions(self, district: str | None = None) -> dict[tuple[str, str], Version]:
+        """From this thread's snapshot, checked once (see the module doc): the default
+        would check it once per layer, and could mix two states of the catalogue."""
+        code = base.check_district_code(district) if district is not None else None
+        published = self._snapshot().published
+        if code is None:
+            return dict(published)
+        return {key: v for key, v in published.items() if key[0] == code}
+
     def _snapshot(self) -> _Snapshot:
         """This thread's catalogue snapshot, re-read when anyone committed since.
 

@@ -29,7 +29,10 @@ whatever a buggy caller does.
 
 Why `published` and `districts` are not cached: any cache would need a round trip to
 the server to know it is still right, and the query itself is one round trip through
-an index (~0.1 ms), so every call asks; a publish by any node is seen at once.
+an index (~0.1 ms), so every call asks; a publish by any node is seen at once. What
+makes a look-up cheap is asking less often: `published_versions` answers every layer's
+pointer in one query, and a look-up takes one such answer per request (asking it about
+every district instead of one query per district and kind).
 
 Reads: small look-ups (`find`, `at_point`, `query_bbox`, `records`, `feature_ids`) let
 PostGIS do the exact geometry test (``ST_Intersects`` after the GiST ``&&`` filter) and
@@ -38,12 +41,13 @@ WKB. Values come back with the dtypes recorded at write time, exactly as the Geo
 store gives them (the contract tests run on both).
 
 Read replicas (setting ``database_replicas``): a store given replica DSNs sends the
-read-only queries of `version`, `versions`, `published`, `districts` and of every layer
-read (`read`, `find`, `at_point`, `query_bbox`, `records`, `feature_ids`,
-`records_by_id`, `columns`) to one of them, in turn; writes, and the reads inside a
-write, go to the primary. `primary` gives a view of the same store whose reads go to
-the primary too: staff pages and the publish workflow read what they have just written,
-which a replica may not have replayed yet. Why the public is never failed by a replica:
+read-only queries of `version`, `versions`, `published`, `published_versions`,
+`districts` and of every layer read (`read`, `find`, `at_point`, `query_bbox`,
+`records`, `feature_ids`, `records_by_id`, `columns`) to one of them, in turn; writes,
+and the reads inside a write, go to the primary. `primary` gives a view of the same
+store whose reads go to the primary too: staff pages and the publish workflow read what
+they have just written, which a replica may not have replayed yet. Why the public is
+never failed by a replica:
 
 * a replica that cannot be reached (or breaks mid-query) is left alone for a short,
   growing back-off (`REPLICA_BACKOFF_S` doubling up to `REPLICA_MAX_BACKOFF_S`) and the
@@ -525,6 +529,20 @@ class PostgisStore(Store):
     def districts(self) -> list[str]:
         return [r[0] for r in self._select(
             "SELECT DISTINCT district FROM versions ORDER BY district")]
+
+    def published_versions(self, district: str | None = None) -> dict[tuple[str, str], Version]:
+        """One query (through the partial index ``versions_one_published``) instead of
+        the default's one per layer: a look-up's catalogue questions cost one round trip.
+        Read where `published` reads (a replica unless pinned), as one statement, so the
+        answer is one moment of the catalogue."""
+        if district is None:
+            rows = self._select(f"SELECT {_VERSION_FIELDS} FROM versions "
+                                "WHERE status = 'published'")
+        else:
+            rows = self._select(f"SELECT {_VERSION_FIELDS} FROM versions "
+                                "WHERE status = 'published' AND district = %s",
+                                (base.check_district_code(district),))
+        return {(v.district, v.kind): v for v in map(version_from_row, rows)}
 
     # -- reading -------------------------------------------------------------------------
 
