@@ -222,3 +222,66 @@ def test_lookups_stay_off_the_bulk_read_path(store, published, monkeypatch):
     assert lk.lookup_xy(store, Y0 + 10, X0 + 10, "678")["parcel"]["parcel"] == 1
     far_lon, far_lat = to_lonlat(X0 + 300, Y0 + 300)
     assert lk.lookup_lonlat(store, far_lat, far_lon, "678")["parcel"] is None
+
+
+def test_a_lookup_asks_the_catalogue_once_whatever_the_number_of_districts(
+        store, published, backend, monkeypatch):
+    """Which versions are published is one `published_versions` call per look-up (one
+    query on PostgreSQL), never a `published` per district and layer: with the twelve
+    districts of the province each holding a boundary, a point look-up without a
+    district sends as many statements to PostgreSQL as a key look-up."""
+    from pyproj import Transformer
+
+    from gisportal.base import seeds
+
+    to_xy = Transformer.from_crs(4326, 5899, always_xy=True).transform
+    for n, unit in enumerate(seeds.districts()):
+        x, y = (X0, Y0) if unit.code == "678" else to_xy(*unit.anchor_lonlat)
+        store.publish(store.add_version(unit.code, "boundary", gpd.GeoDataFrame(
+            {"level": ["district"], "code": [unit.code]},
+            geometry=[shapely.box(x - 500, y - 500, x + 600, y + 600)], crs="EPSG:5899"),
+            source_name="ranh_gioi.geojson", source_sha256=f"{n:064d}",
+            created_by="t").id, by="t")
+    assert len(store.published_versions()) == len(seeds.districts()) + 2
+    lon, lat = to_lonlat(X0 + 50, Y0 + 30)  # sheet 1, parcel 8: half ODT, half CLN
+    lookups = {
+        "key": lambda: lk.lookup_key(store, "678", 1, 8),
+        "point in a district": lambda: lk.lookup_lonlat(store, lat, lon, "678"),
+        "point": lambda: lk.lookup_lonlat(store, lat, lon),
+        "surveyor point": lambda: lk.lookup_xy(store, Y0 + 30, X0 + 50),
+    }
+    for ask in lookups.values():  # once to learn each version's layer facts and outline
+        assert ask()["parcel"]["parcel"] == 8
+
+    snapshots: list[str | None] = []
+    statements: list[object] = []
+    real = store.published_versions
+
+    def published_versions(district=None):
+        snapshots.append(district)
+        return real(district)
+
+    def one_by_one(*args, **kwargs):
+        raise AssertionError("a look-up asked the catalogue layer by layer")
+
+    monkeypatch.setattr(store, "published_versions", published_versions)
+    monkeypatch.setattr(store, "published", one_by_one)
+    monkeypatch.setattr(store, "districts", one_by_one)
+    if backend == "production":
+        select = store._select
+
+        def counted(query, *args, **kwargs):
+            statements.append(query)
+            return select(query, *args, **kwargs)
+
+        monkeypatch.setattr(store, "_select", counted)
+    for name, ask in lookups.items():
+        snapshots.clear()
+        statements.clear()
+        answer = ask()
+        assert answer["parcel"]["district"] == "678" and answer["parcel"]["parcel"] == 8
+        assert {p["code"] for p in answer["planned"]} == {"ODT", "CLN"}, name
+        assert snapshots == ["678" if "district" in name or name == "key" else None], name
+        if backend == "production":
+            # The catalogue, the parcel, the plan zones over it: one statement each.
+            assert len(statements) <= 3, (name, statements)

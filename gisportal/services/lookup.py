@@ -10,13 +10,20 @@ outside every district gets ``"parcel": null`` with ``reason`` (``no_parcel`` or
 ``outside_districts``), a message in Vietnamese and English, and the plan zone(s) at
 the point when there are any. Only a key that names no parcel is `NotFoundError`: the
 resident typed a sheet and parcel that do not exist.
+
+Which versions are published is asked once per look-up (`Store.published_versions`,
+one query on PostgreSQL) and that answer is used for every question of the request —
+which district's outline covers the point, its parcels, its plan — so a look-up costs
+one catalogue round trip instead of one per district and layer, and answers from one
+state of the catalogue. Nothing of it outlives the request: a publish or a roll-back is
+in the next look-up's answer (no time-based cache could promise that).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -54,8 +61,14 @@ def parse_coordinate(value: Any, name: str, lo: float, hi: float) -> float:
     return number
 
 
-def _published(store: Store, district: str, kind: str) -> Version:
-    v = store.published(district, kind)
+#: The published versions one request sees: ``(district, kind)`` → version
+#: (`Store.published_versions`, taken once per look-up; see the module doc).
+Published: TypeAlias = Mapping[tuple[str, str], Version]
+
+
+def _published(published: Published, district: str, kind: str) -> Version:
+    """The request's published `kind` layer of the district, else `NotFoundError`."""
+    v = published.get((district, kind))
     if v is None:
         raise NotFoundError(f"district {district} has no published {kind} layer",
                             where=f"district {district}",
@@ -69,8 +82,10 @@ def _attributes(row, version: Version, public: bool) -> dict[str, str]:
     return privacy.public_attributes(row, version) if public else source_attributes(row)
 
 
-def _plan_info(store: Store, district: str) -> tuple[Version | None, dict[str, Any] | None]:
-    plan = store.published(district, "plan")
+def _plan_info(published: Published, district: str,
+               ) -> tuple[Version | None, dict[str, Any] | None]:
+    """The district's published plan and what an answer says of it (decision, status)."""
+    plan = published.get((district, "plan"))
     if plan is None:
         return None, None
     decision = plan.meta.get("decision") or {}
@@ -129,12 +144,12 @@ def _planned(store: Store, plan: Version | None, geom) -> list[dict[str, Any]]:
     return sorted(out, key=lambda d: -d["area_m2"])
 
 
-def _answer(store: Store, district: str, version: Version, row: Mapping[str, Any],
-            *, public: bool) -> dict[str, Any]:
+def _answer(store: Store, published: Published, district: str, version: Version,
+            row: Mapping[str, Any], *, public: bool) -> dict[str, Any]:
     """The JSON answer for one parcel, a `Store.records` record."""
     geom = row["geometry"]
     cat = seeds.land_use_catalogue()
-    plan, plan_info = _plan_info(store, district)
+    plan, plan_info = _plan_info(published, district)
     computed = float(shapely.area(geom))
     declared = row.get("area_m2")
     use = row.get("land_use")
@@ -169,7 +184,8 @@ def lookup_key(store: Store, district: str, sheet: Any, parcel: Any,
     district = district_code(district)
     sheet_n = int(parse_coordinate(sheet, "sheet", 0, 1e9))
     parcel_n = int(parse_coordinate(parcel, "parcel", 0, 1e9))
-    v = _published(store, district, "parcels")
+    published = store.published_versions(district)  # this request's only catalogue query
+    v = _published(published, district, "parcels")
     where: dict[str, Any] = {"sheet": sheet_n, "parcel": parcel_n}
     if commune:
         where["commune"] = str(commune).strip()
@@ -185,7 +201,7 @@ def lookup_key(store: Store, district: str, sheet: Any, parcel: Any,
         raise UsageError(f"{len(found)} parcels have {label} in district {district}",
                          where="commune", fix="give the commune code too: "
                          + ", ".join(communes))
-    return _answer(store, district, v, found[0], public=public)
+    return _answer(store, published, district, v, found[0], public=public)
 
 
 def _district_shapes(store: Store, boundary: Version) -> np.ndarray:
@@ -206,15 +222,18 @@ def _inside(bounds, x: float, y: float) -> bool:
     return bool(bounds) and bounds[0] <= x <= bounds[2] and bounds[1] <= y <= bounds[3]
 
 
-def _district_at(store: Store, x: float, y: float) -> str | None:
+def _district_at(store: Store, published: Published, x: float, y: float) -> str | None:
     """The district whose published outline covers the point.
 
     A district without a boundary layer is decided by its published parcels and plan
-    zones instead; one with a boundary layer only by its outline.
+    zones instead; one with a boundary layer only by its outline. The districts asked
+    are those of `published`, in code order: a district whose versions are all drafts
+    or superseded has nothing published that could cover the point, so leaving it out
+    changes no answer (and `Store.districts` would cost a round trip of its own).
     """
     unbounded = []
-    for code in store.districts():
-        b = store.published(code, "boundary")
+    for code in sorted({d for d, _ in published}):
+        b = published.get((code, "boundary"))
         if b is None:
             unbounded.append(code)
         elif _inside(b.bounds, x, y):
@@ -223,14 +242,15 @@ def _district_at(store: Store, x: float, y: float) -> str | None:
                 return code
     for code in unbounded:
         for kind in ("parcels", "plan"):
-            v = store.published(code, kind)
+            v = published.get((code, kind))
             if v is not None and _inside(v.bounds, x, y) and store.records(
                     v.id, point=(x, y), columns=[]):
                 return code
     return None
 
 
-def _nothing_here(store: Store, x: float, y: float, district: str | None) -> dict[str, Any]:
+def _nothing_here(store: Store, published: Published, x: float, y: float,
+                  district: str | None) -> dict[str, Any]:
     """The answer for a point with no parcel: the plan zone(s) there, if any, and why."""
     lon, lat = (float(v) for v in vncrs.to_lonlat(x, y))
     answer: dict[str, Any] = {
@@ -241,7 +261,7 @@ def _nothing_here(store: Store, x: float, y: float, district: str | None) -> dic
         reason, (vi, en) = "outside_districts", OUTSIDE_DISTRICTS
     else:
         reason, (vi, en) = "no_parcel", NO_PARCEL
-        plan, answer["plan"] = _plan_info(store, district)
+        plan, answer["plan"] = _plan_info(published, district)
         if plan is not None:
             cat = seeds.land_use_catalogue()
             codes = dict.fromkeys(  # in stored order, each code once
@@ -257,14 +277,19 @@ def _nothing_here(store: Store, x: float, y: float, district: str | None) -> dic
 
 def _lookup_store_xy(store: Store, x: float, y: float, district: str | None,
                      *, public: bool) -> dict[str, Any]:
-    district = district_code(district) if district else _district_at(store, x, y)
+    """The point look-up in the store CRS; its one catalogue query is the district's
+    layers when the caller names the district, every district's when it is to be found."""
+    district = district_code(district) if district else None
+    published = store.published_versions(district)
     if district is None:
-        return _nothing_here(store, x, y, None)
-    v = store.published(district, "parcels")  # none yet: still a plan zone to show
+        district = _district_at(store, published, x, y)
+        if district is None:
+            return _nothing_here(store, published, x, y, None)
+    v = published.get((district, "parcels"))  # none yet: still a plan zone to show
     hits = store.records(v.id, point=(x, y)) if v is not None else []
     if not hits:
-        return _nothing_here(store, x, y, district)
-    return _answer(store, district, v, hits[0], public=public)
+        return _nothing_here(store, published, x, y, district)
+    return _answer(store, published, district, v, hits[0], public=public)
 
 
 def lookup_lonlat(store: Store, lat: Any, lon: Any, district: str | None = None,
