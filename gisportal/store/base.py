@@ -311,7 +311,8 @@ class Store(ABC):
         Only the layers that have a published version are keys; `district` limits the
         answer to that district's layers (`NotFoundError` if it is not a district code).
         Never stale, as `published`: a `publish` or `update_meta` that has returned is in
-        the next call's answer.
+        the next call's answer. As `published`'s, the versions (and their ``meta``) may
+        be shared with other callers: treat ``meta`` as read-only.
 
         Why this exists: a look-up asks about several layers (every district's boundary
         to find the district at a point, then its parcels and plan), and on a database
