@@ -19,6 +19,7 @@ from gisportal.base import seeds
 from gisportal.base.errors import GisportalError, UsageError
 from gisportal.base.models import layer_model
 from gisportal.base.settings import load_settings
+from gisportal.pipeline.memory import give_back, lean_heap
 from gisportal.pipeline.normalise import NormalisedLayer, normalise
 from gisportal.pipeline.read.sources import SourceLayer, read_source
 from gisportal.pipeline.repair import repair as repair_layer
@@ -83,6 +84,10 @@ def check_file(path: str | Path, kind: str, *, district: str | None = None,
     settings = settings or load_settings()
     model = layer_model(kind)
     district = seeds.district_code(district)
+    # A big file's peak memory is mostly what the allocators keep of freed temporaries:
+    # fixed glibc thresholds and a purge after each step keep it to what is alive
+    # (gisportal.pipeline.memory).
+    lean_heap()
     # Scratch in <home>/tmp, named after this process: what a killed worker leaves is
     # found and removed (gisportal.jobs.housekeeping).
     with tempfile.TemporaryDirectory(prefix=scratch_prefix("read"),
@@ -91,12 +96,14 @@ def check_file(path: str | Path, kind: str, *, district: str | None = None,
                           max_bytes=int(settings["max_upload_bytes"]), progress=progress,
                           max_features=_setting_int(settings, "max_features"),
                           max_columns=_setting_int(settings, "max_columns"))
+    give_back()
     if progress:
         progress("normalise")
     norm = normalise(src, model, crs=crs, district=district, field_overrides=fields)
     # The normalised frame carries every source attribute (src:* columns) and the
     # geometries: drop the reader's table now, it would double the memory of a big file.
     src.frame = src.frame.iloc[0:0]
+    give_back()
     if progress:
         progress("validate")
     repaired = None
@@ -119,6 +126,7 @@ def check_file(path: str | Path, kind: str, *, district: str | None = None,
                          fix="Add --update, or leave --commune out to upload the whole layer")
     ctx = district_context(store if kind != "boundary" else None, district)
     report = validate(src, norm, ctx)
+    give_back()  # the checks' temporaries (coverage edges, pairs, threads' heaps)
     if repaired is not None:
         report.repair = repaired.to_dict()
     if update_info is not None:

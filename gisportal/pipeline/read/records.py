@@ -20,6 +20,7 @@ import pyproj
 import shapely
 from geopandas import GeoDataFrame
 
+from gisportal.pipeline.memory import give_back
 from gisportal.pipeline.read.formats import unreadable_error
 from gisportal.pipeline.read.geometries import unreadable_geometry_note
 from gisportal.pipeline.read.layers import Candidate
@@ -109,7 +110,13 @@ def _read_slices(c: Candidate, expected: int, kwargs: dict) -> GeoDataFrame | No
             return None
         parts.append(_owned_text(part))
         del part
-    return pd.concat(parts, ignore_index=True)
+        # The slice's record batches and WKB are freed now; Arrow's pool would keep
+        # their pages for the next slice's, next to the geometries made from them.
+        give_back()
+    frame = pd.concat(parts, ignore_index=True)
+    del parts
+    give_back()
+    return frame
 
 
 def read_bulk(c: Candidate, notes: list[Note], info: dict | None = None) -> GeoDataFrame:
