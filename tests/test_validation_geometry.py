@@ -152,3 +152,33 @@ def test_commune_not_in_district(store, tmp_path):
     bad = [(f.rule, f.row, f.params["commune"]) for f in report.findings
            if f.rule == "ATTR-COMMUNE-UNKNOWN"]
     assert bad == [("ATTR-COMMUNE-UNKNOWN", 1, "99999")]
+
+
+def test_shape_findings_do_not_depend_on_the_chunk(tmp_path, monkeypatch):
+    """check_shape measures SHAPE_CHUNK features at a time (to bound its memory beside
+    topology): cut into chunks of one or two features, the findings are the same, in
+    the same order, as from one pass."""
+    from gisportal.pipeline.validation import checks
+
+    names = ["tiny polygon", "sliver", "repeated points", "bow-tie", "tiny polygon",
+             "repeated points", "sliver"]
+    clean = {"type": "Polygon", "coordinates": [[(1000, 0), (1020, 0), (1020, 20),
+                                                  (1000, 20), (1000, 0)]]}
+    shifted = []
+    for i, name in enumerate(names):
+        geom = json.loads(json.dumps(DEFECTS[name][0]))
+        geom["coordinates"] = [[(x + 100 * i, y + 500) for x, y in ring]
+                               for ring in geom["coordinates"]]
+        shifted += [geom, clean]
+    checked = check_file(_geojson(tmp_path, shifted), "parcels", district="678")
+
+    def shape_findings():
+        return [(f.rule, f.row, f.key, f.location, f.params)
+                for f in checks.check_shape(checked.layer, None)]
+
+    whole = shape_findings()
+    assert {r for r, *_ in whole} == {"GEOM-TINY", "GEOM-SLIVER", "GEOM-REPEATED-POINTS"}
+    assert len(whole) == 6
+    for chunk in (1, 2, 3):
+        monkeypatch.setattr(checks, "SHAPE_CHUNK", chunk)
+        assert shape_findings() == whole

@@ -100,44 +100,70 @@ def check_shape(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
     Thinness is measured as mean width 2·area/perimeter: a road 4 m wide and 2 km
     long keeps a mean width near 4 m, while a digitising sliver between neighbours
     has one of centimetres, whatever its length.
+
+    The measures are taken SHAPE_CHUNK features at a time, keeping only the flagged
+    ones: this check runs beside the topology check, and a dozen whole-layer arrays
+    held at once would add to the validation's peak of memory (12 MB at 200 000
+    parcels). The findings are the same, in the same order, as from one pass.
     """
     geoms = norm.frame.geometry.values
     model = norm.model
     polygonal = np.isin(shapely.get_type_id(geoms), (3, 6)) & norm.valid
-    idx = np.flatnonzero(polygonal)
-    g = geoms[idx]
-    area = shapely.area(g)
-    perim = shapely.length(g)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        width = np.where(perim > 0, 2 * area / perim, 0.0)
-    out: list[Finding] = []
+    every = np.flatnonzero(polygonal)
+    del polygonal
     tiny_m2 = model.threshold("tiny_area_m2")
-    tiny = area < tiny_m2
-    rows = idx[tiny]
+    sliver_m = model.threshold("sliver_width_m")
+    max_vertices = int(model.threshold("max_vertices"))
+    max_holes = int(model.threshold("max_holes"))
+    parts: dict[str, list[tuple[np.ndarray, ...]]] = {
+        "tiny": [], "sliver": [], "repeated": [], "complex": []}
+    for start in range(0, len(every), SHAPE_CHUNK):
+        idx = every[start:start + SHAPE_CHUNK]
+        g = geoms[idx]
+        area = shapely.area(g)
+        perim = shapely.length(g)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            width = np.where(perim > 0, 2 * area / perim, 0.0)
+        tiny = area < tiny_m2
+        parts["tiny"].append((idx[tiny], area[tiny]))
+        sliver = (width < sliver_m) & ~tiny
+        parts["sliver"].append((idx[sliver], width[sliver], area[sliver]))
+        vertices = shapely.get_num_coordinates(g)
+        repeated = _repeated_points(g)
+        has_rep = repeated > 0
+        parts["repeated"].append((idx[has_rep], repeated[has_rep]))
+        holes = _holes(g)
+        complex_ = (vertices > max_vertices) | (holes > max_holes)
+        parts["complex"].append((idx[complex_], vertices[complex_], holes[complex_]))
+
+    def joined(name: str, columns: int) -> list[np.ndarray]:
+        got = parts[name]
+        if not got:
+            return [np.empty(0, dtype=np.int64)] + [np.empty(0)] * (columns - 1)
+        return [np.concatenate([p[i] for p in got]) for i in range(columns)]
+
+    out: list[Finding] = []
+    rows, areas = joined("tiny", 2)
     out += _findings(norm, "GEOM-TINY", rows, [
-        {"area_m2": round(float(a), 2), "min_m2": tiny_m2} for a in area[tiny]])
-    sliver = (width < model.threshold("sliver_width_m")) & ~tiny
-    rows = idx[sliver]
+        {"area_m2": round(float(a), 2), "min_m2": tiny_m2} for a in areas])
+    rows, widths, areas = joined("sliver", 3)
     out += _findings(norm, "GEOM-SLIVER", rows, [
         {"width_m": round(float(w), 3), "area_m2": round(float(a), 2)}
-        for w, a in zip(width[sliver], area[sliver], strict=True)])
-    vertices = shapely.get_num_coordinates(g)
-    repeated = _repeated_points(g)
-    has_rep = repeated > 0
-    rows = idx[has_rep]
-    out += _findings(norm, "GEOM-REPEATED-POINTS", rows,
-                     [{"count": int(n)} for n in repeated[has_rep]])
-    holes = _holes(g)
-    complex_ = (vertices > int(model.threshold("max_vertices"))) | (
-        holes > int(model.threshold("max_holes")))
-    rows = idx[complex_]
+        for w, a in zip(widths, areas, strict=True)])
+    rows, counts = joined("repeated", 2)
+    out += _findings(norm, "GEOM-REPEATED-POINTS", rows, [{"count": int(n)} for n in counts])
+    rows, vertices, holes = joined("complex", 3)
     out += _findings(norm, "GEOM-COMPLEX", rows, [
         {"vertices": int(v), "holes": int(h)}
-        for v, h in zip(vertices[complex_], holes[complex_], strict=True)])
+        for v, h in zip(vertices, holes, strict=True)])
     return out
 
 
-def _repeated_points(geoms: np.ndarray, chunk: int = 50_000) -> np.ndarray:
+#: Features measured at once by check_shape.
+SHAPE_CHUNK = 25_000
+
+
+def _repeated_points(geoms: np.ndarray, chunk: int = 10_000) -> np.ndarray:
     """Repeated consecutive vertices per geometry, counted within each ring.
 
     Two equal consecutive coordinates of one ring count once. The first pass runs over

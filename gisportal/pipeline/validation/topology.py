@@ -94,7 +94,7 @@ PARALLEL_MIN = 20_000
 #: Pairs overlaid per chunk: bounds the temporary geometries held at once.
 OVERLAY_CHUNK = 20_000
 #: Polygons validated at once at most by the coverage validation (bounds its answers).
-STRIP_FEATURES = 50_000
+STRIP_FEATURES = 25_000
 #: Worker threads at most (GEOS calls release the GIL).
 MAX_WORKERS = 4
 #: Parcels unioned at most in the sliver search (about 2 s on badly noded data).
@@ -185,7 +185,10 @@ def _coverage_edges(geoms: np.ndarray, gap_width: float) -> np.ndarray:
     # have the shortest edges for their size.
     columns = max(1, min(strips, round(np.sqrt(strips)))) if strips > workers else strips
     rows = -(-strips // columns)
-    xc, yc = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+    xc = b[:, 0] + b[:, 2]  # in place: the same values, one array fewer at a time
+    xc /= 2
+    yc = b[:, 1] + b[:, 3]
+    yc /= 2
     column = np.searchsorted(np.quantile(xc, np.linspace(0, 1, columns + 1)[1:-1]), xc,
                              side="right")
     tile = column * rows
@@ -367,13 +370,22 @@ class _Layer:
         if self.kind != "parcels" or len(g) < PROBE_MIN:
             return none
         b = shapely.bounds(g)
-        cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+        # In place, one array per step (the same values as the plain expressions): this
+        # runs beside the per-feature checks, at the validation's peak of memory.
+        cx = b[:, 0] + b[:, 2]
+        cx /= 2
         mid = int(np.argsort(cx)[len(cx) // 2])
-        half = np.sqrt(PROBE_SIZE * np.median((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))) / 2
+        cx = float(cx[mid])
+        cy = (float(b[mid, 1]) + float(b[mid, 3])) / 2
+        sizes = b[:, 2] - b[:, 0]
+        sizes *= b[:, 3] - b[:, 1]
+        half = np.sqrt(PROBE_SIZE * np.median(sizes)) / 2
+        del sizes
         # The features whose boxes meet the sample's box (what the tree would return,
         # in index order; only which ones matter), without building a tree for it.
-        sample = np.flatnonzero((b[:, 0] <= cx[mid] + half) & (b[:, 2] >= cx[mid] - half)
-                                & (b[:, 1] <= cy[mid] + half) & (b[:, 3] >= cy[mid] - half))
+        sample = np.flatnonzero((b[:, 0] <= cx + half) & (b[:, 2] >= cx - half)
+                                & (b[:, 1] <= cy + half) & (b[:, 3] >= cy - half))
+        del b
         if len(sample) < PROBE_SIZE // 4:
             return none
         edges = shapely.coverage_invalid_edges(g[sample])
