@@ -58,8 +58,9 @@ def lean_heap() -> None:
     With the thresholds fixed, a big temporary (a numpy array, a batch of WKB) is
     unmapped as soon as it is freed, and a thread's heap gives back its free top, where
     the dynamic thresholds would keep them resident for the rest of the process. Set
-    once per process: the web app and job workers alike run ingests, and later ones
-    only gain from it.
+    once per process, by `gisportal.services.ingest.check_file`: the processes that run
+    ingests (a job worker, ``gisportal ingest|validate``), never the web app's, whose
+    small short-lived allocations are better served by glibc's own thresholds.
     """
     global _lean
     with _LOCK:
