@@ -1,6 +1,7 @@
 """Ingest of a generated district vs a plain pyogrio read of the same file.
 
 Usage: python bench/bench_ingest.py [--parcels 200000] [--format gpkg|shp] [--runs 3]
+                                    [--backend embedded|production|both]
 
 Generates one demo district (Đức Trọng) with N parcels, writes it as a planner would
 send it (GeoPackage, or zipped Shapefile with TCVN3 owner names and no .prj), then in
@@ -14,6 +15,13 @@ the per-run ratios, each process's peak RSS (the largest of the runs), and the f
 issue 12 asks of ingest: its peak RSS (VmHWM) minus the RSS just before
 ``ingest_file``, per million parcels, in GB (10^9 bytes; target <= 1.0), median and
 range of the runs.
+
+``--backend production`` (or ``both``) ingests into the production store instead (or
+as well, taking turns in each run): a real PostgreSQL 15 + PostGIS server started for
+the run by tests/servers.py (installed as the README's test command installs it), a
+fresh migrated database per run named by ``GISPORTAL_DATABASE`` in the ingest's
+process, which then writes the version with COPY. Its memory figure is the same
+measure, so the issue's "on either backend" is one number per backend.
 """
 
 from __future__ import annotations
@@ -72,12 +80,45 @@ print(dt, res.version.feature_count, hwm(), base)
 """
 
 
-def _run(code: str, *args: str) -> tuple[float, int, float, float]:
+def _run(code: str, *args: str, env: dict[str, str] | None = None,
+         ) -> tuple[float, int, float, float]:
     """Run ``code`` in a fresh interpreter: seconds, features, peak MiB, MiB before the
     measured call (after the imports)."""
     out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True,
-                         text=True).stdout.split()
+                         text=True, env=env).stdout.split()
     return float(out[0]), int(out[1]), int(out[2]) / 1024, int(out[3]) / 1024
+
+
+class Production:
+    """The production store for the runs: a PostgreSQL + PostGIS server of this bench,
+    a fresh migrated database per run (`env` names it to the ingest's process)."""
+
+    def __init__(self) -> None:
+        repo = str(Path(__file__).resolve().parents[1])
+        if repo not in sys.path:
+            sys.path.insert(0, repo)
+        from tests.servers import PostgresServer
+
+        self.server = PostgresServer.start()
+        self.names: list[str] = []
+
+    def env(self, run: int) -> dict[str, str]:
+        import os
+
+        from gisportal.store import postgres
+        from gisportal.store.postgis import MIGRATIONS
+
+        name = f"bench_ingest_{run}"
+        dsn = self.server.create_database(name)
+        self.names.append(name)
+        postgres.migrate(dsn, MIGRATIONS)
+        postgres.close_pools()  # this process keeps no session in it
+        return {**os.environ, "GISPORTAL_DATABASE": dsn}
+
+    def stop(self) -> None:
+        for name in self.names:
+            self.server.drop_database(name)
+        self.server.stop()
 
 
 def main() -> None:
@@ -89,7 +130,11 @@ def main() -> None:
                          "(e.g. 5 × 200 000 to measure memory at a million parcels)")
     ap.add_argument("--runs", type=int, default=3,
                     help="runs of each, alternated; the median counts (default 3)")
+    ap.add_argument("--backend", choices=["embedded", "production", "both"],
+                    default="embedded", help="the store ingested into (production: a real "
+                    "PostgreSQL + PostGIS started for the run)")
     args = ap.parse_args()
+    backends = ["embedded", "production"] if args.backend == "both" else [args.backend]
 
     from gisportal.demo import generate_district  # noqa: I001
     from gisportal.services.demo import PARCEL_FIELD_NAMES
@@ -131,44 +176,56 @@ def main() -> None:
         # Several districts in one file are too wide for the one-district CRS inference.
         crs = "EPSG:5899" if args.districts > 1 else ""
         runs = Runs()
-        for i in range(args.runs):  # alternated: both see the same machine state
-            read_s, n_read, read_mb, read_base = _run(READ, str(read_path), enc)
-            ingest_s, n_ing, ingest_mb, ingest_base = _run(INGEST, str(path),
-                                                           str(tmp / f"home{i}"), crs)
-            shutil.rmtree(tmp / f"home{i}", ignore_errors=True)
-            assert n_read == n_ing
-            for name, value in (("read", read_s), ("ingest", ingest_s), ("read_mb", read_mb),
-                                ("read_growth", read_mb - read_base),
-                                ("ingest_mb", ingest_mb),
-                                ("ingest_growth", ingest_mb - ingest_base),
-                                # MiB → GB (10^9 bytes), per million parcels
-                                ("ingest_gb_per_million",
-                                 (ingest_mb - ingest_base) * 2**20 / 1e9 / (n_ing / 1e6))):
-                runs.add(name, value)
+        production = Production() if "production" in backends else None
+        try:
+            for i in range(args.runs):  # alternated: all see the same machine state
+                read_s, n_read, read_mb, read_base = _run(READ, str(read_path), enc)
+                runs.add("read", read_s)
+                runs.add("read_mb", read_mb)
+                runs.add("read_growth", read_mb - read_base)
+                for b in backends:
+                    env = production.env(i) if b == "production" and production else None
+                    ingest_s, n_ing, ingest_mb, ingest_base = _run(
+                        INGEST, str(path), str(tmp / f"home{i}{b}"), crs, env=env)
+                    shutil.rmtree(tmp / f"home{i}{b}", ignore_errors=True)
+                    assert n_read == n_ing
+                    for name, value in (
+                            (f"{b} ingest", ingest_s), (f"{b} ingest_mb", ingest_mb),
+                            (f"{b} ingest_growth", ingest_mb - ingest_base),
+                            # MiB → GB (10^9 bytes), per million parcels
+                            (f"{b} ingest_gb_per_million",
+                             (ingest_mb - ingest_base) * 2**20 / 1e9 / (n_ing / 1e6))):
+                        runs.add(name, value)
+        finally:
+            if production is not None:
+                production.stop()
         runs.close()
-    read, ingest = runs["read"], runs["ingest"]
-    over = ratio(ingest, read)
-    # Memory per million parcels (issue 12): the peak above the RSS just before the
-    # ingest (the interpreter with its libraries, about 250 MiB whatever the data),
-    # scaled to 10^6 parcels, in GB; each run gives one value.
-    per_million = runs["ingest_gb_per_million"]
-    result = {
+    read = runs["read"]
+    result: dict[str, object] = {
         "parcels": n_ing, "format": args.format, "generate_s": round(gen, 2),
-        "pyogrio_read_s": read.as_dict(3), "ingest_s": ingest.as_dict(3),
-        "ingest_over_read": over.as_dict(),
-        "read_peak_mib": round(runs["read_mb"].max),
-        "read_growth_mib": round(runs["read_growth"].max),
-        "ingest_peak_mib": round(runs["ingest_mb"].max),
-        "ingest_growth_mib": round(runs["ingest_growth"].max),
-        "ingest_peak_gb_per_million": per_million.as_dict(3),
-    }
+        "pyogrio_read_s": read.as_dict(3), "read_peak_mib": round(runs["read_mb"].max),
+        "read_growth_mib": round(runs["read_growth"].max)}
+    for b in backends:
+        ingest = runs[f"{b} ingest"]
+        # Memory per million parcels (issue 12): the peak above the RSS just before the
+        # ingest (the interpreter with its libraries, about 250 MiB whatever the data),
+        # scaled to 10^6 parcels, in GB; each run gives one value.
+        result[b] = {"ingest_s": ingest.as_dict(3),
+                     "ingest_over_read": ratio(ingest, read).as_dict(),
+                     "ingest_peak_mib": round(runs[f"{b} ingest_mb"].max),
+                     "ingest_growth_mib": round(runs[f"{b} ingest_growth"].max),
+                     "ingest_peak_gb_per_million":
+                         runs[f"{b} ingest_gb_per_million"].as_dict(3)}
     print(json.dumps(result, indent=1))
     print_peers("pyogrio", "gdal", "shapely")
     print(f"plain pyogrio read {read.text()}")
-    print(f"ingest_file        {ingest.text()}")
-    print(f"ingest / plain pyogrio read = {over.text()} (target <= 5x)")
-    print(f"ingest peak RSS growth per million parcels {per_million.text('GB')} "
-          "(target <= 1.0 GB)")
+    for b in backends:
+        ingest = runs[f"{b} ingest"]
+        print(f"{b}: ingest_file {ingest.text()}")
+        print(f"{b}: ingest / plain pyogrio read = {ratio(ingest, read).text()} "
+              "(target <= 5x)")
+        print(f"{b}: ingest peak RSS growth per million parcels "
+              f"{runs[f'{b} ingest_gb_per_million'].text('GB')} (target <= 1.0 GB)")
 
 
 if __name__ == "__main__":
