@@ -75,7 +75,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
@@ -243,10 +243,35 @@ class _PgLayer:
     #: contract) gives as ISO text
     as_text: frozenset[str] = frozenset()
 
+    #: `head`'s rendered statements, by (columns, fid first)
+    heads: dict[tuple[tuple[str, ...], bool], sql.SQL] = field(default_factory=dict,
+                                                               compare=False)
+
     def select(self, names: Sequence[str]) -> sql.Composable:
         return sql.SQL(", ").join(
             sql.SQL("{}::text" if n in self.as_text else "{}").format(
                 sql.Identifier(self.sql_names[n])) for n in names)
+
+    def head(self, names: Sequence[str], fid: bool) -> sql.SQL:
+        """``SELECT [fid,] geom, <columns> FROM <table> WHERE `` as rendered text, made
+        once per column list: composing and quoting a dozen identifiers on every look-up
+        cost about a tenth of its time in Python (profiled); the table and its columns
+        never change, so neither does the text."""
+        key = (tuple(names), fid)
+        found = self.heads.get(key)
+        if found is None:
+            select = [sql.SQL("fid")] if fid else []
+            # The column itself, not ST_AsBinary(geom): in binary results a geometry
+            # arrives as the EWKB PostGIS keeps, which shapely reads (the SRID comes
+            # along), and the server spends no function call per row (a whole layer
+            # reads in half the time).
+            select.append(sql.SQL("geom"))
+            if names:
+                select.append(self.select(names))
+            found = sql.SQL(sql.SQL("SELECT {} FROM {} WHERE ").format(
+                sql.SQL(", ").join(select), self.table).as_string(None))
+            self.heads[key] = found
+        return found
 
 
 class PostgisStore(Store):
@@ -586,15 +611,7 @@ class PostgisStore(Store):
                ) -> tuple[list[tuple[Any, ...]], np.ndarray]:
         """Rows (EWKB first, or fid then EWKB) of the matching features in stored order,
         and their geometries decoded."""
-        select = [sql.SQL("fid")] if fid else []
-        # The column itself, not ST_AsBinary(geom): in binary results a geometry arrives
-        # as the EWKB PostGIS keeps, which shapely reads (the SRID comes along), and the
-        # server spends no function call per row (a whole layer reads in half the time).
-        select.append(sql.SQL("geom"))
-        if names:
-            select.append(pg.select(names))
-        query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY fid").format(
-            sql.SQL(", ").join(select), pg.table, where)
+        query = sql.Composed([pg.head(names, fid), where, sql.SQL(" ORDER BY fid")])
         # Binary results: integers, floats and WKB arrive without text parsing.
         rows = self._select(query, params, binary=True)
         at = 1 if fid else 0
