@@ -1,6 +1,8 @@
 """The shipped reference facts: complete, consistent, and usable offline."""
 
+import collections
 import csv
+import datetime
 import unicodedata
 from datetime import date
 
@@ -95,3 +97,76 @@ def test_seed_files_are_nfc_utf8():
     with open(data_dir("seeds") / "land_use_codes.csv", encoding="utf-8") as fh:
         header = next(csv.reader(fh))
     assert header[:2] == ["code", "group"]
+
+
+# -- the province from 2025-07-01: units, lineage, former districts and their zones ------
+
+
+def test_todays_province_has_124_units_of_three_levels():
+    units = seeds.current_units()
+    assert len(units) == 124
+    levels = collections.Counter(u.level for u in units.values())
+    assert levels == {"commune": 103, "ward": 20, "special_zone": 1}
+    assert {u.valid_from for u in units.values()} == {seeds.MERGER_DATE}
+    assert set(levels) <= set(seeds.UNIT_LEVELS)
+    (phu_quy,) = (u for u in units.values() if u.level == "special_zone")
+    assert phu_quy.name == "Đặc khu Phú Quý"
+
+
+def test_every_unit_is_made_of_former_communes_of_the_three_provinces():
+    parts = seeds.lineage()
+    assert len(parts) == 335
+    assert {p.unit for p in parts} == set(seeds.current_units())
+    assert collections.Counter(p.province for p in parts) == {"68": 141, "60": 123, "67": 71}
+    former = seeds.former_districts()
+    assert {p.district for p in parts} == set(former)  # each former district has communes
+    for p in parts:
+        assert former[p.district].province == p.province, p
+        assert p.share in ("full", "partial")
+        assert p.level in seeds.UNIT_LEVELS
+
+
+def test_a_former_commune_leads_to_its_current_unit_and_back():
+    """Phường 7 of Đà Lạt, as older certificates name it, is in today's ward Lang Biang -
+    Đà Lạt; that ward lists it among the former communes it was made of."""
+    (ward,) = seeds.current_units_of_former("24769")
+    assert (ward.code, ward.name, ward.level) == ("24846", "Phường Lang Biang - Đà Lạt", "ward")
+    parts = seeds.former_parts_of("24846")
+    assert ("24769", "Phường 7", "672", "68", "full") in {
+        (p.code, p.name, p.district, p.province, p.share) for p in parts}
+    assert seeds.current_units_of_former("99999") == ()
+    assert seeds.former_parts_of("99999") == ()
+
+
+def test_a_former_commune_split_in_two_leads_to_both_units():
+    split = [code for code, n in collections.Counter(
+        p.code for p in seeds.lineage()).items() if n > 1]
+    assert len(split) == 2
+    for code in split:
+        units = seeds.current_units_of_former(code)
+        assert len(units) == 2 and units[0] != units[1]
+        assert {p.share for p in seeds.lineage() if p.code == code} == {"partial"}
+
+
+def test_former_districts_carry_the_zone_of_their_province():
+    """Former Lâm Đồng surveyed in TM-3 107°45′ (EPSG:5899); former Đắk Nông and Bình
+    Thuận in 108°30′ (EPSG:9218) — the same as the national table of meridians says for
+    the province."""
+    former = seeds.former_districts()
+    assert len(former) == 28
+    by_province = collections.Counter(d.province for d in former.values())
+    assert by_province == {"60": 10, "67": 8, "68": 10}
+    for d in former.values():
+        meridian = seeds.meridian_for(d.province_name.removeprefix("Tỉnh "))
+        assert (d.meridian_deg, d.epsg) == (meridian.meridian_deg, meridian.epsg), d
+        assert d.valid_to == seeds.MERGER_DATE - datetime.timedelta(days=1)
+    assert (former["593"].short_name, former["593"].epsg) == ("Phan Thiết", 9218)
+    assert (former["678"].short_name, former["678"].epsg) == ("Đức Trọng", 5899)
+    assert "offshore" in former["602"].note
+
+
+def test_the_new_seeds_are_nfc_text():
+    for unit in seeds.current_units().values():
+        assert unicodedata.is_normalized("NFC", unit.name)
+    for part in seeds.lineage():
+        assert unicodedata.is_normalized("NFC", part.name)

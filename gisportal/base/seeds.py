@@ -2,8 +2,10 @@
 
 Land-use codes with official colours, VN-2000 TM-3 central meridians of the 63
 pre-2025 provinces, Vietnam's provinces with approximate centres and extents, Lâm
-Đồng's administrative units as a dated hierarchy with their communes, and the
-per-district status of the 2021–2030 plans. The files are data: changing a colour
+Đồng's administrative units as a dated hierarchy with their communes, the province as
+it is from 2025-07-01 (its 124 communes and wards, the former communes each was made
+of, and the 28 former districts with their VN-2000 zone), and the per-district status
+of the 2021–2030 plans. The files are data: changing a colour
 or adding a unit is a reviewed data change, not a code change.
 """
 
@@ -44,6 +46,16 @@ __all__ = [
     "Commune",
     "communes",
     "communes_of",
+    "MERGER_DATE",
+    "UNIT_LEVELS",
+    "CurrentUnit",
+    "FormerPart",
+    "FormerDistrict",
+    "current_units",
+    "lineage",
+    "former_parts_of",
+    "current_units_of_former",
+    "former_districts",
 ]
 
 #: Colour drawn for a code that is not in the catalogue at all.
@@ -447,3 +459,120 @@ def communes_of(district_code: str) -> dict[str, Commune]:
     """
     code = str(district_code).strip()
     return {c.code: c for c in communes().values() if c.district == code}
+
+
+# ----------------------------------------------------- the province from 2025-07-01
+
+
+#: The day the district level ended and Lâm Đồng, Đắk Nông and Bình Thuận became one
+#: province of 124 communes and wards (Resolution 202/2025/QH15 and 1654–1687/NQ-UBTVQH15).
+MERGER_DATE = date(2025, 7, 1)
+
+#: Level identifiers of communes and their Vietnamese names (the JSON carries the
+#: identifier; pages show the name).
+UNIT_LEVELS = {"commune": "xã", "ward": "phường", "township": "thị trấn",
+               "special_zone": "đặc khu"}
+
+
+@dataclass(frozen=True)
+class CurrentUnit:
+    """A commune, ward or special zone of the province from `MERGER_DATE`."""
+
+    code: str
+    name: str
+    level: str  # a key of UNIT_LEVELS
+    valid_from: date
+
+
+@dataclass(frozen=True)
+class FormerPart:
+    """One former commune (before `MERGER_DATE`) that went, wholly or in part, into a
+    current unit: what older land certificates name."""
+
+    unit: str  # the current unit's code
+    code: str
+    name: str
+    level: str
+    district: str  # the former district's code (as on 2025-06-30: 682 is the merged Đạ Huoai)
+    province: str  # the former province's GSO code: 68 Lâm Đồng, 67 Đắk Nông, 60 Bình Thuận
+    share: str  # full | partial (split between two current units)
+
+
+@dataclass(frozen=True)
+class FormerDistrict:
+    """A district of the three former provinces, with the VN-2000 TM-3 zone its surveys
+    were made in: every cadastre and plan of it is in that zone."""
+
+    code: str
+    name: str
+    province: str
+    province_name: str
+    meridian_deg: float
+    epsg: int
+    valid_to: date
+    note: str = ""
+
+    @property
+    def short_name(self) -> str:
+        for prefix in ("Thành phố ", "Huyện ", "Thị xã "):
+            if self.name.startswith(prefix):
+                return self.name[len(prefix):]
+        return self.name
+
+
+@cache
+def current_units() -> dict[str, CurrentUnit]:
+    """The 124 communes, wards and special zone of today's province by GSO code
+    (``seeds/units_2025.csv``)."""
+    return {r["code"]: CurrentUnit(r["code"], r["name"], r["level"],
+                                   date.fromisoformat(r["valid_from"]))
+            for r in _read_csv("units_2025.csv")}
+
+
+@cache
+def lineage() -> tuple[FormerPart, ...]:
+    """Every (current unit, former commune) pair of the 2025 reorganisation
+    (``seeds/lineage_2025.csv``), by current unit then former code."""
+    return tuple(FormerPart(r["unit_code"], r["former_code"], r["former_name"],
+                            r["former_level"], r["former_district"], r["former_province"],
+                            r["share"])
+                 for r in _read_csv("lineage_2025.csv"))
+
+
+@cache
+def _parts_by_unit() -> dict[str, tuple[FormerPart, ...]]:
+    out: dict[str, list[FormerPart]] = {}
+    for part in lineage():
+        out.setdefault(part.unit, []).append(part)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+@cache
+def _parts_by_former() -> dict[str, tuple[FormerPart, ...]]:
+    out: dict[str, list[FormerPart]] = {}
+    for part in lineage():
+        out.setdefault(part.code, []).append(part)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def former_parts_of(unit_code: str) -> tuple[FormerPart, ...]:
+    """The former communes a current unit was made of (empty for an unknown code)."""
+    return _parts_by_unit().get(str(unit_code).strip(), ())
+
+
+def current_units_of_former(commune_code: str) -> tuple[CurrentUnit, ...]:
+    """The current unit(s) a former commune went into: one, or two when it was split
+    (``share = partial``); empty for a code that is not a former commune."""
+    units = current_units()
+    return tuple(units[p.unit] for p in _parts_by_former().get(str(commune_code).strip(), ()))
+
+
+@cache
+def former_districts() -> dict[str, FormerDistrict]:
+    """The 28 districts of former Lâm Đồng, Đắk Nông and Bình Thuận by GSO code, with
+    their TM-3 meridian and its EPSG code (``seeds/former_districts.csv``)."""
+    return {r["code"]: FormerDistrict(r["code"], r["name"], r["former_province"],
+                                      r["former_province_name"], float(r["meridian_deg"]),
+                                      int(r["epsg"]), date.fromisoformat(r["valid_to"]),
+                                      r["note"])
+            for r in _read_csv("former_districts.csv")}
