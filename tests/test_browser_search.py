@@ -67,3 +67,29 @@ def test_search_by_sheet_and_parcel_then_open_the_sheet(live):
         page.get_by_text("Huyện Đức Trọng").last.wait_for()
     assert errors == [], errors
     assert outside_requests(live, requests) == []
+
+
+def test_a_former_ward_finds_todays_ward_with_a_note_and_a_box(live):
+    """ "Phường 9, Đà Lạt", as an older certificate names it: the list shows today's
+    Phường Lâm Viên - Đà Lạt, says that Phường 9 is in it since 1 July 2025, and its
+    button zooms to the former ward's published outline (code 24778 in the boundary)."""
+    with chromium_page() as (page, errors, requests):
+        page.goto(live + "/districts/678")
+        page.wait_for_function("() => window.gpMap !== undefined")
+        page.fill("#gp-search-q", "Phường 9, Đà Lạt")
+        page.press("#gp-search-q", "Enter")
+        first = page.locator("#gp-result .gp-places li").first
+        first.wait_for()
+        assert "Phường Lâm Viên - Đà Lạt" in first.locator("button").inner_text()
+        assert "Phường" in first.locator(".lv").inner_text()
+        note = first.locator(".gp-note").inner_text()
+        assert "Phường 9 (Thành phố Đà Lạt)" in note and "01/07/2025" in note
+        assert first.locator("button").is_enabled()
+        page.evaluate("window.gpMap.setView([12.5, 108.9], 9, {animate: false})")
+        first.locator("button").click()
+        # Back over the 2 km box of the boundary (around Đức Trọng's test point).
+        page.wait_for_function("() => window.gpMap.getCenter().lat < 12 && "
+                               "window.gpMap.getZoom() > 12")
+        screenshot(page, "search-former-ward")
+    assert errors == [], errors
+    assert outside_requests(live, requests) == []

@@ -80,10 +80,12 @@ def test_places_best_first_and_capped(demo):
     places = search(store, "xa", "678")["places"]
     assert 0 < len(places) <= MAX_PLACES
     # "duc": the district (prefix of "duc trong") comes before the communes that merely
-    # contain it; every answer contains the query.
+    # contain it; every answer contains the query, in its name or, for today's unit
+    # found by a former commune, in that commune's name.
     places = search(store, "duc", "678")["places"]
     assert places[0]["code"] == "678"
-    assert all("duc" in fold(p["name"]) for p in places)
+    assert all("duc" in fold(p["name"]) or "duc" in fold(p["former"]["name"])
+               for p in places)
     # Exact short name first: "Đức Hưng", not "Đông Hưng" or others.
     assert search(store, "duc hung", "678")["places"][0]["name"] == "Xã Đức Hưng"
 
@@ -226,3 +228,65 @@ def test_district_page_has_the_search_box(client):
     assert 'id="gp-search"' in html and 'id="gp-search-q"' in html
     assert "Tìm địa danh, tờ/thửa hoặc tọa độ" in html
     assert "Find a place, sheet/parcel or coordinates" in html
+
+
+# ------------------------------------------------ today's units (from 2025-07-01)
+
+
+def test_a_former_ward_and_city_finds_todays_ward_and_says_so(demo):
+    """As an older certificate writes it: "Phường 7, Đà Lạt" is today's Phường Lang
+    Biang - Đà Lạt, and the answer names the former ward and city."""
+    _, store, _ = demo
+    for q in ("Phường 7, Đà Lạt", "phuong 7 da lat", "Phường 7 - Thành phố Đà Lạt"):
+        first = search(store, q)["places"][0]
+        assert (first["code"], first["name"], first["level"], first["current"]) == (
+            "24846", "Phường Lang Biang - Đà Lạt", "ward", True), q
+        assert first["former"] == {"code": "24769", "name": "Phường 7", "level": "ward",
+                                   "district": "672", "district_name": "Thành phố Đà Lạt"}
+        assert first["note"] == ("Phường 7 (Thành phố Đà Lạt) — từ 01/07/2025 thuộc "
+                                 "Phường Lang Biang - Đà Lạt")
+        assert first["note_en"].endswith("since 1 July 2025 in Phường Lang Biang - Đà Lạt")
+        assert first["valid_from"] == "2025-07-01"
+
+
+def test_todays_unit_by_its_own_name_and_in_former_bình_thuận(demo):
+    _, store, _ = demo
+    first = search(store, "lang biang da lat")["places"][0]
+    assert (first["code"], first["current"]) == ("24846", True)
+    assert "former" not in first  # found by its own name
+    # A ward of former Phan Thiết (Bình Thuận), by its former name and city.
+    first = search(store, "Phường Hàm Tiến, Phan Thiết")["places"][0]
+    assert (first["name"], first["former"]["district"]) == ("Phường Mũi Né", "593")
+
+
+def test_a_split_former_commune_leads_to_both_units(demo):
+    """A former commune split between two units: both are answered, each saying that
+    only part of it went there."""
+    from gisportal.base import seeds
+
+    split = next(p for p in seeds.lineage() if p.share == "partial")
+    places = [p for p in search(store_of(demo), split.name)["places"]
+              if p.get("former", {}).get("code") == split.code]
+    assert {p["code"] for p in places} == {u.code for u in
+                                          seeds.current_units_of_former(split.code)}
+    assert all("một phần" in p["note"] and "part of it" in p["note_en"] for p in places)
+
+
+def test_todays_unit_takes_the_box_of_its_former_communes(demo):
+    """Where the published boundary layer holds a unit's former communes (real GSO codes),
+    the unit's box covers theirs; the demo's synthetic communes have other codes, so
+    there the unit has no box (its button is disabled, not pointed at nowhere)."""
+    from gisportal.base import seeds
+    from gisportal.services import search as sr
+
+    first, second = seeds.former_parts_of("24846")[:2]
+    boxes = {first.code: (108.40, 11.93, 108.45, 11.97),
+             second.code: (108.44, 11.90, 108.50, 11.95),
+             "99999": (100.0, 10.0, 101.0, 11.0)}  # not one of its former communes
+    unit = next(u for u in sr._unit_places() if u.code == "24846" and u.former is None)
+    assert sr._unit_answer(unit, boxes)["bbox"] == [108.40, 11.90, 108.50, 11.97]
+    assert sr._unit_answer(unit, {})["bbox"] is None
+
+
+def store_of(demo):
+    return demo[1]

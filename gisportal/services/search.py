@@ -5,12 +5,20 @@ WGS 84 "lat, lon", a sheet + parcel ("12/345", "tờ 12 thửa 345 Liên Nghĩa"
 otherwise a place name matched without diacritics ("duc trong" → Huyện Đức Trọng).
 The first three answer what `gisportal.services.lookup` answers; place names answer a list of
 districts and communes with their WGS 84 bounding boxes, best match first.
+
+Places include today's communes and wards (from 2025-07-01, `seeds.current_units`),
+found by their own name or by the name of a former commune they were made of, as older
+land certificates write it: "Phường 7, Đà Lạt" finds "Phường Lang Biang - Đà Lạt", and
+the answer says which former commune matched (``former``) and what became of it
+(``note`` in Vietnamese, ``note_en``). A current unit's box is that of its former
+communes in the published boundary layers, when they are there.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -58,6 +66,63 @@ class _Place:
     district: str
     keys: tuple[str, ...]  # folded full name, then folded short name
     bbox: tuple[float, float, float, float] | None  # WGS 84 lon/lat
+    #: a current unit found by this former commune's name (seeds.FormerPart)
+    former: seeds.FormerPart | None = None
+    current: bool = False
+
+
+def _words(folded: str) -> str:
+    """A folded name or query with its punctuation as spaces: "phuong 7, da lat" and
+    "phuong 7 - da lat" both read "phuong 7 da lat"."""
+    return " ".join(re.sub(r"[,;.\-–/()]+", " ", folded).split())
+
+
+@cache
+def _unit_places() -> tuple[_Place, ...]:
+    """Today's units by their own names, then by each former commune's name alone and
+    with its former district ("phuong 7", "phuong 7 da lat", "phuong 7 thanh pho da
+    lat"); a current unit's places, whatever name found them, lead to it."""
+    places = []
+    for unit in seeds.current_units().values():
+        key = _words(fold(unit.name))
+        places.append(_Place(unit.level, unit.code, unit.name, "", (key, _short(key)),
+                             None, current=True))
+    districts = seeds.former_districts()
+    for part in seeds.lineage():
+        unit = seeds.current_units()[part.unit]
+        name = _words(fold(part.name))
+        district = districts.get(part.district)
+        keys = [name, _short(name)]
+        if district is not None:
+            for dn in (_words(fold(district.name)), _words(fold(district.short_name))):
+                keys += [f"{name} {dn}", f"{_short(name)} {dn}"]
+        places.append(_Place(unit.level, unit.code, unit.name, "", tuple(keys), None,
+                             former=part, current=True))
+    return tuple(places)
+
+
+def _unit_answer(p: _Place, bboxes: dict[str, tuple[float, float, float, float]],
+                 ) -> dict[str, Any]:
+    """A current unit as a search answer: its box from its former communes' boxes, and,
+    when a former commune's name found it, which one and what became of it."""
+    boxes = [bboxes[f.code] for f in seeds.former_parts_of(p.code) if f.code in bboxes]
+    bbox = [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+            max(b[3] for b in boxes)] if boxes else None
+    out: dict[str, Any] = {"level": p.level, "code": p.code, "name": p.name,
+                           "district": None, "bbox": bbox, "current": True,
+                           "valid_from": seeds.MERGER_DATE.isoformat()}
+    if p.former is not None:
+        f = p.former
+        district = seeds.former_districts().get(f.district)
+        where = f" ({district.name})" if district else ""
+        out["former"] = {"code": f.code, "name": f.name, "level": f.level,
+                         "district": f.district,
+                         "district_name": district.name if district else None}
+        part = "một phần " if f.share == "partial" else ""
+        part_en = "part of it " if f.share == "partial" else ""
+        out["note"] = (f"{f.name}{where} — từ 01/07/2025 {part}thuộc {p.name}")
+        out["note_en"] = (f"{f.name}{where} — since 1 July 2025 {part_en}in {p.name}")
+    return out
 
 
 def _short(folded: str) -> str:
@@ -147,13 +212,25 @@ def _places(store: Store, q: str, district: str | None) -> list[dict[str, Any]]:
         b = store.published(code, "boundary")
         if b is not None:
             candidates.extend(p for p in _boundary_places(store, b) if p.level == "commune")
+    # Former communes' boxes (their codes are those the lineage names) for today's units.
+    bboxes = {p.code: p.bbox for p in candidates if p.level == "commune" and p.code and p.bbox}
     found = []
+    words = _words(q)
     for p in candidates:
         s = _score(p, q)
         if s is not None:
             found.append(((s, p.district != district, p.level != "district", p.keys[0]), p))
+    best: dict[str, tuple[tuple, _Place]] = {}  # a current unit once, by its best match
+    for p in _unit_places():
+        s = _score(p, words)
+        if s is not None:
+            rank = (s, True, True, p.keys[0])
+            if p.code not in best or rank < best[p.code][0]:
+                best[p.code] = (rank, p)
+    found.extend(best.values())
     found.sort(key=lambda t: t[0])
-    return [{"level": p.level, "code": p.code, "name": p.name, "district": p.district,
+    return [_unit_answer(p, bboxes) if p.current else
+            {"level": p.level, "code": p.code, "name": p.name, "district": p.district,
              "bbox": list(p.bbox) if p.bbox else None}
             for _, p in found[:MAX_PLACES]]
 

@@ -72,6 +72,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "no_places": ("Không tìm thấy địa danh nào", "No place found"),
     "search_error": ("Không tìm được", "Search failed"),
     "level_district": ("Huyện / thành phố", "District"),
+    # Today's units (from 2025-07-01), named by their level in search answers.
+    "level_commune": ("Xã", "Commune"),
+    "level_ward": ("Phường", "Ward"),
+    "level_township": ("Thị trấn", "Township"),
+    "level_special_zone": ("Đặc khu", "Special zone"),
     "disclaimer": ("Phiếu này chỉ có giá trị tham khảo, lập từ dữ liệu đã công bố trên cổng "
                    "thông tin; không thay thế văn bản cung cấp thông tin quy hoạch của cơ quan "
                    "có thẩm quyền.",

@@ -95,11 +95,27 @@ def _schemas() -> dict[str, Any]:
                 "message": text, "message_en": text}},
         "place": {
             "type": "object", "required": ["level", "code", "name", "district", "bbox"],
-            "properties": {"level": {"type": "string", "enum": ["district", "commune"]},
-                           "code": text, "name": text, "district": text,
+            "properties": {"level": {"type": "string", "enum": [
+                               "district", "commune", "ward", "township", "special_zone"]},
+                           "code": text, "name": text,
+                           "district": {**text, "nullable": True,
+                                        "description": "the district of a place of the "
+                                        "plans' geography; null for today's units (no "
+                                        "district level since 2025-07-01)"},
                            "bbox": {"type": "array", "nullable": True, "minItems": 4,
                                     "maxItems": 4, "items": {"type": "number"},
-                                    "description": "WGS 84 [west, south, east, north]"}}},
+                                    "description": "WGS 84 [west, south, east, north]"},
+                           "current": {"type": "boolean", "description": "one of today's "
+                                       "124 communes and wards (from 2025-07-01)"},
+                           "valid_from": {"type": "string", "format": "date"},
+                           "former": {"type": "object", "description": "the former "
+                                      "commune whose name found today's unit",
+                                      "properties": {"code": text, "name": text,
+                                                     "level": text, "district": text,
+                                                     "district_name": text_or_null}},
+                           "note": {**text, "description": "what became of that former "
+                                    "commune, in Vietnamese"},
+                           "note_en": {**text, "description": "the same in English"}}},
         "health": {
             "type": "object", "required": ["status", "checks"],
             "properties": {

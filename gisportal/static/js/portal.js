@@ -268,8 +268,11 @@
       var b = el("button", null, p.name);
       b.type = "button";
       b.appendChild(document.createTextNode(" "));
-      b.appendChild(el("span", "lv", (p.level === "district" ? t("level_district") : t("commune")) +
-        (p.code ? " · " + p.code : "")));
+      // Today's units (p.current) by their own level; the boundary layers' communes are
+      // the former ones, of any level.
+      var lv = p.level === "district" ? t("level_district") :
+        (p.current && S["level_" + p.level] ? t("level_" + p.level) : t("commune"));
+      b.appendChild(el("span", "lv", lv + (p.code ? " · " + p.code : "")));
       var bb = p.bbox;
       if (bb && bb.length === 4 && bb.every(isFinite)) {
         b.addEventListener("click", function () {
@@ -279,6 +282,9 @@
         b.disabled = true;
       }
       li.appendChild(b);
+      if (p.note) {  // found by a former commune's name: what became of it
+        li.appendChild(el("div", "gp-note", CFG.lang === "en" ? (p.note_en || p.note) : p.note));
+      }
       ul.appendChild(li);
     });
     result.appendChild(ul);
