@@ -540,31 +540,24 @@ def lineage() -> tuple[FormerPart, ...]:
 
 
 @cache
-def _parts_by_unit() -> dict[str, tuple[FormerPart, ...]]:
+def _parts_by(attribute: str) -> dict[str, tuple[FormerPart, ...]]:
+    """The lineage grouped by ``unit`` (current code) or ``code`` (former code)."""
     out: dict[str, list[FormerPart]] = {}
     for part in lineage():
-        out.setdefault(part.unit, []).append(part)
-    return {k: tuple(v) for k, v in out.items()}
-
-
-@cache
-def _parts_by_former() -> dict[str, tuple[FormerPart, ...]]:
-    out: dict[str, list[FormerPart]] = {}
-    for part in lineage():
-        out.setdefault(part.code, []).append(part)
+        out.setdefault(getattr(part, attribute), []).append(part)
     return {k: tuple(v) for k, v in out.items()}
 
 
 def former_parts_of(unit_code: str) -> tuple[FormerPart, ...]:
     """The former communes a current unit was made of (empty for an unknown code)."""
-    return _parts_by_unit().get(str(unit_code).strip(), ())
+    return _parts_by("unit").get(str(unit_code).strip(), ())
 
 
 def current_units_of_former(commune_code: str) -> tuple[CurrentUnit, ...]:
     """The current unit(s) a former commune went into: one, or two when it was split
     (``share = partial``); empty for a code that is not a former commune."""
     units = current_units()
-    return tuple(units[p.unit] for p in _parts_by_former().get(str(commune_code).strip(), ()))
+    return tuple(units[p.unit] for p in _parts_by("code").get(str(commune_code).strip(), ()))
 
 
 @cache
