@@ -93,3 +93,33 @@ def test_a_former_ward_finds_todays_ward_with_a_note_and_a_box(live):
         screenshot(page, "search-former-ward")
     assert errors == [], errors
     assert outside_requests(live, requests) == []
+
+
+@pytest.fixture(scope="module")
+def live_lien_nghia(tmp_path_factory):
+    """Đức Trọng with a cadastre of Thị trấn Liên Nghĩa (commune code 24958)."""
+    tmp = tmp_path_factory.mktemp("lien-nghia")
+    home = tmp / "home"
+    store = open_store(home, crs="EPSG:5899")
+    grid = parcel_grid(1, 3)
+    grid["MaXa"] = "24958"
+    assert ingest_file(store, write_shapefile_zip(grid, tmp / "p.zip"), "parcels", "678",
+                       publish=True).published
+    store.close()
+    with live_server(home) as base:
+        yield base
+
+
+def test_the_parcel_panel_names_todays_commune_and_the_former_ones(live_lien_nghia):
+    with chromium_page() as (page, errors, requests):
+        page.goto(live_lien_nghia + "/districts/678")
+        page.wait_for_function("() => window.gpMap !== undefined")
+        page.fill("#gp-search-q", "tờ 1 thửa 2")
+        page.press("#gp-search-q", "Enter")
+        page.locator("#gp-result .gp-dl").wait_for()
+        panel = page.locator("#gp-result").inner_text()
+        assert "Xã Đức Trọng (24958)" in panel
+        assert "Thị trấn Liên Nghĩa, Huyện Đức Trọng" in panel
+        screenshot(page, "parcel-units")
+    assert errors == [], errors
+    assert outside_requests(live_lien_nghia, requests) == []

@@ -6,6 +6,7 @@ import geopandas as gpd
 import pytest
 import shapely
 
+from gisportal.base import seeds
 from gisportal.base.crs import to_lonlat
 from gisportal.base.errors import NotFoundError, UsageError
 from gisportal.services import lookup as lk
@@ -285,3 +286,61 @@ def test_a_lookup_asks_the_catalogue_once_whatever_the_number_of_districts(
         if backend == "production":
             # The catalogue, the parcel, the plan zones over it: one statement each.
             assert len(statements) <= 3, (name, statements)
+
+
+# -- today's units (issue 13): the answer names today's commune and the former ones ------
+
+
+def test_units_name_todays_ward_and_the_former_ward_and_city():
+    from gisportal.services.lookup import units_of
+
+    assert units_of("24778", "672") == {
+        "current": {"code": "24778", "name": "Phường Lâm Viên - Đà Lạt", "level": "ward"},
+        "former": [{"code": "24778", "name": "Phường 9", "level": "ward"},
+                   {"code": "672", "name": "Thành phố Đà Lạt", "level": "district"}]}
+
+
+def test_units_of_a_commune_of_cat_tien_name_both_former_districts():
+    """Cát Tiên (683) merged into Đạ Huoai (682) on 2025-01-01, then the district level
+    ended: a certificate may name either district."""
+    from gisportal.services.lookup import units_of
+
+    answer = units_of("25180", "683")
+    assert answer["current"] == {"code": "25180", "name": "Xã Cát Tiên 2",
+                                 "level": "commune"}
+    assert answer["former"] == [
+        {"code": "25180", "name": "Thị trấn Phước Cát", "level": "township"},
+        {"code": "682", "name": "Huyện Đạ Huoai", "level": "district"},
+        {"code": "683", "name": "Huyện Cát Tiên", "level": "district"}]
+
+
+def test_units_say_nothing_for_an_unknown_or_foreign_commune_and_offer_both_of_a_split():
+    from gisportal.base import seeds
+    from gisportal.services.lookup import units_of
+
+    assert units_of("67801", "678") is None  # the demo's synthetic code
+    assert units_of(None, "678") is None
+    assert units_of("24778", "678") is None  # Phường 9 of Đà Lạt is not in Đức Trọng
+    split = next(p for p in seeds.lineage() if p.share == "partial")
+    answer = units_of(split.code, split.district)
+    assert answer["current"] is None
+    assert {u["code"] for u in answer["current_options"]} == {
+        u.code for u in seeds.current_units_of_former(split.code)}
+
+
+def test_a_parcel_of_lien_nghia_is_answered_with_todays_commune(store, tmp_path):
+    """A cadastre of Đức Trọng whose commune code is Thị trấn Liên Nghĩa's (24958): the
+    answer names today's unit and the former town and district, on both backends."""
+    from tests.conftest import parcel_grid, write_shapefile_zip
+
+    grid = parcel_grid(1, 2)
+    grid["MaXa"] = "24958"
+    ingest_file(store, write_shapefile_zip(grid, tmp_path / "lien_nghia.zip"), "parcels",
+                "678", publish=True)
+    units = lk.lookup_key(store, "678", 1, 1)["units"]
+    (current,) = (u for u in seeds.current_units_of_former("24958"))
+    assert units["current"] == {"code": current.code, "name": current.name,
+                                "level": current.level}
+    assert units["former"] == [
+        {"code": "24958", "name": "Thị trấn Liên Nghĩa", "level": "township"},
+        {"code": "678", "name": "Huyện Đức Trọng", "level": "district"}]

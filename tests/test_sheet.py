@@ -56,3 +56,26 @@ def test_bad_sheet_requests_get_a_page_not_a_500(client, url, status):
     r = client.get(url)
     assert r.status_code == status
     assert "text/html" in r.content_type
+
+
+def test_sheet_names_todays_commune_and_the_former_ones(home, store, tmp_path):
+    """A parcel of Thị trấn Liên Nghĩa (24958): the sheet names today's commune (Xã Đức
+    Trọng) and the former town and district its certificate may name; a parcel whose
+    commune code is no former commune shows neither row (see the fixture's 24778 of Đà
+    Lạt in Đức Trọng)."""
+    from tests.conftest import parcel_grid, write_shapefile_zip
+
+    grid = parcel_grid(1, 2)
+    grid["MaXa"] = "24958"
+    assert ingest_file(store, write_shapefile_zip(grid, tmp_path / "ln.zip"), "parcels",
+                       "678", publish=True).published
+    client = create_app({"home": str(home)}).test_client()
+    page = client.get("/parcels/678/1/1").get_data(as_text=True)
+    assert "Xã Đức Trọng (24958)" in page
+    assert "Thị trấn Liên Nghĩa, Huyện Đức Trọng" in page
+    assert "Đơn vị hành chính hiện nay" in page
+
+
+def test_sheet_without_a_known_former_commune_has_no_unit_rows(client):
+    page = client.get("/parcels/678/1/3").get_data(as_text=True)
+    assert "Đơn vị hành chính hiện nay" not in page

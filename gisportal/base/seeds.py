@@ -55,6 +55,7 @@ __all__ = [
     "lineage",
     "former_parts_of",
     "current_units_of_former",
+    "former_commune",
     "former_districts",
 ]
 
@@ -553,11 +554,17 @@ def former_parts_of(unit_code: str) -> tuple[FormerPart, ...]:
     return _parts_by("unit").get(str(unit_code).strip(), ())
 
 
+def former_commune(commune_code: str) -> tuple[FormerPart, ...]:
+    """The lineage rows of one former commune: one, or two when it was split (empty for a
+    code that is not a former commune of the province)."""
+    return _parts_by("code").get(str(commune_code).strip(), ())
+
+
 def current_units_of_former(commune_code: str) -> tuple[CurrentUnit, ...]:
     """The current unit(s) a former commune went into: one, or two when it was split
     (``share = partial``); empty for a code that is not a former commune."""
     units = current_units()
-    return tuple(units[p.unit] for p in _parts_by("code").get(str(commune_code).strip(), ()))
+    return tuple(units[p.unit] for p in former_commune(commune_code))
 
 
 @cache

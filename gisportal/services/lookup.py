@@ -40,7 +40,7 @@ from gisportal.store.base import Store, Version
 from gisportal.store.derived import derived
 
 __all__ = ["NO_PARCEL", "OUTSIDE_DISTRICTS", "lookup_key", "lookup_lonlat", "lookup_xy",
-           "parse_coordinate"]
+           "parse_coordinate", "units_of"]
 
 #: Messages of a point look-up that finds no parcel: (Vietnamese, English).
 NO_PARCEL = ("Không có thửa đất tại điểm này", "No parcel here")
@@ -171,7 +171,49 @@ def _answer(store: Store, published: Published, district: str, version: Version,
         },
         "planned": _planned(store, plan, geom),
         "plan": plan_info,
+        "units": units_of(None if _na(row.get("commune")) else row.get("commune"), district),
     }
+
+
+def _unit(code: str, name: str, level: str) -> dict[str, str]:
+    return {"code": code, "name": name, "level": level}
+
+
+def units_of(commune: Any, district: str) -> dict[str, Any] | None:
+    """Today's unit of a parcel and the former units its certificate may name, from the
+    parcel's commune code (a GSO code of before 2025-07-01, as cadastres carry it).
+
+    ``current`` is today's commune or ward (`seeds.current_units_of_former`); ``former``
+    lists the former commune, then its district as on 2025-06-30, then the parcel's
+    plan district when that is another (Cát Tiên and Đạ Tẻh were merged into Đạ Huoai
+    on 2025-01-01). A former commune split between two units has ``current`` null and
+    both in ``current_options``: which one holds the parcel needs today's boundaries.
+    None when the code is no former commune of the province (the demo's synthetic codes,
+    a typing error in a file) or one of another district than the parcel's: the answer
+    then says nothing rather than guessing.
+    """
+    if commune is None:
+        return None
+    parts = seeds.former_commune(str(commune).strip())
+    if not parts:
+        return None
+    part = parts[0]
+    listed = seeds.communes().get(part.code)  # the plans' districts (681–683 apart)
+    if district not in (part.district, listed.district if listed else None):
+        return None  # a commune of another district: the file's code is not to be trusted
+    former = [_unit(part.code, part.name, part.level)]
+    districts = seeds.former_districts()
+    for code in dict.fromkeys((part.district, district)):
+        if code in districts:
+            former.append(_unit(code, districts[code].name, "district"))
+        else:  # the parcel's plan district (a known one: the look-up checked it)
+            former.append(_unit(code, seeds.district(code).name, "district"))
+    current = [_unit(u.code, u.name, u.level) for u in seeds.current_units_of_former(part.code)]
+    answer: dict[str, Any] = {"current": current[0] if len(current) == 1 else None,
+                              "former": former}
+    if len(current) > 1:
+        answer["current_options"] = current
+    return answer
 
 
 def _na(v: Any) -> bool:

@@ -77,6 +77,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "level_ward": ("Phường", "Ward"),
     "level_township": ("Thị trấn", "Township"),
     "level_special_zone": ("Đặc khu", "Special zone"),
+    "unit_today": ("Đơn vị hành chính hiện nay (từ 01/07/2025)",
+                   "Commune or ward today (from 1 July 2025)"),
+    "unit_former": ("Địa danh cũ (trước 01/07/2025)", "Former commune and district"),
+    "or": ("hoặc", "or"),
     "disclaimer": ("Phiếu này chỉ có giá trị tham khảo, lập từ dữ liệu đã công bố trên cổng "
                    "thông tin; không thay thế văn bản cung cấp thông tin quy hoạch của cơ quan "
                    "có thẩm quyền.",

@@ -31,6 +31,8 @@ _ERROR = {"$ref": "#/components/responses/error"}
 def _schemas() -> dict[str, Any]:
     text = {"type": "string"}
     text_or_null = {"type": "string", "nullable": True}
+    unit = {"type": "object", "required": ["code", "name", "level"],
+            "properties": {"code": text, "name": text, "level": text}}
     number_or_null = {"type": "number", "nullable": True}
     point = {"type": "object", "required": ["lat", "lon"],
              "properties": {"lat": {"type": "number"}, "lon": {"type": "number"}}}
@@ -92,7 +94,16 @@ def _schemas() -> dict[str, Any]:
                 "district": text_or_null,
                 "point": {**point, "nullable": True},
                 "reason": {"type": "string", "enum": ["no_parcel", "outside_districts"]},
-                "message": text, "message_en": text}},
+                "message": text, "message_en": text,
+                "units": {
+                    "type": "object", "nullable": True,
+                    "description": "today's commune or ward (from 2025-07-01) and the "
+                                   "former commune and district(s) the parcel's commune "
+                                   "code names; null when that code is no former commune "
+                                   "of the province",
+                    "properties": {"current": {**unit, "nullable": True},
+                                   "former": {"type": "array", "items": unit},
+                                   "current_options": {"type": "array", "items": unit}}}}},
         "place": {
             "type": "object", "required": ["level", "code", "name", "district", "bbox"],
             "properties": {"level": {"type": "string", "enum": [

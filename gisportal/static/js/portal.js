@@ -164,6 +164,13 @@
     var dl = el("dl", "gp-dl");
     var cname = parcel.commune_name || (conf.communes || {})[String(parcel.commune)];
     row(dl, "commune", cname ? cname + " (" + parcel.commune + ")" : (parcel.commune || "—"));
+    var units = data.units;
+    if (units) {  // today's unit and the former ones an older certificate names
+      var now = units.current ? [units.current] : (units.current_options || []);
+      row(dl, "unit_today", now.map(function (u) { return u.name + " (" + u.code + ")"; })
+        .join(" " + t("or") + " "));
+      row(dl, "unit_former", (units.former || []).map(function (u) { return u.name; }).join(", "));
+    }
     row(dl, "sheet", parcel.sheet);
     row(dl, "parcel_no", parcel.parcel);
     row(dl, "area", fmtArea(parcel.area_m2));
