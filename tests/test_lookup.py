@@ -314,6 +314,20 @@ def test_units_of_a_commune_of_cat_tien_name_both_former_districts():
         {"code": "683", "name": "Huyện Cát Tiên", "level": "district"}]
 
 
+def test_units_of_a_commune_of_da_teh_name_the_district_on_its_certificate():
+    """Đạ Tẻh was code 682 until 2025-01-01; the merged Đạ Huoai took that code. A parcel
+    of the plans' district 682 names both districts, by name; one of the plans' Đạ Huoai
+    (681) names Đạ Huoai once, the name being the same before and after the merge."""
+    from gisportal.services.lookup import units_of
+
+    assert units_of("25126", "682")["former"] == [
+        {"code": "25126", "name": "Thị trấn Đạ Tẻh", "level": "township"},
+        {"code": "682", "name": "Huyện Đạ Huoai", "level": "district"},
+        {"code": "682", "name": "Huyện Đạ Tẻh", "level": "district"}]
+    assert [u["name"] for u in units_of("25096", "681")["former"]] == [
+        "Thị trấn Đạ M'ri", "Huyện Đạ Huoai"]
+
+
 def test_units_say_nothing_for_an_unknown_or_foreign_commune_and_offer_both_of_a_split():
     from gisportal.base import seeds
     from gisportal.services.lookup import units_of

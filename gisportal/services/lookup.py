@@ -21,6 +21,7 @@ in the next look-up's answer (no time-based cache could promise that).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping
 from typing import Any, TypeAlias
@@ -185,9 +186,11 @@ def units_of(commune: Any, district: str) -> dict[str, Any] | None:
 
     ``current`` is today's commune or ward (`seeds.current_units_of_former`); ``former``
     lists the former commune, then its district as on 2025-06-30, then the parcel's
-    plan district when that is another (Cát Tiên and Đạ Tẻh were merged into Đạ Huoai
-    on 2025-01-01). A former commune split between two units has ``current`` null and
-    both in ``current_options``: which one holds the parcel needs today's boundaries.
+    plan district when its name is another: Cát Tiên and Đạ Tẻh were merged into Đạ
+    Huoai on 2025-01-01, and the merged district took Đạ Tẻh's code 682, so a code alone
+    cannot say which district a certificate names. A former commune split between two
+    units has ``current`` null and both in ``current_options``: which one holds the
+    parcel needs today's boundaries.
     None when the code is no former commune of the province (the demo's synthetic codes,
     a typing error in a file) or one of another district than the parcel's: the answer
     then says nothing rather than guessing.
@@ -201,13 +204,13 @@ def units_of(commune: Any, district: str) -> dict[str, Any] | None:
     listed = seeds.communes().get(part.code)  # the plans' districts (681–683 apart)
     if district not in (part.district, listed.district if listed else None):
         return None  # a commune of another district: the file's code is not to be trusted
+    named = [(part.district, seeds.former_districts()[part.district].name)]
+    with contextlib.suppress(KeyError):  # the plan's district, when it is one of them
+        named.append((district, seeds.district(district).name))
     former = [_unit(part.code, part.name, part.level)]
-    districts = seeds.former_districts()
-    for code in dict.fromkeys((part.district, district)):
-        if code in districts:
-            former.append(_unit(code, districts[code].name, "district"))
-        else:  # the parcel's plan district (a known one: the look-up checked it)
-            former.append(_unit(code, seeds.district(code).name, "district"))
+    for code, name in named:
+        if name not in {u["name"] for u in former[1:]}:  # Đạ Huoai 681 is 682's name
+            former.append(_unit(code, name, "district"))
     current = [_unit(u.code, u.name, u.level) for u in seeds.current_units_of_former(part.code)]
     answer: dict[str, Any] = {"current": current[0] if len(current) == 1 else None,
                               "former": former}
