@@ -290,3 +290,12 @@ def test_todays_unit_takes_the_box_of_its_former_communes(demo):
 
 def store_of(demo):
     return demo[1]
+
+
+@pytest.mark.parametrize("q", [",,", ", -", "a.", "( )"])
+def test_punctuation_is_no_place_name(demo, q):
+    """A query of punctuation (and one letter or digit) is too short, as one letter is:
+    it would otherwise match the start of every unit's name."""
+    _, store, _ = demo
+    with pytest.raises(UsageError, match="too short"):
+        search(store, q)

@@ -203,7 +203,9 @@ def _score(place: _Place, q: str) -> int | None:
 
 
 def _places(store: Store, q: str, district: str | None) -> list[dict[str, Any]]:
-    if len(q) < 2:
+    words = _words(q)
+    # Punctuation is no name: ", -" would otherwise be a prefix of every unit's name.
+    if len(words) < 2:
         raise UsageError(f"{q!r} is too short to search for a place", where="q",
                          fix="type at least two letters of a district or commune name, "
                              "e.g. 'duc trong' or 'lien nghia'")
@@ -215,7 +217,6 @@ def _places(store: Store, q: str, district: str | None) -> list[dict[str, Any]]:
     # Former communes' boxes (their codes are those the lineage names) for today's units.
     bboxes = {p.code: p.bbox for p in candidates if p.level == "commune" and p.code and p.bbox}
     found = []
-    words = _words(q)
     for p in candidates:
         s = _score(p, q)
         if s is not None:
