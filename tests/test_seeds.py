@@ -109,6 +109,9 @@ def test_todays_province_has_124_units_of_three_levels():
     assert levels == {"commune": 103, "ward": 20, "special_zone": 1}
     assert {u.valid_from for u in units.values()} == {seeds.MERGER_DATE}
     assert set(levels) <= set(seeds.UNIT_LEVELS)
+    from gisportal.web.i18n import TEXT  # every level has its name on the pages
+
+    assert all(f"level_{level}" in TEXT for level in seeds.UNIT_LEVELS)
     (phu_quy,) = (u for u in units.values() if u.level == "special_zone")
     assert phu_quy.name == "Đặc khu Phú Quý"
 

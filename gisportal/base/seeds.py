@@ -236,15 +236,20 @@ class AdminUnit:
     @property
     def short_name(self) -> str:
         """Name without the "Huyện"/"Thành phố" prefix, for compact labels."""
-        for prefix in ("Thành phố ", "Huyện ", "Thị xã ", "Tỉnh "):
-            if self.name.startswith(prefix):
-                return self.name[len(prefix):]
-        return self.name
+        return _short_name(self.name)
 
     def valid_on(self, day: date) -> bool:
         return (self.valid_from is None or self.valid_from <= day) and (
             self.valid_to is None or day <= self.valid_to
         )
+
+
+def _short_name(name: str) -> str:
+    """A unit's name without its level ("Huyện", "Thành phố", ...), for compact labels."""
+    for prefix in ("Thành phố ", "Huyện ", "Thị xã ", "Tỉnh "):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
 
 
 def _date(value: str | None) -> date | None:
@@ -469,10 +474,9 @@ def communes_of(district_code: str) -> dict[str, Commune]:
 #: province of 124 communes and wards (Resolution 202/2025/QH15 and 1654–1687/NQ-UBTVQH15).
 MERGER_DATE = date(2025, 7, 1)
 
-#: Level identifiers of communes and their Vietnamese names (the JSON carries the
-#: identifier; pages show the name).
-UNIT_LEVELS = {"commune": "xã", "ward": "phường", "township": "thị trấn",
-               "special_zone": "đặc khu"}
+#: Level identifiers of communes (xã, phường, thị trấn, đặc khu), as the JSON carries
+#: them; pages name them through their ``level_<id>`` strings (gisportal.web.i18n).
+UNIT_LEVELS = ("commune", "ward", "township", "special_zone")
 
 
 @dataclass(frozen=True)
@@ -515,10 +519,8 @@ class FormerDistrict:
 
     @property
     def short_name(self) -> str:
-        for prefix in ("Thành phố ", "Huyện ", "Thị xã "):
-            if self.name.startswith(prefix):
-                return self.name[len(prefix):]
-        return self.name
+        """Name without the "Huyện"/"Thành phố" prefix, for compact labels."""
+        return _short_name(self.name)
 
 
 @cache
