@@ -23,7 +23,7 @@ __all__ = ["record_outcome"]
 logger = logging.getLogger(__name__)
 
 
-def _decision(home: Path, job: Job, version: Any) -> str | None:
+def _decision(home: DataHome, job: Job, version: Any) -> str | None:
     """The decision a published plan version carries (publish and rollback jobs)."""
     if job.kind not in ("publish", "rollback") or job.state != "done" or job.layer != "plan":
         return None

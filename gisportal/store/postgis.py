@@ -573,13 +573,11 @@ class PostgisStore(Store):
         the default's one per layer: a look-up's catalogue questions cost one round trip.
         Read where `published` reads (a replica unless pinned), as one statement, so the
         answer is one moment of the catalogue."""
-        if district is None:
-            rows = self._select(f"SELECT {_META_AS_TEXT_FIELDS} FROM versions "
-                                "WHERE status = 'published'")
-        else:
-            rows = self._select(f"SELECT {_META_AS_TEXT_FIELDS} FROM versions "
-                                "WHERE status = 'published' AND district = %s",
-                                (base.check_district_code(district),))
+        filters = base.catalogue_filter(district, None)
+        rows = self._select(f"SELECT {_META_AS_TEXT_FIELDS} FROM versions "
+                            "WHERE status = 'published'"
+                            + "".join(f" AND {column} = %s" for column in filters),
+                            list(filters.values()))
         out = {}
         for row in rows:
             v = version_from_row((*row[:_META_FIELD], _shared_meta(row[_META_FIELD]),
