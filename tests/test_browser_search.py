@@ -24,15 +24,20 @@ def live(tmp_path_factory):
     area = shapely.box(X0 - 1000, Y0 - 1000, X0 + 1000, Y0 + 1000)
     # A 2 km square is no outline of Đức Trọng: an upload of it is refused
     # (BOUNDARY-OUTLINE-MISFIT), so it is stored and published as it is.
-    b = gpd.GeoDataFrame({"level": ["district", "commune"], "code": ["678", "24778"],
-                          "name": ["Huyện Đức Trọng", HOSTILE]}, geometry=[area, area],
-                         crs="EPSG:5899")
+    b = gpd.GeoDataFrame({"level": ["district", "commune", "commune"],
+                          "code": ["678", "24778", "24958"],
+                          "name": ["Huyện Đức Trọng", HOSTILE, "Thị trấn Liên Nghĩa"]},
+                         geometry=[area, area, area], crs="EPSG:5899")
     v = store.add_version("678", "boundary", b, source_name="b.gpkg", source_sha256="b" * 64,
                           created_by="test")
     workflow.publish(store, v.id, "test")
     plan = gpd.GeoDataFrame({"MaLoaiDat": ["ODT"]}, geometry=[area], crs="EPSG:5899")
     plan.to_file(tmp / "q.gpkg", driver="GPKG")
-    for kind, path in (("parcels", write_shapefile_zip(parcel_grid(), tmp / "p.zip")),
+    # Sheet 2 is a cadastre of Thị trấn Liên Nghĩa (commune code 24958); sheet 1 keeps
+    # 24778, which is no former commune of Đức Trọng (its parcels have no units).
+    grid = parcel_grid()
+    grid.loc[grid["SoTo"] == 2, "MaXa"] = "24958"
+    for kind, path in (("parcels", write_shapefile_zip(grid, tmp / "p.zip")),
                        ("plan", tmp / "q.gpkg")):
         assert ingest_file(store, path, kind, "678", publish=True,
                            consultation=kind == "plan").published, kind
@@ -95,26 +100,11 @@ def test_a_former_ward_finds_todays_ward_with_a_note_and_a_box(live):
     assert outside_requests(live, requests) == []
 
 
-@pytest.fixture(scope="module")
-def live_lien_nghia(tmp_path_factory):
-    """Đức Trọng with a cadastre of Thị trấn Liên Nghĩa (commune code 24958)."""
-    tmp = tmp_path_factory.mktemp("lien-nghia")
-    home = tmp / "home"
-    store = open_store(home, crs="EPSG:5899")
-    grid = parcel_grid(1, 3)
-    grid["MaXa"] = "24958"
-    assert ingest_file(store, write_shapefile_zip(grid, tmp / "p.zip"), "parcels", "678",
-                       publish=True).published
-    store.close()
-    with live_server(home) as base:
-        yield base
-
-
-def test_the_parcel_panel_names_todays_commune_and_the_former_ones(live_lien_nghia):
+def test_the_parcel_panel_names_todays_commune_and_the_former_ones(live):
     with chromium_page() as (page, errors, requests):
-        page.goto(live_lien_nghia + "/districts/678")
+        page.goto(live + "/districts/678")
         page.wait_for_function("() => window.gpMap !== undefined")
-        page.fill("#gp-search-q", "tờ 1 thửa 2")
+        page.fill("#gp-search-q", "tờ 2 thửa 1")
         page.press("#gp-search-q", "Enter")
         page.locator("#gp-result .gp-dl").wait_for()
         panel = page.locator("#gp-result").inner_text()
@@ -122,4 +112,4 @@ def test_the_parcel_panel_names_todays_commune_and_the_former_ones(live_lien_ngh
         assert "Thị trấn Liên Nghĩa, Huyện Đức Trọng" in panel
         screenshot(page, "parcel-units")
     assert errors == [], errors
-    assert outside_requests(live_lien_nghia, requests) == []
+    assert outside_requests(live, requests) == []
