@@ -46,12 +46,17 @@ def live(tmp_path_factory):
         yield base
 
 
+def search_from_district_page(page, base: str, q: str) -> None:
+    """Open Đức Trọng's page, wait for its map, and search for `q` as a resident types it."""
+    page.goto(base + "/districts/678")
+    page.wait_for_function("() => window.gpMap !== undefined")
+    page.fill("#gp-search-q", q)
+    page.press("#gp-search-q", "Enter")
+
+
 def test_search_by_sheet_and_parcel_then_open_the_sheet(live):
     with chromium_page() as (page, errors, requests):
-        page.goto(live + "/districts/678")
-        page.wait_for_function("() => window.gpMap !== undefined")
-        page.fill("#gp-search-q", "tờ 1 thửa 3")
-        page.press("#gp-search-q", "Enter")
+        search_from_district_page(page, live, "tờ 1 thửa 3")
         page.locator("#gp-result .gp-planned li").first.wait_for()
         panel = page.locator("#gp-result").inner_text()
         assert "ODT" in panel and "100" in panel
@@ -66,9 +71,7 @@ def test_search_by_sheet_and_parcel_then_open_the_sheet(live):
         assert page.evaluate("window.__pwned === undefined")
         screenshot(page, "parcel-sheet")
         # A place name without diacritics lists the district.
-        page.goto(live + "/districts/678")
-        page.fill("#gp-search-q", "duc trong")
-        page.press("#gp-search-q", "Enter")
+        search_from_district_page(page, live, "duc trong")
         page.get_by_text("Huyện Đức Trọng").last.wait_for()
     assert errors == [], errors
     assert outside_requests(live, requests) == []
@@ -79,10 +82,7 @@ def test_a_former_ward_finds_todays_ward_with_a_note_and_a_box(live):
     Phường Lâm Viên - Đà Lạt, says that Phường 9 is in it since 1 July 2025, and its
     button zooms to the former ward's published outline (code 24778 in the boundary)."""
     with chromium_page() as (page, errors, requests):
-        page.goto(live + "/districts/678")
-        page.wait_for_function("() => window.gpMap !== undefined")
-        page.fill("#gp-search-q", "Phường 9, Đà Lạt")
-        page.press("#gp-search-q", "Enter")
+        search_from_district_page(page, live, "Phường 9, Đà Lạt")
         first = page.locator("#gp-result .gp-places li").first
         first.wait_for()
         assert "Phường Lâm Viên - Đà Lạt" in first.locator("button").inner_text()
@@ -102,10 +102,7 @@ def test_a_former_ward_finds_todays_ward_with_a_note_and_a_box(live):
 
 def test_the_parcel_panel_names_todays_commune_and_the_former_ones(live):
     with chromium_page() as (page, errors, requests):
-        page.goto(live + "/districts/678")
-        page.wait_for_function("() => window.gpMap !== undefined")
-        page.fill("#gp-search-q", "tờ 2 thửa 1")
-        page.press("#gp-search-q", "Enter")
+        search_from_district_page(page, live, "tờ 2 thửa 1")
         page.locator("#gp-result .gp-dl").wait_for()
         panel = page.locator("#gp-result").inner_text()
         assert "Xã Đức Trọng (24958)" in panel
