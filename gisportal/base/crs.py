@@ -117,14 +117,22 @@ def _key(crs: CRS) -> str:
     return f"EPSG:{code}" if code else crs.to_wkt()
 
 
+@cache
+def _store_key() -> str:
+    """`_key` of the store CRS, worked out once: ``to_epsg`` costs ~35 µs, and every
+    look-up converts a point both ways."""
+    return _key(store_crs())
+
+
 def to_lonlat(x, y, crs: CRS | None = None):
     """Store-CRS (or ``crs``) easting/northing → WGS 84 lon, lat (arrays or scalars)."""
-    return transformer(_key(crs or store_crs()), "EPSG:4326").transform(x, y)
+    return transformer(_store_key() if crs is None else _key(crs), "EPSG:4326").transform(x, y)
 
 
 def from_lonlat(lon, lat, crs: CRS | None = None):
     """WGS 84 lon, lat → store-CRS (or ``crs``) easting, northing."""
-    return transformer("EPSG:4326", _key(crs or store_crs())).transform(lon, lat)
+    return transformer("EPSG:4326", _store_key() if crs is None else _key(crs)).transform(
+        lon, lat)
 
 
 def surveyor_to_xy(x_north: float, y_east: float) -> tuple[float, float]:
