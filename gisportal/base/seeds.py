@@ -57,6 +57,8 @@ __all__ = [
     "current_units_of_former",
     "former_commune",
     "former_districts",
+    "SurveyZone",
+    "survey_zone",
 ]
 
 #: Colour drawn for a code that is not in the catalogue at all.
@@ -339,14 +341,16 @@ class DistrictStatus:
     """Where a district's 2021–2030 plan and digitised cadastre stand."""
 
     district_code: str
-    plan_status: str  # approved | under_appraisal
+    plan_status: str  # approved | under_appraisal | unknown (no published fact)
     cadastre_status: str | None  # digitised | in_correction | None (not reported)
     as_of: str
     source: str
 
     @property
     def portal_status(self) -> str:
-        """One status for the province map: approved > in_correction > digitised > appraisal."""
+        """One status for the province map: approved > in_correction > digitised >
+        appraisal; ``unknown`` where no fact is published (former Đắk Nông and Bình
+        Thuận: the seeds table is the August 2023 announcement of former Lâm Đồng)."""
         if self.plan_status == "approved":
             return "approved"
         return self.cadastre_status or self.plan_status
@@ -578,3 +582,34 @@ def former_districts() -> dict[str, FormerDistrict]:
                                       int(r["epsg"]), date.fromisoformat(r["valid_to"]),
                                       r["note"])
             for r in _read_csv("former_districts.csv")}
+
+
+@dataclass(frozen=True)
+class SurveyZone:
+    """The VN-2000 TM-3 zone a district's surveys are in: its EPSG code and meridian."""
+
+    epsg: int
+    meridian_deg: float
+
+    @property
+    def crs(self) -> str:
+        return f"EPSG:{self.epsg}"
+
+
+def survey_zone(district_code: str) -> SurveyZone:
+    """The zone every cadastre and plan of a (former) district was surveyed in: the
+    meridian of its former province (Quyết định 973/2001/TT-TCĐC). A district of the
+    2024 map absent from `former_districts` (Đạ Tẻh's and Cát Tiên's codes 681, 683,
+    merged into Đạ Huoai on 2025-01-01) takes its former province's zone; an unknown
+    code the province's own (EPSG:5899 here)."""
+    code = str(district_code).strip()
+    found = former_districts().get(code)
+    if found is None:
+        unit = next((u for u in admin_units() if u.code == code and u.level == "district"),
+                    None)
+        found = next((f for f in former_districts().values()
+                      if unit is not None and f.province == unit.parent), None)
+    if found is not None:
+        return SurveyZone(found.epsg, found.meridian_deg)
+    prov = province()
+    return SurveyZone(int(str(prov["crs"]).split(":")[1]), float(prov["tm3_meridian_deg"]))

@@ -475,7 +475,7 @@ def _status(code: str, plans: list[Version], parcels: list[Version]) -> Workflow
                        plan_version=latest.id)
         out["plan_source"] = "workflow"
     else:
-        out.update(plan_status=fallback.plan_status if fallback else "under_appraisal",
+        out.update(plan_status=fallback.plan_status if fallback else "unknown",
                    plan_as_of=fallback.as_of if fallback else None, plan_source="seeds")
     if parcels:
         newest = parcels[0]

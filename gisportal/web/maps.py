@@ -173,7 +173,7 @@ def province_map(store: Store, lang: str = "vi", *,
     features, labels = [], []
     for d in seeds.districts():
         st = status_of.get(d.code)
-        portal = st.portal_status if st else "under_appraisal"
+        portal = st.portal_status if st else "unknown"
         s = statuses.get(portal, {"color": "#999999", "label": {"vi": portal, "en": portal}})
         props = {"code": d.code, "name": d.short_name, "status": portal,
                  "status_label": text(s["label"], lang), "color": s["color"]}

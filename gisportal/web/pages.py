@@ -27,7 +27,7 @@ def index():
     rows = []
     for d in seeds.districts():
         st = status.get(d.code)
-        portal = st.portal_status if st else "under_appraisal"
+        portal = st.portal_status if st else "unknown"
         s = labels.get(portal, {"color": "#999", "label": portal})
         rows.append({"code": d.code, "name": d.name, "status": portal,
                      "color": s["color"], "status_label": maps.text(s["label"], lang)})
