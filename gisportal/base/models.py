@@ -21,7 +21,7 @@ from gisportal.base.text import fold
 
 __all__ = ["Field", "LayerModel", "FieldMapping", "layer_model", "KINDS", "match_fields"]
 
-KINDS = ("parcels", "plan", "boundary")
+KINDS = ("parcels", "plan", "boundary", "annual_plan")
 FIELD_TYPES = ("str", "int", "float", "code")
 
 

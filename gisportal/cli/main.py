@@ -28,7 +28,7 @@ from gisportal.cli.errors import fail as _fail
 
 __all__ = ["main", "cli"]
 
-KIND = click.Choice(["parcels", "plan", "boundary"])
+KIND = click.Choice(["parcels", "plan", "boundary", "annual_plan"])
 #: Default demo size: 12 × 10 000 parcels, published with tiles in about 50 s on 2 cores.
 DEMO_PARCELS = 10_000
 
@@ -133,6 +133,10 @@ def cli(ctx: click.Context, home: str | None) -> None:
 # --------------------------------------------------------------------------- validate
 
 
+_YEAR_HELP = ("Annual plans (--kind annual_plan): the plan year of the features that carry "
+              "none, e.g. 2026 for a file of one year's projects.")
+
+
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--kind", type=KIND, required=True, help="Layer kind of the file.")
@@ -151,10 +155,11 @@ def cli(ctx: click.Context, home: str | None) -> None:
                    "and report every change; validation runs on the repaired layer.")
 @click.option("--repaired-out", type=click.Path(dir_okay=False, path_type=Path),
               help="With --repair: write the repaired layer here (GeoPackage, VN-2000 TM-3).")
+@click.option("--year", help=_YEAR_HELP)
 @click.pass_context
 @_limited
 def validate(ctx, file, kind, district, crs, encoding, layer, fields, fmt, out, repair,
-             repaired_out) -> None:
+             repaired_out, year) -> None:
     """Validate FILE and print the report (exit 0: no errors, 1: errors, 2: unreadable)."""
     from gisportal.outputs.report_html import report_html
     from gisportal.services.ingest import check_file
@@ -167,7 +172,7 @@ def validate(ctx, file, kind, district, crs, encoding, layer, fields, fmt, out, 
         checked = check_file(file, kind, district=district, crs=crs, encoding=encoding,
                              layer=layer, fields=_fields(fields), settings=ctx.obj["settings"],
                              store=_store(ctx) if district else None, repair=repair,
-                             progress=stages)
+                             year=year, progress=stages)
     except GisportalError as err:
         stages.close()
         _fail(err)
@@ -235,12 +240,13 @@ def _print_changes(changes) -> None:
 @click.option("--consultation", is_flag=True, help=_CONSULTATION_HELP)
 @click.option("--public-field", "public_fields", multiple=True, metavar="COLUMN",
               help="A source column residents may see (repeatable); others stay private.")
+@click.option("--year", help=_YEAR_HELP)
 @click.option("--user", default="cli", show_default=True, help="Recorded as the uploader.")
 @click.pass_context
 @_errors
 @_limited
 def ingest(ctx, file, kind, district, crs, encoding, layer, fields, publish, repair, update,
-           communes, confirm_removals, consultation, public_fields, user) -> None:
+           communes, confirm_removals, consultation, public_fields, year, user) -> None:
     """Store FILE as a new draft version; the last output line is the version id."""
     from gisportal.services.ingest import ingest_file
 
@@ -250,8 +256,8 @@ def ingest(ctx, file, kind, district, crs, encoding, layer, fields, publish, rep
                           crs=crs, encoding=encoding, layer=layer, fields=_fields(fields),
                           repair=repair, update=update, communes=communes,
                           confirm_removals=confirm_removals, consultation=consultation,
-                          public_fields=public_fields, settings=ctx.obj["settings"],
-                          progress=stages)
+                          public_fields=public_fields, year=year,
+                          settings=ctx.obj["settings"], progress=stages)
     finally:
         stages.close()
     s = res.report.summary()
@@ -259,7 +265,8 @@ def ingest(ctx, file, kind, district, crs, encoding, layer, fields, publish, rep
     click.echo(f"read: {read.get('driver')} {res.report.source}; CRS {read['crs']['crs']} "
                f"({read['crs']['origin']}); encoding {read.get('encoding') or '-'}")
     for f in res.report.findings:
-        if f.rule in ("CRS-INFERRED", "READ-ENCODING-DETECTED", "READ-ENCODING-UNCERTAIN"):
+        if f.rule in ("CRS-INFERRED", "READ-ENCODING-DETECTED", "READ-ENCODING-UNCERTAIN",
+                      "ANNUAL-YEAR-GIVEN", "ANNUAL-YEAR-DIFFERS"):
             click.echo(f"{f.level}: {f.rule}: {f.message('en')}")
     if res.update is not None:
         click.echo(res.update.one_line())

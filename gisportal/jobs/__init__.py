@@ -179,7 +179,7 @@ def submit_upload(home: str | Path | DataHome, stream: BinaryIO, filename: str |
                   repair: bool = False, publish: bool = False, update: bool = False,
                   communes: Sequence[str] | None = None,
                   public_fields: Sequence[str] | None = None,
-                  confirm_removals: bool = False,
+                  confirm_removals: bool = False, year: int | str | None = None,
                   settings: Mapping[str, Any] | None = None, start: bool = True) -> Job:
     """Save an uploaded file under ``uploads/<job id>/`` and queue a job on it.
 
@@ -211,6 +211,9 @@ def submit_upload(home: str | Path | DataHome, stream: BinaryIO, filename: str |
     confirm_removals
         With ``publish``: publish even if more than the threshold of the published
         features would be removed.
+    year
+        Annual plans: the plan year of the features that carry none (``--year``),
+        checked here like the other overrides.
 
     Raises
     ------
@@ -226,6 +229,9 @@ def submit_upload(home: str | Path | DataHome, stream: BinaryIO, filename: str |
     conf = _settings(home, settings)
     kind, district, layer, actor = _check(kind, district, layer, actor)
     overrides = _check_overrides(crs, encoding, fields)
+    from gisportal.pipeline.annual import check_year_option
+
+    overrides["year"] = check_year_option(year, layer)
     from gisportal.services.commune_update import check_commune_codes
 
     codes = [*check_commune_codes(communes)]  # (this module names list_jobs "list")
@@ -323,7 +329,7 @@ def submit_repair(home: str | Path | DataHome, job_id: int, *, actor: str, publi
                          fix="Choose the job of the upload whose report you read")
     params = {k: earlier.params.get(k) for k in (
         "upload", "upload_name", "upload_bytes", "format", "source_layer", "crs",
-        "encoding", "fields", "update", "communes", "public_fields")}
+        "encoding", "fields", "update", "communes", "public_fields", "year")}
     params.update(repair=True, publish=bool(publish), repair_of=earlier.id)
     return submit(home, "repair", district=earlier.district, layer=earlier.layer,
                   actor=actor, params=params, settings=settings, start=start)

@@ -527,8 +527,8 @@ class Worker:
         options = {"crs": p.get("crs"), "encoding": p.get("encoding"),
                    "layer": p.get("source_layer"), "fields": p.get("fields"),
                    "repair": bool(p.get("repair")), "update": bool(p.get("update")),
-                   "communes": p.get("communes") or None, "settings": settings,
-                   "progress": self.progress}
+                   "communes": p.get("communes") or None, "year": p.get("year"),
+                   "settings": settings, "progress": self.progress}
         result: dict[str, Any] = {"source": {"name": p.get("upload_name"), "sha256": None}}
         if job.kind == "check":
             checked = check_file(path, job.layer, district=job.district, store=store,

@@ -19,6 +19,7 @@ from gisportal.base import seeds
 from gisportal.base.errors import GisportalError, UsageError
 from gisportal.base.models import layer_model
 from gisportal.base.settings import load_settings
+from gisportal.pipeline.annual import check_year_option, give_year
 from gisportal.pipeline.memory import give_back, lean_heap
 from gisportal.pipeline.normalise import NormalisedLayer, normalise
 from gisportal.pipeline.read.sources import SourceLayer, read_source
@@ -68,6 +69,7 @@ def check_file(path: str | Path, kind: str, *, district: str | None = None,
                fields: Mapping[str, str] | None = None, settings: dict[str, Any] | None = None,
                store: Store | None = None, repair: bool = False,
                update: bool = False, communes: Sequence[str] | None = None,
+               year: int | str | None = None,
                progress: Callable[[str], None] | None = None) -> Checked:
     """Read, normalise and validate ``path`` as a layer of ``kind``; store nothing.
 
@@ -80,10 +82,14 @@ def check_file(path: str | Path, kind: str, *, district: str | None = None,
     of the communes it covers in the published layer (`gisportal.services.commune_update`) and
     the *resulting full layer* is validated; the report says what was replaced under
     ``update``.
+    With ``year`` (annual plans only), the features without a plan year take it
+    (`gisportal.pipeline.annual.give_year`): the year of a file of one year's projects
+    that carries none; ``read.year_given`` records it.
     """
     settings = settings or load_settings()
     model = layer_model(kind)
     district = seeds.district_code(district)
+    year = check_year_option(year, kind)  # refused before reading a large file
     # A big file's peak memory is mostly what the allocators keep of freed temporaries:
     # fixed glibc thresholds and a purge after each step keep it to what is alive
     # (gisportal.pipeline.memory).
@@ -100,6 +106,8 @@ def check_file(path: str | Path, kind: str, *, district: str | None = None,
     if progress:
         progress("normalise")
     norm = normalise(src, model, crs=crs, district=district, field_overrides=fields)
+    if year is not None:
+        give_year(norm, year)
     # The normalised frame carries every source attribute (src:* columns) and the
     # geometries: drop the reader's table now, it would double the memory of a big file.
     src.frame = src.frame.iloc[0:0]
@@ -131,6 +139,8 @@ def check_file(path: str | Path, kind: str, *, district: str | None = None,
         report.repair = repaired.to_dict()
     if update_info is not None:
         report.read["update"] = update_info.to_dict()
+    if year is not None:
+        report.read["year_given"] = year
     return Checked(src, norm, report, update_info)
 
 
@@ -154,7 +164,7 @@ def ingest_file(store: Store, path: str | Path, kind: str, district: str, *,
                 repair: bool = False, update: bool = False,
                 communes: Sequence[str] | None = None, confirm_removals: bool = False,
                 consultation: bool = False, public_fields: Sequence[str] | None = None,
-                settings: dict[str, Any] | None = None,
+                year: int | str | None = None, settings: dict[str, Any] | None = None,
                 progress: Callable[[str], None] | None = None) -> IngestResult:
     """Check ``path`` and store it as a new draft version of (district, kind).
 
@@ -163,12 +173,13 @@ def ingest_file(store: Store, path: str | Path, kind: str, district: str, *,
     beyond the threshold need ``confirm_removals``); when it cannot be, it stays a
     draft, ``published`` is False and ``not_published`` says why. ``update`` and
     ``communes``: see `check_file`. ``public_fields``: source columns the planner
-    marks public at upload (`gisportal.outputs.privacy.mark_public`).
+    marks public at upload (`gisportal.outputs.privacy.mark_public`). ``year``: the plan
+    year of an annual plan whose features carry none (see `check_file`).
     """
     district = seeds.district_code(district)
     checked = check_file(path, kind, district=district, crs=crs, encoding=encoding,
                          layer=layer, fields=fields, settings=settings, store=store,
-                         repair=repair, update=update, communes=communes,
+                         repair=repair, update=update, communes=communes, year=year,
                          progress=progress)
     model = checked.layer.model
     if progress:

@@ -53,8 +53,9 @@ __all__ = [
     "utc_now",
 ]
 
-#: Layer kinds a district can hold.
-KINDS: tuple[str, ...] = ("parcels", "plan", "boundary")
+#: Layer kinds a district can hold: the cadastre, the 2021–2030 plan, the boundaries and
+#: the annual land-use plans (one layer per district, holding every year's projects).
+KINDS: tuple[str, ...] = ("parcels", "plan", "boundary", "annual_plan")
 
 #: Statuses callers can see. Backends may use hidden statuses while writing.
 STATUSES: tuple[str, ...] = ("draft", "published", "superseded")

@@ -112,6 +112,10 @@ add_strings({
                       "nhỏ) và liệt kê mọi thay đổi", "Repair geometry automatically "
                       "(self-intersections, repeated vertices, small overlaps and gaps) and "
                       "list every change"),
+    "pl_year": ("Năm kế hoạch (kế hoạch sử dụng đất hằng năm)",
+                "Plan year (annual land-use plans)"),
+    "pl_year_hint": ("Cho các công trình, dự án trong tệp không ghi năm; vd. 2026",
+                     "For the projects of the file that carry no year; e.g. 2026"),
     "pl_send": ("Tải lên và kiểm tra", "Upload and check"),
     "pl_refused": ("Không thực hiện được", "Not done"),
     "pl_review_title": ("Phiên bản {v}", "Version {v}"),

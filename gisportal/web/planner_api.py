@@ -2,7 +2,8 @@
 data.
 
 - ``POST /api/jobs`` — multipart (``district``, ``kind``, ``file``; optional ``crs``,
-  ``encoding``, ``source_layer``, ``field`` = ``sheet=SO_TO`` repeated, ``repair``) with
+  ``encoding``, ``source_layer``, ``field`` = ``sheet=SO_TO`` repeated, ``repair``,
+  ``year`` for an ``annual_plan`` whose features carry no year) with
   an API token (``Authorization: Bearer gp_…``, no CSRF token) or a session (with its
   CSRF token) → 202, ``{"job", "url", "page"}`` and ``Location``; a file over
   ``max_upload_bytes`` → 413.

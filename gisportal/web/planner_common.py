@@ -152,8 +152,9 @@ def submit_from_request(district: str) -> jobs.Job:
 
     Form fields: ``kind`` (layer kind), ``file``, and optionally ``crs``, ``encoding``,
     ``source_layer``, ``field`` (``sheet=SO_TO``; repeated, or one per line),
-    ``repair``, ``update`` with ``communes`` (a commune update of a cadastre) and
-    ``public_field`` (source columns residents may see). Shared by the upload form and
+    ``repair``, ``update`` with ``communes`` (a commune update of a cadastre),
+    ``public_field`` (source columns residents may see) and ``year`` (an annual plan's
+    year for the features that carry none). Shared by the upload form and
     ``POST /api/jobs``.
 
     Raises
@@ -190,7 +191,7 @@ def submit_from_request(district: str) -> jobs.Job:
             source_layer=(form.get("source_layer") or "").strip() or None,
             fields=_field_overrides(form.getlist("field")), repair=repair,
             update=update, communes=communes or None, public_fields=public or None,
-            settings=settings())
+            year=(form.get("year") or "").strip() or None, settings=settings())
     except GisportalError as err:
         # Refused on arrival (too big, not a GIS file, a bad override): nothing is kept,
         # but who tried what stays on record.
@@ -202,7 +203,7 @@ def submit_from_request(district: str) -> jobs.Job:
         "bytes": job.params.get("upload_bytes"), "repair": repair,
         "crs": job.params.get("crs"), "encoding": job.params.get("encoding"),
         "update": update, "communes": job.params.get("communes"),
-        "public_fields": job.params.get("public_fields")})
+        "public_fields": job.params.get("public_fields"), "year": job.params.get("year")})
     return job
 
 
@@ -251,7 +252,8 @@ def form_values() -> dict[str, str]:
     return {"kind": f.get("kind", ""), "crs": f.get("crs", "")[:200],
             "encoding": f.get("encoding", ""), "source_layer": f.get("source_layer", "")[:200],
             "field": "\n".join(f.getlist("field"))[:2000], "repair": flag(f.get("repair")),
-            "update": flag(f.get("update")), "communes": f.get("communes", "")[:200]}
+            "update": flag(f.get("update")), "communes": f.get("communes", "")[:200],
+            "year": f.get("year", "")[:10]}
 
 
 def queue_publish(version: Version, *, confirm_removals: bool, consultation: bool,
