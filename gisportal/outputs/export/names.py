@@ -51,6 +51,9 @@ NATIONAL_NAMES: Mapping[str, Mapping[str, str]] = {
     "plan": {"zone_id": "MaVung", "land_use": "KyHieuMucDichSuDung", "commune": "MaXa",
              "name": "TenVung", "area_m2": "DienTich"},
     "boundary": {"level": "CapHC", "code": "MaDVHC", "name": "TenDVHC"},
+    "annual_plan": {"item_id": "MaDoiTuong", "year": "NamKeHoach", "name": "TenCongTrinh",
+                    "code": "MaDuAn", "land_use": "KyHieuMucDichSuDung", "area_m2": "DienTich",
+                    "decision": "SoQuyetDinh", "commune": "MaXa"},
 }
 
 #: National names longer than 10 characters → the short name cadastral Shapefiles use.
@@ -58,6 +61,8 @@ SHORT_NAMES: Mapping[str, str] = {
     "SoHieuToBanDo": "SHBANDO",
     "SoThuTuThua": "SHTHUA",
     "KyHieuMucDichSuDung": "KH_MDSD",
+    "TenCongTrinh": "TEN_CT",
+    "SoQuyetDinh": "SO_QD",
 }
 
 SHAPEFILE_NAME_LENGTH = 10

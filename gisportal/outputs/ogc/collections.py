@@ -103,7 +103,7 @@ class Collection:
 
 
 def published_collections(store: Store) -> list[Collection]:
-    """Every collection, by district then kind (parcels, plan, boundary)."""
+    """Every collection, by district then kind (parcels, plan, boundary, annual_plan)."""
     out = []
     for district in store.districts():
         for kind in KINDS:
@@ -127,7 +127,7 @@ def get_collection(store: Store, collection_id: str) -> Collection:
         raise NotFoundError(f"there is no collection {collection_id[:100]!r}",
                             where="collectionId",
                             fix="list the collections at /ogc/collections; ids are "
-                                "<district code>-<parcels|plan|boundary>, e.g. 678-parcels")
+                                "<district code>-<" + "|".join(KINDS) + ">, e.g. 678-parcels")
     return Collection(version)
 
 

@@ -83,11 +83,15 @@ PUBLIC_COLUMNS: dict[str, dict[str, str]] = {
                 "land_use": "land_use", "area_m2": "area_m2", "src_row": "fid"},
     "plan": {"zone_id": "zone_id", "land_use": "land_use"},
     "boundary": {"level": "level", "code": "code", "name": "name"},
+    # What the district map's overlay shows in its tooltip; the look-up says the rest.
+    "annual_plan": {"item_id": "item_id", "year": "year", "name": "name", "code": "code",
+                    "land_use": "land_use"},
 }
 
 #: Default (min, max) zoom per kind. Parcels start at 12 (below that a parcel is under a
 #: pixel) and stop at 16 (0.15 m per tile unit; the client overzooms beyond).
-ZOOMS: dict[str, tuple[int, int]] = {"parcels": (12, 16), "plan": (8, 15), "boundary": (6, 14)}
+ZOOMS: dict[str, tuple[int, int]] = {"parcels": (12, 16), "plan": (8, 15), "boundary": (6, 14),
+                                     "annual_plan": (10, 15)}
 
 #: GDAL MVT/PMTiles dataset options. SIMPLIFICATION is in tile units (1/4096 of a tile
 #: side) and so scales with the zoom: 2 units is 1/8 of a pixel on a 256 px tile, i.e.
