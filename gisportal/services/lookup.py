@@ -37,6 +37,7 @@ from gisportal.base.seeds import district_code
 from gisportal.outputs import privacy
 from gisportal.pipeline.normalise import source_attributes
 from gisportal.services import workflow
+from gisportal.services.annual import annual_plans
 from gisportal.store.base import Store, Version
 from gisportal.store.derived import derived
 
@@ -173,6 +174,7 @@ def _answer(store: Store, published: Published, district: str, version: Version,
         "planned": _planned(store, plan, geom),
         "plan": plan_info,
         "units": units_of(None if _na(row.get("commune")) else row.get("commune"), district),
+        "annual_plans": annual_plans(store, published, district, geom),
     }
 
 
@@ -316,6 +318,7 @@ def _nothing_here(store: Store, published: Published, x: float, y: float,
             answer["planned"] = [{"code": c, "name": cat.name(c), "name_en": cat.name(c, "en"),
                                   "color": cat.color(c), "area_m2": None, "share": None}
                                  for c in codes]
+    answer["annual_plans"] = annual_plans(store, published, district, shapely.Point(x, y))
     answer.update(reason=reason, message=vi, message_en=en)
     return answer
 
