@@ -301,17 +301,19 @@ def _alternative_crs() -> tuple[tuple[CRS, str, str], ...]:
     prov = seeds.province()
     own = float(prov["tm3_meridian_deg"])
     around = province_box().grown(0.05)
-    meridians = []
+    # The zones the province's former provinces surveyed in come before the neighbours':
+    # a former Bình Thuận cadastre mislabelled EPSG:5899 is in 108°30′, and 108°15′
+    # (Khánh Hòa's) would also put it inside today's larger province, 27 km off.
+    former = sorted({f.meridian_deg for f in seeds.former_districts().values()} - {own})
+    neighbours: set[float] = set()
     for p in seeds.vn_provinces(_NAMING_DAY):
         if Box(*p.bbox_lonlat).intersects(around):
             try:
-                m = seeds.meridian_for(p.name).meridian_deg
+                neighbours.add(seeds.meridian_for(p.name).meridian_deg)
             except KeyError:
                 continue
-            if m != own and m not in meridians:
-                meridians.append(m)
     out = [(vncrs.tm3_crs(m), f"VN-2000 / TM-3 {m}°", _tm3_arg(m))
-           for m in (own, *sorted(meridians))]
+           for m in (own, *former, *sorted(neighbours - {own, *former}))]
     out += [(CRS.from_epsg(code), CRS.from_epsg(code).name, f"EPSG:{code}")
             for code in (3405, 3406, 32648, 32649, 4326, 4756)]
     return tuple(out)

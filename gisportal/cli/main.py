@@ -378,9 +378,11 @@ def versions(ctx, district, kind, as_json) -> None:
 @click.option("--lon")
 @click.option("--x", "x_north", help="VN-2000 X = northing, as on a land certificate.")
 @click.option("--y", "y_east", help="VN-2000 Y = easting.")
+@click.option("--zone", help="TM-3 zone of --x/--y: 5899 (107°45′) or 9218 (108°30′); "
+                             "default: the district's, else the one the point fits.")
 @click.pass_context
 @_errors
-def lookup(ctx, district, sheet, parcel, commune, lat, lon, x_north, y_east) -> None:
+def lookup(ctx, district, sheet, parcel, commune, lat, lon, x_north, y_east, zone) -> None:
     """Look a parcel up and print the same JSON as /api/lookup (with personal fields)."""
     from gisportal.services import lookup as lk
 
@@ -398,7 +400,7 @@ def lookup(ctx, district, sheet, parcel, commune, lat, lon, x_north, y_east) -> 
         if x_north is None or y_east is None:
             raise UsageError("--x and --y go together",
                              fix="X is the northing and Y the easting, as on the certificate")
-        answer = lk.lookup_xy(store, x_north, y_east, district, public=False)
+        answer = lk.lookup_xy(store, x_north, y_east, district, zone=zone, public=False)
     else:
         raise UsageError("nothing to look up",
                          fix="give --district with --sheet and --parcel, or --lat and --lon, "

@@ -54,7 +54,8 @@ class NormalisedLayer:
         return {"crs": self.crs_choice.to_dict(), "fields": self.mapping.to_dict()}
 
 
-def _choose_crs(src, override: str | None, anchor) -> vncrs.CRSChoice:
+def _choose_crs(src, override: str | None, anchor,
+                district: str | None = None) -> vncrs.CRSChoice:
     if override:
         c = vncrs.parse_crs(override)
         return vncrs.CRSChoice(c, "override", f"given with --crs: {vncrs.describe(c)}",
@@ -69,7 +70,7 @@ def _choose_crs(src, override: str | None, anchor) -> vncrs.CRSChoice:
     if len(present) == 0:
         raise InputError("no feature has a geometry", where=src.source_name,
                          fix="export the layer again with its geometry")
-    return vncrs.infer_crs(tuple(shapely.total_bounds(present)), anchor)
+    return vncrs.infer_crs(tuple(shapely.total_bounds(present)), anchor, district)
 
 
 #: Whole numbers up to 2**53 are exact in a float64; a "whole" float beyond that is not
@@ -313,7 +314,7 @@ def normalise(src, model: LayerModel, *, crs: str | None = None,
             anchor = seeds.district(district).anchor_lonlat
         except KeyError:
             anchor = None
-    choice = _choose_crs(src, crs, anchor)
+    choice = _choose_crs(src, crs, anchor, district)
 
     geoms = gdf.geometry.values
     gtypes = shapely.get_type_id(geoms)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from collections.abc import Mapping
 from typing import Any, TypeAlias
 
@@ -122,8 +123,10 @@ def _measured(geom):
     return thin if shapely.is_valid(thin) else shapely.make_valid(thin)
 
 
-def _planned(store: Store, plan: Version | None, geom) -> list[dict[str, Any]]:
-    """Planned uses over ``geom``: intersection areas with plan zones, by code."""
+def _planned(store: Store, plan: Version | None, geom, factor: float = 1.0,
+             ) -> list[dict[str, Any]]:
+    """Planned uses over ``geom``: intersection areas with plan zones, by code, in m² of
+    the district's survey zone (``factor``: see `_zone_factor`)."""
     if plan is None:
         return []
     zones = store.records(plan.id, bbox=tuple(shapely.bounds(geom)), columns=["land_use"])
@@ -131,8 +134,8 @@ def _planned(store: Store, plan: Version | None, geom) -> list[dict[str, Any]]:
         return []
     geom = _measured(geom)
     inter = shapely.intersection(np.array([z["geometry"] for z in zones], dtype=object), geom)
-    areas = shapely.area(inter)
-    total = float(shapely.area(geom))
+    areas = shapely.area(inter) * factor
+    total = float(shapely.area(geom)) * factor
     cat = seeds.land_use_catalogue()
     by_code: dict[str, float] = {}
     for zone, a in zip(zones, areas, strict=True):
@@ -146,13 +149,24 @@ def _planned(store: Store, plan: Version | None, geom) -> list[dict[str, Any]]:
     return sorted(out, key=lambda d: -d["area_m2"])
 
 
+def _zone_factor(district: str, geom) -> float:
+    """Area in the district's survey zone over area on the store grid, at the parcel
+    (`vncrs.area_factor`): 1 for a district of former Lâm Đồng (surveyed on the store's
+    own TM-3 107°45′); for one of former Bình Thuận or Đắk Nông (108°30′) the legal area
+    differs from the grid's by up to 0.04 %, more than a declared area's tolerance."""
+    minx, miny, maxx, maxy = shapely.bounds(geom)
+    return float(vncrs.area_factor((minx + maxx) / 2, (miny + maxy) / 2,
+                                   vncrs.zone_crs(district)))
+
+
 def _answer(store: Store, published: Published, district: str, version: Version,
             row: Mapping[str, Any], *, public: bool) -> dict[str, Any]:
     """The JSON answer for one parcel, a `Store.records` record."""
     geom = row["geometry"]
     cat = seeds.land_use_catalogue()
     plan, plan_info = _plan_info(published, district)
-    computed = float(shapely.area(geom))
+    factor = _zone_factor(district, geom)
+    computed = float(shapely.area(geom)) * factor
     declared = row.get("area_m2")
     use = row.get("land_use")
     lon, lat = vncrs.to_lonlat(*shapely.get_coordinates(shapely.point_on_surface(geom))[0])
@@ -171,7 +185,7 @@ def _answer(store: Store, published: Published, district: str, version: Version,
             "version": version.id,
             "point": {"lat": round(float(lat), 7), "lon": round(float(lon), 7)},
         },
-        "planned": _planned(store, plan, geom),
+        "planned": _planned(store, plan, geom, factor),
         "plan": plan_info,
         "units": units_of(None if _na(row.get("commune")) else row.get("commune"), district),
         "annual_plans": annual_plans(store, published, district, geom),
@@ -324,11 +338,13 @@ def _nothing_here(store: Store, published: Published, x: float, y: float,
 
 
 def _lookup_store_xy(store: Store, x: float, y: float, district: str | None,
-                     *, public: bool) -> dict[str, Any]:
+                     *, public: bool, published: Published | None = None) -> dict[str, Any]:
     """The point look-up in the store CRS; its one catalogue query is the district's
-    layers when the caller names the district, every district's when it is to be found."""
+    layers when the caller names the district, every district's when it is to be found
+    (or the caller's `published`, when it has asked already)."""
     district = district_code(district) if district else None
-    published = store.published_versions(district)
+    if published is None:
+        published = store.published_versions(district)
     if district is None:
         district = _district_at(store, published, x, y)
         if district is None:
@@ -349,10 +365,106 @@ def lookup_lonlat(store: Store, lat: Any, lon: Any, district: str | None = None,
     return _lookup_store_xy(store, float(x), float(y), district, public=public)
 
 
+def province_zones() -> list[vncrs.CRS]:
+    """The survey zones of the province's districts, the store's own first (EPSG:5899,
+    then EPSG:9218 for the districts of former Đắk Nông and Bình Thuận)."""
+    zones = {vncrs.zone_crs(d.code).to_epsg(): vncrs.zone_crs(d.code)
+             for d in seeds.districts()}
+    own = vncrs.store_crs().to_epsg()
+    return sorted(zones.values(), key=lambda c: (c.to_epsg() != own, c.to_epsg()))
+
+
+def parse_zone(value: Any) -> vncrs.CRS:
+    """A zone as a user names it: ``9218``, ``EPSG:9218`` or the meridian ``108.5`` /
+    ``108°30'``; one of `province_zones` only."""
+    zones = province_zones()
+    text = str(value).strip().upper().replace(",", ".").replace("EPSG:", "")
+    meridian = re.fullmatch(r"(\d{3})(?:°\s*(\d{1,2})['′]?)?", text)
+    for zone in zones:
+        m = vncrs.tm3_meridian(zone)
+        if text == str(zone.to_epsg()) or (meridian and meridian.group(2) is not None and
+                                           abs(int(meridian.group(1))
+                                               + int(meridian.group(2)) / 60 - m) < 1e-9):
+            return zone
+        try:
+            if abs(float(text) - m) < 1e-9:
+                return zone
+        except ValueError:
+            pass
+    names = ", ".join(f"{z.to_epsg()} ({vncrs.meridian_text(z)})" for z in zones)
+    raise UsageError(f"zone={value} is not a VN-2000 TM-3 zone of the province",
+                     where="zone", fix=f"give one of {names}, or leave it out to let the "
+                                       "district (or the point) decide")
+
+
+def _zone_info(zone: vncrs.CRS, how: str, others: list[vncrs.CRS]) -> dict[str, Any]:
+    """What the answer says of the zone the X/Y pair was read in, and why."""
+    label = f"VN-2000 / TM-3 {vncrs.meridian_text(zone)} (EPSG:{zone.to_epsg()})"
+    other = ", ".join(f"EPSG:{z.to_epsg()}" for z in others)
+    notes = {
+        "given": ("Tọa độ đọc theo múi chiếu đã chọn: " + label,
+                  "X/Y read in the zone given: " + label),
+        "district": ("Tọa độ đọc theo múi chiếu của huyện đã chọn: " + label,
+                     "X/Y read in the survey zone of the district given: " + label),
+        "only": ("Tọa độ đọc theo " + label + ", múi chiếu duy nhất đặt điểm vào một huyện "
+                 "đo đạc theo múi đó",
+                 "X/Y read in " + label + ", the only zone that puts the point in a "
+                 "district surveyed in it"),
+        "both": ("Cặp X/Y này hợp lệ ở cả hai múi chiếu (cách nhau khoảng 80 km); đã đọc theo "
+                 + label + ". Nếu giấy chứng nhận thuộc huyện cũ của tỉnh Đắk Nông hoặc "
+                 "Bình Thuận, hãy chọn múi " + other,
+                 "This X/Y pair is valid in both zones (about 80 km apart); read in " + label
+                 + ". If the certificate is of a former district of Đắk Nông or Bình Thuận, "
+                 "choose zone " + other),
+        "none": ("Điểm không thuộc huyện nào ở cả hai múi chiếu; đã đọc theo " + label,
+                 "The point falls in no district in either zone; read in " + label),
+    }
+    vi, en = notes[how]
+    return {"crs": f"EPSG:{zone.to_epsg()}", "meridian": vncrs.tm3_meridian(zone),
+            "chosen": how, "alternatives": [f"EPSG:{z.to_epsg()}" for z in others],
+            "note": vi, "note_en": en}
+
+
 def lookup_xy(store: Store, x_north: Any, y_east: Any, district: str | None = None,
-              *, public: bool = True) -> dict[str, Any]:
-    """The parcel at VN-2000 TM-3 ``X`` (northing), ``Y`` (easting), as on a certificate."""
+              *, zone: Any = None, public: bool = True) -> dict[str, Any]:
+    """The parcel at VN-2000 TM-3 ``X`` (northing), ``Y`` (easting), as on a certificate.
+
+    The province has two survey zones 80 km apart (107°45′ for former Lâm Đồng, 108°30′
+    for former Đắk Nông and Bình Thuận), and the same X/Y pair is a valid point in
+    both. The zone is the one given (`zone`), else the survey zone of the district
+    given, else the one whose reading puts the point in a district surveyed in that
+    zone; when both readings do, the store's own zone is read and the answer says the
+    other one could be meant (``zone.chosen`` = ``both``).
+    """
     xn = parse_coordinate(x_north, "x", 0, 10_000_000)
     ye = parse_coordinate(y_east, "y", 0, 1_000_000)
     east, north = vncrs.surveyor_to_xy(xn, ye)
-    return _lookup_store_xy(store, east, north, district, public=public)
+    code = district_code(district) if district else None
+    zones = province_zones()
+    if zone not in (None, ""):
+        chosen, how = parse_zone(zone), "given"
+    elif code is not None:
+        chosen, how = vncrs.zone_crs(code), "district"
+    else:
+        chosen, how = None, ""
+    if chosen is not None:
+        x, y = vncrs.zone_to_store(chosen, east, north)
+        answer = _lookup_store_xy(store, x, y, code, public=public)
+        answer["zone"] = _zone_info(chosen, how, [z for z in zones if z is not chosen])
+        return answer
+    published = store.published_versions(None)
+    fits: list[tuple[vncrs.CRS, float, float, str]] = []
+    for z in zones:
+        x, y = vncrs.zone_to_store(z, east, north)
+        found = _district_at(store, published, x, y)
+        if found is not None and vncrs.zone_crs(found).to_epsg() == z.to_epsg():
+            fits.append((z, x, y, found))
+    if fits:
+        z, x, y, found = fits[0]
+        how = "only" if len(fits) == 1 else "both"
+    else:
+        z, how, found = zones[0], "none", None
+        x, y = vncrs.zone_to_store(z, east, north)
+    answer = _lookup_store_xy(store, x, y, found, public=public, published=published)
+    answer["zone"] = _zone_info(z, how, [o for o in zones if o is not z])
+    return answer

@@ -68,9 +68,10 @@ def _lookup(a, *, public: bool) -> dict:
                                 a.get("district") or None, public=public)
     if "x" in a or "y" in a:
         return lk.lookup_xy(store, a.get("x", ""), a.get("y", ""),
-                            a.get("district") or None, public=public)
+                            a.get("district") or None, zone=a.get("zone") or None,
+                            public=public)
     raise UsageError("nothing to look up", where="query string",
-                     fix="use ?lat=&lon=, ?x=&y= (VN-2000, X = northing) or "
+                     fix="use ?lat=&lon=, ?x=&y=[&zone=9218] (VN-2000, X = northing) or "
                          "?district=&sheet=&parcel=")
 
 

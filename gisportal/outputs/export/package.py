@@ -2,7 +2,8 @@
 
 Contents (``<district>`` is the GSO code, ``<kind>`` parcels, plan or boundary)::
 
-    <district>.gpkg                  every exported layer, one table per kind, VN-2000 TM-3
+    <district>.gpkg                  every exported layer, one table per kind, VN-2000 TM-3 of
+                                     the zone the district was surveyed in (5899 or 9218)
     shapefile/<kind>_<district>.zip  zipped Shapefile per layer: UTF-8 DBF + .cpg, .prj with TOWGS84
     geojson/<kind>_<district>.geojson  RFC 7946 per layer: WGS 84 lon/lat, 7 decimals
     metadata/<kind>_<district>.xml   ISO 19115 / 19139 record per layer
@@ -37,6 +38,7 @@ from typing import Any
 import geopandas as gpd
 import pyproj
 
+from gisportal.base import crs as vncrs
 from gisportal.base import seeds
 from gisportal.base.crs import describe
 from gisportal.base.csvsafe import csv_row
@@ -219,7 +221,12 @@ def export_package(store: Store, district: str, out: str | os.PathLike[str], *,
     versions = select_versions(store, district, kinds, version_id)
     district = versions[0].district
     path = check_output(out)
-    crs = pyproj.CRS.from_user_input(store.crs)
+    # Each district is exported in the zone it was surveyed in (former Bình Thuận and
+    # Đắk Nông: TM-3 108°30′), as its office and the national database hold it; the
+    # store grid is the province's one zone for everything (gisportal.base.crs).
+    store_grid = pyproj.CRS.from_user_input(store.crs)
+    zone = vncrs.zone_crs(district)
+    crs = store_grid if zone.to_epsg() == store_grid.to_epsg() else zone
     total = len(versions) * len(_LAYER_STEPS) + 1
     stamp = utc_now()
     contact = _contact(settings)
@@ -242,7 +249,10 @@ def export_package(store: Store, district: str, out: str | os.PathLike[str], *,
         with PackageWriter(tmp) as package:
             frames = []
             for v in versions:
-                layer, frame = _read_layer(store, v, crs, national_names, include_personal)
+                layer, frame = _read_layer(store, v, store_grid, national_names,
+                                           include_personal)
+                if crs is not store_grid:
+                    frame = frame.to_crs(crs)
                 layers.append(layer)
                 frames.append(frame)
                 step(f"{v.kind}: read")

@@ -345,11 +345,13 @@ def check_keys(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
 
 
 def check_area(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
-    """AREA-MISMATCH: declared area vs area computed in VN-2000 TM-3."""
+    """AREA-MISMATCH: declared area vs area computed in VN-2000 TM-3, in the zone the
+    district was surveyed in (`vncrs.legal_areas`: a parcel of former Bình Thuận is
+    measured in TM-3 108°30′ even though it is stored on the province's grid)."""
     if "area_m2" not in norm.frame.columns:
         return []
     declared = norm.frame["area_m2"].to_numpy(dtype=float, na_value=np.nan)
-    computed = shapely.area(norm.frame.geometry.values)
+    computed = vncrs.legal_areas(norm.frame.geometry.values, vncrs.zone_crs(ctx.district))
     rel = norm.model.threshold("area_tolerance_relative")
     absolute = norm.model.threshold("area_tolerance_m2")
     diff = np.abs(declared - computed)
