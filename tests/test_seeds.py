@@ -65,10 +65,15 @@ def test_meridians_cover_all_63_provinces():
 
 
 def test_districts_are_a_dated_hierarchy():
+    # The plan districts: the 12 of former Lâm Đồng and the 18 of former Bình Thuận
+    # (593–602) and Đắk Nông (660–667) that joined it on 2025-07-01.
+    others = [str(c) for c in range(593, 603)] + [str(c) for c in range(660, 668)]
     before = seeds.districts(date(2024, 12, 31))
-    assert [d.code for d in before] == [str(c) for c in range(672, 684)]
-    merged = seeds.districts(date(2025, 3, 1))
-    assert [d.code for d in merged] == [str(c) for c in range(672, 681)] + ["682"]
+    assert [d.code for d in before] == others + [str(c) for c in range(672, 684)]
+    assert {d.parent for d in before if d.code in others} == {"60", "67"}
+    merged = seeds.districts(date(2025, 3, 1))  # the 28 of the merger
+    assert [d.code for d in merged] == others + [str(c) for c in range(672, 681)] + ["682"]
+    assert {d.code for d in merged} == set(seeds.former_districts())
     assert seeds.district("682", date(2025, 3, 1)).name == "Huyện Đạ Huoai"
     assert seeds.district("682").name == "Huyện Đạ Tẻh"
     assert seeds.districts(date(2025, 8, 1)) == []
@@ -81,7 +86,11 @@ def test_districts_are_a_dated_hierarchy():
 
 def test_status_table_matches_design_notes():
     st = seeds.district_status()
-    assert set(st) == {str(c) for c in range(672, 684)}
+    assert set(st) == {d.code for d in seeds.districts()}
+    # The August 2023 table is of former Lâm Đồng; of the other 18 no fact is known.
+    assert {c for c, s in st.items() if s.plan_status == "unknown"} == {
+        d.code for d in seeds.districts() if d.parent != "68"}
+    assert st["593"].portal_status == "unknown" and st["593"].cadastre_status is None
     assert {c for c, s in st.items() if s.plan_status == "approved"} == {"676", "683"}
     assert {c for c, s in st.items() if s.cadastre_status == "digitised"} == {"672", "678", "679"}
     assert st["676"].portal_status == "approved"

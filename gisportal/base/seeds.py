@@ -320,7 +320,9 @@ def known_district(code: object, *, where: str = "district",
     try:
         return district(text)
     except KeyError:
-        known = ", ".join(f"{d.code} {d.short_name}" for d in districts())
+        own = province()["code"]  # former Lâm Đồng's first, then the others by code
+        known = ", ".join(f"{d.code} {d.short_name}" for d in sorted(
+            districts(), key=lambda d: (d.parent != own, d.code)))
         raise error(f"unknown district code {text[:20]!r}", where=where,
                     fix=f"use a GSO district code: {known}", code="DISTRICT-UNKNOWN") from None
 

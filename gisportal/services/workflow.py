@@ -476,7 +476,8 @@ def _status(code: str, plans: list[Version], parcels: list[Version]) -> Workflow
         out["plan_source"] = "workflow"
     else:
         out.update(plan_status=fallback.plan_status if fallback else "unknown",
-                   plan_as_of=fallback.as_of if fallback else None, plan_source="seeds")
+                   plan_as_of=(fallback.as_of or None) if fallback else None,
+                   plan_source="seeds")
     if parcels:
         newest = parcels[0]
         published = next((v for v in parcels if v.is_published), None)
