@@ -23,10 +23,22 @@ TEXT: dict[str, tuple[str, str]] = {
     "portal": ("Cổng thông tin quy hoạch sử dụng đất", "Land-use planning portal"),
     "plan_period": ("Quy hoạch sử dụng đất 2021–2030", "Land-use plan 2021–2030"),
     "home": ("Trang chủ", "Home"),
-    "province_intro": ("Chọn một huyện trên bản đồ để tra cứu quy hoạch của thửa đất.",
-                       "Pick a district on the map to look up the plan of a parcel."),
+    "province_intro": ("Từ ngày 01/7/2025 tỉnh Lâm Đồng gồm Lâm Đồng, Đắk Nông và Bình "
+                       "Thuận cũ, với 124 xã, phường và đặc khu, không còn cấp huyện. Quy "
+                       "hoạch sử dụng đất 2021–2030 vẫn là quy hoạch của các huyện cũ: chọn "
+                       "một huyện cũ trên bản đồ để tra cứu quy hoạch của thửa đất.",
+                       "Since 1 July 2025 Lâm Đồng is the former Lâm Đồng, Đắk Nông and Bình "
+                       "Thuận, with 124 communes, wards and a special zone and no districts. "
+                       "The 2021–2030 land-use plans remain those of the former districts: "
+                       "pick a former district on the map to look up the plan of a parcel."),
     "status": ("Tình trạng quy hoạch", "Plan status"),
-    "districts": ("Huyện / thành phố", "Districts"),
+    "districts": ("Huyện / thành phố cũ (đến 30/6/2025)",
+                  "Former districts (until 30 June 2025)"),
+    "current_units": ("Xã, phường, đặc khu (từ 01/7/2025)",
+                      "Communes, wards, special zone (since 1 July 2025)"),
+    "units_count": ("{n} đơn vị hành chính cấp xã", "{n} commune-level units"),
+    "units_drawn": ("{n} đơn vị có ranh giới từ dữ liệu đã công bố",
+                    "{n} drawn from the published boundaries"),
     "no_outline": ("chưa có ranh giới", "no boundary published"),
     "click_hint": ("Nhấn vào bản đồ để tra cứu thửa đất.",
                    "Click the map to look up a parcel."),
@@ -81,6 +93,16 @@ TEXT: dict[str, tuple[str, str]] = {
                    "Commune or ward today (from 1 July 2025)"),
     "unit_former": ("Địa danh cũ (trước 01/07/2025)", "Former commune and district"),
     "or": ("hoặc", "or"),
+    # Annual land-use plans (kế hoạch sử dụng đất hằng năm): the look-up's annual_plans.
+    "annual_plans": ("Kế hoạch sử dụng đất hằng năm", "Annual land-use plans"),
+    "annual_here": ("Kế hoạch sử dụng đất hằng năm tại điểm này",
+                    "Annual land-use plans at this point"),
+    "annual_year": ("Kế hoạch sử dụng đất năm", "Annual land-use plan"),
+    "annual_project": ("Công trình, dự án", "Works or project"),
+    "annual_land_use": ("Mục đích sử dụng", "Land use"),
+    "project_area": ("Diện tích dự án", "Project area"),
+    "annual_overlap": ("Phần thửa đất trong dự án", "Part of the parcel in it"),
+    "annual_decision": ("Quyết định", "Decision"),
     "disclaimer": ("Phiếu này chỉ có giá trị tham khảo, lập từ dữ liệu đã công bố trên cổng "
                    "thông tin; không thay thế văn bản cung cấp thông tin quy hoạch của cơ quan "
                    "có thẩm quyền.",

@@ -12,6 +12,7 @@ overview embeds geometry: the twelve district outlines, simplified.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -124,10 +125,15 @@ def _basemaps(m: folium.Map, comp: dict[str, Any], lang: str) -> None:
 # --------------------------------------------------------------------------- province
 
 
-def _district_outline(store: Store, code: str, comp: dict[str, Any]) -> dict | None:
-    """Simplified outline (GeoJSON geometry, lon/lat) of ``code``'s published boundary."""
+def _district_outline(store: Store, code: str, comp: dict[str, Any],
+                      published: Mapping[tuple[str, str], Any] | None = None) -> dict | None:
+    """Simplified outline (GeoJSON geometry, lon/lat) of ``code``'s published boundary
+    (from the caller's `published` versions when it has them: one catalogue query for
+    the whole province instead of one per district)."""
     spec = comp["boundary"]
-    version = store.published(code, spec.get("kind", "boundary"))
+    kind = spec.get("kind", "boundary")
+    version = (store.published(code, kind) if published is None
+               else published.get((code, kind)))
     if version is None:
         return None
     level = spec.get("level", "district")
@@ -165,6 +171,7 @@ def province_map(store: Store, lang: str = "vi", *,
     prov = seeds.province()
     statuses = {s["id"]: s for s in comp["statuses"]}
     status_of = district_statuses(store) if status is None else status
+    published = store.published_versions()
     view = comp.get("view", {})
     m = offline_map(location=_province_center(), zoom_start=view.get("zoom", 8),
                     min_zoom=view.get("min_zoom", 6), max_zoom=view.get("max_zoom", 14),
@@ -177,7 +184,7 @@ def province_map(store: Store, lang: str = "vi", *,
         s = statuses.get(portal, {"color": "#999999", "label": {"vi": portal, "en": portal}})
         props = {"code": d.code, "name": d.short_name, "status": portal,
                  "status_label": text(s["label"], lang), "color": s["color"]}
-        outline = _district_outline(store, d.code, comp)
+        outline = _district_outline(store, d.code, comp, published)
         if outline is not None:
             features.append({"type": "Feature", "properties": props, "geometry": outline})
         labels.append((d, props, outline is not None))
@@ -185,7 +192,8 @@ def province_map(store: Store, lang: str = "vi", *,
     if features:
         folium.GeoJson(
             {"type": "FeatureCollection", "features": features},
-            name=text({"vi": "Huyện", "en": "Districts"}, lang),
+            name=text({"vi": "Huyện cũ: quy hoạch 2021–2030",
+                       "en": "Former districts: 2021–2030 plans"}, lang),
             style_function=lambda f, st=style: {
                 "fillColor": f["properties"]["color"], "color": st.get("color", "#fff"),
                 "weight": st.get("weight", 1.5), "fillOpacity": st.get("fillOpacity", 0.55)},
@@ -195,6 +203,17 @@ def province_map(store: Store, lang: str = "vi", *,
                 "function(feature, layer) { layer.on('click', function () {"
                 " window.location.href = '/districts/' + encodeURIComponent("
                 "feature.properties.code); }); }"),
+        ).add_to(m)
+    units = _current_units(store, published, comp, lang)
+    if units["features"]:
+        spec = comp.get("units", {})
+        unit_style = spec.get("style", {})
+        folium.GeoJson(
+            units, name=text(spec.get("label", {"vi": "Xã, phường", "en": "Communes"}), lang),
+            style_function=lambda f, st=unit_style: {
+                "fillOpacity": 0, "color": st.get("color", "#3b3b3b"),
+                "weight": st.get("weight", 0.8), "dashArray": st.get("dashArray", "")},
+            tooltip=folium.GeoJsonTooltip(fields=["name", "level_label"], labels=False),
         ).add_to(m)
     bounds: list[tuple[float, float]] = []
     for f in features:
@@ -220,10 +239,58 @@ def province_map(store: Store, lang: str = "vi", *,
     if bounds:
         lats, lons = zip(*bounds, strict=True)
         fit = [[min(lats) - 0.05, min(lons) - 0.05], [max(lats) + 0.05, max(lons) + 0.05]]
+    if features or units["features"]:
+        folium.LayerControl(collapsed=True, position="topright").add_to(m)
     config = {"page": "province", "province": prov.get("name"), "bounds": fit,
+              "units": len(units["features"]),
               "statuses": [{"id": s["id"], "color": s["color"], "label": text(s["label"], lang)}
                            for s in comp["statuses"]]}
     return _parts(m, config)
+
+
+def _current_units(store: Store, published: Mapping[tuple[str, str], Any],
+                   comp: dict[str, Any], lang: str) -> dict[str, Any]:
+    """Today's communes and wards as a small GeoJSON (simplified, lon/lat to 1e-5°):
+    124 outlines of a few dozen vertices each, built once per set of published
+    boundary versions (`gisportal.services.units`)."""
+    from gisportal.services.units import current_unit_shapes
+
+    tolerance = float(comp.get("units", {}).get("simplify_m", 30))
+    shapes = current_unit_shapes(store, published)
+    key = tuple(sorted(v.id for (_, kind), v in published.items() if kind == "boundary"))
+    cached = _UNITS_GEOJSON.get(store)
+    if cached is None or cached[0] != (key, tolerance, lang):
+        cached = ((key, tolerance, lang), _units_geojson(store, shapes, tolerance, lang))
+        _UNITS_GEOJSON[store] = cached
+    return cached[1]
+
+
+_UNITS_GEOJSON: weakref.WeakKeyDictionary[Store, tuple[Any, dict[str, Any]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _units_geojson(store: Store, shapes: list, tolerance: float, lang: str) -> dict[str, Any]:
+    import shapely
+    from shapely.geometry import mapping
+    from shapely.ops import transform
+
+    crs = _store_crs(store)
+    levels = {"commune": {"vi": "Xã", "en": "Commune"}, "ward": {"vi": "Phường", "en": "Ward"},
+              "special_zone": {"vi": "Đặc khu", "en": "Special zone"}}
+    features = []
+    for u in shapes:
+        if u.geometry is None:
+            continue
+        geom = u.geometry.simplify(tolerance, preserve_topology=True)
+        geom = transform(lambda x, y, z=None: to_lonlat(x, y, crs), geom)
+        geom = shapely.set_precision(geom, 1e-5)
+        if geom.is_empty:
+            continue
+        features.append({"type": "Feature", "geometry": mapping(geom), "properties": {
+            "code": u.code, "name": u.name, "level": u.level,
+            "level_label": text(levels.get(u.level, {"vi": u.level, "en": u.level}), lang),
+            "complete": u.complete, "approximate": u.approximate}})
+    return {"type": "FeatureCollection", "features": features}
 
 
 def _geojson_points(geom: dict[str, Any]) -> list[tuple[float, float]]:
@@ -254,7 +321,8 @@ def _layer_options(spec: dict[str, Any], kind: str) -> str:
     """JS options of a VectorGrid layer; the style function lives in portal.js."""
     lo, hi = ZOOMS[kind]
     opts = {
-        "interactive": False,
+        # Only a layer with a tooltip listens to the pointer (portal.js binds it).
+        "interactive": bool(spec.get("tooltip")),
         # Past the archive's last zoom, portal.js cuts the tiles out of the last zoom's
         # tiles and draws them sharp (Leaflet's maxNativeZoom would scale a bitmap).
         "nativeMaxZoom": hi,
@@ -289,7 +357,8 @@ def district_map(store: Store, code: str, lang: str = "vi") -> MapParts:
     comp = composition("district")
     d = seeds.district(code)
     view = comp.get("view", {})
-    published = {k: store.published(code, k) for k in ("parcels", "plan", "boundary")}
+    published = {k: store.published(code, k)
+                 for k in ("parcels", "plan", "boundary", "annual_plan")}
     center = (d.anchor_lonlat[1], d.anchor_lonlat[0]) if d.anchor_lonlat else \
         _province_center()
     controls = comp.get("controls", {})
@@ -300,9 +369,12 @@ def district_map(store: Store, code: str, lang: str = "vi") -> MapParts:
     layer_names: dict[str, str] = {}
     styles: dict[str, Any] = {}
     highlights: dict[str, Any] = {}
+    tooltips: dict[str, Any] = {}
     for spec in comp["layers"]:
         kind = spec["kind"]
         styles[spec["id"]] = spec.get("style", {})
+        if spec.get("tooltip"):
+            tooltips[spec["id"]] = spec["tooltip"]
         if spec.get("highlight"):
             highlights[spec["id"]] = {"fields": spec.get("feature_id", []),
                                       "style": spec["highlight"]}
@@ -339,7 +411,8 @@ def district_map(store: Store, code: str, lang: str = "vi") -> MapParts:
     communes = _commune_names(store, published.get("boundary"))
     config = {
         "page": "district", "district": code, "name": d.name,
-        "layers": layer_names, "styles": styles, "highlights": highlights, "bounds": bounds,
+        "layers": layer_names, "styles": styles, "highlights": highlights,
+        "tooltips": tooltips, "bounds": bounds,
         "published": {k: v is not None for k, v in published.items()},
         "opacity": {s["id"]: s.get("opacity", 1) for s in comp["layers"]
                     if s.get("opacity_slider")},

@@ -31,7 +31,13 @@ def index():
         s = labels.get(portal, {"color": "#999", "label": portal})
         rows.append({"code": d.code, "name": d.name, "status": portal,
                      "color": s["color"], "status_label": maps.text(s["label"], lang)})
-    return render_template("index.html", parts=parts, rows=rows,
+    drawn = int(parts.config.get("units", 0))
+    units = []
+    for u in seeds.current_units().values():
+        former = seeds.former_parts_of(u.code)  # linked to its first former district's plan
+        units.append({"code": u.code, "name": u.name, "level": u.level,
+                      "district": former[0].district if former else None})
+    return render_template("index.html", parts=parts, rows=rows, units=units, drawn=drawn,
                            province=seeds.province(), strings=js_strings())
 
 
