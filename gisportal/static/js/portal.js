@@ -49,6 +49,8 @@
         color: st.color || "#333", weight: st.weight || 1, opacity: st.opacity === undefined ? 1 : st.opacity,
         fill: !!st.fill, fillOpacity: st.fillOpacity === undefined ? 0.6 : st.fillOpacity
       };
+      if (st.fillColor) { s.fillColor = st.fillColor; }
+      if (st.dashArray) { s.dashArray = st.dashArray; }
       if (st.fill_by) { s.fillColor = colorOf(props[st.fill_by]); s.fill = true; }
       if (st.by_level && props.level && st.by_level[props.level]) {
         var extra = st.by_level[props.level];
@@ -126,6 +128,35 @@
     return names.join(" + ") || fallback || "";
   }
 
+  /* The annual land-use plans' projects of a look-up answer (newest year first):
+   * "Kế hoạch sử dụng đất năm 2026: <name> (<code>)", the land use and the areas. */
+  function annualBlock(items, key) {
+    if (!items || !items.length) { return null; }
+    var box = el("div", "gp-annual");
+    var h = el("h3"); h.appendChild(label(key)); box.appendChild(h);
+    var ul = el("ul", "gp-annual-list");
+    items.forEach(function (x) {
+      var li = el("li");
+      var head = el("div", "gp-annual-head");
+      head.appendChild(el("b", null, t("annual_year") + " " + (x.year === null ? "?" : x.year) + ": "));
+      head.appendChild(document.createTextNode(String(x.name || "") + (x.code ? " (" + x.code + ")" : "")));
+      li.appendChild(head);
+      var nm = CFG.lang === "en" ? (x.land_use_name_en || luName(x.land_use, x.land_use_name))
+        : (x.land_use_name || luName(x.land_use));
+      var extra = t("project_area") + " " + fmtArea(x.area_m2);
+      if (x.overlap_m2 !== null && x.overlap_m2 !== undefined) {
+        extra += " · " + t("annual_overlap") + " " + fmtArea(x.overlap_m2) + " (" + fmtShare(x.share) + ")";
+      }
+      li.appendChild(chip(x.land_use, nm, x.color || colorOf(x.land_use), extra));
+      if (x.decision) {
+        li.appendChild(el("div", "gp-annual-decision", t("annual_decision") + ": " + x.decision));
+      }
+      ul.appendChild(li);
+    });
+    box.appendChild(ul);
+    return box;
+  }
+
   /* ------------------------------------------------------------ district page */
 
   var map = null, marker = null, selected = null, result = null;
@@ -157,6 +188,8 @@
         });
         result.appendChild(list);
       }
+      var annualHere = annualBlock(data && data.annual_plans, "annual_here");
+      if (annualHere) { result.appendChild(annualHere); }
       selected = null; highlight(null); updateHash();
       return;
     }
@@ -210,6 +243,8 @@
       dp.appendChild(label("no_decision"));
     }
     result.appendChild(dp);
+    var annual = annualBlock(data.annual_plans, "annual_plans");
+    if (annual) { result.appendChild(annual); }
     if (conf.parcel_sheet && parcel.sheet !== undefined && parcel.parcel !== undefined) {
       var a = el("a", "gp-sheet-link", t("sheet_link"));
       a.href = "/parcels/" + encodeURIComponent(parcel.district || conf.district) + "/" +
@@ -382,6 +417,7 @@
       lookup({lat: e.latlng.lat.toFixed(7), lon: e.latlng.lng.toFixed(7)});
     });
     map.on("moveend", updateHash);
+    initTooltips();
     if (fromHash && fromHash.parcel) {
       var q = {district: conf.district, sheet: fromHash.parcel.sheet, parcel: fromHash.parcel.parcel};
       if (fromHash.parcel.commune) { q.commune = fromHash.parcel.commune; }
@@ -396,6 +432,30 @@
       apply();
     }
     updateHash();
+  }
+
+  /* Tooltips of the layers whose composition asks for one (maps/district.json
+   * "tooltip"): the feature under the pointer named from its tile attributes, as text. */
+  function initTooltips() {
+    var specs = conf.tooltips || {};
+    Object.keys(specs).forEach(function (layerId) {
+      var layer = window[(conf.layers || {})[layerId]];
+      if (!layer || !layer.on) { return; }
+      var spec = specs[layerId];
+      var tip = L.tooltip({sticky: true, direction: "top", className: "gp-tooltip"});
+      layer.on("mouseover mousemove", function (e) {
+        var p = (e.layer && e.layer.properties) || {};
+        var lbl = (spec.label || {})[CFG.lang === "en" ? "en" : "vi"] || "";
+        var first = spec.prefix && p[spec.prefix] !== undefined ? lbl + " " + p[spec.prefix] + ": " : "";
+        var fields = (spec.fields || []).map(function (f) { return p[f]; })
+          .filter(function (v) { return v !== null && v !== undefined && v !== ""; });
+        var text = first + (fields.length ? fields[0] + (fields.length > 1 ? " (" + fields.slice(1).join(", ") + ")" : "") : "");
+        if (!text) { return; }
+        tip.setContent(el("span", null, text)).setLatLng(e.latlng);
+        if (!map.hasLayer(tip)) { tip.addTo(map); }
+      });
+      layer.on("mouseout", function () { if (map.hasLayer(tip)) { map.removeLayer(tip); } });
+    });
   }
 
   /* Overzoom for vector tiles: past options.nativeMaxZoom (the last zoom the server
