@@ -114,3 +114,19 @@ def test_the_province_page_lists_the_124_and_draws_those_it_can(home, store, pub
     assert "Xã Phan Rí Cửa" in html and "Xã, phường, đặc khu (từ 01/7/2025)" in html
     english = client.get("/?lang=en").get_data(as_text=True)
     assert "124 commune-level units" in english
+
+
+def test_a_click_without_parcel_names_todays_commune_and_the_former_one(store, published):
+    from gisportal.services import lookup
+
+    to_grid = Transformer.from_crs(9218, 4326, always_xy=True)
+    centre = published["22987"].centroid  # Phú Lạc, now part of Liên Hương
+    lon, lat = to_grid.transform(centre.x, centre.y)
+    answer = lookup.lookup_lonlat(store, lat, lon)
+    assert answer["parcel"] is None and answer["district"] == "595"
+    assert answer["units"] == {
+        "current": {"code": "22969", "name": "Xã Liên Hương", "level": "commune"},
+        "former": [{"code": "22987", "name": "Xã Phú Lạc", "level": "commune"},
+                   {"code": "595", "name": "Huyện Tuy Phong", "level": "district"}]}
+    far = lookup.lookup_lonlat(store, 11.9, 108.45)  # Đà Lạt: nothing published there
+    assert far["units"] is None

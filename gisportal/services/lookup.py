@@ -39,6 +39,7 @@ from gisportal.outputs import privacy
 from gisportal.pipeline.normalise import source_attributes
 from gisportal.services import workflow
 from gisportal.services.annual import annual_plans
+from gisportal.services.units import units_at
 from gisportal.store.base import Store, Version
 from gisportal.store.derived import derived
 
@@ -333,6 +334,7 @@ def _nothing_here(store: Store, published: Published, x: float, y: float,
                                   "color": cat.color(c), "area_m2": None, "share": None}
                                  for c in codes]
     answer["annual_plans"] = annual_plans(store, published, district, shapely.Point(x, y))
+    answer["units"] = units_at(store, published, x, y, district)
     answer.update(reason=reason, message=vi, message_en=en)
     return answer
 

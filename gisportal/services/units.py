@@ -19,10 +19,12 @@ are built once per set of versions and per store (a publish makes a new set).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import shapely
@@ -32,7 +34,7 @@ from gisportal.base import seeds
 from gisportal.store.base import Store, Version
 from gisportal.store.derived import derived
 
-__all__ = ["UnitShape", "current_unit_shapes"]
+__all__ = ["UnitShape", "current_unit_shapes", "units_at"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,8 @@ class UnitShape:
         return self.parts_found == self.parts_total
 
 
-_CACHE: weakref.WeakKeyDictionary[Store, tuple[tuple[int, ...], list[UnitShape]]] = (
+_CACHE: weakref.WeakKeyDictionary[
+    Store, tuple[tuple[int, ...], list[UnitShape], shapely.STRtree]] = (
     weakref.WeakKeyDictionary())
 _LOCK = threading.Lock()
 
@@ -166,11 +169,51 @@ def current_unit_shapes(store: Store, published: Mapping[tuple[str, str], Versio
     boundaries = sorted((v for (_, kind), v in published.items() if kind == "boundary"),
                         key=lambda v: v.id)
     key = tuple(v.id for v in boundaries)
+    return _shapes_and_index(store, key, boundaries)[0]
+
+
+def _shapes_and_index(store: Store, key: tuple[int, ...], boundaries: list[Version]
+                      ) -> tuple[list[UnitShape], shapely.STRtree]:
     with _LOCK:
         entry = _CACHE.get(store)
     if entry is not None and entry[0] == key:
-        return entry[1]
+        return entry[1], entry[2]
     shapes = _build(store, boundaries)
+    tree = shapely.STRtree([u.geometry for u in shapes])  # None entries are skipped
     with _LOCK:
-        _CACHE[store] = (key, shapes)
-    return shapes
+        _CACHE[store] = (key, shapes, tree)
+    return shapes, tree
+
+
+def _unit(code: str, name: str, level: str) -> dict[str, str]:
+    return {"code": code, "name": name, "level": level}
+
+
+def units_at(store: Store, published: Mapping[tuple[str, str], Version], x: float, y: float,
+             district: str | None) -> dict[str, Any] | None:
+    """The look-up's ``units`` for a point with no parcel (store CRS): today's unit whose
+    shape holds it, and the former commune (from the district's published boundary)
+    and district. None when no published boundary places the point."""
+    boundaries = sorted((v for (_, kind), v in published.items() if kind == "boundary"),
+                        key=lambda v: v.id)
+    shapes, tree = _shapes_and_index(store, tuple(v.id for v in boundaries), boundaries)
+    point = shapely.Point(x, y)
+    hits = [shapes[i] for i in tree.query(point, predicate="intersects")]
+    former: list[dict[str, str]] = []
+    boundary = published.get((district, "boundary")) if district else None
+    if boundary is not None:
+        for code, geom in _former_communes(store, boundary).items():
+            if geom.intersects(point):
+                listed = seeds.communes().get(code)
+                parts = seeds.former_commune(code)
+                level = parts[0].level if parts else "commune"
+                former.append(_unit(code, listed.name if listed else code, level))
+                break
+        with contextlib.suppress(KeyError):
+            former.append(_unit(district, seeds.district(district).name, "district"))
+    if not hits and not former:
+        return None
+    current = hits[0] if hits else None
+    return {"current": None if current is None else _unit(current.code, current.name,
+                                                          current.level),
+            "former": former}
