@@ -100,10 +100,22 @@ def _schemas() -> dict[str, Any]:
                     "description": "today's commune or ward (from 2025-07-01) and the "
                                    "former commune and district(s) the parcel's commune "
                                    "code names; null when that code is no former commune "
-                                   "of the province",
+                                   "of the province. For a point with no parcel: the unit "
+                                   "whose shape holds it and the former commune of the "
+                                   "district's published boundary; null when none does",
                     "properties": {"current": {**unit, "nullable": True},
                                    "former": {"type": "array", "items": unit},
-                                   "current_options": {"type": "array", "items": unit}}}}},
+                                   "current_options": {"type": "array", "items": unit}}},
+                "zone": {
+                    "type": "object",
+                    "description": "X/Y look-ups only: the VN-2000 TM-3 zone the pair was "
+                                   "read in and why (`chosen`: given, district, only, both "
+                                   "— valid in both zones, the other one named — or none)",
+                    "properties": {"crs": text, "meridian": {"type": "number"},
+                                   "chosen": {"type": "string", "enum": [
+                                       "given", "district", "only", "both", "none"]},
+                                   "alternatives": {"type": "array", "items": text},
+                                   "note": text, "note_en": text}}}},
         "place": {
             "type": "object", "required": ["level", "code", "name", "district", "bbox"],
             "properties": {"level": {"type": "string", "enum": [
@@ -324,6 +336,10 @@ def json_api_openapi(server_url: str) -> dict[str, Any]:
                {"type": "number", "minimum": 0, "maximum": 10_000_000}),
         _query("y", "VN-2000 TM-3 Y = easting (with x)",
                {"type": "number", "minimum": 0, "maximum": 1_000_000}),
+        _query("zone", "the TM-3 zone of x/y: 5899 (107°45′, former Lâm Đồng) or 9218 "
+                       "(108°30′, former Đắk Nông and Bình Thuận), as EPSG code or "
+                       "meridian; default: the district's, else the zone that puts the "
+                       "point in a district surveyed in it", {"type": "string"}),
         _query("district", "GSO district code; required with sheet and parcel, optional "
                            "with a point", district, "678"),
         _query("sheet", "map sheet number (số tờ), with district and parcel",
