@@ -492,6 +492,29 @@
   }
   patchVectorGrid();
 
+  /* Clicks on an interactive vector-tile layer (the annual plan's, for its tooltip).
+   * Leaflet 1.9 marks canvas containers to be ignored by the map's own DOM handler, so
+   * a canvas renderer must pass every click on; VectorGrid's tile renderer passes only
+   * clicks on a feature, through L.DomEvent.fakeStop, which Leaflet 1.9 no longer has
+   * (an error, and the click is lost). Here every click reaches the map, so a click
+   * over the overlay still looks the parcel up. */
+  function patchCanvasTileClicks() {
+    var proto = window.L && L.Canvas && L.Canvas.Tile && L.Canvas.Tile.prototype;
+    if (!proto || proto.gpClickPatched) { return; }
+    proto._onClick = function (e) {
+      var point = this._map.mouseEventToLayerPoint(e).subtract(this.getOffset()), hit = null;
+      for (var id in this._layers) {
+        if (!Object.prototype.hasOwnProperty.call(this._layers, id)) { continue; }
+        var layer = this._layers[id];
+        if (layer.options.interactive && layer._containsPoint(point) &&
+            !this._map._draggableMoved(layer)) { hit = layer; }
+      }
+      this._fireEvent(hit ? [hit] : false, e);
+    };
+    proto.gpClickPatched = true;
+  }
+  patchCanvasTileClicks();
+
   /* Province page: fit the districts once the layout is final. */
   function initProvince() {
     var m = window[CFG.map];
