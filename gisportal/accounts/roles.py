@@ -10,6 +10,15 @@ rollback, review, export, view_personal. Admin actions (admin only): manage_user
 view_audit. ``district=None`` asks "in some district": true for a planner with any
 district, which is what a page listing the planner's own districts needs.
 
+A planner's scope is a (former) district or one of today's communes and wards (since
+2025-07-01 the province has no districts, while its plans and cadastres stay the
+former districts'). A planner scoped to a current unit — a commune's land officer —
+may ``upload`` and ``review`` in the former districts its former communes belonged
+to, and nothing else there: an upload of theirs must be a cadastral correction
+(``update``) of those former communes only (`unit_communes` says which; the upload
+routes and the update itself refuse the rest), which a district planner or an admin
+then publishes.
+
 Another module that needs a new action registers it once with `add_action`.
 """
 
@@ -17,7 +26,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-__all__ = ["ACTIONS", "can", "add_action", "allowed_districts"]
+__all__ = ["ACTIONS", "UNIT_ACTIONS", "can", "add_action", "allowed_districts",
+           "unit_communes", "district_scope"]
 
 Scope = Literal["district", "admin"]
 
@@ -32,6 +42,39 @@ ACTIONS: dict[str, Scope] = {
     "manage_users": "admin",
     "view_audit": "admin",
 }
+
+
+#: What a planner scoped to a current commune or ward may do in its former districts.
+UNIT_ACTIONS = frozenset({"upload", "review"})
+
+
+def _scopes(user: Any) -> tuple[str, ...]:
+    return tuple(getattr(user, "districts", ()))
+
+
+def unit_communes(user: Any, district: str) -> frozenset[str]:
+    """The former communes of `district` (GSO codes) that `user`'s current-unit scopes
+    cover: what a commune officer may correct there (empty: none)."""
+    from gisportal.base import seeds
+
+    listed = seeds.communes()  # the plans' districts: 681–683 apart
+    out = set()
+    for scope in _scopes(user):
+        if len(scope) != 5:
+            continue
+        for part in seeds.former_parts_of(scope):
+            commune = listed.get(part.code)
+            if (commune.district if commune else part.district) == str(district):
+                out.add(part.code)
+    return frozenset(out)
+
+
+def district_scope(user: Any, district: str) -> bool:
+    """Whether `user` holds all of `district` (an admin, or a planner of the district),
+    as against a commune officer's part of it."""
+    if getattr(user, "role", None) == "admin":
+        return True
+    return str(district) in _scopes(user)
 
 
 def add_action(name: str, scope: Scope) -> None:
@@ -61,8 +104,12 @@ def can(user: Any, action: str, district: str | None = None) -> bool:
         return True
     if role != "planner" or scope != "district":
         return False
-    districts = tuple(getattr(user, "districts", ()))
-    return bool(districts) if district is None else str(district) in districts
+    scopes = _scopes(user)
+    if district is None:
+        return bool(scopes) if action in UNIT_ACTIONS else any(len(c) != 5 for c in scopes)
+    if str(district) in scopes:
+        return True
+    return action in UNIT_ACTIONS and bool(unit_communes(user, str(district)))
 
 
 def allowed_districts(user: Any, action: str, all_districts: list[str]) -> list[str]:

@@ -175,8 +175,12 @@ def check_password(password: str, name: str = "") -> str:
 
 
 def check_districts(role: str, districts: Iterable[str]) -> tuple[str, ...]:
-    """Sorted unique district codes fitting ``role``: a planner needs one or more, an
-    admin none (an admin has every district)."""
+    """Sorted unique scope codes fitting ``role``: a planner needs one or more, an admin
+    none (an admin has every district).
+
+    A scope is a (former) district's GSO code, or the code of one of today's communes
+    and wards (5 digits, from 2025-07-01): a commune officer, who may submit cadastral
+    corrections of that unit's former communes only (`gisportal.accounts.roles`)."""
     if role not in ROLES:
         raise UsageError(f"unknown role {role!r}", where="role",
                          fix="use " + " or ".join(ROLES), code="USER-ROLE-INVALID")
@@ -185,7 +189,10 @@ def check_districts(role: str, districts: Iterable[str]) -> tuple[str, ...]:
         for code in re.split(r"[\s,;]+", str(raw).strip()):
             if not code:
                 continue
-            codes.add(seeds.known_district(code, error=UsageError).code)
+            if code in seeds.current_units():
+                codes.add(code)
+            else:
+                codes.add(seeds.known_district(code, error=UsageError).code)
     if role == "planner" and not codes:
         raise UsageError("a planner needs at least one district", where="district",
                          fix="give the district codes the planner works on, e.g. 678",

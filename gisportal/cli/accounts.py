@@ -58,7 +58,9 @@ def users_group() -> None:
 @click.argument("name")
 @click.option("--role", type=click.Choice(users.ROLES), required=True)
 @click.option("--district", "districts", multiple=True, metavar="CODE",
-              help="GSO district code a planner works on; repeat for several.")
+              help="GSO code of a (former) district a planner works on, or of one of "
+                   "today's communes (5 digits: a commune officer, who only sends "
+                   "cadastral corrections of it); repeat for several.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
 @click.pass_context
 @_errors

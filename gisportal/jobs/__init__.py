@@ -180,6 +180,7 @@ def submit_upload(home: str | Path | DataHome, stream: BinaryIO, filename: str |
                   communes: Sequence[str] | None = None,
                   public_fields: Sequence[str] | None = None,
                   confirm_removals: bool = False, year: int | str | None = None,
+                  within: Sequence[str] | None = None,
                   settings: Mapping[str, Any] | None = None, start: bool = True) -> Job:
     """Save an uploaded file under ``uploads/<job id>/`` and queue a job on it.
 
@@ -214,6 +215,10 @@ def submit_upload(home: str | Path | DataHome, stream: BinaryIO, filename: str |
     year
         Annual plans: the plan year of the features that carry none (``--year``),
         checked here like the other overrides.
+    within
+        A commune officer's upload (`gisportal.accounts.roles`): the former communes
+        it may replace; it must be an update, and the update refuses any other commune
+        the file holds (``UPDATE-OUTSIDE-SCOPE``).
 
     Raises
     ------
@@ -242,6 +247,11 @@ def submit_upload(home: str | Path | DataHome, stream: BinaryIO, filename: str |
         raise UsageError(f"an update replaces communes of a cadastre, not of a {layer} layer",
                          where="update", fix="Upload the whole layer without update",
                          code="UPDATE-NOT-PARCELS")
+    scope = None if within is None else [*check_commune_codes(within)]
+    if scope is not None and (not update or publish):
+        raise UsageError("an upload limited to some communes is an update, published by "
+                         "the district", where="within",
+                         fix="Send it as an update of those communes, without publish")
     # Imported here: it loads numpy, whose threads must start after a worker's signal mask.
     from gisportal.jobs import uploads
 
@@ -270,6 +280,8 @@ def submit_upload(home: str | Path | DataHome, stream: BinaryIO, filename: str |
                   "publish": bool(publish), "update": bool(update), "communes": codes,
                   "public_fields": [str(n) for n in public_fields or ()],
                   "confirm_removals": bool(confirm_removals), **overrides}
+        if scope is not None:
+            params["within"] = scope
         with table.connect(home) as conn, table.transaction(conn):
             # Queued, stored and pointed at in one transaction: no dispatcher can see
             # the job before its file is in place. (With S3 the PUT of the upload runs

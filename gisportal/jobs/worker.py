@@ -528,6 +528,7 @@ class Worker:
                    "layer": p.get("source_layer"), "fields": p.get("fields"),
                    "repair": bool(p.get("repair")), "update": bool(p.get("update")),
                    "communes": p.get("communes") or None, "year": p.get("year"),
+                   "within": p.get("within"),
                    "settings": settings, "progress": self.progress}
         result: dict[str, Any] = {"source": {"name": p.get("upload_name"), "sha256": None}}
         if job.kind == "check":

@@ -122,7 +122,8 @@ def _communes_by_location(store: Store, district: str, geoms: np.ndarray,
 
 def merge_update(store: Store, district: str, layer: NormalisedLayer,
                  communes: Sequence[str] | None = None, *,
-                 source_name: str = "the file") -> tuple[NormalisedLayer, UpdateInfo]:
+                 source_name: str = "the file", within: Sequence[str] | None = None,
+                 ) -> tuple[NormalisedLayer, UpdateInfo]:
     """The published parcels of `district` with the file's communes replaced by `layer`.
 
     Returns the full layer (a new NormalisedLayer sharing the file's CRS choice and
@@ -136,7 +137,9 @@ def merge_update(store: Store, district: str, layer: NormalisedLayer,
         The communes cannot be told (no column and no ``--commune``), or a code is
         malformed or has no published outline when one is needed.
     InputError
-        Features whose commune is missing, or not among the ``--commune`` codes.
+        Features whose commune is missing, or not among the ``--commune`` codes; with
+        ``within`` (a commune officer's upload), a commune outside it
+        (``UPDATE-OUTSIDE-SCOPE``).
     """
     if layer.model.kind != "parcels":
         raise UsageError(f"an update replaces communes of a cadastre, not of a "
@@ -183,6 +186,14 @@ def merge_update(store: Store, district: str, layer: NormalisedLayer,
         replaced = given
     else:
         replaced = in_file
+    if within is not None:
+        outside = sorted(set(replaced) - set(within))
+        if outside:
+            raise InputError(
+                f"the update replaces communes {', '.join(outside)}, outside the uploader's "
+                f"scope ({', '.join(sorted(within)) or 'none'})", where=where,
+                fix="Remove those features, or ask a planner of the district to send them",
+                code="UPDATE-OUTSIDE-SCOPE")
     frame["commune"] = commune.astype("string")
 
     published = store.read(base.id)

@@ -69,7 +69,7 @@ def check_file(path: str | Path, kind: str, *, district: str | None = None,
                fields: Mapping[str, str] | None = None, settings: dict[str, Any] | None = None,
                store: Store | None = None, repair: bool = False,
                update: bool = False, communes: Sequence[str] | None = None,
-               year: int | str | None = None,
+               year: int | str | None = None, within: Sequence[str] | None = None,
                progress: Callable[[str], None] | None = None) -> Checked:
     """Read, normalise and validate ``path`` as a layer of ``kind``; store nothing.
 
@@ -85,8 +85,14 @@ def check_file(path: str | Path, kind: str, *, district: str | None = None,
     With ``year`` (annual plans only), the features without a plan year take it
     (`gisportal.pipeline.annual.give_year`): the year of a file of one year's projects
     that carries none; ``read.year_given`` records it.
+    With ``within`` (a commune officer's upload), it must be an update, and an update
+    of no other commune than those (``UPDATE-OUTSIDE-SCOPE``).
     """
     settings = settings or load_settings()
+    if within is not None and not update:
+        raise UsageError("an upload limited to some communes must be an update of them",
+                         where="--update", fix="Send it as an update of those communes",
+                         code="UPDATE-OUTSIDE-SCOPE")
     model = layer_model(kind)
     district = seeds.district_code(district)
     year = check_year_option(year, kind)  # refused before reading a large file
@@ -128,7 +134,7 @@ def check_file(path: str | Path, kind: str, *, district: str | None = None,
                              fix="Use gisportal ingest FILE --kind parcels --district D "
                                  "--update", code="UPDATE-NO-STORE")
         norm, update_info = merge_update(store, district, norm, communes,
-                                         source_name=src.source_name)
+                                         source_name=src.source_name, within=within)
     elif communes:
         raise UsageError("--commune names the communes of an update", where="--commune",
                          fix="Add --update, or leave --commune out to upload the whole layer")
@@ -164,7 +170,8 @@ def ingest_file(store: Store, path: str | Path, kind: str, district: str, *,
                 repair: bool = False, update: bool = False,
                 communes: Sequence[str] | None = None, confirm_removals: bool = False,
                 consultation: bool = False, public_fields: Sequence[str] | None = None,
-                year: int | str | None = None, settings: dict[str, Any] | None = None,
+                year: int | str | None = None, within: Sequence[str] | None = None,
+                settings: dict[str, Any] | None = None,
                 progress: Callable[[str], None] | None = None) -> IngestResult:
     """Check ``path`` and store it as a new draft version of (district, kind).
 
@@ -174,12 +181,13 @@ def ingest_file(store: Store, path: str | Path, kind: str, district: str, *,
     draft, ``published`` is False and ``not_published`` says why. ``update`` and
     ``communes``: see `check_file`. ``public_fields``: source columns the planner
     marks public at upload (`gisportal.outputs.privacy.mark_public`). ``year``: the plan
-    year of an annual plan whose features carry none (see `check_file`).
+    year of an annual plan whose features carry none, ``within`` the communes a commune
+    officer may replace (see `check_file`).
     """
     district = seeds.district_code(district)
     checked = check_file(path, kind, district=district, crs=crs, encoding=encoding,
                          layer=layer, fields=fields, settings=settings, store=store,
-                         repair=repair, update=update, communes=communes, year=year,
+                         repair=repair, update=update, communes=communes, year=year, within=within,
                          progress=progress)
     model = checked.layer.model
     if progress:

@@ -40,6 +40,12 @@ add_strings({
     "admin_add_user": ("Thêm tài khoản", "Add an account"),
     "admin_role": ("Vai trò", "Role"),
     "admin_districts": ("Huyện phụ trách", "Districts"),
+    "admin_units": ("Hoặc xã, phường phụ trách", "Or communes"),
+    "admin_units_rule": ("mã xã, phường hiện nay (5 số): cán bộ địa chính xã chỉ gửi chỉnh "
+                         "lý địa chính của các xã cũ hợp thành; huyện công bố",
+                         "codes of today's communes or wards (5 digits): a commune officer "
+                         "only sends cadastral corrections of the former communes it was "
+                         "made of; the district publishes them"),
     "admin_all_districts": ("Tất cả", "All"),
     "admin_state": ("Trạng thái", "State"),
     "admin_active": ("Đang hoạt động", "Active"),
@@ -87,10 +93,15 @@ def _user_or_404(user_id: int) -> users.User:
 
 def _users_page(status: int = 200, *, error: GisportalError | None = None,
                 form: dict[str, Any] | None = None):
+    form = form or {}
+    # Scopes that are today's communes (5 digits) go back into their text box; the
+    # district checkboxes keep the rest.
+    units = ", ".join(c.strip() for raw in form.get("districts") or []
+                      for c in str(raw).split(",") if len(c.strip()) == 5)
     return render_template(
         "admin_users.html", users=users.list_users(get_home()), districts=seeds.districts(),
-        roles=users.ROLES, error=error.to_dict() if error else None, form=form or {},
-        min_password=users.MIN_PASSWORD_LENGTH), status
+        roles=users.ROLES, error=error.to_dict() if error else None, form=form,
+        units=units, min_password=users.MIN_PASSWORD_LENGTH), status
 
 
 def _same_passwords(form) -> str:

@@ -16,6 +16,8 @@ from flask import current_app, request, url_for
 from flask_login import current_user
 
 from gisportal import jobs
+from gisportal.accounts.errors import PermissionDenied
+from gisportal.accounts.roles import district_scope, unit_communes
 from gisportal.base import seeds
 from gisportal.base.errors import GisportalError, NotFoundError, StoreError, UsageError
 from gisportal.base.files import safe_file_name
@@ -184,6 +186,7 @@ def submit_from_request(district: str) -> jobs.Job:
                 for c in str(raw).replace(";", ",").replace("\n", ",").split(",") if c.strip()]
     public = [c.strip() for raw in form.getlist("public_field")
               for c in str(raw).split("\n") if c.strip()]
+    within = _commune_officer_scope(district, kind, update, communes)
     try:
         job = jobs.submit_upload(
             get_home(), upload.stream, upload.filename, district=district, layer=kind,
@@ -191,7 +194,8 @@ def submit_from_request(district: str) -> jobs.Job:
             source_layer=(form.get("source_layer") or "").strip() or None,
             fields=_field_overrides(form.getlist("field")), repair=repair,
             update=update, communes=communes or None, public_fields=public or None,
-            year=(form.get("year") or "").strip() or None, settings=settings())
+            year=(form.get("year") or "").strip() or None, within=within,
+            settings=settings())
     except GisportalError as err:
         # Refused on arrival (too big, not a GIS file, a bad override): nothing is kept,
         # but who tried what stays on record.
@@ -205,6 +209,30 @@ def submit_from_request(district: str) -> jobs.Job:
         "update": update, "communes": job.params.get("communes"),
         "public_fields": job.params.get("public_fields"), "year": job.params.get("year")})
     return job
+
+
+def _commune_officer_scope(district: str, kind: str, update: bool,
+                           communes: list[str]) -> list[str] | None:
+    """None for a user who holds the whole district; for a commune officer (a planner
+    scoped to today's communes, `gisportal.accounts.roles`) the former communes of
+    the district they may correct, after refusing what they may not upload."""
+    if district_scope(current_user, district):
+        return None
+    within = sorted(unit_communes(current_user, district))
+    names = ", ".join(within)
+    if kind != "parcels" or not update:
+        raise PermissionDenied(
+            f"cán bộ xã chỉ gửi được chỉnh lý địa chính của xã mình ({names}) / a commune "
+            f"officer may only send cadastral corrections of their communes ({names})",
+            where="kind, update", fix="choose parcels and 'update these communes', or ask "
+                                      "a planner of the district for other layers")
+    stray = sorted(set(c.strip() for c in communes) - set(within))
+    if stray:
+        raise PermissionDenied(
+            f"xã {', '.join(stray)} không thuộc phạm vi của bạn / communes "
+            f"{', '.join(stray)} are outside your scope ({names})",
+            where="communes", fix=f"name only your communes: {names}")
+    return within
 
 
 def cancel_job(job: jobs.Job) -> jobs.Job:
