@@ -360,3 +360,26 @@ def test_cli_ingest_with_year_and_lookup_output(home, zones_and_parcels, annual_
             "--year", "26")
     assert r.exit_code != 0 and "--year" in r.output
     assert "Traceback" not in r.output
+
+
+def test_export_and_ogc_carry_the_annual_plan(store, published, client, tmp_path):
+    import zipfile
+
+    import pyogrio
+
+    from gisportal.outputs.export.package import export_package
+
+    out = tmp_path / "duc_trong.zip"
+    result = export_package(store, "678", out, kinds=["annual_plan"], national_names=True)
+    assert [layer.version.kind for layer in result.layers] == ["annual_plan"]
+    with zipfile.ZipFile(out) as zf:
+        names = zf.namelist()
+        assert "shapefile/annual_plan_678.zip" in names
+        zf.extract("678.gpkg", tmp_path)
+    table = pyogrio.read_dataframe(tmp_path / "678.gpkg", layer="annual_plan")
+    assert {"NamKeHoach", "TenCongTrinh", "MaDuAn", "SoQuyetDinh"} <= set(table.columns)
+    assert sorted(table["TenCongTrinh"]) == sorted([ROAD, SCHOOL])
+    ids = [c["id"] for c in client.get("/ogc/collections?f=json").get_json()["collections"]]
+    assert "678-annual_plan" in ids
+    items = client.get("/ogc/collections/678-annual_plan/items?f=json").get_json()
+    assert {f["properties"]["name"] for f in items["features"]} == {ROAD, SCHOOL}
