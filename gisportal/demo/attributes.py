@@ -127,14 +127,14 @@ def parcel_frame(district: DistrictLayout, land: Landscape, pool: Candidates,
             "owner": owner,
             "address": address,
         },
-        geometry=gpd.GeoSeries(geometry, crs="EPSG:5899"),
-        crs="EPSG:5899",
+        geometry=gpd.GeoSeries(geometry, crs=district.crs),
+        crs=district.crs,
     )
     return frame.sort_values(["commune", "sheet", "parcel"], kind="stable").reset_index(
         drop=True)
 
 
-def empty_parcel_frame() -> gpd.GeoDataFrame:
-    """A parcel frame with the columns and no rows."""
+def empty_parcel_frame(crs: str) -> gpd.GeoDataFrame:
+    """A parcel frame with the columns and no rows, in ``crs``."""
     return gpd.GeoDataFrame({c: [] for c in PARCEL_COLUMNS[:-1]},
-                            geometry=gpd.GeoSeries([], crs="EPSG:5899"), crs="EPSG:5899")
+                            geometry=gpd.GeoSeries([], crs=crs), crs=crs)

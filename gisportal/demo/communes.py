@@ -1,9 +1,11 @@
 """Communes of a synthetic district: seeded around the seat town, grown over the mesh.
 
-The seat town (thị trấn, or the city's wards) sits on the district anchor, which is
-the real town centre; a second town goes some way out; rural communes (xã) are spread
-over the rest by farthest-point sampling. Each commune then grows over the district's
-cells with a budget, wards smaller than rural communes, as in reality.
+The communes are the district's real former ones (GSO code, name, kind); only their
+shapes are synthetic. The seat town (thị trấn, or the city's wards) sits on the
+district anchor, which is the real town centre; a second town goes some way out; rural
+communes (xã) are spread over the rest by farthest-point sampling. Each commune then
+grows over the district's cells with a budget, wards smaller than rural communes, as in
+reality.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from .cells import CellMesh
 from .districts import nearest_cells
 from .growth import grow_regions
 from .rand import SmoothNoise
-from .seeds import DistrictSeed
+from .seeds import CommuneSeed, DistrictSeed, fold
 
 __all__ = ["CommuneSpec", "grow_communes"]
 
@@ -32,10 +34,9 @@ class CommuneSpec:
     Attributes
     ----------
     code
-        Synthetic 5-digit code: district code × 100 + rank (``"67801"``); real GSO
-        commune codes stay below 33 000, so these can never be mistaken for them.
+        The real GSO code of the former commune (``"24961"``).
     name
-        Full NFC name (``"Thị trấn Liên Nghĩa"``, ``"Phường 3"``, ``"Xã Phú Hòa"``).
+        Its full NFC name (``"Thị trấn Liên Nghĩa"``, ``"Phường 3"``, ``"Xã Phú Hội"``).
     place
         The name without its prefix, for addresses and organisation names.
     kind
@@ -55,21 +56,21 @@ class CommuneSpec:
     is_seat: bool
 
 
-def _kinds_and_names(district: DistrictSeed, xa_names: list[str]) -> list[tuple[str, str, str]]:
-    out: list[tuple[str, str, str]] = []
-    for i in range(district.n_phuong):
-        out.append(("phuong", f"Phường {i + 1}", str(i + 1)))
-    towns = list(district.seat_towns) or [district.name.split(" ", 2)[-1]]
-    for i in range(district.n_thi_tran):
-        town = towns[i] if i < len(towns) else f"{towns[0]} {i + 1}"
-        out.append(("thi_tran", f"Thị trấn {town}", town))
-    rural = list(xa_names[: district.n_xa])
-    if not out and district.seat_towns and rural:
-        # a district without towns is seated in a rural commune named after the seat
-        rural[0] = district.seat_towns[0]
-    for name in rural:
-        out.append(("xa", f"Xã {name}", name))
-    return out
+def seat_first(district: DistrictSeed) -> list[CommuneSeed]:
+    """The district's communes in growing order: wards, towns, rural communes, each in
+    code order except that the seat comes first — the town named by the first seat town
+    (spellings folded: ``Mađaguôi`` is ``Thị trấn Ma Đa Guôi``) or, in a district
+    without wards or towns, the rural commune named after the seat (else the first)."""
+    by_kind = {k: [c for c in district.communes if c.kind == k]
+               for k in ("phuong", "thi_tran", "xa")}
+    seat = fold(district.seat_towns[0]) if district.seat_towns else None
+    first = "thi_tran" if by_kind["thi_tran"] and not by_kind["phuong"] else (
+        None if by_kind["phuong"] else "xa")
+    if first is not None and seat is not None:
+        group = by_kind[first]
+        hit = next((k for k, c in enumerate(group) if fold(c.place) == seat), 0)
+        group.insert(0, group.pop(hit))
+    return [*by_kind["phuong"], *by_kind["thi_tran"], *by_kind["xa"]]
 
 
 def _spread_seeds(
@@ -94,7 +95,6 @@ def grow_communes(
     district_cells: np.ndarray,
     district: DistrictSeed,
     anchor: np.ndarray,
-    xa_names: list[str],
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, list[CommuneSpec]]:
     """Split the cells of one district into its communes.
@@ -106,11 +106,9 @@ def grow_communes(
     district_cells
         Indices of the district's cells.
     district
-        The district's seed facts (commune counts, seat towns).
+        The district's seed facts (its communes, seat towns).
     anchor
         The district anchor in metres: the seat town centre.
-    xa_names
-        Bare names for the rural communes (at least ``district.n_xa``).
     rng
         The district's commune stream.
 
@@ -119,8 +117,9 @@ def grow_communes(
     labels, specs
         Commune index (into ``specs``) of each of ``district_cells``, and the specs.
     """
-    kinds = _kinds_and_names(district, xa_names)
-    weights = np.array([_KIND_WEIGHT[k] for k, _, _ in kinds]) * rng.uniform(0.75, 1.3, len(kinds))
+    kinds = seat_first(district)
+    weights = np.array([_KIND_WEIGHT[c.kind] for c in kinds]) * rng.uniform(0.75, 1.3,
+                                                                          len(kinds))
     n_cells = len(district_cells)
     budgets = _split_budget(n_cells, weights)
     area = n_cells * mesh.spacing**2
@@ -164,15 +163,16 @@ def grow_communes(
         labels = grow_regions(mesh, seeds_arr, None, cost=cost, allowed=allowed, labels=labels)
 
     specs = []
-    for i, ((kind, name, place), cell) in enumerate(zip(kinds, seeds_arr, strict=True)):
+    for i, (real, cell) in enumerate(zip(kinds, seeds_arr, strict=True)):
         specs.append(
             CommuneSpec(
-                code=f"{int(district.code) * 100 + i + 1:05d}",
-                name=name,
-                place=place,
-                kind=kind,
+                code=real.code,
+                name=real.name,
+                place=real.place,
+                kind=real.kind,
                 centre=(float(mesh.xy[cell, 0]), float(mesh.xy[cell, 1])),
-                is_seat=kind != "xa" or (i == 0 and not district.n_phuong + district.n_thi_tran),
+                is_seat=real.kind != "xa" or (i == 0 and not district.n_phuong
+                                              + district.n_thi_tran),
             )
         )
     # the seat ward, town or commune is centred on the anchor exactly (the real centre)

@@ -26,18 +26,22 @@ __all__ = ["DemoDistrict", "generate_district", "generate_province", "province_o
 
 @dataclass
 class DemoDistrict:
-    """One generated district, all layers in EPSG:5899 (VN-2000 / TM-3 107°45′).
+    """One generated district, all layers in ``crs``: the VN-2000 / TM-3 zone its
+    offices survey in (``seeds.survey_zone``), as they would deliver them.
 
     Attributes
     ----------
     code, name
         GSO district code (``"678"``) and name (``"Huyện Đức Trọng"``).
+    crs
+        ``"EPSG:5899"`` (107°45′, former Lâm Đồng) or ``"EPSG:9218"`` (108°30′,
+        former Đắk Nông and Bình Thuận); every frame carries it too.
     boundary
         District polygon.
     communes
-        ``code`` (synthetic 5-digit, unique in the province), ``name`` (NFC),
-        ``kind`` (``xa``, ``phuong``, ``thi_tran``), ``geometry``; they tile
-        ``boundary``.
+        ``code`` (the real GSO code of the former commune), ``name`` (NFC, as
+        ``seeds/communes.csv`` has it), ``kind`` (``xa``, ``phuong``, ``thi_tran``, from
+        the name's prefix), ``geometry``; in code order; they tile ``boundary``.
     parcels
         ``commune``, ``sheet``, ``parcel`` (the key), ``land_use`` (code, sometimes
         combined as ``ONT+CLN``), ``area_m2`` (declared area, as surveyed: rounded to
@@ -50,26 +54,31 @@ class DemoDistrict:
 
     code: str
     name: str
+    crs: str
     boundary: Polygon
     communes: gpd.GeoDataFrame
     parcels: gpd.GeoDataFrame
     plan: gpd.GeoDataFrame
 
 
-def _communes_frame(layout: DistrictLayout, crs: str) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(
+def _communes_frame(layout: DistrictLayout) -> gpd.GeoDataFrame:
+    frame = gpd.GeoDataFrame(
         {
             "code": [c.code for c in layout.communes],
             "name": [c.name for c in layout.communes],
             "kind": [c.kind for c in layout.communes],
         },
-        geometry=gpd.GeoSeries(list(layout.commune_shapes), crs=crs),
-        crs=crs,
+        geometry=gpd.GeoSeries(list(layout.commune_shapes), crs=layout.crs),
+        crs=layout.crs,
     )
+    return frame.sort_values("code", kind="stable").reset_index(drop=True)
 
 
-def _build(layout: DistrictLayout, parcels: int, seed: int, crs: str,
+def _build(layout: DistrictLayout, parcels: int, seed: int,
            progress: Callable[[str, int], None]) -> DemoDistrict:
+    # the district is surveyed in its own zone: lattice, parcels, declared areas and
+    # plan are made in its coordinates, as its office would make them
+    layout = layout.in_crs(layout.zone_crs)
     code = layout.code
     towns = towns_of(layout, rng_for(seed, "towns", code))
     lattice = build_lattice(layout, rng_for(seed, "lattice", code), [t.centre for t in towns])
@@ -82,17 +91,18 @@ def _build(layout: DistrictLayout, parcels: int, seed: int, crs: str,
     return DemoDistrict(
         code=code,
         name=layout.seed.name,
+        crs=layout.crs,
         boundary=layout.boundary,
-        communes=_communes_frame(layout, crs),
+        communes=_communes_frame(layout),
         parcels=parcel_frame,
         plan=plan,
     )
 
 
-def _district_layout(seed: int, code: str) -> tuple[DistrictLayout, str]:
+def _district_layout(seed: int, code: str) -> DistrictLayout:
     layout = province_layout(seed)
     try:
-        return layout.district(str(code)), layout.crs
+        return layout.district(str(code))
     except KeyError:
         known = ", ".join(d.code for d in layout.districts)
         raise UsageError(f"no demo district {code}", where="district",
@@ -105,16 +115,17 @@ def generate_district(code: str, parcels: int, *, seed: int = 68) -> DemoDistric
     Parameters
     ----------
     code
-        GSO code of a district valid on 2024-12-31 (``"672"`` … ``"683"``).
+        GSO code of a plan district, valid on 2024-12-31 (former Lâm Đồng 672–683,
+        Đắk Nông 660–667, Bình Thuận 593–602).
     parcels
         Exact number of parcels to generate (towns are surveyed first).
     seed
         Same seed, same output, bit for bit.
     """
-    layout, crs = _district_layout(seed, code)
+    layout = _district_layout(seed, code)
     if parcels < 0:
         raise UsageError("the number of parcels cannot be negative", where="parcels")
-    return _build(layout, int(parcels), seed, crs, lambda stage, count: None)
+    return _build(layout, int(parcels), seed, lambda stage, count: None)
 
 
 def generate_province(
@@ -133,7 +144,7 @@ def generate_province(
     seed
         Same seed, same output.
     districts
-        Codes to generate (default: all 12, in code order).
+        Codes to generate (default: all 30, in code order).
     progress
         Called as ``progress(stage, count)`` where ``count`` is the running total of
         that stage's unit: ``("layout", 1)`` once the province shapes exist, then per
@@ -148,7 +159,7 @@ def generate_province(
     report("layout", 1)
     codes = [d.code for d in layout.districts] if districts is None else [str(c) for c in
                                                                            districts]
-    chosen = [_district_layout(seed, c)[0] for c in codes]
+    chosen = [_district_layout(seed, c) for c in codes]
     totals = {"parcels": 0, "plan": 0}
 
     def running(stage: str, count: int) -> None:
@@ -157,6 +168,6 @@ def generate_province(
 
     out = []
     for done, district in enumerate(chosen, start=1):
-        out.append(_build(district, int(parcels_per_district), seed, layout.crs, running))
+        out.append(_build(district, int(parcels_per_district), seed, running))
         report("district", done)
     return out

@@ -14,7 +14,7 @@ import numpy as np
 
 from .cells import CellMesh
 
-__all__ = ["fill_enclosed", "grow_regions"]
+__all__ = ["enclosed", "fill_enclosed", "grow_regions"]
 
 
 def grow_regions(
@@ -91,9 +91,9 @@ def grow_regions(
     return np.array(out, dtype=np.int64)
 
 
-def fill_enclosed(mesh: CellMesh, labels: np.ndarray) -> np.ndarray:
-    """Give cells that no region took but that are cut off from the mesh border
-    to a neighbouring region, so unions of cells have no holes."""
+def enclosed(mesh: CellMesh, labels: np.ndarray) -> np.ndarray:
+    """Mask of the cells that no region took but that are cut off from the mesh border
+    by regions: the holes a union of the regions would have."""
     free = labels < 0
     outside = free & mesh.border
     stack = list(np.flatnonzero(outside))
@@ -104,14 +104,23 @@ def fill_enclosed(mesh: CellMesh, labels: np.ndarray) -> np.ndarray:
             if free[nb] and not outside[nb]:
                 outside[nb] = True
                 stack.append(nb)
-    enclosed = free & ~outside
-    if not enclosed.any():
+    return free & ~outside
+
+
+def fill_enclosed(mesh: CellMesh, labels: np.ndarray, speed: np.ndarray | None = None
+                  ) -> np.ndarray:
+    """Give cells that no region took but that are cut off from the mesh border
+    to a neighbouring region, so unions of cells have no holes; with ``speed`` (per
+    region), faster regions take more of a hole."""
+    holes = enclosed(mesh, labels)
+    if not holes.any():
         return labels
     n_regions = int(labels.max()) + 1
     return grow_regions(
         mesh,
         np.zeros(n_regions, dtype=np.int64),
         None,
-        allowed=enclosed | (labels >= 0),
+        speed=speed,
+        allowed=holes | (labels >= 0),
         labels=labels,
     )

@@ -1,4 +1,4 @@
-"""Synthetic Vietnamese names: communes, land holders and addresses.
+"""Synthetic Vietnamese names: land holders and the organisations holding public land.
 
 Everything is drawn from small built-in lists, so no real person's data is ever
 used; the combinations merely look plausible. All text is NFC, the form the portal
@@ -12,7 +12,6 @@ import unicodedata
 import numpy as np
 
 __all__ = [
-    "commune_names",
     "organisation_owner",
     "person_names",
 ]
@@ -39,19 +38,6 @@ _GIVEN_F = _nfc(
 _KHO_M = _nfc("Brêu Sơn Điệp Dũng Tiến Ha Bre Kră Bình Thuận Ting Măng Lơ Ngọc")
 _KHO_F = _nfc("Thị Hoa Sim Bé Mai Dim Hương Đen Lan Nhơ Jú Bri")
 
-# syllables for place names; the second list mixes Sino-Vietnamese and K'Ho sounds
-_PLACE_A = _nfc(
-    "Tân Phú Lộc Gia Hòa Liên Phúc Hiệp Quảng Đông Tây Thanh Minh An Trung Vĩnh Mỹ "
-    "Thạnh Phước Đức Hưng Kim Sơn Bình Long Ninh Lạc Tiên Đoàn Hiệp Xuân Thái"
-)
-_PLACE_B = _nfc(
-    "Hà An Thành Lâm Bình Nghĩa Hòa Phú Lộc Sơn Thuận Tiến Hưng Phát Lợi Trung Đông "
-    "Tây Xuân Thịnh Quý Ninh Hải Long Mỹ Vinh Tân Điền Cát Hội Khánh"
-)
-_KHO_A = _nfc("Đạ Ka Tà Đưng Đà Liêng Lơ Đăk")
-_KHO_B = _nfc("Ròn Sar Nhim Oai Pal Kho Lây Đơn Nung Krông Lút Nớ Ploa Rsal Mrê Tông")
-
-
 def person_names(rng: np.random.Generator, n: int, kho_share: float = 0.08) -> np.ndarray:
     """``n`` synthetic personal names (Kinh, and K'Ho for a ``kho_share`` of them).
 
@@ -76,29 +62,6 @@ def person_names(rng: np.random.Generator, n: int, kho_share: float = 0.08) -> n
         else:
             out[i] = f"{_FAMILY[family[i]]} {_MIDDLE_M[mid_m[i]]} {_GIVEN_M[giv_m[i]]}"
     return out
-
-
-def commune_names(rng: np.random.Generator, n: int, avoid: set[str]) -> list[str]:
-    """``n`` distinct place names (without the "Xã" prefix), none of them in ``avoid``.
-
-    A quarter sound K'Ho (``"Đạ Ròn"``), the rest Sino-Vietnamese (``"Phú Hòa"``), as
-    commune names in the Central Highlands do.
-    """
-    names: list[str] = []
-    seen = set(avoid)
-    while len(names) < n:
-        if rng.random() < 0.25:
-            name = f"{_KHO_A[rng.integers(len(_KHO_A))]} {_KHO_B[rng.integers(len(_KHO_B))]}"
-        else:
-            a = _PLACE_A[rng.integers(len(_PLACE_A))]
-            b = _PLACE_B[rng.integers(len(_PLACE_B))]
-            if a == b:
-                continue
-            name = f"{a} {b}"
-        if name not in seen:
-            seen.add(name)
-            names.append(name)
-    return names
 
 
 _ORGANISATION = {

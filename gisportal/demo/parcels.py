@@ -49,7 +49,7 @@ def generate_parcels(
     n: int,
     rng: np.random.Generator,
 ) -> gpd.GeoDataFrame:
-    """Exactly ``n`` parcels for ``district`` (EPSG:5899 metres).
+    """Exactly ``n`` parcels for ``district`` (metres of ``district.crs``).
 
     Raises
     ------
@@ -57,7 +57,7 @@ def generate_parcels(
         When ``n`` exceeds what the district's area can hold at cadastral lot sizes.
     """
     if n <= 0:
-        return empty_parcel_frame()
+        return empty_parcel_frame(district.crs)
     corners = lattice.corners.reshape(-1, 4, 2)[land.flat]
     areas = shapely.area(shapely.polygons(corners))
     city = any(c.kind == "phuong" for c in district.communes)

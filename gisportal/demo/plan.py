@@ -49,7 +49,8 @@ def generate_plan(
     land: Landscape,
     towns: list[Town],
 ) -> gpd.GeoDataFrame:
-    """Plan zones (EPSG:5899) covering ``district.boundary`` without gap or overlap."""
+    """Plan zones (in ``district.crs``) covering ``district.boundary`` without gap or
+    overlap."""
     boundary = district.boundary
     shapely.prepare(boundary)
     window = boundary.buffer(2 * SECTION)
@@ -127,8 +128,8 @@ def generate_plan(
             "land_use": np.array(zone_code, dtype=object)[order],
             "commune": np.array(zone_commune, dtype=object)[order],
         },
-        geometry=gpd.GeoSeries(zones_arr[order], crs="EPSG:5899"),
-        crs="EPSG:5899",
+        geometry=gpd.GeoSeries(zones_arr[order], crs=district.crs),
+        crs=district.crs,
     )
 
 

@@ -5,7 +5,11 @@ out as a planner would send them — parcels as a GeoPackage with the field name
 the national cadastral database, the plan as FlatGeobuf, boundaries as GeoJSON in
 WGS 84 — and ingests each file with :func:`gisportal.services.ingest.ingest_file`. So the demo
 exercises reading, field mapping, CRS transformation, validation and publishing
-exactly as real uploads do.
+exactly as real uploads do. Parcels and plan are written in the district's own survey
+zone, the CRS the generated frames carry (EPSG:9218 for former Đắk Nông and Bình
+Thuận, EPSG:5899 for former Lâm Đồng), declared in the files as offices declare it; the
+store reads that declaration and reprojects to its grid. Commune codes are the real
+former communes', as ``seeds/communes.csv`` lists them.
 """
 
 from __future__ import annotations
