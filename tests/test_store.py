@@ -430,8 +430,8 @@ def test_unknown_versions_districts_and_kinds_are_not_found(store: Store, call) 
         call(store)
 
 
-def test_kinds_are_the_three_layer_kinds() -> None:
-    assert KINDS == ("parcels", "plan", "boundary")
+def test_kinds_are_the_four_layer_kinds() -> None:
+    assert KINDS == ("parcels", "plan", "boundary", "annual_plan")
 
 
 # -- look-ups ------------------------------------------------------------------------------

@@ -324,8 +324,8 @@ def normalise(src, model: LayerModel, *, crs: str | None = None,
             kinds = sorted({shapely.GeometryType(t).name.title().replace("string", "String")
                             for t in set(gtypes.tolist()) if t >= 0})
             raise InputError(
-                f"the layer holds {', '.join(kinds) or 'no'} geometries; a {model.kind} layer "
-                "needs polygons",
+                f"the layer holds {', '.join(kinds) or 'no'} geometries; a layer of kind "
+                f"{model.kind} needs polygons",
                 where=src.source_name,
                 fix="export the parcel/zone polygons (in CAD: closed polylines) rather than "
                     "points, labels or lines" if kinds else "export the layer with geometry",

@@ -189,7 +189,7 @@ def _answer(store: Store, published: Published, district: str, version: Version,
         "planned": _planned(store, plan, geom, factor),
         "plan": plan_info,
         "units": units_of(None if _na(row.get("commune")) else row.get("commune"), district),
-        "annual_plans": annual_plans(store, published, district, geom),
+        "annual_plans": annual_plans(store, published, district, geom, factor=factor),
     }
 
 

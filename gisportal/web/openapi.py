@@ -106,6 +106,23 @@ def _schemas() -> dict[str, Any]:
                     "properties": {"current": {**unit, "nullable": True},
                                    "former": {"type": "array", "items": unit},
                                    "current_options": {"type": "array", "items": unit}}},
+                "annual_plans": {
+                    "type": "array",
+                    "description": "the works and projects of the district's published "
+                                   "annual land-use plan (kế hoạch sử dụng đất hằng năm) "
+                                   "over the parcel (or at the point), newest year first; "
+                                   "[] without one",
+                    "items": {"type": "object",
+                              "properties": {
+                                  "year": {"type": "integer", "nullable": True},
+                                  "name": text_or_null,
+                                  "area_computed_m2": number_or_null,
+                                  "code": text_or_null, "land_use": text_or_null,
+                                  "land_use_name": text_or_null, "area_m2": number_or_null,
+                                  "overlap_m2": number_or_null,
+                                  "share": {"type": "number", "nullable": True, "minimum": 0,
+                                            "maximum": 1},
+                                  "decision": text_or_null}}},
                 "zone": {
                     "type": "object",
                     "description": "X/Y look-ups only: the VN-2000 TM-3 zone the pair was "
