@@ -130,3 +130,23 @@ def test_a_click_without_parcel_names_todays_commune_and_the_former_one(store, p
                    {"code": "595", "name": "Huyện Tuy Phong", "level": "district"}]}
     far = lookup.lookup_lonlat(store, 11.9, 108.45)  # Đà Lạt: nothing published there
     assert far["units"] is None
+
+
+def test_a_parcel_of_a_split_commune_is_given_the_unit_whose_part_holds_it(tmp_path, store,
+                                                                           published):
+    from gisportal.services import lookup
+
+    cell = published["22978"]  # Phong Phú, split: south half to Phan Rí Cửa, north to Tuy Phong
+    minx, miny, maxx, maxy = cell.bounds
+    rows = []
+    for n, y in enumerate((miny + 500, maxy - 600), start=1):  # one near each edge
+        rows.append({"maxa": "22978", "soto": 3, "sothua": n, "loaidat": "ONT",
+                     "geometry": shapely.box(minx + 500, y, minx + 530, y + 40)})
+    path = tmp_path / "phong_phu.gpkg"
+    gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:9218").to_file(path, driver="GPKG")
+    assert ingest_file(store, path, "parcels", "595", publish=True).published
+    south = lookup.lookup_key(store, "595", 3, 1)["units"]
+    north = lookup.lookup_key(store, "595", 3, 2)["units"]
+    assert south["current"]["code"] == "22972" and north["current"]["code"] == "22978"
+    assert south["current_approximate"] and north["current_approximate"]
+    assert {o["code"] for o in south["current_options"]} == {"22972", "22978"}

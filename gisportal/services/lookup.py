@@ -39,7 +39,7 @@ from gisportal.outputs import privacy
 from gisportal.pipeline.normalise import source_attributes
 from gisportal.services import workflow
 from gisportal.services.annual import annual_plans
-from gisportal.services.units import units_at
+from gisportal.services.units import unit_at, units_at
 from gisportal.store.base import Store, Version
 from gisportal.store.derived import derived
 
@@ -188,9 +188,26 @@ def _answer(store: Store, published: Published, district: str, version: Version,
         },
         "planned": _planned(store, plan, geom, factor),
         "plan": plan_info,
-        "units": units_of(None if _na(row.get("commune")) else row.get("commune"), district),
+        "units": _units(store, published, geom,
+                        units_of(None if _na(row.get("commune")) else row.get("commune"),
+                                 district)),
         "annual_plans": annual_plans(store, published, district, geom, factor=factor),
     }
+
+
+def _units(store: Store, published: Published, geom, units: dict[str, Any] | None
+           ) -> dict[str, Any] | None:
+    """`units_of`, with a split former commune's two options settled by where the
+    parcel lies in today's unit shapes (`services.units`), when those are drawn: the
+    cut between the two is approximate, so ``current_approximate`` says so."""
+    if not units or units.get("current") is not None or not units.get("current_options"):
+        return units
+    x, y = shapely.get_coordinates(shapely.point_on_surface(geom))[0]
+    found = unit_at(store, published, float(x), float(y))
+    for option in units["current_options"]:
+        if found is not None and option["code"] == found.code:
+            return {**units, "current": option, "current_approximate": True}
+    return units
 
 
 def _unit(code: str, name: str, level: str) -> dict[str, str]:

@@ -34,7 +34,7 @@ from gisportal.base import seeds
 from gisportal.store.base import Store, Version
 from gisportal.store.derived import derived
 
-__all__ = ["UnitShape", "current_unit_shapes", "units_at"]
+__all__ = ["UnitShape", "current_unit_shapes", "unit_at", "units_at"]
 
 
 @dataclass(frozen=True)
@@ -189,16 +189,23 @@ def _unit(code: str, name: str, level: str) -> dict[str, str]:
     return {"code": code, "name": name, "level": level}
 
 
+def unit_at(store: Store, published: Mapping[tuple[str, str], Version], x: float, y: float
+            ) -> UnitShape | None:
+    """Today's unit whose shape (from the published boundaries) holds the point."""
+    boundaries = sorted((v for (_, kind), v in published.items() if kind == "boundary"),
+                        key=lambda v: v.id)
+    shapes, tree = _shapes_and_index(store, tuple(v.id for v in boundaries), boundaries)
+    hits = tree.query(shapely.Point(x, y), predicate="intersects")
+    return shapes[int(hits[0])] if len(hits) else None
+
+
 def units_at(store: Store, published: Mapping[tuple[str, str], Version], x: float, y: float,
              district: str | None) -> dict[str, Any] | None:
     """The look-up's ``units`` for a point with no parcel (store CRS): today's unit whose
     shape holds it, and the former commune (from the district's published boundary)
     and district. None when no published boundary places the point."""
-    boundaries = sorted((v for (_, kind), v in published.items() if kind == "boundary"),
-                        key=lambda v: v.id)
-    shapes, tree = _shapes_and_index(store, tuple(v.id for v in boundaries), boundaries)
+    current = unit_at(store, published, x, y)
     point = shapely.Point(x, y)
-    hits = [shapes[i] for i in tree.query(point, predicate="intersects")]
     former: list[dict[str, str]] = []
     boundary = published.get((district, "boundary")) if district else None
     if boundary is not None:
@@ -211,9 +218,8 @@ def units_at(store: Store, published: Mapping[tuple[str, str], Version], x: floa
                 break
         with contextlib.suppress(KeyError):
             former.append(_unit(district, seeds.district(district).name, "district"))
-    if not hits and not former:
+    if current is None and not former:
         return None
-    current = hits[0] if hits else None
     return {"current": None if current is None else _unit(current.code, current.name,
                                                           current.level),
             "former": former}

@@ -105,7 +105,12 @@ def _schemas() -> dict[str, Any]:
                                    "district's published boundary; null when none does",
                     "properties": {"current": {**unit, "nullable": True},
                                    "former": {"type": "array", "items": unit},
-                                   "current_options": {"type": "array", "items": unit}}},
+                                   "current_options": {"type": "array", "items": unit},
+                                   "current_approximate": {
+                                       "type": "boolean",
+                                       "description": "a split former commune's unit, "
+                                                      "settled by where the parcel lies in "
+                                                      "today's (approximate) unit shapes"}}},
                 "annual_plans": {
                     "type": "array",
                     "description": "the works and projects of the district's published "
