@@ -68,11 +68,11 @@ def test_place_names_fold_case_and_accents(demo):
 def test_commune_name_without_diacritics(demo):
     _, store, _ = demo
     places = search(store, "lien nghia", "678")["places"]
-    assert places[0] == {**places[0], "level": "commune", "code": "67801",
+    assert places[0] == {**places[0], "level": "commune", "code": "24958",
                          "name": "Thị trấn Liên Nghĩa", "district": "678"}
     w, s, e, n = places[0]["bbox"]
     assert w < e and s < n
-    assert search(store, "Thị trấn Liên Nghĩa", "678")["places"][0]["code"] == "67801"
+    assert search(store, "Thị trấn Liên Nghĩa", "678")["places"][0]["code"] == "24958"
 
 
 def test_places_best_first_and_capped(demo):
@@ -86,8 +86,8 @@ def test_places_best_first_and_capped(demo):
     assert places[0]["code"] == "678"
     assert all("duc" in fold(p["name"]) or "duc" in fold(p["former"]["name"])
                for p in places)
-    # Exact short name first: "Đức Hưng", not "Đông Hưng" or others.
-    assert search(store, "duc hung", "678")["places"][0]["name"] == "Xã Đức Hưng"
+    # Exact short name first: "Hiệp An", not "Hiệp Thạnh" or others.
+    assert search(store, "hiep an", "678")["places"][0]["name"] == "Xã Hiệp An"
 
 
 def test_nothing_found_is_an_empty_list(demo):
@@ -99,14 +99,14 @@ def test_nothing_found_is_an_empty_list(demo):
 
 
 @pytest.mark.parametrize("q", ["1/3 Liên Nghĩa", "tờ 1 thửa 3 Liên Nghĩa", "to 1 thua 3 lien nghia",
-                               "Tờ 1, thửa 3, Thị trấn Liên Nghĩa", "1 3 67801",
+                               "Tờ 1, thửa 3, Thị trấn Liên Nghĩa", "1 3 24958",
                                "Liên Nghĩa, tờ 1 thửa 3"])
 def test_sheet_and_parcel_forms(demo, q):
     _, store, _ = demo
     ans = search(store, q, "678")
     assert ans["kind"] == "parcel"
-    assert _key(ans["result"]) == ("67801", 1, 3)
-    assert ans["result"] == lk.lookup_key(store, "678", 1, 3, "67801")
+    assert _key(ans["result"]) == ("24958", 1, 3)
+    assert ans["result"] == lk.lookup_key(store, "678", 1, 3, "24958")
 
 
 def test_sheet_and_parcel_without_commune(demo):
@@ -124,7 +124,7 @@ def test_sheet_and_parcel_errors(demo):
         search(store, "1/3", None)
     with pytest.raises(UsageError) as err:  # three communes have a sheet 1, parcel 3
         search(store, "1/3", "678")
-    assert err.value.where == "commune" and "Thị trấn Liên Nghĩa (67801)" in err.value.fix
+    assert err.value.where == "commune" and "Thị trấn Liên Nghĩa (24958)" in err.value.fix
     with pytest.raises(UsageError, match="no commune"):
         search(store, "1/3 Không Có Xã", "678")
     with pytest.raises(NotFoundError):
