@@ -1,6 +1,13 @@
-"""Time and peak memory of the demo generator for one district.
+"""Time of the merged province's demo per parcel; time and peak memory of one district.
 
-Runs each size in a fresh subprocess, so that the peak resident set size
+Default: the whole demo of the merged province — the 30 plan districts
+generated and ingested, validated and published with their tiles into a fresh home
+(``build_demo``, what ``gisportal demo`` does) — in a fresh subprocess per run, with
+the province layout timed apart; printed as the median of ``--runs`` runs (default 3)
+with their range and the machine's load, and per parcel.
+
+``--district CODE``: the generator alone for one district, at several sizes. Runs each
+size in a fresh subprocess, so that the peak resident set size
 (``resource.getrusage``) belongs to that size alone. With ``--trace`` a second run per
 size reports the tracemalloc peak of Python-level allocations (NumPy buffers
 included, GEOS memory not); it is a separate run because tracing slows allocation
@@ -12,7 +19,8 @@ the machine's load, the peak RSS the largest of the runs.
 
 Usage::
 
-    python bench/bench_demo.py [--district 679] [--sizes 2000 200000] [--seed 68] [--trace]
+    python bench/bench_demo.py [--parcels-per-district 2000] [--runs 3]
+    python bench/bench_demo.py --district 679 [--sizes 2000 200000] [--seed 68] [--trace]
                                [--runs 3]
 """
 
@@ -28,6 +36,49 @@ try:
     from bench._measure import Runs, print_peers
 except ModuleNotFoundError:  # run as a script without the repository on sys.path
     from _measure import Runs, print_peers
+
+_PROVINCE = """
+import json, sys, tempfile, time
+from gisportal.demo.outline import province_layout
+from gisportal.services.demo import build_demo
+from gisportal.store import open_store
+n, seed = int(sys.argv[1]), int(sys.argv[2])
+t0 = time.perf_counter()
+layout = province_layout(seed)
+t1 = time.perf_counter()
+with tempfile.TemporaryDirectory() as tmp, open_store(tmp + "/home", crs="EPSG:5899") as s:
+    results = build_demo(s, parcels_per_district=n, seed=seed)
+    t2 = time.perf_counter()
+    parcels = sum(s.published(r.district, "parcels").feature_count for r in results)
+print(json.dumps({"layout_s": t1 - t0, "build_s": t2 - t1, "total_s": t2 - t0,
+                  "districts": len(results), "parcels": parcels}))
+"""
+
+
+def run_province(n: int, seed: int) -> dict:
+    """Build the whole demo (``n`` parcels per district) in a child; its figures."""
+    out = subprocess.run([sys.executable, "-c", _PROVINCE, str(n), str(seed)], check=True,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def province(n: int, seed: int, runs: int) -> None:
+    """Print the merged province's build time: layout, whole build, per parcel."""
+    runs_ = Runs()
+    last: dict = {}
+    for _ in range(runs):  # one fresh child per run
+        last = run_province(n, seed)
+        for key in ("layout_s", "build_s", "total_s"):
+            runs_.add(key, last[key])
+        runs_.add("ms_per_parcel", 1e3 * last["total_s"] / last["parcels"])
+    runs_.close()
+    print(f"merged province, seed {seed}: {last['districts']} districts × {n} parcels = "
+          f"{last['parcels']} parcels, built and published in a fresh home")
+    print(f"  layout (districts, communes): {runs_['layout_s'].text('s')}")
+    print(f"  whole demo (layout, generate, ingest, publish, tiles): "
+          f"{runs_['total_s'].text('s')}")
+    print(f"  per parcel: {runs_['ms_per_parcel'].text('ms', 3)}")
+
 
 _CHILD = """
 import json, resource, sys, time, tracemalloc
@@ -64,7 +115,11 @@ def main() -> None:
     """Print one line per size: time (province layout, district, whole child process)
     and peak memory."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--district", default="679", help="GSO code (default: Di Linh)")
+    parser.add_argument("--district", default=None,
+                        help="time the generator for this district alone (e.g. 679, Di Linh) "
+                             "instead of the whole province")
+    parser.add_argument("--parcels-per-district", type=int, default=2000,
+                        help="province mode: parcels per district (default: the CLI's 2000)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 200_000])
     parser.add_argument("--seed", type=int, default=68)
     parser.add_argument("--trace", action="store_true", help="also report tracemalloc peak")
@@ -72,6 +127,9 @@ def main() -> None:
                         help="runs of each size, taking turns; the median counts (default 3)")
     args = parser.parse_args()
     print_peers()
+    if args.district is None:
+        province(args.parcels_per_district, args.seed, args.runs)
+        return
     print(f"district {args.district}, seed {args.seed}")
     runs = {n: Runs() for n in args.sizes}
     last: dict[int, dict] = {}
