@@ -619,7 +619,7 @@ def _run_demo(ctx: click.Context, parcels: int, districts: tuple[str, ...]) -> N
     from gisportal.services.demo import build_demo, demo_summary
 
     codes = list(districts) or [d.code for d in seeds.districts()]
-    bar = tqdm(total=len(codes) * 4, desc="demo", unit="step", file=sys.stderr, disable=None)
+    bar = tqdm(total=len(codes) * 5, desc="demo", unit="step", file=sys.stderr, disable=None)
 
     def progress(code: str, stage: str) -> None:
         bar.set_postfix_str(f"{code} {stage}")

@@ -24,6 +24,8 @@ import pandas as pd
 
 from gisportal.base import seeds
 from gisportal.demo import generate_province
+from gisportal.demo.annual import generate_annual_plan
+from gisportal.demo.rand import rng_for
 from gisportal.services.ingest import IngestResult, ingest_file
 from gisportal.store.base import Store
 
@@ -61,6 +63,10 @@ def _boundary_frame(d) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=d.communes.crs).to_crs(4326)
 
 
+#: The year of the demo's annual land-use plans (kế hoạch sử dụng đất hằng năm).
+ANNUAL_YEAR = 2026
+
+
 def build_demo(store: Store, *, parcels_per_district: int = 2000,
                districts: Sequence[str] | None = None, seed: int = 68,
                progress: Callable[[str, str], None] | None = None) -> list[DemoResult]:
@@ -86,6 +92,12 @@ def build_demo(store: Store, *, parcels_per_district: int = 2000,
             plan.to_file(qpath, driver="FlatGeobuf")
             bpath = base / f"ranh_gioi_{d.code}.geojson"
             _boundary_frame(d).to_file(bpath, driver="GeoJSON")
+            # This year's annual land-use plan: what residents check before buying land.
+            apath = base / f"ke_hoach_{ANNUAL_YEAR}_{d.code}.gpkg"
+            generate_annual_plan(d.plan, ANNUAL_YEAR, rng_for(seed, "annual", d.code),
+                                 commune_names=dict(zip(d.communes.code, d.communes.name,
+                                                        strict=True))
+                                 ).to_file(apath, driver="GPKG")
             results: dict[str, IngestResult] = {}
             status = seeds.district_status().get(d.code)
             for kind, path, meta in (
@@ -93,6 +105,7 @@ def build_demo(store: Store, *, parcels_per_district: int = 2000,
                 ("parcels", ppath, {"demo": True}),
                 ("plan", qpath, {"demo": True, "decision": _decision(d.code),
                                  "plan_status": status.plan_status if status else None}),
+                ("annual_plan", apath, {"demo": True}),
             ):
                 if progress:
                     progress(d.code, kind)
