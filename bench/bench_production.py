@@ -44,17 +44,14 @@ start and the end; ``--json PATH`` writes every figure (with its runs and load) 
 Province scale: ``--districts K`` builds K districts of ``--parcels`` each (GSO codes
 672–683, Đức Trọng 678 first; at most 12), each ingested and published by its own
 commands, the times summed per run. The issue's ≥ 3 million parcels is
-``--districts 12 --parcels 250000``: not run yet, because it takes hours on the shared
-2-core machine. Estimate (extrapolated, not measured): a 200 000-parcel attempt there
-(load 4–7) took 4–6 min per run for the ingest and publish of both backends, publish's
-tile build being most of it, and ~11 s to generate; 15 times the parcels makes it about
-1–1.5 h per run, 3–4.5 h for ``--runs 3``, plus ~3 min to generate and the served part
-(~4 min, about the same at any size). ``--build-runs 1`` builds the province once (its
-ingest and publish times are then one run, printed as such) and still serves it for
-``--runs`` runs: the look-up and tile figures, which the issue asks at both sizes, keep
-their median and spread. Disk, scaled from 100 000 parcels (source 31 MB, an
-embedded home 60 MB, the primary and the replica ~300 MB each): about 10 GB. ``--runs
-1`` and ``--keep DIR`` (the generated files are kept for the next attempt) shorten it.
+``--districts 12 --parcels 250000 --build-runs 1 --runs 3``: built once (its ingest and
+publish times are then one run, printed as such) and served for ``--runs`` runs, so the
+look-up and tile figures, which the issue asks at both sizes, keep their median and
+spread; it took 43 min on the shared 2-core machine (2026-12-05, README). Disk, scaled
+from 100 000 parcels (source 31 MB, an embedded home 60 MB, the primary and the replica
+~300 MB each): about 10 GB. ``--keep DIR`` (the generated files are kept for the next
+attempt) shortens a repeat. The districts are the 12 of former Lâm Đồng (one survey
+zone): the merged province's two zones are bench_province.py's.
 
 Clean-up: every server (PostgreSQL, replica, SeaweedFS, each ``gisportal serve``) is
 stopped and every temporary folder removed when the run ends, on an error, on Ctrl-C
