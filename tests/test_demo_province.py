@@ -32,9 +32,10 @@ def demo_store(demo_home):
 
 def test_every_layer_published_without_errors(demo_store):
     for code in ("676", "678"):
-        for kind in ("parcels", "plan", "boundary"):
+        for kind in ("parcels", "plan", "boundary", "annual_plan"):
             v = demo_store.published(code, kind)
             assert v is not None and not v.has_errors, (code, kind)
+        assert 20 <= demo_store.published(code, "annual_plan").feature_count <= 60
         assert demo_store.published(code, "parcels").feature_count == 400
     # The demo went through reading: field names of the national database were mapped.
     v = demo_store.published("678", "parcels")

@@ -94,7 +94,8 @@ def published(tmp_path_factory, module_backend):
                               created_by="test")
     store.close()
     return {"home": home, "parcels": marked, "plan": demo["plan"].version,
-            "boundary": demo["boundary"].version, "old_parcels": old, "draft": draft,
+            "boundary": demo["boundary"].version,
+            "annual_plan": demo["annual_plan"].version, "old_parcels": old, "draft": draft,
             "other_district": other, "owners": sorted(set(frame["owner"].dropna()))}
 
 
@@ -134,7 +135,7 @@ def test_package_members_and_manifest(package, published):
     out, result = package
     with zipfile.ZipFile(out) as zf:
         names = set(zf.namelist())
-    stems = [f"{kind}_{DISTRICT}" for kind in ("parcels", "plan", "boundary")]
+    stems = [f"{kind}_{DISTRICT}" for kind in ("parcels", "plan", "boundary", "annual_plan")]
     assert names == {f"{DISTRICT}.gpkg", "fields.csv", "manifest.json",
                      *(f"shapefile/{s}.zip" for s in stems),
                      *(f"geojson/{s}.geojson" for s in stems),
@@ -144,7 +145,7 @@ def test_package_members_and_manifest(package, published):
     assert manifest["district"] == {"code": "676", "name": "Huyện Lâm Hà"}
     assert manifest["options"] == {"national_names": False, "include_personal": False}
     layers = {layer["kind"]: layer for layer in manifest["layers"]}
-    assert list(layers) == ["parcels", "plan", "boundary"]
+    assert list(layers) == ["parcels", "plan", "boundary", "annual_plan"]
     for kind in layers:
         v = published[kind]
         assert layers[kind]["version"] == v.id
@@ -263,7 +264,8 @@ def test_geopackage_round_trip(published, store, tmp_path, national_names):
     with open_store(published["home"], crs="EPSG:5899") as source:
         export_package(source, DISTRICT, out, national_names=national_names)
     gpkg = _extract(out, f"{DISTRICT}.gpkg", tmp_path)
-    assert sorted(pyogrio.list_layers(gpkg)[:, 0]) == ["boundary", "parcels", "plan"]
+    assert sorted(pyogrio.list_layers(gpkg)[:, 0]) == ["annual_plan", "boundary", "parcels",
+                                                        "plan"]
     res = ingest_file(store, gpkg, "parcels", DISTRICT, layer="parcels", user="test")
     assert not res.report.has_errors, res.report.summary()
     expected = {c: NATIONAL[c] if national_names else c for c in CANONICAL}
