@@ -222,20 +222,28 @@ def _dilate(mesh: CellMesh, cells: np.ndarray, steps: int) -> np.ndarray:
     return mask
 
 
+def _neighbours(mesh: CellMesh, cells: np.ndarray) -> np.ndarray:
+    """Every neighbour of ``cells`` (with repeats), gathered from the CSR arrays at once."""
+    starts = mesh.indptr[cells]
+    counts = mesh.indptr[cells + 1] - starts
+    first = np.cumsum(counts) - counts  # where each cell's run starts in the output
+    return mesh.indices[np.repeat(starts - first, counts) + np.arange(int(counts.sum()))]
+
+
 def _connected(mesh: CellMesh, mask: np.ndarray) -> bool:
-    """Whether the cells of ``mask`` form one piece."""
+    """Whether the cells of ``mask`` form one piece: a breadth-first flood from one cell,
+    a whole frontier per numpy step (a Python loop over cells took 7 s of the layout)."""
     cells = np.flatnonzero(mask)
     if not len(cells):
         return True
-    inside = mask.tolist()
-    indptr, indices, _ = mesh.adjacency_lists
-    seen = {int(cells[0])}
-    stack = [int(cells[0])]
-    while stack:
-        cell = stack.pop()
-        for k in range(indptr[cell], indptr[cell + 1]):
-            nb = indices[k]
-            if inside[nb] and nb not in seen:
-                seen.add(nb)
-                stack.append(nb)
-    return len(seen) == len(cells)
+    seen = np.zeros(mesh.size, dtype=bool)
+    seen[cells[0]] = True
+    frontier = cells[:1]
+    reached = 1
+    while len(frontier):
+        nbrs = _neighbours(mesh, frontier)
+        nbrs = np.unique(nbrs[mask[nbrs] & ~seen[nbrs]])
+        seen[nbrs] = True
+        reached += len(nbrs)
+        frontier = nbrs
+    return reached == len(cells)
