@@ -59,6 +59,12 @@ def test_portal_province_to_district_lookup_and_language(live):
         page.goto(base + "/")
         page.locator(".leaflet-container").wait_for()
         assert page.locator("path.leaflet-interactive").count() >= 1  # Đức Trọng's outline
+        # Today's units whose former communes Đức Trọng's boundary holds are fetched from
+        # /api/units and drawn over it (Đức Trọng's 15 communes went into a few of them).
+        page.wait_for_function(
+            "() => Number(document.documentElement.dataset.unitsDrawn || 0) > 0")
+        drawn = int(page.evaluate("() => document.documentElement.dataset.unitsDrawn"))
+        assert drawn == page.evaluate("() => window.gpUnits.getLayers().length") >= 3
         screenshot(page, "portal-province")
         page.locator('.gp-district-label a[data-code="678"]').click()
         page.wait_for_url("**/districts/678**")

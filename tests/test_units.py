@@ -13,6 +13,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+import shapely.geometry
 from pyproj import Transformer
 
 from gisportal.base import seeds
@@ -114,6 +115,36 @@ def test_the_province_page_lists_the_124_and_draws_those_it_can(home, store, pub
     assert "Xã Phan Rí Cửa" in html and "Xã, phường, đặc khu (từ 01/7/2025)" in html
     english = client.get("/?lang=en").get_data(as_text=True)
     assert "124 commune-level units" in english
+    # The outlines are not in the page: its script fetches them.
+    assert "Xã Liên Hương" not in html.split("gp-units")[0]
+    assert '"units_url": "/api/units?lang=vi"' in html
+
+
+def test_the_units_endpoint_serves_the_drawn_units(home, store, published):
+    import gzip
+    import json
+
+    from gisportal.web.app import create_app
+
+    client = create_app({"home": str(home)}).test_client()
+    plain = client.get("/api/units")
+    assert plain.status_code == 200 and plain.mimetype == "application/geo+json"
+    doc = json.loads(plain.data)
+    assert {f["properties"]["code"] for f in doc["features"]} == {
+        "22969", "22972", "22978", "22981"}
+    lien_huong = next(f for f in doc["features"] if f["properties"]["code"] == "22969")
+    assert lien_huong["properties"] == {"code": "22969", "name": "Xã Liên Hương",
+                                        "level": "commune", "level_label": "Xã",
+                                        "complete": True, "approximate": False}
+    lon, lat = shapely.geometry.shape(lien_huong["geometry"]).centroid.coords[0]
+    assert 108.5 < lon < 108.9 and 11.1 < lat < 11.4  # WGS 84, lon/lat order
+    zipped = client.get("/api/units", headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(zipped.data) == plain.data
+    again = client.get("/api/units", headers={"If-None-Match": plain.headers["ETag"]})
+    assert again.status_code == 304
+    english = json.loads(client.get("/api/units?lang=en").data)
+    assert english["features"][0]["properties"]["level_label"] in ("Commune", "Ward")
 
 
 def test_a_click_without_parcel_names_todays_commune_and_the_former_one(store, published):

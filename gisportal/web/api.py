@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from flask_login import current_user
 
 from gisportal.accounts.roles import can
@@ -27,6 +27,32 @@ def healthz():
     response = jsonify(result.to_dict())
     response.status_code = 200 if result.ok else 503
     response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/api/units")
+def api_units():
+    """Today's communes, wards and special zone as GeoJSON (WGS 84): the province page
+    draws them after loading (too big to embed). ``?lang=en`` for English level names.
+    Cached per set of published boundary versions; gzip when accepted; ETag."""
+    from gisportal.web import maps
+
+    lang = request.args.get("lang", "vi")
+    if lang not in ("vi", "en"):
+        raise UsageError(f"lang={lang[:20]!r} is not a language of the portal", where="lang",
+                         fix="use lang=vi or lang=en")
+    doc = maps.units_geojson(get_store(), lang)
+    etag = f"units-{doc.etag}"
+    if request.if_none_match.contains(etag):
+        response = Response(status=304)
+    elif request.accept_encodings["gzip"] > 0:
+        response = Response(doc.gzipped, mimetype="application/geo+json")
+        response.headers["Content-Encoding"] = "gzip"
+    else:
+        response = Response(doc.body, mimetype="application/geo+json")
+    response.set_etag(etag)
+    response.headers["Vary"] = "Accept-Encoding"
+    response.headers["Cache-Control"] = "public, max-age=300"
     return response
 
 

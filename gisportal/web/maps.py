@@ -204,17 +204,11 @@ def province_map(store: Store, lang: str = "vi", *,
                 " window.location.href = '/districts/' + encodeURIComponent("
                 "feature.properties.code); }); }"),
         ).add_to(m)
-    units = _current_units(store, published, comp, lang)
-    if units["features"]:
-        spec = comp.get("units", {})
-        unit_style = spec.get("style", {})
-        folium.GeoJson(
-            units, name=text(spec.get("label", {"vi": "Xã, phường", "en": "Communes"}), lang),
-            style_function=lambda f, st=unit_style: {
-                "fillOpacity": 0, "color": st.get("color", "#3b3b3b"),
-                "weight": st.get("weight", 0.8), "dashArray": st.get("dashArray", "")},
-            tooltip=folium.GeoJsonTooltip(fields=["name", "level_label"], labels=False),
-        ).add_to(m)
+    # Today's units are drawn by the page's script from /api/units (`units_geojson`):
+    # 124 outlines are hundreds of kB, which a page never embeds.
+    from gisportal.services.units import current_unit_shapes
+
+    drawn = sum(u.geometry is not None for u in current_unit_shapes(store, published))
     bounds: list[tuple[float, float]] = []
     for f in features:
         bounds.extend(_geojson_points(f["geometry"]))
@@ -239,33 +233,56 @@ def province_map(store: Store, lang: str = "vi", *,
     if bounds:
         lats, lons = zip(*bounds, strict=True)
         fit = [[min(lats) - 0.05, min(lons) - 0.05], [max(lats) + 0.05, max(lons) + 0.05]]
-    if features or units["features"]:
-        folium.LayerControl(collapsed=True, position="topright").add_to(m)
+    spec = comp.get("units", {})
     config = {"page": "province", "province": prov.get("name"), "bounds": fit,
-              "units": len(units["features"]),
+              "units": drawn, "units_url": f"/api/units?lang={lang}" if drawn else None,
+              "units_label": text(spec.get("label", {"vi": "Xã, phường", "en": "Communes"}),
+                                  lang),
+              "units_style": {"color": spec.get("style", {}).get("color", "#24292f"),
+                              "weight": spec.get("style", {}).get("weight", 0.8),
+                              # outlines only: a click inside still opens the district
+                              "fill": False},
               "statuses": [{"id": s["id"], "color": s["color"], "label": text(s["label"], lang)}
                            for s in comp["statuses"]]}
     return _parts(m, config)
 
 
-def _current_units(store: Store, published: Mapping[tuple[str, str], Any],
-                   comp: dict[str, Any], lang: str) -> dict[str, Any]:
-    """Today's communes and wards as a small GeoJSON (simplified, lon/lat to 1e-5°):
-    124 outlines of a few dozen vertices each, built once per set of published
-    boundary versions (`gisportal.services.units`)."""
+@dataclass(frozen=True)
+class UnitsDocument:
+    """Today's units as GeoJSON bytes (and gzipped), with an ETag: the body of
+    ``/api/units``, built once per set of published boundary versions and language."""
+
+    body: bytes
+    gzipped: bytes
+    etag: str
+    features: int
+
+
+def units_geojson(store: Store, lang: str = "vi") -> UnitsDocument:
+    """Today's communes, wards and special zone as a GeoJSON FeatureCollection (WGS 84,
+    simplified for the province view, lon/lat to 1e-5°), from their shapes
+    (`gisportal.services.units`); one catalogue query, the rest cached."""
+    import gzip
+    import hashlib
+
     from gisportal.services.units import current_unit_shapes
 
-    tolerance = float(comp.get("units", {}).get("simplify_m", 30))
-    shapes = current_unit_shapes(store, published)
-    key = tuple(sorted(v.id for (_, kind), v in published.items() if kind == "boundary"))
+    published = store.published_versions()
+    tolerance = float(composition("province").get("units", {}).get("simplify_m", 60))
+    key = (tuple(sorted(v.id for (_, kind), v in published.items() if kind == "boundary")),
+           tolerance, lang)
     cached = _UNITS_GEOJSON.get(store)
-    if cached is None or cached[0] != (key, tolerance, lang):
-        cached = ((key, tolerance, lang), _units_geojson(store, shapes, tolerance, lang))
+    if cached is None or cached[0] != key:
+        doc = _units_geojson(store, current_unit_shapes(store, published), tolerance, lang)
+        body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        etag = hashlib.sha256(repr(key).encode() + body).hexdigest()[:32]
+        cached = (key, UnitsDocument(body, gzip.compress(body, 6, mtime=0), etag,
+                                     len(doc["features"])))
         _UNITS_GEOJSON[store] = cached
     return cached[1]
 
 
-_UNITS_GEOJSON: weakref.WeakKeyDictionary[Store, tuple[Any, dict[str, Any]]] = (
+_UNITS_GEOJSON: weakref.WeakKeyDictionary[Store, tuple[Any, UnitsDocument]] = (
     weakref.WeakKeyDictionary())
 
 

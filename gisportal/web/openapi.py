@@ -419,6 +419,26 @@ def json_api_openapi(server_url: str) -> dict[str, Any]:
                                       "content": {"application/json": {"schema": {
                                           "$ref": "#/components/schemas/search"}}}},
                               "400": _ERROR, "404": _ERROR}}},
+            "/api/units": {"get": {
+                "summary": "Xã, phường, đặc khu hiện nay / today's communes and wards",
+                "description": "The 124 units of the province since 2025-07-01 as a "
+                               "GeoJSON FeatureCollection (WGS 84, simplified for the "
+                               "province view): each the union of its former communes in "
+                               "the published boundary layers; units none of whose former "
+                               "communes is published are left out. gzip when accepted; "
+                               "ETag.",
+                "operationId": "units",
+                "parameters": [_query("lang", "language of the level names",
+                                      {"type": "string", "enum": ["vi", "en"]}, "vi")],
+                "responses": {"200": {"description": "The units drawn so far.",
+                                      "content": {"application/geo+json": {"schema": {
+                                          "type": "object",
+                                          "required": ["type", "features"],
+                                          "properties": {
+                                              "type": {"type": "string"},
+                                              "features": {"type": "array"}}}}}},
+                              "304": {"description": "Not modified (If-None-Match)."},
+                              "400": _ERROR}}},
             "/healthz": {"get": {
                 "summary": "Readiness: the store, the shared file areas and the node's "
                            "scratch answer (for load balancers)",

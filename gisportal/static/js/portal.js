@@ -522,6 +522,23 @@
     window.gpMap = m;
     m.invalidateSize();
     if (conf.bounds) { m.fitBounds(conf.bounds, {animate: false}); }
+    // Today's communes and wards: fetched after the page (too big to embed), drawn as
+    // outlines over the former districts, named under the pointer.
+    if (conf.units_url && window.fetch) {
+      fetch(conf.units_url).then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) {
+          if (!data) { return; }
+          window.gpUnits = L.geoJSON(data, {
+            style: function () { return conf.units_style; },
+            onEachFeature: function (f, layer) {
+              layer.bindTooltip(f.properties.name + ' — ' + f.properties.level_label,
+                                {sticky: true});
+            }
+          }).addTo(m);
+          document.documentElement.setAttribute('data-units-drawn',
+                                                String(data.features.length));
+        });
+    }
   }
 
   window.GP = {initProvince: initProvince, featureId: featureId, style: style, colorOf: colorOf, initDistrict: initDistrict, config: CFG};
