@@ -96,6 +96,7 @@ ROUTES: dict[str, Row] = {
     "GET /parcels/<district>/<sheet>/<parcel>": PUBLIC,
     "GET /api/lookup": PUBLIC.at("/api/lookup?district=678&sheet=1&parcel=1"),
     "GET /api/search": PUBLIC.at("/api/search?q=duc+trong"),
+    "GET /api/units": PUBLIC.at("/api/units"),
     "GET /healthz": PUBLIC,
     "GET /tiles/<district>/<kind>/<int(signed=True):z>/<int(signed=True):x>/"
     "<int(signed=True):y>.pbf": PUBLIC.at(f"/tiles/678/parcels/{TILE}.pbf"),
