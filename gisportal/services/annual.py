@@ -27,6 +27,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from gisportal.base import seeds
+from gisportal.services.measure import measured
 from gisportal.store.base import Store, Version
 
 __all__ = ["COLUMNS", "KIND", "annual_plans"]
@@ -35,27 +36,12 @@ __all__ = ["COLUMNS", "KIND", "annual_plans"]
 KIND = "annual_plan"
 #: The stored columns an answer needs (all canonical, none personal: layers/annual_plan.json).
 COLUMNS = ("year", "name", "code", "land_use", "area_m2", "decision")
-#: A parcel with more vertices than this is measured on its outline thinned to
-#: `SURVEY_TOLERANCE_M` (as the look-up does against plan zones): a hostile
-#: million-vertex parcel must not cost seconds of GEOS per look-up.
-MEASURE_EXACT_UP_TO = 10_000
-SURVEY_TOLERANCE_M = 0.02
-
-
 def _na(value: Any) -> bool:
     return value is None or bool(pd.isna(value))
 
 
 def _text(value: Any) -> str | None:
     return None if _na(value) else str(value)
-
-
-def _measured(geom: BaseGeometry) -> BaseGeometry:
-    if shapely.get_num_coordinates(geom) <= MEASURE_EXACT_UP_TO:
-        return geom
-    thin = shapely.simplify(shapely.remove_repeated_points(geom, SURVEY_TOLERANCE_M),
-                            SURVEY_TOLERANCE_M, preserve_topology=True)
-    return thin if shapely.is_valid(thin) else shapely.make_valid(thin)
 
 
 def annual_plans(store: Store, published: Mapping[tuple[str, str], Version],
@@ -100,13 +86,13 @@ def annual_plans(store: Store, published: Mapping[tuple[str, str], Version],
                               columns=list(COLUMNS))
         if not found:
             return []
-        measured = _measured(geom)
+        parcel = measured(geom)
         shapes = np.array([f["geometry"] for f in found], dtype=object)
-        areas = shapely.area(shapely.intersection(shapes, measured)) * factor
+        areas = shapely.area(shapely.intersection(shapes, parcel)) * factor
         keep = areas > 0
         found = [f for f, k in zip(found, keep, strict=True) if k]
         overlaps = [float(a) for a in areas[keep]]
-        total = float(shapely.area(measured)) * factor
+        total = float(shapely.area(parcel)) * factor
     return _items(found, overlaps, total, factor)
 
 

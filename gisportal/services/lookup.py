@@ -39,6 +39,7 @@ from gisportal.outputs import privacy
 from gisportal.pipeline.normalise import source_attributes
 from gisportal.services import workflow
 from gisportal.services.annual import annual_plans
+from gisportal.services.measure import measured
 from gisportal.services.units import unit_at, units_at
 from gisportal.store.base import Store, Version
 from gisportal.store.derived import derived
@@ -107,23 +108,6 @@ def _plan_info(published: Published, district: str,
                   "status_label_en": workflow.CONSULTATION_LABEL["en"] if draft else None}
 
 
-#: A parcel with more vertices than this (a densified arc, a hostile upload) is measured
-#: against the plan on its outline thinned to `SURVEY_TOLERANCE_M`: a million-vertex
-#: parcel otherwise costs tens of seconds of GEOS intersection per look-up.
-MEASURE_EXACT_UP_TO = 10_000
-#: Far below what a cadastral survey resolves (5–10 cm): the shares do not move.
-SURVEY_TOLERANCE_M = 0.02
-
-
-def _measured(geom):
-    """The parcel as the plan shares are computed on (see `MEASURE_EXACT_UP_TO`)."""
-    if shapely.get_num_coordinates(geom) <= MEASURE_EXACT_UP_TO:
-        return geom
-    thin = shapely.simplify(shapely.remove_repeated_points(geom, SURVEY_TOLERANCE_M),
-                            SURVEY_TOLERANCE_M, preserve_topology=True)
-    return thin if shapely.is_valid(thin) else shapely.make_valid(thin)
-
-
 def _planned(store: Store, plan: Version | None, geom, factor: float = 1.0,
              ) -> list[dict[str, Any]]:
     """Planned uses over ``geom``: intersection areas with plan zones, by code, in m² of
@@ -133,7 +117,7 @@ def _planned(store: Store, plan: Version | None, geom, factor: float = 1.0,
     zones = store.records(plan.id, bbox=tuple(shapely.bounds(geom)), columns=["land_use"])
     if not zones:
         return []
-    geom = _measured(geom)
+    geom = measured(geom)
     inter = shapely.intersection(np.array([z["geometry"] for z in zones], dtype=object), geom)
     areas = shapely.area(inter) * factor
     total = float(shapely.area(geom)) * factor
