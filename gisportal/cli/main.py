@@ -65,6 +65,10 @@ def _limited(func):
         try:
             return func(*args, **kwargs)
         except Exception as exc:  # MemoryError, or whatever wrapped one
+            # The limit is lifted first: under it, even the one-line message could fail
+            # to allocate and come out as an "internal error" (seen once in a full run).
+            limits.restore_memory(previous)
+            previous = None
             if limits.is_out_of_memory(exc):
                 _fail(limits.out_of_memory_error(memory_mb, f"gisportal {ctx.info_name}",
                                                  subject="command"))
