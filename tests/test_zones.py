@@ -146,6 +146,7 @@ def test_surveyor_xy_picks_the_zone_that_puts_the_point_in_its_district(home, tm
     assert read_in_5899["parcel"] is None and read_in_5899["zone"]["chosen"] == "given"
     by_district = lookup.lookup_xy(store, north, east, "593")
     assert by_district["parcel"]["parcel"] == 6 and by_district["zone"]["chosen"] == "district"
+    assert by_district["zone"]["alternatives"] == ["EPSG:5899"]  # never the zone read
 
 
 def test_surveyor_xy_valid_in_both_zones_says_so(home, tmp_path):

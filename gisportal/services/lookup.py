@@ -25,6 +25,7 @@ import contextlib
 import math
 import re
 from collections.abc import Mapping
+from functools import cache
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -368,42 +369,41 @@ def lookup_lonlat(store: Store, lat: Any, lon: Any, district: str | None = None,
     return _lookup_store_xy(store, float(x), float(y), district, public=public)
 
 
-def province_zones() -> list[vncrs.CRS]:
+@cache
+def province_zones() -> tuple[seeds.SurveyZone, ...]:
     """The survey zones of the province's districts, the store's own first (EPSG:5899,
-    then EPSG:9218 for the districts of former Đắk Nông and Bình Thuận)."""
-    zones = {vncrs.zone_crs(d.code).to_epsg(): vncrs.zone_crs(d.code)
-             for d in seeds.districts()}
+    then EPSG:9218 for the districts of former Đắk Nông and Bình Thuận). Worked out
+    once: asked on every X/Y look-up."""
     own = vncrs.store_crs().to_epsg()
-    return sorted(zones.values(), key=lambda c: (c.to_epsg() != own, c.to_epsg()))
+    zones = {seeds.survey_zone(d.code) for d in seeds.districts()}
+    return tuple(sorted(zones, key=lambda z: (z.epsg != own, z.epsg)))
 
 
-def parse_zone(value: Any) -> vncrs.CRS:
+def parse_zone(value: Any) -> seeds.SurveyZone:
     """A zone as a user names it: ``9218``, ``EPSG:9218`` or the meridian ``108.5`` /
     ``108°30'``; one of `province_zones` only."""
     zones = province_zones()
     text = str(value).strip().upper().replace(",", ".").replace("EPSG:", "")
-    meridian = re.fullmatch(r"(\d{3})(?:°\s*(\d{1,2})['′]?)?", text)
+    dms = re.fullmatch(r"(\d{3})°\s*(\d{1,2})['′]?", text)
+    try:
+        degrees = int(dms.group(1)) + int(dms.group(2)) / 60 if dms else float(text)
+    except ValueError:
+        degrees = None
     for zone in zones:
-        m = vncrs.tm3_meridian(zone)
-        if text == str(zone.to_epsg()) or (meridian and meridian.group(2) is not None and
-                                           abs(int(meridian.group(1))
-                                               + int(meridian.group(2)) / 60 - m) < 1e-9):
+        if text == str(zone.epsg) or (degrees is not None
+                                      and abs(degrees - zone.meridian_deg) < 1e-9):
             return zone
-        try:
-            if abs(float(text) - m) < 1e-9:
-                return zone
-        except ValueError:
-            pass
-    names = ", ".join(f"{z.to_epsg()} ({vncrs.meridian_text(z)})" for z in zones)
+    names = ", ".join(f"{z.epsg} ({vncrs.meridian_text(z.meridian_deg)})" for z in zones)
     raise UsageError(f"zone={value} is not a VN-2000 TM-3 zone of the province",
                      where="zone", fix=f"give one of {names}, or leave it out to let the "
                                        "district (or the point) decide")
 
 
-def _zone_info(zone: vncrs.CRS, how: str, others: list[vncrs.CRS]) -> dict[str, Any]:
+def _zone_info(zone: seeds.SurveyZone, how: str) -> dict[str, Any]:
     """What the answer says of the zone the X/Y pair was read in, and why."""
-    label = f"VN-2000 / TM-3 {vncrs.meridian_text(zone)} (EPSG:{zone.to_epsg()})"
-    other = ", ".join(f"EPSG:{z.to_epsg()}" for z in others)
+    others = [z for z in province_zones() if z != zone]
+    label = f"VN-2000 / TM-3 {vncrs.meridian_text(zone.meridian_deg)} (EPSG:{zone.epsg})"
+    other = ", ".join(f"EPSG:{z.epsg}" for z in others)
     notes = {
         "given": ("Tọa độ đọc theo múi chiếu đã chọn: " + label,
                   "X/Y read in the zone given: " + label),
@@ -423,9 +423,8 @@ def _zone_info(zone: vncrs.CRS, how: str, others: list[vncrs.CRS]) -> dict[str, 
                  "The point falls in no district in either zone; read in " + label),
     }
     vi, en = notes[how]
-    return {"crs": f"EPSG:{zone.to_epsg()}", "meridian": vncrs.tm3_meridian(zone),
-            "chosen": how, "alternatives": [f"EPSG:{z.to_epsg()}" for z in others],
-            "note": vi, "note_en": en}
+    return {"crs": zone.crs, "meridian": zone.meridian_deg, "chosen": how,
+            "alternatives": [z.crs for z in others], "note": vi, "note_en": en}
 
 
 def lookup_xy(store: Store, x_north: Any, y_east: Any, district: str | None = None,
@@ -443,31 +442,30 @@ def lookup_xy(store: Store, x_north: Any, y_east: Any, district: str | None = No
     ye = parse_coordinate(y_east, "y", 0, 1_000_000)
     east, north = vncrs.surveyor_to_xy(xn, ye)
     code = district_code(district) if district else None
-    zones = province_zones()
     if zone not in (None, ""):
         chosen, how = parse_zone(zone), "given"
     elif code is not None:
-        chosen, how = vncrs.zone_crs(code), "district"
+        chosen, how = seeds.survey_zone(code), "district"
     else:
         chosen, how = None, ""
     if chosen is not None:
-        x, y = vncrs.zone_to_store(chosen, east, north)
+        x, y = vncrs.zone_to_store(chosen.epsg, east, north)
         answer = _lookup_store_xy(store, x, y, code, public=public)
-        answer["zone"] = _zone_info(chosen, how, [z for z in zones if z is not chosen])
+        answer["zone"] = _zone_info(chosen, how)
         return answer
     published = store.published_versions(None)
-    fits: list[tuple[vncrs.CRS, float, float, str]] = []
-    for z in zones:
-        x, y = vncrs.zone_to_store(z, east, north)
+    fits: list[tuple[seeds.SurveyZone, float, float, str]] = []
+    for z in province_zones():
+        x, y = vncrs.zone_to_store(z.epsg, east, north)
         found = _district_at(store, published, x, y)
-        if found is not None and vncrs.zone_crs(found).to_epsg() == z.to_epsg():
+        if found is not None and seeds.survey_zone(found) == z:
             fits.append((z, x, y, found))
     if fits:
         z, x, y, found = fits[0]
         how = "only" if len(fits) == 1 else "both"
     else:
-        z, how, found = zones[0], "none", None
-        x, y = vncrs.zone_to_store(z, east, north)
+        z, how, found = province_zones()[0], "none", None
+        x, y = vncrs.zone_to_store(z.epsg, east, north)
     answer = _lookup_store_xy(store, x, y, found, public=public, published=published)
-    answer["zone"] = _zone_info(z, how, [o for o in zones if o is not z])
+    answer["zone"] = _zone_info(z, how)
     return answer
