@@ -34,7 +34,7 @@ from gisportal.base import seeds
 from gisportal.store.base import Store, Version
 from gisportal.store.derived import derived
 
-__all__ = ["UnitShape", "current_unit_shapes", "unit_at", "units_at"]
+__all__ = ["UnitShape", "boundary_versions", "current_unit_shapes", "unit_at", "units_at"]
 
 
 @dataclass(frozen=True)
@@ -161,24 +161,30 @@ def _build(store: Store, boundaries: list[Version]) -> list[UnitShape]:
     return out
 
 
+def boundary_versions(published: Mapping[tuple[str, str], Version]) -> tuple[Version, ...]:
+    """The published boundary versions the unit shapes are built from, by id: their ids
+    are the key of everything cached from them."""
+    return tuple(sorted((v for (_, kind), v in published.items() if kind == "boundary"),
+                        key=lambda v: v.id))
+
+
 def current_unit_shapes(store: Store, published: Mapping[tuple[str, str], Version] | None = None
                         ) -> list[UnitShape]:
     """Every current unit with its shape from the published boundary layers (module
     doc), in code order; one catalogue query unless the caller passes `published`."""
     published = store.published_versions() if published is None else published
-    boundaries = sorted((v for (_, kind), v in published.items() if kind == "boundary"),
-                        key=lambda v: v.id)
-    key = tuple(v.id for v in boundaries)
-    return _shapes_and_index(store, key, boundaries)[0]
+    return _shapes_and_index(store, published)[0]
 
 
-def _shapes_and_index(store: Store, key: tuple[int, ...], boundaries: list[Version]
+def _shapes_and_index(store: Store, published: Mapping[tuple[str, str], Version]
                       ) -> tuple[list[UnitShape], shapely.STRtree]:
+    boundaries = boundary_versions(published)
+    key = tuple(v.id for v in boundaries)
     with _LOCK:
         entry = _CACHE.get(store)
     if entry is not None and entry[0] == key:
         return entry[1], entry[2]
-    shapes = _build(store, boundaries)
+    shapes = _build(store, list(boundaries))
     tree = shapely.STRtree([u.geometry for u in shapes])  # None entries are skipped
     with _LOCK:
         _CACHE[store] = (key, shapes, tree)
@@ -192,9 +198,7 @@ def _unit(code: str, name: str, level: str) -> dict[str, str]:
 def unit_at(store: Store, published: Mapping[tuple[str, str], Version], x: float, y: float
             ) -> UnitShape | None:
     """Today's unit whose shape (from the published boundaries) holds the point."""
-    boundaries = sorted((v for (_, kind), v in published.items() if kind == "boundary"),
-                        key=lambda v: v.id)
-    shapes, tree = _shapes_and_index(store, tuple(v.id for v in boundaries), boundaries)
+    shapes, tree = _shapes_and_index(store, published)
     hits = tree.query(shapely.Point(x, y), predicate="intersects")
     return shapes[int(hits[0])] if len(hits) else None
 

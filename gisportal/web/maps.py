@@ -265,12 +265,11 @@ def units_geojson(store: Store, lang: str = "vi") -> UnitsDocument:
     import gzip
     import hashlib
 
-    from gisportal.services.units import current_unit_shapes
+    from gisportal.services.units import boundary_versions, current_unit_shapes
 
     published = store.published_versions()
     tolerance = float(composition("province").get("units", {}).get("simplify_m", 60))
-    key = (tuple(sorted(v.id for (_, kind), v in published.items() if kind == "boundary")),
-           tolerance, lang)
+    key = (tuple(v.id for v in boundary_versions(published)), tolerance, lang)
     cached = _UNITS_GEOJSON.get(store)
     if cached is None or cached[0] != key:
         doc = _units_geojson(store, current_unit_shapes(store, published), tolerance, lang)
