@@ -144,6 +144,24 @@ def parcel_grid(rows: int = 4, cols: int = 5, *, origin=DUC_TRONG_XY, size=(20.0
     }, geometry=geoms, crs="EPSG:5899")
 
 
+def publish_parcels_and_plan(store, tmp_path: Path, parcels_zip: Path, *,
+                             authority: str = "UBND tỉnh Lâm Đồng") -> None:
+    """Publish `parcel_grid`'s parcels (from `parcels_zip`) in 678 and an approved
+    2021–2030 plan of two zones over them: ODT west of x0 + 50 m, CLN east of it."""
+    from gisportal.services.ingest import ingest_file
+
+    x0, y0 = DUC_TRONG_XY
+    assert ingest_file(store, parcels_zip, "parcels", "678", publish=True).published
+    plan = gpd.GeoDataFrame({"MaLoaiDat": ["ODT", "CLN"]},
+                            geometry=[shapely.box(x0 - 500, y0 - 500, x0 + 50, y0 + 600),
+                                      shapely.box(x0 + 50, y0 - 500, x0 + 600, y0 + 600)],
+                            crs="EPSG:5899")
+    path = tmp_path / "plan.gpkg"
+    plan.to_file(path, driver="GPKG")
+    assert ingest_file(store, path, "plan", "678", publish=True, meta={"decision": {
+        "number": "123/QĐ-UBND", "date": "2023-06-30", "authority": authority}}).published
+
+
 def bow_tie_file(tmp_path: Path, row: int, n: int = 3) -> Path:
     """A GeoPackage of ``n`` parcels in a row whose ``row``-th is a bow-tie (invalid)."""
     gdf = parcel_grid(1, n)

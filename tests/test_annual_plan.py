@@ -23,7 +23,7 @@ from gisportal.services import lookup as lk
 from gisportal.services import workflow
 from gisportal.services.ingest import check_file, ingest_file
 from gisportal.web.app import create_app
-from tests.conftest import DUC_TRONG_XY, write_shapefile_zip
+from tests.conftest import DUC_TRONG_XY, publish_parcels_and_plan, write_shapefile_zip
 
 X0, Y0 = DUC_TRONG_XY
 ROAD = "Đường giao thông nông thôn xã Liên Nghĩa"
@@ -55,16 +55,7 @@ def annual_2026() -> gpd.GeoDataFrame:
 def zones_and_parcels(store, tmp_path, make_shapefile_zip):
     """Parcels 4×5 of 20 m × 25 m (sheet 1, parcels 1–10 in the first two rows) and the
     2021–2030 plan over them."""
-    assert ingest_file(store, make_shapefile_zip(), "parcels", "678", publish=True).published
-    plan = gpd.GeoDataFrame({"MaLoaiDat": ["ODT", "CLN"]},
-                            geometry=[shapely.box(X0 - 500, Y0 - 500, X0 + 50, Y0 + 600),
-                                      shapely.box(X0 + 50, Y0 - 500, X0 + 600, Y0 + 600)],
-                            crs="EPSG:5899")
-    path = tmp_path / "plan.gpkg"
-    plan.to_file(path, driver="GPKG")
-    assert ingest_file(store, path, "plan", "678", publish=True, meta={"decision": {
-        "number": "123/QĐ-UBND", "date": "2023-06-30",
-        "authority": "UBND tỉnh Lâm Đồng"}}).published
+    publish_parcels_and_plan(store, tmp_path, make_shapefile_zip())
 
 
 @pytest.fixture

@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import re
 
-import geopandas as gpd
 import pytest
-import shapely
 
 from gisportal.services.ingest import ingest_file
 from gisportal.web.app import create_app
-from tests.conftest import DUC_TRONG_XY
+from tests.conftest import DUC_TRONG_XY, publish_parcels_and_plan
 
 X0, Y0 = DUC_TRONG_XY
 
 
 @pytest.fixture
 def client(home, store, tmp_path, make_shapefile_zip):
-    assert ingest_file(store, make_shapefile_zip(), "parcels", "678", publish=True).published
-    plan = gpd.GeoDataFrame({"MaLoaiDat": ["ODT", "CLN"]},
-                            geometry=[shapely.box(X0 - 500, Y0 - 500, X0 + 50, Y0 + 600),
-                                      shapely.box(X0 + 50, Y0 - 500, X0 + 600, Y0 + 600)],
-                            crs="EPSG:5899")
-    path = tmp_path / "plan.gpkg"
-    plan.to_file(path, driver="GPKG")
-    assert ingest_file(store, path, "plan", "678", publish=True, meta={"decision": {
-        "number": "123/QĐ-UBND", "date": "2023-06-30",
-        "authority": "UBND tỉnh <b>Lâm Đồng</b>"}}).published
+    publish_parcels_and_plan(store, tmp_path, make_shapefile_zip(),
+                             authority="UBND tỉnh <b>Lâm Đồng</b>")
     return create_app({"home": str(home)}).test_client()
 
 
