@@ -250,10 +250,10 @@ def collections() -> Response | str:
     fmt = _format()
     store = get_store()
     root = _root()
+    colls = oc.published_collections(store)
     doc = {"links": _self_links("/collections", "Các tập dữ liệu / the collections"),
-           "collections": [oc.collection_json(c, root, store.crs)
-                           for c in oc.published_collections(store)],
-           "crs": [c.uri for c in ogc_crs.offered(store.crs)]}
+           "collections": [oc.collection_json(c, root, store.crs) for c in colls],
+           "crs": ogc_crs.uris_of(store.crs, (c.district for c in colls))}
     if fmt == "html":
         return render_template("ogc/collections.html", doc=doc, root=root)
     return _json(doc)
@@ -281,7 +281,7 @@ def items(collection_id: str) -> Response | str:
     coll = oc.get_collection(store, collection_id)
     fields = oc.public_fields(store, coll.version)
     args = _args()
-    query = q.parse_items_query(args, fields, store.crs)
+    query = q.parse_items_query(args, fields, store.crs, ogc_crs.survey_crs(coll.district))
     fmt = q.parse_format(args, _wants_html())
     selection = q.select(store, coll, query, _id_cache())
     records = store.records_by_id(coll.version.id, selection.ids, columns=fields.columns)
@@ -326,7 +326,8 @@ def item(collection_id: str, feature_id: str) -> Response | str:
     args = _args()
     q.check_params(args, q.ITEM_PARAMS)
     fmt = q.parse_format(args, _wants_html())
-    crs = ogc_crs.parse_crs(request.args.get("crs"), store.crs, "crs")
+    crs = ogc_crs.parse_crs(request.args.get("crs"), store.crs, "crs",
+                            ogc_crs.survey_crs(coll.district))
     fields = oc.public_fields(store, coll.version)
     fid = int(feature_id) if feature_id.isascii() and feature_id.isdigit() \
         and len(feature_id) <= 18 else None

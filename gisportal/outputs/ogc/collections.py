@@ -172,7 +172,7 @@ def _build_public_fields(store: Store, version: Version,
 def collection_json(coll: Collection, root: str, store_crs: str) -> dict[str, Any]:
     """The collection description (Part 1 ``collection`` with Part 2 ``crs``/``storageCrs``)."""
     base = f"{root}/collections/{coll.id}"
-    offered = ogc_crs.offered(store_crs)
+    offered = ogc_crs.offered(store_crs, ogc_crs.survey_crs(coll.district))
     extent: dict[str, Any] = {}
     if coll.version.bounds is not None:
         extent["spatial"] = {"bbox": [ogc_crs.extent_crs84(coll.version.bounds, store_crs)],

@@ -3,7 +3,10 @@
 Three are offered for every collection: OGC CRS84 (longitude, latitude: the default
 of Part 1 and of GeoJSON), EPSG:4326 (the same datum with **latitude first**, as the
 EPSG definition and Part 2 require) and the storage CRS (VN-2000 / TM-3, EPSG:5899 in
-Lâm Đồng: easting, northing, exactly as stored). Which axis comes first is read from
+Lâm Đồng: easting, northing, exactly as stored). A collection of a district surveyed
+in another zone (former Đắk Nông and Bình Thuận: TM-3 108°30′, EPSG:9218) also offers
+that zone (`survey_crs`): it is the grid of the district's certificates and its own
+surveyors' files, and the export writes the district in it too. Which axis comes first is read from
 the CRS definition, never assumed. Reprojection runs once per page on every
 coordinate of every geometry (`shapely.transform` hands PROJ one array), and output
 is rounded to what a survey can tell apart: 1e-7 degree (about 1 cm), 1 mm.
@@ -12,7 +15,7 @@ is rounded to what a survey can tell apart: 1e-7 degree (about 1 cm), 1 mm.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -34,6 +37,8 @@ __all__ = [
     "offered",
     "parse_crs",
     "reproject",
+    "survey_crs",
+    "uris_of",
 ]
 
 #: OGC's longitude-latitude WGS 84, the default CRS of OGC API Features and GeoJSON.
@@ -74,9 +79,19 @@ def _north_first(crs: pyproj.CRS) -> bool:
     return bool(crs.axis_info) and crs.axis_info[0].direction in ("north", "south")
 
 
+def survey_crs(district: str) -> str | None:
+    """``EPSG:<code>`` of the zone a district is surveyed in (`seeds.survey_zone`); None
+    for a code the seeds do not know (nothing more to offer than the storage CRS)."""
+    try:
+        return f"EPSG:{seeds.survey_zone(district).epsg}"
+    except (KeyError, ValueError):
+        return None
+
+
 @cache
-def offered(store_crs: str) -> tuple[OgcCrs, ...]:
-    """CRS84 (the default), EPSG:4326 and the storage CRS, in this order.
+def offered(store_crs: str, survey: str | None = None) -> tuple[OgcCrs, ...]:
+    """CRS84 (the default), EPSG:4326, the storage CRS and, when it is another one, the
+    ``survey`` CRS of the collection's district (`survey_crs`), in this order.
 
     The storage CRS must have an EPSG code (its URI is built from it); a province whose
     TM-3 meridian has none is served in the two WGS 84 CRS only.
@@ -90,10 +105,25 @@ def offered(store_crs: str) -> tuple[OgcCrs, ...]:
     if code is not None:
         out.append(OgcCrs(epsg_uri(code), storage, _north_first(storage),
                           7 if storage.is_geographic else 3, True))
+    if survey is not None:
+        zone = pyproj.CRS.from_user_input(survey)
+        zone_code = zone.to_epsg(min_confidence=100)
+        if zone_code is not None and zone_code != code:
+            out.append(OgcCrs(epsg_uri(zone_code), zone, _north_first(zone), 3, False))
     return tuple(out)
 
 
-def parse_crs(value: str | None, store_crs: str, param: str) -> OgcCrs:
+def uris_of(store_crs: str, districts: Iterable[str]) -> list[str]:
+    """The URIs some collection of `districts` offers, each once, in `offered` order: the
+    list of ``/collections`` and the enums of the API definition."""
+    out = [c.uri for c in offered(store_crs)]
+    for district in sorted(set(districts)):
+        out += [c.uri for c in offered(store_crs, survey_crs(district)) if c.uri not in out]
+    return out
+
+
+def parse_crs(value: str | None, store_crs: str, param: str,
+              survey: str | None = None) -> OgcCrs:
     """The offered CRS a ``crs`` or ``bbox-crs`` value names; CRS84 when it is absent.
 
     Raises
@@ -101,14 +131,14 @@ def parse_crs(value: str | None, store_crs: str, param: str) -> OgcCrs:
     UsageError
         Any other value (400), listing the URIs that work.
     """
-    choices = offered(store_crs)
+    choices = offered(store_crs, survey)
     if value is None:
         return choices[0]
     wanted = value.strip()
     for choice in choices:
         if wanted == choice.uri:
             return choice
-    raise UsageError(f"{param}={value[:200]!r} is not a CRS this server offers",
+    raise UsageError(f"{param}={value[:200]!r} is not a CRS this collection offers",
                      where=param, fix="use one of: " + ", ".join(c.uri for c in choices))
 
 
@@ -129,7 +159,9 @@ def reproject(geoms: np.ndarray, target: OgcCrs, store_crs: str) -> np.ndarray:
         if target.north_first:
             return shapely.transform(geoms, lambda c: np.round(c[:, ::-1], decimals))
         return shapely.transform(geoms, lambda c: np.round(c, decimals))
-    transformer = _to(store_crs, "EPSG:4326")  # the datum shift; axes are ours to order
+    # To WGS 84: the datum shift. To another TM-3 zone of VN-2000: a change of projection
+    # only. Either way the axes are ours to order.
+    transformer = _to(store_crs, "EPSG:4326" if target.geographic else _user_input(target))
 
     def project(coords: np.ndarray) -> np.ndarray:
         lon, lat = transformer.transform(coords[:, 0], coords[:, 1])
@@ -137,6 +169,11 @@ def reproject(geoms: np.ndarray, target: OgcCrs, store_crs: str) -> np.ndarray:
         return np.round(out, decimals)
 
     return shapely.transform(geoms, project)
+
+
+def _user_input(target: OgcCrs) -> str:
+    """``EPSG:<code>`` of an offered CRS, the key `_to` caches its transformers by."""
+    return "EPSG:" + target.uri.rsplit("/", 1)[1]
 
 
 def bbox_area(bbox: Sequence[float], crs: OgcCrs,
@@ -153,6 +190,17 @@ def bbox_area(bbox: Sequence[float], crs: OgcCrs,
     a, b, c, d = (float(v) for v in bbox)
     if crs.is_storage:
         return (b, a, d, c) if crs.north_first else (a, b, c, d)
+    if not crs.geographic:  # another zone's grid: its box, as a shape on the store grid
+        minx, miny, maxx, maxy = (b, a, d, c) if crs.north_first else (a, b, c, d)
+        zone_box = (shapely.box(minx, miny, maxx, maxy) if minx < maxx and miny < maxy
+                    else shapely.Point(minx, miny) if (minx, miny) == (maxx, maxy)
+                    else shapely.LineString([(minx, miny), (maxx, maxy)]))
+        step = max(maxx - minx, maxy - miny) / _DENSIFY
+        if step > 0:
+            zone_box = shapely.segmentize(zone_box, step)
+        to_store = vncrs.transformer(_user_input(crs), store_crs)
+        return shapely.transform(zone_box, lambda c: np.column_stack(
+            to_store.transform(c[:, 0], c[:, 1])))
     minlon, minlat, maxlon, maxlat = (b, a, d, c) if crs.north_first else (a, b, c, d)
     west, south, east, north = _area_of_use(store_crs)
     minlon, maxlon = max(minlon, west), min(maxlon, east)

@@ -54,8 +54,7 @@ def _op(summary: str, op_id: str, tag: str, params: Sequence[dict[str, Any]],
                     "parameters": list(params), "responses": responses}}
 
 
-def _parameters(store_crs: str) -> dict[str, Any]:
-    uris = [c.uri for c in ogc_crs.offered(store_crs)]
+def _parameters(uris: list[str]) -> dict[str, Any]:
     return {
         "f": {"name": "f", "in": "query", "required": False, "style": "form",
               "explode": False,
@@ -111,11 +110,10 @@ def _parameters(store_crs: str) -> dict[str, Any]:
     }
 
 
-def _schemas(store_crs: str) -> dict[str, Any]:
+def _schemas(uris: list[str]) -> dict[str, Any]:
     link = {"type": "object", "required": ["href", "rel"],
             "properties": {k: {"type": "string"} for k in ("href", "rel", "type", "title")}}
     links = {"type": "array", "items": _ref("schemas", "link")}
-    uris = [c.uri for c in ogc_crs.offered(store_crs)]
     return {
         "exception": {"type": "object", "required": ["code"],
                       "properties": {"code": {"type": "string"},
@@ -198,6 +196,7 @@ def ogc_openapi(root: str, store_crs: str,
                 collections: Sequence[tuple[Collection, PublicFields]],
                 title: str, description: str) -> dict[str, Any]:
     """The definition of the API rooted at `root` (``http://host/ogc``)."""
+    uris = ogc_crs.uris_of(store_crs, (c.district for c, _ in collections))
     page = [_ref("parameters", "f"), _ref("parameters", "lang")]
     paths: dict[str, Any] = {
         "/": _op("Trang đầu / landing page", "getLandingPage", "Capabilities", page,
@@ -245,6 +244,6 @@ def ogc_openapi(root: str, store_crs: str,
         "tags": [{"name": "Capabilities"}] + [{"name": c.id, "description": c.title}
                                              for c, _ in collections],
         "paths": paths,
-        "components": {"parameters": _parameters(store_crs),
-                       "schemas": _schemas(store_crs), "responses": _responses()},
+        "components": {"parameters": _parameters(uris),
+                       "schemas": _schemas(uris), "responses": _responses()},
     }

@@ -243,8 +243,9 @@ def _filter_value(name: str, ftype: str, value: str) -> object:
 
 
 def parse_items_query(args: Mapping[str, Sequence[str]], fields: PublicFields,
-                      store_crs: str) -> ItemsQuery:
-    """Check the query string of ``/collections/{id}/items`` (all values as received).
+                      store_crs: str, survey: str | None = None) -> ItemsQuery:
+    """Check the query string of ``/collections/{id}/items`` (all values as received);
+    ``survey``: the collection district's survey CRS (`ogc_crs.survey_crs`).
 
     Raises
     ------
@@ -253,8 +254,8 @@ def parse_items_query(args: Mapping[str, Sequence[str]], fields: PublicFields,
     """
     queryables = fields.queryables
     check_params(args, [*ITEMS_PARAMS, *queryables])
-    bbox_crs = ogc_crs.parse_crs(_single(args, "bbox-crs"), store_crs, "bbox-crs")
-    crs = ogc_crs.parse_crs(_single(args, "crs"), store_crs, "crs")
+    bbox_crs = ogc_crs.parse_crs(_single(args, "bbox-crs"), store_crs, "bbox-crs", survey)
+    crs = ogc_crs.parse_crs(_single(args, "crs"), store_crs, "crs", survey)
     filters = tuple((name, _filter_value(name, queryables[name], _single(args, name) or ""))
                     for name in args if name in queryables)
     limit = _limit(_single(args, "limit"))
