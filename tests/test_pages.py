@@ -139,7 +139,10 @@ def test_page_script_never_parses_api_text_as_html():
 
     import gisportal
 
-    js = (Path(gisportal.__file__).parent / "static" / "js" / "portal.js").read_text()
-    code = re.sub(r"/\*.*?\*/", "", js, flags=re.S)  # comments may name what is avoided
-    assert ".innerHTML" not in code and "insertAdjacentHTML" not in code
-    assert "textContent" in js
+    scripts = sorted((Path(gisportal.__file__).parent / "static" / "js").rglob("*.js"))
+    assert len(scripts) >= 5
+    for path in scripts:
+        js = path.read_text()
+        code = re.sub(r"/\*.*?\*/", "", js, flags=re.S)  # comments may name what is avoided
+        assert ".innerHTML" not in code and "insertAdjacentHTML" not in code, path.name
+    assert "textContent" in (scripts[0].parent / "gp" / "core.js").read_text()

@@ -334,12 +334,12 @@ def _province_center() -> tuple[float, float]:
 
 
 def _layer_options(spec: dict[str, Any], kind: str) -> str:
-    """JS options of a VectorGrid layer; the style function lives in portal.js."""
+    """JS options of a VectorGrid layer; the style function lives in static/js/gp/map.js."""
     lo, hi = ZOOMS[kind]
     opts = {
-        # Only a layer with a tooltip listens to the pointer (portal.js binds it).
+        # Only a layer with a tooltip listens to the pointer (gp/map.js binds it).
         "interactive": bool(spec.get("tooltip")),
-        # Past the archive's last zoom, portal.js cuts the tiles out of the last zoom's
+        # Past the archive's last zoom, gp/map.js cuts the tiles out of the last zoom's
         # tiles and draws them sharp (Leaflet's maxNativeZoom would scale a bitmap).
         "nativeMaxZoom": hi,
         "minZoom": max(lo - (0 if kind == "parcels" else 2), 0),
