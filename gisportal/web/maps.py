@@ -20,6 +20,7 @@ from typing import Any
 
 import folium
 from folium import plugins
+from folium.template import Template
 from folium.utilities import JsCode
 from pyproj import CRS
 
@@ -346,6 +347,8 @@ def _layer_options(spec: dict[str, Any], kind: str) -> str:
         "maxZoom": 22,
         "opacity": spec.get("opacity", 1),
         "attribution": "",
+        # gp/map.js finds the layer's label spec (maps/district.json "labels") by it.
+        "gpLayer": spec["id"],
     }
     body = json.dumps(opts, ensure_ascii=False)[:-1]
     if spec.get("feature_id"):
@@ -368,6 +371,173 @@ def _build_commune_names(store: Store, version) -> dict[str, str]:
             if c is not None and n is not None}
 
 
+class ExposedLayerControl(folium.LayerControl):
+    """folium's layer control, also kept as ``window.gpLayerControl``.
+
+    folium declares it with ``let``, which no other script can reach; the page's base-map
+    switcher (gp/basemap.js) adds the base maps to this one control instead of drawing a
+    second one.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this,kwargs) %}
+            var {{ this.get_name() }}_layers = {
+                base_layers : {
+                    {%- for key, val in this.base_layers.items() %}
+                    {{ key|tojson }} : {{val}},
+                    {%- endfor %}
+                },
+                overlays :  {
+                    {%- for key, val in this.overlays.items() %}
+                    {{ key|tojson }} : {{val}},
+                    {%- endfor %}
+                },
+            };
+            let {{ this.get_name() }} = L.control.layers(
+                {{ this.get_name() }}_layers.base_layers,
+                {{ this.get_name() }}_layers.overlays,
+                {{ this.options|tojavascript }}
+            ).addTo({{this._parent.get_name()}});
+            window.gpLayerControl = {{ this.get_name() }};
+        {% endmacro %}
+        """)
+
+
+def basemap_config(comp: dict[str, Any], lang: str) -> list[dict[str, Any]]:
+    """The base maps an administrator enabled in the composition, for the switcher.
+
+    ``enabled`` in ``maps/*.json`` is the one switch: `gisportal.web.security` reads the
+    same entries for the pages' ``img-src``, so a host reaches the policy exactly when it
+    reaches the page, and the shipped compositions enable none (no request leaves the
+    portal).
+    """
+    out = []
+    for b in comp.get("basemaps", []):
+        if not b.get("enabled"):
+            continue
+        out.append({"id": str(b["id"]), "name": text(b.get("name"), lang) or str(b["id"]),
+                    "url": str(b["url"]), "attribution": text(b.get("attribution"), lang),
+                    "max_zoom": int(b.get("max_zoom", 19)), "show": bool(b.get("show"))})
+    return out
+
+
+#: Hatchings, most distinct first: code i of a group of codes sharing a colour gets
+#: pattern i-1 (the first code of the group stays plain). ``angle`` in degrees, ``size``
+#: the repeat in CSS px (a divisor of the 256-px tile, so hatches run on across tiles).
+PATTERNS: tuple[dict[str, Any], ...] = tuple(
+    {"kind": kind, "angle": angle, "size": size}
+    for size in (8, 16)
+    for kind, angle in (("line", 45), ("line", 135), ("line", 0), ("line", 90),
+                        ("cross", 45), ("cross", 0), ("dot", 0), ("dash", 0),
+                        ("dash", 90), ("double", 45), ("double", 135), ("ring", 0)))
+
+
+def _rgb(color: str) -> tuple[int, int, int]:
+    c = color.lstrip("#")
+    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
+
+
+@cache
+def code_patterns() -> dict[str, dict[str, Any]]:
+    """``{code: pattern}`` for the catalogue's codes whose official colour repeats.
+
+    Colours closer than 12 per channel count as the same (``#FFAAA0`` and ``#FAAAA0``
+    cannot be told apart on a screen). Within a group the catalogue order decides, so a
+    code has the same hatching in every district and in the legend.
+    """
+    groups: list[tuple[tuple[int, int, int], list[str]]] = []
+    # Current codes first: they get the plainest, most distinct hatchings.
+    codes = sorted(seeds.land_use_catalogue(), key=lambda lu: lu.status != "current")
+    for lu in codes:
+        if not lu.color or not str(lu.color).startswith("#"):
+            continue
+        rgb = _rgb(lu.color)
+        for ref, codes in groups:
+            if max(abs(a - b) for a, b in zip(ref, rgb, strict=True)) < 12:
+                codes.append(lu.code)
+                break
+        else:
+            groups.append((rgb, [lu.code]))
+    out: dict[str, dict[str, Any]] = {}
+    for _, codes in groups:
+        for i, c in enumerate(codes[1:]):
+            out[c] = dict(PATTERNS[i % len(PATTERNS)])
+    return out
+
+
+def _legend_codes(store: Store, comp: dict[str, Any],
+                  published: Mapping[str, Any]) -> list[str]:
+    """The land-use codes the district's published plan uses (else its parcels'), the
+    composition's legend order first: a legend of the codes that can be on the map."""
+    cat = seeds.land_use_catalogue()
+    listed = [c for c in comp["legend"]["codes"] if c in cat]
+    version = published.get("plan") or published.get("parcels")
+    if version is None:
+        return listed
+    present = derived(store, version, "land-use-codes", _build_present_codes)
+    order = listed + [lu.code for lu in cat if lu.code not in listed]
+    return [c for c in order if c in present]
+
+
+def _build_present_codes(store: Store, version) -> frozenset[str]:
+    cat = seeds.land_use_catalogue()
+    gdf = store.read(version.id, columns=["land_use"])
+    found = set()
+    for value in gdf["land_use"].dropna().unique():
+        lu = cat.primary(str(value))  # the map fills by the first known part
+        if lu is not None:
+            found.add(lu.code)
+    return frozenset(found)
+
+
+def _place_labels(store: Store, boundary, code: str,
+                  comp: dict[str, Any]) -> list[dict[str, Any]]:
+    """Names drawn at district zoom: the communes of the published boundary, each at its
+    pole of inaccessibility (the point inside farthest from the edge: a name never sits
+    on a neighbour, even in a crescent-shaped commune), and the seat towns of the seeds
+    (every district's, so the neighbours are named too). A few dozen points, whatever
+    the number of parcels."""
+    spec = comp.get("place_labels", {})
+    out: list[dict[str, Any]] = []
+    communes: list[str] = []
+    if boundary is not None:
+        for name, lon, lat in derived(store, boundary, "commune-label-points",
+                                      _build_commune_points):
+            out.append({"text": name, "lon": lon, "lat": lat, "kind": "commune",
+                        **spec.get("commune", {"min_zoom": 10, "max_zoom": 14})})
+            communes.append(name)
+    for d in seeds.districts():
+        if d.anchor_lonlat is None:
+            continue
+        for town in d.seat_towns[:1]:
+            if any(c.endswith(town) for c in communes):
+                continue  # the commune of that name is labelled already
+            out.append({"text": town, "lon": d.anchor_lonlat[0], "lat": d.anchor_lonlat[1],
+                        "kind": "town", **spec.get("town", {"min_zoom": 8, "max_zoom": 13})})
+    return out
+
+
+def _build_commune_points(store: Store, version) -> list[tuple[str, float, float]]:
+    from shapely.ops import polylabel
+
+    gdf = store.read(version.id, columns=["level", "code", "name"])
+    part = gdf[(gdf["level"] == "commune") & gdf["name"].notna()]
+    crs = _store_crs(store)
+    out = []
+    for name, geom in zip(part["name"], part.geometry.values, strict=True):
+        if geom is None or geom.is_empty:
+            continue
+        poly = max(getattr(geom, "geoms", [geom]), key=lambda g: g.area)
+        try:
+            pt = polylabel(poly, tolerance=max(1.0, poly.length / 2000))
+        except Exception:  # invalid ring: the surface point is inside all the same
+            pt = poly.point_on_surface()
+        lon, lat = to_lonlat(pt.x, pt.y, crs)
+        out.append((str(name), round(float(lon), 6), round(float(lat), 6)))
+    return out
+
+
 def district_map(store: Store, code: str, lang: str = "vi") -> MapParts:
     """The district map: plan + parcels + boundaries as vector tiles, controls, legend."""
     comp = composition("district")
@@ -381,7 +551,9 @@ def district_map(store: Store, code: str, lang: str = "vi") -> MapParts:
     m = offline_map(location=center, zoom_start=view.get("fallback_zoom", 11),
                     min_zoom=view.get("min_zoom", 8), max_zoom=view.get("max_zoom", 21),
                     control_scale=bool(controls.get("scale", True)))
-    _basemaps(m, comp, lang)
+    # Base maps are not folium TileLayers here: gp/basemap.js builds them from the
+    # config (with the base drawn from our own data as the first choice), so the
+    # choice can be remembered and the offline base is one of the radio buttons.
     layer_names: dict[str, str] = {}
     styles: dict[str, Any] = {}
     highlights: dict[str, Any] = {}
@@ -416,14 +588,14 @@ def district_map(store: Store, code: str, lang: str = "vi") -> MapParts:
                                       primary_area_unit="sqmeters",
                                       secondary_area_unit="hectares"), "measure").add_to(m)
     if controls.get("layers", True):
-        folium.LayerControl(collapsed=False, position="topright").add_to(m)
+        ExposedLayerControl(collapsed=False, position="topright").add_to(m)
     bounds = None
     for kind in ("boundary", "plan", "parcels"):
         v = published.get(kind)
         if v is not None and v.bounds:
             bounds = _lonlat_bounds(v.bounds, _store_crs(store))
             break
-    legend_codes = [c for c in comp["legend"]["codes"] if c in seeds.land_use_catalogue()]
+    legend_codes = _legend_codes(store, comp, published)
     communes = _commune_names(store, published.get("boundary"))
     config = {
         "page": "district", "district": code, "name": d.name,
@@ -434,5 +606,15 @@ def district_map(store: Store, code: str, lang: str = "vi") -> MapParts:
                     if s.get("opacity_slider")},
         "legend": legend_codes,
         "communes": communes,
+        "basemaps": basemap_config(comp, lang),
+        "own_base": {"name": text(comp.get("own_base", {}).get(
+            "name", {"vi": "Nền ngoại tuyến", "en": "Offline base"}), lang),
+            "style": comp.get("own_base", {}).get("style", {})},
+        "labels": {s["id"]: s["labels"] for s in comp["layers"] if s.get("labels")},
+        "place_labels": _place_labels(store, published.get("boundary"), code, comp),
+        # What the offline base (gp/basemap.js) draws from: the published kinds' tiles.
+        "tiles": {k: {"url": f"/tiles/{code}/{k}/{{z}}/{{x}}/{{y}}.pbf", "zooms": list(ZOOMS[k])}
+                  for k, v in published.items() if v is not None},
+        "patterns": {c: p for c, p in code_patterns().items() if c in legend_codes},
     }
     return _parts(m, config)

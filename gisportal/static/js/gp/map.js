@@ -1,10 +1,79 @@
-/* gisportal map behaviour: the vector-tile layers' styles (maps/*.json "style"), the
- * looked-up parcel's highlight, tooltips, two VectorGrid fixes and the province page. */
+/* gisportal map behaviour: the vector-tile layers' styles (maps/*.json "style"), with
+ * a hatching per land-use code whose official colour repeats, the looked-up parcel's
+ * highlight, tooltips, VectorGrid fixes (overzoom, clicks, one decode of a tile shared
+ * by the layers that draw it) and the province page. */
 (function () {
   "use strict";
   var GP = window.GP, CFG = GP.config, conf = CFG.config || {};
   var st = GP.state;
   var colorOf = GP.colorOf, el = GP.el;
+
+  /* Hatchings (conf.patterns: {code: {kind, angle, size}}, worked out on the server from
+   * the catalogue, gisportal.web.maps.code_patterns): drawn once per code into a small
+   * canvas and used as a CanvasPattern fill. The size divides 256, so a hatch runs on
+   * from one tile canvas to the next. */
+  var patternCache = {};
+
+  function inkOf(color) {
+    var m = /^#?([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})/i.exec(color || "");
+    if (!m) { return "rgba(0,0,0,0.5)"; }
+    var f = function (h) { return Math.round(parseInt(h, 16) * 0.45); };
+    return "rgb(" + f(m[1]) + "," + f(m[2]) + "," + f(m[3]) + ")";
+  }
+
+  /* Draw pattern `p` over a `size`×`size` square filled with `color` on `ctx`. */
+  function drawPattern(ctx, p, color, size) {
+    var s = size;
+    ctx.fillStyle = color; ctx.fillRect(0, 0, s, s);
+    ctx.strokeStyle = inkOf(color); ctx.fillStyle = inkOf(color);
+    ctx.lineWidth = 1.2; ctx.lineCap = "butt";
+    var line = function (x0, y0, x1, y1) { ctx.beginPath(); ctx.moveTo(x0, y0); ctx.lineTo(x1, y1); ctx.stroke(); };
+    var diag = function (up, off) {
+      for (var k = -1; k <= 1; k++) {
+        if (up) { line(k * s + off, s, k * s + s + off, 0); } else { line(k * s + off, 0, k * s + s + off, s); }
+      }
+    };
+    var kind = p.kind, a = p.angle || 0;
+    if (kind === "line" || kind === "double") {
+      if (a === 45) { diag(true, 0); if (kind === "double") { diag(true, s / 4); } }
+      else if (a === 135) { diag(false, 0); if (kind === "double") { diag(false, s / 4); } }
+      else if (a === 0) { line(0, s / 2, s, s / 2); }
+      else { line(s / 2, 0, s / 2, s); }
+    } else if (kind === "cross") {
+      if (a === 45) { diag(true, 0); diag(false, 0); } else { line(0, s / 2, s, s / 2); line(s / 2, 0, s / 2, s); }
+    } else if (kind === "dot") {
+      ctx.beginPath(); ctx.arc(s / 2, s / 2, Math.max(1.2, s / 7), 0, 2 * Math.PI); ctx.fill();
+    } else if (kind === "ring") {
+      ctx.beginPath(); ctx.arc(s / 2, s / 2, s / 4, 0, 2 * Math.PI); ctx.stroke();
+    } else if (kind === "dash") {
+      ctx.setLineDash([s / 4, s / 4]);
+      if (a === 90) { line(s / 2, 0, s / 2, s); } else { line(0, s / 2, s, s / 2); }
+      ctx.setLineDash([]);
+    }
+  }
+
+  /* The fill of a land-use value: its official colour, hatched when the colour is
+   * shared with other codes (a CanvasPattern, which canvas paths take as fillStyle). */
+  function fillOf(value) {
+    var color = colorOf(value), code = GP.primaryCode(value);
+    var p = code && (conf.patterns || {})[code];
+    if (!p) { return color; }
+    var key = code + color;
+    if (!patternCache[key]) {
+      var ratio = window.devicePixelRatio || 1, size = p.size || 8;
+      var c = document.createElement("canvas");
+      c.width = c.height = Math.round(size * ratio);
+      var ctx = c.getContext("2d");
+      ctx.scale(ratio, ratio);
+      drawPattern(ctx, p, color, size);
+      var pat = ctx.createPattern(c, "repeat");
+      if (pat && pat.setTransform && window.DOMMatrix) {
+        pat.setTransform(new DOMMatrix().scale(1 / ratio, 1 / ratio));
+      }
+      patternCache[key] = pat || color;
+    }
+    return patternCache[key];
+  }
 
   /* VectorGrid style function of a composition layer (maps/district.json "style"). */
   function style(layerId) {
@@ -16,7 +85,11 @@
       };
       if (st.fillColor) { s.fillColor = st.fillColor; }
       if (st.dashArray) { s.dashArray = st.dashArray; }
-      if (st.fill_by) { s.fillColor = colorOf(props[st.fill_by]); s.fill = true; }
+      if (st.fill_by) { s.fillColor = fillOf(props[st.fill_by]); s.fill = true; }
+      if (st.fill_codes) {
+        var byCode = st.fill_codes[GP.primaryCode(props.land_use) || ""];
+        for (var kc in byCode) { if (Object.prototype.hasOwnProperty.call(byCode, kc)) { s[kc] = byCode[kc]; } }
+      }
       if (st.by_level && props.level && st.by_level[props.level]) {
         var extra = st.by_level[props.level];
         for (var k in extra) { if (Object.prototype.hasOwnProperty.call(extra, k)) { s[k] = extra[k]; } }
@@ -78,33 +151,71 @@
     });
   }
 
+  /* Decoded tiles shared between layers: the offline base draws roads and rivers from
+   * the same plan tiles as the plan layer, so both ask for one URL within moments; the
+   * first fetch and decode serves both (kept a few seconds, then dropped). Nothing
+   * below mutates a decoded tile, so sharing it is safe. */
+  var shared = {};
+  function sharedTile(url, make) {
+    var hit = shared[url];
+    if (hit) { return hit; }
+    var pr = make();
+    shared[url] = pr;
+    setTimeout(function () { delete shared[url]; }, 5000);
+    pr.then(null, function () { delete shared[url]; });
+    return pr;
+  }
+
+  /* A tile's layers with every point moved by (p - o) * f: the part of an ancestor
+   * tile this tile covers, in this tile's units. New objects: the ancestor's decoded
+   * tile may be in use by other tiles and layers. */
+  function cutOut(json, f, dx, dy) {
+    var out = {layers: {}};
+    for (var name in json.layers) {
+      if (!Object.prototype.hasOwnProperty.call(json.layers, name)) { continue; }
+      var layer = json.layers[name], ext = layer.extent || 4096, sub = ext / f;
+      var ox = dx * sub, oy = dy * sub, feats = [];
+      (layer.features || []).forEach(function (feat) {
+        var out1 = {type: feat.type, properties: feat.properties, id: feat.id,
+                    extent: feat.extent, loadGeometry: feat.loadGeometry, bbox: feat.bbox};
+        out1.geometry = feat.geometry.map(function (ring) {
+          return ring.map(function (p) { return {x: (p.x - ox) * f, y: (p.y - oy) * f}; });
+        });
+        feats.push(out1);
+      });
+      out.layers[name] = {extent: ext, features: feats, name: layer.name, version: layer.version};
+    }
+    return out;
+  }
+
   /* Overzoom for vector tiles: past options.nativeMaxZoom (the last zoom the server
    * has tiles for), fetch the ancestor tile and rescale the part this tile covers, so
-   * lines stay sharp instead of a scaled-up bitmap. */
+   * lines stay sharp instead of a scaled-up bitmap. Every decoded tile is then handed
+   * to GP.onTile (gp/labels.js: label points, codes in view) before it is drawn. */
   function patchVectorGrid() {
     if (!window.L || !L.VectorGrid || !L.VectorGrid.Protobuf || L.VectorGrid.Protobuf.gpPatched) {
       return;
     }
     var proto = L.VectorGrid.Protobuf.prototype;
     var orig = proto._getVectorTilePromise;
+    function fetchTile(layer, coords, tileBounds) {
+      var url = L.Util.template(layer._url, L.extend({s: layer._getSubdomain ? layer._getSubdomain(coords) : "a",
+                                                      x: coords.x, y: coords.y, z: coords.z}, layer.options));
+      return sharedTile(url, function () { return orig.call(layer, coords, tileBounds); });
+    }
     proto._getVectorTilePromise = function (coords, tileBounds) {
-      var max = this.options.nativeMaxZoom;
-      if (max === undefined || coords.z <= max) { return orig.call(this, coords, tileBounds); }
-      var f = Math.pow(2, coords.z - max);
-      var parent = L.point(Math.floor(coords.x / f), Math.floor(coords.y / f));
-      parent.z = max;
-      var dx = coords.x - parent.x * f, dy = coords.y - parent.y * f;
-      return orig.call(this, parent, tileBounds).then(function (json) {
-        for (var name in json.layers) {
-          if (!Object.prototype.hasOwnProperty.call(json.layers, name)) { continue; }
-          var layer = json.layers[name], ext = layer.extent || 4096, sub = ext / f;
-          var ox = dx * sub, oy = dy * sub;
-          (layer.features || []).forEach(function (feat) {
-            feat.geometry = feat.geometry.map(function (ring) {
-              return ring.map(function (p) { return {x: (p.x - ox) * f, y: (p.y - oy) * f}; });
-            });
-          });
-        }
+      var self = this, max = this.options.nativeMaxZoom, pr;
+      if (max === undefined || coords.z <= max) {
+        pr = fetchTile(this, coords, tileBounds);
+      } else {
+        var f = Math.pow(2, coords.z - max);
+        var parent = L.point(Math.floor(coords.x / f), Math.floor(coords.y / f));
+        parent.z = max;
+        var dx = coords.x - parent.x * f, dy = coords.y - parent.y * f;
+        pr = fetchTile(this, parent, tileBounds).then(function (json) { return cutOut(json, f, dx, dy); });
+      }
+      return pr.then(function (json) {
+        if (GP.onTile) { GP.onTile(self, coords, json); }
         return json;
       });
     };
@@ -163,6 +274,8 @@
 
 
   GP.style = style;
+  GP.fillOf = fillOf;
+  GP.drawPattern = drawPattern;
   GP.featureId = featureId;
   GP.highlight = highlight;
   GP.initTooltips = initTooltips;

@@ -1,0 +1,115 @@
+/* gisportal base maps: the switcher and the base drawn from our own data.
+ *
+ * The base maps an administrator enabled in maps/district.json (conf.basemaps: street
+ * map, satellite imagery…) join the layer control's radio buttons after our own base,
+ * and the choice is remembered in localStorage ("gp.basemap"). Our own base needs no
+ * internet: a paper background, the communes in soft tints (boundary tiles), roads and
+ * rivers as ribbons (plan zones coded DGT, SON/MNC/DTL, from the plan tiles the plan
+ * layer decodes anyway: gp/map.js shares one decode), names from gp/labels.js. With
+ * nothing enabled, which is how the portal ships, no request leaves the portal. */
+(function () {
+  "use strict";
+  var GP = window.GP, CFG = GP.config, conf = CFG.config || {};
+  var st = GP.state;
+  var KEY = "gp.basemap";
+
+  function remembered() {
+    try { return window.localStorage.getItem(KEY); } catch (e) { return null; }
+  }
+
+  function remember(id) {
+    try { window.localStorage.setItem(KEY, id); } catch (e) { /* private mode: not kept */ }
+  }
+
+  function hashOf(s) {
+    var h = 0;
+    for (var i = 0; i < s.length; i++) { h = (h * 31 + s.charCodeAt(i)) | 0; }
+    return Math.abs(h);
+  }
+
+  function inList(list, value) { return (list || []).indexOf(value) >= 0; }
+
+  /* Our own base: a layer group of vector-tile layers in the base pane. */
+  function ownBase(map) {
+    var style = (conf.own_base || {}).style || {}, tiles = conf.tiles || {}, parts = [];
+    var grid = function (kind, styleFn) {
+      var t = tiles[kind];
+      if (!t) { return; }
+      parts.push(L.vectorGrid.protobuf(t.url, {
+        pane: "gpBase", interactive: false, nativeMaxZoom: t.zooms[1], maxZoom: 22,
+        minZoom: Math.max(t.zooms[0] - 2, 0), attribution: "",
+        rendererFactory: L.canvas.tile, vectorTileLayerStyles: (function () {
+          var o = {}; o[kind] = styleFn; return o;
+        })()
+      }));
+    };
+    var tints = style.commune_fill || ["#efe9dc"];
+    grid("boundary", function (p) {
+      if (p.level !== "commune") { return []; }
+      return {fill: true, stroke: false, fillOpacity: 1,
+              fillColor: tints[hashOf(String(p.code || p.name || "")) % tints.length]};
+    });
+    var road = style.road || {}, water = style.water || {};
+    grid("plan", function (p) {
+      var c = GP.primaryCode(p.land_use);
+      if (inList(style.road_codes, c)) {
+        return {fill: true, fillColor: road.fillColor || "#fff", fillOpacity: 1,
+                color: road.color || "#999", weight: road.weight || 1, opacity: 1};
+      }
+      if (inList(style.water_codes, c)) {
+        return {fill: true, fillColor: water.fillColor || "#b9dcf5", fillOpacity: 1,
+                color: water.color || "#6fa8d6", weight: water.weight || 0.8, opacity: 1};
+      }
+      return [];
+    });
+    var group = L.layerGroup(parts);
+    group.gpId = "own";
+    return group;
+  }
+
+  function initBasemap() {
+    var map = st.map;
+    if (!map) { return; }
+    var pane = map.getPane("gpBase") || map.createPane("gpBase");
+    pane.style.zIndex = 150;  // under the overlays' tile pane (200)
+    var paper = (((conf.own_base || {}).style || {}).paper) || "#f3f0e8";
+    map.getContainer().style.setProperty("--gp-paper", paper);
+    var bases = [ownBase(map)];
+    var names = [(conf.own_base || {}).name || "Offline"];
+    (conf.basemaps || []).forEach(function (b) {
+      var layer = L.tileLayer(b.url, {attribution: b.attribution || "", maxNativeZoom: b.max_zoom || 19,
+                                      maxZoom: 22, pane: "gpBase"});
+      layer.gpId = b.id;
+      bases.push(layer);
+      names.push(b.name);
+    });
+    var control = window.gpLayerControl;
+    if (control && control.addBaseLayer) {
+      bases.forEach(function (layer, i) { control.addBaseLayer(layer, names[i]); });
+    }
+    var ids = bases.map(function (l) { return l.gpId; });
+    var want = remembered();
+    if (!inList(ids, want)) {
+      var shown = (conf.basemaps || []).filter(function (b) { return b.show; })[0];
+      want = shown ? shown.id : "own";
+    }
+    var apply = function (layer) {
+      var id = layer.gpId;
+      map.getContainer().classList.toggle("gp-paper", id === "own");
+      document.documentElement.setAttribute("data-basemap", id);
+    };
+    map.on("baselayerchange", function (e) {
+      if (e.layer && e.layer.gpId) { apply(e.layer); remember(e.layer.gpId); }
+    });
+    var chosen = bases[ids.indexOf(want)] || bases[0];
+    chosen.addTo(map);
+    apply(chosen);
+  }
+
+  var before = GP.initDistrict;
+  GP.initDistrict = function () {
+    before.apply(this, arguments);
+    initBasemap();
+  };
+  GP.initBasemap = initBasemap;
+})();
