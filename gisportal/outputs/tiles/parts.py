@@ -12,13 +12,23 @@ Why "spawn": the build may run inside a threaded web server (a tile asked for be
 its archive exists) — forking a process with other threads running can deadlock the
 child on a lock one of them held. Spawned workers start clean; the features are
 handed to each of them once, pickled (0.15 s for 200 000 parcels).
+
+Why the writer's staging database is in memory: GDAL's MVT writer puts every
+(feature, tile) pair in a temporary SQLite database before it encodes the tiles, by
+default a file beside the archive. Its file reads, writes and seeks put 24 % of the
+CPU samples of a 4 000-parcel layer in the kernel (perf; 4 % with the database in
+``/vsimem``), and the archive is written about 30 % sooner in memory (the same bytes).
+The database is small: under 1 MB for 4 000 parcels over five zoom levels.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import pickle
+import uuid
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -45,9 +55,26 @@ def available_cpus() -> int:
 
 def write_archive(frame: gpd.GeoDataFrame, path: str | os.PathLike[str], layer: str,
                   options: Mapping[str, str]) -> str:
-    """One PMTiles archive of `frame` with GDAL's writer (``options``: dataset options)."""
-    pyogrio.write_dataframe(frame, path, driver="PMTiles", layer=layer,
-                            dataset_options=dict(options))
+    """One PMTiles archive of `frame` with GDAL's writer (``options``: dataset options).
+
+    The writer stages the tiles' features in an in-memory SQLite database (see the
+    module's docstring), named per call: threads of one process may write at once.
+    """
+    staging = f"/vsimem/gisportal-tiles-{uuid.uuid4().hex}.db"
+    try:
+        with warnings.catch_warnings():
+            # GDAL checks the options against the PMTiles driver's list, which lacks
+            # this one; the MVT writer underneath reads it. (Should threads overlap
+            # here, the worst case is this one narrow filter left in place.)
+            warnings.filterwarnings("ignore", category=RuntimeWarning,
+                                    message="driver PMTiles does not support creation "
+                                            "option TEMPORARY_DB")
+            pyogrio.write_dataframe(frame, path, driver="PMTiles", layer=layer,
+                                    dataset_options={"TEMPORARY_DB": staging, **options})
+    finally:
+        # GDAL deletes it when the writer closes; an error part-way must not leak memory
+        with contextlib.suppress(OSError):
+            pyogrio.vsi_unlink(staging)
     return os.fspath(path)
 
 
