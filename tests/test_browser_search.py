@@ -67,7 +67,7 @@ def test_search_by_sheet_and_parcel_then_open_the_sheet(live):
         page.locator("#gp-result a.gp-sheet-link").click()
         page.wait_for_url("**/parcels/678/1/3**")
         assert "Phiếu thông tin thửa đất" in page.locator("h1").inner_text()
-        page.locator(".leaflet-container").wait_for()
+        page.locator("#gp-sheet-map svg").wait_for()  # the map, drawn on the server
         assert page.evaluate("window.__pwned === undefined")
         screenshot(page, "parcel-sheet")
         # A place name without diacritics lists the district.
@@ -110,3 +110,82 @@ def test_the_parcel_panel_names_todays_commune_and_the_former_ones(live):
         screenshot(page, "parcel-units")
     assert errors == [], errors
     assert outside_requests(live, requests) == []
+
+
+# ------------------------------------------- choices, the commune picker, elsewhere
+
+
+@pytest.fixture(scope="module")
+def demo_live(tmp_path_factory):
+    """Đức Trọng and Di Linh of the demo: several communes share each sheet/parcel pair."""
+    from gisportal.services.demo import build_demo
+
+    home = tmp_path_factory.mktemp("search-demo") / "home"
+    with open_store(home, crs="EPSG:5899") as store:
+        build_demo(store, parcels_per_district=150, districts=["678", "679"])
+        parcels = store.read(store.published("678", "parcels").id)
+        other = store.read(store.published("679", "parcels").id)
+    with live_server(home) as base:
+        yield base, parcels, other
+
+
+def test_a_shared_sheet_and_parcel_offers_its_communes_on_a_phone(demo_live):
+    base, parcels, _ = demo_live
+    shared = parcels[(parcels["sheet"] == 1) & (parcels["parcel"] == 3)]
+    assert len(shared) > 1
+    with chromium_page() as (page, errors, requests):
+        page.set_viewport_size({"width": 390, "height": 844})
+        search_from_district_page(page, base, "tờ 1 thửa 3")
+        choices = page.locator("#gp-result .gp-places li button.gp-choice")
+        choices.first.wait_for()
+        assert choices.count() == len(shared)
+        text = page.locator("#gp-result").inner_text()
+        assert "Chọn thửa đất" in text and "Search failed" not in text
+        assert "Không tìm được" not in text
+        for code in shared["commune"]:
+            assert f"({code})" in text
+        screenshot(page, "search-choices-phone")
+        pick = shared["commune"].iloc[1]
+        page.locator("#gp-result button.gp-choice", has_text=f"({pick})").click()
+        page.locator("#gp-result .gp-dl").wait_for()
+        panel = page.locator("#gp-result").inner_text()
+        assert f"({pick})" in panel
+        assert page.evaluate("location.hash").endswith(f"/{pick}/1/3")
+    assert errors == [], errors
+    assert outside_requests(base, requests) == []
+
+
+def test_the_commune_picker_looks_up_sheet_and_parcel(demo_live):
+    base, parcels, _ = demo_live
+    row = parcels[(parcels["sheet"] == 1) & (parcels["parcel"] == 3)].iloc[0]
+    with chromium_page() as (page, errors, requests):
+        page.goto(base + "/districts/678")
+        page.wait_for_function("() => window.gpMap !== undefined")
+        options = page.locator("#gp-commune option")
+        assert options.count() > 3  # every commune of the district, and "all"
+        page.select_option("#gp-commune", row["commune"])
+        page.fill("#gp-sheet", "1")
+        page.fill("#gp-parcel", "3")
+        page.locator("#gp-parcel-form button[type=submit]").click()
+        page.locator("#gp-result .gp-dl").wait_for()
+        assert f"({row['commune']})" in page.locator("#gp-result").inner_text()
+    assert errors == [], errors
+
+
+def test_a_point_of_the_next_district_says_where_it_is_with_a_link(demo_live):
+    base, _, other = demo_live
+    from gisportal.base.crs import to_lonlat
+
+    pt = shapely.point_on_surface(other.geometry.iloc[4])
+    lon, lat = to_lonlat(pt.x, pt.y)
+    with chromium_page() as (page, errors, requests):
+        search_from_district_page(page, base, f"{float(lat):.7f}, {float(lon):.7f}")
+        note = page.locator("#gp-result .gp-elsewhere")
+        note.wait_for()
+        assert "Huyện Di Linh" in note.inner_text()
+        href = note.locator("a").get_attribute("href")
+        assert href.startswith("/districts/679#18/")
+        note.locator("a").click()
+        page.wait_for_url("**/districts/679#**")
+        page.locator("#gp-result .gp-dl").wait_for()  # the parcel, opened from the link
+    assert errors == [], errors

@@ -9,8 +9,6 @@ district of former Lâm Đồng offers no extra CRS.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import geopandas as gpd
 import numpy as np
 import pyproj

@@ -92,7 +92,8 @@ def test_places_best_first_and_capped(demo):
 
 def test_nothing_found_is_an_empty_list(demo):
     _, store, _ = demo
-    assert search(store, "khong co noi nay", "678") == {"kind": "places", "places": []}
+    assert search(store, "khong co noi nay", "678") == {"kind": "places", "places": [],
+                                                        "parcels": [], "projects": []}
 
 
 # ------------------------------------------------------------------------- parcels
@@ -118,13 +119,30 @@ def test_sheet_and_parcel_without_commune(demo):
         assert _key(ans["result"])[1:] == (sheet, parcel)
 
 
+def test_a_sheet_and_parcel_several_communes_share_lists_them_to_choose(demo):
+    """The commonest search, tờ + thửa without the commune, where several communes of
+    the district have that number: the parcels to choose from, not an error."""
+    _, store, parcels = demo
+    want = parcels[(parcels["sheet"] == 1) & (parcels["parcel"] == 3)]
+    assert len(want) > 1
+    ans = search(store, "tờ 1 thửa 3", "678")
+    assert ans["kind"] == "choices" and (ans["sheet"], ans["parcel"]) == (1, 3)
+    choices = ans["choices"]
+    assert sorted(c["commune"] for c in choices) == sorted(want["commune"])
+    liên_nghĩa = next(c for c in choices if c["commune"] == "24958")
+    assert liên_nghĩa["commune_name"] == "Thị trấn Liên Nghĩa"
+    assert liên_nghĩa["unit_today"]  # the former town is in one of today's communes
+    for c in choices:  # each one opens as the look-up of its key
+        one = lk.lookup_key(store, "678", 1, 3, c["commune"])
+        assert c["point"] == one["parcel"]["point"]
+        assert c["address"] == one["parcel"]["attributes"].get("DiaChiThua", c["address"])
+        assert "owner" not in c and "TenChu" not in str(c)  # nothing personal
+
+
 def test_sheet_and_parcel_errors(demo):
     _, store, _ = demo
     with pytest.raises(UsageError, match="needs a district"):
         search(store, "1/3", None)
-    with pytest.raises(UsageError) as err:  # three communes have a sheet 1, parcel 3
-        search(store, "1/3", "678")
-    assert err.value.where == "commune" and "Thị trấn Liên Nghĩa (24958)" in err.value.fix
     with pytest.raises(UsageError, match="no commune"):
         search(store, "1/3 Không Có Xã", "678")
     with pytest.raises(NotFoundError):
@@ -198,6 +216,68 @@ def test_bad_district_is_a_usage_error(demo):
         search(store, "duc trong", "not-a-code")
 
 
+def test_an_address_finds_the_parcels_that_have_it(demo):
+    _, store, parcels = demo
+    address = parcels["address"].dropna().iloc[7]
+    ans = search(store, fold(address), "678")
+    assert ans["kind"] == "places" and ans["parcels"]
+    assert all(fold(address) in fold(p["address"]) for p in ans["parcels"])
+    first = ans["parcels"][0]
+    row = parcels[(parcels["commune"] == first["commune"]) & (parcels["sheet"] == first["sheet"])
+                  & (parcels["parcel"] == first["parcel"])]
+    assert len(row) == 1 and fold(address) in fold(row["address"].iloc[0])
+    # Searched from the province page (no district): addresses are a district's search.
+    assert search(store, fold(address), None)["parcels"] == []
+
+
+def test_a_personal_column_is_never_searched(demo):
+    """Only the parcel's address is searched: text found only in a personal column (the
+    land user's name or address, not on the allow-list) finds no parcel."""
+    _, store, parcels = demo
+    addresses = parcels["address"].fillna("").map(fold)
+    personal = [v for column in ("owner", "owner_address") for v in parcels[column].dropna()
+                if not addresses.str.contains(fold(v), regex=False).any()]
+    assert personal
+    for text in personal[:5]:
+        assert search(store, text, "678")["parcels"] == [], text
+
+
+def test_a_project_or_plan_area_name_finds_it(demo):
+    _, store, _ = demo
+    projects = store.read(store.published("678", "annual_plan").id)
+    name, code = projects["name"].iloc[1], projects["code"].iloc[1]
+    for q in (name, fold(name), code):
+        found = search(store, q, "678")["projects"]
+        assert any(p["name"] == name and p["code"] == code and p["year"] == 2026
+                   and p["kind"] == "annual_plan" and p["district"] == "678"
+                   and len(p["bbox"]) == 4 for p in found), q
+    # From the province page too: these layers are small.
+    assert any(p["name"] == name for p in search(store, name, None)["projects"])
+
+
+def test_a_point_of_another_district_answers_where_it_is(two_districts):
+    """A point searched from Đức Trọng's page that lies in Di Linh answers Di Linh's
+    parcel (the page then links there), in lat/lon and in X/Y alike."""
+    store = two_districts
+    other = store.read(store.published("679", "parcels").id)
+    pt = shapely.point_on_surface(other.geometry.iloc[5])
+    lon, lat = lk.vncrs.to_lonlat(pt.x, pt.y)
+    got = search(store, f"{lat:.7f}, {lon:.7f}", "678")
+    assert got["result"]["parcel"]["district"] == "679"
+    got = search(store, f"{pt.y:.2f} {pt.x:.2f}", "678")
+    assert got["result"]["parcel"]["district"] == "679"
+    assert got["result"]["zone"]["chosen"] == "district"
+
+
+@pytest.fixture(scope="module")
+def two_districts(tmp_path_factory):
+    home = tmp_path_factory.mktemp("search-two")
+    store = open_store(home, crs="EPSG:5899")
+    build_demo(store, parcels_per_district=100, districts=["678", "679"])
+    yield store
+    store.close()
+
+
 # ------------------------------------------------------------------------- HTTP
 
 
@@ -221,6 +301,8 @@ def test_api_search_errors(client):
     assert r.status_code == 400 and "district" in r.json["error"]["message"]
     r = client.get("/api/search", query_string={"q": "tờ 999 thửa 999", "district": "678"})
     assert r.status_code == 404
+    r = client.get("/api/search", query_string={"q": "1/3", "district": "678"})
+    assert r.status_code == 200 and r.json["kind"] == "choices" and len(r.json["choices"]) > 1
 
 
 def test_district_page_has_the_search_box(client):

@@ -30,10 +30,15 @@ class GisportalError(Exception):
     #: HTTP status the web layer answers with
     http_status = 400
 
-    def __init__(self, what: str, *, where: str = "", fix: str = "", code: str | None = None):
+    def __init__(self, what: str, *, where: str = "", fix: str = "", code: str | None = None,
+                 what_vi: str = "", fix_vi: str = ""):
         self.what = what
         self.where = where
         self.fix = fix
+        #: The same in Vietnamese, for errors a resident meets on a public page; a page in
+        #: Vietnamese shows these (or a generic Vietnamese sentence), never the English.
+        self.what_vi = what_vi
+        self.fix_vi = fix_vi
         if code:
             self.code = code
         super().__init__(self.one_line())
@@ -49,10 +54,19 @@ class GisportalError(Exception):
             text += " " + fix[:1].upper() + fix[1:] + "."
         return text
 
-    def to_dict(self) -> dict[str, str]:
-        """JSON form for API answers."""
+    def to_dict(self) -> dict[str, str | None]:
+        """JSON form for API answers: ``message`` as the CLI prints it (with the
+        ``[where]`` tag, for staff and scripts), and for pages ``message_en`` without the
+        tag and ``message_vi`` (None when the error has no Vietnamese text)."""
         return {"code": self.code, "what": self.what, "where": self.where, "fix": self.fix,
-                "message": self.one_line()}
+                "message": self.one_line(), "message_en": _sentence(self.what, self.fix),
+                "message_vi": _sentence(self.what_vi, self.fix_vi) if self.what_vi else None}
+
+
+def _sentence(what: str, fix: str) -> str:
+    """``What. Fix.`` as a page shows it: no tag, each part a capitalised sentence."""
+    parts = [p.strip().rstrip(".") for p in (what, fix) if p and p.strip()]
+    return " ".join(p[:1].upper() + p[1:] + "." for p in parts)
 
 
 class InputError(GisportalError):

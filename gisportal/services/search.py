@@ -4,7 +4,15 @@ In this order: VN-2000 surveyor "X Y" (two numbers over 100 000, X = northing), 
 WGS 84 "lat, lon", a sheet + parcel ("12/345", "tờ 12 thửa 345 Liên Nghĩa"), and
 otherwise a place name matched without diacritics ("duc trong" → Huyện Đức Trọng).
 The first three answer what `gisportal.services.lookup` answers; place names answer a list of
-districts and communes with their WGS 84 bounding boxes, best match first.
+districts and communes with their WGS 84 bounding boxes, best match first, with the
+parcels of the district whose address (``DiaChiThua``) contains the words typed and the
+plan areas and annual-plan projects whose name does.
+
+A sheet + parcel that several communes of the district share (the commonest search:
+residents type "tờ 12 thửa 345" without the commune) answers the list of those parcels,
+each with its commune (``kind: "choices"``), to pick one from; it is not an error.
+A point (lat, lon or X Y) is looked up wherever it falls: from a district's page, a
+point in the neighbouring district answers that district's parcel, and the page says so.
 
 Places include today's communes and wards (from 2025-07-01, `seeds.current_units`),
 found by their own name or by the name of a former commune they were made of, as older
@@ -29,14 +37,20 @@ from gisportal.base import seeds
 from gisportal.base.errors import NotFoundError, UsageError
 from gisportal.base.seeds import district_code
 from gisportal.base.text import fold, nfc
+from gisportal.outputs import privacy
 from gisportal.services import lookup as lk
 from gisportal.store.base import Store, Version
 from gisportal.store.derived import derived
 
-__all__ = ["search", "MAX_PLACES"]
+__all__ = ["search", "MAX_MATCHES", "MAX_PLACES"]
 
 #: At most this many places in an answer.
 MAX_PLACES = 10
+#: At most this many parcels found by address, and plan areas or projects by name.
+MAX_MATCHES = 10
+#: Shortest text (letters and digits, folded) searched for in addresses and names:
+#: shorter ones match half the district.
+MIN_TEXT = 3
 #: Longer queries are refused (nothing a resident types is this long).
 MAX_QUERY = 200
 
@@ -208,7 +222,10 @@ def _places(store: Store, q: str, district: str | None) -> list[dict[str, Any]]:
     if len(words) < 2:
         raise UsageError(f"{q!r} is too short to search for a place", where="q",
                          fix="type at least two letters of a district or commune name, "
-                             "e.g. 'duc trong' or 'lien nghia'")
+                             "e.g. 'duc trong' or 'lien nghia'",
+                         what_vi=f"“{q}” quá ngắn để tìm địa danh",
+                         fix_vi="gõ ít nhất hai chữ của tên huyện, xã, ví dụ “đức trọng” "
+                                "hoặc “liên nghĩa”")
     candidates = _district_places(store)
     for code in store.districts():
         b = store.published(code, "boundary")
@@ -247,17 +264,25 @@ def _commune_code(store: Store, district: str, text: str) -> str:
         raise NotFoundError(f"district {district} has no published commune names",
                             where=f"district {district}",
                             fix="give the commune code instead of its name, "
-                                "e.g. 'tờ 12 thửa 345 67801'")
+                                "e.g. 'tờ 12 thửa 345 67801'",
+                            what_vi="huyện này chưa công bố tên các xã",
+                            fix_vi="chọn xã trong danh sách hoặc gõ mã xã, ví dụ "
+                                   "“tờ 12 thửa 345 24958”")
     for level in (0, 1, 2):
         hits = [c for c in communes if _match(c, _short(q), level)]
         if len(hits) == 1:
             return hits[0].code
         if len(hits) > 1:
+            listed = ", ".join(f"{c.name} ({c.code})" for c in hits)
             raise UsageError(f"{text!r} matches {len(hits)} communes", where="commune",
-                             fix="give the full name or the code: " + ", ".join(
-                                 f"{c.name} ({c.code})" for c in hits))
+                             fix="give the full name or the code: " + listed,
+                             what_vi=f"“{text}” khớp với {len(hits)} xã",
+                             fix_vi="gõ đủ tên hoặc mã xã: " + listed)
+    listed = ", ".join(f"{c.name} ({c.code})" for c in communes)
     raise UsageError(f"no commune {text!r} in district {district}", where="commune",
-                     fix="use one of: " + ", ".join(f"{c.name} ({c.code})" for c in communes))
+                     fix="use one of: " + listed,
+                     what_vi=f"huyện không có xã nào tên “{text}”",
+                     fix_vi="chọn một trong các xã: " + listed)
 
 
 def _match(c: _Place, q: str, level: int) -> bool:
@@ -277,6 +302,10 @@ def _numbers(a: str, b: str, district: str | None, store: Store) -> dict[str, An
         swapped = x < y
         xn, ye = (b, a) if swapped else (a, b)
         result = lk.lookup_xy(store, xn, ye, district)
+        if district and result.get("parcel") is None:  # read in the district's zone
+            result = _elsewhere(result, lk.lookup_xy(store, xn, ye, None,
+                                                     zone=seeds.survey_zone(district).epsg),
+                                district)
         lon, lat = vncrs.to_lonlat(*vncrs.surveyor_to_xy(float(xn), float(ye)))
         return {"kind": "xy", "x": float(xn), "y": float(ye), "swapped": swapped,
                 "point": {"lat": round(float(lat), 7), "lon": round(float(lon), 7)},
@@ -285,21 +314,43 @@ def _numbers(a: str, b: str, district: str | None, store: Store) -> dict[str, An
         raise UsageError(f"{a} {b} is neither VN-2000 X Y nor latitude, longitude",
                          where="q", fix="give both VN-2000 coordinates (X = northing, e.g. "
                                         "1294512.3 541230.8) or latitude, longitude in "
-                                        "degrees (e.g. 11.70, 108.32)")
+                                        "degrees (e.g. 11.70, 108.32)",
+                         what_vi=f"“{a} {b}” không phải tọa độ VN-2000 X Y hay vĩ độ, kinh độ",
+                         fix_vi="gõ cả hai tọa độ VN-2000 (X là tọa độ bắc, ví dụ 1294512,3 "
+                                "541230,8) hoặc vĩ độ, kinh độ (ví dụ 11,70 108,32)")
     if "." in a or "." in b:
         lat, lon = (a, b)
         if abs(x) > 90 and abs(y) <= 90:  # "108.32, 11.70": longitude first
             lat, lon = b, a
         result = lk.lookup_lonlat(store, lat, lon, district)
+        if district and result.get("parcel") is None:
+            result = _elsewhere(result, lk.lookup_lonlat(store, lat, lon, None), district)
         return {"kind": "latlon", "point": {"lat": float(lat), "lon": float(lon)},
                 "result": result}
     return None  # two whole numbers: a sheet and a parcel
 
 
+def _elsewhere(here: dict[str, Any], anywhere: dict[str, Any], district: str,
+               ) -> dict[str, Any]:
+    """The answer for a point searched from a district's page that has no parcel of
+    that district: the answer of wherever the point falls (`anywhere`, the district
+    found from the published outlines) when that is another district or a parcel,
+    else the district's own answer. The page then says where the point is and links
+    there. The zone an X/Y pair was read in stays the one the page's district chose."""
+    found = (anywhere.get("parcel") or {}).get("district") or anywhere.get("district")
+    if anywhere.get("parcel") is None and found in (None, district):
+        return here
+    if "zone" in here:
+        anywhere["zone"] = here["zone"]
+    return anywhere
+
+
 def _need_district(district: str | None) -> str:
     if not district:
         raise UsageError("a sheet and parcel number needs a district", where="district",
-                         fix="search from a district's page, or add &district= (e.g. 678)")
+                         fix="search from a district's page, or add &district= (e.g. 678)",
+                         what_vi="số tờ, số thửa chỉ tra cứu được trong một huyện",
+                         fix_vi="chọn huyện cũ trên bản đồ rồi tìm trên trang của huyện")
     return district
 
 
@@ -318,10 +369,15 @@ def search(store: Store, q: str, district: str | None = None) -> dict[str, Any]:
     if not text:
         raise UsageError("nothing to search for", where="q",
                          fix="type a place name (e.g. 'Liên Nghĩa'), a sheet and parcel "
-                             "(e.g. 'tờ 12 thửa 345'), latitude, longitude or VN-2000 X Y")
+                             "(e.g. 'tờ 12 thửa 345'), latitude, longitude or VN-2000 X Y",
+                         what_vi="chưa có gì để tìm",
+                         fix_vi="gõ tên địa danh (ví dụ “Liên Nghĩa”), số tờ và số thửa "
+                                "(ví dụ “tờ 12 thửa 345”), vĩ độ, kinh độ hoặc tọa độ VN-2000")
     if len(text) > MAX_QUERY:
         raise UsageError(f"the query is {len(text)} characters long", where="q",
-                         fix=f"keep it under {MAX_QUERY} characters")
+                         fix=f"keep it under {MAX_QUERY} characters",
+                         what_vi=f"nội dung tìm kiếm dài {len(text)} ký tự",
+                         fix_vi=f"gõ ngắn hơn {MAX_QUERY} ký tự")
     folded = fold(text)
     if _COMMA_DECIMALS.match(folded):  # "11,70 108,32": Vietnamese decimal commas
         folded = re.sub(r"(\d),(\d)", r"\1.\2", folded)
@@ -345,23 +401,174 @@ def search(store: Store, q: str, district: str | None = None) -> dict[str, Any]:
         except UsageError as err:
             if err.where != "commune":
                 raise
-            names = {c.code: c.name for c in _communes(store, d)}
-            v = store.published(d, "parcels")
-            found = sorted({str(r["commune"]) for r in store.records(
-                v.id, where={"sheet": int(sheet), "parcel": int(parcel)}, columns=["commune"])
-                if r["commune"] is not None}) if v is not None else []
-            raise UsageError(err.what, where="commune",
-                             fix=f"add the commune, e.g. 'tờ {sheet} thửa {parcel} "
-                                 f"{names.get(found[0], found[0]) if found else '…'}'; one of: "
-                                 + ", ".join(f"{names.get(c, c)} ({c})" for c in found)) \
-                from None
+            return {"kind": "choices", "sheet": int(sheet), "parcel": int(parcel),
+                    "district": d, "choices": _choices(store, d, int(sheet), int(parcel))}
         return {"kind": "parcel", "sheet": int(sheet), "parcel": int(parcel),
                 "commune": commune, "result": result}
     if _SHEET_ONLY.match(folded):
         raise UsageError(f"{text!r} gives a map sheet but no parcel number", where="q",
-                         fix=f"add the parcel (thửa), e.g. '{text} thửa 345'")
+                         fix=f"add the parcel (thửa), e.g. '{text} thửa 345'",
+                         what_vi=f"“{text}” mới có số tờ, chưa có số thửa",
+                         fix_vi=f"gõ thêm số thửa, ví dụ “{text} thửa 345”")
     if re.search(r"\d", folded) and not re.search(r"[a-z]{2}", folded):
         raise UsageError(f"cannot read {text!r}", where="q",
                          fix="give a sheet and parcel as '12/345', latitude, longitude as "
-                             "'11.70, 108.32', or VN-2000 X Y as '1294512.3 541230.8'")
-    return {"kind": "places", "places": _places(store, folded, district)}
+                             "'11.70, 108.32', or VN-2000 X Y as '1294512.3 541230.8'",
+                         what_vi=f"không hiểu “{text}”",
+                         fix_vi="gõ số tờ và số thửa như “12/345”, vĩ độ, kinh độ như "
+                                "“11,70 108,32” hoặc tọa độ VN-2000 X Y như "
+                                "“1294512,3 541230,8”")
+    return {"kind": "places", "places": _places(store, folded, district),
+            "parcels": _by_address(store, folded, district),
+            "projects": _by_name(store, folded, district)}
+
+
+# ------------------------------------------------- several parcels with one key
+
+
+def _commune_names(store: Store, district: str) -> dict[str, str]:
+    """Commune code → name: the published boundary's names, else the seeds' list."""
+    names = {c.code: c.name for c in seeds.communes_of(district).values()}
+    names.update({c.code: c.name for c in _communes(store, district) if c.code})
+    return names
+
+
+def _point(geom) -> dict[str, float] | None:
+    """WGS 84 ``{"lat", "lon"}`` of a point inside a store-CRS geometry."""
+    if geom is None or shapely.is_empty(geom):
+        return None
+    x, y = shapely.get_coordinates(shapely.point_on_surface(geom))[0]
+    lon, lat = vncrs.to_lonlat(x, y)
+    return {"lat": round(float(lat), 7), "lon": round(float(lon), 7)}
+
+
+def _parcel_choice(district: str, record: dict[str, Any], names: dict[str, str],
+                   ) -> dict[str, Any]:
+    """One parcel of a list to choose from: its key, commune (code and name, and
+    today's unit when the code is a former commune's), where it is, its address."""
+    commune = None if lk._na(record.get("commune")) else str(record["commune"])
+    units = lk.units_of(commune, district) if commune else None
+    today = (units or {}).get("current") or None
+    return {"district": district, "district_name": seeds.district(district).name,
+            "commune": commune, "commune_name": names.get(commune or ""),
+            "unit_today": today["name"] if today else None,
+            "sheet": None if lk._na(record.get("sheet")) else int(record["sheet"]),
+            "parcel": None if lk._na(record.get("parcel")) else int(record["parcel"]),
+            "address": None if lk._na(record.get("address")) else str(record["address"]),
+            "land_use": None if lk._na(record.get("land_use")) else str(record["land_use"]),
+            "point": _point(record.get("geometry"))}
+
+
+def _choices(store: Store, district: str, sheet: int, parcel: int) -> list[dict[str, Any]]:
+    """The parcels of the district with this sheet and parcel number, by commune."""
+    v = store.published(district, "parcels")
+    if v is None:
+        return []
+    columns = [c for c in ("commune", "sheet", "parcel", "address", "land_use")
+               if c in store.columns(v.id) and privacy.is_public(v, c)]
+    names = _commune_names(store, district)
+    found = [_parcel_choice(district, r, names) for r in store.records(
+        v.id, where={"sheet": sheet, "parcel": parcel}, columns=columns)]
+    return sorted(found, key=lambda c: (c["commune_name"] or "", c["commune"] or ""))
+
+
+# ------------------------------------------------- addresses and names
+
+
+@dataclass(frozen=True)
+class _TextIndex:
+    """One text column of a version, folded (`fold`, punctuation as spaces), for
+    substring search: the values joined in one string, so that finding a query in
+    200 000 addresses is one `str.find` pass in C rather than a Python loop."""
+
+    text: str
+    starts: np.ndarray  # offset of each value in `text`, then len(text)
+    ids: np.ndarray  # feature id of each value
+
+    def find(self, q: str, limit: int) -> list[int]:
+        """Ids of the first `limit` values containing `q`, in stored order."""
+        out: list[int] = []
+        pos = self.text.find(q)
+        while pos != -1 and len(out) < limit:
+            i = int(np.searchsorted(self.starts, pos, side="right")) - 1
+            out.append(int(self.ids[i]))
+            pos = self.text.find(q, int(self.starts[i + 1]))  # next value on
+        return out
+
+
+def _text_index(column: str):
+    def build(store: Store, version: Version) -> _TextIndex:
+        frame = store.read(version.id, columns=[column])
+        ids = store.feature_ids(version.id)
+        texts = [("" if lk._na(v) else _words(fold(str(v)))) for v in frame[column]]
+        lengths = np.fromiter((len(t) + 1 for t in texts), dtype=np.int64, count=len(texts))
+        starts = np.concatenate(([0], np.cumsum(lengths)))
+        return _TextIndex("\n".join(texts) + "\n", starts, ids)
+    return build
+
+
+def _find_text(store: Store, version: Version, column: str, q: str) -> list[int]:
+    """Ids of `version`'s features whose public `column` contains the folded `q`."""
+    if column not in store.columns(version.id) or not privacy.is_public(version, column):
+        return []
+    index = derived(store, version, ("text", column), _text_index(column))
+    return index.find(q, MAX_MATCHES)
+
+
+def _searchable(q: str) -> str | None:
+    """The folded words of a query worth a text search (letters in it, long enough)."""
+    words = _words(q)
+    return words if len(words.replace(" ", "")) >= MIN_TEXT and re.search(r"[a-z]", words) \
+        else None
+
+
+def _by_address(store: Store, q: str, district: str | None) -> list[dict[str, Any]]:
+    """Parcels of the page's district whose address contains the query. Only with a
+    district: the index of a district is built on its first search (about a second for
+    200 000 parcels), which a province-wide search would pay thirty times."""
+    words = _searchable(q)
+    v = store.published(district, "parcels") if district and words else None
+    if v is None:
+        return []
+    ids = _find_text(store, v, "address", words)
+    if not ids:
+        return []
+    columns = [c for c in ("commune", "sheet", "parcel", "address", "land_use")
+               if c in store.columns(v.id) and privacy.is_public(v, c)]
+    names = _commune_names(store, district)
+    return [_parcel_choice(district, r, names)
+            for r in store.records_by_id(v.id, ids, columns=columns)]
+
+
+def _by_name(store: Store, q: str, district: str | None) -> list[dict[str, Any]]:
+    """Plan areas and annual-plan projects whose name (or project code) contains the
+    query: in the page's district first, then in the others (these layers are small)."""
+    words = _searchable(q)
+    if words is None:
+        return []
+    published = store.published_versions(None)
+    order = sorted({d for d, _ in published}, key=lambda d: (d != district, d))
+    out: list[dict[str, Any]] = []
+    for code in order:
+        for kind in ("annual_plan", "plan"):
+            v = published.get((code, kind))
+            if v is None or len(out) >= MAX_MATCHES:
+                continue
+            ids = _find_text(store, v, "name", words)
+            if kind == "annual_plan" and len(ids) < MAX_MATCHES:
+                ids = sorted(set(ids) | set(_find_text(store, v, "code", words)))
+            columns = [c for c in ("name", "code", "year", "land_use")
+                       if c in store.columns(v.id) and privacy.is_public(v, c)]
+            for r in store.records_by_id(v.id, ids, columns=columns)[:MAX_MATCHES - len(out)]:
+                geom = r.get("geometry")
+                out.append({"kind": kind, "district": code,
+                            "district_name": seeds.district(code).name,
+                            "name": None if lk._na(r.get("name")) else str(r["name"]),
+                            "code": None if lk._na(r.get("code")) else str(r["code"]),
+                            "year": None if lk._na(r.get("year")) else int(r["year"]),
+                            "land_use": None if lk._na(r.get("land_use"))
+                            else str(r["land_use"]),
+                            "bbox": list(_lonlat_bbox(geom)) if geom is not None
+                            and not shapely.is_empty(geom) else None,
+                            "point": _point(geom)})
+    return out

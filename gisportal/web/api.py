@@ -103,6 +103,11 @@ def _lookup(a, *, public: bool) -> dict:
 
 @bp.get("/api/search")
 def api_search():
-    """The search box: ?q= (place, sheet/parcel, lat, lon or VN-2000 X Y) [&district=]."""
+    """The search box: ?q= (place, sheet/parcel, lat, lon or VN-2000 X Y) [&district=];
+    or the commune picker's ?sheet=&parcel=[&commune=]&district= (its form, sent
+    without the page's script), read as the search box reads "sheet/parcel commune"."""
     a = request.args
-    return jsonify(sr.search(get_store(), a.get("q", ""), a.get("district") or None))
+    q = a.get("q", "")
+    if not q and a.get("sheet") and a.get("parcel"):
+        q = f"{a['sheet']}/{a['parcel']} {a.get('commune', '')}".strip()
+    return jsonify(sr.search(get_store(), q, a.get("district") or None))

@@ -43,7 +43,12 @@ def _schemas() -> dict[str, Any]:
                 "type": "object", "required": ["code", "what", "message"],
                 "properties": {"code": text, "what": text, "where": text, "fix": text,
                                "message": {"type": "string",
-                                           "description": "what [where]. fix — one line"}}}}},
+                                           "description": "what [where]. fix — one line"},
+                               "message_en": {"type": "string",
+                                              "description": "what. fix — for a page"},
+                               "message_vi": {"type": "string", "nullable": True,
+                                              "description": "the same in Vietnamese, "
+                                              "when the error has it"}}}}},
         "point": point,
         "parcel": {
             "type": "object", "nullable": True,

@@ -62,8 +62,12 @@ def district(code: str):
                        "name": lu.name_en if lang == "en" else lu.name_vi})
     opacity = next((s for s in comp["layers"] if s.get("opacity_slider")), None)
     plan = store.published(code, "plan")
+    # The commune picker: the published boundary's names, else the seeds' list.
+    names = {c.code: c.name for c in seeds.communes_of(code).values()}
+    names.update(parts.config.get("communes") or {})
+    communes = sorted(names.items(), key=lambda kv: (kv[1], kv[0]))
     return render_template(
-        "district.html", d=d, parts=parts, legend=legend,
+        "district.html", d=d, parts=parts, legend=legend, communes=communes,
         legend_title=maps.text(comp["legend"]["title"], lang),
         opacity=opacity, land_use=maps.land_use_table(), strings=js_strings(),
         status=workflow.district_status(store, code),

@@ -53,6 +53,8 @@
        * zone there, if any: a road, a river, or outside every district. */
       showMessage(data && data.reason === "outside_districts" ? "outside_districts" : "no_parcel",
                   "gp-empty");
+      var away = elsewhere(data);
+      if (away) { st.result.appendChild(away); }
       var here = (data && data.planned) || [];
       if (here.length) {
         var hh = el("h3"); hh.appendChild(label("planned_here")); st.result.appendChild(hh);
@@ -71,6 +73,8 @@
       return;
     }
     var h = el("h2"); h.appendChild(label("parcel")); st.result.appendChild(h);
+    var other = elsewhere(data);
+    if (other) { st.result.appendChild(other); }
     var dl = el("dl", "gp-dl");
     var cname = parcel.commune_name || (conf.communes || {})[String(parcel.commune)];
     row(dl, "commune", cname ? cname + " (" + parcel.commune + ")" : (parcel.commune || "—"));
@@ -162,12 +166,42 @@
         /* 404: a sheet/parcel key (from a permalink) that names no parcel. */
         showMessage(res.status === 404 ? "not_found" : "error",
                     res.status === 404 ? "gp-empty" : "gp-error");
-        var msg = res.body && res.body.error && res.body.error.message;
-        if (msg) { st.result.appendChild(el("p", "gp-error-detail", msg)); }
+        showErrorDetail(res.body && res.body.error);
       })
       .catch(function () { st.result.removeAttribute("aria-busy"); showMessage("error", "gp-error"); });
   }
 
+  /* An API error's own sentence in the page's language, without the [where] tag that
+   * is meant for staff: a Vietnamese page never shows the English one. */
+  function showErrorDetail(err) {
+    if (!err) { return; }
+    var msg = CFG.lang === "en" ? (err.message_en || err.message) : err.message_vi;
+    if (msg) { st.result.appendChild(el("p", "gp-error-detail", msg)); }
+  }
+
+  /* Where an answer lies when it is not this page's district: a sentence and a link
+   * to that district's map at the point (and its parcel, when there is one). */
+  function elsewhere(data) {
+    var parcel = data && data.parcel;
+    var code = parcel ? parcel.district : data && data.district;
+    if (!conf.district || !code || code === conf.district) { return null; }
+    var name = (parcel && parcel.district_name) || data.district_name || code;
+    var pt = (parcel && parcel.point) || data.point;
+    var box = el("p", "gp-elsewhere");
+    box.appendChild(document.createTextNode(t("elsewhere").replace("{name}", name) + " "));
+    var a = el("a", null, t("open_map").replace("{name}", name));
+    var hash = pt ? "#18/" + pt.lat + "/" + pt.lon : "";
+    if (pt && parcel && parcel.sheet !== null && parcel.parcel !== null) {
+      hash += "/" + [parcel.commune || "", parcel.sheet, parcel.parcel].map(function (v) {
+        return encodeURIComponent(String(v));
+      }).join("/");
+    }
+    a.href = "/districts/" + encodeURIComponent(code) + hash;
+    box.appendChild(a);
+    return box;
+  }
+
+  GP.showErrorDetail = showErrorDetail;
   GP.showMessage = showMessage;
   GP.showResult = showResult;
   GP.placeMarker = placeMarker;

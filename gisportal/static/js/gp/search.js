@@ -1,4 +1,6 @@
-/* gisportal search box: /api/search, its list of places or the parcel it found. */
+/* gisportal search box: /api/search and what it answers — a parcel, the parcels that
+ * share a sheet and parcel number (to pick one), places, parcels by address, projects
+ * and plan areas by name — and the commune picker's sheet/parcel form. */
 (function () {
   "use strict";
   var GP = window.GP, CFG = GP.config, conf = CFG.config || {};
@@ -15,36 +17,101 @@
     st.map.flyTo([lat, lon], z);
   }
 
-  function showPlaces(places) {
-    st.result.replaceChildren();
-    if (!places.length) { showMessage("no_places", "gp-empty"); return; }
-    var h = el("h3"); h.appendChild(label("places_found")); st.result.appendChild(h);
-    var ul = el("ul", "gp-places");
-    places.forEach(function (p) {
-      var li = el("li");
-      var b = el("button", null, p.name);
-      b.type = "button";
-      b.appendChild(document.createTextNode(" "));
-      // Today's units (p.current) by their own level; the boundary layers' communes are
-      // the former ones, of any level.
-      var lv = p.level === "district" ? t("level_district") :
-        (p.current && S["level_" + p.level] ? t("level_" + p.level) : t("commune"));
-      b.appendChild(el("span", "lv", lv + (p.code ? " · " + p.code : "")));
-      var bb = p.bbox;
-      if (bb && bb.length === 4 && bb.every(isFinite)) {
-        b.addEventListener("click", function () {
-          st.map.fitBounds([[bb[1], bb[0]], [bb[3], bb[2]]]);
-        });
-      } else {
-        b.disabled = true;
-      }
-      li.appendChild(b);
-      if (p.note) {  // found by a former commune's name: what became of it
-        li.appendChild(el("div", "gp-note", CFG.lang === "en" ? (p.note_en || p.note) : p.note));
-      }
-      ul.appendChild(li);
+  function fitBox(bb) {
+    if (st.map && bb && bb.length === 4 && bb.every(isFinite)) {
+      st.map.fitBounds([[bb[1], bb[0]], [bb[3], bb[2]]]);
+      return true;
+    }
+    return false;
+  }
+
+  function heading(key) {
+    var h = el("h3"); h.appendChild(label(key)); return h;
+  }
+
+  /* A button of a result list: the title, then a small line of details. */
+  function choiceButton(title, details, onClick) {
+    var b = el("button", "gp-choice", title);
+    b.type = "button";
+    var more = details.filter(function (d) { return d; }).join(" · ");
+    if (more) { b.appendChild(el("span", "lv", more)); }
+    if (onClick) { b.addEventListener("click", onClick); } else { b.disabled = true; }
+    return b;
+  }
+
+  /* A parcel to pick (same sheet/parcel in several communes, or found by address):
+   * a tap looks up exactly that parcel, in its own district. */
+  function parcelItem(c) {
+    var commune = (c.commune_name || c.commune || "?") + (c.commune ? " (" + c.commune + ")" : "");
+    var title = t("sheet_short") + " " + c.sheet + ", " + t("parcel_short").toLowerCase() +
+      " " + c.parcel + " — " + commune;
+    var details = [c.unit_today ? t("now_in") + " " + c.unit_today : null, c.address, c.land_use];
+    return choiceButton(title, details, function () {
+      var q = {district: c.district, sheet: c.sheet, parcel: c.parcel};
+      if (c.commune) { q.commune = c.commune; }
+      if (c.point) { placeMarker(c.point.lat, c.point.lon); flyTo(c.point.lat, c.point.lon); }
+      GP.lookup(q);
     });
-    st.result.appendChild(ul);
+  }
+
+  function list(items, make) {
+    var ul = el("ul", "gp-places");
+    items.forEach(function (x) { var li = el("li"); li.appendChild(make(x)); ul.appendChild(li); });
+    return ul;
+  }
+
+  function showChoices(body) {
+    st.result.replaceChildren();
+    st.result.appendChild(heading("choices_found"));
+    st.result.appendChild(list(body.choices || [], parcelItem));
+  }
+
+  function placeItem(p) {
+    // Today's units (p.current) by their own level; the boundary layers' communes are
+    // the former ones, of any level.
+    var lv = p.level === "district" ? t("level_district") :
+      (p.current && S["level_" + p.level] ? t("level_" + p.level) : t("commune"));
+    var note = p.note ? (CFG.lang === "en" ? (p.note_en || p.note) : p.note) : null;
+    var box = el("div");
+    box.appendChild(choiceButton(p.name, [lv + (p.code ? " · " + p.code : "")],
+      p.bbox && p.bbox.length === 4 ? function () { fitBox(p.bbox); } : null));
+    if (note) { box.appendChild(el("div", "gp-note", note)); }  // a former commune's name matched
+    return box;
+  }
+
+  function projectItem(p) {
+    var kind = t(p.kind === "annual_plan" ? "kind_annual_plan" : "kind_plan") +
+      (p.year ? " " + p.year : "");
+    return choiceButton(p.name || p.code || "?", [kind, p.code, p.land_use,
+      p.district !== conf.district ? p.district_name : null], function () {
+      if (p.district !== conf.district && conf.district && p.point) {
+        location.href = "/districts/" + encodeURIComponent(p.district) + "#17/" +
+          p.point.lat + "/" + p.point.lon;
+        return;
+      }
+      if (!fitBox(p.bbox) && p.point) { flyTo(p.point.lat, p.point.lon); }
+    });
+  }
+
+  function showPlaces(body) {
+    var places = body.places || [], parcels = body.parcels || [], projects = body.projects || [];
+    st.result.replaceChildren();
+    if (!places.length && !parcels.length && !projects.length) {
+      showMessage("no_places", "gp-empty");
+      return;
+    }
+    if (places.length) {
+      st.result.appendChild(heading("places_found"));
+      st.result.appendChild(list(places, placeItem));
+    }
+    if (parcels.length) {
+      st.result.appendChild(heading("parcels_found"));
+      st.result.appendChild(list(parcels, parcelItem));
+    }
+    if (projects.length) {
+      st.result.appendChild(heading("projects_found"));
+      st.result.appendChild(list(projects, projectItem));
+    }
   }
 
   function search(q) {
@@ -59,7 +126,8 @@
       .then(function (res) {
         st.result.removeAttribute("aria-busy");
         var body = res.body || {};
-        if (res.status === 200 && body.kind === "places") { showPlaces(body.places || []); return; }
+        if (res.status === 200 && body.kind === "places") { showPlaces(body); return; }
+        if (res.status === 200 && body.kind === "choices") { showChoices(body); return; }
         if (res.status === 200 && body.result) {
           var pt = (body.result.parcel && body.result.parcel.point) || body.point;
           showResult(body.result);
@@ -68,8 +136,7 @@
         }
         showMessage(res.status === 404 ? "not_found" : "search_error",
                     res.status === 404 ? "gp-empty" : "gp-error");
-        var msg = body.error && body.error.message;
-        if (msg) { st.result.appendChild(el("p", "gp-error-detail", msg)); }
+        GP.showErrorDetail(body.error);
       })
       .catch(function () { st.result.removeAttribute("aria-busy"); showMessage("search_error", "gp-error"); });
   }
@@ -77,13 +144,25 @@
   function initSearch() {
     var form = document.getElementById("gp-search");
     var input = document.getElementById("gp-search-q");
-    if (!form || !input) { return; }
-    form.addEventListener("submit", function (e) {
-      e.preventDefault();
-      var q = input.value.trim();
-      if (q) { search(q); }
-    });
+    if (form && input) {
+      form.addEventListener("submit", function (e) {
+        e.preventDefault();
+        var q = input.value.trim();
+        if (q) { search(q); }
+      });
+    }
+    /* The commune picker: sheet + parcel [+ commune], asked as the search box would. */
+    var pf = document.getElementById("gp-parcel-form");
+    if (pf) {
+      pf.addEventListener("submit", function (e) {
+        e.preventDefault();
+        var sheet = pf.elements.sheet.value.trim(), parcel = pf.elements.parcel.value.trim();
+        var commune = pf.elements.commune.value;
+        if (sheet && parcel) { search(sheet + "/" + parcel + (commune ? " " + commune : "")); }
+      });
+    }
   }
 
   GP.initSearch = initSearch;
+  GP.search = search;
 })();
