@@ -117,7 +117,7 @@
         schedule();
       });
     }
-    var spec = (conf.labels || {})[id];
+    var spec = (conf.labels || {})[id], off = window.gpNoLabels === true;
     var entry = {z: coords.z, x: coords.x, y: coords.y, labels: [], codes: {}, features: 0};
     var byLanduse = (conf.styles || {})[id] && conf.styles[id].fill_by === "land_use";
     for (var name in json.layers) {
@@ -131,7 +131,7 @@
           var c = GP.primaryCode(props.land_use);
           if (c && !entry.codes[c] && touches(feat.geometry[0] || [], ext)) { entry.codes[c] = true; }
         }
-        if (!spec || coords.z < (spec.min_zoom || 0) || feat.type !== 3) { continue; }
+        if (!spec || off || coords.z < (spec.min_zoom || 0) || feat.type !== 3) { continue; }
         var text = textOf(spec, props);
         if (!text) { continue; }
         var a = anchorOf(feat.geometry, ext);
@@ -255,7 +255,9 @@
     var z = Math.round(map.getZoom());
     // Container point of world pixel (0, 0) at this zoom.
     var origin = map.getPixelOrigin().subtract(map._getMapPanePos ? map._getMapPanePos() : L.point(0, 0));
-    var list = candidates(map, z, origin, size);
+    // window.gpNoLabels (set by bench/bench_map_paint.py only): the same page without
+    // labels, to measure what they cost.
+    var list = window.gpNoLabels === true ? [] : candidates(map, z, origin, size);
     var grid = new Grid(48), drawn = [];
     ctx.textAlign = "center"; ctx.textBaseline = "middle"; ctx.lineJoin = "round";
     for (var i = 0; i < list.length; i++) {
