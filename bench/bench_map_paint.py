@@ -50,7 +50,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench._measure import collect, load_now, print_peers  # noqa: E402
+from bench._measure import load_now, print_peers  # noqa: E402
 from bench.bench_lookup import Server  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -166,7 +166,8 @@ def main() -> None:
         raise SystemExit("--runs must be 3 or more (median of at least 3)")
     from playwright.sync_api import sync_playwright
 
-    print_peers("playwright")
+    print_peers()
+    print(f"chromium: {CHROMIUM}")
     with tempfile.TemporaryDirectory(prefix="bench-map-paint-") as tmp:
         big = args.home or Path(tmp) / f"home{args.parcels}"
         small = args.small_home or Path(tmp) / f"home{args.small}"
@@ -215,7 +216,8 @@ def main() -> None:
                             after = load_now()
                             print(f"  {name:17} {view:15} labels on {ms(rows['on'])}; "
                                   f"off {ms(rows['off'])}")
-                            print(f"  {'':17} {'':15} label pass {statistics.median(rows['pass']):.1f} ms "
+                            pass_ms = statistics.median(rows["pass"])
+                            print(f"  {'':33} label pass {pass_ms:.1f} ms "
                                   f"(max {max(rows['pass']):.1f}), "
                                   f"{statistics.median(rows['n']):.0f} labels; "
                                   f"load {before:.2f}→{after:.2f} on 2 CPUs")
@@ -223,7 +225,6 @@ def main() -> None:
                     browser.close()
         finally:
             server.stop()
-    _ = collect  # the shared harness' collect is not needed: each visit reports itself
 
 
 if __name__ == "__main__":

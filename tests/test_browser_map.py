@@ -151,7 +151,9 @@ def test_offline_base_labels_hatching_and_legend(live):
             if (el.tagName !== 'CANVAS') { return [c, 1]; }
             const d = el.getContext('2d').getImageData(0, 0, el.width, el.height).data;
             const seen = new Set();
-            for (let i = 0; i < d.length; i += 4) { seen.add(d[i] + ',' + d[i + 1] + ',' + d[i + 2]); }
+            for (let i = 0; i < d.length; i += 4) {
+                seen.add(d[i] + ',' + d[i + 1] + ',' + d[i + 2]);
+            }
             return [c, seen.size];
         })""")
         assert dict(sw)["CLN"] == 1 and dict(sw)["TMD"] >= 3 and dict(sw)["SKN"] >= 3, sw

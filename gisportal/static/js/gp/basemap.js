@@ -87,6 +87,12 @@
     if (control && control.addBaseLayer) {
       bases.forEach(function (layer, i) { control.addBaseLayer(layer, names[i]); });
     }
+    // On a phone the open switcher would hide a third of the map: folded to its
+    // button (a tap opens it, a tap on the map folds it again).
+    if (control && control.collapse && map.getSize().x < 500) {
+      control.collapse();
+      map.on("click", control.collapse, control);
+    }
     var ids = bases.map(function (l) { return l.gpId; });
     var want = remembered();
     if (!inList(ids, want)) {

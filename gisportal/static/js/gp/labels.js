@@ -58,7 +58,7 @@
   /* Label point of a polygon feature in tile units, with the room around it (the
    * widest stretch across it, the height of its largest ring), or null when it has no
    * area or lies outside this tile (and its buffer). */
-  function anchorOf(geom, ext) {
+  function anchorOf(geom, ext, padding) {
     var big = null, bigA = 0;
     for (var i = 0; i < geom.length; i++) {
       var a = Math.abs(ringArea(geom[i]));
@@ -71,7 +71,7 @@
       if (p.x < x0) { x0 = p.x; } if (p.x > x1) { x1 = p.x; }
       if (p.y < y0) { y0 = p.y; } if (p.y > y1) { y1 = p.y; }
     }
-    var pad = ext / 16;
+    var pad = padding === undefined ? ext / 16 : padding;
     if (x1 < -pad || y1 < -pad || x0 > ext + pad || y0 > ext + pad) { return null; }
     var best = null, fr = [0.5, 0.35, 0.65];
     for (var f = 0; f < fr.length; f++) {
@@ -101,10 +101,37 @@
     return parts.length ? parts.join(" ") : null;
   }
 
+  /* Label candidates of every polygon feature of a decoded tile, in its own units. */
+  function tileAnchors(json, spec, id) {
+    var out = [], ext = 4096;
+    for (var name in json.layers) {
+      if (!Object.prototype.hasOwnProperty.call(json.layers, name)) { continue; }
+      var tl = json.layers[name], feats = tl.features || [];
+      ext = tl.extent || 4096;
+      for (var i = 0; i < feats.length; i++) {
+        var feat = feats[i], props = feat.properties || {};
+        if (feat.type !== 3) { continue; }
+        var text = textOf(spec, props);
+        if (!text) { continue; }
+        var a = anchorOf(feat.geometry, ext, Infinity);
+        if (!a) { continue; }
+        a.text = text;
+        if (spec.second && props[spec.second] !== undefined && props[spec.second] !== null) {
+          a.text2 = ((spec.second_label || {})[lang()] || "") + " " + props[spec.second];
+        }
+        a.id = id + ":" + (spec.id || []).map(function (f) { return props[f]; }).join("|");
+        out.push(a);
+      }
+    }
+    return {ext: ext, list: out};
+  }
+
   /* GP.onTile (called by gp/map.js for every decoded tile before it is drawn): keep the
    * label candidates of a labelled layer's tile, and the land-use codes of a plan tile
-   * (the legend lists the codes in view). */
-  function onTile(layer, coords, json) {
+   * (the legend lists the codes in view). `src` is the ancestor a tile past the last
+   * tile zoom was cut out of: its label points are worked out once, on the ancestor,
+   * and moved into each tile cut out of it. */
+  function onTile(layer, coords, json, src) {
     var id = layer.options.gpLayer;
     if (!id) { return; }
     var key = layer._tileCoordsToKey(coords);
@@ -118,30 +145,33 @@
       });
     }
     var spec = (conf.labels || {})[id], off = window.gpNoLabels === true;
-    var entry = {z: coords.z, x: coords.x, y: coords.y, labels: [], codes: {}, features: 0};
+    var entry = {z: coords.z, x: coords.x, y: coords.y, labels: [], codes: {}, features: 0, ext: 4096};
     var byLanduse = (conf.styles || {})[id] && conf.styles[id].fill_by === "land_use";
     for (var name in json.layers) {
       if (!Object.prototype.hasOwnProperty.call(json.layers, name)) { continue; }
       var tl = json.layers[name], ext = tl.extent || 4096, feats = tl.features || [];
       entry.ext = ext;
-      entry.features += feats.length;
       for (var i = 0; i < feats.length; i++) {
-        var feat = feats[i], props = feat.properties || {};
+        var g = feats[i].geometry[0] || [];
+        if (!touches(g, ext)) { continue; }  // (a cut-out tile carries its whole ancestor)
+        entry.features += 1;
         if (byLanduse) {
-          var c = GP.primaryCode(props.land_use);
-          if (c && !entry.codes[c] && touches(feat.geometry[0] || [], ext)) { entry.codes[c] = true; }
+          var c = GP.primaryCode((feats[i].properties || {}).land_use);
+          if (c) { entry.codes[c] = true; }
         }
-        if (!spec || off || coords.z < (spec.min_zoom || 0) || feat.type !== 3) { continue; }
-        var text = textOf(spec, props);
-        if (!text) { continue; }
-        var a = anchorOf(feat.geometry, ext);
-        if (!a) { continue; }
-        a.text = text;
-        if (spec.second && props[spec.second] !== undefined && props[spec.second] !== null) {
-          a.text2 = ((spec.second_label || {})[lang()] || "") + " " + props[spec.second];
-        }
-        a.id = id + ":" + (spec.id || []).map(function (f) { return props[f]; }).join("|");
-        entry.labels.push(a);
+      }
+    }
+    if (spec && !off && coords.z >= (spec.min_zoom || 0)) {
+      var base = src ? src.json : json, cacheKey = "_gpAnchors_" + id;
+      var anchors = base[cacheKey] || (base[cacheKey] = tileAnchors(base, spec, id));
+      var f = src ? src.f : 1, e = anchors.ext, sub = e / f;
+      var ox = src ? src.dx * sub : 0, oy = src ? src.dy * sub : 0, pad = e / 16;
+      entry.ext = e;
+      for (var k = 0; k < anchors.list.length; k++) {
+        var a = anchors.list[k], x = (a.x - ox) * f, y = (a.y - oy) * f;
+        if (x < -pad || y < -pad || x > e + pad || y > e + pad) { continue; }
+        entry.labels.push({x: x, y: y, w: a.w * f, h: a.h * f, area: a.area * f * f,
+                           text: a.text, text2: a.text2, id: a.id});
       }
     }
     layer._gpTiles[key] = entry;

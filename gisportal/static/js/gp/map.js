@@ -212,10 +212,16 @@
         var parent = L.point(Math.floor(coords.x / f), Math.floor(coords.y / f));
         parent.z = max;
         var dx = coords.x - parent.x * f, dy = coords.y - parent.y * f;
-        pr = fetchTile(this, parent, tileBounds).then(function (json) { return cutOut(json, f, dx, dy); });
+        pr = fetchTile(this, parent, tileBounds).then(function (json) {
+          var out = cutOut(json, f, dx, dy);
+          // The ancestor and where this tile sits in it: work done per feature (label
+          // points) is then done once per ancestor, not once per tile cut out of it.
+          out.gpSource = {json: json, f: f, dx: dx, dy: dy};
+          return out;
+        });
       }
       return pr.then(function (json) {
-        if (GP.onTile) { GP.onTile(self, coords, json); }
+        if (GP.onTile) { GP.onTile(self, coords, json, json.gpSource || null); }
         return json;
       });
     };
