@@ -12,6 +12,7 @@ import re
 import pytest
 
 from gisportal.base import seeds
+from gisportal.services import workflow
 from gisportal.services.demo import build_demo
 from gisportal.store import open_store
 from gisportal.web import maps
@@ -49,17 +50,31 @@ def test_pages_answer_and_load_nothing_from_elsewhere(client):
         assert len(resp.data) < 500_000
 
 
-def test_province_map_colours_districts_by_status(client):
+def test_province_map_colours_districts_by_plan_status(client):
+    """One plan-status vocabulary for residents: approved with its decision, under
+    appraisal, or none; the cadastre's progress is not mixed into it."""
     html = client.get("/").get_data(as_text=True)
-    status = seeds.district_status()
-    colours = {s["id"]: s["color"] for s in maps.composition("province")["statuses"]}
+    colours = {s["id"]: s["color"] for s in maps.composition("province")["plan_statuses"]}
+    assert set(colours) == {"approved", "under_appraisal", "none"}
     # Đức Trọng has a published boundary: its outline is embedded as GeoJSON.
     assert '"code": "678"' in html
     assert '"type": "Polygon"' in html or '"type": "MultiPolygon"' in html
-    assert colours[status["678"].portal_status] in html
+    status = workflow.district_statuses(get_store_of(client))
+    assert colours[status["678"].public_status] in html
     for d in seeds.districts():
         assert f'href="/districts/{d.code}"' in html
-    assert "Đã phê duyệt" in html and "Đang thẩm định" in html
+    legend = html.split('id="gp-status-legend"')[1].split("</ul>")[0]
+    for label in ("Đã phê duyệt (có quyết định)", "Đang thẩm định, chưa phê duyệt",
+                  "Chưa có thông tin quy hoạch"):
+        assert label in legend
+    assert "Đã số hóa" not in legend and "Đang chỉnh lý" not in legend
+
+
+def get_store_of(client):
+    from gisportal.web import get_store
+
+    with client.application.app_context():
+        return get_store()
 
 
 def test_district_page_has_tiles_controls_and_official_legend(client):
@@ -146,3 +161,48 @@ def test_page_script_never_parses_api_text_as_html():
         code = re.sub(r"/\*.*?\*/", "", js, flags=re.S)  # comments may name what is avoided
         assert ".innerHTML" not in code and "insertAdjacentHTML" not in code, path.name
     assert "textContent" in (scripts[0].parent / "gp" / "core.js").read_text()
+
+
+def test_district_page_links_the_decision_and_what_the_adjustment_changed(tmp_path):
+    """The district page says the plan's status in the province legend's words, links
+    the signed decision (PDF) and, once an adjustment replaced a plan, the compare page."""
+    import io
+
+    import geopandas as gpd
+    import shapely
+
+    from gisportal.services.decisions import attach_decision
+    from gisportal.services.ingest import ingest_file
+    from tests.conftest import DUC_TRONG_XY
+    from tests.test_decisions import PDF
+
+    home = tmp_path / "home"
+    x0, y0 = DUC_TRONG_XY
+    with open_store(home, crs="EPSG:5899") as store:
+        ids = []
+        for n, code in enumerate(("ODT", "CLN")):
+            plan = gpd.GeoDataFrame({"MaLoaiDat": [code]}, geometry=[shapely.box(
+                x0, y0, x0 + 500 + n, y0 + 500)], crs="EPSG:5899")
+            plan.to_file(tmp_path / f"plan{n}.gpkg", driver="GPKG")
+            v = ingest_file(store, tmp_path / f"plan{n}.gpkg", "plan", "678",
+                            consultation=True).version
+            attach_decision(store, v.id, number=f"{1234 + n}/QĐ-UBND", date="2023-06-30",
+                            authority="UBND tỉnh Lâm Đồng", pdf=io.BytesIO(PDF),
+                            pdf_name="qd.pdf", home=home)
+            workflow.publish(store, v.id, "test")
+            ids.append(v.id)
+    client = create_app({"home": str(home)}).test_client()
+    html = client.get("/districts/678").get_data(as_text=True)
+    block = html.split('id="gp-plan-status"')[1].split("</p>")[0]
+    assert 'data-status="approved"' in html and "Đã phê duyệt (có quyết định)" in block
+    assert "1235/QĐ-UBND" in block and "30/06/2023" in block
+    pdf = block.split('id="gp-decision-pdf"')[0].rsplit('href="', 1)[1].split('"')[0]
+    resp = client.get(pdf)
+    assert resp.status_code == 200 and resp.data.startswith(b"%PDF")
+    compare = block.split('id="gp-compare-link"')[0].rsplit('href="', 1)[1].split('"')[0]
+    assert compare == "/districts/678/plan/compare"
+    assert client.get(compare).status_code == 200
+    # Before any adjustment there is nothing to compare: no link.
+    other = create_app({"home": str(tmp_path / "empty")}).test_client()
+    html = other.get("/districts/678").get_data(as_text=True)
+    assert 'id="gp-compare-link"' not in html and 'id="gp-plan-status"' in html

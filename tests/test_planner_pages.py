@@ -206,9 +206,10 @@ def test_upload_review_repair_decide_publish_and_roll_back(lam_ha, tmp_path):
     assert f'<a href="/planner/versions/{v1}">Phiên bản {v1}</a>' in page
     assert 'href="/planner/676/upload?kind=plan"' in page
     assert '<b class="gp-pl-district-status">Đã số hóa địa chính</b>' in page
-    # Without a decision the plan is under appraisal, so the province map shows the
-    # cadastre's status (digitised), not "approved" as the 2023 table had it.
-    assert province_status(public, LAM_HA) == "Đã số hóa địa chính"
+    # Without a decision the plan is under appraisal, so the province map says so (one
+    # plan vocabulary for residents), not "approved" as the 2023 table had it, and not
+    # the cadastre's progress, which the staff's dashboard shows.
+    assert province_status(public, LAM_HA) == "Đang thẩm định, chưa phê duyệt"
 
     # Upload the new plan with a gap and an overlap: a job, then a draft with 1 error.
     r = upload(c, plan_file(tmp_path, USES_V2, defects=True, name="QH Lâm Hà 2030.gpkg"))
@@ -311,7 +312,7 @@ def test_upload_review_repair_decide_publish_and_roll_back(lam_ha, tmp_path):
     assert plan["decision_pdf"] == f"/planner/decisions/{sha}.pdf"  # for residents too
     sheet = text_of(public.get("/parcels/676/1/1"))
     assert 'id="gp-decision-pdf"' in sheet and f"/planner/decisions/{sha}.pdf" in sheet
-    assert province_status(public, LAM_HA) == "Đã phê duyệt"
+    assert province_status(public, LAM_HA) == "Đã phê duyệt (có quyết định)"
     assert '<b class="gp-pl-district-status">Đã phê duyệt</b>' in text_of(c.get("/planner/"))
     r = public.get(f"/planner/decisions/{sha}.pdf")
     assert r.status_code == 200 and r.data == PDF and r.mimetype == "application/pdf"

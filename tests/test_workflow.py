@@ -279,20 +279,23 @@ def _row_label(html: str, code: str) -> str:
 
 def test_the_province_map_shows_the_derived_status(home, store):
     client = create_app({"home": str(home)}).test_client()
-    assert _row_label(client.get("/").get_data(as_text=True), DISTRICT) == "Đã số hóa địa chính"
+    # Residents see the plan's status only (the cadastre's progress is the staff's).
+    assert _row_label(client.get("/").get_data(as_text=True),
+                      DISTRICT) == "Đang thẩm định, chưa phê duyệt"
     workflow.publish(store, add(store, "boundary").id, "planner1")
     workflow.publish(store, approve(store, add(store, "plan", "ODT")).id, "planner1")
     html = client.get("/").get_data(as_text=True)
-    assert _row_label(html, DISTRICT) == "Đã phê duyệt"
+    assert _row_label(html, DISTRICT) == "Đã phê duyệt (có quyết định)"
     # The district's outline on the map carries the same status and colour.
     approved = next(s for s in seeds_statuses() if s["id"] == "approved")
     assert re.search(r'"code": "678", "color": "' + approved["color"]
                      + r'"[^}]*"status": "approved"', html)
-    assert _row_label(html, "673") == "Đang chỉnh lý"  # untouched: the seeds table
+    # untouched: the seeds table (plan under appraisal, cadastre in correction)
+    assert _row_label(html, "673") == "Đang thẩm định, chưa phê duyệt"
     assert client.get("/districts/678").status_code == 200
 
 
 def seeds_statuses():
     from gisportal.web import maps
 
-    return maps.composition("province")["statuses"]
+    return maps.composition("province")["plan_statuses"]

@@ -447,10 +447,21 @@ class WorkflowStatus:
         return seeds.DistrictStatus(self.district_code, self.plan_status,
                                     self.cadastre_status, "", "").portal_status
 
+    @property
+    def public_status(self) -> str:
+        """The plan's status as residents are told it, one vocabulary on the province map
+        and the district pages: ``approved`` (approved, with its decision),
+        ``under_appraisal`` (prepared or out for comment, not approved) or ``none`` (no
+        plan known to the portal). The cadastre's progress (`portal_status`) is staff's
+        business: mixed into one colour it made a digitised cadastre read as a plan."""
+        return self.plan_status if self.plan_status in ("approved", "under_appraisal") \
+            else "none"
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["decision"] = None if self.decision is None else self.decision.to_meta()
         out["portal_status"] = self.portal_status
+        out["public_status"] = self.public_status
         return out
 
 

@@ -170,7 +170,9 @@ def province_map(store: Store, lang: str = "vi", *,
     """
     comp = composition("province")
     prov = seeds.province()
-    statuses = {s["id"]: s for s in comp["statuses"]}
+    # Residents' one plan-status vocabulary (`WorkflowStatus.public_status`); the
+    # staff's "statuses" (with the cadastre's progress) colour the planner dashboard.
+    statuses = {s["id"]: s for s in comp["plan_statuses"]}
     status_of = district_statuses(store) if status is None else status
     published = store.published_versions()
     view = comp.get("view", {})
@@ -181,7 +183,7 @@ def province_map(store: Store, lang: str = "vi", *,
     features, labels = [], []
     for d in seeds.districts():
         st = status_of.get(d.code)
-        portal = st.portal_status if st else "unknown"
+        portal = st.public_status if st else "none"
         s = statuses.get(portal, {"color": "#999999", "label": {"vi": portal, "en": portal}})
         props = {"code": d.code, "name": d.short_name, "status": portal,
                  "status_label": text(s["label"], lang), "color": s["color"]}
@@ -244,7 +246,7 @@ def province_map(store: Store, lang: str = "vi", *,
                               # outlines only: a click inside still opens the district
                               "fill": False},
               "statuses": [{"id": s["id"], "color": s["color"], "label": text(s["label"], lang)}
-                           for s in comp["statuses"]]}
+                           for s in comp["plan_statuses"]]}
     return _parts(m, config)
 
 

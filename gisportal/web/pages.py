@@ -23,11 +23,11 @@ def index():
     status = workflow.district_statuses(store)  # derived from the versions (workflow.py)
     parts = maps.province_map(store, lang, status=status)
     comp = maps.composition("province")
-    labels = {s["id"]: s for s in comp["statuses"]}
+    labels = {s["id"]: s for s in comp["plan_statuses"]}
     rows = []
     for d in seeds.districts():
         st = status.get(d.code)
-        portal = st.portal_status if st else "unknown"
+        portal = st.public_status if st else "none"
         s = labels.get(portal, {"color": "#999", "label": portal})
         rows.append({"code": d.code, "name": d.name, "status": portal,
                      "color": s["color"], "status_label": maps.text(s["label"], lang)})
@@ -62,6 +62,22 @@ def district(code: str):
                        "name": lu.name_en if lang == "en" else lu.name_vi})
     opacity = next((s for s in comp["layers"] if s.get("opacity_slider")), None)
     plan = store.published(code, "plan")
+    status = workflow.district_status(store, code)
+    shown = {s["id"]: s for s in maps.composition("province")["plan_statuses"]}.get(
+        status.public_status, {"color": "#999999", "label": {"vi": "", "en": ""}})
+    decision = status.decision if status.public_status == "approved" else None
+    plan_status = {"id": status.public_status, "color": shown["color"],
+                   "label": maps.text(shown["label"], lang),
+                   "decision": decision, "decision_date": _day_month_year(decision.date)
+                   if decision else None,
+                   "decision_pdf": f"/planner/decisions/{decision.pdf_sha256}.pdf"
+                   if decision and decision.pdf_sha256 else None,
+                   # "What the adjustment changed": the published plan against the one
+                   # it replaced (`default_pair`), once there is one.
+                   "compare_url": f"/districts/{code}/plan/compare"
+                   if plan is not None and any(v.status == "superseded"
+                                               for v in store.versions(code, "plan"))
+                   else None}
     # The commune picker: the published boundary's names, else the seeds' list.
     names = {c.code: c.name for c in seeds.communes_of(code).values()}
     names.update(parts.config.get("communes") or {})
@@ -70,6 +86,13 @@ def district(code: str):
         "district.html", d=d, parts=parts, legend=legend, communes=communes,
         legend_title=maps.text(comp["legend"]["title"], lang),
         opacity=opacity, land_use=maps.land_use_table(), strings=js_strings(),
-        status=workflow.district_status(store, code),
+        status=status, plan_status=plan_status,
         consultation=workflow.CONSULTATION_LABEL if plan is not None
         and workflow.is_consultation(plan) else None)
+
+
+def _day_month_year(iso: str | None) -> str | None:
+    """``2023-06-30`` as Vietnamese documents write it, ``30/06/2023``."""
+    if not iso or len(iso) < 10:
+        return iso
+    return f"{iso[8:10]}/{iso[5:7]}/{iso[0:4]}"
