@@ -111,3 +111,27 @@ def test_staff_see_the_source_attributes_on_screen_never_printed(home, client,
     assert r.headers["Cache-Control"] == "private, no-store"
     pages, text = pdf_pages_and_text(r.data)
     assert pages == 1 and "Nguyễn Văn Hùng" not in text and "TenChu" not in text
+
+
+def test_a_plan_under_consultation_says_so(home, store, tmp_path, make_shapefile_zip):
+    """A plan published for comment, without its decision: the sheet says it is a draft
+    (in the reader's language), never "approved" nor a decision number."""
+    import geopandas as gpd
+    import shapely
+
+    from gisportal.services import workflow
+
+    assert ingest_file(store, make_shapefile_zip(), "parcels", "678", publish=True).published
+    plan = gpd.GeoDataFrame({"MaLoaiDat": ["ODT"]},
+                            geometry=[shapely.box(X0 - 500, Y0 - 500, X0 + 600, Y0 + 600)],
+                            crs="EPSG:5899")
+    plan.to_file(tmp_path / "draft.gpkg", driver="GPKG")
+    assert ingest_file(store, tmp_path / "draft.gpkg", "plan", "678", publish=True,
+                       consultation=True).published
+    client = create_app({"home": str(home)}).test_client()
+    page = client.get("/parcels/678/1/3").get_data(as_text=True)
+    label = re.search(r'id="gp-consultation">([^<]+)<', page).group(1)
+    assert label == workflow.CONSULTATION_LABEL["vi"]
+    assert "Quyết định số" not in page and "100,0 %" in page
+    english = client.get("/parcels/678/1/3?lang=en").get_data(as_text=True)
+    assert workflow.CONSULTATION_LABEL["en"] in english

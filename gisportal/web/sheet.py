@@ -68,7 +68,7 @@ def parcel_sheet_pdf(district: str, sheet: str, parcel: str):
     """The same sheet as a PDF download (one A4 page)."""
     content, staff = _sheet(district, sheet, parcel)
     html = _html(content, pdf=True)
-    static = Path(current_app.static_folder or Path(__file__).parent.parent / "static")
+    static = Path(current_app.static_folder or "")  # the package's gisportal/static
     title = f"{tr('sheet_link')} — {content.district}/{content.sheet}/{content.parcel}"
     data = render_pdf(html, base_url=request.host_url, static_dir=static, title=title)
     response = make_response(data)

@@ -9,7 +9,8 @@ cannot say different things.
 
 It reads the store three times, all around the one parcel: the parcel itself (its
 geometry and its canonical ``address``, which the look-up does not answer), the
-parcels and the plan zones in the map's window. It takes the versions from the
+parcels and the plan zones in the map's window; and, when the parcel has an address,
+the parcels version's allow-list (`outputs.privacy`). It takes the versions from the
 answer, not from the catalogue again, so the sheet describes the very state the
 look-up answered from — and names those versions, so a printed sheet can be traced.
 """
