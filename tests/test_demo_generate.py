@@ -17,7 +17,8 @@ from pyproj import Transformer
 
 from gisportal.base import seeds as base_seeds
 from gisportal.base.errors import UsageError
-from gisportal.demo import generate_district, generate_province, province_outline
+from gisportal.demo import generate_district, generate_province, growth, province_outline
+from gisportal.demo.cells import jittered_mesh
 from gisportal.demo.outline import province_layout
 from gisportal.demo.seeds import fold
 
@@ -322,6 +323,66 @@ def test_other_seed_other_province(province):
     same = next(d for d in province[0] if d.code == "673")
     assert shapely.to_wkb(other.boundary) != shapely.to_wkb(same.boundary)
     assert not province_outline(7).equals(province_outline())
+
+
+# --------------------------------------------------------------------------- growth
+
+
+def _grow_reference(mesh, seeds, budgets, speed, cost, allowed, labels=None):
+    """Region growing as first written: every cell of the mesh, every held cell
+    restarted; what `growth.grow_regions` must still give."""
+    import heapq
+
+    n = mesh.size
+    out = [-1] * n if labels is None else labels.tolist()
+    taken = [0] * len(seeds)
+    limit = [2**62] * len(seeds) if budgets is None else list(budgets)
+    heap = []
+    if labels is None:
+        heap = [(0.0, r, int(c)) for r, c in enumerate(seeds)]
+    else:
+        for cell in np.flatnonzero(labels >= 0):
+            heap.append((0.0, out[cell], int(cell)))
+            taken[out[cell]] += 1
+            out[cell] = -2
+    heapq.heapify(heap)
+    while heap:
+        dist, region, cell = heapq.heappop(heap)
+        if out[cell] >= 0:
+            continue
+        if out[cell] == -1:
+            if taken[region] >= limit[region]:
+                continue
+            taken[region] += 1
+        out[cell] = region
+        for k in range(mesh.indptr[cell], mesh.indptr[cell + 1]):
+            nb = int(mesh.indices[k])
+            if out[nb] == -1 and allowed[nb]:
+                heapq.heappush(heap, (dist + mesh.lengths[k] * cost[nb] / speed[region],
+                                      region, nb))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("share", [0.0, 1.0])  # the whole mesh; a graph of allowed cells
+def test_region_growth_is_the_reference_growth(monkeypatch, share):
+    monkeypatch.setattr(growth, "_SUBGRAPH_SHARE", share)
+    rng = np.random.default_rng(5)
+    mesh = jittered_mesh((0.0, 0.0, 30_000.0, 30_000.0), 500.0, rng)
+    allowed = np.hypot(*(mesh.xy - 15_000.0).T) < 9_000.0  # a disc: 7 % of the mesh
+    cells = np.flatnonzero(allowed)
+    seeds = rng.choice(cells, 5, replace=False)
+    budgets = np.array([100, 40, 300, 80, 60])  # the disc has ~1 000 cells: some left
+    speed = rng.uniform(0.5, 2.0, 5)
+    cost = rng.uniform(0.5, 3.0, mesh.size)
+    first = growth.grow_regions(mesh, seeds, budgets, speed=speed, cost=cost, allowed=allowed)
+    assert np.array_equal(first, _grow_reference(mesh, seeds, budgets, speed, cost, allowed))
+    assert (first[cells] < 0).any()
+    # a restart from what the regions hold, without budgets, takes the rest
+    rest = growth.grow_regions(mesh, seeds, None, speed=speed, cost=cost, allowed=allowed,
+                               labels=first)
+    assert np.array_equal(rest, _grow_reference(mesh, seeds, None, speed, cost, allowed,
+                                                first))
+    assert (rest[cells] >= 0).all() and (rest[~allowed] < 0).all()
 
 
 # --------------------------------------------------------------------------- text, api

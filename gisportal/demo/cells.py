@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 import shapely
 
-__all__ = ["CellMesh", "cell_polygons", "jittered_mesh"]
+__all__ = ["CellMesh", "cell_polygons", "jittered_mesh", "neighbours"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,14 @@ def jittered_mesh(
                     spacing=float(spacing))
 
 
+def neighbours(mesh: CellMesh, cells: np.ndarray) -> np.ndarray:
+    """Every neighbour of ``cells`` (with repeats), gathered from the CSR arrays at once."""
+    starts = mesh.indptr[cells]
+    counts = mesh.indptr[cells + 1] - starts
+    first = np.cumsum(counts) - counts  # where each cell's run starts in the output
+    return mesh.indices[np.repeat(starts - first, counts) + np.arange(int(counts.sum()))]
+
+
 def cell_polygons(mesh: CellMesh, which: np.ndarray) -> np.ndarray:
     """Voronoi polygons of the cells ``which`` (indices), as a shapely array.
 
@@ -116,10 +124,7 @@ def cell_polygons(mesh: CellMesh, which: np.ndarray) -> np.ndarray:
     which = np.asarray(which)
     ring = np.zeros(mesh.size, dtype=bool)
     ring[which] = True
-    starts, stops = mesh.indptr[which], mesh.indptr[which + 1]
-    neighbours = mesh.indices[np.concatenate([np.arange(s, e) for s, e in zip(starts, stops,
-                                                                            strict=True)])]
-    ring[neighbours] = True
+    ring[neighbours(mesh, which)] = True
     subset = np.flatnonzero(ring)
     cells = shapely.get_parts(
         shapely.voronoi_polygons(shapely.multipoints(mesh.xy[subset]), ordered=True)

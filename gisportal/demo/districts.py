@@ -14,7 +14,7 @@ import numpy as np
 import shapely
 from pyproj import Transformer
 
-from .cells import CellMesh
+from .cells import CellMesh, neighbours
 from .growth import enclosed, fill_enclosed, grow_regions
 from .rand import SmoothNoise
 from .seeds import DistrictSeed
@@ -188,10 +188,8 @@ def _trim(mesh: CellMesh, labels: np.ndarray, budgets: np.ndarray, seeds: np.nda
             while surplus > 0:
                 mine = np.flatnonzero(trial == region)
                 mine = mine[mine != seeds[region]]
-                starts, stops = mesh.indptr[mine], mesh.indptr[mine + 1]
-                owner = np.repeat(np.arange(len(mine)), stops - starts)
-                nbr = trial[mesh.indices[np.concatenate(
-                    [np.arange(a, b) for a, b in zip(starts, stops, strict=True)])]]
+                owner = np.repeat(np.arange(len(mine)), np.diff(mesh.indptr)[mine])
+                nbr = trial[neighbours(mesh, mine)]
                 outside = np.zeros(len(mine), dtype=bool)
                 np.logical_or.at(outside, owner, nbr < 0)
                 taker = np.full(len(mine), -1)
@@ -215,19 +213,10 @@ def _dilate(mesh: CellMesh, cells: np.ndarray, steps: int) -> np.ndarray:
     mask[cells] = True
     frontier = np.asarray(cells)
     for _ in range(steps):
-        nbrs = mesh.indices[np.concatenate([np.arange(mesh.indptr[c], mesh.indptr[c + 1])
-                                            for c in frontier])]
+        nbrs = neighbours(mesh, frontier)
         frontier = np.unique(nbrs[~mask[nbrs]])
         mask[frontier] = True
     return mask
-
-
-def _neighbours(mesh: CellMesh, cells: np.ndarray) -> np.ndarray:
-    """Every neighbour of ``cells`` (with repeats), gathered from the CSR arrays at once."""
-    starts = mesh.indptr[cells]
-    counts = mesh.indptr[cells + 1] - starts
-    first = np.cumsum(counts) - counts  # where each cell's run starts in the output
-    return mesh.indices[np.repeat(starts - first, counts) + np.arange(int(counts.sum()))]
 
 
 def _connected(mesh: CellMesh, mask: np.ndarray) -> bool:
@@ -241,7 +230,7 @@ def _connected(mesh: CellMesh, mask: np.ndarray) -> bool:
     frontier = cells[:1]
     reached = 1
     while len(frontier):
-        nbrs = _neighbours(mesh, frontier)
+        nbrs = neighbours(mesh, frontier)
         nbrs = np.unique(nbrs[mask[nbrs] & ~seen[nbrs]])
         seen[nbrs] = True
         reached += len(nbrs)
