@@ -311,7 +311,7 @@ def test_api_lookup_answers_annual_plans(client):
 def test_the_sheet_shows_the_project(client):
     page = client.get("/parcels/678/1/1").get_data(as_text=True)
     assert "Kế hoạch sử dụng đất năm 2026" in page and ROAD in page and "DA-01" in page
-    assert "456/QĐ-UBND" in page and "80.0 %" in page
+    assert "456/QĐ-UBND" in page and "80,0 %" in page
     english = client.get("/parcels/678/1/1?lang=en").get_data(as_text=True)
     assert "Annual land-use plan 2026" in english
     assert "Kế hoạch sử dụng đất năm" not in client.get("/parcels/678/1/5").get_data(

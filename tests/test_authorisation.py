@@ -94,6 +94,7 @@ ROUTES: dict[str, Row] = {
     "GET /": PUBLIC,
     "GET /districts/<code>": PUBLIC,
     "GET /parcels/<district>/<sheet>/<parcel>": PUBLIC,
+    "GET /parcels/<district>/<sheet>/<parcel>.pdf": PUBLIC,
     "GET /api/lookup": PUBLIC.at("/api/lookup?district=678&sheet=1&parcel=1"),
     "GET /api/search": PUBLIC.at("/api/search?q=duc+trong"),
     "GET /api/units": PUBLIC.at("/api/units"),
