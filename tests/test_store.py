@@ -1049,9 +1049,12 @@ def explain(sql: str, params: tuple[object, ...] = ()) -> str:
 def test_pg_layout_and_indexes(pg_store: Store) -> None:
     import psycopg
 
+    from gisportal.store.postgis import MIGRATIONS
+
     v = add(pg_store, key_columns=("commune", "sheet", "parcel"))
     table = f'layers."d672_parcels_v{v.id}"'
-    assert pg_query("SELECT component, version FROM schema_version") == [("store", 1)]
+    assert pg_query("SELECT component, version FROM schema_version") == [
+        ("store", len(MIGRATIONS["store"]))]
     # Geometry column with the store CRS's EPSG code as SRID, fids 1..n in stored order.
     assert pg_query("SELECT srid FROM geometry_columns WHERE f_table_schema = 'layers'") == [
         (5899,)]
@@ -1084,6 +1087,9 @@ def test_pg_layout_and_indexes(pg_store: Store) -> None:
 @pytest.mark.production
 def test_pg_open_refuses_an_unmigrated_database_and_migrate_creates_it(
         pg_dsn: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gisportal.store.postgis import MIGRATIONS
+
+    steps = len(MIGRATIONS["store"])
     monkeypatch.setenv("GISPORTAL_DATABASE", pg_dsn)
     env = {**os.environ, "GISPORTAL_HOME": str(home)}
     # Opening a store never creates tables: one line naming the command that does.
@@ -1097,9 +1103,9 @@ def test_pg_open_refuses_an_unmigrated_database_and_migrate_creates_it(
     assert first.returncode == 0, first.stderr
     lines = first.stdout.splitlines()
     assert lines[0].startswith("database postgresql://") and ":***@" in lines[0]
-    assert "store: schema 0 → 1" in lines
+    assert f"store: schema 0 → {steps}" in lines
     again = subprocess.run(run, capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
-    assert "store: schema 1 (up to date)" in again.stdout.splitlines()
+    assert f"store: schema {steps} (up to date)" in again.stdout.splitlines()
     with open_store(home, crs=CRS) as store:
         assert store.versions() == []
     # Without a database, there is nothing to migrate: a usage error, exit 2.

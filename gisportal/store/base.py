@@ -21,11 +21,11 @@ import operator
 import re
 import unicodedata
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 import geopandas as gpd
 import numpy as np
@@ -43,7 +43,10 @@ __all__ = [
     "KINDS",
     "STATUSES",
     "Bounds",
+    "Found",
     "NewLayer",
+    "Published",
+    "StalePublished",
     "Store",
     "Version",
     "check_bbox",
@@ -144,6 +147,72 @@ class NewLayer:
     def names(self) -> list[str]:
         """The attribute column names, in the frame's order."""
         return [name for name, _ in self.columns]
+
+
+class Published(Mapping[tuple[str, str], Version]):
+    """The published versions one request answers from: ``(district, kind)`` → version,
+    as `Store.published_snapshot` gives them.
+
+    A backend that keeps the catalogue between requests (the PostGIS store: a round
+    trip saved per look-up) hands out its kept copy, not yet known to be current
+    (`confirmed` false, its `token` saying which state of the catalogue it is); one
+    statement of the request then compares the token with the database's in the same
+    round trip (`Store.records_and_overlays`), or `Store.confirm` asks. An answer is
+    given only from a confirmed snapshot, so it is never older than the request.
+    A snapshot read afresh for the request is confirmed from the start (``token`` None).
+
+    Read-only, and cheap to make: it wraps the backend's mapping without copying it.
+    """
+
+    __slots__ = ("_versions", "confirmed", "server", "token")
+
+    def __init__(self, versions: Mapping[tuple[str, str], Version], *,
+                 token: object = None, server: str | None = None) -> None:
+        self._versions = versions
+        #: The backend's name for the state of the catalogue this was read at; None
+        #: when it was read for this request.
+        self.token = token
+        #: Where the backend reads what must agree with this snapshot (its own business).
+        self.server = server
+        #: Whether the snapshot is known to be the store's catalogue since the request began.
+        self.confirmed = token is None
+
+    def __getitem__(self, key: tuple[str, str]) -> Version:
+        return self._versions[key]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._versions)
+
+    def __len__(self) -> int:
+        return len(self._versions)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._versions
+
+    def get(self, key: tuple[str, str], default: Any = None) -> Any:  # type: ignore[override]
+        """As `dict.get` (the mapping's own, not `Mapping`'s: asked many times a request)."""
+        return self._versions.get(key, default)
+
+    def __repr__(self) -> str:
+        return f"Published({dict(self._versions)!r}, confirmed={self.confirmed})"
+
+
+class StalePublished(Exception):
+    """A `Published` snapshot turned out not to be the store's catalogue any more (a
+    publish or a meta change since it was kept), or it could not be confirmed where it
+    was read (a replica that failed). Not an error: the caller takes a new snapshot and
+    asks again (`gisportal.services.lookup` does); what it got from the old one is
+    dropped. The backend has already forgotten the stale copy when this is raised."""
+
+
+class Found(NamedTuple):
+    """What `Store.records_and_overlays` answers."""
+
+    #: The features found, as `Store.records` gives them.
+    records: list[dict[str, Any]]
+    #: Per overlay asked, in order: its features over the first record's bounding box
+    #: (or at the point, when no record was found), as `Store.records` gives them.
+    overlays: list[list[dict[str, Any]]]
 
 
 class Store(ABC):
@@ -318,12 +387,12 @@ class Store(ABC):
         Why this exists: a look-up asks about several layers (every district's boundary
         to find the district at a point, then its parcels and plan), and on a database
         server each `published` call is a network round trip. A caller takes one
-        answer per request and asks it everything, so the request costs one round
-        trip and sees one state of the catalogue throughout; the next request asks
-        again, so nothing is kept that a publish could make stale (no time-based cache).
-        Backends answer in one query (PostGIS) or from the snapshot they keep (the
-        GeoPackage store); this default asks `published` layer by layer (each answer
-        fresh, but not one consistent moment).
+        answer per request and asks it everything, so the request sees one state of
+        the catalogue throughout (a look-up takes it from `published_snapshot`, which
+        may skip even that round trip and confirm it later). Backends answer in one
+        query (PostGIS) or from the snapshot they keep (the GeoPackage store); this
+        default asks `published` layer by layer (each answer fresh, but not one
+        consistent moment).
         """
         codes = [check_district_code(district)] if district is not None else self.districts()
         out: dict[tuple[str, str], Version] = {}
@@ -333,6 +402,28 @@ class Store(ABC):
                 if version is not None:
                     out[(code, kind)] = version
         return out
+
+    def published_snapshot(self, district: str | None = None) -> Published:
+        """What `published_versions` answers, for one request that will confirm it.
+
+        A backend may answer from a copy it kept from an earlier request (no round
+        trip), unconfirmed: the request then confirms it in one of its own statements
+        (`records_and_overlays` given the snapshot) or by `confirm`, and asks again
+        with a new snapshot when either raises `StalePublished`. What the request
+        answers is then never older than the request, as with `published_versions`.
+        This default reads `published_versions` afresh: confirmed from the start.
+        """
+        return Published(self.published_versions(district))
+
+    def confirm(self, published: Published) -> None:
+        """Make sure `published` is still the catalogue (`StalePublished` if not).
+
+        Nothing to do when it is confirmed already (read for this request, or found
+        current by a statement of the request); else one round trip. Backends that
+        keep no copy (this default) never hand out an unconfirmed snapshot.
+        """
+        if not published.confirmed:
+            raise StalePublished("an unconfirmed snapshot from a store that keeps none")
 
     # -- reading -------------------------------------------------------------------------
 
@@ -419,6 +510,76 @@ class Store(ABC):
             raise UsageError("records() needs exactly one of where, point or bbox",
                              where="records", fix="Give where=, point= or bbox=")
         return self._records(version_id, where, point, bbox, columns)
+
+    def records_and_overlays(
+        self,
+        version_id: int | None,
+        *,
+        where: Mapping[str, object] | None = None,
+        point: tuple[float, float] | None = None,
+        columns: Sequence[str] | None = None,
+        overlays: Sequence[tuple[int, Sequence[str]]] = (),
+        published: Published | None = None,
+    ) -> Found:
+        """The features `records` finds by `where` or at `point`, and what lies over
+        the first of them in other layers: a parcel with its plan zones and projects.
+
+        ``Found.records`` is ``records(version_id, where=…, point=…, columns=…)``
+        (none when `version_id` is None: a district without that layer, `point`
+        required). ``Found.overlays[i]``, for ``overlays[i] = (version id, columns)``,
+        is ``records(id, bbox=<bounds of the first record's geometry>, columns=…)``;
+        when nothing was found, at `point` instead (``records(id, point=point, …)``),
+        or none without a point; none either when the first record has no geometry.
+
+        `published`, the request's snapshot the versions were taken from, is confirmed
+        by the same round trip where the backend keeps snapshots (`StalePublished`
+        when it is stale: ask again with a new one; nothing found is kept).
+
+        Why one method: a look-up asks these questions one after the other, and on a
+        database server each is a round trip of a fraction of a millisecond plus the
+        driver's own time, more than the look-up's own work; the PostGIS store asks
+        them in one statement. This default asks `records` once per layer, as the
+        look-up did before (the GeoPackage store: in-process, no round trips to save).
+
+        Raises
+        ------
+        UsageError
+            Not exactly one of `where` and `point` (`point` when `version_id` is None),
+            or an error of `records`.
+        """
+        if version_id is None and (where is not None or point is None):
+            raise UsageError("records_and_overlays() without a layer needs a point",
+                             where="records_and_overlays", fix="Give point=(x, y)")
+        if version_id is not None and (where is None) == (point is None):
+            raise UsageError("records_and_overlays() needs exactly one of where or point",
+                             where="records_and_overlays", fix="Give where= or point=")
+        return self._records_and_overlays(version_id, where, point, columns, overlays,
+                                          published)
+
+    def _records_and_overlays(
+        self,
+        version_id: int | None,
+        where: Mapping[str, object] | None,
+        point: tuple[float, float] | None,
+        columns: Sequence[str] | None,
+        overlays: Sequence[tuple[int, Sequence[str]]],
+        published: Published | None,
+    ) -> Found:
+        """`records_and_overlays` of this backend, its arguments checked; by default
+        `records` once per layer (a snapshot given is left to `confirm`)."""
+        found = [] if version_id is None else self.records(
+            version_id, where=where, point=point, columns=columns)
+        if found:
+            geom = found[0]["geometry"]
+            if geom is None or shapely.is_empty(geom):
+                return Found(found, [[] for _ in overlays])
+            box = tuple(float(v) for v in shapely.bounds(geom))
+            return Found(found, [self.records(vid, bbox=box, columns=cols)  # type: ignore[arg-type]
+                                 for vid, cols in overlays])
+        if point is None:
+            return Found(found, [[] for _ in overlays])
+        return Found(found, [self.records(vid, point=point, columns=cols)
+                             for vid, cols in overlays])
 
     def _records(
         self,

@@ -27,12 +27,35 @@ the second sees the first's outcome; the partial unique index
 ``versions_one_published`` makes the database itself refuse a second published version
 whatever a buggy caller does.
 
-Why `published` and `districts` are not cached: any cache would need a round trip to
-the server to know it is still right, and the query itself is one round trip through
-an index (~0.1 ms), so every call asks; a publish by any node is seen at once. What
-makes a look-up cheap is asking less often: `published_versions` answers every layer's
-pointer in one query, and a look-up takes one such answer per request (asking it about
-every district instead of one query per district and kind).
+Why `published`, `published_versions` and `districts` are not cached: any cache would
+need a round trip to the server to know it is still right, and the query itself is one
+round trip through an index (~0.1 ms), so every call asks; a publish by any node is
+seen at once.
+
+The catalogue of a look-up is the exception, because the look-up has a round trip of
+its own to carry the check. A resident's look-up was four statements of ~0.1 ms of
+psycopg's Python and ~0.1 ms of server each (the published versions, the parcel, the
+plan zones over it, the annual-plan projects over it): on the 2-core machine that was
+2.8 times the GeoPackage store's look-up. Now:
+
+* `published_snapshot` answers from this process's copy of the published versions of
+  the server the request reads (`_catalogues`, one per primary or replica), with the
+  token they were read at: no round trip;
+* `records_and_overlays` asks the parcel, the plan zones and projects over it (or at
+  the point) and ``publish_generation.token`` in one statement (LATERAL subqueries;
+  geometries as WKB, measured in Python exactly as before), prepared on first use, in
+  binary, on that same server;
+* the token is drawn anew by a trigger in the transaction of every change a published
+  version sees (migration step 2): a copy that is no longer the catalogue is found out
+  by the very statement that used it, forgotten, and the look-up asked again from a
+  fresh copy (`gisportal.services.lookup`); a look-up with no such statement confirms
+  its copy by a round trip (`confirm`). What the stale attempt read is dropped, and it
+  read only immutable version tables, which are never dropped, so it was safe to run.
+
+So a publish that has returned is in the next look-up on every node, as before, and a
+look-up is one statement. Per server, not per database: a replica's copy, its token
+and its tables are one replayed state, so a replica read stays consistent with itself
+whatever the other replicas have replayed.
 
 Reads: small look-ups (`find`, `at_point`, `query_bbox`, `records`, `feature_ids`) let
 PostGIS do the exact geometry test (``ST_Intersects`` after the GiST ``&&`` filter) and
@@ -73,7 +96,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,7 +115,7 @@ from shapely.geometry.base import BaseGeometry
 
 from gisportal.base.errors import StoreError, UsageError
 from gisportal.store import base, postgres
-from gisportal.store.base import Bounds, NewLayer, Store, Version
+from gisportal.store.base import Bounds, Found, NewLayer, Published, StalePublished, Store, Version
 from gisportal.store.common import TableLayer, find_value, page_ids, version_from_row
 from gisportal.store.home import DataHome
 
@@ -135,6 +158,37 @@ MIGRATIONS: postgres.Migrations = {
                 WHERE status = 'published'""",
             "CREATE INDEX versions_by_layer ON versions (district, kind, status)",
         ),
+        (
+            # The token a look-up compares its kept catalogue with (`published_snapshot`):
+            # drawn anew, in the same transaction, by every change a published version
+            # sees or makes (publish, roll-back, meta update). Random, not a count: a
+            # database restored from a dump and published again must not repeat a token
+            # a process kept from before the restore. Row-level and only for published
+            # rows: an upload inserts a draft and never waits for this row's lock.
+            """CREATE TABLE publish_generation (
+                one boolean PRIMARY KEY DEFAULT true CHECK (one),
+                token uuid NOT NULL DEFAULT gen_random_uuid()
+            )""",
+            "INSERT INTO publish_generation DEFAULT VALUES",
+            """CREATE FUNCTION publish_generation_bump() RETURNS trigger
+                LANGUAGE plpgsql AS $$
+                BEGIN
+                    UPDATE publish_generation SET token = gen_random_uuid();
+                    RETURN NULL;
+                END
+                $$""",
+            """CREATE TRIGGER versions_publish_generation_update AFTER UPDATE ON versions
+                FOR EACH ROW WHEN (OLD.status = 'published' OR NEW.status = 'published')
+                EXECUTE FUNCTION publish_generation_bump()""",
+            """CREATE TRIGGER versions_publish_generation_insert AFTER INSERT ON versions
+                FOR EACH ROW WHEN (NEW.status = 'published')
+                EXECUTE FUNCTION publish_generation_bump()""",
+            """CREATE TRIGGER versions_publish_generation_delete AFTER DELETE ON versions
+                FOR EACH ROW WHEN (OLD.status = 'published')
+                EXECUTE FUNCTION publish_generation_bump()""",
+            """CREATE TRIGGER versions_publish_generation_truncate AFTER TRUNCATE ON versions
+                FOR EACH STATEMENT EXECUTE FUNCTION publish_generation_bump()""",
+        ),
     ),
 }
 
@@ -166,6 +220,37 @@ _NO_MATCH = object()
 
 #: Databases whose store schema this process has found current (checked once each).
 _current: set[str] = set()
+#: Statements `PostgisStore._records_and_overlays` keeps per store before starting over.
+_MAX_STATEMENTS = 1000
+
+
+class _Catalogue:
+    """This process's copy of one server's published versions, and the publish token
+    they were read at (`PostgisStore.published_snapshot`)."""
+
+    __slots__ = ("_by_district", "published", "token")
+
+    def __init__(self, token: object, published: dict[tuple[str, str], Version]) -> None:
+        self.token = token
+        self.published = published
+        self._by_district: dict[str, dict[tuple[str, str], Version]] = {}
+
+    def of(self, district: str | None) -> dict[tuple[str, str], Version]:
+        """The published versions of `district` (all of them for None), kept: filtering
+        the province's on every look-up is the look-up's work done again."""
+        if district is None:
+            return self.published
+        found = self._by_district.get(district)
+        if found is None:
+            found = {key: v for key, v in self.published.items() if key[0] == district}
+            self._by_district[district] = found
+        return found
+
+
+#: Server DSN → this process's copy of its catalogue. Per server, not per database: a
+#: replica's copy agrees with that replica's tables and token, whatever the others have
+#: replayed. Copied into forked children, where the token keeps it honest.
+_catalogues: dict[str, _Catalogue] = {}
 
 #: Seconds a replica that failed is left alone before it is tried again; doubled after
 #: each further failure up to `REPLICA_MAX_BACKOFF_S`, so a replica that is down for an
@@ -246,11 +331,14 @@ class _PgLayer:
     #: `head`'s rendered statements, by (columns, fid first)
     heads: dict[tuple[tuple[str, ...], bool], sql.SQL] = field(default_factory=dict,
                                                                compare=False)
+    #: `PostgisStore._find_clause`'s rendered filters, by (column, how matched) pairs
+    clauses: dict[tuple[tuple[str, str], ...], sql.SQL] = field(default_factory=dict,
+                                                                compare=False)
 
     def select(self, names: Sequence[str]) -> sql.Composable:
         return sql.SQL(", ").join(
             sql.SQL("{}::text" if n in self.as_text else "{}").format(
-                sql.Identifier(self.sql_names[n])) for n in names)
+                _column(self.sql_names[n])) for n in names)
 
     def head(self, names: Sequence[str], fid: bool) -> sql.SQL:
         """``SELECT [fid,] geom, <columns> FROM <table> WHERE `` as rendered text, made
@@ -321,6 +409,11 @@ class PostgisStore(Store):
         self._pinned = not self.replicas
         self._primary_view: PostgisStore | None = None
         self._layers: dict[int, _PgLayer] = {}
+        #: `_records_and_overlays`' statements by shape (shared with the `primary` view)
+        self._statements: dict[tuple[Any, ...], str] = {}
+        #: `_point_clause` as rendered text
+        self._at_point = sql.SQL(
+            f"ST_Intersects(geom, ST_SetSRID(ST_MakePoint(%s, %s), {self.srid}))")
         self._closed = False
         if dsn not in _current:
             postgres.check_schema(dsn, MIGRATIONS)
@@ -371,7 +464,7 @@ class PostgisStore(Store):
             self._primary_view._closed = True
 
     def _select(self, query: Query, params: Sequence[object] = (), *, binary: bool = False,
-                needed: bool = False) -> list[tuple[Any, ...]]:
+                needed: bool = False, prepare: bool | None = None) -> list[tuple[Any, ...]]:
         """The rows of one read-only query: from a replica unless the store is pinned to
         the primary (or every replica is in back-off); from the primary when the
         replica fails, lacks a table, or — `needed` — returns no row (module doc)."""
@@ -380,15 +473,35 @@ class PostgisStore(Store):
                              fix="Open a new store", code="STORE-CLOSED")
         replica = None if self._pinned else _pick_replica(self.replicas)
         if replica is not None:
-            rows = self._on_replica(replica, query, params, binary)
+            rows = self._on_replica(replica, query, params, binary, prepare)
             if rows is not None and (rows or not needed):
                 return rows
         with self._conn() as conn:
-            return conn.execute(query, params, binary=binary).fetchall()
+            return conn.execute(query, params, binary=binary, prepare=prepare).fetchall()
+
+    def _read_server(self) -> str:
+        """Where the next public read goes: a replica in turn, else the primary."""
+        if self._pinned:
+            return self.dsn
+        return _pick_replica(self.replicas) or self.dsn
+
+    def _select_on(self, server: str, query: Query, params: Sequence[object] = (), *,
+                   binary: bool = False, prepare: bool | None = None,
+                   ) -> list[tuple[Any, ...]] | None:
+        """The rows of one read-only query on `server` (the primary or one of the
+        replicas); None when that replica could not answer (`_on_replica`)."""
+        if self._closed:
+            raise StoreError("The store is closed", where=postgres.describe(self.dsn),
+                             fix="Open a new store", code="STORE-CLOSED")
+        if server != self.dsn:
+            return self._on_replica(server, query, params, binary, prepare)
+        with self._conn() as conn:
+            return conn.execute(query, params, binary=binary, prepare=prepare).fetchall()
 
     @staticmethod
     def _on_replica(dsn: str, query: Query, params: Sequence[object],
-                    binary: bool) -> list[tuple[Any, ...]] | None:
+                    binary: bool, prepare: bool | None = None,
+                    ) -> list[tuple[Any, ...]] | None:
         """The rows from replica `dsn`, or None when it could not answer (the caller
         asks the primary): unreachable or broken mid-query (then left alone for a
         while), or behind (a table not replayed yet, a query cancelled by replay)."""
@@ -396,7 +509,8 @@ class PostgisStore(Store):
             with postgres.pool(dsn, connect_timeout=REPLICA_CONNECT_TIMEOUT_S
                                ).connection() as conn:
                 try:
-                    rows = conn.execute(query, params, binary=binary).fetchall()
+                    rows = conn.execute(query, params, binary=binary,
+                                        prepare=prepare).fetchall()
                 except psycopg.Error as exc:
                     if conn.closed or conn.broken:
                         _replica_failed(dsn, exc)
@@ -578,12 +692,67 @@ class PostgisStore(Store):
                             "WHERE status = 'published'"
                             + "".join(f" AND {column} = %s" for column in filters),
                             list(filters.values()))
-        out = {}
-        for row in rows:
-            v = version_from_row((*row[:_META_FIELD], _shared_meta(row[_META_FIELD]),
-                                  *row[_META_FIELD + 1:]))
-            out[(v.district, v.kind)] = v
-        return out
+        return _published_from_rows(rows)
+
+    def published_snapshot(self, district: str | None = None) -> Published:
+        """The published versions as this process last read them from the server the
+        request will read (a replica in turn, or the primary), with the token they
+        were read at: no round trip. `records_and_overlays` (or `confirm`) compares the
+        token with the server's in its own statement (module doc, "The catalogue of a
+        look-up"). Read afresh, and confirmed, when the process has no copy from that
+        server yet (the first look-up, or the first after a publish)."""
+        code = base.check_district_code(district) if district is not None else None
+        server = self._read_server()
+        kept = _catalogues.get(server)
+        fresh = kept is None
+        if kept is None:
+            server, kept = self._load_catalogue(server)
+        snapshot = Published(kept.of(code), token=kept.token, server=server)
+        snapshot.confirmed = fresh
+        return snapshot
+
+    def _load_catalogue(self, server: str) -> tuple[str, _Catalogue]:
+        """Every published version and the publish token, from `server` in one
+        statement (so they agree), kept for the next look-ups; from the primary when a
+        replica cannot answer. The server read and what was kept."""
+        # publish_generation's columns (one, token) are no names of versions'. The
+        # layer facts come along: a newly published version's look-ups need them next.
+        query = (f"SELECT g.token, layer_table, columns, {_META_AS_TEXT_FIELDS} "
+                 "FROM publish_generation g LEFT JOIN versions ON versions.status = 'published'")
+        rows = self._select_on(server, query) if server != self.dsn else None
+        if rows is None:
+            server = self.dsn
+            rows = self._select_on(server, query)
+            assert rows is not None  # the primary raises rather than answering None
+        token, rows = rows[0][0], [r for r in rows if r[1] is not None]
+        kept = _Catalogue(token, _published_from_rows(r[3:] for r in rows))
+        for r in rows:
+            if r[3] not in self._layers:  # id, district, …, feature_count
+                self._layers[r[3]] = _pg_layer(r[4], r[1], r[2], r[3 + 6])
+        _catalogues[server] = kept
+        return server, kept
+
+    def confirm(self, published: Published) -> None:
+        """One round trip to the snapshot's server for its publish token (module doc);
+        `StalePublished` (the kept copy forgotten) when it is another, or when that
+        replica cannot answer."""
+        if published.confirmed:
+            return
+        server = published.server or self.dsn
+        rows = self._select_on(server, "SELECT token FROM publish_generation", prepare=True)
+        self._check_token(published, server, None if rows is None else rows[0][0])
+
+    @staticmethod
+    def _check_token(published: Published, server: str, token: object) -> None:
+        """Mark `published` confirmed when `token` (the server's, None when the server
+        could not answer) is its own, else forget the kept copy and raise."""
+        if token is not None and token == published.token:
+            published.confirmed = True
+            return
+        kept = _catalogues.get(server)
+        if kept is not None and kept.token == published.token:
+            _catalogues.pop(server, None)
+        raise StalePublished(f"the published versions changed on {postgres.describe(server)}")
 
     # -- reading -------------------------------------------------------------------------
 
@@ -596,12 +765,7 @@ class PostgisStore(Store):
                                 "FROM versions WHERE id = %s", (vid,), needed=True)
             if not rows:
                 raise base.no_version(version_id)
-            district, name, columns, count = rows[0]
-            layer = TableLayer(district, name, tuple((c[0], c[1]) for c in columns))
-            found = _PgLayer(layer, sql.Identifier(LAYERS, name),
-                             {c[0]: c[2] for c in columns}, count,
-                             frozenset(c[0] for c in columns if c[3] in _TEXT_READ))
-            self._layers[vid] = found
+            found = self._layers[vid] = _pg_layer(*rows[0])
         return found
 
     def _fetch(self, pg: _PgLayer, where: sql.Composable, params: Sequence[object],
@@ -637,34 +801,45 @@ class PostgisStore(Store):
         return self._query(pg, names, where, [minx, miny, maxx, maxy, maxx, minx, maxy, miny])
 
     def _find_clause(self, pg: _PgLayer, where: Mapping[str, object]) -> tuple[
-            sql.Composable, list[object]]:
+            sql.SQL, list[object]]:
         """`find`'s filter: bound parameters, each converted to its column's type as the
-        GeoPackage store's SQLite compares them (a form's "2" matches the integer 2)."""
-        clauses: list[sql.Composable] = []
+        GeoPackage store's SQLite compares them (a form's "2" matches the integer 2).
+
+        The text depends only on which columns are matched and how (NULL, as text, by
+        value), so it is rendered once per such shape and kept with the layer: quoting
+        identifiers on every key look-up cost more than the look-up's own Python work.
+        """
+        shape: list[tuple[str, str]] = []
         params: list[object] = []
         impossible = False
         for column, value in base.check_where(where).items():
             pg.layer.check_columns([column], "where")
-            ident = sql.Identifier(pg.sql_names[column])
             dtype = pg.layer.dtypes[column]
             matched = _match_value(column, value, dtype)
             if matched is None:
-                clauses.append(sql.SQL("{} IS NULL").format(ident))
+                shape.append((column, "null"))
             elif matched is _NO_MATCH:
                 impossible = True
             elif _family(dtype) == "other":  # dates and the like: as their text
-                clauses.append(sql.SQL("{}::text = %s").format(ident))
+                shape.append((column, "text"))
                 params.append(str(matched))
             else:
-                clauses.append(sql.SQL("{} = %s").format(ident))
+                shape.append((column, "value"))
                 params.append(matched)
         if impossible:
             return sql.SQL("false"), []
-        return sql.SQL(" AND ").join(clauses), params
+        key = tuple(shape)
+        clause = pg.clauses.get(key)
+        if clause is None:
+            forms = {"null": "{} IS NULL", "text": "{}::text = %s", "value": "{} = %s"}
+            clause = sql.SQL(sql.SQL(" AND ").join(
+                sql.SQL(forms[how]).format(_column(pg.sql_names[column]))
+                for column, how in shape).as_string(None))
+            pg.clauses[key] = clause
+        return clause, params
 
     def _point_clause(self, x: float, y: float) -> tuple[sql.Composable, list[object]]:
-        return (sql.SQL("ST_Intersects(geom, ST_SetSRID(ST_MakePoint(%s, %s), {}))").format(
-            sql.Literal(self.srid)), list(base.check_point(x, y)))
+        return self._at_point, list(base.check_point(x, y))
 
     def _area_clause(self, area: BaseGeometry) -> tuple[sql.Composable, list[object]]:
         """Features whose geometry intersects `area` (GiST filter, then the exact test)."""
@@ -700,6 +875,114 @@ class PostgisStore(Store):
             clause = self._bbox_clause(bbox)  # type: ignore[arg-type]
         rows, geoms = self._fetch(pg, *clause, names)
         return pg.layer.records(names, rows, geoms, first=1)
+
+    def _records_and_overlays(self, version_id: int | None, where: Mapping[str, object] | None,
+                              point: tuple[float, float] | None, columns: Sequence[str] | None,
+                              overlays: Sequence[tuple[int, Sequence[str]]],
+                              published: Published | None) -> Found:
+        """One statement for the features, what lies over the first of them, and the
+        publish token that confirms `published` (module doc, "The catalogue of a
+        look-up"); the geometries come as WKB and Python measures them as before.
+
+        Sent to the snapshot's server when it is still to be confirmed (its copy of the
+        catalogue names tables that server has); else where any read goes."""
+        pg = None if version_id is None else self._layer(version_id)
+        names = [] if pg is None else pg.layer.wanted(columns)
+        over = [(layer, layer.layer.wanted(cols))
+                for layer, cols in ((self._layer(vid), cols) for vid, cols in overlays)]
+        xy = None if point is None else base.check_point(*point)
+        params: list[object] = []
+        clause = None
+        if pg is not None:
+            clause, params = self._find_clause(pg, where) if where is not None \
+                else (self._at_point, list(xy))  # type: ignore[arg-type]
+        if xy is not None:
+            params.extend(xy)  # the point the overlays are asked at when nothing is found
+        key = (version_id, tuple(names), None if clause is None else clause.as_string(None),
+               xy is not None, tuple((vid, tuple(n)) for (vid, _), (_, n)
+                                     in zip(overlays, over, strict=True)))
+        query = self._statements.get(key)
+        if query is None:
+            query = self._overlay_statement(pg, names, clause, xy is not None, over)
+            if len(self._statements) >= _MAX_STATEMENTS:
+                self._statements.clear()
+            self._statements[key] = query
+        check = published is not None and not published.confirmed
+        if published is not None and published.server is not None:
+            rows = self._select_on(published.server, query, params, binary=True, prepare=True)
+            if rows is None and not check:  # a confirmed snapshot: any server will do
+                rows = self._select(query, params, binary=True, prepare=True)
+        else:
+            rows = self._select(query, params, binary=True, prepare=True)
+        if check:
+            self._check_token(published, published.server or self.dsn,  # type: ignore[union-attr]
+                              None if rows is None else rows[0][0])
+        assert rows is not None
+        first = rows[0]
+        records: list[dict[str, Any]] = []
+        if pg is not None and first[1] is not None:
+            found = [r for r in rows if r[1] is not None]
+            geoms = shapely.from_wkb(np.array([r[2] for r in found], dtype=object))
+            records = pg.layer.records(names, found, geoms, first=3)
+        at = 1 if pg is None else 3 + len(names)
+        out: list[list[dict[str, Any]]] = []
+        for layer, cols in over:
+            wkb = first[at]
+            if wkb is None:
+                out.append([])
+            else:
+                values = first[at + 1:at + 1 + len(cols)]
+                out.append(layer.layer.records(
+                    cols, list(zip(*values, strict=True)) if cols else [()] * len(wkb),
+                    shapely.from_wkb(np.array(wkb, dtype=object)), first=0))
+            at += 1 + len(cols)
+        return Found(records, out)
+
+    def _overlay_statement(self, pg: _PgLayer | None, names: Sequence[str],
+                           clause: sql.SQL | None, point: bool,
+                           over: Sequence[tuple[_PgLayer, list[str]]]) -> str:
+        """The text of `_records_and_overlays`' statement (kept by its shape).
+
+        ``publish_generation`` gives the one row everything else joins to, so the
+        token comes back even when nothing is found. The features are a LATERAL
+        subquery in stored order, numbered; each overlay layer is one more LATERAL
+        aggregating, in its stored order, the features meeting the probe: the first
+        feature's envelope (`Store.records`' bbox test: ST_Envelope is exact, and a
+        point or a segment for a degenerate box, as `base.box_geometry`), the point
+        when nothing was found, NULL (no row) otherwise. ``ST_Intersects`` with the
+        probe uses each layer's GiST index. Geometries as EWKB (``geometry::bytea``).
+        """
+        srid = self.srid
+        point_sql = f"ST_SetSRID(ST_MakePoint(%s, %s), {srid})" if point else "NULL::geometry"
+        select = ["g.token"]
+        # LIMIT 1: the planner then counts on one row (the table has no statistics).
+        joins = ["FROM (SELECT token FROM publish_generation LIMIT 1) g"]
+        if pg is not None:
+            columns = [sql.SQL("{}::text AS c{}" if n in pg.as_text else "{} AS c{}").format(
+                _column(pg.sql_names[n]), sql.Literal(i)) for i, n in enumerate(names)]
+            inner = sql.SQL("LEFT JOIN LATERAL (SELECT fid, geom{}{}, row_number() OVER "
+                            "(ORDER BY fid) AS rn FROM {} WHERE {}) p ON true").format(
+                sql.SQL(", " if columns else ""), sql.SQL(", ").join(columns), pg.table,
+                clause)
+            joins.append(inner.as_string(None))
+            select += ["p.fid", "p.geom", *(f"p.c{i}" for i in range(len(names)))]
+            probe = (f"CASE WHEN p.fid IS NULL THEN {point_sql} "
+                     "WHEN p.rn = 1 THEN ST_Envelope(p.geom) END")
+        else:
+            probe = point_sql
+        joins.append(f"CROSS JOIN LATERAL (SELECT {probe} AS probe) q")
+        for i, (layer, cols) in enumerate(over):
+            aggregates = [sql.SQL("array_agg(z.geom::bytea ORDER BY z.fid) AS g")]
+            aggregates += [sql.SQL("array_agg(z.{}{} ORDER BY z.fid) AS c{}").format(
+                _column(layer.sql_names[n]),
+                sql.SQL("::text" if n in layer.as_text else ""), sql.Literal(j))
+                for j, n in enumerate(cols)]
+            joins.append(sql.SQL("CROSS JOIN LATERAL (SELECT {} FROM {} z "
+                                 "WHERE ST_Intersects(z.geom, q.probe)) o{}").format(
+                sql.SQL(", ").join(aggregates), layer.table, sql.Literal(i)).as_string(None))
+            select += [f"o{i}.g", *(f"o{i}.c{j}" for j in range(len(cols)))]
+        order = " ORDER BY p.fid" if pg is not None else ""
+        return f"SELECT {', '.join(select)} {' '.join(joins)}{order}"
 
     # -- paging by feature id (OGC API Features) ----------------------------------------
 
@@ -756,6 +1039,32 @@ def _shared_meta(text: str) -> dict[str, Any]:
     `Store.published` allows (callers treat meta as read-only); at most 256 are kept.
     """
     return json.loads(text)
+
+
+def _column(name: str) -> sql.SQL:
+    """A column name quoted for the text of a statement sent with parameters: ``%``
+    doubled, as psycopg reads every other ``%`` as a placeholder (a file's "Tỷ lệ %"
+    column made every read of its layer fail)."""
+    return sql.SQL(sql.Identifier(name).as_string(None).replace("%", "%%"))
+
+
+def _pg_layer(district: str, name: str, columns: Sequence[Sequence[str]],
+              count: int) -> _PgLayer:
+    """A version's layer facts from its catalogue row (district, layer_table, columns as
+    parsed JSON, feature_count)."""
+    layer = TableLayer(district, name, tuple((c[0], c[1]) for c in columns))
+    return _PgLayer(layer, sql.Identifier(LAYERS, name), {c[0]: c[2] for c in columns},
+                    count, frozenset(c[0] for c in columns if c[3] in _TEXT_READ))
+
+
+def _published_from_rows(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, str], Version]:
+    """Catalogue rows (`_META_AS_TEXT_FIELDS`) as `published_versions` answers them."""
+    out = {}
+    for row in rows:
+        v = version_from_row((*row[:_META_FIELD], _shared_meta(row[_META_FIELD]),
+                              *row[_META_FIELD + 1:]))
+        out[(v.district, v.kind)] = v
+    return out
 
 
 def _version_id(version_id: object) -> int:
