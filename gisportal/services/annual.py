@@ -11,14 +11,15 @@ point with no parcel (a road, a river) the projects containing it. Newest year f
 the year a resident asks about is the coming one. A project drawn as several polygons
 (a road in segments) is one item: its parts' overlaps are added up.
 
-One store query when the district has a published ``annual_plan`` layer (its features
-over the parcel's box, or at the point), none when it has not: the look-up's cost
-stays the same for the districts that publish no annual plan.
+What to ask the store is the caller's: the look-up asks for the published layer's
+features (`COLUMNS`) over the parcel's box, or at the point, in the same call as the
+parcel itself (`Store.records_and_overlays`: on PostgreSQL the same statement), and
+nothing when the district publishes no annual plan. This module turns those features
+into the answer, so the look-up's cost hardly changes with an annual plan published.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,6 @@ from shapely.geometry.base import BaseGeometry
 
 from gisportal.base import seeds
 from gisportal.services.measure import measured
-from gisportal.store.base import Store, Version
 
 __all__ = ["COLUMNS", "KIND", "annual_plans"]
 
@@ -36,6 +36,8 @@ __all__ = ["COLUMNS", "KIND", "annual_plans"]
 KIND = "annual_plan"
 #: The stored columns an answer needs (all canonical, none personal: layers/annual_plan.json).
 COLUMNS = ("year", "name", "code", "land_use", "area_m2", "decision")
+
+
 def _na(value: Any) -> bool:
     return value is None or bool(pd.isna(value))
 
@@ -44,17 +46,17 @@ def _text(value: Any) -> str | None:
     return None if _na(value) else str(value)
 
 
-def annual_plans(store: Store, published: Mapping[tuple[str, str], Version],
-                 district: str | None, geom: BaseGeometry | None, *,
+def annual_plans(found: list[dict[str, Any]], geom: BaseGeometry | None, *,
                  factor: float = 1.0) -> list[dict[str, Any]]:
     """The annual-plan items over a parcel (a polygon) or at a point, newest year first.
 
     Parameters
     ----------
-    published
-        The request's published versions (`Store.published_versions`): the district's
-        annual plan is ``published[(district, "annual_plan")]``; none gives ``[]``
-        without a query.
+    found
+        The district's published annual-plan features (columns `COLUMNS`) the store
+        found over the parcel's bounding box, or at the point (`Store.records`, or
+        ``Found.overlays`` of `Store.records_and_overlays`); none when the district
+        has no published annual plan.
     geom
         The parcel (store CRS): the items sharing a positive area with it, with
         ``overlap_m2`` and ``share``; or a point: the items containing it, with those
@@ -71,29 +73,17 @@ def annual_plans(store: Store, published: Mapping[tuple[str, str], Version],
         gives it, else as drawn), ``area_computed_m2``, ``overlap_m2``, ``share``,
         ``decision``.
     """
-    version = published.get((district, KIND)) if district else None
-    if version is None or geom is None or shapely.is_empty(geom):
+    if not found or geom is None or shapely.is_empty(geom):
         return []
-    point = shapely.get_type_id(geom) == 0
-    if point:
-        found = store.records(version.id, point=(float(shapely.get_x(geom)),
-                                                 float(shapely.get_y(geom))),
-                              columns=list(COLUMNS))
-        overlaps: list[float | None] = [None] * len(found)
-        total = None
-    else:
-        found = store.records(version.id, bbox=tuple(shapely.bounds(geom)),
-                              columns=list(COLUMNS))
-        if not found:
-            return []
-        parcel = measured(geom)
-        shapes = np.array([f["geometry"] for f in found], dtype=object)
-        areas = shapely.area(shapely.intersection(shapes, parcel)) * factor
-        keep = areas > 0
-        found = [f for f, k in zip(found, keep, strict=True) if k]
-        overlaps = [float(a) for a in areas[keep]]
-        total = float(shapely.area(parcel)) * factor
-    return _items(found, overlaps, total, factor)
+    if shapely.get_type_id(geom) == 0:  # a point: the items containing it
+        return _items(found, [None] * len(found), None, factor)
+    parcel = measured(geom)
+    shapes = np.array([f["geometry"] for f in found], dtype=object)
+    areas = shapely.area(shapely.intersection(shapes, parcel)) * factor
+    keep = areas > 0
+    kept = [f for f, k in zip(found, keep, strict=True) if k]
+    overlaps: list[float | None] = [float(a) for a in areas[keep]]
+    return _items(kept, overlaps, float(shapely.area(parcel)) * factor, factor)
 
 
 def _items(found: list[dict[str, Any]], overlaps: list[float | None], total: float | None,

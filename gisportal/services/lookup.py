@@ -11,12 +11,24 @@ outside every district gets ``"parcel": null`` with ``reason`` (``no_parcel`` or
 the point when there are any. Only a key that names no parcel is `NotFoundError`: the
 resident typed a sheet and parcel that do not exist.
 
-Which versions are published is asked once per look-up (`Store.published_versions`,
-one query on PostgreSQL) and that answer is used for every question of the request —
-which district's outline covers the point, its parcels, its plan — so a look-up costs
-one catalogue round trip instead of one per district and layer, and answers from one
-state of the catalogue. Nothing of it outlives the request: a publish or a roll-back is
-in the next look-up's answer (no time-based cache could promise that).
+Which versions are published is one snapshot per look-up (`Store.published_snapshot`),
+used for every question of the request — which district's outline covers the point,
+its parcels, its plan, its annual plan — so a look-up answers from one state of the
+catalogue. The parcel and what lies over it (plan zones, annual-plan projects; at the
+point when there is no parcel) are one `Store.records_and_overlays` call: one statement
+on PostgreSQL, where they were four round trips with the catalogue's.
+
+What outlives the request is the catalogue, never an answer. On PostgreSQL the
+snapshot is the process's kept copy of the published versions, and the look-up's
+statement reads, in the same round trip, the token the database draws anew whenever a
+published version changes (a publish, a roll-back, a meta update; a trigger in the
+same transaction): a copy that is no longer the catalogue is dropped and the look-up
+asked again from a fresh one (`_consistent`). So a publish that has returned is in the
+next look-up's answer on every node, as when the catalogue was read on every request,
+without that round trip. A look-up with no such statement (a point outside every
+district, a district without parcels, plan or annual plan) and an error answer (no
+such parcel) confirm the snapshot first (`Store.confirm`, one round trip). The
+GeoPackage store keeps no copy: its snapshot is read for the request, as before.
 """
 
 from __future__ import annotations
@@ -24,9 +36,9 @@ from __future__ import annotations
 import contextlib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -38,11 +50,10 @@ from gisportal.base.errors import NotFoundError, UsageError
 from gisportal.base.seeds import district_code
 from gisportal.outputs import privacy
 from gisportal.pipeline.normalise import source_attributes
-from gisportal.services import workflow
-from gisportal.services.annual import annual_plans
+from gisportal.services import annual, workflow
 from gisportal.services.measure import measured
 from gisportal.services.units import unit_at, units_at
-from gisportal.store.base import Store, Version
+from gisportal.store.base import Published, StalePublished, Store, Version
 from gisportal.store.derived import derived
 
 __all__ = ["NO_PARCEL", "OUTSIDE_DISTRICTS", "lookup_key", "lookup_lonlat", "lookup_xy",
@@ -67,9 +78,79 @@ def parse_coordinate(value: Any, name: str, lo: float, hi: float) -> float:
     return number
 
 
-#: The published versions one request sees: ``(district, kind)`` → version
-#: (`Store.published_versions`, taken once per look-up; see the module doc).
-Published: TypeAlias = Mapping[tuple[str, str], Version]
+T = TypeVar("T")
+
+#: Snapshots a look-up tries before it reads the catalogue afresh (module doc): one is
+#: stale only when a publish landed since the process last looked (the second attempt
+#: then answers), or while replicas at different points of their replay take turns.
+ATTEMPTS = 3
+
+#: The plan zones' columns a look-up reads.
+PLAN_COLUMNS = ("land_use",)
+
+
+def _consistent(store: Store, district: str | None, answer: Callable[[Published], T]) -> T:
+    """``answer(snapshot)`` from a confirmed snapshot of the published versions (module
+    doc): asked again from a new snapshot when a statement of it finds it stale, or
+    when the answer (or error) came from a snapshot that `Store.confirm` finds stale.
+    After `ATTEMPTS`, from `Store.published_versions` read afresh (confirmed)."""
+    for _ in range(ATTEMPTS):
+        published = store.published_snapshot(district)
+        try:
+            result = answer(published)
+        except StalePublished:
+            continue
+        except (NotFoundError, UsageError):
+            if _confirmed(store, published):
+                raise
+            continue
+        if _confirmed(store, published):
+            return result
+    return answer(Published(store.published_versions(district)))
+
+
+def _confirmed(store: Store, published: Published) -> bool:
+    try:
+        store.confirm(published)
+    except StalePublished:
+        return False
+    return True
+
+
+class _Here(NamedTuple):
+    """What one `Store.records_and_overlays` call found for a look-up in a district."""
+
+    #: the parcels found (by key, or at the point), as `Store.records` gives them
+    parcels: list[dict[str, Any]]
+    #: the plan zones (`PLAN_COLUMNS`) over the first parcel's box, else at the point
+    zones: list[dict[str, Any]]
+    #: the annual-plan features (`annual.COLUMNS`) likewise
+    projects: list[dict[str, Any]]
+
+
+_NOTHING = _Here([], [], [])
+
+
+def _here(store: Store, published: Published, district: str, *,
+          where: Mapping[str, Any] | None = None, point: tuple[float, float] | None = None,
+          ) -> _Here:
+    """The district's parcels found by `where` or at `point`, with its published plan's
+    zones and annual plan's features over the first one (at the point when none is
+    found): one store call (one statement on PostgreSQL, confirming `published`); none
+    when the district has none of the three layers."""
+    parcels = published.get((district, "parcels"))
+    plan = published.get((district, "plan"))
+    projects = published.get((district, annual.KIND))
+    overlays = [(v.id, columns) for v, columns in ((plan, PLAN_COLUMNS),
+                                                   (projects, annual.COLUMNS))
+                if v is not None]
+    if parcels is None and not overlays:
+        return _NOTHING
+    found = store.records_and_overlays(None if parcels is None else parcels.id, where=where,
+                                       point=point, overlays=overlays, published=published)
+    over = iter(found.overlays)
+    return _Here(found.records, next(over) if plan is not None else [],
+                 next(over) if projects is not None else [])
 
 
 def _published(published: Published, district: str, kind: str) -> Version:
@@ -109,13 +190,10 @@ def _plan_info(published: Published, district: str,
                   "status_label_en": workflow.CONSULTATION_LABEL["en"] if draft else None}
 
 
-def _planned(store: Store, plan: Version | None, geom, factor: float = 1.0,
-             ) -> list[dict[str, Any]]:
-    """Planned uses over ``geom``: intersection areas with plan zones, by code, in m² of
-    the district's survey zone (``factor``: see `_zone_factor`)."""
-    if plan is None:
-        return []
-    zones = store.records(plan.id, bbox=tuple(shapely.bounds(geom)), columns=["land_use"])
+def _planned(zones: list[dict[str, Any]], geom, factor: float = 1.0) -> list[dict[str, Any]]:
+    """Planned uses over ``geom``: intersection areas with the plan zones found over its
+    box (`_Here.zones`), by code, in m² of the district's survey zone (``factor``: see
+    `_zone_factor`)."""
     if not zones:
         return []
     geom = measured(geom)
@@ -146,11 +224,11 @@ def _zone_factor(district: str, geom) -> float:
 
 
 def _answer(store: Store, published: Published, district: str, version: Version,
-            row: Mapping[str, Any], *, public: bool) -> dict[str, Any]:
-    """The JSON answer for one parcel, a `Store.records` record."""
+            row: Mapping[str, Any], here: _Here, *, public: bool) -> dict[str, Any]:
+    """The JSON answer for one parcel, a `Store.records` record, with what lies over it."""
     geom = row["geometry"]
     cat = seeds.land_use_catalogue()
-    plan, plan_info = _plan_info(published, district)
+    _, plan_info = _plan_info(published, district)
     factor = _zone_factor(district, geom)
     computed = float(shapely.area(geom)) * factor
     declared = row.get("area_m2")
@@ -171,12 +249,12 @@ def _answer(store: Store, published: Published, district: str, version: Version,
             "version": version.id,
             "point": {"lat": round(float(lat), 7), "lon": round(float(lon), 7)},
         },
-        "planned": _planned(store, plan, geom, factor),
+        "planned": _planned(here.zones, geom, factor),
         "plan": plan_info,
         "units": _units(store, published, geom,
                         units_of(None if _na(row.get("commune")) else row.get("commune"),
                                  district)),
-        "annual_plans": annual_plans(store, published, district, geom, factor=factor),
+        "annual_plans": annual.annual_plans(here.projects, geom, factor=factor),
     }
 
 
@@ -248,13 +326,20 @@ def lookup_key(store: Store, district: str, sheet: Any, parcel: Any,
     district = district_code(district)
     sheet_n = int(parse_coordinate(sheet, "sheet", 0, 1e9))
     parcel_n = int(parse_coordinate(parcel, "parcel", 0, 1e9))
-    published = store.published_versions(district)  # this request's only catalogue query
-    v = _published(published, district, "parcels")
     where: dict[str, Any] = {"sheet": sheet_n, "parcel": parcel_n}
     if commune:
         where["commune"] = str(commune).strip()
-    found = store.records(v.id, where=where)
     label = (f"commune {commune}, " if commune else "") + f"sheet {sheet_n}, parcel {parcel_n}"
+    return _consistent(store, district, lambda published: _key_answer(
+        store, published, district, where, label, public=public))
+
+
+def _key_answer(store: Store, published: Published, district: str, where: dict[str, Any],
+                label: str, *, public: bool) -> dict[str, Any]:
+    """`lookup_key` from one snapshot of the published versions."""
+    v = _published(published, district, "parcels")
+    here = _here(store, published, district, where=where)
+    found = here.parcels
     if not found:
         raise NotFoundError(f"no parcel {label} in district {district}",
                             where=f"district {district}",
@@ -265,7 +350,7 @@ def lookup_key(store: Store, district: str, sheet: Any, parcel: Any,
         raise UsageError(f"{len(found)} parcels have {label} in district {district}",
                          where="commune", fix="give the commune code too: "
                          + ", ".join(communes))
-    return _answer(store, published, district, v, found[0], public=public)
+    return _answer(store, published, district, v, found[0], here, public=public)
 
 
 def _district_shapes(store: Store, boundary: Version) -> np.ndarray:
@@ -286,14 +371,18 @@ def _inside(bounds, x: float, y: float) -> bool:
     return bool(bounds) and bounds[0] <= x <= bounds[2] and bounds[1] <= y <= bounds[3]
 
 
-def _district_at(store: Store, published: Published, x: float, y: float) -> str | None:
-    """The district whose published outline covers the point.
+def _district_at(store: Store, published: Published, x: float, y: float,
+                 ) -> tuple[str | None, _Here | None]:
+    """The district whose published outline covers the point, and what `_here` found
+    at the point in it when that is how the district was found (else None).
 
     A district without a boundary layer is decided by its published parcels and plan
-    zones instead; one with a boundary layer only by its outline. The districts asked
-    are those of `published`, in code order: a district whose versions are all drafts
-    or superseded has nothing published that could cover the point, so leaving it out
-    changes no answer (and `Store.districts` would cost a round trip of its own).
+    zones instead (one `_here` at the point, whose answer the look-up then uses: the
+    question "is there a parcel or a zone here" is the look-up's own); one with a
+    boundary layer only by its outline. The districts asked are those of `published`,
+    in code order: a district whose versions are all drafts or superseded has nothing
+    published that could cover the point, so leaving it out changes no answer (and
+    `Store.districts` would cost a round trip of its own).
     """
     unbounded = []
     for code in sorted({d for d, _ in published}):
@@ -303,19 +392,20 @@ def _district_at(store: Store, published: Published, x: float, y: float) -> str 
         elif _inside(b.bounds, x, y):
             shapes = _district_shapes(store, b)
             if len(shapes) and shapely.intersects_xy(shapes, x, y).any():
-                return code
+                return code, None
     for code in unbounded:
-        for kind in ("parcels", "plan"):
-            v = published.get((code, kind))
-            if v is not None and _inside(v.bounds, x, y) and store.records(
-                    v.id, point=(x, y), columns=[]):
-                return code
-    return None
+        if any(v is not None and _inside(v.bounds, x, y)
+               for v in (published.get((code, "parcels")), published.get((code, "plan")))):
+            here = _here(store, published, code, point=(x, y))
+            if here.parcels or here.zones:
+                return code, here
+    return None, None
 
 
 def _nothing_here(store: Store, published: Published, x: float, y: float,
-                  district: str | None) -> dict[str, Any]:
-    """The answer for a point with no parcel: the plan zone(s) there, if any, and why."""
+                  district: str | None, here: _Here) -> dict[str, Any]:
+    """The answer for a point with no parcel: the plan zone(s) and annual-plan projects
+    there (`_here` at the point), if any, and why."""
     lon, lat = (float(v) for v in vncrs.to_lonlat(x, y))
     answer: dict[str, Any] = {
         "parcel": None, "planned": [], "plan": None, "district": district,
@@ -329,35 +419,41 @@ def _nothing_here(store: Store, published: Published, x: float, y: float,
         if plan is not None:
             cat = seeds.land_use_catalogue()
             codes = dict.fromkeys(  # in stored order, each code once
-                z["land_use"] for z in store.records(plan.id, point=(x, y),
-                                                     columns=["land_use"])
-                if not _na(z["land_use"]))
+                z["land_use"] for z in here.zones if not _na(z["land_use"]))
             answer["planned"] = [{"code": c, "name": cat.name(c), "name_en": cat.name(c, "en"),
                                   "color": cat.color(c), "area_m2": None, "share": None}
                                  for c in codes]
-    answer["annual_plans"] = annual_plans(store, published, district, shapely.Point(x, y))
+    answer["annual_plans"] = annual.annual_plans(here.projects, shapely.Point(x, y))
     answer["units"] = units_at(store, published, x, y, district)
     answer.update(reason=reason, message=vi, message_en=en)
     return answer
 
 
-def _lookup_store_xy(store: Store, x: float, y: float, district: str | None,
-                     *, public: bool, published: Published | None = None) -> dict[str, Any]:
-    """The point look-up in the store CRS; its one catalogue query is the district's
-    layers when the caller names the district, every district's when it is to be found
-    (or the caller's `published`, when it has asked already)."""
-    district = district_code(district) if district else None
-    if published is None:
-        published = store.published_versions(district)
+def _point_answer(store: Store, published: Published, x: float, y: float,
+                  district: str | None, here: _Here | None, *, public: bool) -> dict[str, Any]:
+    """The answer at a point of the store CRS in `district` (None: outside every
+    district), from what `_here` found there when the caller has it already."""
     if district is None:
-        district = _district_at(store, published, x, y)
-        if district is None:
-            return _nothing_here(store, published, x, y, None)
-    v = published.get((district, "parcels"))  # none yet: still a plan zone to show
-    hits = store.records(v.id, point=(x, y)) if v is not None else []
-    if not hits:
-        return _nothing_here(store, published, x, y, district)
-    return _answer(store, published, district, v, hits[0], public=public)
+        return _nothing_here(store, published, x, y, None, _NOTHING)
+    if here is None:
+        here = _here(store, published, district, point=(x, y))
+    if not here.parcels:  # a district without parcels yet: still a plan zone to show
+        return _nothing_here(store, published, x, y, district, here)
+    return _answer(store, published, district, published[(district, "parcels")],
+                   here.parcels[0], here, public=public)
+
+
+def _lookup_store_xy(store: Store, x: float, y: float, district: str | None,
+                     *, public: bool) -> dict[str, Any]:
+    """The point look-up in the store CRS; its snapshot is the district's layers when
+    the caller names the district, every district's when it is to be found."""
+    district = district_code(district) if district else None
+
+    def answer(published: Published) -> dict[str, Any]:
+        found, here = (district, None) if district else _district_at(store, published, x, y)
+        return _point_answer(store, published, x, y, found, here, public=public)
+
+    return _consistent(store, district, answer)
 
 
 def lookup_lonlat(store: Store, lat: Any, lon: Any, district: str | None = None,
@@ -453,19 +549,18 @@ def lookup_xy(store: Store, x_north: Any, y_east: Any, district: str | None = No
         answer = _lookup_store_xy(store, x, y, code, public=public)
         answer["zone"] = _zone_info(chosen, how)
         return answer
-    published = store.published_versions(None)
-    fits: list[tuple[seeds.SurveyZone, float, float, str]] = []
-    for z in province_zones():
-        x, y = vncrs.zone_to_store(z.epsg, east, north)
-        found = _district_at(store, published, x, y)
-        if found is not None and seeds.survey_zone(found) == z:
-            fits.append((z, x, y, found))
-    if fits:
-        z, x, y, found = fits[0]
-        how = "only" if len(fits) == 1 else "both"
-    else:
-        z, how, found = province_zones()[0], "none", None
-        x, y = vncrs.zone_to_store(z.epsg, east, north)
-    answer = _lookup_store_xy(store, x, y, found, public=public, published=published)
-    answer["zone"] = _zone_info(z, how)
-    return answer
+
+    def answer(published: Published) -> dict[str, Any]:
+        readings = []  # per zone: (zone, x, y, the district found there, what was found)
+        for z in province_zones():
+            x, y = vncrs.zone_to_store(z.epsg, east, north)
+            readings.append((z, x, y, *_district_at(store, published, x, y)))
+        fits = [r for r in readings if r[3] is not None and seeds.survey_zone(r[3]) == r[0]]
+        # None fits: the store's own zone is read (its district, if it fell in one).
+        z, x, y, found, here = fits[0] if fits else readings[0]
+        how = ("only" if len(fits) == 1 else "both") if fits else "none"
+        out = _point_answer(store, published, x, y, found, here, public=public)
+        out["zone"] = _zone_info(z, how)
+        return out
+
+    return _consistent(store, None, answer)
