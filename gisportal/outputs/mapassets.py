@@ -23,7 +23,7 @@ from pathlib import Path
 
 import folium
 
-__all__ = ["VENDOR", "offline_map", "inline_assets", "with_nonce",
+__all__ = ["VENDOR", "offline_map", "map_header", "inline_assets", "with_nonce",
            "precompile_underscore_templates", "MEASURE_CSP"]
 
 VENDOR = Path(__file__).resolve().parents[1] / "static" / "vendor"
@@ -173,3 +173,14 @@ def write_measure_csp_build() -> Path:
     path = VENDOR / MEASURE_CSP
     path.write_text(measure_csp_build(), encoding="utf-8")
     return path
+
+
+#: folium's own ``<meta name="viewport" … user-scalable=no>``: the pages' base template
+#: has the viewport already, and forbidding pinch-zoom of the page shuts out people who
+#: need larger text (WCAG 1.4.4).
+_FOLIUM_VIEWPORT = re.compile(r'<meta\s+name="viewport"[^>]*>\s*', re.S)
+
+
+def map_header(m: folium.Map) -> str:
+    """The ``<head>`` part of a rendered folium map, without folium's viewport meta."""
+    return _FOLIUM_VIEWPORT.sub("", m.get_root().header.render())

@@ -38,7 +38,7 @@ from gisportal.outputs.compare import (
     default_pair,
     parse_version_id,
 )
-from gisportal.outputs.mapassets import offline_map
+from gisportal.outputs.mapassets import map_header, offline_map
 from gisportal.store.base import Store, Version, check_kind
 from gisportal.store.derived import derived
 from gisportal.web import get_store
@@ -306,7 +306,7 @@ def _map(store: Store, code: str, comparison: Comparison | None) -> dict[str, An
         m.fit_bounds([[box[1], box[0]], [box[3], box[2]]], padding=(20, 20), max_zoom=19)
     root = m.get_root()
     root.render()
-    return {"name": m.get_name(), "header": root.header.render(),
+    return {"name": m.get_name(), "header": map_header(m),
             "html": root.html.render(), "script": root.script.render()}
 
 

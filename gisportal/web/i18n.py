@@ -71,6 +71,14 @@ TEXT: dict[str, tuple[str, str]] = {
     "sheet_link": ("Phiếu thông tin thửa đất", "Parcel information sheet"),
     "permalink": ("Liên kết tới vị trí này", "Link to this view"),
     "switch": ("English", "Tiếng Việt"),
+    "skip_to_content": ("Bỏ qua, tới nội dung chính", "Skip to the main content"),
+    "skip_to_search": ("Tới ô tìm kiếm", "Skip to the search box"),
+    "sheet_collapse": ("Thu gọn", "Collapse"),
+    "sheet_expand": ("Mở bảng thông tin", "Open the panel"),
+    "map_keys": ("Bản đồ: dùng phím mũi tên để di chuyển, + và − để phóng to, thu nhỏ, "
+                 "Enter để tra cứu thửa đất ở giữa bản đồ",
+                 "Map: arrow keys move it, + and − zoom, Enter looks up the parcel at "
+                 "its centre"),
     "close": ("Đóng", "Close"),
     "version": ("phiên bản", "version"),
     "dated": ("ngày", "dated"),

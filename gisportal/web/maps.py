@@ -27,7 +27,7 @@ from pyproj import CRS
 from gisportal.base import seeds
 from gisportal.base.crs import to_lonlat
 from gisportal.base.resources import data_dir
-from gisportal.outputs.mapassets import MEASURE_CSP, offline_map
+from gisportal.outputs.mapassets import MEASURE_CSP, map_header, offline_map
 from gisportal.outputs.tiles.build import ZOOMS
 from gisportal.services.workflow import WorkflowStatus, district_statuses
 from gisportal.store import Store
@@ -99,7 +99,7 @@ class MapParts:
 def _parts(m: folium.Map, config: dict[str, Any]) -> MapParts:
     root = m.get_root()
     root.render()
-    return MapParts(header=root.header.render(), html=root.html.render(),
+    return MapParts(header=map_header(m), html=root.html.render(),
                     script=root.script.render(), name=m.get_name(), config=config)
 
 
@@ -225,8 +225,10 @@ def province_map(store: Store, lang: str = "vi", *,
                                 fill=True, fill_color=props["color"], fill_opacity=0.9,
                                 tooltip=f"{props['name']} — {props['status_label']}",
                                 ).add_to(m)
+        # Not a control itself (no tabindex, no role): the link inside it is, once;
+        # a focusable marker holding a link is a nested control to a screen reader.
         folium.Marker(
-            (lat, lon),
+            (lat, lon), interactive=False, keyboard=False,
             icon=folium.DivIcon(
                 class_name="gp-district-label", icon_size=(120, 18), icon_anchor=(60, -11),
                 html=(f'<a href="/districts/{d.code}" data-code="{d.code}">'

@@ -38,7 +38,7 @@ from gisportal.base import seeds
 from gisportal.base.errors import GisportalError, NotFoundError, StoreError
 from gisportal.base.findings import SEVERITIES, rules
 from gisportal.base.models import layer_model
-from gisportal.outputs.mapassets import offline_map
+from gisportal.outputs.mapassets import map_header, offline_map
 from gisportal.services import decisions, workflow
 from gisportal.store.base import Version
 from gisportal.store.files import FileArea
@@ -124,7 +124,7 @@ def _map(version: Version) -> dict[str, Any]:
         m.fit_bounds([[box[1], box[0]], [box[3], box[2]]], padding=(20, 20), max_zoom=19)
     root = m.get_root()
     root.render()
-    return {"name": m.get_name(), "header": root.header.render(),
+    return {"name": m.get_name(), "header": map_header(m),
             "html": root.html.render(), "script": root.script.render()}
 
 

@@ -56,6 +56,7 @@
       lookup({lat: e.latlng.lat.toFixed(7), lon: e.latlng.lng.toFixed(7)});
     });
     st.map.on("moveend", updateHash);
+    initKeyboard();
     initTooltips();
     if (fromHash && fromHash.parcel) {
       var q = {district: conf.district, sheet: fromHash.parcel.sheet, parcel: fromHash.parcel.parcel};
@@ -71,6 +72,54 @@
       apply();
     }
     updateHash();
+  }
+
+  /* The map by keyboard: Leaflet's arrows and +/−, and Enter to look up the parcel at
+   * the centre, as a click would; the container names those keys to screen readers. */
+  function initKeyboard() {
+    var box = st.map.getContainer();
+    box.setAttribute("role", "region");
+    box.setAttribute("aria-label", GP.t("map_keys"));
+    box.addEventListener("keydown", function (e) {
+      if (e.key !== "Enter" || e.target !== box) { return; }
+      e.preventDefault();
+      var c = st.map.getCenter();
+      placeMarker(c.lat, c.lng);
+      lookup({lat: c.lat.toFixed(7), lon: c.lng.toFixed(7)});
+    });
+  }
+
+  /* Phones: the panel is a bottom sheet (portal.css). Its handle folds and opens it; an
+   * answer in the panel (a look-up, a search) opens it, scrolled to the answer. */
+  function initSheet() {
+    var panel = document.getElementById("gp-panel");
+    var handle = document.getElementById("gp-sheet-handle");
+    if (!panel || !handle) { return; }
+    var text = handle.querySelector(".gp-handle-text");
+    function set(state) {  // "folded", "half" or "open"
+      panel.classList.toggle("gp-folded", state === "folded");
+      panel.classList.toggle("gp-open", state === "open");
+      handle.setAttribute("aria-expanded", state === "folded" ? "false" : "true");
+      if (text) { text.textContent = text.getAttribute(state === "folded" ? "data-closed" : "data-open"); }
+    }
+    handle.addEventListener("click", function () {
+      set(panel.classList.contains("gp-folded") ? "open" : "folded");
+    });
+    var result = document.getElementById("gp-result");
+    if (result && window.MutationObserver) {
+      new MutationObserver(function () {
+        if (result.getAttribute("aria-busy") === "true") { return; }
+        set("open");
+        if (window.matchMedia && window.matchMedia("(max-width: 700px)").matches) {
+          panel.scrollTop = Math.max(0, result.offsetTop - handle.offsetHeight);
+        }
+      }).observe(result, {childList: true});
+    }
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", initSheet);
+  } else {
+    initSheet();
   }
 
   GP.updateHash = updateHash;
