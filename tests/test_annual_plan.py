@@ -254,41 +254,51 @@ def test_newest_year_first(store, zones_and_parcels, tmp_path):
     assert years == [2026, 2025]
 
 
-def test_the_annual_plan_costs_one_store_query_only_when_published(
+def test_the_annual_plan_costs_no_store_query_of_its_own(
         store, zones_and_parcels, annual_zip, backend, monkeypatch):
-    """No query at all without an annual plan, one (one statement on PostgreSQL) with."""
-    queries: list[object] = []
-    real = store.records
+    """A published annual plan is read in the look-up's one `records_and_overlays`
+    call (one statement on PostgreSQL), as the plan zones are: it adds no store call
+    and no statement, and the call asks for it only once it is published."""
+    calls: list[list[int]] = []
+    statements: list[str] = []
+    real = store.records_and_overlays
 
     def counted(version_id, **kwargs):
-        queries.append(version_id)
+        calls.append([v for v, _ in kwargs.get("overlays") or ()])
         return real(version_id, **kwargs)
 
-    monkeypatch.setattr(store, "records", counted)
-    if backend == "production":
-        select = store._select
+    monkeypatch.setattr(store, "records_and_overlays", counted)
+    if backend == "production":  # (the embedded default is made of `records` calls)
+        import psycopg
 
-        def statement(query, *args, **kwargs):
-            queries.append(query)
-            return select(query, *args, **kwargs)
+        monkeypatch.setattr(store, "records", lambda *a, **k: pytest.fail("a separate query"))
 
-        monkeypatch.setattr(store, "_select", statement)
+        execute = psycopg.Cursor.execute
 
-    def cost(ask) -> int:
+        def statement(cursor, query, *args, **kwargs):
+            statements.append(str(query))
+            return execute(cursor, query, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Cursor, "execute", statement)
+
+    def cost(ask) -> tuple[int, int]:
         ask()  # once to learn each version's layer facts
-        queries.clear()
+        calls.clear()
+        statements.clear()
         ask()
-        return len(queries)
+        return len(calls), len(statements)
 
-    without = cost(lambda: lk.lookup_key(store, "678", 1, 1))
     lon, lat = to_lonlat(X0 + 350, Y0 + 350)
-    point_without = cost(lambda: lk.lookup_lonlat(store, lat, lon, "678"))
+    asks = (lambda: lk.lookup_key(store, "678", 1, 1),
+            lambda: lk.lookup_lonlat(store, lat, lon, "678"))
+    before = [cost(ask) for ask in asks]
+    assert all(c[0] == 1 for c in before)
     annual = ingest_file(store, annual_zip, "annual_plan", "678", year=2026, publish=True)
     assert annual.published
-    step = 2 if backend == "production" else 1  # records() and its one statement
-    assert cost(lambda: lk.lookup_key(store, "678", 1, 1)) == without + step
-    assert cost(lambda: lk.lookup_lonlat(store, lat, lon, "678")) == point_without + step
-    assert queries.count(annual.version.id) == 1
+    assert [cost(ask) for ask in asks] == before
+    assert all(annual.version.id in overlays for overlays in calls)
+    if backend == "production":
+        assert all(c[1] == 1 for c in before)
 
 
 # -- the faces: HTTP, command line, sheet, map ---------------------------------------------

@@ -227,10 +227,10 @@ def test_lookups_stay_off_the_bulk_read_path(store, published, monkeypatch):
 
 def test_a_lookup_asks_the_catalogue_once_whatever_the_number_of_districts(
         store, published, backend, monkeypatch):
-    """Which versions are published is one `published_versions` call per look-up (one
-    query on PostgreSQL), never a `published` per district and layer: with the twelve
-    districts of the province each holding a boundary, a point look-up without a
-    district sends as many statements to PostgreSQL as a key look-up."""
+    """Which versions are published is one `published_snapshot` per look-up, never a
+    `published` per district and layer: with the twelve districts of the province each
+    holding a boundary, every kind of look-up sends one statement to PostgreSQL (the
+    parcel, the plan zones over it and the token that confirms the snapshot, together)."""
     from pyproj import Transformer
 
     from gisportal.base import seeds
@@ -255,27 +255,29 @@ def test_a_lookup_asks_the_catalogue_once_whatever_the_number_of_districts(
         assert ask()["parcel"]["parcel"] == 8
 
     snapshots: list[str | None] = []
-    statements: list[object] = []
-    real = store.published_versions
+    statements: list[str] = []
+    real = store.published_snapshot
 
-    def published_versions(district=None):
+    def published_snapshot(district=None):
         snapshots.append(district)
         return real(district)
 
     def one_by_one(*args, **kwargs):
         raise AssertionError("a look-up asked the catalogue layer by layer")
 
-    monkeypatch.setattr(store, "published_versions", published_versions)
+    monkeypatch.setattr(store, "published_snapshot", published_snapshot)
     monkeypatch.setattr(store, "published", one_by_one)
     monkeypatch.setattr(store, "districts", one_by_one)
     if backend == "production":
-        select = store._select
+        import psycopg
 
-        def counted(query, *args, **kwargs):
-            statements.append(query)
-            return select(query, *args, **kwargs)
+        execute = psycopg.Cursor.execute
 
-        monkeypatch.setattr(store, "_select", counted)
+        def counted(cursor, query, *args, **kwargs):
+            statements.append(str(query))
+            return execute(cursor, query, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Cursor, "execute", counted)
     for name, ask in lookups.items():
         snapshots.clear()
         statements.clear()
@@ -284,8 +286,7 @@ def test_a_lookup_asks_the_catalogue_once_whatever_the_number_of_districts(
         assert {p["code"] for p in answer["planned"]} == {"ODT", "CLN"}, name
         assert snapshots == ["678" if "district" in name or name == "key" else None], name
         if backend == "production":
-            # The catalogue, the parcel, the plan zones over it: one statement each.
-            assert len(statements) <= 3, (name, statements)
+            assert len(statements) == 1, (name, statements)
 
 
 # -- today's units (issue 13): the answer names today's commune and the former ones ------
