@@ -145,3 +145,16 @@ def test_backups_taken_while_uploads_run_restore_to_a_readable_store(office, tmp
                 assert len(store.read(v.id)) == v.feature_count, (dest, v)
             # The next upload gets an id no table of the copy already uses.
             ingest_file(store, zips[0], "parcels", "678")
+
+
+def test_every_kinds_version_tables_are_known_to_the_backup():
+    """A version table written while a backup is copied is dropped from the copy when
+    its version is not in the copied catalogue: for every kind, or a restored catalogue
+    could hand the id of a leftover annual-plan table out again."""
+    from gisportal.store import gpkg
+    from gisportal.store.base import KINDS
+
+    for kind in KINDS:
+        assert gpkg._TABLE_RE.fullmatch(f"{kind}_v12"), kind
+    assert not gpkg._TABLE_RE.fullmatch("rtree_parcels_v12_geom")
+    assert not gpkg._TABLE_RE.fullmatch("notes")

@@ -113,8 +113,10 @@ _VERSION_FIELDS = (
     "id, district, kind, status, source_name, source_sha256, feature_count, has_errors, "
     "created_at, created_by, published_at, published_by, meta, minx, miny, maxx, maxy"
 )
-#: Names of version tables in a district GeoPackage; anything else there is not ours.
-_TABLE_RE = re.compile(r"(parcels|plan|boundary)_v([0-9]+)")
+#: Names of version tables in a district GeoPackage (every kind's: an annual plan's table
+#: left out would survive in a backup copy taken while it was written, and a restored
+#: catalogue could hand its id out again); anything else there is not ours.
+_TABLE_RE = re.compile(rf"({'|'.join(map(re.escape, base.KINDS))})_v([0-9]+)")
 #: GeoPackage geometry header: 8 bytes plus an envelope whose size the flags give.
 _ENVELOPE_BYTES = (0, 32, 48, 48, 64)
 #: GeoPackage registry tables that may name a layer table.
