@@ -75,3 +75,28 @@ def test_demo_is_deterministic(tmp_path):
             tables.append(s.read(v.id).drop(columns="geometry").to_json())
             tables.append(json.dumps(sorted(s.read(v.id).geometry.to_wkt())))
     assert tables[0] == tables[2] and tables[1] == tables[3]
+
+
+def test_tile_worker_publishes_what_the_inline_build_does(tmp_path):
+    """With the tile worker (the default from three districts on) the drafts are
+    published once a separate process built their tiles: every layer is published when
+    build_demo returns, as the same versions, with the same tiles byte for byte."""
+    from gisportal.outputs.tiles.build import tiles_path
+    from gisportal.store import open_store
+
+    codes = ["676", "593"]  # a former Lâm Đồng district (EPSG:5899), a Bình Thuận one (9218)
+    seen = []
+    for worker in (False, True):
+        home = tmp_path / f"worker-{worker}"
+        with open_store(home, crs="EPSG:5899") as s:
+            res = build_demo(s, parcels_per_district=60, districts=codes, tile_worker=worker)
+            assert demo_summary(res)["published"].all()
+            layers = {}
+            for code in codes:
+                for kind in ("boundary", "parcels", "plan", "annual_plan"):
+                    v = s.published(code, kind)
+                    layers[code, kind] = (v.id, v.feature_count, v.meta.get("consultation")
+                                          is not None,
+                                          tiles_path(home, code, kind, v.id).read_bytes())
+            seen.append(layers)
+    assert seen[0] == seen[1]

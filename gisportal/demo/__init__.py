@@ -9,6 +9,13 @@ TM-3 107°45′, for former Lâm Đồng; EPSG:9218, 108°30′, for former Đ�
 Thuận); nothing is written anywhere.
 """
 
-from .generate import DemoDistrict, generate_district, generate_province, province_outline
+from .generate import (
+    DemoDistrict,
+    generate_district,
+    generate_province,
+    iter_province,
+    province_outline,
+)
 
-__all__ = ["DemoDistrict", "generate_district", "generate_province", "province_outline"]
+__all__ = ["DemoDistrict", "generate_district", "generate_province", "iter_province",
+           "province_outline"]

@@ -7,7 +7,7 @@ district generated alone equals the same district generated with the province.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -22,7 +22,8 @@ from .parcels import generate_parcels
 from .plan import generate_plan
 from .rand import rng_for
 
-__all__ = ["DemoDistrict", "generate_district", "generate_province", "province_outline"]
+__all__ = ["DemoDistrict", "generate_district", "generate_province", "iter_province",
+           "province_outline"]
 
 @dataclass
 class DemoDistrict:
@@ -152,6 +153,23 @@ def generate_province(
         far)`` and ``("district", districts finished so far)``. A progress bar can
         follow ``"parcels"`` up to ``parcels_per_district × len(districts)``.
     """
+    return list(iter_province(parcels_per_district, seed=seed, districts=districts,
+                              progress=progress))
+
+
+def iter_province(
+    parcels_per_district: int = 2000,
+    *,
+    seed: int = 68,
+    districts: Sequence[str] | None = None,
+    progress: Callable[[str, int], None] | None = None,
+) -> Iterator[DemoDistrict]:
+    """`generate_province` one district at a time, as each is made.
+
+    Why: the demo service ingests a district while the next is generated, and holds
+    one district's frames at a time, not the province's. Every code is checked
+    before the first district is made (an unknown one raises UsageError at once).
+    """
     if parcels_per_district < 0:
         raise UsageError("the number of parcels cannot be negative", where="parcels")
     report = progress or (lambda stage, count: None)
@@ -160,14 +178,17 @@ def generate_province(
     codes = [d.code for d in layout.districts] if districts is None else [str(c) for c in
                                                                            districts]
     chosen = [_district_layout(seed, c) for c in codes]
+    return _districts(chosen, int(parcels_per_district), seed, report)
+
+
+def _districts(chosen: list[DistrictLayout], parcels: int, seed: int,
+               report: Callable[[str, int], None]) -> Iterator[DemoDistrict]:
     totals = {"parcels": 0, "plan": 0}
 
     def running(stage: str, count: int) -> None:
         totals[stage] += count
         report(stage, totals[stage])
 
-    out = []
     for done, district in enumerate(chosen, start=1):
-        out.append(_build(district, int(parcels_per_district), seed, running))
+        yield _build(district, parcels, seed, running)
         report("district", done)
-    return out

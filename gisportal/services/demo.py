@@ -14,8 +14,12 @@ former communes', as ``seeds/communes.csv`` lists them.
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import tempfile
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +27,12 @@ import geopandas as gpd
 import pandas as pd
 
 from gisportal.base import seeds
-from gisportal.demo import generate_province
+from gisportal.base.errors import GisportalError
+from gisportal.demo import iter_province
 from gisportal.demo.annual import generate_annual_plan
 from gisportal.demo.rand import rng_for
+from gisportal.outputs.tiles.build import ensure_version_key
+from gisportal.services import workflow
 from gisportal.services.ingest import IngestResult, ingest_file
 from gisportal.store.base import Store
 
@@ -66,55 +73,181 @@ def _boundary_frame(d) -> gpd.GeoDataFrame:
 #: The year of the demo's annual land-use plans (kế hoạch sử dụng đất hằng năm).
 ANNUAL_YEAR = 2026
 
+#: From this many districts on, a worker process builds the layers' tiles while this
+#: one generates and ingests the next district (see `_TileWorker`); for fewer, starting
+#: the worker (about 2 s of imports) would cost more than the overlap saves.
+TILE_WORKER_MIN_DISTRICTS = 3
+
 
 def build_demo(store: Store, *, parcels_per_district: int = 2000,
                districts: Sequence[str] | None = None, seed: int = 68,
-               progress: Callable[[str, str], None] | None = None) -> list[DemoResult]:
+               progress: Callable[[str, str], None] | None = None,
+               tile_worker: bool | None = None) -> list[DemoResult]:
     """Generate the demo province and publish every layer of every district.
 
     ``progress(district, stage)`` is called as work advances (for a progress bar).
     Layers are published only when they validate without errors (the generator makes
     clean data, so any error here is a bug worth seeing).
+
+    Why a tile worker: two thirds of the demo's time went into GDAL writing vector
+    tiles, and the rest (generating, reading, validating, storing) is Python in one
+    thread, so one core waited while the other worked. With ``tile_worker`` (default:
+    from `TILE_WORKER_MIN_DISTRICTS` districts on) the parcels, plan and annual plan of a
+    district are ingested as drafts, their tiles built by a worker process meanwhile,
+    and each is published through `gisportal.services.workflow.publish` once its tiles
+    are there; every layer is published when this returns, as without the worker. The
+    boundary is published at once (its tiles are small): the other layers are checked
+    against the published boundary.
     """
+    codes = None if districts is None else [str(c) for c in districts]
+    if tile_worker is None:
+        tile_worker = codes is None or len(codes) >= TILE_WORKER_MIN_DISTRICTS
     out: list[DemoResult] = []
-    generated = generate_province(parcels_per_district, seed=seed, districts=districts)
-    with tempfile.TemporaryDirectory(prefix="gisportal-demo-") as tmp:
+    with contextlib.ExitStack() as stack:
+        # started first, so that its imports overlap the province layout
+        worker = stack.enter_context(_TileWorker(store)) if tile_worker else None
+        generated = iter_province(parcels_per_district, seed=seed, districts=codes)
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gisportal-demo-")))
+        pending: list[_Pending] = []
         for d in generated:
             if progress:
                 progress(d.code, "write")
-            base = Path(tmp) / d.code
-            base.mkdir()
-            parcels = d.parcels.rename(columns=PARCEL_FIELD_NAMES)
-            ppath = base / f"thua_dat_{d.code}.gpkg"
-            parcels.to_file(ppath, layer="thua_dat", driver="GPKG")
-            plan = d.plan.rename(columns=PLAN_FIELD_NAMES)
-            qpath = base / f"quy_hoach_{d.code}.fgb"
-            plan.to_file(qpath, driver="FlatGeobuf")
-            bpath = base / f"ranh_gioi_{d.code}.geojson"
-            _boundary_frame(d).to_file(bpath, driver="GeoJSON")
-            # This year's annual land-use plan: what residents check before buying land.
-            apath = base / f"ke_hoach_{ANNUAL_YEAR}_{d.code}.gpkg"
-            generate_annual_plan(d.plan, ANNUAL_YEAR, rng_for(seed, "annual", d.code),
-                                 commune_names=dict(zip(d.communes.code, d.communes.name,
-                                                        strict=True))
-                                 ).to_file(apath, driver="GPKG")
+            paths = _write_files(d, tmp, seed)
             results: dict[str, IngestResult] = {}
             status = seeds.district_status().get(d.code)
             for kind, path, meta in (
-                ("boundary", bpath, {}),
-                ("parcels", ppath, {"demo": True}),
-                ("plan", qpath, {"demo": True, "decision": _decision(d.code),
-                                 "plan_status": status.plan_status if status else None}),
-                ("annual_plan", apath, {"demo": True}),
+                ("boundary", paths["boundary"], {}),
+                ("parcels", paths["parcels"], {"demo": True}),
+                ("plan", paths["plan"], {"demo": True, "decision": _decision(d.code),
+                                         "plan_status": status.plan_status if status
+                                         else None}),
+                ("annual_plan", paths["annual_plan"], {"demo": True}),
             ):
                 if progress:
                     progress(d.code, kind)
                 # Plans not yet approved are shown as what they are: drafts for comment.
+                consultation = kind == "plan" and meta.get("decision") is None
+                inline = worker is None or kind == "boundary"
                 results[kind] = ingest_file(
-                    store, path, kind, d.code, publish=True, user=DEMO_USER, meta=meta,
-                    consultation=kind == "plan" and meta.get("decision") is None)
+                    store, path, kind, d.code, publish=inline, user=DEMO_USER, meta=meta,
+                    consultation=consultation)
+                if not inline:
+                    pending.append(_Pending(results[kind], consultation,
+                                            worker.submit(results[kind])))
             out.append(DemoResult(d.code, results))
+            # publish what the worker has finished, without waiting for the rest
+            while pending and pending[0].ready():
+                pending.pop(0).publish(store)
+        for p in pending:
+            p.publish(store)
     return out
+
+
+def _write_files(d, tmp: Path, seed: int) -> dict[str, Path]:
+    """Write district ``d``'s layers as an office would send them; their paths by kind."""
+    base = tmp / d.code
+    base.mkdir()
+    parcels = d.parcels.rename(columns=PARCEL_FIELD_NAMES)
+    ppath = base / f"thua_dat_{d.code}.gpkg"
+    parcels.to_file(ppath, layer="thua_dat", driver="GPKG")
+    plan = d.plan.rename(columns=PLAN_FIELD_NAMES)
+    qpath = base / f"quy_hoach_{d.code}.fgb"
+    plan.to_file(qpath, driver="FlatGeobuf")
+    bpath = base / f"ranh_gioi_{d.code}.geojson"
+    _boundary_frame(d).to_file(bpath, driver="GeoJSON")
+    # This year's annual land-use plan: what residents check before buying land.
+    apath = base / f"ke_hoach_{ANNUAL_YEAR}_{d.code}.gpkg"
+    generate_annual_plan(d.plan, ANNUAL_YEAR, rng_for(seed, "annual", d.code),
+                         commune_names=dict(zip(d.communes.code, d.communes.name,
+                                                strict=True))
+                         ).to_file(apath, driver="GPKG")
+    return {"boundary": bpath, "parcels": ppath, "plan": qpath, "annual_plan": apath}
+
+
+@dataclass
+class _Pending:
+    """A layer ingested as a draft, to be published once the worker built its tiles."""
+
+    result: IngestResult
+    consultation: bool
+    tiles: Future[None] | None
+
+    def ready(self) -> bool:
+        return self.tiles is None or self.tiles.done()
+
+    def publish(self, store: Store) -> None:
+        """Publish as `ingest_file` does with ``publish=True``: the same call, a refusal
+        kept in ``not_published``."""
+        if self.tiles is not None:
+            # A failed build is not this layer's verdict: publish builds the tiles
+            # itself and raises what is wrong, as it would have without the worker.
+            with contextlib.suppress(Exception):
+                self.tiles.result()
+        try:
+            done = workflow.publish(store, self.result.version.id, DEMO_USER,
+                                    consultation=self.consultation)
+        except GisportalError as err:
+            self.result.not_published = err
+        else:
+            self.result.version, self.result.published = done.version, True
+            self.result.changes = done.changes
+
+
+class _TileWorker:
+    """One process that builds the tiles of stored versions (`ensure_version_key`, what
+    publishing calls), on its own store of the same home.
+
+    Started with "spawn", as the tile writer's own processes are (a fork of a threaded
+    process can deadlock); GDAL writes in one thread there, since this process keeps the
+    other core busy.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._broken = False
+        self._pool = ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_init, initargs=(dict(store.home.settings), store.crs))
+        self._pool.submit(int)  # start it now: its imports overlap the province layout
+
+    def submit(self, result: IngestResult) -> Future[None] | None:
+        """Build the tiles of the version ``result`` stored; None for a version that
+        cannot be published (validation errors: publishing refuses it before tiles)."""
+        if result.report.has_errors or self._broken:
+            return None
+        try:
+            return self._pool.submit(_worker_tiles, result.version.id)
+        except BrokenProcessPool:
+            # the worker died (or could not start: a script without the
+            # ``if __name__ == "__main__"`` guard "spawn" needs); publishing builds the
+            # tiles itself, as without a worker
+            self._broken = True
+            return None
+
+    def __enter__(self) -> _TileWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+#: The tile worker's store (set by `_worker_init` in the worker process).
+_WORKER_STORE: Store | None = None
+
+
+def _worker_init(settings: dict, crs: str) -> None:
+    global _WORKER_STORE
+    import pyogrio
+
+    from gisportal.store.home import DataHome
+
+    pyogrio.set_gdal_config_options({"GDAL_NUM_THREADS": "1"})
+    _WORKER_STORE = DataHome(settings).open_store(crs)
+
+
+def _worker_tiles(version_id: int) -> None:
+    assert _WORKER_STORE is not None, "worker not initialised"
+    store = _WORKER_STORE
+    ensure_version_key(store, store.home, store.version(version_id))
 
 
 def demo_summary(results: list[DemoResult]) -> pd.DataFrame:
