@@ -27,6 +27,9 @@ __all__ = [
     "LandUse",
     "LandUseCatalogue",
     "land_use_catalogue",
+    "ZoningFunction",
+    "ZoningFunctions",
+    "zoning_functions",
     "Meridian",
     "meridians",
     "meridian_for",
@@ -172,6 +175,77 @@ class LandUseCatalogue:
 def land_use_catalogue() -> LandUseCatalogue:
     """The shipped land-use catalogue (``seeds/land_use_codes.csv``)."""
     return LandUseCatalogue(_read_csv("land_use_codes.csv"))
+
+
+# --------------------------------------------------------------------------- zoning
+
+
+@dataclass(frozen=True)
+class ZoningFunction:
+    """A land-use function of a construction/urban zoning plan (QCVN 01:2021/BXD)."""
+
+    code: str
+    group: str  # residential, mixed, public, commercial, green, ... (seeds/README.md)
+    name_vi: str
+    name_en: str
+    color: str  # "#RRGGBB" as planning drawings use it (color_source says how sure)
+    color_source: str
+    aliases: tuple[str, ...]  # codes and names files use for it
+
+
+class ZoningFunctions:
+    """The functions catalogue, resolving what files write (a code, a name, an
+    abbreviation, with or without accents) to its code."""
+
+    def __init__(self, rows: list[dict[str, str]]):
+        from gisportal.base.models import name_key  # models imports nothing from here
+
+        self._codes: dict[str, ZoningFunction] = {}
+        self._by_key: dict[str, str] = {}
+        for r in rows:
+            aliases = tuple(a.strip() for a in r["aliases"].split("|") if a.strip())
+            f = ZoningFunction(code=r["code"], group=r["group"], name_vi=r["name_vi"],
+                               name_en=r["name_en"], color=r["color"].upper(),
+                               color_source=r["color_source"], aliases=aliases)
+            self._codes[f.code] = f
+            for spelling in (f.code, f.name_vi, f.name_en, *aliases):
+                key = name_key(spelling)
+                if key in self._by_key and self._by_key[key] != f.code:
+                    raise ValueError(f"seeds/zoning_functions.csv: {spelling!r} names both "
+                                     f"{self._by_key[key]} and {f.code}")
+                self._by_key[key] = f.code
+        self._key = name_key
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._codes
+
+    def __iter__(self):
+        return iter(self._codes.values())
+
+    def __len__(self) -> int:
+        return len(self._codes)
+
+    def get(self, code: str) -> ZoningFunction | None:
+        return self._codes.get(code)
+
+    def resolve(self, value: str) -> str | None:
+        """The code ``value`` names (``"Đất ở mới"``, ``"dat o moi"``, ``"om"`` → ODM),
+        None when the catalogue does not know it. A lot code written before the
+        function (``"ODM-01"``, ``"CX.3"``) is not guessed at: files that mix the two
+        are mapped with --field. Names are matched with or without their leading
+        "Đất" (legends write "Cây xanh" for "Đất cây xanh")."""
+        key = self._key(value)
+        return self._by_key.get(key) or self._by_key.get("dat" + key)
+
+    def color(self, code: str) -> str:
+        f = self._codes.get(code)
+        return f.color if f else UNKNOWN_COLOR
+
+
+@cache
+def zoning_functions() -> ZoningFunctions:
+    """The shipped functions of zoning plans (``seeds/zoning_functions.csv``)."""
+    return ZoningFunctions(_read_csv("zoning_functions.csv"))
 
 
 # --------------------------------------------------------------------------- meridians
