@@ -10,7 +10,7 @@ from gisportal.base.models import KINDS, layer_model, match_fields
 def test_models_load(kind):
     m = layer_model(kind)
     assert m.kind == kind
-    assert m.geometry == "polygon"
+    assert m.geometry == ("line" if kind == "red_lines" else "polygon")
     assert all(k in m.field_names for k in m.key)
 
 

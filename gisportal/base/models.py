@@ -19,10 +19,19 @@ from gisportal.base.errors import UsageError
 from gisportal.base.resources import data_dir
 from gisportal.base.text import fold
 
-__all__ = ["Field", "LayerModel", "FieldMapping", "layer_model", "KINDS", "match_fields"]
+__all__ = ["Field", "LayerModel", "FieldMapping", "layer_model", "KINDS", "match_fields",
+           "name_key", "GEOMETRIES", "PARSERS"]
 
-KINDS = ("parcels", "plan", "boundary", "annual_plan")
+KINDS = ("parcels", "plan", "boundary", "annual_plan", "zoning_lots", "red_lines")
 FIELD_TYPES = ("str", "int", "float", "code")
+#: Geometry a layer kind holds: polygons (parcels, zones, lots) or lines (red lines).
+GEOMETRIES = ("polygon", "line")
+#: How a field's text is read before its type (see gisportal.pipeline.normalise):
+#: "range" ("3-5", "3÷5", "≤5": the upper end; the lower end fills the field named
+#: ``low``), "percent" ("60%", or a column of fractions ≤ 1), "sum" ("5-10,5-5": a
+#: cross-section read as its total width; ``fills`` names the field it fills where that
+#: has no value of its own) and "count" ("1.200": thousands separators).
+PARSERS = ("range", "percent", "sum", "count")
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,12 @@ class Field:
     note: str = ""
     #: "row": when the file has no such column, fill it from the source row number
     default: str | None = None
+    #: How the text is read before the type: {"as": one of PARSERS, "low"/"fills": field}
+    parse: Mapping[str, str] | None = None
+    #: Values that mean the same thing: canonical value → the spellings files use
+    #: (matched folded: case, accents, spaces and punctuation ignored), or the name of a
+    #: seeded catalogue that resolves them ("zoning_functions")
+    vocabulary: Mapping[str, tuple[str, ...]] | str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +66,8 @@ class LayerModel:
     key: tuple[str, ...]
     fields: tuple[Field, ...]
     thresholds: Mapping[str, float]
+    #: Kind-wide reading options, e.g. ``closed_lines_as_polygons`` (lots drawn in CAD)
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -78,8 +95,16 @@ class LayerModel:
         return tuple(f.name for f in self.fields if f.personal)
 
 
-def _name_key(name: str) -> str:
+def name_key(name: str) -> str:
+    """A name folded for matching: ``Mã_Lô``, ``MALO`` and ``ma lo`` all give ``malo``.
+
+    The one folding of column names and of vocabulary values (a function written
+    ``Đất ở mới`` or ``DAT O MOI``), so both are matched the same way.
+    """
     return re.sub(r"[^0-9a-z]", "", fold(name))
+
+
+_name_key = name_key
 
 
 @cache
@@ -94,13 +119,28 @@ def layer_model(kind: str) -> LayerModel:
     for f in doc["fields"]:
         if f["type"] not in FIELD_TYPES:
             raise ValueError(f"layers/{kind}.json: field {f['name']}: unknown type {f['type']}")
+        parse = f.get("parse")
+        if parse is not None and parse.get("as") not in PARSERS:
+            raise ValueError(f"layers/{kind}.json: field {f['name']}: unknown parse {parse}")
+        vocabulary = f.get("vocabulary")
         fields.append(Field(name=f["name"], type=f["type"], required=bool(f.get("required")),
                             personal=bool(f.get("personal")), aliases=tuple(f.get("aliases", ())),
                             label=f.get("label", {}), note=f.get("note", ""),
-                            default=f.get("default")))
+                            default=f.get("default"), parse=parse,
+                            vocabulary=vocabulary if vocabulary is None or isinstance(
+                                vocabulary, str) else
+                            {k: tuple(v) for k, v in vocabulary.items()}))
+    if doc["geometry"] not in GEOMETRIES:
+        raise ValueError(f"layers/{kind}.json: unknown geometry {doc['geometry']}")
+    names = {f.name for f in fields}
+    for f in fields:
+        for target in (f.parse or {}).values():
+            if target not in PARSERS and target not in names:
+                raise ValueError(f"layers/{kind}.json: field {f.name}: parse names an unknown "
+                                 f"field {target!r}")
     return LayerModel(kind=doc["kind"], title=doc["title"], description=doc["description"],
                       geometry=doc["geometry"], key=tuple(doc["key"]), fields=tuple(fields),
-                      thresholds=doc.get("thresholds", {}))
+                      thresholds=doc.get("thresholds", {}), options=doc.get("options", {}))
 
 
 @dataclass
