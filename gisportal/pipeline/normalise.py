@@ -25,7 +25,8 @@ from gisportal.base import crs as vncrs
 from gisportal.base import placement, seeds
 from gisportal.base.errors import InputError
 from gisportal.base.findings import Finding
-from gisportal.base.models import FieldMapping, LayerModel, match_fields
+from gisportal.base.models import Field, FieldMapping, LayerModel, match_fields
+from gisportal.pipeline.values import parse_column, resolve_vocabulary
 
 __all__ = ["NormalisedLayer", "normalise", "feature_keys", "locate_rows", "SOURCE_PREFIX",
            "source_attributes"]
@@ -317,7 +318,20 @@ def normalise(src, model: LayerModel, *, crs: str | None = None,
     choice = _choose_crs(src, crs, anchor, district)
 
     geoms = gdf.geometry.values
+    unclosed = None
+    if model.options.get("closed_lines_as_polygons"):
+        geoms, unclosed = closed_lines_as_polygons(np.asarray(geoms))
     gtypes = shapely.get_type_id(geoms)
+    if model.geometry == "line" and not np.isin(gtypes, _LINEAR).any():
+        kinds = sorted({shapely.GeometryType(t).name.title().replace("string", "String")
+                        for t in set(gtypes.tolist()) if t >= 0})
+        raise InputError(
+            f"the layer holds {', '.join(kinds) or 'no'} geometries; a layer of kind "
+            f"{model.kind} needs lines",
+            where=src.source_name,
+            fix="export the red lines and building lines as lines (in CAD: polylines), "
+                "not as areas, points or labels" if kinds else "export the layer with geometry",
+            code="GEOM-TYPE")
     if model.geometry == "polygon":
         polygonal = np.isin(gtypes, (3, 6))
         if not polygonal.any():
@@ -348,6 +362,8 @@ def normalise(src, model: LayerModel, *, crs: str | None = None,
     out = {}
     bad_rows: dict[str, np.ndarray] = {}
     missing: dict[str, Any] = {}  # an all-missing column of each dtype
+    fills: list[tuple[str, np.ndarray]] = []  # (field, values for where it has none)
+    fractions: list[tuple[Field, str, int]] = []
     for f in model.fields:
         col = mapping.mapped.get(f.name)
         if col is None and f.default == "row":
@@ -362,9 +378,31 @@ def normalise(src, model: LayerModel, *, crs: str | None = None,
             # (immutable) buffers, so five empty text columns weigh one.
             out[f.name] = pd.Series(missing[dtype].copy(), index=frame.index)
             continue
-        converted, bad = _coerce(gdf[col], f.type)
+        if f.parse is not None and "fills" not in f.parse:
+            parsed = parse_column(_first(gdf[col]), f.parse["as"])
+            converted, bad = _typed(parsed.values, parsed.bad, f.type, frame.index)
+            if "low" in f.parse:
+                fills.append((f.parse["low"], parsed.low))
+            if parsed.fractions:
+                fractions.append((f, col, parsed.fractions))
+        else:
+            converted, bad = _coerce(gdf[col], f.type)
+            if f.parse is not None:  # the text stays; what it reads as fills another field
+                fills.append((f.parse["fills"],
+                              parse_column(_first(gdf[col]), f.parse["as"]).values))
+        if f.vocabulary is not None and f.type in ("str", "code"):
+            # A DXF's Layer column names layers such as "QH_DAT-O-MOI": tried by parts.
+            converted = resolve_vocabulary(converted, f.vocabulary, by_parts=col == "Layer")
         out[f.name] = converted
         bad_rows[f.name] = bad
+    for name, values in fills:
+        target = model.field(name)
+        given = out[name].isna().to_numpy(dtype=bool)
+        take = given & np.isfinite(values)
+        if take.any():
+            typed, _ = _typed(np.where(take, values, np.nan), np.zeros(len(values), bool),
+                              target.type, frame.index)
+            out[name] = out[name].where(~take, typed)
 
     # The reader's index is the row number in the source file (with gaps where a
     # damaged record was dropped): keep it as src_row, then number rows 0..n-1.
@@ -382,6 +420,20 @@ def normalise(src, model: LayerModel, *, crs: str | None = None,
     result = result.reset_index(drop=True)
     norm = NormalisedLayer(result, model, choice, mapping, findings)
 
+    for f, col, count in fractions:
+        findings.append(Finding("ZONING-PERCENT-FRACTION", params={
+            "field": f.name, "column": col, "count": count,
+            "label_vi": f.label.get("vi", ""), "label_en": f.label.get("en", "")}))
+    if unclosed is not None and unclosed.any():
+        rows = np.flatnonzero(unclosed)
+        g = result.geometry.values[rows]
+        gaps = shapely.distance(shapely.get_point(g, 0), shapely.get_point(g, -1))
+        keys = feature_keys(result, model, rows)
+        locs = locate_rows(shapely.get_point(g, -1))
+        for r, k, loc, gap in zip(result["src_row"].to_numpy()[rows], keys, locs, gaps,
+                                  strict=True):
+            findings.append(Finding("ZONING-LOT-NOT-CLOSED", row=int(r), key=k, location=loc,
+                                    params={"gap_m": round(float(gap), 3)}))
     # Findings about values: missing required fields, nulls, unconvertible values.
     for f in model.fields:
         col = mapping.mapped.get(f.name)
@@ -407,6 +459,72 @@ def normalise(src, model: LayerModel, *, crs: str | None = None,
                     "field": f.name, "column": col, "value": "" if pd.isna(v) else str(v),
                     "type_vi": tv, "type_en": te}))
     return norm
+
+
+#: Shapely type ids of lines (LineString, LinearRing, MultiLineString).
+_LINEAR = (1, 2, 5)
+
+
+def closed_lines_as_polygons(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Closed lines as the polygons they enclose; also which lines do not close.
+
+    Lots drawn in CAD are polylines: a DWG saved as DXF, or exported to a shapefile of
+    lines, gives LineStrings whose last vertex is the first. A single closed line
+    becomes the polygon of that ring exactly (vertex for vertex, so a ring that crosses
+    itself is still GEOM-INVALID); a MultiLineString of closed rings becomes the area
+    they build (an outer ring and a hole give a polygon with a hole). Lines whose ends
+    do not meet are left as they are and marked: the caller reports them
+    (ZONING-LOT-NOT-CLOSED) instead of guessing how to close them.
+    """
+    types = shapely.get_type_id(geoms)
+    linear = np.isin(types, _LINEAR)
+    if not linear.any():
+        return geoms, np.zeros(len(geoms), dtype=bool)
+    geoms = np.array(geoms, dtype=object)
+    closed = np.zeros(len(geoms), dtype=bool)
+    closed[linear] = shapely.is_closed(geoms[linear]) & ~shapely.is_empty(geoms[linear])
+    single = closed & np.isin(types, (1, 2))
+    single[single] = shapely.get_num_coordinates(geoms[single]) >= 4
+    if single.any():
+        coords, index = shapely.get_coordinates(geoms[single], return_index=True)
+        geoms[single] = shapely.polygons(shapely.linearrings(coords, indices=index))
+    multi = np.flatnonzero(closed & (types == 5))
+    if len(multi):
+        built = shapely.build_area(geoms[multi])
+        ok = ~shapely.is_empty(built)
+        geoms[multi[ok]] = built[ok]
+        closed[multi[~ok]] = False
+    unclosed = linear & ~closed & ~shapely.is_empty(geoms)
+    unclosed &= np.isin(shapely.get_type_id(geoms), (1, 2))  # a gap has two ends
+    return geoms, unclosed
+
+
+def _first(values: pd.Series | pd.DataFrame) -> pd.Series:
+    """A source column; of two columns of one name, the first (as `_coerce` takes it)."""
+    return values.iloc[:, 0] if isinstance(values, pd.DataFrame) else values
+
+
+def _typed(values: np.ndarray, bad: np.ndarray, ftype: str,
+           index: pd.Index) -> tuple[pd.Series, np.ndarray]:
+    """Parsed numbers (NaN: none) as a column of the field's type, and what is bad.
+
+    An int field takes whole numbers only: 3.5 floors is a bad value, not 3.
+    """
+    ok = np.isfinite(values)
+    bad = bad.copy()
+    if ftype == "int":
+        with np.errstate(invalid="ignore"):
+            whole = ok & (values == np.round(values)) & (np.abs(values) < _EXACT_INT)
+        bad |= ok & ~whole
+        ints = np.where(whole, np.round(values), 0).astype(np.int64)
+        return pd.Series(pd.arrays.IntegerArray(ints, ~whole), index=index), bad
+    if ftype == "float":
+        return pd.Series(pd.arrays.FloatingArray(np.where(ok, values, 0.0), ~ok),
+                         index=index), bad
+    text = pd.Series([None if not o else repr(float(v)) for v, o in zip(values, ok,
+                                                                        strict=True)],
+                     index=index, dtype="string")
+    return text, bad
 
 
 def _check_placement(frame: gpd.GeoDataFrame, where: str, choice: vncrs.CRSChoice,
