@@ -15,12 +15,14 @@ from gisportal.pipeline.validation.annual import ANNUAL_CHECKS
 from gisportal.pipeline.validation.checks import CHECKS as FEATURE_CHECKS
 from gisportal.pipeline.validation.context import ValidationContext
 from gisportal.pipeline.validation.topology import TOPOLOGY_CHECKS
+from gisportal.pipeline.validation.zoning import ZONING_CHECKS
 
 __all__ = ["validate", "Report", "Finding", "rules", "ValidationContext"]
 
 #: Every check the engine runs, in order: per-feature rules, topology, then the rules of
-#: one kind (annual plans: years, projects outside the district; no-ops for other kinds).
-CHECKS = FEATURE_CHECKS + TOPOLOGY_CHECKS + ANNUAL_CHECKS
+#: one kind (annual plans: years, projects outside the district; zoning lots and red
+#: lines: indicators, overlaps, gaps, widths; each a no-op for other kinds).
+CHECKS = FEATURE_CHECKS + TOPOLOGY_CHECKS + ANNUAL_CHECKS + ZONING_CHECKS
 
 #: Below this detection confidence the encoding choice is a warning, not an info.
 ENCODING_CONFIDENCE_WARN = 0.6
