@@ -28,7 +28,13 @@ from gisportal.cli.errors import fail as _fail
 
 __all__ = ["main", "cli"]
 
+#: Layer kinds stored for a district (``gisportal.store.base.KINDS``).
 KIND = click.Choice(["parcels", "plan", "boundary", "annual_plan"])
+#: Layer kinds of construction/urban zoning plans: validated today; stored against a
+#: project once projects are catalogued, so `ingest` names them only to refuse them.
+ZONING_KINDS = ("zoning_lots", "red_lines")
+#: What `validate` and `ingest` accept.
+CHECK_KIND = click.Choice([*KIND.choices, *ZONING_KINDS])
 #: Default demo size per district. The merged province's 30 plan districts × 2 000 =
 #: 60 000 parcels take as long as the 12 districts × 10 000 of former Lâm Đồng did (each
 #: district's three layers cost about as much to validate and publish as its parcels at
@@ -147,7 +153,7 @@ _YEAR_HELP = ("Annual plans (--kind annual_plan): the plan year of the features 
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--kind", type=KIND, required=True, help="Layer kind of the file.")
+@click.option("--kind", type=CHECK_KIND, required=True, help="Layer kind of the file.")
 @click.option("--district", help="GSO district code (e.g. 678): helps infer the CRS.")
 @click.option("--crs", help="Override the CRS (EPSG:5899, VN2000:107.75, PROJ or WKT).")
 @click.option("--encoding", help="Override the text encoding (utf-8, cp1258, tcvn3, vni).")
@@ -227,9 +233,24 @@ def _print_changes(changes) -> None:
             click.echo(f"  {row['code']}: {row['delta_m2']:+,.1f} m²", err=True)
 
 
+def _refuse_zoning(ctx: click.Context, param: click.Parameter, kind: str | None) -> str | None:
+    """Refuse the zoning kinds on ``ingest``, before anything else is asked or read.
+
+    Zoning layers are stored against a project (the catalogue of zoning-plan projects
+    is not built yet), not a district: one line and exit 2, whatever other options are
+    given or missing (the option is eager, so ``--district`` is not asked for first).
+    """
+    if kind in ZONING_KINDS:
+        _fail(UsageError(f"{kind} layers are uploaded against a zoning-plan project, and "
+                         "projects are not available yet", where="--kind",
+                         fix=f"check the file with gisportal validate FILE --kind {kind}",
+                         code="ZONING-NO-PROJECT"))
+    return kind
+
+
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--kind", type=KIND, required=True)
+@click.option("--kind", type=CHECK_KIND, required=True, is_eager=True, callback=_refuse_zoning)
 @click.option("--district", required=True, help="GSO district code, e.g. 678.")
 @click.option("--crs")
 @click.option("--encoding")
