@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -79,6 +79,11 @@ ANNUAL_YEAR = 2026
 TILE_WORKER_MIN_DISTRICTS = 3
 
 
+#: Tile builds the worker may have queued (a district's three, and the parcels of the
+#: next) before this process builds a plan's or annual plan's tiles itself.
+_WORKER_BEHIND = 3
+
+
 def build_demo(store: Store, *, parcels_per_district: int = 2000,
                districts: Sequence[str] | None = None, seed: int = 68,
                progress: Callable[[str, str], None] | None = None,
@@ -97,7 +102,10 @@ def build_demo(store: Store, *, parcels_per_district: int = 2000,
     and each is published through `gisportal.services.workflow.publish` once its tiles
     are there; every layer is published when this returns, as without the worker. The
     boundary is published at once (its tiles are small): the other layers are checked
-    against the published boundary.
+    against the published boundary. The two processes share the tiles so that neither
+    waits long: a plan or annual plan is built here while the worker is a district
+    behind, and at the end this process takes the builds the worker has not
+    started.
     """
     codes = None if districts is None else [str(c) for c in districts]
     if tile_worker is None:
@@ -106,6 +114,10 @@ def build_demo(store: Store, *, parcels_per_district: int = 2000,
     with contextlib.ExitStack() as stack:
         # started first, so that its imports overlap the province layout
         worker = stack.enter_context(_TileWorker(store)) if tile_worker else None
+        if worker is not None:
+            # two processes for the tiles now: GDAL's pool of one thread per CPU in each
+            # would only contend (the worker writes in one thread too)
+            stack.enter_context(_gdal_threads("1"))
         generated = iter_province(parcels_per_district, seed=seed, districts=codes)
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gisportal-demo-")))
         pending: list[_Pending] = []
@@ -127,7 +139,10 @@ def build_demo(store: Store, *, parcels_per_district: int = 2000,
                     progress(d.code, kind)
                 # Plans not yet approved are shown as what they are: drafts for comment.
                 consultation = kind == "plan" and meta.get("decision") is None
-                inline = worker is None or kind == "boundary"
+                # the boundary at once; the plan and annual plan too when the worker is
+                # a district behind (large districts: this keeps both processes busy)
+                inline = worker is None or kind == "boundary" or (
+                    kind != "parcels" and worker.backlog() > _WORKER_BEHIND)
                 results[kind] = ingest_file(
                     store, path, kind, d.code, publish=inline, user=DEMO_USER, meta=meta,
                     consultation=consultation)
@@ -138,8 +153,12 @@ def build_demo(store: Store, *, parcels_per_district: int = 2000,
             # publish what the worker has finished, without waiting for the rest
             while pending and pending[0].ready():
                 pending.pop(0).publish(store)
-        for p in pending:
-            p.publish(store)
+        while pending:
+            if not pending[0].ready() and pending[-1].steal():
+                # the worker has not started the last one: this process builds it
+                pending.pop().publish(store)
+            else:
+                pending.pop(0).publish(store)
     return out
 
 
@@ -175,6 +194,11 @@ class _Pending:
     def ready(self) -> bool:
         return self.tiles is None or self.tiles.done()
 
+    def steal(self) -> bool:
+        """Take the tiles back from the worker if it has not started them (publishing
+        then builds them here); whether it could."""
+        return self.tiles is not None and self.tiles.cancel()
+
     def publish(self, store: Store) -> None:
         """Publish as `ingest_file` does with ``publish=True``: the same call, a refusal
         kept in ``not_published``."""
@@ -193,6 +217,19 @@ class _Pending:
             self.result.changes = done.changes
 
 
+@contextlib.contextmanager
+def _gdal_threads(value: str) -> Iterator[None]:
+    """GDAL_NUM_THREADS set to ``value`` for a while, then as it was."""
+    import pyogrio
+
+    before = pyogrio.get_gdal_config_option("GDAL_NUM_THREADS")
+    pyogrio.set_gdal_config_options({"GDAL_NUM_THREADS": value})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({"GDAL_NUM_THREADS": before})
+
+
 class _TileWorker:
     """One process that builds the tiles of stored versions (`ensure_version_key`, what
     publishing calls), on its own store of the same home.
@@ -204,6 +241,7 @@ class _TileWorker:
 
     def __init__(self, store: Store) -> None:
         self._broken = False
+        self._submitted: list[Future[None]] = []
         self._pool = ProcessPoolExecutor(
             max_workers=1, mp_context=multiprocessing.get_context("spawn"),
             initializer=_worker_init, initargs=(dict(store.home.settings), store.crs))
@@ -215,13 +253,20 @@ class _TileWorker:
         if result.report.has_errors or self._broken:
             return None
         try:
-            return self._pool.submit(_worker_tiles, result.version.id)
+            future = self._pool.submit(_worker_tiles, result.version.id)
         except BrokenProcessPool:
             # the worker died (or could not start: a script without the
             # ``if __name__ == "__main__"`` guard "spawn" needs); publishing builds the
             # tiles itself, as without a worker
             self._broken = True
             return None
+        self._submitted.append(future)
+        return future
+
+    def backlog(self) -> int:
+        """Builds submitted and not finished yet."""
+        self._submitted = [f for f in self._submitted if not f.done()]
+        return len(self._submitted)
 
     def __enter__(self) -> _TileWorker:
         return self
