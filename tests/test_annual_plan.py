@@ -217,7 +217,7 @@ def test_a_parcel_inside_a_project_is_answered_with_it(store, published):
     ans = lk.lookup_key(store, "678", 1, 1)  # x 0–20, y 0–25: 400 m² of it in the road
     assert ans["annual_plans"] == [{
         "year": 2026, "name": ROAD, "code": "DA-01", "land_use": "DGT",
-        "land_use_name": "Đất (công trình) giao thông",
+        "land_use_name": "Đất công trình giao thông",
         "land_use_name_en": ans["annual_plans"][0]["land_use_name_en"],
         "color": ans["annual_plans"][0]["color"],
         "area_m2": 1200.0, "area_computed_m2": 1200.0, "overlap_m2": 400.0, "share": 0.8,
