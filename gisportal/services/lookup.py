@@ -45,7 +45,7 @@ import pandas as pd
 import shapely
 
 from gisportal.base import crs as vncrs
-from gisportal.base import seeds
+from gisportal.base import formats, seeds
 from gisportal.base.errors import NotFoundError, UsageError
 from gisportal.base.seeds import district_code
 from gisportal.outputs import privacy
@@ -65,17 +65,57 @@ OUTSIDE_DISTRICTS = ("Điểm này nằm ngoài các huyện có dữ liệu tr�
                      "This point is outside every district published on the portal")
 
 
+#: The look-up's parameters as a resident's page names them, for its Vietnamese errors.
+_PARAMETERS_VI = {"lat": "vĩ độ", "lon": "kinh độ", "x": "tọa độ X", "y": "tọa độ Y",
+                  "sheet": "số tờ bản đồ", "parcel": "số thửa"}
+#: The layer kinds likewise.
+_KINDS_VI = {"parcels": "bản đồ địa chính", "plan": "quy hoạch sử dụng đất",
+             "boundary": "ranh giới hành chính", "annual_plan": "kế hoạch sử dụng đất hằng năm"}
+
+
+def _vi_number(value: float) -> str:
+    """A bound of a parameter as a Vietnamese reader writes it (``1.000.000``, ``-90``)."""
+    decimals = 0 if float(value).is_integer() else len(repr(float(value)).split(".")[1])
+    return formats.number(value, decimals, "vi")
+
+
+def _district_name(code: str) -> str:
+    try:
+        return seeds.district(code).name
+    except KeyError:
+        return f"mã {code}"
+
+
 def parse_coordinate(value: Any, name: str, lo: float, hi: float) -> float:
-    """A finite number within [lo, hi], else UsageError naming the parameter."""
+    """A finite number within [lo, hi], else UsageError naming the parameter (in
+    Vietnamese too: a resident's page shows it)."""
+    vi = _PARAMETERS_VI.get(name, name)
+    shown = str(value).strip()[:30]
     try:
         number = float(str(value).strip().replace(",", "."))
     except ValueError:
         raise UsageError(f"{name} must be a number, got {value!r}", where=name,
-                         fix=f"give {name} as a decimal number between {lo} and {hi}") from None
+                         fix=f"give {name} as a decimal number between {lo} and {hi}",
+                         what_vi=f"{vi} phải là một số, không phải “{shown}”",
+                         fix_vi=f"nhập {vi} là một số từ {_vi_number(lo)} đến "
+                                f"{_vi_number(hi)}") from None
     if not math.isfinite(number) or not lo <= number <= hi:
         raise UsageError(f"{name}={value} is out of range", where=name,
-                         fix=f"give {name} between {lo} and {hi}")
+                         fix=f"give {name} between {lo} and {hi}",
+                         what_vi=f"{vi} “{shown}” nằm ngoài phạm vi cho phép",
+                         fix_vi=f"nhập {vi} từ {_vi_number(lo)} đến {_vi_number(hi)}")
     return number
+
+
+def _known_district(code: Any) -> str:
+    """`seeds.district_code`, its error told in Vietnamese too (a permalink or a sheet's
+    address with a district that does not exist)."""
+    try:
+        return district_code(code)
+    except UsageError as err:
+        err.what_vi = f"không có huyện mã “{str(code).strip()[:20]}”"
+        err.fix_vi = "chọn huyện trên bản đồ của tỉnh ở trang chủ"
+        raise
 
 
 T = TypeVar("T")
@@ -159,7 +199,10 @@ def _published(published: Published, district: str, kind: str) -> Version:
     if v is None:
         raise NotFoundError(f"district {district} has no published {kind} layer",
                             where=f"district {district}",
-                            fix="publish one with gisportal ingest --publish or gisportal demo")
+                            fix="publish one with gisportal ingest --publish or gisportal demo",
+                            what_vi=f"{_district_name(district)} chưa công bố "
+                                    f"{_KINDS_VI.get(kind, kind)}",
+                            fix_vi="dữ liệu sẽ tra cứu được khi cơ quan quản lý công bố")
     return v
 
 
@@ -323,33 +366,41 @@ def _na(v: Any) -> bool:
 def lookup_key(store: Store, district: str, sheet: Any, parcel: Any,
                commune: str | None = None, *, public: bool = True) -> dict[str, Any]:
     """The parcel (district, [commune,] sheet, parcel) and its planned uses."""
-    district = district_code(district)
+    district = _known_district(district)
     sheet_n = int(parse_coordinate(sheet, "sheet", 0, 1e9))
     parcel_n = int(parse_coordinate(parcel, "parcel", 0, 1e9))
     where: dict[str, Any] = {"sheet": sheet_n, "parcel": parcel_n}
     if commune:
         where["commune"] = str(commune).strip()
     label = (f"commune {commune}, " if commune else "") + f"sheet {sheet_n}, parcel {parcel_n}"
+    label_vi = f"tờ {sheet_n}, thửa {parcel_n}" + (f" (xã mã {commune})" if commune else "")
     return _consistent(store, district, lambda published: _key_answer(
-        store, published, district, where, label, public=public))
+        store, published, district, where, label, public=public, label_vi=label_vi))
 
 
 def _key_answer(store: Store, published: Published, district: str, where: dict[str, Any],
-                label: str, *, public: bool) -> dict[str, Any]:
+                label: str, *, public: bool, label_vi: str = "") -> dict[str, Any]:
     """`lookup_key` from one snapshot of the published versions."""
     v = _published(published, district, "parcels")
     here = _here(store, published, district, where=where)
     found = here.parcels
+    label_vi = label_vi or label
     if not found:
         raise NotFoundError(f"no parcel {label} in district {district}",
                             where=f"district {district}",
                             fix="check the sheet (tờ) and parcel (thửa) numbers on the "
-                                "certificate, or search by location")
+                                "certificate, or search by location",
+                            what_vi=f"không có thửa đất {label_vi} ở {_district_name(district)}",
+                            fix_vi="kiểm tra lại số tờ, số thửa trên giấy chứng nhận, hoặc "
+                                   "tìm theo vị trí trên bản đồ")
     if len(found) > 1:
         communes = sorted({str(f["commune"]) for f in found if not _na(f.get("commune"))})
         raise UsageError(f"{len(found)} parcels have {label} in district {district}",
                          where="commune", fix="give the commune code too: "
-                         + ", ".join(communes))
+                         + ", ".join(communes),
+                         what_vi=f"{len(found)} thửa đất có {label_vi} ở "
+                                 f"{_district_name(district)}",
+                         fix_vi="chọn thêm xã (mã xã: " + ", ".join(communes) + ")")
     return _answer(store, published, district, v, found[0], here, public=public)
 
 
@@ -447,7 +498,7 @@ def _lookup_store_xy(store: Store, x: float, y: float, district: str | None,
                      *, public: bool) -> dict[str, Any]:
     """The point look-up in the store CRS; its snapshot is the district's layers when
     the caller names the district, every district's when it is to be found."""
-    district = district_code(district) if district else None
+    district = _known_district(district) if district else None
 
     def answer(published: Published) -> dict[str, Any]:
         found, here = (district, None) if district else _district_at(store, published, x, y)
@@ -492,7 +543,11 @@ def parse_zone(value: Any) -> seeds.SurveyZone:
     names = ", ".join(f"{z.epsg} ({vncrs.meridian_text(z.meridian_deg)})" for z in zones)
     raise UsageError(f"zone={value} is not a VN-2000 TM-3 zone of the province",
                      where="zone", fix=f"give one of {names}, or leave it out to let the "
-                                       "district (or the point) decide")
+                                       "district (or the point) decide",
+                     what_vi=f"“{str(value).strip()[:30]}” không phải múi chiếu VN-2000 TM-3 "
+                             "của tỉnh",
+                     fix_vi=f"chọn một trong các múi {names}, hoặc để trống để hệ thống tự "
+                            "chọn theo huyện (hoặc theo vị trí của điểm)")
 
 
 def _zone_info(zone: seeds.SurveyZone, how: str) -> dict[str, Any]:
@@ -537,7 +592,7 @@ def lookup_xy(store: Store, x_north: Any, y_east: Any, district: str | None = No
     xn = parse_coordinate(x_north, "x", 0, 10_000_000)
     ye = parse_coordinate(y_east, "y", 0, 1_000_000)
     east, north = vncrs.surveyor_to_xy(xn, ye)
-    code = district_code(district) if district else None
+    code = _known_district(district) if district else None
     if zone not in (None, ""):
         chosen, how = parse_zone(zone), "given"
     elif code is not None:
