@@ -115,7 +115,9 @@ def test_portal_province_to_district_lookup_and_language(live):
         page.wait_for_function("() => document.querySelector('#gp-result')"
                                ".innerText.includes('outside every district')")
         panel = page.locator("#gp-result").inner_text()
-        assert "Điểm này nằm ngoài các huyện" in panel  # the Vietnamese twin, small type
+        # The English page in English only: no Vietnamese twin in small type (a
+        # resident's page is in one language; the toggle gives the other).
+        assert "Điểm này nằm ngoài các huyện" not in panel
         assert page.locator("#gp-result .gp-empty").count() == 1
         page.wait_for_load_state("networkidle")
         assert lookups == [200]

@@ -82,7 +82,7 @@ def test_default_page_compares_published_with_previously_published(client, site)
     assert "So sánh hai phiên bản" in page and "Thửa đất địa chính" in page
     # the versions, the decision attached after publishing, and the version picker
     assert f"Phiên bản {site['v1']} — đã được thay thế" in page
-    assert f"Phiên bản {site['v2']} — đang công bố — 88/QĐ-UBND ngày 2024-03-01" in page
+    assert f"Phiên bản {site['v2']} — đang công bố — 88/QĐ-UBND ngày 01/03/2024" in page
     assert f'<option value="{site["draft"]}"' not in page  # drafts are not public
     counts = dict(re.findall(r'<tr data-type="(\w+)"[^>]*>.*?<td class="num">(\d+)</td>',
                              page))
@@ -173,9 +173,17 @@ def test_a_draft_is_as_absent_as_an_unknown_id(client, site):
     assert draft.status_code == missing.status_code == 404
     assert draft.get_json()["error"]["message"] == missing.get_json()["error"][
         "message"].replace("999999", str(site["draft"]))
-    page = client.get(f"/districts/678/parcels/compare?from={site['v1']}&to={site['draft']}")
+    url = f"/districts/678/parcels/compare?from={site['v1']}&to={site['draft']}"
+    page = client.get(url)
     assert page.status_code == 404 and "text/html" in page.content_type
-    assert f"there is no published version {site['draft']}" in page.get_data(as_text=True)
+    # The Vietnamese page says it in Vietnamese (the error has no Vietnamese sentence of
+    # its own: the 404's), the English one by the toggle in the error's own words.
+    html = page.get_data(as_text=True)
+    assert "Không tìm thấy" in html and "published version" not in html
+    english = client.get(url + "&lang=en")
+    assert english.status_code == 404
+    assert (f"There is no published version {site['draft']}"
+            in english.get_data(as_text=True))
 
 
 @pytest.mark.parametrize("query,status,where", [

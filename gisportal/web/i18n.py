@@ -1,22 +1,37 @@
 """Vietnamese-first UI strings with an English twin, for every page of the portal.
 
 ``?lang=`` (remembered in a cookie) switches to English. The strings are a small
-table of (Vietnamese, English) pairs: each is shown with its twin in small type, so a
-gettext catalogue would add a build step and a dependency for no gain. Each blueprint
-adds its own strings with :func:`add_strings`, so the table stays next to the pages
-that use it.
+table of (Vietnamese, English) pairs, so a gettext catalogue would add a build step and
+a dependency for no gain. Each blueprint adds its own strings with :func:`add_strings`,
+so the table stays next to the pages that use it.
+
+Residents' pages (`PUBLIC_BLUEPRINTS` and every error page) are in one language: a
+resident reading Vietnamese on a phone gets no English in small type, the English page
+being one click away by the toggle. Staff pages keep the twin (`tr2`), which helps the
+English-speaking consultants who review uploads.
+
+Numbers and dates go through `gisportal.base.formats` in the page's language: the
+Jinja filters ``num``, ``area``, ``share`` and ``day`` registered by :func:`init_app`.
 """
 
 from __future__ import annotations
 
-from flask import Flask, g, request
+from typing import Any
+
+from flask import Flask, g, has_request_context, request
 from markupsafe import Markup
 
-__all__ = ["LANGS", "TEXT", "add_strings", "current_lang", "tr", "tr2", "js_strings",
-           "init_app"]
+from gisportal.base import formats
+
+__all__ = ["LANGS", "TEXT", "PUBLIC_BLUEPRINTS", "add_strings", "current_lang", "tr", "tr2",
+           "js_strings", "is_public_page", "mark_public", "init_app"]
 
 LANGS = ("vi", "en")
 LANG_COOKIE = "lang"
+
+#: The blueprints of residents' pages: the province and district maps, the parcel
+#: sheet and the comparison of two versions. Their pages show no English twin.
+PUBLIC_BLUEPRINTS = frozenset({"pages", "sheet", "compare"})
 
 #: UI strings: key → (Vietnamese, English).
 TEXT: dict[str, tuple[str, str]] = {
@@ -131,6 +146,38 @@ TEXT: dict[str, tuple[str, str]] = {
     "project_area": ("Diện tích dự án", "Project area"),
     "annual_overlap": ("Phần thửa đất trong dự án", "Part of the parcel in it"),
     "annual_decision": ("Quyết định", "Decision"),
+    # Error pages and the API errors a page shows (web/errors.py, gp/panel.js).
+    "error_title": ("Lỗi {status}", "Error {status}"),
+    "error_not_found": ("Không tìm thấy", "Not found"),
+    "error_failed": ("Không thực hiện được", "Could not be done"),
+    "error_back_home": ("Về trang chủ", "Back to the home page"),
+    "error_400": ("Yêu cầu không hợp lệ. Vui lòng kiểm tra lại thông tin đã nhập.",
+                  "The request is not valid. Please check what was entered."),
+    "error_403": ("Bạn không có quyền xem trang này.",
+                  "You are not allowed to see this page."),
+    "error_404": ("Không tìm thấy trang hoặc dữ liệu được yêu cầu. Vui lòng kiểm tra lại "
+                  "địa chỉ.",
+                  "The page or data asked for does not exist. Please check the address."),
+    "error_405": ("Trang này không nhận yêu cầu theo cách vừa gửi.",
+                  "This page does not accept the request as it was sent."),
+    "error_409": ("Không thực hiện được yêu cầu với dữ liệu hiện có.",
+                  "The request cannot be done with the data as it is."),
+    "error_413": ("Dữ liệu gửi lên quá lớn.", "What was sent is too large."),
+    "error_429": ("Có quá nhiều yêu cầu trong thời gian ngắn. Vui lòng thử lại sau ít phút.",
+                  "Too many requests in a short time. Please try again in a few minutes."),
+    "error_500": ("Hệ thống gặp sự cố. Vui lòng thử lại sau.",
+                  "Something went wrong on the server. Please try again later."),
+    "error_503": ("Hệ thống tạm thời không phục vụ được. Vui lòng thử lại sau.",
+                  "The service is unavailable for now. Please try again later."),
+    # Leaflet's own controls (zoom buttons, the layer switcher, a popup's close button),
+    # titled in the page's language (gp/core.js, compare.js).
+    "zoom_in": ("Phóng to", "Zoom in"),
+    "zoom_out": ("Thu nhỏ", "Zoom out"),
+    "map_layers": ("Lớp bản đồ", "Layers"),
+    "leaflet_title": ("Thư viện JavaScript cho bản đồ tương tác",
+                      "A JavaScript library for interactive maps"),
+    "error_generic": ("Vui lòng kiểm tra lại thông tin đã nhập rồi thử lại.",
+                      "Please check what was entered and try again."),
     "disclaimer": ("Phiếu này chỉ có giá trị tham khảo, lập từ dữ liệu đã công bố trên cổng "
                    "thông tin; không thay thế văn bản cung cấp thông tin quy hoạch của cơ quan "
                    "có thẩm quyền.",
@@ -156,10 +203,29 @@ def tr(key: str) -> str:
     return en if current_lang() == "en" else vi
 
 
+def mark_public() -> None:
+    """Treat this request's page as a resident's page (the error pages call it): no
+    English twin, whichever blueprint the failed request was for."""
+    g.public_page = True
+
+
+def is_public_page() -> bool:
+    """Whether the page being rendered is a resident's (`PUBLIC_BLUEPRINTS`, an error
+    page): those are in the page's language only (module doc)."""
+    if not has_request_context():
+        return False
+    return bool(getattr(g, "public_page", False)) or request.blueprint in PUBLIC_BLUEPRINTS
+
+
 def tr2(key: str) -> Markup:
-    """The string in the page's language, then its twin in small type."""
+    """The string in the page's language, then, on staff pages, its twin in small type.
+
+    On residents' pages (`is_public_page`) the twin is left out: a Vietnamese page shows
+    no English, and the toggle gives the English page."""
     vi, en = TEXT[key]
     first, second = (en, vi) if current_lang() == "en" else (vi, en)
+    if is_public_page():
+        return Markup("{}").format(first)
     return Markup('{} <small class="alt" lang="{}">{}</small>').format(
         first, "vi" if current_lang() == "en" else "en", second)
 
@@ -168,6 +234,34 @@ def js_strings() -> dict[str, list[str]]:
     """Strings for the page's JS: [in the page language, in the other one]."""
     en = current_lang() == "en"
     return {k: ([e, v] if en else [v, e]) for k, (v, e) in TEXT.items()}
+
+
+def _lang_or_vi() -> str:
+    try:
+        return current_lang()
+    except RuntimeError:  # outside a request
+        return "vi"
+
+
+def _num(value: Any, decimals: int = 0) -> str:
+    """Jinja ``num``: ``1234.5|num(1)`` → ``1.234,5`` in Vietnamese, ``1,234.5`` in English."""
+    return formats.number(value, decimals, _lang_or_vi())
+
+
+def _area(value: Any, decimals: int = 1) -> str:
+    """Jinja ``area``: ``115.2|area`` → ``115,2 m²``."""
+    return formats.area_m2(value, _lang_or_vi(), decimals)
+
+
+def _share(value: Any, decimals: int = 1) -> str:
+    """Jinja ``share``: a fraction of one, ``0.125|share`` → ``12,5 %``."""
+    return formats.share(value, _lang_or_vi(), decimals)
+
+
+def _day(value: Any) -> str:
+    """Jinja ``day``: an ISO date or datetime (text or object) → ``15/03/2024`` (``15 Mar
+    2024`` in English); text that is no date comes back unchanged."""
+    return formats.date(value, _lang_or_vi())
 
 
 def _inject():
@@ -197,3 +291,5 @@ def init_app(app: Flask) -> None:
     """Make ``tr``/``tr2``/``lang`` available to every template and keep the cookie."""
     app.context_processor(_inject)
     app.after_request(_remember_lang)
+    # One place for the number and date formats of every template (module doc).
+    app.jinja_env.filters.update(num=_num, area=_area, share=_share, day=_day)

@@ -32,6 +32,7 @@ from gisportal.outputs.tiles.build import ZOOMS
 from gisportal.services.workflow import WorkflowStatus, district_statuses
 from gisportal.store import Store
 from gisportal.store.derived import derived
+from gisportal.web.i18n import TEXT
 
 __all__ = ["composition", "MapParts", "province_map", "district_map", "land_use_table",
            "text"]
@@ -55,6 +56,92 @@ PLUGIN_ASSETS: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]]]] = 
     "vectorgrid": ([("vectorGrid",
                      f"{STATIC}/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js")], []),
 }
+
+
+#: The map controls' own words, per page language: the plugins' titles, Leaflet's zoom
+#: buttons and attribution title, leaflet-measure's texts. leaflet-measure has no
+#: Vietnamese among its built-in locales and no way to add one (its i18n object is
+#: private to its bundle), so its units are given their symbols here (``units``) with
+#: the Vietnamese separators (``decPoint``, ``thousandsSep``), and gp/core.js
+#: (``GP.localizeMap``) rewrites its English phrases as the control draws them.
+#: Words of Leaflet's own controls, from the UI strings (compare.js uses them too).
+CONTROL_KEYS = ("zoom_in", "zoom_out", "leaflet_title", "map_layers", "close")
+CONTROL_WORDS: dict[str, dict[str, Any]] = {
+    "vi": {
+        "fullscreen": "Toàn màn hình", "fullscreen_exit": "Thoát chế độ toàn màn hình",
+        "locate": {"title": "Vị trí của tôi", "metersUnit": "mét", "feetUnit": "foot",
+                   "popup": "Bạn đang ở trong phạm vi {distance} {unit} quanh điểm này",
+                   "outsideMapBoundsMsg": "Vị trí của bạn nằm ngoài phạm vi bản đồ"},
+        "locate_error": "Không xác định được vị trí của bạn",
+        **{k: TEXT[k][0] for k in CONTROL_KEYS},
+        "dec_point": ",", "thousands_sep": ".",
+        # leaflet-measure's English (its "en" locale) → Vietnamese, longest first.
+        "phrases": {
+            "Start creating a measurement by adding points to the map":
+                "Nhấn lên bản đồ để thêm các điểm cần đo",
+            "Measure distances and areas": "Đo khoảng cách và diện tích",
+            "Create a new measurement": "Bắt đầu đo",
+            "Center on this location": "Đưa vị trí này vào giữa bản đồ",
+            "Center on this area": "Đưa vùng này vào giữa bản đồ",
+            "Center on this line": "Đưa đường này vào giữa bản đồ",
+            "Finish measurement": "Kết thúc đo",
+            "Linear measurement": "Đo chiều dài",
+            "Area measurement": "Đo diện tích",
+            "Point location": "Vị trí điểm",
+            "Path distance": "Chiều dài",
+            "Last point": "Điểm cuối",
+            "Perimeter": "chu vi",
+            "Measure": "Đo",
+            "Cancel": "Hủy",
+            "Delete": "Xóa",
+            "Area": "Diện tích",
+        },
+    },
+    "en": {
+        "fullscreen": "Full screen", "fullscreen_exit": "Exit full screen",
+        "locate": {"title": "Show my location"},
+        "locate_error": "Your location could not be found",
+        **{k: TEXT[k][1] for k in CONTROL_KEYS},
+        "dec_point": ".", "thousands_sep": ",",
+        "phrases": {},
+    },
+}
+
+#: leaflet-measure's units by their symbols, in every language (its "Meters", "Sq
+#: Meters" are English words; a symbol is read the same in both).
+MEASURE_UNITS: dict[str, dict[str, Any]] = {
+    "meters": {"factor": 1, "display": "m", "decimals": 1},
+    "kilometers": {"factor": 0.001, "display": "km", "decimals": 2},
+    "sqmeters": {"factor": 1, "display": "m²", "decimals": 1},
+    "hectares": {"factor": 0.0001, "display": "ha", "decimals": 2},
+}
+
+
+class LocalizedControls(folium.MacroElement):
+    """Hands the map (and its measure and locate controls, if any) to ``GP.localizeMap``
+    with the page language's `CONTROL_WORDS`: Leaflet's zoom titles and attribution
+    title, the scale in metres only, leaflet-measure's phrases, the locate control's
+    error (the browser's own message is English: "User denied Geolocation"). Added
+    last, after the controls."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            if (window.GP && GP.localizeMap) {
+                GP.localizeMap({{ this._parent.get_name() }}, {{ this.words|tojson }},
+                               {{ this.measure or "null" }}, {{ this.locate or "null" }});
+            }
+        {% endmacro %}
+        """)
+
+    def __init__(self, lang: str, *, measure: str | None = None, locate: str | None = None):
+        super().__init__()
+        self._name = "LocalizedControls"
+        words = CONTROL_WORDS.get(lang, CONTROL_WORDS["vi"])
+        self.words = {k: words[k] for k in (*CONTROL_KEYS, "locate_error", "phrases")}
+        #: JS names of the measure and locate controls (folium's variables), if any
+        self.measure = measure
+        self.locate = locate
 
 
 def _local(element, key: str):
@@ -238,6 +325,7 @@ def province_map(store: Store, lang: str = "vi", *,
     if bounds:
         lats, lons = zip(*bounds, strict=True)
         fit = [[min(lats) - 0.05, min(lons) - 0.05], [max(lats) + 0.05, max(lons) + 0.05]]
+    LocalizedControls(lang).add_to(m)
     spec = comp.get("units", {})
     config = {"page": "province", "province": prov.get("name"), "bounds": fit,
               "units": drawn, "units_url": f"/api/units?lang={lang}" if drawn else None,
@@ -577,22 +665,32 @@ def district_map(store: Store, code: str, lang: str = "vi") -> MapParts:
             options=_layer_options(spec, kind), overlay=True, show=bool(spec.get("show", True)))
         _local(layer, "vectorgrid").add_to(m)
         layer_names[spec["id"]] = layer.get_name()
+    # The controls speak the page's language only (CONTROL_WORDS): a resident's page
+    # in Vietnamese shows no English, the toggle gives the English page.
+    words = CONTROL_WORDS.get(lang, CONTROL_WORDS["vi"])
     if controls.get("fullscreen"):
-        _local(plugins.Fullscreen(position="topleft",
-                                  title="Toàn màn hình / Full screen",
-                                  title_cancel="Thoát toàn màn hình / Exit full screen"),
+        _local(plugins.Fullscreen(position="topleft", title=words["fullscreen"],
+                                  title_cancel=words["fullscreen_exit"]),
                "fullscreen").add_to(m)
+    locate = None
     if controls.get("locate"):
-        _local(plugins.LocateControl(
+        locate = plugins.LocateControl(
             position="topleft", icon="gp-icon-locate", iconLoading="gp-icon-locate gp-spin",
-            strings={"title": "Vị trí của tôi / Show my location"}), "locate").add_to(m)
+            strings=words["locate"])
+        _local(locate, "locate").add_to(m)
+    measure = None
     if controls.get("measure"):
-        _local(plugins.MeasureControl(position="topleft", primary_length_unit="meters",
-                                      secondary_length_unit="kilometers",
-                                      primary_area_unit="sqmeters",
-                                      secondary_area_unit="hectares"), "measure").add_to(m)
+        measure = plugins.MeasureControl(position="topleft", primary_length_unit="meters",
+                                         secondary_length_unit="kilometers",
+                                         primary_area_unit="sqmeters",
+                                         secondary_area_unit="hectares",
+                                         units=MEASURE_UNITS, decPoint=words["dec_point"],
+                                         thousandsSep=words["thousands_sep"])
+        _local(measure, "measure").add_to(m)
     if controls.get("layers", True):
         ExposedLayerControl(collapsed=False, position="topright").add_to(m)
+    LocalizedControls(lang, measure=measure.get_name() if measure is not None else None,
+                      locate=locate.get_name() if locate is not None else None).add_to(m)
     bounds = None
     for kind in ("boundary", "plan", "parcels"):
         v = published.get(kind)

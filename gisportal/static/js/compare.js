@@ -26,6 +26,39 @@
                                 {minimumFractionDigits: 1, maximumFractionDigits: 1});
   }
 
+  /* An API error's sentence in the page's language, without the [where] tag meant
+   * for staff: message_vi on a Vietnamese page (a generic Vietnamese sentence when
+   * the error has none), never the English message. */
+  function errorText(err) {
+    var msg = err ? (lang === "en" ? (err.message_en || err.message) : err.message_vi) : null;
+    return msg || s("error_generic");
+  }
+
+  /* Leaflet's zoom buttons, attribution and popups' close button are titled in
+   * English ("Zoom in", "Close popup"): the page's language; the scale in metres only (feet and miles are no Vietnamese
+   * measure). */
+  function localizeZoom(map) {
+    if (!map) { return; }
+    var zc = map.zoomControl;
+    if (zc && zc._zoomInButton) {
+      [[zc._zoomInButton, "zoom_in"], [zc._zoomOutButton, "zoom_out"]].forEach(function (b) {
+        b[0].title = s(b[1]);
+        b[0].setAttribute("aria-label", s(b[1]));
+      });
+    }
+    if (map.attributionControl) {
+      var a = document.createElement("a");
+      a.href = "https://leafletjs.com"; a.title = s("leaflet_title"); a.textContent = "Leaflet";
+      map.attributionControl.setPrefix(a.outerHTML);
+    }
+    var lines = map.getContainer().querySelectorAll(".leaflet-control-scale-line");
+    if (lines.length > 1) { lines[lines.length - 1].remove(); }
+    map.on("popupopen", function (e) {
+      var close = e.popup.getElement().querySelector(".leaflet-popup-close-button");
+      if (close) { close.title = s("close"); close.setAttribute("aria-label", s("close")); }
+    });
+  }
+
   function keyText(key) {
     if (!key) { return "—"; }
     var parts = [];
@@ -95,6 +128,7 @@
     lang = doc.lang;
     var map = window[cfg.map];
     window.gpCompare = {map: map, loads: 0, shown: 0};
+    localizeZoom(map);
     if (!map || !cfg.api) { window.gpCompare.ready = true; return; }
     var group = L.featureGroup().addTo(map);
     window.gpCompare.layer = group;
@@ -114,7 +148,7 @@
       fetch(url, {headers: {Accept: "application/json"}})
         .then(function (r) {
           return r.json().then(function (data) {
-            if (!r.ok) { throw new Error(data.error ? data.error.message : r.status); }
+            if (!r.ok) { var e = new Error(String(r.status)); e.gpText = errorText(data.error); throw e; }
             return data;
           });
         })
@@ -132,7 +166,8 @@
           window.gpCompare.ready = true;
         })
         .catch(function (err) {
-          if (note) { note.textContent = s("cmp_load_error") + ": " + err.message; }
+          // Only our own sentence: a browser's ("Failed to fetch") is English.
+          if (note) { note.textContent = s("cmp_load_error") + ": " + ((err && err.gpText) || s("error_generic")); }
           window.gpCompare.ready = true;
         });
     }

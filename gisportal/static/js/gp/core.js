@@ -22,11 +22,15 @@
     return e;
   }
 
-  /* A label in the page language with its twin in small type. */
+  /* A label in the page language. Residents' pages are in one language: no English
+   * twin on a Vietnamese page (the toggle gives the English page), so t2 is only for
+   * a page that asks for the twin (CFG.twins). */
   function label(key) {
     var span = el("span", "lbl", t(key));
-    span.appendChild(document.createTextNode(" "));
-    span.appendChild(el("small", "alt", t2(key)));
+    if (CFG.twins) {
+      span.appendChild(document.createTextNode(" "));
+      span.appendChild(el("small", "alt", t2(key)));
+    }
     return span;
   }
 
@@ -43,17 +47,62 @@
     return c ? LU[c][0] : UNKNOWN;
   }
 
-  function fmtArea(v) {
-    if (v === null || v === undefined || v === "") { return "—"; }
-    var n = Number(v);
-    return (isNaN(n) ? String(v) : n.toLocaleString(CFG.lang === "en" ? "en-GB" : "vi-VN",
-      {maximumFractionDigits: 1})) + " m²";
+  /* Numbers as gisportal.base.formats writes them, so the panel says what the parcel
+   * sheet says: Vietnamese groups thousands with a dot and writes the decimal comma
+   * (1.234,5), English the reverse; `decimals` digits always, rounded half up on the
+   * value as written (2.675 → 2,68), as a surveyor rounds; missing values are "—". */
+  var MISSING = "—";
+  function missing(v) {
+    return v === null || v === undefined || v === "" || (typeof v === "number" && isNaN(v));
+  }
+  function fmtNumber(v, decimals, grouping) {
+    if (missing(v)) { return MISSING; }
+    var n = Number(v), d = decimals || 0;
+    if (!isFinite(n)) { return String(v); }
+    var neg = n < 0, a = Math.abs(n);
+    // "2.675e2" is 267.5 exactly: rounding the decimal text, not the binary float.
+    var r = Math.round(Number(a + "e" + d));
+    var txt = isFinite(r) ? (Number(r + "e-" + d)).toFixed(d) : a.toFixed(d);
+    var parts = txt.split("."), whole = parts[0], frac = parts[1] || "";
+    var en = CFG.lang === "en";
+    if (grouping !== false) {
+      whole = whole.replace(/\B(?=(\d{3})+(?!\d))/g, en ? "," : ".");
+    }
+    var out = whole + (frac ? (en ? "." : ",") + frac : "");
+    return (neg && /[1-9]/.test(out) ? "-" : "") + out;
   }
 
+  function fmtArea(v) {
+    return missing(v) ? MISSING : fmtNumber(v, 1) + " m²";
+  }
+
+  /* A fraction of one as a percentage: 0.125 → "12,5 %" (Vietnamese writes a space
+   * before the sign), "12.5%" in English. */
   function fmtShare(v) {
-    var n = Number(v);
-    return isNaN(n) ? "" : (n * 100).toLocaleString(CFG.lang === "en" ? "en-GB" : "vi-VN",
-      {maximumFractionDigits: 1}) + " %";
+    if (missing(v) || isNaN(Number(v))) { return MISSING; }
+    var txt = fmtNumber(Number(v) * 100, 1);
+    return CFG.lang === "en" ? txt + "%" : txt + " %";
+  }
+
+  /* An ISO date (2024-03-15, or a timestamp) → "15/03/2024"; English spells the month
+   * ("15 Mar 2024"); text that is no ISO date is shown as it is. */
+  var MONTHS_EN = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
+                   "Nov", "Dec"];
+  function fmtDate(v) {
+    if (missing(v)) { return MISSING; }
+    var m = /^(\d{4})-(\d{2})-(\d{2})/.exec(String(v).trim());
+    if (!m) { return String(v); }
+    if (CFG.lang === "en") { return Number(m[3]) + " " + MONTHS_EN[Number(m[2]) - 1] + " " + m[1]; }
+    return m[3] + "/" + m[2] + "/" + m[1];
+  }
+
+  /* An API error's sentence in the page's language, without the [where] tag meant for
+   * staff: message_vi on a Vietnamese page (a generic Vietnamese sentence when the
+   * error has none), never the English message. */
+  function errorText(err) {
+    if (!err) { return t("error_generic"); }
+    var msg = CFG.lang === "en" ? (err.message_en || err.message) : err.message_vi;
+    return msg || t("error_generic");
   }
 
   function row(dl, key, value) {
@@ -81,10 +130,87 @@
     return names.join(" + ") || fallback || "";
   }
 
+  /* The map's controls in the page's language (words from gisportal.web.maps
+   * CONTROL_WORDS): Leaflet's zoom buttons, layer switcher, popups' close button and
+   * attribution title, the scale in metres only (feet and miles are no Vietnamese
+   * measure), the locate control's error, and
+   * leaflet-measure, which has no Vietnamese locale: its English phrases are rewritten
+   * in the text and titles it draws, in the control and in its result popups, as it
+   * draws them (its numbers already have the page's separators: maps.py). */
+  /* Title (and name to a screen reader) every element of `box` matching `selector`. */
+  function titleAll(box, selector, text) {
+    if (!box || !text) { return; }
+    Array.prototype.forEach.call(box.querySelectorAll(selector), function (e) {
+      e.title = text; e.setAttribute("aria-label", text);
+    });
+  }
+
+  function localizeMap(map, words, measure, locate) {
+    if (!map || !words) { return; }
+    var zc = map.zoomControl;
+    if (zc && zc._zoomInButton && words.zoom_in) {
+      [[zc._zoomInButton, words.zoom_in], [zc._zoomOutButton, words.zoom_out]].forEach(function (b) {
+        b[0].title = b[1]; b[0].setAttribute("aria-label", b[1]);
+      });
+    }
+    if (map.attributionControl && words.leaflet_title) {
+      var a = el("a", null, "Leaflet");
+      a.href = "https://leafletjs.com"; a.title = words.leaflet_title;
+      map.attributionControl.setPrefix(a.outerHTML);
+    }
+    var lines = map.getContainer().querySelectorAll(".leaflet-control-scale-line");
+    if (lines.length > 1) { lines[lines.length - 1].remove(); }
+    titleAll(map.getContainer(), ".leaflet-control-layers-toggle", words.map_layers);
+    map.on("popupopen", function (e) {
+      titleAll(e.popup.getElement(), ".leaflet-popup-close-button", words.close);
+    });
+    if (locate && locate.options && words.locate_error) {
+      locate.options.onLocationError = function () { window.alert(words.locate_error); };
+    }
+    var phrases = words.phrases || {};
+    var english = Object.keys(phrases).sort(function (x, y) { return y.length - x.length; });
+    if (!measure || !english.length || !window.MutationObserver) { return; }
+    var pattern = new RegExp("\\b(" + english.map(function (w) {
+      return w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    }).join("|") + ")\\b", "g");
+    function say(text) {
+      return text.replace(pattern, function (w) { return phrases[w]; });
+    }
+    function walk(node) {
+      if (node.nodeType === 3) {
+        var t2 = say(node.nodeValue);
+        if (t2 !== node.nodeValue) { node.nodeValue = t2; }
+        return;
+      }
+      if (node.nodeType !== 1) { return; }
+      ["title", "aria-label"].forEach(function (name) {
+        var v = node.getAttribute(name);
+        if (v && say(v) !== v) { node.setAttribute(name, say(v)); }
+      });
+      for (var c = node.firstChild; c; c = c.nextSibling) { walk(c); }
+    }
+    /* Rewrites `box` (or, with `selector`, the parts of it that match) now and after
+     * every change; the observer's own rewrites are skipped. */
+    function watch(box, selector) {
+      if (!box) { return; }
+      var obs;
+      function run() {
+        if (selector) { Array.prototype.forEach.call(box.querySelectorAll(selector), walk); } else { walk(box); }
+        if (obs) { obs.takeRecords(); }
+      }
+      obs = new MutationObserver(run);
+      obs.observe(box, {childList: true, subtree: true, characterData: true,
+                        attributes: true, attributeFilter: ["title"]});
+      run();
+    }
+    watch(measure.getContainer ? measure.getContainer() : measure._container, null);
+    watch(map.getPane("popupPane"), ".leaflet-measure-resultpopup");
+  }
 
   window.GP = {
     config: CFG, UNKNOWN: UNKNOWN, t: t, t2: t2, el: el, label: label,
     primaryCode: primaryCode, colorOf: colorOf, fmtArea: fmtArea, fmtShare: fmtShare,
+    fmtNumber: fmtNumber, fmtDate: fmtDate, errorText: errorText, localizeMap: localizeMap,
     row: row, chip: chip, luName: luName,
     /* The district page's shared state: the map, the look-up marker, the selected
      * parcel's key and the answer panel. */

@@ -117,7 +117,7 @@
     var dp = el("p", "gp-decision");
     if (plan.decision) {
       var txt = String(plan.decision);
-      if (plan.date) { txt += " — " + t("dated") + " " + plan.date; }
+      if (plan.date) { txt += " — " + t("dated") + " " + GP.fmtDate(plan.date); }
       if (plan.authority) { txt += " — " + plan.authority; }
       dp.textContent = txt;
     } else {
@@ -172,11 +172,11 @@
   }
 
   /* An API error's own sentence in the page's language, without the [where] tag that
-   * is meant for staff: a Vietnamese page never shows the English one. */
+   * is meant for staff (GP.errorText): a Vietnamese page never shows the English one,
+   * and an error without a Vietnamese sentence gets a generic Vietnamese one. */
   function showErrorDetail(err) {
     if (!err) { return; }
-    var msg = CFG.lang === "en" ? (err.message_en || err.message) : err.message_vi;
-    if (msg) { st.result.appendChild(el("p", "gp-error-detail", msg)); }
+    st.result.appendChild(el("p", "gp-error-detail", GP.errorText(err)));
   }
 
   /* Where an answer lies when it is not this page's district: a sentence and a link
