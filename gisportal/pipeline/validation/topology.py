@@ -77,7 +77,10 @@ from gisportal.pipeline.normalise import NormalisedLayer, feature_keys
 from gisportal.pipeline.validation.context import ValidationContext
 
 __all__ = ["TOPOLOGY_CHECKS", "TOPOLOGY_KINDS", "TOPOLOGY_THRESHOLDS", "check_topology",
-           "check_overlaps", "check_gaps", "check_outside_district", "check_coverage_edges"]
+           "check_overlaps", "check_gaps", "check_outside_district", "check_coverage_edges",
+           # the coverage machinery the zoning checks use for planned lots
+           "TopologyLayer", "findings_geojson", "inscribed_widths", "interior_holes",
+           "overlap_findings"]
 
 #: Layer kinds that are coverages; boundary layers are not checked here.
 TOPOLOGY_KINDS = ("parcels", "plan")
@@ -264,7 +267,7 @@ def _polygon_parts(geom: Any) -> np.ndarray:
     return parts[shapely.get_type_id(parts) == 3]
 
 
-def _holes(geom: Any) -> np.ndarray:
+def interior_holes(geom: Any) -> np.ndarray:
     """The interior rings of ``geom``'s polygons, as polygons."""
     polys = _polygon_parts(geom)
     if len(polys) == 0:
@@ -289,7 +292,7 @@ def _simplified(geom: Any) -> Any:
     return out
 
 
-def _geojson(geoms: Sequence[Any]) -> list[dict | None]:
+def findings_geojson(geoms: Sequence[Any]) -> list[dict | None]:
     """Store-CRS geometries → GeoJSON dicts in WGS 84 (lon, lat), 7 decimals (~1 cm)."""
     if len(geoms) == 0:
         return []
@@ -313,7 +316,7 @@ def _key_label(key: dict) -> str:
 
 # --------------------------------------------------------------------------- analysis
 
-class _Layer:
+class TopologyLayer:
     """The polygonal features of one layer, prepared once for every topology rule.
 
     Indices here are positions in ``geoms`` (the usable features); ``pos`` maps them to
@@ -443,7 +446,7 @@ class _Layer:
         if len(rows) == 0:
             return []
         keys = feature_keys(self.norm.frame, self.norm.model, self.pos[rows])
-        locs = _geojson(locations)
+        locs = findings_geojson(locations)
         return [Finding(rule, row=int(self.src_row[r]), key=k, location=loc, params=p,
                         severity=severity)
                 for r, k, loc, p in zip(rows, keys, locs, params, strict=True)]
@@ -451,7 +454,7 @@ class _Layer:
 
 # --------------------------------------------------------------------------- rules
 
-def _overlaps(layer: _Layer) -> tuple[list[Finding], list[Any]]:
+def overlap_findings(layer: TopologyLayer) -> tuple[list[Finding], list[Any]]:
     """TOPO-OVERLAP, GEOM-DUPLICATE and TOPO-OVERLAP-MINOR; also the regions shown."""
     p = layer.pairs
     if len(p["a"]) == 0:
@@ -504,7 +507,7 @@ class _NotNoded(Exception):
         self.share, self.flagged = share, flagged
 
 
-def _narrow_gaps(layer: _Layer) -> np.ndarray:
+def _narrow_gaps(layer: TopologyLayer) -> np.ndarray:
     """Enclosed empty slivers between parcels, narrower than ``gap_width_m``.
 
     Every parcel along such a sliver has an edge flagged by the coverage validation
@@ -529,7 +532,7 @@ def _narrow_gaps(layer: _Layer) -> np.ndarray:
     near = np.unique(tree.query(g[layer.flagged], predicate="dwithin", distance=width)[1])
     if len(near) > GAP_SEARCH_MAX:
         raise _NotNoded(len(layer.flagged) / len(g), layer.flagged)
-    holes = _holes(shapely.union_all(g[near]))
+    holes = interior_holes(shapely.union_all(g[near]))
     if len(holes) == 0:
         return holes
     h, f = tree.query(holes, predicate="intersects")
@@ -548,7 +551,7 @@ def _narrow_gaps(layer: _Layer) -> np.ndarray:
     return parts[shapely.is_empty(shapely.buffer(parts, -width / 2, quad_segs=4))]
 
 
-def _widths(polys: np.ndarray, precision: float) -> np.ndarray:
+def inscribed_widths(polys: np.ndarray, precision: float) -> np.ndarray:
     """Width of each polygon: the diameter of its largest inscribed circle, ± precision.
 
     Bisection on the inward offset (a polygon is narrower than 2d exactly when its
@@ -566,7 +569,7 @@ def _widths(polys: np.ndarray, precision: float) -> np.ndarray:
     return lo + hi
 
 
-def _plan_gaps(layer: _Layer) -> np.ndarray:
+def _plan_gaps(layer: TopologyLayer) -> np.ndarray:
     """Pieces of the district (or holes of the zones' union) that no zone covers."""
     g = layer.geoms
     union = None
@@ -581,11 +584,11 @@ def _plan_gaps(layer: _Layer) -> np.ndarray:
     if boundary is not None and not shapely.is_empty(boundary):
         gaps = _polygon_parts(shapely.difference(boundary, union))
     else:
-        gaps = _holes(union)
+        gaps = interior_holes(union)
     return gaps[shapely.area(gaps) > layer.threshold("gap_tolerance_m2")]
 
 
-def _gaps(layer: _Layer) -> tuple[list[Finding], list[Any]]:
+def _gaps(layer: TopologyLayer) -> tuple[list[Finding], list[Any]]:
     """TOPO-GAP (error for plan zones, warning for parcel slivers)."""
     if layer.kind == "plan":
         gaps, severity = _plan_gaps(layer), None
@@ -600,9 +603,9 @@ def _gaps(layer: _Layer) -> tuple[list[Finding], list[Any]]:
     if len(gaps) == 0:
         return [], []
     gaps = gaps[np.lexsort((shapely.bounds(gaps)[:, 0], -shapely.area(gaps)))]
-    width = _widths(gaps, WIDTH_PRECISION_M)
+    width = inscribed_widths(gaps, WIDTH_PRECISION_M)
     rows = layer.bordering(gaps)
-    locs = _geojson(list(gaps))
+    locs = findings_geojson(list(gaps))
     out = [Finding("TOPO-GAP", severity=severity, location=loc, params={
         "area_m2": round(float(shapely.area(gap)), 2), "width_m": round(float(w), 2),
         "rows": ", ".join(map(str, r[:20])) + (" …" if len(r) > 20 else ""),
@@ -611,7 +614,7 @@ def _gaps(layer: _Layer) -> tuple[list[Finding], list[Any]]:
     return out, list(gaps)
 
 
-def _outside(layer: _Layer) -> list[Finding]:
+def _outside(layer: TopologyLayer) -> list[Finding]:
     """TOPO-OUTSIDE-DISTRICT: the part of each feature beyond the district outline."""
     boundary = layer.ctx.district_boundary
     if boundary is None or shapely.is_empty(boundary):
@@ -634,7 +637,7 @@ def _outside(layer: _Layer) -> list[Finding]:
                           [_polygonal(x) for x in outside[bad]])
 
 
-def _coverage_edges_findings(layer: _Layer, shown: list[Any]) -> list[Finding]:
+def _coverage_edges_findings(layer: TopologyLayer, shown: list[Any]) -> list[Finding]:
     """TOPO-COVERAGE-EDGE for plan zones: unmatched edges no other finding explains.
 
     An overlap or a gap usually leaves the edges running into it unmatched as well (a
@@ -664,11 +667,11 @@ def _coverage_edges_findings(layer: _Layer, shown: list[Any]) -> list[Finding]:
 
 # --------------------------------------------------------------------------- checks
 
-def _layer(norm: NormalisedLayer, ctx: ValidationContext) -> _Layer | None:
+def _layer(norm: NormalisedLayer, ctx: ValidationContext) -> TopologyLayer | None:
     """The prepared layer, or None when there is nothing to check (kind, no polygons)."""
     if norm.model.kind not in TOPOLOGY_KINDS:
         return None
-    layer = _Layer(norm, ctx)
+    layer = TopologyLayer(norm, ctx)
     return layer if len(layer.geoms) else None
 
 
@@ -697,9 +700,9 @@ def check_topology(norm: NormalisedLayer, ctx: ValidationContext) -> list[Findin
     layer = _layer(norm, ctx)
     if layer is None:
         return []
-    overlap_findings, overlap_regions = _overlaps(layer)
+    overlaps, overlap_regions = overlap_findings(layer)
     gap_findings, gap_regions = _gaps(layer)
-    return (overlap_findings + gap_findings + _outside(layer)
+    return (overlaps + gap_findings + _outside(layer)
             + _coverage_edges_findings(layer, overlap_regions + gap_regions))
 
 
@@ -710,7 +713,7 @@ def check_overlaps(norm: NormalisedLayer, ctx: ValidationContext) -> list[Findin
     checks repeats the shared work, the engine uses :func:`check_topology`.
     """
     layer = _layer(norm, ctx)
-    return _overlaps(layer)[0] if layer else []
+    return overlap_findings(layer)[0] if layer else []
 
 
 def check_gaps(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
@@ -730,7 +733,7 @@ def check_coverage_edges(norm: NormalisedLayer, ctx: ValidationContext) -> list[
     layer = _layer(norm, ctx)
     if layer is None:
         return []
-    shown = _overlaps(layer)[1] + _gaps(layer)[1]
+    shown = overlap_findings(layer)[1] + _gaps(layer)[1]
     return _coverage_edges_findings(layer, shown)
 
 

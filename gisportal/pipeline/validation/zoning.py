@@ -43,7 +43,13 @@ from gisportal.pipeline.validation.context import ValidationContext
 # finds overlap candidates, the STRtree, gap widths, GeoJSON locations): the same rules
 # (TOPO-OVERLAP, GEOM-DUPLICATE, TOPO-GAP) are found the same way for lots as for plan
 # zones. Its ``check_topology`` runs for parcels and plan zones only (TOPOLOGY_KINDS).
-from gisportal.pipeline.validation.topology import _geojson, _holes, _Layer, _overlaps, _widths
+from gisportal.pipeline.validation.topology import (
+    TopologyLayer,
+    findings_geojson,
+    inscribed_widths,
+    interior_holes,
+    overlap_findings,
+)
 from gisportal.pipeline.values import parse_column, vocabulary_known
 
 __all__ = ["ZONING_CHECKS", "ZONING_KINDS", "LOTS", "RED_LINES", "check_zoning", "check_lots",
@@ -223,7 +229,7 @@ def check_indicators(norm: NormalisedLayer) -> list[Finding]:
     return out
 
 
-def _union(layer: _Layer) -> BaseGeometry:
+def _union(layer: TopologyLayer) -> BaseGeometry:
     """The lots' union: GEOS's coverage union when no edge is unmatched (exact, fast)."""
     if len(layer.flagged) == 0:
         try:
@@ -233,14 +239,14 @@ def _union(layer: _Layer) -> BaseGeometry:
     return shapely.union_all(layer.geoms)
 
 
-def _gap_findings(layer: _Layer, gaps: np.ndarray) -> list[Finding]:
+def _gap_findings(layer: TopologyLayer, gaps: np.ndarray) -> list[Finding]:
     """TOPO-GAP (error) for each gap, largest first, naming the lots along it."""
     if len(gaps) == 0:
         return []
     gaps = gaps[np.lexsort((shapely.bounds(gaps)[:, 0], -shapely.area(gaps)))]
-    widths = _widths(gaps, 0.005)
+    widths = inscribed_widths(gaps, 0.005)
     rows = layer.bordering(gaps)
-    locs = _geojson(list(gaps))
+    locs = findings_geojson(list(gaps))
     return [Finding("TOPO-GAP", severity="error", location=loc, params={
         "area_m2": round(float(shapely.area(g)), 2), "width_m": round(float(w), 2),
         "rows": ", ".join(map(str, r[:20])) + (" …" if len(r) > 20 else ""),
@@ -269,11 +275,11 @@ def check_lot_topology(norm: NormalisedLayer,
         Overlaps and duplicates (lower source row), gaps (largest first), then lots
         outside the project area.
     """
-    layer = _Layer(norm, ValidationContext())
+    layer = TopologyLayer(norm, ValidationContext())
     if len(layer.geoms) == 0:
         return []
     m = norm.model
-    out, _ = _overlaps(layer)
+    out, _ = overlap_findings(layer)
     tol = m.threshold("gap_tolerance_m2")
     union = _union(layer)
     if project_area is not None and not shapely.is_empty(project_area):
@@ -283,7 +289,7 @@ def check_lot_topology(norm: NormalisedLayer,
         out += _gap_findings(layer, pieces[shapely.area(pieces) > tol])
         out += _lots_outside(layer, area)
         return out
-    holes = _holes(union)
+    holes = interior_holes(union)
     if len(holes) == 0:
         return out
     area = shapely.area(holes)
@@ -292,14 +298,14 @@ def check_lot_topology(norm: NormalisedLayer,
     left = holes[area > limit]
     if len(left):
         sizes = shapely.area(left)
-        out.append(Finding("ZONING-HOLE-LEFT-OUT", location=_geojson(
+        out.append(Finding("ZONING-HOLE-LEFT-OUT", location=findings_geojson(
             [shapely.multipolygons(list(left))])[0], params={
             "count": int(len(left)), "min_m2": _fmt(limit),
             "total_m2": round(float(sizes.sum()), 1), "max_m2": round(float(sizes.max()), 1)}))
     return out
 
 
-def _lots_outside(layer: _Layer, area: BaseGeometry) -> list[Finding]:
+def _lots_outside(layer: TopologyLayer, area: BaseGeometry) -> list[Finding]:
     """ZONING-OUTSIDE-PROJECT for lots: the part beyond the project area, in m²."""
     g = layer.geoms
     rest = np.flatnonzero(~shapely.contains_properly(area, g))
@@ -432,7 +438,7 @@ def check_lines_outside_project(norm: NormalisedLayer,
     return _findings(norm, "ZONING-OUTSIDE-PROJECT", rest[bad], [
         {"amount": round(float(o), 2), "unit": "m", "pct": round(100 * float(o) / float(t), 1)}
         for o, t in zip(length_out[bad], total[bad], strict=True)],
-        _geojson(list(outside[bad])))
+        findings_geojson(list(outside[bad])))
 
 
 def check_red_lines(norm: NormalisedLayer, project_area: BaseGeometry | None = None
