@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from gisportal.base.errors import GisportalError
 from gisportal.web import ogc
-from gisportal.web.i18n import TEXT, current_lang, mark_public
+from gisportal.web.i18n import TEXT, current_lang, is_public_page, mark_public
 
 #: Statuses with a sentence of their own (``error_<status>`` in `i18n.TEXT`); any
 #: other 4xx is told as a 400, 5xx as a 500.
@@ -70,12 +70,19 @@ def _halves(description: str | None) -> tuple[str, str]:
     return "", text
 
 
-def _page(status: int, message_vi: str | None, message_en: str | None) -> str:
-    """The error page in the page's language (module doc)."""
+def _page(status: int, message_vi: str | None, message_en: str | None,
+          staff: dict | None = None) -> str:
+    """The error page in the page's language (module doc). A request of a staff page
+    (a blueprint outside `i18n.PUBLIC_BLUEPRINTS`: planner, admin, sign-in) also gets,
+    as staff pages have their English twin, the error as it always showed it there —
+    the CLI's line with its ``[where]`` tag, then the fix — in small type; a resident's
+    page never does."""
+    show_staff = request.blueprint is not None and not is_public_page()
     mark_public()
     lang = current_lang()
     message = (message_en if lang == "en" else message_vi) or _status_sentence(status, lang)
-    return render_template("error.html", status=status, message=message)
+    return render_template("error.html", status=status, message=message,
+                           staff=staff if show_staff else None)
 
 
 def init_app(app: Flask) -> None:
@@ -90,7 +97,7 @@ def init_app(app: Flask) -> None:
         if not vi:  # a `what` written "Vietnamese / English" (auth.py's CSRF error)
             half = _halves(err.what)[0]
             vi = half[:1].upper() + half[1:].rstrip(".") + "." if half else None
-        return _page(err.http_status, vi, info["message_en"]), err.http_status
+        return _page(err.http_status, vi, info["message_en"], info), err.http_status
 
     @app.errorhandler(HTTPException)
     def http_error(err: HTTPException):
@@ -106,6 +113,7 @@ def init_app(app: Flask) -> None:
             # says nothing of what failed (it is logged), in either language.
             status = err.code or 500
             response = make_response(_page(status, vi or None,
-                                           None if status >= 500 else en or None))
+                                           None if status >= 500 else en or None,
+                                           None if status >= 500 else info))
         response.status_code = err.code or 500
         return _with_headers(response, err)
