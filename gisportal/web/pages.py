@@ -68,8 +68,7 @@ def district(code: str):
     decision = status.decision if status.public_status == "approved" else None
     plan_status = {"id": status.public_status, "color": shown["color"],
                    "label": maps.text(shown["label"], lang),
-                   "decision": decision, "decision_date": _day_month_year(decision.date)
-                   if decision else None,
+                   "decision": decision,
                    "decision_pdf": f"/planner/decisions/{decision.pdf_sha256}.pdf"
                    if decision and decision.pdf_sha256 else None,
                    # "What the adjustment changed": the published plan against the one
@@ -89,10 +88,3 @@ def district(code: str):
         status=status, plan_status=plan_status,
         consultation=workflow.CONSULTATION_LABEL if plan is not None
         and workflow.is_consultation(plan) else None)
-
-
-def _day_month_year(iso: str | None) -> str | None:
-    """``2023-06-30`` as Vietnamese documents write it, ``30/06/2023``."""
-    if not iso or len(iso) < 10:
-        return iso
-    return f"{iso[8:10]}/{iso[5:7]}/{iso[0:4]}"
