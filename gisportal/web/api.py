@@ -40,7 +40,9 @@ def api_units():
     lang = request.args.get("lang", "vi")
     if lang not in ("vi", "en"):
         raise UsageError(f"lang={lang[:20]!r} is not a language of the portal", where="lang",
-                         fix="use lang=vi or lang=en")
+                         fix="use lang=vi or lang=en",
+                         what_vi="ngôn ngữ này không có trên cổng thông tin",
+                         fix_vi="chọn tiếng Việt (vi) hoặc tiếng Anh (en)")
     doc = maps.units_geojson(get_store(), lang)
     etag = f"units-{doc.etag}"
     if request.if_none_match.contains(etag):
@@ -86,7 +88,9 @@ def _lookup(a, *, public: bool) -> dict:
     if "sheet" in a or "parcel" in a:
         if not (a.get("district") and a.get("sheet") and a.get("parcel")):
             raise UsageError("district, sheet and parcel go together",
-                             where="query string", fix="e.g. ?district=678&sheet=12&parcel=34")
+                             where="query string", fix="e.g. ?district=678&sheet=12&parcel=34",
+                             what_vi="cần đủ huyện, số tờ và số thửa",
+                             fix_vi="cho cả ba, ví dụ huyện 678, tờ 12, thửa 34")
         return lk.lookup_key(store, a["district"], a["sheet"], a["parcel"],
                              a.get("commune") or None, public=public)
     if "lat" in a or "lon" in a:
@@ -98,7 +102,10 @@ def _lookup(a, *, public: bool) -> dict:
                             public=public)
     raise UsageError("nothing to look up", where="query string",
                      fix="use ?lat=&lon=, ?x=&y=[&zone=9218] (VN-2000, X = northing) or "
-                         "?district=&sheet=&parcel=")
+                         "?district=&sheet=&parcel=",
+                     what_vi="chưa có gì để tra cứu",
+                     fix_vi="cho vĩ độ và kinh độ, tọa độ VN-2000 X (bắc) và Y (đông), hoặc "
+                            "huyện, số tờ và số thửa")
 
 
 @bp.get("/api/search")

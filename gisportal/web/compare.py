@@ -138,7 +138,9 @@ def _visible(store: Store, version_id: int, code: str, kind: str, name: str) -> 
         raise NotFoundError(f"there is no published version {version_id} of the {kind} "
                             f"layer of district {code}", where=name,
                             fix=f"pick one of the versions listed on /districts/{code}/{kind}"
-                                "/compare", code="COMPARE-NO-VERSION")
+                                "/compare", code="COMPARE-NO-VERSION",
+                            what_vi=f"không có phiên bản {version_id} đã công bố của lớp này",
+                            fix_vi="chọn một phiên bản trong danh sách của trang so sánh")
     return v
 
 
@@ -149,7 +151,10 @@ def _pair(store: Store, code: str, kind: str) -> tuple[Version, Version] | None:
         return default_pair(store, code, kind)
     if raw_from is None or raw_to is None:
         raise UsageError("from and to go together", where="query string",
-                         fix="give both, e.g. ?from=12&to=15, or neither for the latest change")
+                         fix="give both, e.g. ?from=12&to=15, or neither for the latest change",
+                         what_vi="cần chọn cả phiên bản trước và phiên bản sau để so sánh",
+                         fix_vi="chọn cả hai phiên bản, hoặc bỏ cả hai để xem lần thay đổi "
+                                "gần nhất")
     from_id, to_id = parse_version_id(raw_from, "from"), parse_version_id(raw_to, "to")
     _visible(store, from_id, code, kind, "from")
     _visible(store, to_id, code, kind, "to")
@@ -169,7 +174,10 @@ def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
             -180 <= box[0] <= box[2] <= 180 and -90 <= box[1] <= box[3] <= 90):
         raise UsageError(f"bbox {text!r} is not minlon,minlat,maxlon,maxlat", where="bbox",
                          fix="give four numbers in degrees with min ≤ max, e.g. "
-                             "bbox=108.30,11.70,108.32,11.72")
+                             "bbox=108.30,11.70,108.32,11.72",
+                         what_vi="vùng bản đồ không phải bốn số kinh độ, vĩ độ",
+                         fix_vi="cho bốn số theo độ, nhỏ trước lớn sau, ví dụ "
+                                "108,30 11,70 108,32 11,72")
     return box  # type: ignore[return-value]
 
 
@@ -180,7 +188,9 @@ def _count(text: str | None, name: str, default: int, high: int, low: int = 0) -
     value = text.strip()
     if not value.isdigit() or not value.isascii() or not low <= int(value) <= high:
         raise UsageError(f"{name} must be a whole number from {low} to {high}, got "
-                         f"{text[:30]!r}", where=name, fix=f"e.g. {name}={default}")
+                         f"{text[:30]!r}", where=name, fix=f"e.g. {name}={default}",
+                         what_vi=f"giá trị phải là số nguyên từ {low} đến {high}",
+                         fix_vi=f"ví dụ {default}")
     return int(value)
 
 
@@ -204,7 +214,9 @@ def _comparison(code: str, kind: str) -> Comparison:
         raise NotFoundError(f"the {kind} layer of district {code} has no two published "
                             "versions to compare", where=f"district {code}",
                             fix="give from and to, or wait for the next published version",
-                            code="COMPARE-NOTHING")
+                            code="COMPARE-NOTHING",
+                            what_vi="lớp này chưa có hai phiên bản đã công bố để so sánh",
+                            fix_vi="chờ lần điều chỉnh tiếp theo được công bố")
     return cached_comparison(store, *pair)
 
 
