@@ -76,8 +76,18 @@ def _limited(func):
             limits.restore_memory(previous)
             previous = None
             if limits.is_out_of_memory(exc):
-                _fail(limits.out_of_memory_error(memory_mb, f"gisportal {ctx.info_name}",
-                                                 subject="command"))
+                err = limits.out_of_memory_error(memory_mb, f"gisportal {ctx.info_name}",
+                                                 subject="command")
+                if _OWN_PROCESS:
+                    # Native libraries that failed an allocation (pyarrow's jemalloc
+                    # could not start its background thread) may crash in their exit
+                    # handlers: the process ends here, after its one line, with no
+                    # finaliser left to run (a crash would turn exit 2 into a -11).
+                    click.echo(f"gisportal: error: {err.one_line()}", err=True)
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    os._exit(err.exit_code)
+                _fail(err)
             if not isinstance(exc, GisportalError) and is_disk_full(exc):
                 _fail(disk_full_error(data_home(settings), data_home(settings)))
             raise

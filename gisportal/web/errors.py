@@ -15,6 +15,8 @@ error) gives each page its half.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask, Response, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -30,7 +32,7 @@ _SAID = (400, 403, 404, 405, 409, 413, 429, 500, 503)
 _VIETNAMESE = re.compile(r"[àáảãạăằắẳẵặâầấẩẫậđèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữự"
                          r"ỳýỷỹỵ]", re.IGNORECASE)
 
-__all__ = ["init_app"]
+__all__ = ["error_page", "init_app"]
 
 
 def _wants_json() -> bool:
@@ -83,6 +85,14 @@ def _page(status: int, message_vi: str | None, message_en: str | None,
     message = (message_en if lang == "en" else message_vi) or _status_sentence(status, lang)
     return render_template("error.html", status=status, message=message,
                            staff=staff if show_staff else None)
+
+
+def error_page(status: int, info: Mapping[str, Any]) -> str:
+    """The HTML error page for an error a view answers itself, given as
+    `GisportalError.to_dict` gives it (or only a ``message``): the OGC API's HTML
+    requests, the upload form's 413. The same page and rules as every other error."""
+    return _page(status, info.get("message_vi") or None,
+                 info.get("message_en") or info.get("message") or None, dict(info))
 
 
 def init_app(app: Flask) -> None:

@@ -157,9 +157,10 @@ def _service_description() -> str:
 def _exception(status: int, description: str) -> Response:
     """The OGC exception document, or the portal's error page for HTML requests."""
     if request.args.get("f") == "html" or ("f" not in request.args and _wants_html()):
-        error = {"message": description}
-        return Response(render_template("error.html", status=status, error=error),
-                        status=status, mimetype=HTML)
+        from gisportal.web.errors import error_page  # (errors.py imports this module)
+
+        return Response(error_page(status, {"message": description}), status=status,
+                        mimetype=HTML)
     code = _EXCEPTION_CODES.get(status, "NoApplicableCode")
     return _json({"code": code, "description": description}, status=status)
 

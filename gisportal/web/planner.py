@@ -21,12 +21,13 @@ share in ``planner_common``; the review data in ``planner_data``; display helper
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from gisportal import jobs
 from gisportal.base.text import human_size
 from gisportal.web.auth import wants_json
+from gisportal.web.errors import error_page
 from gisportal.web.i18n import add_strings
 
 __all__ = ["init_app", "FORM_OVERHEAD"]
@@ -289,7 +290,7 @@ def _too_big(err: RequestEntityTooLarge):
     info["message"] = f"{info['what']} [{info['where']}]. {info['fix']}."
     if wants_json():
         return jsonify({"error": info}), 413
-    return render_template("error.html", status=413, error=info), 413
+    return error_page(413, info), 413
 
 
 def init_app(app: Flask) -> None:
