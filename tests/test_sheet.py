@@ -135,3 +135,28 @@ def test_a_plan_under_consultation_says_so(home, store, tmp_path, make_shapefile
     assert "Quyết định số" not in page and "100,0 %" in page
     english = client.get("/parcels/678/1/3?lang=en").get_data(as_text=True)
     assert workflow.CONSULTATION_LABEL["en"] in english
+
+
+def test_without_a_pdf_engine_the_pdf_is_a_503_in_vietnamese(monkeypatch, tmp_path):
+    """A server without WeasyPrint's Pango answers the PDF with a clear 503 (the page
+    still prints from the browser), never a 500."""
+    from gisportal.services.demo import build_demo
+    from gisportal.store import open_store
+    from gisportal.web import sheet
+    from gisportal.web.app import create_app
+
+    home = tmp_path / "home"
+    with open_store(home, crs="EPSG:5899") as store:
+        build_demo(store, parcels_per_district=30, districts=["678"])
+        row = store.read(store.published("678", "parcels").id).iloc[0]
+
+    def no_pango(*args, **kwargs):
+        raise OSError("cannot load library 'libpango-1.0-0'")
+
+    monkeypatch.setattr(sheet, "render_pdf", no_pango)
+    client = create_app({"home": str(home)}).test_client()
+    url = f"/parcels/678/{int(row['sheet'])}/{int(row['parcel'])}.pdf?commune={row['commune']}"
+    resp = client.get(url)
+    assert resp.status_code == 503
+    page = resp.get_data(as_text=True)
+    assert "Máy chủ chưa tạo được tệp PDF" in page and "Traceback" not in page

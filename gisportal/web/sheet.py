@@ -26,6 +26,7 @@ from flask import Blueprint, Response, current_app, make_response, render_templa
 from flask_login import current_user
 
 from gisportal.accounts.roles import can
+from gisportal.base.errors import GisportalError
 from gisportal.outputs.sheet import TEXT, SheetContent, build_sheet, render_pdf
 from gisportal.services import lookup as lk
 from gisportal.web import get_store
@@ -63,6 +64,13 @@ def parcel_sheet(district: str, sheet: str, parcel: str):
     return _private(make_response(_html(content, pdf=False)), staff)
 
 
+class PdfUnavailableError(GisportalError):
+    """The server has no PDF engine: the page itself still prints (503, not a 500)."""
+
+    code = "PDF-UNAVAILABLE"
+    http_status = 503
+
+
 @bp.get("/parcels/<district>/<sheet>/<parcel>.pdf")
 def parcel_sheet_pdf(district: str, sheet: str, parcel: str):
     """The same sheet as a PDF download (one A4 page)."""
@@ -70,7 +78,16 @@ def parcel_sheet_pdf(district: str, sheet: str, parcel: str):
     html = _html(content, pdf=True)
     static = Path(current_app.static_folder or "")  # the package's gisportal/static
     title = f"{tr('sheet_link')} — {content.district}/{content.sheet}/{content.parcel}"
-    data = render_pdf(html, base_url=request.host_url, static_dir=static, title=title)
+    try:
+        data = render_pdf(html, base_url=request.host_url, static_dir=static, title=title)
+    except (ImportError, OSError) as exc:  # WeasyPrint or its Pango library missing
+        raise PdfUnavailableError(
+            "the server cannot make PDFs: WeasyPrint or the Pango library it needs is "
+            f"missing ({type(exc).__name__})", where="parcel sheet PDF",
+            fix="print the sheet from the browser; an administrator installs "
+                "Debian's libpango-1.0-0 (pip install weasyprint)",
+            what_vi="máy chủ chưa tạo được tệp PDF",
+            fix_vi="hãy in phiếu từ trình duyệt (nút In phiếu)") from None
     response = make_response(data)
     response.mimetype = "application/pdf"
     name = f"phieu-thong-tin-thua-dat-{content.district}-{content.sheet}-{content.parcel}.pdf"
