@@ -23,15 +23,17 @@ from gisportal.pipeline.validation.personal import check_personal
 from gisportal.pipeline.validation.placement import check_placement
 
 __all__ = ["CHECKS", "check_geometry", "check_shape", "check_codes", "check_communes",
-           "check_keys", "check_area"]
+           "check_keys", "check_area", "row_findings"]
 
 _REASON_POINT = re.compile(r"\[\s*(-?[\d.eE+-]+)\s+(-?[\d.eE+-]+)\s*\]")
 _GEOM_NAMES = {0: "Point", 1: "LineString", 2: "LinearRing", 3: "Polygon", 4: "MultiPoint",
                5: "MultiLineString", 6: "MultiPolygon", 7: "GeometryCollection"}
 
 
-def _findings(norm: NormalisedLayer, rule: str, rows: np.ndarray, params: list[dict],
-              locations: list[dict | None] | None = None) -> list[Finding]:
+def row_findings(norm: NormalisedLayer, rule: str, rows: np.ndarray, params: list[dict],
+                 locations: list[dict | None] | None = None) -> list[Finding]:
+    """Findings of `rule` on frame positions ``rows`` (one per row, with its source row
+    number and key), at a point on each feature unless `locations` are given."""
     if len(rows) == 0:
         return []
     keys = feature_keys(norm.frame, norm.model, rows)
@@ -66,7 +68,7 @@ def check_geometry(norm: NormalisedLayer, ctx: ValidationContext) -> list[Findin
     out: list[Finding] = []
     empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     rows = np.flatnonzero(empty)
-    out += _findings(norm, "GEOM-EMPTY", rows, [{}] * len(rows), [None] * len(rows))
+    out += row_findings(norm, "GEOM-EMPTY", rows, [{}] * len(rows), [None] * len(rows))
     types = shapely.get_type_id(geoms)
     if norm.model.geometry == "polygon":
         wrong = ~empty & ~np.isin(types, (3, 6))
@@ -75,7 +77,7 @@ def check_geometry(norm: NormalisedLayer, ctx: ValidationContext) -> list[Findin
             # each (ZONING-LOT-NOT-CLOSED, with the gap between its ends).
             wrong &= ~np.isin(types, (1, 2))
         rows = np.flatnonzero(wrong)
-        out += _findings(norm, "GEOM-TYPE", rows, [
+        out += row_findings(norm, "GEOM-TYPE", rows, [
             {"geom_type": _GEOM_NAMES.get(int(t), str(t)), "kind": norm.model.kind}
             for t in types[rows]])
     rows = np.flatnonzero(~empty & ~norm.valid)
@@ -95,7 +97,7 @@ def check_geometry(norm: NormalisedLayer, ctx: ValidationContext) -> list[Findin
                        "x": None if not m else round(float(xs[i]), 3),
                        "y": None if not m else round(float(ys[i]), 3)})
         locs.append(_point(lon[i], lat[i]) if m else fallback[i])
-    return out + _findings(norm, "GEOM-INVALID", rows, params, locs)
+    return out + row_findings(norm, "GEOM-INVALID", rows, params, locs)
 
 
 def check_shape(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
@@ -150,16 +152,16 @@ def check_shape(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
 
     out: list[Finding] = []
     rows, areas = joined("tiny", 2)
-    out += _findings(norm, "GEOM-TINY", rows, [
+    out += row_findings(norm, "GEOM-TINY", rows, [
         {"area_m2": round(float(a), 2), "min_m2": tiny_m2} for a in areas])
     rows, widths, areas = joined("sliver", 3)
-    out += _findings(norm, "GEOM-SLIVER", rows, [
+    out += row_findings(norm, "GEOM-SLIVER", rows, [
         {"width_m": round(float(w), 3), "area_m2": round(float(a), 2)}
         for w, a in zip(widths, areas, strict=True)])
     rows, counts = joined("repeated", 2)
-    out += _findings(norm, "GEOM-REPEATED-POINTS", rows, [{"count": int(n)} for n in counts])
+    out += row_findings(norm, "GEOM-REPEATED-POINTS", rows, [{"count": int(n)} for n in counts])
     rows, vertices, holes = joined("complex", 3)
-    out += _findings(norm, "GEOM-COMPLEX", rows, [
+    out += row_findings(norm, "GEOM-COMPLEX", rows, [
         {"vertices": int(v), "holes": int(h)}
         for v, h in zip(vertices, holes, strict=True)])
     return out
@@ -271,7 +273,7 @@ def check_codes(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
                     seen.append(value)
                     parts.append(rows)
                     continue
-                out += _findings(norm, rule, rows, [dict(params, field=name)] * len(rows))
+                out += row_findings(norm, rule, rows, [dict(params, field=name)] * len(rows))
         for code, (replaced_by, seen, parts) in sorted(legacy.items()):
             out.append(_legacy_finding(norm, name, code, replaced_by, seen,
                                        np.unique(np.concatenate(parts))))
@@ -310,7 +312,7 @@ def check_communes(norm: NormalisedLayer, ctx: ValidationContext) -> list[Findin
     out: list[Finding] = []
     for value in sorted(unknown):
         rows = np.flatnonzero(col == value)
-        out += _findings(norm, "ATTR-COMMUNE-UNKNOWN", rows,
+        out += row_findings(norm, "ATTR-COMMUNE-UNKNOWN", rows,
                          [{"commune": value, "district": ctx.district}] * len(rows))
     return out
 
@@ -347,7 +349,7 @@ def check_keys(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
         for m in members:
             others = [src for o, src in head if o != m][:20]
             params[int(m)] = {"key": label, "rows": ", ".join(map(str, others))}
-    return _findings(norm, "KEY-DUPLICATE", rows, [params[int(r)] for r in rows])
+    return row_findings(norm, "KEY-DUPLICATE", rows, [params[int(r)] for r in rows])
 
 
 def check_area(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
@@ -365,7 +367,7 @@ def check_area(norm: NormalisedLayer, ctx: ValidationContext) -> list[Finding]:
         bad = np.isfinite(declared) & (computed > 0) & (diff > np.maximum(rel * computed,
                                                                            absolute))
     rows = np.flatnonzero(bad)
-    return _findings(norm, "AREA-MISMATCH", rows, [
+    return row_findings(norm, "AREA-MISMATCH", rows, [
         {"declared": round(float(declared[r]), 1), "computed": round(float(computed[r]), 1),
          "diff_pct": round(100 * float(diff[r]) / float(computed[r]), 1)} for r in rows])
 

@@ -36,7 +36,8 @@ from shapely.errors import GEOSException
 from shapely.geometry.base import BaseGeometry
 
 from gisportal.base.findings import Finding
-from gisportal.pipeline.normalise import SOURCE_PREFIX, NormalisedLayer, feature_keys, locate_rows
+from gisportal.pipeline.normalise import SOURCE_PREFIX, NormalisedLayer, locate_rows
+from gisportal.pipeline.validation.checks import row_findings
 from gisportal.pipeline.validation.context import ValidationContext
 
 # The topology module's machinery for polygon coverages (the coverage validation that
@@ -78,18 +79,6 @@ _SKIPPED = {
 
 
 # --------------------------------------------------------------------------- helpers
-
-def _findings(norm: NormalisedLayer, rule: str, rows: np.ndarray, params: list[dict],
-              locations: list[dict | None] | None = None) -> list[Finding]:
-    """Findings on frame positions ``rows``, at a point on each feature by default."""
-    if len(rows) == 0:
-        return []
-    keys = feature_keys(norm.frame, norm.model, rows)
-    locs = locations if locations is not None else locate_rows(norm.frame.geometry.values[rows])
-    src = norm.frame["src_row"].to_numpy()[rows]
-    return [Finding(rule, row=int(r), key=k, location=loc, params=p)
-            for r, k, loc, p in zip(src, keys, locs, params, strict=True)]
-
 
 def _numbers(norm: NormalisedLayer, name: str) -> np.ndarray:
     """A numeric canonical column as floats, NaN where missing."""
@@ -180,7 +169,7 @@ def check_indicators(norm: NormalisedLayer) -> list[Finding]:
         lo, hi = m.threshold("density_min_pct"), m.threshold("density_max_pct")
         bad_density = np.isfinite(density) & ((density < lo) | (density > hi))
         rows = np.flatnonzero(bad_density)
-        out += _findings(norm, "ZONING-DENSITY-RANGE", rows, [
+        out += row_findings(norm, "ZONING-DENSITY-RANGE", rows, [
             {"value": _fmt(density[r]), "column": _column(norm, "density_pct"),
              "min": _fmt(lo), "max": _fmt(hi)} for r in rows])
 
@@ -203,12 +192,12 @@ def check_indicators(norm: NormalisedLayer) -> list[Finding]:
                            "floors_max": None if not np.isfinite(fmax[r]) else _fmt(fmax[r]),
                            "problem_vi": vi, "problem_en": en,
                            "column": _column(norm, "floors_max")})
-        out += _findings(norm, "ZONING-FLOORS-RANGE", rows, params)
+        out += row_findings(norm, "ZONING-FLOORS-RANGE", rows, params)
 
         lo, hi = m.threshold("far_min"), m.threshold("far_max")
         bad_far = np.isfinite(far) & ((far < lo) | (far > hi))
         rows = np.flatnonzero(bad_far)
-        out += _findings(norm, "ZONING-FAR-RANGE", rows, [
+        out += row_findings(norm, "ZONING-FAR-RANGE", rows, [
             {"value": _fmt(far[r]), "column": _column(norm, "far"), "min": _fmt(lo),
              "max": _fmt(hi)} for r in rows])
 
@@ -217,13 +206,13 @@ def check_indicators(norm: NormalisedLayer) -> list[Finding]:
         judged = (np.isfinite(far) & np.isfinite(bound) & ~bad_density & ~bad_floors
                   & ~bad_far)
         rows = np.flatnonzero(judged & (far > bound + slack))
-        out += _findings(norm, "ZONING-FAR-INCONSISTENT", rows, [
+        out += row_findings(norm, "ZONING-FAR-INCONSISTENT", rows, [
             {"far": _fmt(far[r]), "density": _fmt(density[r]), "floors": _fmt(fmax[r]),
              "bound": f"{bound[r]:.2f}".rstrip("0").rstrip(".")} for r in rows])
 
         lo = m.threshold("population_min")
         rows = np.flatnonzero(np.isfinite(people) & (people < lo))
-        out += _findings(norm, "ZONING-POPULATION-RANGE", rows, [
+        out += row_findings(norm, "ZONING-POPULATION-RANGE", rows, [
             {"value": _fmt(people[r]), "column": _column(norm, "population"), "min": _fmt(lo)}
             for r in rows])
     return out
@@ -341,7 +330,7 @@ def check_line_geometry(norm: NormalisedLayer) -> list[Finding]:
     rows = np.flatnonzero(~empty & ~np.isin(types, _LINEAR))
     names = {0: "Point", 3: "Polygon", 4: "MultiPoint", 6: "MultiPolygon",
              7: "GeometryCollection"}
-    return _findings(norm, "ZONING-LINE-EXPECTED", rows, [
+    return row_findings(norm, "ZONING-LINE-EXPECTED", rows, [
         {"geom_type": names.get(int(types[r]), str(types[r])), "kind": norm.model.kind}
         for r in rows])
 
@@ -385,12 +374,12 @@ def check_widths(norm: NormalisedLayer) -> list[Finding]:
         given = (text.notna() & (text != "")).to_numpy(dtype=bool)
     out: list[Finding] = []
     rows = np.flatnonzero(red & linear & ~np.isfinite(width) & ~given)
-    out += _findings(norm, "ZONING-WIDTH-MISSING", rows, [
+    out += row_findings(norm, "ZONING-WIDTH-MISSING", rows, [
         {"road": vi, "road_en": en} for vi, en in _road(norm, rows)])
     lo, hi = m.threshold("width_min_m"), m.threshold("width_max_m")
     with np.errstate(invalid="ignore"):
         rows = np.flatnonzero(np.isfinite(width) & ((width < lo) | (width > hi)))
-    out += _findings(norm, "ZONING-WIDTH-RANGE", rows, [
+    out += row_findings(norm, "ZONING-WIDTH-RANGE", rows, [
         {"value": _fmt(width[r]), "min": _fmt(lo), "max": _fmt(hi), "road": vi, "road_en": en}
         for r, (vi, en) in zip(rows, _road(norm, rows), strict=True)])
     col = norm.mapping.mapped.get("width_m")
@@ -403,7 +392,7 @@ def check_widths(norm: NormalisedLayer) -> list[Finding]:
         rows = np.flatnonzero(np.isfinite(own) & np.isfinite(total)
                               & (np.abs(own - total) > m.threshold("width_section_tolerance_m")))
     texts = section.to_numpy(dtype=object, na_value=None)
-    out += _findings(norm, "ZONING-WIDTH-SECTION-DIFFERS", rows, [
+    out += row_findings(norm, "ZONING-WIDTH-SECTION-DIFFERS", rows, [
         {"width": _fmt(own[r]), "section": texts[r], "total": _fmt(total[r]), "road": vi,
          "road_en": en} for r, (vi, en) in zip(rows, _road(norm, rows), strict=True)])
     return out
@@ -435,7 +424,7 @@ def check_lines_outside_project(norm: NormalisedLayer,
     m = norm.model
     bad = ((length_out > m.threshold("outside_tolerance_m"))
            & (length_out > m.threshold("outside_tolerance_relative") * total))
-    return _findings(norm, "ZONING-OUTSIDE-PROJECT", rest[bad], [
+    return row_findings(norm, "ZONING-OUTSIDE-PROJECT", rest[bad], [
         {"amount": round(float(o), 2), "unit": "m", "pct": round(100 * float(o) / float(t), 1)}
         for o, t in zip(length_out[bad], total[bad], strict=True)],
         findings_geojson(list(outside[bad])))
