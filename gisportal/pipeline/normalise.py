@@ -299,6 +299,12 @@ def source_attributes(row: Mapping[str, Any], hidden: set[str] | frozenset = fro
     return out
 
 
+def _type_names(gtypes: np.ndarray) -> list[str]:
+    """The geometry types present, as a refusal names them (``LineString``, ``Point``)."""
+    return sorted({shapely.GeometryType(t).name.title().replace("string", "String")
+                   for t in set(gtypes.tolist()) if t >= 0})
+
+
 def normalise(src, model: LayerModel, *, crs: str | None = None,
               district: str | None = None,
               field_overrides: Mapping[str, str] | None = None) -> NormalisedLayer:
@@ -323,8 +329,7 @@ def normalise(src, model: LayerModel, *, crs: str | None = None,
         geoms, unclosed = closed_lines_as_polygons(np.asarray(geoms))
     gtypes = shapely.get_type_id(geoms)
     if model.geometry == "line" and not np.isin(gtypes, _LINEAR).any():
-        kinds = sorted({shapely.GeometryType(t).name.title().replace("string", "String")
-                        for t in set(gtypes.tolist()) if t >= 0})
+        kinds = _type_names(gtypes)
         raise InputError(
             f"the layer holds {', '.join(kinds) or 'no'} geometries; a layer of kind "
             f"{model.kind} needs lines",
@@ -335,8 +340,7 @@ def normalise(src, model: LayerModel, *, crs: str | None = None,
     if model.geometry == "polygon":
         polygonal = np.isin(gtypes, (3, 6))
         if not polygonal.any():
-            kinds = sorted({shapely.GeometryType(t).name.title().replace("string", "String")
-                            for t in set(gtypes.tolist()) if t >= 0})
+            kinds = _type_names(gtypes)
             raise InputError(
                 f"the layer holds {', '.join(kinds) or 'no'} geometries; a layer of kind "
                 f"{model.kind} needs polygons",
