@@ -305,6 +305,21 @@ def test_api_search_errors(client):
     assert r.status_code == 200 and r.json["kind"] == "choices" and len(r.json["choices"]) > 1
 
 
+def test_the_commune_pickers_form_without_script(client, demo):
+    """The picker's fields sent as a plain form (no page script): read as the search box
+    reads "sheet/parcel commune"; a missing number or a bad one is a 400 that says so."""
+    r = client.get("/api/search", query_string={"sheet": "1", "parcel": "3", "district": "678"})
+    assert r.status_code == 200 and r.json["kind"] == "choices"
+    r = client.get("/api/search", query_string={"sheet": "1", "parcel": "3",
+                                                "commune": "24958", "district": "678"})
+    assert r.status_code == 200 and r.json["kind"] == "parcel"
+    assert r.json["result"]["parcel"]["commune"] == "24958"
+    r = client.get("/api/search", query_string={"sheet": "1", "district": "678"})
+    assert r.status_code == 400 and r.json["error"]["message_vi"]
+    r = client.get("/api/search", query_string={"sheet": "x", "parcel": "3", "district": "678"})
+    assert r.status_code == 400 and r.json["error"]["message_vi"]
+
+
 def test_district_page_has_the_search_box(client):
     html = client.get("/districts/678").get_data(as_text=True)
     assert 'id="gp-search"' in html and 'id="gp-search-q"' in html

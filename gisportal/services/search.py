@@ -42,7 +42,7 @@ from gisportal.services import lookup as lk
 from gisportal.store.base import Store, Version
 from gisportal.store.derived import derived
 
-__all__ = ["search", "MAX_MATCHES", "MAX_PLACES"]
+__all__ = ["search", "commune_names", "MAX_MATCHES", "MAX_PLACES"]
 
 #: At most this many places in an answer.
 MAX_PLACES = 10
@@ -426,8 +426,20 @@ def search(store: Store, q: str, district: str | None = None) -> dict[str, Any]:
 # ------------------------------------------------- several parcels with one key
 
 
-def _commune_names(store: Store, district: str) -> dict[str, str]:
-    """Commune code → name: the published boundary's names, else the seeds' list."""
+#: What a parcel to choose from shows (`_parcel_choice`), when public.
+_CHOICE_COLUMNS = ("commune", "sheet", "parcel", "address", "land_use")
+
+
+def _public(store: Store, version: Version, wanted: tuple[str, ...]) -> list[str]:
+    """The columns of `wanted` the version has and the public may see (one read of its
+    column list)."""
+    have = set(store.columns(version.id))
+    return [c for c in wanted if c in have and privacy.is_public(version, c)]
+
+
+def commune_names(store: Store, district: str) -> dict[str, str]:
+    """Commune code → name: the published boundary's names, else the seeds' list (the
+    district page's commune picker and the parcels a search lists name them alike)."""
     names = {c.code: c.name for c in seeds.communes_of(district).values()}
     names.update({c.code: c.name for c in _communes(store, district) if c.code})
     return names
@@ -464,9 +476,8 @@ def _choices(store: Store, district: str, sheet: int, parcel: int) -> list[dict[
     v = store.published(district, "parcels")
     if v is None:
         return []
-    columns = [c for c in ("commune", "sheet", "parcel", "address", "land_use")
-               if c in store.columns(v.id) and privacy.is_public(v, c)]
-    names = _commune_names(store, district)
+    columns = _public(store, v, _CHOICE_COLUMNS)
+    names = commune_names(store, district)
     found = [_parcel_choice(district, r, names) for r in store.records(
         v.id, where={"sheet": sheet, "parcel": parcel}, columns=columns)]
     return sorted(found, key=lambda c: (c["commune_name"] or "", c["commune"] or ""))
@@ -509,7 +520,7 @@ def _text_index(column: str):
 
 def _find_text(store: Store, version: Version, column: str, q: str) -> list[int]:
     """Ids of `version`'s features whose public `column` contains the folded `q`."""
-    if column not in store.columns(version.id) or not privacy.is_public(version, column):
+    if not _public(store, version, (column,)):
         return []
     index = derived(store, version, ("text", column), _text_index(column))
     return index.find(q, MAX_MATCHES)
@@ -533,9 +544,8 @@ def _by_address(store: Store, q: str, district: str | None) -> list[dict[str, An
     ids = _find_text(store, v, "address", words)
     if not ids:
         return []
-    columns = [c for c in ("commune", "sheet", "parcel", "address", "land_use")
-               if c in store.columns(v.id) and privacy.is_public(v, c)]
-    names = _commune_names(store, district)
+    columns = _public(store, v, _CHOICE_COLUMNS)
+    names = commune_names(store, district)
     return [_parcel_choice(district, r, names)
             for r in store.records_by_id(v.id, ids, columns=columns)]
 
@@ -557,8 +567,7 @@ def _by_name(store: Store, q: str, district: str | None) -> list[dict[str, Any]]
             ids = _find_text(store, v, "name", words)
             if kind == "annual_plan" and len(ids) < MAX_MATCHES:
                 ids = sorted(set(ids) | set(_find_text(store, v, "code", words)))
-            columns = [c for c in ("name", "code", "year", "land_use")
-                       if c in store.columns(v.id) and privacy.is_public(v, c)]
+            columns = _public(store, v, ("name", "code", "year", "land_use"))
             for r in store.records_by_id(v.id, ids, columns=columns)[:MAX_MATCHES - len(out)]:
                 geom = r.get("geometry")
                 out.append({"kind": kind, "district": code,

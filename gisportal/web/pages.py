@@ -9,7 +9,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, render_template
 
 from gisportal.base import seeds
-from gisportal.services import workflow
+from gisportal.outputs.compare.pairs import default_pair
+from gisportal.services import search, workflow
 from gisportal.web import get_store, maps
 from gisportal.web.i18n import current_lang, js_strings
 
@@ -74,13 +75,9 @@ def district(code: str):
                    # "What the adjustment changed": the published plan against the one
                    # it replaced (`default_pair`), once there is one.
                    "compare_url": f"/districts/{code}/plan/compare"
-                   if plan is not None and any(v.status == "superseded"
-                                               for v in store.versions(code, "plan"))
-                   else None}
-    # The commune picker: the published boundary's names, else the seeds' list.
-    names = {c.code: c.name for c in seeds.communes_of(code).values()}
-    names.update(parts.config.get("communes") or {})
-    communes = sorted(names.items(), key=lambda kv: (kv[1], kv[0]))
+                   if default_pair(store, code, "plan") is not None else None}
+    communes = sorted(search.commune_names(store, code).items(),
+                      key=lambda kv: (kv[1], kv[0]))
     return render_template(
         "district.html", d=d, parts=parts, legend=legend, communes=communes,
         legend_title=maps.text(comp["legend"]["title"], lang),
