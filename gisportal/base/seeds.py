@@ -398,7 +398,9 @@ def known_district(code: object, *, where: str = "district",
         known = ", ".join(f"{d.code} {d.short_name}" for d in sorted(
             districts(), key=lambda d: (d.parent != own, d.code)))
         raise error(f"unknown district code {text[:20]!r}", where=where,
-                    fix=f"use a GSO district code: {known}", code="DISTRICT-UNKNOWN") from None
+                    fix=f"use a GSO district code: {known}", code="DISTRICT-UNKNOWN",
+                    what_vi=f"không có huyện mã “{text[:20]}”",
+                    fix_vi="chọn huyện trên bản đồ của tỉnh ở trang chủ") from None
 
 
 def district_code(code: object, *, where: str = "--district") -> str | None:

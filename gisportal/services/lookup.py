@@ -107,17 +107,6 @@ def parse_coordinate(value: Any, name: str, lo: float, hi: float) -> float:
     return number
 
 
-def _known_district(code: Any) -> str:
-    """`seeds.district_code`, its error told in Vietnamese too (a permalink or a sheet's
-    address with a district that does not exist)."""
-    try:
-        return district_code(code)
-    except UsageError as err:
-        err.what_vi = f"không có huyện mã “{str(code).strip()[:20]}”"
-        err.fix_vi = "chọn huyện trên bản đồ của tỉnh ở trang chủ"
-        raise
-
-
 T = TypeVar("T")
 
 #: Snapshots a look-up tries before it reads the catalogue afresh (module doc): one is
@@ -366,7 +355,7 @@ def _na(v: Any) -> bool:
 def lookup_key(store: Store, district: str, sheet: Any, parcel: Any,
                commune: str | None = None, *, public: bool = True) -> dict[str, Any]:
     """The parcel (district, [commune,] sheet, parcel) and its planned uses."""
-    district = _known_district(district)
+    district = district_code(district)
     sheet_n = int(parse_coordinate(sheet, "sheet", 0, 1e9))
     parcel_n = int(parse_coordinate(parcel, "parcel", 0, 1e9))
     where: dict[str, Any] = {"sheet": sheet_n, "parcel": parcel_n}
@@ -498,7 +487,7 @@ def _lookup_store_xy(store: Store, x: float, y: float, district: str | None,
                      *, public: bool) -> dict[str, Any]:
     """The point look-up in the store CRS; its snapshot is the district's layers when
     the caller names the district, every district's when it is to be found."""
-    district = _known_district(district) if district else None
+    district = district_code(district) if district else None
 
     def answer(published: Published) -> dict[str, Any]:
         found, here = (district, None) if district else _district_at(store, published, x, y)
@@ -592,7 +581,7 @@ def lookup_xy(store: Store, x_north: Any, y_east: Any, district: str | None = No
     xn = parse_coordinate(x_north, "x", 0, 10_000_000)
     ye = parse_coordinate(y_east, "y", 0, 1_000_000)
     east, north = vncrs.surveyor_to_xy(xn, ye)
-    code = _known_district(district) if district else None
+    code = district_code(district) if district else None
     if zone not in (None, ""):
         chosen, how = parse_zone(zone), "given"
     elif code is not None:
