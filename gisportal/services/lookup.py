@@ -56,8 +56,8 @@ from gisportal.services.units import unit_at, units_at
 from gisportal.store.base import Published, StalePublished, Store, Version
 from gisportal.store.derived import derived
 
-__all__ = ["NO_PARCEL", "OUTSIDE_DISTRICTS", "lookup_key", "lookup_lonlat", "lookup_xy",
-           "parse_coordinate", "units_of"]
+__all__ = ["NO_PARCEL", "OUTSIDE_DISTRICTS", "lonlat_point", "lookup_key", "lookup_lonlat",
+           "lookup_xy", "parse_coordinate", "units_of"]
 
 #: Messages of a point look-up that finds no parcel: (Vietnamese, English).
 NO_PARCEL = ("Không có thửa đất tại điểm này", "No parcel here")
@@ -265,7 +265,6 @@ def _answer(store: Store, published: Published, district: str, version: Version,
     computed = float(shapely.area(geom)) * factor
     declared = row.get("area_m2")
     use = row.get("land_use")
-    lon, lat = vncrs.to_lonlat(*shapely.get_coordinates(shapely.point_on_surface(geom))[0])
     return {
         "parcel": {
             "district": district,
@@ -279,7 +278,7 @@ def _answer(store: Store, published: Published, district: str, version: Version,
             "current_use_name": None if _na(use) else cat.name(use),
             "attributes": _attributes(row, version, public),
             "version": version.id,
-            "point": {"lat": round(float(lat), 7), "lon": round(float(lon), 7)},
+            "point": lonlat_point(geom),
         },
         "planned": _planned(here.zones, geom, factor),
         "plan": plan_info,
@@ -350,6 +349,16 @@ def units_of(commune: Any, district: str) -> dict[str, Any] | None:
 
 def _na(v: Any) -> bool:
     return v is None or bool(pd.isna(v))
+
+
+def lonlat_point(geom) -> dict[str, float] | None:
+    """WGS 84 ``{"lat", "lon"}`` (7 decimals, about 1 cm) of a point inside a store-CRS
+    geometry: where an answer puts its marker and its link; None for no geometry."""
+    if geom is None or shapely.is_empty(geom):
+        return None
+    x, y = shapely.get_coordinates(shapely.point_on_surface(geom))[0]
+    lon, lat = vncrs.to_lonlat(x, y)
+    return {"lat": round(float(lat), 7), "lon": round(float(lon), 7)}
 
 
 def lookup_key(store: Store, district: str, sheet: Any, parcel: Any,

@@ -445,15 +445,6 @@ def commune_names(store: Store, district: str) -> dict[str, str]:
     return names
 
 
-def _point(geom) -> dict[str, float] | None:
-    """WGS 84 ``{"lat", "lon"}`` of a point inside a store-CRS geometry."""
-    if geom is None or shapely.is_empty(geom):
-        return None
-    x, y = shapely.get_coordinates(shapely.point_on_surface(geom))[0]
-    lon, lat = vncrs.to_lonlat(x, y)
-    return {"lat": round(float(lat), 7), "lon": round(float(lon), 7)}
-
-
 def _parcel_choice(district: str, record: dict[str, Any], names: dict[str, str],
                    ) -> dict[str, Any]:
     """One parcel of a list to choose from: its key, commune (code and name, and
@@ -468,7 +459,7 @@ def _parcel_choice(district: str, record: dict[str, Any], names: dict[str, str],
             "parcel": None if lk._na(record.get("parcel")) else int(record["parcel"]),
             "address": None if lk._na(record.get("address")) else str(record["address"]),
             "land_use": None if lk._na(record.get("land_use")) else str(record["land_use"]),
-            "point": _point(record.get("geometry"))}
+            "point": lk.lonlat_point(record.get("geometry"))}
 
 
 def _choices(store: Store, district: str, sheet: int, parcel: int) -> list[dict[str, Any]]:
@@ -579,5 +570,5 @@ def _by_name(store: Store, q: str, district: str | None) -> list[dict[str, Any]]
                             else str(r["land_use"]),
                             "bbox": list(_lonlat_bbox(geom)) if geom is not None
                             and not shapely.is_empty(geom) else None,
-                            "point": _point(geom)})
+                            "point": lk.lonlat_point(geom)})
     return out
