@@ -36,6 +36,21 @@ def home(tmp_path, monkeypatch) -> Path:
     return h
 
 
+@pytest.fixture
+def run(home):
+    """``gisportal --home <home> ARGS…`` in this process (click's runner), for CLI tests."""
+    from click.testing import CliRunner
+
+    from gisportal.cli.main import cli
+
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(cli, ["--home", str(home), *args], catch_exceptions=False)
+
+    return invoke
+
+
 # ---------------------------------------------------------------- production backends
 
 #: A suite's home on the embedded backends (the default), and once more on the production

@@ -13,16 +13,6 @@ from gisportal.cli.main import cli
 from tests.conftest import parcel_grid
 
 
-@pytest.fixture
-def run(home):
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(cli, ["--home", str(home), *args], catch_exceptions=False)
-
-    return invoke
-
-
 def test_validate_clean_file_exits_0_with_json_report(run, make_shapefile_zip):
     r = run("validate", str(make_shapefile_zip()), "--kind", "parcels", "--district", "678")
     assert r.exit_code == 0, r.output

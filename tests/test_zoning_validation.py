@@ -12,11 +12,9 @@ import time
 import geopandas as gpd
 import pytest
 import shapely
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gisportal.cli.main import cli
 from gisportal.pipeline.validation import ValidationContext, validate
 from gisportal.pipeline.validation.zoning import check_lot_topology, check_red_lines
 from gisportal.services.ingest import check_file
@@ -58,16 +56,6 @@ def errors(checked) -> dict[str, list]:
         if f.level == "error":
             out.setdefault(f.rule, []).append(f.row)
     return out
-
-
-@pytest.fixture
-def run(home):
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(cli, ["--home", str(home), *args], catch_exceptions=False)
-
-    return invoke
 
 
 # -- lots ------------------------------------------------------------------------------
