@@ -14,14 +14,15 @@ import json
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from tqdm import tqdm
 
 from gisportal.base import seeds
-from gisportal.base.errors import GisportalError, UsageError
+from gisportal.base.errors import GisportalError, UsageError, exception_chain
 from gisportal.base.settings import SETTINGS, data_home, load_settings
 from gisportal.cli.errors import errors as _errors
 from gisportal.cli.errors import fail as _fail
@@ -68,33 +69,72 @@ def _limited(func):
         settings = ctx.obj["settings"]
         memory_mb = limits.Limits.from_settings(settings).memory_mb
         previous = limits.limit_memory(memory_mb) if _OWN_PROCESS else None
+        limited = previous is not None
         try:
             return func(*args, **kwargs)
+        except SystemExit as exc:
+            limits.restore_memory(previous)
+            previous = None
+            if limited and exc.code not in (0, None):
+                _end_process(exc.code if isinstance(exc.code, int) else 1)
+            raise
         except Exception as exc:  # MemoryError, or whatever wrapped one
             # The limit is lifted first: under it, even the one-line message could fail
             # to allocate and come out as an "internal error" (seen once in a full run).
             limits.restore_memory(previous)
             previous = None
-            if limits.is_out_of_memory(exc):
+            if limits.is_out_of_memory(exc) or (limited and _allocation_failed(exc)):
                 err = limits.out_of_memory_error(memory_mb, f"gisportal {ctx.info_name}",
                                                  subject="command")
-                if _OWN_PROCESS:
-                    # Native libraries that failed an allocation (pyarrow's jemalloc
-                    # could not start its background thread) may crash in their exit
-                    # handlers: the process ends here, after its one line, with no
-                    # finaliser left to run (a crash would turn exit 2 into a -11).
+                if limited:
                     click.echo(f"gisportal: error: {err.one_line()}", err=True)
-                    sys.stdout.flush()
-                    sys.stderr.flush()
-                    os._exit(err.exit_code)
+                    _end_process(err.exit_code)
                 _fail(err)
             if not isinstance(exc, GisportalError) and is_disk_full(exc):
-                _fail(disk_full_error(data_home(settings), data_home(settings)))
+                err = disk_full_error(data_home(settings), data_home(settings))
+                if limited:
+                    click.echo(f"gisportal: error: {err.one_line()}", err=True)
+                    _end_process(err.exit_code)
+                _fail(err)
+            if limited:
+                if isinstance(exc, GisportalError):
+                    click.echo(f"gisportal: error: {exc.one_line()}", err=True)
+                    _end_process(exc.exit_code)
+                if os.environ.get("GISPORTAL_DEBUG"):
+                    raise
+                _internal_error(exc, exit=_end_process)
             raise
         finally:
             limits.restore_memory(previous)
 
     return wrapper
+
+
+def _allocation_failed(exc: BaseException) -> bool:
+    """Whether a failure under the command's own memory limit was an allocation.
+
+    A C extension whose ``malloc`` failed under the limit does not always raise
+    `MemoryError`: some return an error without setting one, and Python reports
+    ``SystemError: error return without exception set`` (seen in a full test run, one
+    run in a few). Under the limit that is an allocation failure, not a bug.
+    """
+    return any(isinstance(e, SystemError) for e in exception_chain(exc))
+
+
+def _end_process(code: int) -> NoReturn:
+    """End a limited command's own process now, after its one line.
+
+    Native libraries that failed an allocation (pyarrow's jemalloc could not start its
+    background thread) may crash in their exit handlers: a crash would turn exit 2 into
+    a -11. Logs and the standard streams are flushed; no finaliser is left to run (the
+    store's transactions are committed or rolled back by then).
+    """
+    import logging
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _home(ctx: click.Context):
@@ -920,9 +960,13 @@ cli.add_command(audit_command)
 EXIT_BUG = 3
 
 
-def _internal_error(exc: BaseException) -> None:
+def _internal_error(exc: BaseException,
+                    exit: Callable[[int], NoReturn] = sys.exit) -> NoReturn:  # noqa: A002
     """One line for the user and the traceback in a log file: never a traceback on the
-    terminal of a land office (``GISPORTAL_DEBUG=1`` shows it, for developers)."""
+    terminal of a land office (``GISPORTAL_DEBUG=1`` shows it, for developers).
+
+    `exit` ends the process: `_end_process` for a command under its memory limit.
+    """
     import tempfile
     import traceback
 
@@ -943,7 +987,7 @@ def _internal_error(exc: BaseException) -> None:
     click.echo(f"gisportal: internal error (a bug in gisportal, not in your file): "
                f"{type(exc).__name__}: {str(exc)[:200]}{where}; please report it",
                err=True)
-    sys.exit(EXIT_BUG)
+    exit(EXIT_BUG)
 
 
 def main() -> None:
