@@ -35,6 +35,7 @@ import shapely
 
 from gisportal.base.errors import NotFoundError, StoreError, UsageError
 from gisportal.store import KINDS, GpkgStore, Store, Version, open_store
+from gisportal.store import gpkg as gpkg_module
 from tests.conftest import use_database
 
 CRS = "EPSG:5899"  # VN-2000 / TM-3 107°45′, Lâm Đồng
@@ -972,7 +973,7 @@ def test_gpkg_layout_and_indexes(home: Path) -> None:
         with closing(sqlite3.connect(home / "catalogue.sqlite")) as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
             assert conn.execute("SELECT version FROM schema_version "
-                                "WHERE component = 'store'").fetchone() == (1,)
+                                "WHERE component = 'store'").fetchone() == (2,)
             # The database itself refuses a second published version of a layer.
             other = add(store).id
             conn.execute("UPDATE versions SET status = 'published' WHERE id = ?", (v.id,))
@@ -1298,3 +1299,76 @@ def test_3d_geometries_are_kept(store: Store, zs: tuple[float | None, ...]) -> N
     v = add(store, gdf, kind="plan", key_columns=())
     assert [g.wkt for g in store.read(v.id).geometry] == [g.wkt for g in geoms]
     assert store.records(v.id, point=(X0 + 1, Y0 + 2))[0]["geometry"].wkt == geoms[0].wkt
+
+
+# -- planning projects' layers --------------------------------------------------------------
+
+
+def test_project_layers_have_one_published_version_per_project(store: Store) -> None:
+    """Two projects in one district each keep their own published lots; the district's
+    own layers, its history and its published map never see them."""
+    district_parcels = store.publish(add(store).id, by="chief")
+    a1 = add(store, kind="zoning_lots", project="672-dankia-2000", key_columns=())
+    a2 = add(store, kind="zoning_lots", project="672-dankia-2000", key_columns=())
+    b1 = add(store, kind="zoning_lots", project="672-trung-tam-500", key_columns=())
+    assert (a1.project, a1.kind, a1.district) == ("672-dankia-2000", "zoning_lots", "672")
+    for v in (a1, a2, b1):
+        store.publish(v.id, by="chief")
+    assert store.version(a1.id).status == "superseded"
+    assert store.version(b1.id).status == "published"
+    assert store.published_projects() == {
+        ("672-dankia-2000", "zoning_lots"): store.version(a2.id),
+        ("672-trung-tam-500", "zoning_lots"): store.version(b1.id)}
+    assert store.published_versions() == {("672", "parcels"): district_parcels}
+    assert [v.id for v in store.versions("672")] == [district_parcels.id]
+    assert [v.id for v in store.versions(project="672-dankia-2000")] == [a2.id, a1.id]
+    assert [v.id for v in store.versions("672", "zoning_lots",
+                                         project="672-trung-tam-500")] == [b1.id]
+    snapshot = store.published_snapshot("672")
+    store.confirm(snapshot)
+    assert dict(snapshot) == {("672", "parcels"): district_parcels}
+    assert set(snapshot.projects) == {("672-dankia-2000", "zoning_lots"),
+                                      ("672-trung-tam-500", "zoning_lots")}
+    # Rolling a project back touches that project only.
+    store.publish(a1.id, by="chief")
+    assert store.version(a2.id).status == "superseded"
+    assert store.version(b1.id).status == "published"
+    assert store.read(a1.id).shape == parcels().shape
+
+
+def test_a_layer_kind_says_whether_it_needs_a_project(store: Store) -> None:
+    with pytest.raises(UsageError):
+        add(store, kind="zoning_lots", key_columns=())
+    with pytest.raises(UsageError):
+        add(store, kind="parcels", project="672-dankia-2000")
+    for bad in ("", "Đà Lạt", "../x", "A-1", "x" * 80):
+        with pytest.raises(NotFoundError):
+            add(store, kind="red_lines", project=bad, key_columns=())
+    with pytest.raises(NotFoundError):
+        store.versions(kind="parcels", project="672-dankia-2000")
+    assert store.versions() == [] and store.published_projects() == {}
+
+
+def test_a_catalogue_from_before_projects_is_migrated(tmp_path: Path) -> None:
+    """A data home written before projects existed opens, keeps its published layers
+    and takes project layers (the store component's second migration step)."""
+    home = tmp_path / "old"
+    home.mkdir()
+    with closing(sqlite3.connect(home / "catalogue.sqlite")) as conn:
+        conn.execute("CREATE TABLE schema_version (component TEXT PRIMARY KEY, "
+                     "version INTEGER NOT NULL)")
+        for statement in gpkg_module._MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version VALUES ('store', 1)")
+        conn.execute(
+            "INSERT INTO versions (district, kind, status, source_name, source_sha256, "
+            "feature_count, has_errors, created_at, created_by, published_at, published_by,"
+            " columns) VALUES ('672', 'parcels', 'published', 'a.zip', 'ab', 0, 0, "
+            "'2024-01-01T00:00:00Z', 'p', '2024-01-02T00:00:00Z', 'p', '[]')")
+        conn.commit()
+    with make_store("gpkg", home) as store:
+        assert [(v.district, v.kind, v.project) for v in store.published_versions().values()
+                ] == [("672", "parcels", None)]
+        v = add(store, kind="red_lines", project="672-dankia-2000", key_columns=())
+        assert store.publish(v.id, by="p").project == "672-dankia-2000"
+        assert store.published("672", "parcels").source_name == "a.zip"

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KINDS",
+    "PROJECT_KINDS",
     "STATUSES",
     "Bounds",
     "Found",
@@ -52,6 +53,7 @@ __all__ = [
     "check_bbox",
     "check_district_code",
     "check_kind",
+    "check_project",
     "dump_meta",
     "utc_now",
 ]
@@ -59,6 +61,14 @@ __all__ = [
 #: Layer kinds a district can hold: the cadastre, the 2021–2030 plan, the boundaries and
 #: the annual land-use plans (one layer per district, holding every year's projects).
 KINDS: tuple[str, ...] = ("parcels", "plan", "boundary", "annual_plan")
+
+#: Layer kinds of a construction or urban planning project (đồ án quy hoạch xây dựng, đô
+#: thị): its planned lots and its red and building lines. They are versioned as a
+#: district's layers are, with one published pointer per (project, kind): a district holds
+#: many projects (a town's general plan, a zoning plan inside it, detailed plans inside
+#: that), so the district alone cannot name the layer. A project version's ``district`` is
+#: the district its area lies in: where the layer is kept and whose planners may change it.
+PROJECT_KINDS: tuple[str, ...] = ("zoning_lots", "red_lines")
 
 #: Statuses callers can see. Backends may use hidden statuses while writing.
 STATUSES: tuple[str, ...] = ("draft", "published", "superseded")
@@ -69,6 +79,9 @@ Bounds = tuple[float, float, float, float]
 # 2025 reform makes provinces (2) and communes (5) plausible units too. Digits only also
 # makes the code safe to use in file names.
 _DISTRICT_RE = re.compile(r"[0-9]{2,5}")
+#: A project's id: lower-case ASCII letters, digits and hyphens (it is in URLs and file
+#: names), e.g. ``672-dankia-suoi-vang-2000``.
+_PROJECT_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 
 
 @dataclass(frozen=True)
@@ -101,6 +114,9 @@ class Version:
     bounds
         ``(minx, miny, maxx, maxy)`` in the store CRS, ``None`` for a layer with no
         geometry.
+    project
+        The planning project whose layer this is (`PROJECT_KINDS`), ``None`` for a
+        district's own layers (`KINDS`).
     """
 
     id: int
@@ -117,6 +133,7 @@ class Version:
     published_by: str | None
     meta: dict[str, Any] = field(default_factory=dict)
     bounds: Bounds | None = None
+    project: str | None = None
 
     @property
     def is_published(self) -> bool:
@@ -142,6 +159,7 @@ class NewLayer:
     source_sha256: str
     created_by: str
     has_errors: bool
+    project: str | None = None
 
     @property
     def names(self) -> list[str]:
@@ -164,11 +182,15 @@ class Published(Mapping[tuple[str, str], Version]):
     Read-only, and cheap to make: it wraps the backend's mapping without copying it.
     """
 
-    __slots__ = ("_versions", "confirmed", "server", "token")
+    __slots__ = ("_versions", "confirmed", "projects", "server", "token")
 
     def __init__(self, versions: Mapping[tuple[str, str], Version], *,
-                 token: object = None, server: str | None = None) -> None:
+                 token: object = None, server: str | None = None,
+                 projects: Mapping[tuple[str, str], Version] | None = None) -> None:
         self._versions = versions
+        #: The published layers of planning projects, ``(project, kind)`` → version, of
+        #: the same moment of the catalogue (a look-up adds their lots and red lines).
+        self.projects: Mapping[tuple[str, str], Version] = projects or {}
         #: The backend's name for the state of the catalogue this was read at; None
         #: when it was read for this request.
         self.token = token
@@ -250,6 +272,7 @@ class Store(ABC):
         meta: Mapping[str, Any] | None = None,
         has_errors: bool = False,
         key_columns: Sequence[str] = (),
+        project: str | None = None,
     ) -> Version:
         """Store `gdf` as a new draft version of the district's `kind` layer.
 
@@ -277,6 +300,9 @@ class Store(ABC):
             Columns looked up by `find`. Backends index them so that a look-up by
             any of them is fast, and fastest by all of them, or by a leading part in the
             given order (put the columns every look-up uses first).
+        project
+            The planning project this is a layer of: required for `PROJECT_KINDS`,
+            refused for a district's own `KINDS`.
 
         Returns
         -------
@@ -292,7 +318,8 @@ class Store(ABC):
         """
         return self._write_version(self._prepare_new_layer(
             district, kind, gdf, key_columns, meta, source_name=source_name,
-            source_sha256=source_sha256, created_by=created_by, has_errors=has_errors))
+            source_sha256=source_sha256, created_by=created_by, has_errors=has_errors,
+            project=project))
 
     def _prepare_new_layer(
         self,
@@ -306,10 +333,11 @@ class Store(ABC):
         source_sha256: str,
         created_by: str,
         has_errors: bool,
+        project: str | None = None,
     ) -> NewLayer:
         """`add_version`'s arguments checked (as its docstring says) and prepared."""
         district = check_district_code(district)
-        kind = check_kind(kind)
+        kind, project = check_layer(kind, project)
         if not isinstance(gdf, gpd.GeoDataFrame) or gdf.active_geometry_name is None:
             raise UsageError("The layer must be a GeoDataFrame with a geometry column",
                              where="add_version(gdf)",
@@ -320,7 +348,7 @@ class Store(ABC):
                              f"the new {kind} layer", "key_columns")
         meta_json = dump_meta(meta or {})
         return NewLayer(district, kind, gdf, columns, keys, meta_json, layer_bounds(gdf),
-                        source_name, source_sha256, created_by, has_errors)
+                        source_name, source_sha256, created_by, has_errors, project)
 
     @abstractmethod
     def _write_version(self, new: NewLayer) -> Version:
@@ -329,7 +357,8 @@ class Store(ABC):
 
     @abstractmethod
     def publish(self, version_id: int, *, by: str) -> Version:
-        """Make `version_id` the published version of its (district, kind).
+        """Make `version_id` the published version of its (district, kind), or of its
+        (project, kind) for a project's layer.
 
         The previously published version becomes ``"superseded"`` in the same
         transaction. Publishing a superseded version again is how a planner rolls back;
@@ -358,8 +387,14 @@ class Store(ABC):
         """The version with this id; `NotFoundError` if there is none."""
 
     @abstractmethod
-    def versions(self, district: str | None = None, kind: str | None = None) -> list[Version]:
-        """Versions, newest first, optionally only those of one district and/or kind."""
+    def versions(self, district: str | None = None, kind: str | None = None, *,
+                 project: str | None = None) -> list[Version]:
+        """Versions, newest first, optionally only those of one district and/or kind.
+
+        A district's own layers (`KINDS`) without `project`; that project's layers
+        (`PROJECT_KINDS`) with it: a district's history never lists a project's uploads,
+        nor the other way round.
+        """
 
     @abstractmethod
     def published(self, district: str, kind: str) -> Version | None:
@@ -403,6 +438,13 @@ class Store(ABC):
                     out[(code, kind)] = version
         return out
 
+    @abstractmethod
+    def published_projects(self) -> dict[tuple[str, str], Version]:
+        """Every published layer of a planning project: ``(project, kind)`` → version.
+
+        Never stale, as `published_versions` (which holds only districts' own layers).
+        """
+
     def published_snapshot(self, district: str | None = None) -> Published:
         """What `published_versions` answers, for one request that will confirm it.
 
@@ -413,7 +455,8 @@ class Store(ABC):
         answers is then never older than the request, as with `published_versions`.
         This default reads `published_versions` afresh: confirmed from the start.
         """
-        return Published(self.published_versions(district))
+        return Published(self.published_versions(district),
+                         projects=self.published_projects())
 
     def confirm(self, published: Published) -> None:
         """Make sure `published` is still the catalogue (`StalePublished` if not).
@@ -826,6 +869,37 @@ def check_kind(kind: object) -> str:
     return str(kind)
 
 
+def check_project(project: object) -> str:
+    """Return `project` if it is a well-formed project id, else raise `NotFoundError`."""
+    if not isinstance(project, str) or not _PROJECT_RE.fullmatch(project):
+        raise NotFoundError(
+            f"{project!r} is not a planning project id",
+            where="project",
+            fix="Use the project's id as `gisportal projects list` shows it: lower-case "
+                "letters, digits and hyphens, e.g. 672-dankia-2000",
+            code="PROJECT-UNKNOWN",
+        )
+    return project
+
+
+def check_layer(kind: object, project: object) -> tuple[str, str | None]:
+    """A layer's `kind` and `project`, checked together: a district's own kinds have no
+    project, a project's kinds need one (`NotFoundError` / `UsageError` otherwise)."""
+    if kind in PROJECT_KINDS:
+        if project is None:
+            raise UsageError(
+                f"A {kind} layer belongs to a planning project",
+                where="project", fix="Name the project (--project ID)")
+        return str(kind), check_project(project)
+    kind = check_kind(kind)
+    if project is not None:
+        raise UsageError(
+            f"A {kind} layer belongs to a district, not to a planning project",
+            where="project",
+            fix="Leave out the project, or use a project's kind: " + ", ".join(PROJECT_KINDS))
+    return kind, None
+
+
 def check_bbox(bbox: Sequence[float]) -> Bounds:
     """Return `bbox` as four finite floats with min <= max, else raise `UsageError`."""
     try:
@@ -934,14 +1008,31 @@ def no_version(version_id: object) -> NotFoundError:
                          code="VERSION-UNKNOWN")
 
 
-def catalogue_filter(district: str | None, kind: str | None) -> dict[str, str]:
-    """`Store.versions`' filter: catalogue column → the checked code it must equal."""
-    out = {}
+def catalogue_filter(district: str | None, kind: str | None,
+                     project: str | None = None) -> tuple[list[str], list[str]]:
+    """`Store.versions`' filter: SQL conditions on the catalogue (``?`` placeholders)
+    and their parameters, the codes checked; a district's own layers without `project`,
+    that project's layers with it."""
+    clauses, params = [], []
     if district is not None:
-        out["district"] = check_district_code(district)
-    if kind is not None:
-        out["kind"] = check_kind(kind)
-    return out
+        clauses.append("district = ?")
+        params.append(check_district_code(district))
+    if project is None:
+        clauses.append("project IS NULL")
+        if kind is not None:
+            clauses.append("kind = ?")
+            params.append(check_kind(kind))
+    else:
+        clauses.append("project = ?")
+        params.append(check_project(project))
+        if kind is not None:
+            if kind not in PROJECT_KINDS:
+                raise NotFoundError(f"{kind!r} is not a kind of a project's layer",
+                                    where="kind", fix="Use one of: " + ", ".join(PROJECT_KINDS),
+                                    code="KIND-UNKNOWN")
+            clauses.append("kind = ?")
+            params.append(str(kind))
+    return clauses, params
 
 
 def check_publishable(version: Version) -> None:

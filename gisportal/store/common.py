@@ -186,11 +186,12 @@ def version_from_row(row: Sequence[Any]) -> Version:
     """A catalogue row (the backends' ``_VERSION_FIELDS``) as a `Version`; ``meta`` as
     JSON text (SQLite) or already parsed (PostgreSQL's ``json``)."""
     (vid, district, kind, status, source_name, source_sha256, feature_count, has_errors,
-     created_at, created_by, published_at, published_by, meta, minx, miny, maxx, maxy) = row
+     created_at, created_by, published_at, published_by, meta, minx, miny, maxx, maxy,
+     project) = row
     return Version(
         id=vid, district=district, kind=kind, status=status, source_name=source_name,
         source_sha256=source_sha256, feature_count=feature_count, has_errors=bool(has_errors),
         created_at=created_at, created_by=created_by, published_at=published_at,
         published_by=published_by, meta=json.loads(meta) if isinstance(meta, str) else meta,
-        bounds=None if minx is None else (minx, miny, maxx, maxy),
+        bounds=None if minx is None else (minx, miny, maxx, maxy), project=project,
     )

@@ -104,6 +104,15 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             WHERE status = 'published'""",
         "CREATE INDEX versions_by_layer ON versions (district, kind, status)",
     ),
+    (
+        # Planning projects' layers (`base.PROJECT_KINDS`): one published version per
+        # (district, kind, project), a district's own layers having no project.
+        "ALTER TABLE versions ADD COLUMN project TEXT",
+        "DROP INDEX versions_one_published",
+        """CREATE UNIQUE INDEX versions_one_published
+            ON versions (district, kind, ifnull(project, '')) WHERE status = 'published'""",
+        "CREATE INDEX versions_by_project ON versions (project, kind, status)",
+    ),
 )
 
 #: Ids per query when fetching features by id (well under SQLite's parameter limits).
@@ -111,12 +120,14 @@ _ID_CHUNK = 20_000
 _VISIBLE = "status IN ('draft', 'published', 'superseded')"
 _VERSION_FIELDS = (
     "id, district, kind, status, source_name, source_sha256, feature_count, has_errors, "
-    "created_at, created_by, published_at, published_by, meta, minx, miny, maxx, maxy"
+    "created_at, created_by, published_at, published_by, meta, minx, miny, maxx, maxy, "
+    "project"
 )
 #: Names of version tables in a district GeoPackage (every kind's: an annual plan's table
 #: left out would survive in a backup copy taken while it was written, and a restored
 #: catalogue could hand its id out again); anything else there is not ours.
-_TABLE_RE = re.compile(rf"({'|'.join(map(re.escape, base.KINDS))})_v([0-9]+)")
+_TABLE_RE = re.compile(
+    rf"({'|'.join(map(re.escape, base.KINDS + base.PROJECT_KINDS))})_v([0-9]+)")
 #: GeoPackage geometry header: 8 bytes plus an envelope whose size the flags give.
 _ENVELOPE_BYTES = (0, 32, 48, 48, 64)
 #: GeoPackage registry tables that may name a layer table.
@@ -147,6 +158,8 @@ class _Snapshot:
     token: tuple[int, int]
     published: dict[tuple[str, str], Version]
     districts: tuple[str, ...]
+    #: the published layers of planning projects, (project, kind) → version
+    projects: dict[tuple[str, str], Version]
 
 
 class GpkgStore(Store):
@@ -457,11 +470,12 @@ class GpkgStore(Store):
                 version_id = db.execute(
                     "INSERT INTO versions (district, kind, status, source_name, source_sha256,"
                     " feature_count, has_errors, created_at, created_by, meta,"
-                    " minx, miny, maxx, maxy, columns, key_columns)"
-                    " VALUES (?, ?, 'writing', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " minx, miny, maxx, maxy, columns, key_columns, project)"
+                    " VALUES (?, ?, 'writing', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (district, kind, new.source_name, new.source_sha256, len(gdf),
                      int(bool(new.has_errors)), base.utc_now(), new.created_by, new.meta_json,
-                     *(new.bounds or (None,) * 4), json.dumps(new.columns), json.dumps(keys)),
+                     *(new.bounds or (None,) * 4), json.dumps(new.columns), json.dumps(keys),
+                     new.project),
                 ).lastrowid
             assert version_id is not None
             table = _table_name(kind, version_id)
@@ -621,9 +635,9 @@ class GpkgStore(Store):
             if version.status == "published":
                 return version
             base.check_publishable(version)
-            db.execute("UPDATE versions SET status = 'superseded' "
-                       "WHERE district = ? AND kind = ? AND status = 'published'",
-                       (version.district, version.kind))
+            db.execute("UPDATE versions SET status = 'superseded' WHERE district = ? "
+                       "AND kind = ? AND project IS ? AND status = 'published'",
+                       (version.district, version.kind, version.project))
             db.execute("UPDATE versions SET status = 'published', published_at = ?, "
                        "published_by = ? WHERE id = ?", (base.utc_now(), by, version.id))
             return self._version(db, version.id)
@@ -648,12 +662,12 @@ class GpkgStore(Store):
     def version(self, version_id: int) -> Version:
         return self._version(self._db(), version_id)
 
-    def versions(self, district: str | None = None, kind: str | None = None) -> list[Version]:
-        filters = base.catalogue_filter(district, kind)
-        clauses = [_VISIBLE, *(f"{column} = ?" for column in filters)]
+    def versions(self, district: str | None = None, kind: str | None = None, *,
+                 project: str | None = None) -> list[Version]:
+        clauses, params = base.catalogue_filter(district, kind, project)
         rows = self._db().execute(
-            f"SELECT {_VERSION_FIELDS} FROM versions WHERE {' AND '.join(clauses)} "
-            "ORDER BY id DESC", list(filters.values())).fetchall()
+            f"SELECT {_VERSION_FIELDS} FROM versions WHERE {' AND '.join([_VISIBLE, *clauses])} "
+            "ORDER BY id DESC", params).fetchall()
         return [version_from_row(r) for r in rows]
 
     def published(self, district: str, kind: str) -> Version | None:
@@ -671,6 +685,17 @@ class GpkgStore(Store):
         if code is None:
             return dict(published)
         return {key: v for key, v in published.items() if key[0] == code}
+
+    def published_projects(self) -> dict[tuple[str, str], Version]:
+        return dict(self._snapshot().projects)
+
+    def published_snapshot(self, district: str | None = None) -> base.Published:
+        """From this thread's snapshot: districts' and projects' layers of one state."""
+        code = base.check_district_code(district) if district is not None else None
+        snap = self._snapshot()
+        published = snap.published if code is None else {
+            key: v for key, v in snap.published.items() if key[0] == code}
+        return base.Published(published, projects=snap.projects)
 
     def _snapshot(self) -> _Snapshot:
         """This thread's catalogue snapshot, re-read when anyone committed since.
@@ -695,8 +720,13 @@ class GpkgStore(Store):
         finally:
             if own:
                 db.execute("COMMIT")
-        published = {(v.district, v.kind): v for v in map(version_from_row, rows)}
-        snap = _Snapshot(token, published, districts)
+        published, projects = {}, {}
+        for v in map(version_from_row, rows):
+            if v.project is None:
+                published[(v.district, v.kind)] = v
+            else:
+                projects[(v.project, v.kind)] = v
+        snap = _Snapshot(token, published, districts, projects)
         self._local.snapshot = snap
         return snap
 

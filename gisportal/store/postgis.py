@@ -189,6 +189,15 @@ MIGRATIONS: postgres.Migrations = {
             """CREATE TRIGGER versions_publish_generation_truncate AFTER TRUNCATE ON versions
                 FOR EACH STATEMENT EXECUTE FUNCTION publish_generation_bump()""",
         ),
+        (
+            # Planning projects' layers (`base.PROJECT_KINDS`): one published version per
+            # (district, kind, project), a district's own layers having no project.
+            "ALTER TABLE versions ADD COLUMN project text",
+            "DROP INDEX versions_one_published",
+            """CREATE UNIQUE INDEX versions_one_published
+                ON versions (district, kind, coalesce(project, '')) WHERE status = 'published'""",
+            "CREATE INDEX versions_by_project ON versions (project, kind, status)",
+        ),
     ),
 }
 
@@ -201,7 +210,7 @@ _VERSION_FIELDS = (
     "id, district, kind, status, source_name, source_sha256, feature_count, has_errors, "
     f"to_char(created_at AT TIME ZONE 'UTC', '{_TS}'), created_by, "
     f"to_char(published_at AT TIME ZONE 'UTC', '{_TS}'), published_by, meta, "
-    "minx, miny, maxx, maxy"
+    "minx, miny, maxx, maxy, project"
 )
 #: `_VERSION_FIELDS` with meta as its JSON text, for `_shared_meta` to parse.
 _META_AS_TEXT_FIELDS = _VERSION_FIELDS.replace(" meta, ", " meta::text, ")
@@ -228,11 +237,13 @@ class _Catalogue:
     """This process's copy of one server's published versions, and the publish token
     they were read at (`PostgisStore.published_snapshot`)."""
 
-    __slots__ = ("_by_district", "published", "token")
+    __slots__ = ("_by_district", "projects", "published", "token")
 
-    def __init__(self, token: object, published: dict[tuple[str, str], Version]) -> None:
+    def __init__(self, token: object, published: dict[tuple[str, str], Version],
+                 projects: dict[tuple[str, str], Version]) -> None:
         self.token = token
         self.published = published
+        self.projects = projects
         self._by_district: dict[str, dict[tuple[str, str], Version]] = {}
 
     def of(self, district: str | None) -> dict[tuple[str, str], Version]:
@@ -572,16 +583,16 @@ class PostgisStore(Store):
                     conn.execute(
                         "INSERT INTO versions (id, district, kind, status, source_name, "
                         "source_sha256, feature_count, has_errors, created_at, created_by, "
-                        "meta, minx, miny, maxx, maxy, layer_table, columns, key_columns) "
-                        "VALUES (%s, %s, %s, 'draft', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                        "%s, %s, %s, %s)",
+                        "meta, minx, miny, maxx, maxy, layer_table, columns, key_columns, "
+                        "project) VALUES (%s, %s, %s, 'draft', %s, %s, %s, %s, %s, %s, %s, %s, "
+                        "%s, %s, %s, %s, %s, %s, %s)",
                         (version_id, district, kind, new.source_name, new.source_sha256,
                          len(gdf), bool(new.has_errors), base.utc_now(), new.created_by,
                          new.meta_json, *(new.bounds or (None,) * 4), name,
                          json.dumps([[a, d, sql_names[a], t] for (a, d), t
                                      in zip(columns, types, strict=True)],
                                     ensure_ascii=False),
-                         json.dumps(keys, ensure_ascii=False)))
+                         json.dumps(keys, ensure_ascii=False), new.project))
             except psycopg.OperationalError as exc:
                 if isinstance(exc, psycopg.errors.DiskFull):
                     raise StoreError("The database server's disk is full",
@@ -631,10 +642,12 @@ class PostgisStore(Store):
             # One publish of a layer at a time; each statement after the lock sees the
             # previous publish committed (READ COMMITTED takes a snapshot per statement).
             conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
-                         (_PUBLISH_LOCK, f"{version.district}/{version.kind}"))
-            conn.execute("UPDATE versions SET status = 'superseded' "
-                         "WHERE district = %s AND kind = %s AND status = 'published'",
-                         (version.district, version.kind))
+                         (_PUBLISH_LOCK, f"{version.district}/{version.kind}/"
+                                         f"{version.project or ''}"))
+            conn.execute("UPDATE versions SET status = 'superseded' WHERE district = %s "
+                         "AND kind = %s AND project IS NOT DISTINCT FROM %s "
+                         "AND status = 'published'",
+                         (version.district, version.kind, version.project))
             conn.execute("UPDATE versions SET status = 'published', published_at = %s, "
                          "published_by = %s WHERE id = %s", (base.utc_now(), by, version.id))
             return self._version(conn, version.id)
@@ -664,18 +677,19 @@ class PostgisStore(Store):
             raise base.no_version(version_id)
         return version_from_row(rows[0])
 
-    def versions(self, district: str | None = None, kind: str | None = None) -> list[Version]:
-        filters = base.catalogue_filter(district, kind)
-        clauses = ["true", *(f"{column} = %s" for column in filters)]
+    def versions(self, district: str | None = None, kind: str | None = None, *,
+                 project: str | None = None) -> list[Version]:
+        clauses, params = base.catalogue_filter(district, kind, project)
+        where = " AND ".join(clauses).replace("?", "%s")
         rows = self._select(f"SELECT {_VERSION_FIELDS} FROM versions "
-                            f"WHERE {' AND '.join(clauses)} ORDER BY id DESC",
-                            list(filters.values()))
+                            f"WHERE {where} ORDER BY id DESC", params)
         return [version_from_row(r) for r in rows]
 
     def published(self, district: str, kind: str) -> Version | None:
         district, kind = base.check_district_code(district), base.check_kind(kind)
         rows = self._select(f"SELECT {_VERSION_FIELDS} FROM versions WHERE district = %s "
-                            "AND kind = %s AND status = 'published'", (district, kind))
+                            "AND kind = %s AND project IS NULL AND status = 'published'",
+                            (district, kind))
         return version_from_row(rows[0]) if rows else None
 
     def districts(self) -> list[str]:
@@ -687,12 +701,16 @@ class PostgisStore(Store):
         the default's one per layer: a look-up's catalogue questions cost one round trip.
         Read where `published` reads (a replica unless pinned), as one statement, so the
         answer is one moment of the catalogue."""
-        filters = base.catalogue_filter(district, None)
+        code = [base.check_district_code(district)] if district is not None else []
         rows = self._select(f"SELECT {_META_AS_TEXT_FIELDS} FROM versions "
-                            "WHERE status = 'published'"
-                            + "".join(f" AND {column} = %s" for column in filters),
-                            list(filters.values()))
-        return _published_from_rows(rows)
+                            "WHERE status = 'published' AND project IS NULL"
+                            + (" AND district = %s" if code else ""), code)
+        return _published_from_rows(rows)[0]
+
+    def published_projects(self) -> dict[tuple[str, str], Version]:
+        rows = self._select(f"SELECT {_META_AS_TEXT_FIELDS} FROM versions "
+                            "WHERE status = 'published' AND project IS NOT NULL")
+        return _published_from_rows(rows)[1]
 
     def published_snapshot(self, district: str | None = None) -> Published:
         """The published versions as this process last read them from the server the
@@ -707,7 +725,8 @@ class PostgisStore(Store):
         fresh = kept is None
         if kept is None:
             server, kept = self._load_catalogue(server)
-        snapshot = Published(kept.of(code), token=kept.token, server=server)
+        snapshot = Published(kept.of(code), token=kept.token, server=server,
+                             projects=kept.projects)
         snapshot.confirmed = fresh
         return snapshot
 
@@ -725,7 +744,7 @@ class PostgisStore(Store):
             rows = self._select_on(server, query)
             assert rows is not None  # the primary raises rather than answering None
         token, rows = rows[0][0], [r for r in rows if r[1] is not None]
-        kept = _Catalogue(token, _published_from_rows(r[3:] for r in rows))
+        kept = _Catalogue(token, *_published_from_rows(r[3:] for r in rows))
         for r in rows:
             if r[3] not in self._layers:  # id, district, …, feature_count
                 self._layers[r[3]] = _pg_layer(r[4], r[1], r[2], r[3 + 6])
@@ -1057,14 +1076,19 @@ def _pg_layer(district: str, name: str, columns: Sequence[Sequence[str]],
                     count, frozenset(c[0] for c in columns if c[3] in _TEXT_READ))
 
 
-def _published_from_rows(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, str], Version]:
-    """Catalogue rows (`_META_AS_TEXT_FIELDS`) as `published_versions` answers them."""
-    out = {}
+def _published_from_rows(rows: Iterable[Sequence[Any]]) -> tuple[
+        dict[tuple[str, str], Version], dict[tuple[str, str], Version]]:
+    """Catalogue rows (`_META_AS_TEXT_FIELDS`) as `published_versions` answers them
+    (districts' own layers) and as `published_projects` does (projects' layers)."""
+    districts, projects = {}, {}
     for row in rows:
         v = version_from_row((*row[:_META_FIELD], _shared_meta(row[_META_FIELD]),
                               *row[_META_FIELD + 1:]))
-        out[(v.district, v.kind)] = v
-    return out
+        if v.project is None:
+            districts[(v.district, v.kind)] = v
+        else:
+            projects[(v.project, v.kind)] = v
+    return districts, projects
 
 
 def _version_id(version_id: object) -> int:
