@@ -1,11 +1,26 @@
-"""A layer as a zipped Shapefile: UTF-8 DBF with its ``.cpg``, a ``.prj`` with the datum shift.
+"""A layer as a zipped Shapefile: UTF-8 DBF with its ``.cpg``, a ``.prj`` GIS software
+recognises by its EPSG code, and the same CRS with its datum shift for the rest.
 
-GDAL writes the ``.prj`` of EPSG:5899 in the ESRI dialect, which has no ``TOWGS84``:
-software that does not look the datum up in the EPSG database (older GIS, CAD plug-ins,
-web converters) then treats VN-2000 as WGS 84 and puts every parcel about 200 m off
-after reprojection. So the ``.prj`` is rewritten as OGC WKT 1 with ``TOWGS84`` holding
-the VN-2000 → WGS 84 shift in PROJ's position-vector signs (:data:`gisportal.base.crs.TOWGS84_PV`,
-docs/design.md §4); PROJ and GDAL read it back as EPSG:5899 with the EPSG:6960 shift.
+Two readers want two different ``.prj`` files, and no one text serves both (tested with
+QGIS 3.22, GDAL 3.6 and pyproj/PROJ 9, docs/export.md):
+
+- **GIS software with the EPSG database** (QGIS, ArcGIS, GDAL, PROJ) recognises the
+  ESRI WKT 1 that GDAL itself writes — ``PROJCS["VN_2000_TM-3_107-45"...]``, without
+  ``TOWGS84`` — as EPSG:5899 and transforms with the EPSG:6960 shift from its database.
+  A ``.prj`` holding ``TOWGS84`` is different: GDAL reads it as a *bound* CRS, and QGIS
+  3.22 never gives a bound CRS an authority (it shows a custom CRS, "unknown" in the
+  status bar), even when the WKT carries ``AUTHORITY["EPSG","5899"]``. So the
+  Shapefile's ``.prj`` is the ESRI form: `prj_texts` checks that PROJ identifies it back
+  to the same EPSG code before choosing it.
+- **Software without the EPSG database** (older GIS, CAD plug-ins, web converters) treats
+  a datum it cannot look up as WGS 84 and puts every parcel about 200 m off. For it the
+  package ships `prj_wkt`'s OGC WKT 1 with ``TOWGS84`` holding the VN-2000 → WGS 84 shift
+  in PROJ's position-vector signs (:data:`gisportal.base.crs.TOWGS84_PV`, docs/design.md
+  §4) beside the zipped Shapefile (``shapefile/towgs84/<stem>.prj``): copied over the
+  ``.prj`` it lands within millimetres of PROJ's EPSG:5899 pipeline.
+
+A CRS with no EPSG identity (a custom TM-3 built with ``+towgs84``) has only the second
+form, which then is the ``.prj``.
 
 A DBF text field holds at most 254 bytes: longer values are cut by GDAL. That cannot
 be helped in a Shapefile, so the values concerned are counted and reported (the
@@ -17,6 +32,7 @@ from __future__ import annotations
 import warnings
 import zipfile
 from pathlib import Path
+from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -28,7 +44,8 @@ from pyproj.crs.coordinate_operation import ToWGS84Transformation
 
 from gisportal.base.crs import TOWGS84_PV
 
-__all__ = ["DBF_TEXT_BYTES", "prj_wkt", "write_shapefile", "zip_parts", "long_text_counts"]
+__all__ = ["DBF_TEXT_BYTES", "PrjTexts", "prj_texts", "prj_wkt", "write_shapefile", "zip_parts",
+           "long_text_counts"]
 
 #: Longest DBF text value, in bytes (UTF-8 here).
 DBF_TEXT_BYTES = 254
@@ -54,6 +71,31 @@ def prj_wkt(crs: pyproj.CRS) -> str:
     return bound.to_wkt("WKT1_GDAL")
 
 
+class PrjTexts(NamedTuple):
+    """The ``.prj`` of a Shapefile and, when it differs, the form with the datum shift."""
+
+    #: What goes into the Shapefile: the form GIS software recognises by EPSG code.
+    prj: str
+    #: OGC WKT 1 with ``TOWGS84`` for software without the EPSG database; None when the
+    #: ``.prj`` is that already (or the CRS is on another datum and has no shift to add).
+    towgs84: str | None
+
+
+def prj_texts(crs: pyproj.CRS) -> PrjTexts:
+    """The ``.prj`` texts of `crs` (module docstring: why two).
+
+    The ESRI WKT 1 is chosen only when PROJ reads it back as the same EPSG code; else the
+    one text with the shift (`prj_wkt`) is the ``.prj``.
+    """
+    shifted = prj_wkt(crs)
+    code = None if crs.is_bound else crs.to_epsg()
+    if code is not None:
+        esri = crs.to_wkt("WKT1_ESRI")
+        if esri and pyproj.CRS.from_wkt(esri).to_epsg() == code:
+            return PrjTexts(esri, shifted if "TOWGS84[" in shifted else None)
+    return PrjTexts(shifted, None)
+
+
 def long_text_counts(frame: pd.DataFrame) -> dict[str, int]:
     """Column → number of text values longer than a DBF field can hold (bytes)."""
     out = {}
@@ -76,7 +118,7 @@ def write_shapefile(frame: gpd.GeoDataFrame, folder: Path, stem: str) -> list[Pa
     """Write `frame` (columns already named for the Shapefile) as ``<stem>.*`` in
     `folder`; return the parts (``.shp .shx .dbf .prj .cpg``).
 
-    The frame's CRS gives the ``.prj`` (see `prj_wkt`).
+    The frame's CRS gives the ``.prj`` (`prj_texts`: the form recognised by EPSG code).
     """
     shp = folder / f"{stem}.shp"
     with warnings.catch_warnings():
@@ -84,7 +126,7 @@ def write_shapefile(frame: gpd.GeoDataFrame, folder: Path, stem: str) -> list[Pa
         # them with their counts (long_text_counts).
         warnings.filterwarnings("ignore", message=".*has been truncated to 254 characters")
         pyogrio.write_dataframe(frame, shp, driver="ESRI Shapefile", encoding="UTF-8")
-    (folder / f"{stem}.prj").write_text(prj_wkt(pyproj.CRS.from_user_input(frame.crs)),
+    (folder / f"{stem}.prj").write_text(prj_texts(pyproj.CRS.from_user_input(frame.crs)).prj,
                                         encoding="ascii")
     (folder / f"{stem}.cpg").write_text("UTF-8", encoding="ascii")
     return [folder / f"{stem}{suffix}" for suffix in _PARTS]
