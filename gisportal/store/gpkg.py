@@ -822,7 +822,11 @@ class GpkgStore(Store):
             params.extend(values)
         if intersects is None:
             if not clauses:
-                lo, hi = conn.execute(f"SELECT min(fid), max(fid) FROM {table}").fetchone()
+                # One aggregate per query: SQLite reads min() or max() of the key from the
+                # B-tree only when it is alone; both in one SELECT scan every row (26 ms at
+                # 200 000 parcels, on every OGC items page).
+                lo, hi = conn.execute(f"SELECT (SELECT min(fid) FROM {table}), "
+                                      f"(SELECT max(fid) FROM {table})").fetchone()
                 if lo is None:
                     return np.empty(0, dtype=np.int64)
                 if hi - lo + 1 == self.version(version_id).feature_count:
