@@ -126,3 +126,40 @@ def test_place_labels_are_inside_their_commune_and_few(home):
     towns = [p for p in labels if p["kind"] == "town"]
     assert towns and all(p["max_zoom"] < 15 for p in towns)
     assert len(labels) < 100  # names of places, never one per parcel
+
+
+def test_province_page_gets_the_same_base_map_config_as_a_district_page(home, monkeypatch):
+    """One way for both pages (`maps.base_map_config`): the same own base (name, the
+    district map's style), the administrator's base maps (none as shipped), and tile
+    sources of the published boundary and plan, each held to its district's bounds;
+    the province page keeps the plan's ribbons out of its wide views."""
+    client = create_app({"home": str(home)}).test_client()
+    province = _config(client.get("/").get_data(as_text=True))
+    district = _config(client.get("/districts/678").get_data(as_text=True))
+    for conf in (province, district):
+        assert conf["basemaps"] == []
+        assert conf["own_base"] == district["own_base"]
+        assert {(t["district"], t["kind"]) for t in conf["base_tiles"]} == {
+            ("678", "boundary"), ("678", "plan")}
+    assert district["own_base"]["style"] == maps.composition("district")["own_base"]["style"]
+    by_kind = {t["kind"]: t for t in province["base_tiles"]}
+    assert by_kind["plan"]["min_zoom"] == 11 and by_kind["boundary"]["min_zoom"] == 4
+    assert {t["kind"]: t["min_zoom"] for t in district["base_tiles"]}["plan"] == 6
+    (s, w), (n, e) = by_kind["boundary"]["bounds"]
+    d = seeds.district("678")
+    assert s < d.anchor_lonlat[1] < n and w < d.anchor_lonlat[0] < e
+    # Enabled for the province map only: its page lists it, the district page does not.
+    comp = maps.composition("province")
+    enabled = {**comp, "basemaps": [{**b, "enabled": b["id"] == "osm"}
+                                    for b in comp["basemaps"]]}
+    original = maps.composition
+    monkeypatch.setattr(maps, "composition",
+                        lambda name: enabled if name == "province" else original(name))
+    resp = client.get("/?lang=en")
+    conf = _config(resp.get_data(as_text=True))
+    assert [b["id"] for b in conf["basemaps"]] == ["osm"]
+    assert conf["basemaps"][0]["name"] == "Street map (OpenStreetMap)"
+    assert conf["own_base"]["name"] == "Own base (works offline)"
+    img = re.search(r"img-src ([^;]*)", resp.headers["Content-Security-Policy"]).group(1)
+    assert img.split()[3:] == ["https://tile.openstreetmap.org"]
+    assert _config(client.get("/districts/678").get_data(as_text=True))["basemaps"] == []

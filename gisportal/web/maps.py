@@ -20,6 +20,7 @@ from typing import Any
 
 import folium
 from folium import plugins
+from folium.elements import JSCSSMixin
 from folium.template import Template
 from folium.utilities import JsCode
 from pyproj import CRS
@@ -144,6 +145,14 @@ class LocalizedControls(folium.MacroElement):
         self.locate = locate
 
 
+class PluginAssets(JSCSSMixin, folium.MacroElement):
+    """Only a plugin's script and style in the page's ``<head>``, for a page whose own
+    script uses the plugin though folium draws no layer of it: the province page's base
+    (gp/basemap.js) is VectorGrid layers, its folium layers are GeoJSON."""
+
+    _template = Template("")
+
+
 def _local(element, key: str):
     """Point a folium plugin instance at the vendored copies of its JS/CSS."""
     js, css = PLUGIN_ASSETS[key]
@@ -198,16 +207,6 @@ def _lonlat_bounds(bounds, crs: CRS) -> list[list[float]]:
     minx, miny, maxx, maxy = bounds
     lons, lats = to_lonlat([minx, maxx], [miny, maxy], crs)
     return [[min(lats), min(lons)], [max(lats), max(lons)]]
-
-
-def _basemaps(m: folium.Map, comp: dict[str, Any], lang: str) -> None:
-    """Basemaps listed *and enabled* in the composition; none by default (offline)."""
-    for b in comp.get("basemaps", []):
-        if not b.get("enabled"):
-            continue
-        folium.TileLayer(tiles=b["url"], attr=b.get("attribution", ""),
-                         name=text(b.get("name"), lang), overlay=False,
-                         show=bool(b.get("show")), max_zoom=b.get("max_zoom", 19)).add_to(m)
 
 
 # --------------------------------------------------------------------------- province
@@ -266,7 +265,9 @@ def province_map(store: Store, lang: str = "vi", *,
     m = offline_map(location=_province_center(), zoom_start=view.get("zoom", 8),
                     min_zoom=view.get("min_zoom", 6), max_zoom=view.get("max_zoom", 14),
                     control_scale=True)
-    _basemaps(m, comp, lang)
+    # Base maps: gp/basemap.js, as on the district page (`base_map_config`); our own
+    # base is drawn with VectorGrid.
+    _local(PluginAssets(), "vectorgrid").add_to(m)
     features, labels = [], []
     for d in seeds.districts():
         st = status_of.get(d.code)
@@ -325,9 +326,11 @@ def province_map(store: Store, lang: str = "vi", *,
     if bounds:
         lats, lons = zip(*bounds, strict=True)
         fit = [[min(lats) - 0.05, min(lons) - 0.05], [max(lats) + 0.05, max(lons) + 0.05]]
+    ExposedLayerControl(collapsed=False, position="topright").add_to(m)
     LocalizedControls(lang).add_to(m)
     spec = comp.get("units", {})
     config = {"page": "province", "province": prov.get("name"), "bounds": fit,
+              **base_map_config(comp, lang, published, _store_crs(store)),
               "units": drawn, "units_url": f"/api/units?lang={lang}" if drawn else None,
               "units_label": text(spec.get("label", {"vi": "Xã, phường", "en": "Communes"}),
                                   lang),
@@ -514,6 +517,58 @@ def basemap_config(comp: dict[str, Any], lang: str) -> list[dict[str, Any]]:
     return out
 
 
+#: The kinds our own base is drawn from: commune tints from the boundary tiles, roads
+#: and rivers from the plan tiles (gp/basemap.js).
+OWN_BASE_KINDS = ("boundary", "plan")
+
+
+def base_map_config(comp: dict[str, Any], lang: str,
+                    published: Mapping[tuple[str, str], Any], crs: CRS) -> dict[str, Any]:
+    """What gp/basemap.js needs to offer the base maps of a page, the same way on the
+    province page and a district page: the base maps an administrator enabled
+    (`basemap_config`), our own base's name and style, and the tile sources it is
+    drawn from — one per published boundary and plan layer of `published` (``{(district,
+    kind): version}``), each with its lon/lat bounds so the browser asks no tile outside
+    that district (the province page holds a dozen districts' sources).
+
+    A composition without an ``own_base.style`` takes the district map's, so both pages
+    draw the same paper, tints and ribbons; ``own_base.min_zoom`` (per kind) keeps a
+    kind out of the wide views where its tiles would be many and say little (the plan's
+    ribbons on the province page).
+    """
+    own = comp.get("own_base", {})
+    style = own.get("style")
+    if style is None:
+        style = composition("district").get("own_base", {}).get("style", {})
+    floors = own.get("min_zoom", {})
+    sources = []
+    for (district, kind), version in sorted(published.items()):
+        if kind not in OWN_BASE_KINDS or version is None:
+            continue
+        lo, hi = ZOOMS[kind]
+        sources.append({
+            "kind": kind, "district": district,
+            "url": f"/tiles/{district}/{kind}/{{z}}/{{x}}/{{y}}.pbf",
+            "zooms": [lo, hi], "min_zoom": max(lo - 2, int(floors.get(kind, 0)), 0),
+            "bounds": _outward(_lonlat_bounds(version.bounds, crs)) if version.bounds
+            else None})
+    return {"basemaps": basemap_config(comp, lang),
+            "own_base": {"name": text(own.get("name", {"vi": "Nền ngoại tuyến",
+                                                       "en": "Offline base"}), lang),
+                         "style": style},
+            "base_tiles": sources}
+
+
+def _outward(bounds: list[list[float]]) -> list[list[float]]:
+    """Lon/lat bounds rounded to 1e-6° (0.1 m) away from their centre: shorter to send,
+    and never cutting off a tile the layer has."""
+    import math
+
+    (s, w), (n, e) = bounds
+    return [[math.floor(s * 1e6) / 1e6, math.floor(w * 1e6) / 1e6],
+            [math.ceil(n * 1e6) / 1e6, math.ceil(e * 1e6) / 1e6]]
+
+
 #: Hatchings, most distinct first: code i of a group of codes sharing a colour gets
 #: pattern i-1 (the first code of the group stays plain). ``angle`` in degrees, ``size``
 #: the repeat in CSS px (a divisor of the 256-px tile, so hatches run on across tiles).
@@ -643,9 +698,10 @@ def district_map(store: Store, code: str, lang: str = "vi") -> MapParts:
     m = offline_map(location=center, zoom_start=view.get("fallback_zoom", 11),
                     min_zoom=view.get("min_zoom", 8), max_zoom=view.get("max_zoom", 21),
                     control_scale=bool(controls.get("scale", True)))
-    # Base maps are not folium TileLayers here: gp/basemap.js builds them from the
-    # config (with the base drawn from our own data as the first choice), so the
-    # choice can be remembered and the offline base is one of the radio buttons.
+    # Base maps are not folium TileLayers (on either page): gp/basemap.js builds them
+    # from the config (`base_map_config`, with the base drawn from our own data as the
+    # first choice), so the choice can be remembered and the offline base is one of the
+    # radio buttons.
     layer_names: dict[str, str] = {}
     styles: dict[str, Any] = {}
     highlights: dict[str, Any] = {}
@@ -708,15 +764,10 @@ def district_map(store: Store, code: str, lang: str = "vi") -> MapParts:
                     if s.get("opacity_slider")},
         "legend": legend_codes,
         "communes": communes,
-        "basemaps": basemap_config(comp, lang),
-        "own_base": {"name": text(comp.get("own_base", {}).get(
-            "name", {"vi": "Nền ngoại tuyến", "en": "Offline base"}), lang),
-            "style": comp.get("own_base", {}).get("style", {})},
+        **base_map_config(comp, lang, {(code, k): v for k, v in published.items()},
+                          _store_crs(store)),
         "labels": {s["id"]: s["labels"] for s in comp["layers"] if s.get("labels")},
         "place_labels": _place_labels(store, published.get("boundary"), code, comp),
-        # What the offline base (gp/basemap.js) draws from: the published kinds' tiles.
-        "tiles": {k: {"url": f"/tiles/{code}/{k}/{{z}}/{{x}}/{{y}}.pbf", "zooms": list(ZOOMS[k])}
-                  for k, v in published.items() if v is not None},
         "patterns": {c: p for c, p in code_patterns().items() if c in legend_codes},
     }
     return _parts(m, config)

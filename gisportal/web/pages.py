@@ -38,8 +38,10 @@ def index():
         former = seeds.former_parts_of(u.code)  # linked to its first former district's plan
         units.append({"code": u.code, "name": u.name, "level": u.level,
                       "district": former[0].district if former else None})
+    # land_use: our own base (gp/basemap.js) finds the plan's roads and rivers by code.
     return render_template("index.html", parts=parts, rows=rows, units=units, drawn=drawn,
-                           province=seeds.province(), strings=js_strings())
+                           province=seeds.province(), strings=js_strings(),
+                           land_use=maps.land_use_table())
 
 
 @bp.get("/districts/<code>")

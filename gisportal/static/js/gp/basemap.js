@@ -1,12 +1,15 @@
-/* gisportal base maps: the switcher and the base drawn from our own data.
+/* gisportal base maps: the switcher and the base drawn from our own data, the same on
+ * the province page and a district page (gisportal.web.maps.base_map_config).
  *
- * The base maps an administrator enabled in maps/district.json (conf.basemaps: street
- * map, satellite imagery…) join the layer control's radio buttons after our own base,
- * and the choice is remembered in localStorage ("gp.basemap"). Our own base needs no
- * internet: a paper background, the communes in soft tints (boundary tiles), roads and
- * rivers as ribbons (plan zones coded DGT, SON/MNC/DTL, from the plan tiles the plan
- * layer decodes anyway: gp/map.js shares one decode), names from gp/labels.js. With
- * nothing enabled, which is how the portal ships, no request leaves the portal. */
+ * The base maps an administrator enabled in maps/*.json (conf.basemaps: street map,
+ * satellite imagery…) join the layer control's radio buttons after our own base, and
+ * the choice is remembered in localStorage ("gp.basemap", one key for both pages). Our
+ * own base needs no internet: a paper background, the communes in soft tints (boundary
+ * tiles), roads and rivers as ribbons (plan zones coded DGT, SON/MNC/DTL, from the plan
+ * tiles the plan layer decodes anyway: gp/map.js shares one decode), names from
+ * gp/labels.js on a district page. Its sources (conf.base_tiles) are one per published
+ * boundary and plan layer, each held to its district's bounds. With nothing enabled,
+ * which is how the portal ships, no request leaves the portal. */
 (function () {
   "use strict";
   var GP = window.GP, CFG = GP.config, conf = CFG.config || {};
@@ -29,38 +32,44 @@
 
   function inList(list, value) { return (list || []).indexOf(value) >= 0; }
 
-  /* Our own base: a layer group of vector-tile layers in the base pane. */
+  /* Our own base: a layer group of vector-tile layers in the base pane, one per
+   * tile source of conf.base_tiles (a district page has one boundary and one plan
+   * source, the province page one of each per published district). */
   function ownBase(map) {
-    var style = (conf.own_base || {}).style || {}, tiles = conf.tiles || {}, parts = [];
-    var grid = function (kind, styleFn) {
-      var t = tiles[kind];
-      if (!t) { return; }
-      parts.push(L.vectorGrid.protobuf(t.url, {
-        pane: "gpBase", interactive: false, nativeMaxZoom: t.zooms[1], maxZoom: 22,
-        minZoom: Math.max(t.zooms[0] - 2, 0), attribution: "",
-        rendererFactory: L.canvas.tile, vectorTileLayerStyles: (function () {
-          var o = {}; o[kind] = styleFn; return o;
-        })()
-      }));
-    };
+    var style = (conf.own_base || {}).style || {}, parts = [];
     var tints = style.commune_fill || ["#efe9dc"];
-    grid("boundary", function (p) {
-      if (p.level !== "commune") { return []; }
-      return {fill: true, stroke: false, fillOpacity: 1,
-              fillColor: tints[hashOf(String(p.code || p.name || "")) % tints.length]};
-    });
     var road = style.road || {}, water = style.water || {};
-    grid("plan", function (p) {
-      var c = GP.primaryCode(p.land_use);
-      if (inList(style.road_codes, c)) {
-        return {fill: true, fillColor: road.fillColor || "#fff", fillOpacity: 1,
-                color: road.color || "#999", weight: road.weight || 1, opacity: 1};
+    var styles = {
+      boundary: function (p) {
+        if (p.level !== "commune") { return []; }
+        return {fill: true, stroke: false, fillOpacity: 1,
+                fillColor: tints[hashOf(String(p.code || p.name || "")) % tints.length]};
+      },
+      plan: function (p) {
+        var c = GP.primaryCode(p.land_use);
+        if (inList(style.road_codes, c)) {
+          return {fill: true, fillColor: road.fillColor || "#fff", fillOpacity: 1,
+                  color: road.color || "#999", weight: road.weight || 1, opacity: 1};
+        }
+        if (inList(style.water_codes, c)) {
+          return {fill: true, fillColor: water.fillColor || "#b9dcf5", fillOpacity: 1,
+                  color: water.color || "#6fa8d6", weight: water.weight || 0.8, opacity: 1};
+        }
+        return [];
       }
-      if (inList(style.water_codes, c)) {
-        return {fill: true, fillColor: water.fillColor || "#b9dcf5", fillOpacity: 1,
-                color: water.color || "#6fa8d6", weight: water.weight || 0.8, opacity: 1};
-      }
-      return [];
+    };
+    (conf.base_tiles || []).forEach(function (t) {
+      var styleFn = styles[t.kind];
+      if (!styleFn) { return; }
+      var layerStyles = {};
+      layerStyles[t.kind] = styleFn;
+      var opts = {
+        pane: "gpBase", interactive: false, nativeMaxZoom: t.zooms[1], maxZoom: 22,
+        minZoom: t.min_zoom, attribution: "", rendererFactory: L.canvas.tile,
+        vectorTileLayerStyles: layerStyles
+      };
+      if (t.bounds) { opts.bounds = L.latLngBounds(t.bounds); }
+      parts.push(L.vectorGrid.protobuf(t.url, opts));
     });
     var group = L.layerGroup(parts);
     group.gpId = "own";
@@ -90,6 +99,9 @@
     // On a phone the open switcher would hide a third of the map: folded to its
     // button (a tap opens it, a tap on the map folds it again).
     if (control && control.collapse && map.getSize().x < 500) {
+      // (as a control made folded: Leaflet unfolds one made open whenever a layer is
+      // added to it, as the province page does with today's units)
+      control.options.collapsed = true;
       control.collapse();
       map.on("click", control.collapse, control);
     }
@@ -112,10 +124,13 @@
     apply(chosen);
   }
 
-  var before = GP.initDistrict;
-  GP.initDistrict = function () {
-    before.apply(this, arguments);
-    initBasemap();
-  };
+  // Both pages: after their own start-up has set GP.state.map.
+  ["initDistrict", "initProvince"].forEach(function (name) {
+    var before = GP[name];
+    GP[name] = function () {
+      before.apply(this, arguments);
+      initBasemap();
+    };
+  });
   GP.initBasemap = initBasemap;
 })();

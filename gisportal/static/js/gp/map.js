@@ -252,11 +252,13 @@
   }
   patchCanvasTileClicks();
 
-  /* Province page: fit the districts once the layout is final. */
+  /* Province page: fit the districts once the layout is final. Its base maps are
+   * gp/basemap.js's, as on a district page (it wraps this function). */
   function initProvince() {
     var m = window[CFG.map];
     if (!m || !m.fitBounds) { return; }
     window.gpMap = m;
+    st.map = m;
     m.invalidateSize();
     if (conf.bounds) { m.fitBounds(conf.bounds, {animate: false}); }
     // Today's communes and wards: fetched after the page (too big to embed), drawn as
@@ -272,6 +274,10 @@
                                 {sticky: true});
             }
           }).addTo(m);
+          // Listed in the layer control beside the former districts (it can be hidden).
+          if (window.gpLayerControl && conf.units_label) {
+            window.gpLayerControl.addOverlay(window.gpUnits, conf.units_label);
+          }
           document.documentElement.setAttribute('data-units-drawn',
                                                 String(data.features.length));
         });
