@@ -122,7 +122,7 @@ def test_far_away_point_is_outside_every_district(store, published):
                    "point": {"lat": 21.0, "lon": 105.8}, "reason": "outside_districts",
                    "message": "Điểm này nằm ngoài các huyện có dữ liệu trên cổng thông tin",
                    "message_en": "This point is outside every district published on the "
-                                 "portal", "annual_plans": [], "units": None}
+                                 "portal", "annual_plans": [], "zoning": [], "units": None}
     # A surveyor's X/Y far from the province: the same answer, not an error.
     assert lk.lookup_xy(store, 2_300_000, 500_000)["reason"] == "outside_districts"
     # Numbers that are not coordinates still are errors.

@@ -296,8 +296,8 @@ def test_cli_refuses_a_layer_without_the_right_geometry_in_one_line(run, tmp_pat
 
 @pytest.mark.parametrize("kind", ["zoning_lots", "red_lines"])
 @pytest.mark.parametrize("district", [[], ["--district", "678"]])
-def test_cli_ingest_of_a_zoning_kind_is_refused_until_projects_exist(run, tmp_path, kind,
-                                                                     district):
+def test_cli_ingest_of_a_zoning_kind_without_a_project_is_refused(run, tmp_path, kind,
+                                                                district):
     path = write(clean_lots(), tmp_path / "lots.gpkg")
     r = run("ingest", path, "--kind", kind, *district)
     assert r.exit_code == 2

@@ -22,7 +22,8 @@ from gisportal.base.text import fold
 __all__ = ["Field", "LayerModel", "FieldMapping", "layer_model", "KINDS", "match_fields",
            "name_key", "GEOMETRIES", "PARSERS"]
 
-KINDS = ("parcels", "plan", "boundary", "annual_plan", "zoning_lots", "red_lines")
+KINDS = ("parcels", "plan", "boundary", "annual_plan", "zoning_lots", "red_lines",
+         "project_area")
 FIELD_TYPES = ("str", "int", "float", "code")
 #: Geometry a layer kind holds: polygons (parcels, zones, lots) or lines (red lines).
 GEOMETRIES = ("polygon", "line")

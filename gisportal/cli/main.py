@@ -205,6 +205,8 @@ _YEAR_HELP = ("Annual plans (--kind annual_plan): the plan year of the features 
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--kind", type=CHECK_KIND, required=True, help="Layer kind of the file.")
 @click.option("--district", help="GSO district code (e.g. 678): helps infer the CRS.")
+@click.option("--project", help="A planning project: its area is checked against "
+                                "(zoning_lots, red_lines).")
 @click.option("--crs", help="Override the CRS (EPSG:5899, VN2000:107.75, PROJ or WKT).")
 @click.option("--encoding", help="Override the text encoding (utf-8, cp1258, tcvn3, vni).")
 @click.option("--layer", help="Layer to read when the file holds several.")
@@ -222,8 +224,8 @@ _YEAR_HELP = ("Annual plans (--kind annual_plan): the plan year of the features 
 @click.option("--year", help=_YEAR_HELP)
 @click.pass_context
 @_limited
-def validate(ctx, file, kind, district, crs, encoding, layer, fields, fmt, out, repair,
-             repaired_out, year) -> None:
+def validate(ctx, file, kind, district, project, crs, encoding, layer, fields, fmt, out,
+             repair, repaired_out, year) -> None:
     """Validate FILE and print the report (exit 0: no errors, 1: errors, 2: unreadable)."""
     from gisportal.outputs.report_html import report_html
     from gisportal.services.ingest import check_file
@@ -233,10 +235,16 @@ def validate(ctx, file, kind, district, crs, encoding, layer, fields, fmt, out, 
                          fix="add --repair, or drop --repaired-out"))
     stages = _Stages(("normalise", "repair", "validate"), file.name)
     try:
+        the_project = None
+        if project:
+            from gisportal.store import projects as project_catalogue
+
+            the_project = project_catalogue.get(_home(ctx), project)
+            district = district or the_project.district
         checked = check_file(file, kind, district=district, crs=crs, encoding=encoding,
                              layer=layer, fields=_fields(fields), settings=ctx.obj["settings"],
                              store=_store(ctx) if district else None, repair=repair,
-                             year=year, progress=stages)
+                             year=year, project=the_project, progress=stages)
     except GisportalError as err:
         stages.close()
         _fail(err)
@@ -283,25 +291,12 @@ def _print_changes(changes) -> None:
             click.echo(f"  {row['code']}: {row['delta_m2']:+,.1f} m²", err=True)
 
 
-def _refuse_zoning(ctx: click.Context, param: click.Parameter, kind: str | None) -> str | None:
-    """Refuse the zoning kinds on ``ingest``, before anything else is asked or read.
-
-    Zoning layers are stored against a project (the catalogue of zoning-plan projects
-    is not built yet), not a district: one line and exit 2, whatever other options are
-    given or missing (the option is eager, so ``--district`` is not asked for first).
-    """
-    if kind in ZONING_KINDS:
-        _fail(UsageError(f"{kind} layers are uploaded against a zoning-plan project, and "
-                         "projects are not available yet", where="--kind",
-                         fix=f"check the file with gisportal validate FILE --kind {kind}",
-                         code="ZONING-NO-PROJECT"))
-    return kind
-
-
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--kind", type=CHECK_KIND, required=True, is_eager=True, callback=_refuse_zoning)
-@click.option("--district", required=True, help="GSO district code, e.g. 678.")
+@click.option("--kind", type=CHECK_KIND, required=True)
+@click.option("--district", help="GSO district code, e.g. 678 (a project's own by default).")
+@click.option("--project", help="The planning project of a zoning_lots or red_lines file "
+                                "(gisportal projects list).")
 @click.option("--crs")
 @click.option("--encoding")
 @click.option("--layer")
@@ -324,14 +319,27 @@ def _refuse_zoning(ctx: click.Context, param: click.Parameter, kind: str | None)
 @click.pass_context
 @_errors
 @_limited
-def ingest(ctx, file, kind, district, crs, encoding, layer, fields, publish, repair, update,
-           communes, confirm_removals, consultation, public_fields, year, user) -> None:
+def ingest(ctx, file, kind, district, project, crs, encoding, layer, fields, publish, repair,
+           update, communes, confirm_removals, consultation, public_fields, year,
+           user) -> None:
     """Store FILE as a new draft version; the last output line is the version id."""
     from gisportal.services.ingest import ingest_file
+
+    if kind in ZONING_KINDS and not project:
+        _fail(UsageError(f"{kind} layers are uploaded against a planning project",
+                         where="--project",
+                         fix="Create the project (gisportal projects add ID --district D "
+                             "--name ... --level zoning), then add --project ID; "
+                             f"gisportal validate FILE --kind {kind} checks a file alone",
+                         code="ZONING-NO-PROJECT"))
+    if not district and not project:
+        _fail(UsageError("ingest needs the district the layer belongs to",
+                         where="--district", fix="Add --district CODE, e.g. --district 678"))
 
     stages = _Stages(("normalise", "repair", "validate", "store", "publish"), file.name)
     try:
         res = ingest_file(_store(ctx), file, kind, district, publish=publish, user=user,
+                          project=project,
                           crs=crs, encoding=encoding, layer=layer, fields=_fields(fields),
                           repair=repair, update=update, communes=communes,
                           confirm_removals=confirm_removals, consultation=consultation,
@@ -358,15 +366,17 @@ def ingest(ctx, file, kind, district, crs, encoding, layer, fields, publish, rep
     state = "published" if res.published else "draft"
     if publish and not res.published and res.not_published is not None:
         click.echo(f"not published: {res.not_published.one_line()}", err=True)
-    click.echo(f"version {res.version.id} ({state}) of {district} {kind}")
+    owner = f"project {project}" if project else res.version.district
+    click.echo(f"version {res.version.id} ({state}) of {owner} {kind}")
     click.echo(str(res.version.id))
     if publish and not res.published:
         sys.exit(1)
 
 
 @cli.command()
-@click.option("--district", required=True)
-@click.option("--kind", type=KIND, required=True)
+@click.option("--district", help="The district of the layer (or --project).")
+@click.option("--project", help="The planning project of the layer (or --district).")
+@click.option("--kind", type=CHECK_KIND, required=True)
 @click.option("--version", "version_id", type=int, required=True)
 @click.option("--confirm-removals", is_flag=True, help=_CONFIRM_HELP)
 @click.option("--consultation", is_flag=True, help=_CONSULTATION_HELP)
@@ -375,8 +385,8 @@ def ingest(ctx, file, kind, district, crs, encoding, layer, fields, publish, rep
 @click.option("--user", default="cli", show_default=True)
 @click.pass_context
 @_errors
-def publish(ctx, district, kind, version_id, confirm_removals, consultation, dry_run,
-            user) -> None:
+def publish(ctx, district, project, kind, version_id, confirm_removals, consultation,
+            dry_run, user) -> None:
     """Publish a version (the previous published one becomes superseded).
 
     The same rules as the planner pages: no validation errors; a plan needs its approval
@@ -387,8 +397,19 @@ def publish(ctx, district, kind, version_id, confirm_removals, consultation, dry
     from gisportal.services import workflow
 
     store = _store(ctx)
-    district = district_code(district)
+    if not district and not project:
+        _fail(UsageError("publish needs the layer's district or project",
+                         where="--district", fix="Add --district CODE or --project ID"))
+    district = district_code(district) if district else None
     settings = ctx.obj["settings"]
+    if project:
+        from gisportal.base.errors import StoreError
+        from gisportal.store.base import check_project
+
+        if store.version(version_id).project != check_project(project):
+            _fail(StoreError(f"version {version_id} is not a layer of project {project}",
+                             where="--version", fix="gisportal versions --project "
+                             f"{project} lists its versions", code="VERSION-OTHER-LAYER"))
     if dry_run:
         pre = workflow.preview(store, version_id, district=district, kind=kind,
                                settings=settings)
@@ -400,7 +421,8 @@ def publish(ctx, district, kind, version_id, confirm_removals, consultation, dry
     _print_changes(done.changes)
     v = done.version
     label = " as a draft for comment" if workflow.is_consultation(v) else ""
-    click.echo(f"published version {v.id} of {v.district} {v.kind}{label} at {v.published_at}")
+    owner = f"project {v.project}" if v.project else v.district
+    click.echo(f"published version {v.id} of {owner} {v.kind}{label} at {v.published_at}")
 
 
 @cli.command()
@@ -420,24 +442,27 @@ def decision(ctx, version_id, number, date_, authority, pdf) -> None:
                           authority=authority, pdf=pdf, pdf_name=pdf.name if pdf else None,
                           home=data_home(ctx.obj["settings"]), settings=ctx.obj["settings"])
     d = res.decision
-    click.echo(f"decision {d.number} of {d.date} attached to plan version {version_id}")
+    click.echo(f"decision {d.number} of {d.date} attached to {res.version.kind} version "
+               f"{version_id}")
 
 
 @cli.command()
 @click.option("--district")
-@click.option("--kind", type=KIND)
+@click.option("--project", help="A planning project's layers instead of districts'.")
+@click.option("--kind", type=CHECK_KIND)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @_errors
-def versions(ctx, district, kind, as_json) -> None:
+def versions(ctx, district, project, kind, as_json) -> None:
     """List stored versions, newest first."""
-    rows = _store(ctx).versions(district, kind)
+    rows = _store(ctx).versions(district, kind, project=project)
     if as_json:
         click.echo(json.dumps([{"id": v.id, "district": v.district, "kind": v.kind,
                                 "status": v.status, "features": v.feature_count,
                                 "source": v.source_name, "sha256": v.source_sha256,
                                 "created_at": v.created_at, "created_by": v.created_by,
-                                "published_at": v.published_at, "has_errors": v.has_errors}
+                                "published_at": v.published_at, "has_errors": v.has_errors,
+                                "project": v.project}
                                for v in rows], ensure_ascii=False, indent=2))
         return
     for v in rows:
@@ -543,8 +568,11 @@ def compare(ctx, district, kind, from_id, to_id, fmt, out, area_tolerance,
               help="Only this layer (repeatable); default: every published layer.")
 @click.option("--version", "version_id", type=int,
               help="Export this version (e.g. an older one) instead of the published ones.")
-@click.option("--national-names", is_flag=True,
-              help="Name fields as the national land database does (SoHieuToBanDo...).")
+@click.option("--national-names/--english-names", "national_names", default=True,
+              show_default=True,
+              help="Name fields as the national land database does (SoHieuToBanDo, "
+                   "KyHieuMucDichSuDung...: the default for the ministry), or by "
+                   "gisportal's English names (sheet, land_use...).")
 @click.option("--include-personal", is_flag=True,
               help="Also export personal data (owner names, ID and certificate numbers). "
                    "Off by default.")
@@ -918,7 +946,7 @@ def restore_command(ctx, src: Path) -> None:
 #: `gisportal.store.postgres`) ``gisportal migrate`` applies, in this order. A catalogue
 #: component (accounts, jobs, audit) that moves to PostgreSQL adds its module here.
 MIGRATED: tuple[str, ...] = ("gisportal.store.postgis", "gisportal.accounts.db",
-                             "gisportal.jobs.table")
+                             "gisportal.jobs.table", "gisportal.store.projects")
 
 
 @cli.command("migrate")
@@ -951,9 +979,11 @@ def migrate_command(ctx) -> None:
 # --------------------------------------------------------------------------- accounts
 
 from gisportal.cli.accounts import audit_command, users_group  # noqa: E402
+from gisportal.cli.projects import projects_group  # noqa: E402
 
 cli.add_command(users_group)
 cli.add_command(audit_command)
+cli.add_command(projects_group)
 
 
 #: Exit status of an internal error (a bug): distinct from the contract's 1 and 2.

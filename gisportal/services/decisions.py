@@ -44,6 +44,7 @@ from gisportal.store.base import Store, Version
 from gisportal.store.home import DataHome, scratch_prefix
 
 __all__ = [
+    "DECIDED_KINDS",
     "DECISION_KEY",
     "PLAN_PERIOD",
     "Decision",
@@ -95,6 +96,16 @@ _NOT_PDF = (
     (b"Rar!", "a RAR archive"),
 )
 _IMAGES = ("PNG", "JPEG", "GIF", "TIFF")
+
+
+#: Layers approved by a decision: a district's land-use plan, and a planning project's
+#: lots (the decision approving a construction or urban plan approves its drawing; its red
+#: lines are published with it, under the same decision).
+DECIDED_KINDS: tuple[str, ...] = ("plan", "zoning_lots")
+#: The earliest decision year of a construction or urban plan still in force: general
+#: plans of towns approved in the late 1990s are still the plan of some (their
+#: adjustments cite them), unlike land-use plans, which have a period.
+PROJECT_DECISIONS_SINCE = 1995
 
 
 @dataclass(frozen=True)
@@ -157,7 +168,8 @@ def parse_number(text: Any) -> str:
     return value
 
 
-def parse_date(value: Any, *, today: dt.date | None = None) -> str:
+def parse_date(value: Any, *, today: dt.date | None = None,
+               earliest: int | None = None) -> str:
     """The decision date as ISO ``YYYY-MM-DD``.
 
     Accepts a `datetime.date`, ``2023-06-30``, ``30/6/2023`` (also with ``.`` or ``-``,
@@ -199,6 +211,13 @@ def parse_date(value: Any, *, today: dt.date | None = None) -> str:
                          where="decision date",
                          fix="Enter the date the decision was signed; a plan is published "
                              "after its approval", code="DECISION-DATE")
+    if earliest is not None:
+        if day < dt.date(earliest, 1, 1):
+            raise UsageError(f"the decision date {day.isoformat()} is before {earliest}",
+                             where="decision date",
+                             fix="Check the year: plans approved before then are not in "
+                                 "force", code="DECISION-DATE")
+        return day.isoformat()
     first = dt.date(PLAN_PERIOD[0], 1, 1)
     if day < first:
         raise UsageError(
@@ -374,9 +393,10 @@ def attach_decision(store: Store, version_id: int, *, number: Any, date: Any, au
         A field or the PDF is not acceptable (the message says which and why).
     """
     version = store.version(version_id)
-    if version.kind != "plan":
-        raise StoreError(f"version {version.id} is a {version.kind} layer; only a plan has an "
-                         "approval decision", where=f"version {version.id}",
+    if version.kind not in DECIDED_KINDS:
+        raise StoreError(f"version {version.id} is a {version.kind} layer; only a plan (or a "
+                         "planning project's lots) has an approval decision",
+                         where=f"version {version.id}",
                          fix="Attach the decision to the plan version it approves",
                          code="DECISION-NOT-PLAN")
     if version.has_errors:
@@ -384,7 +404,9 @@ def attach_decision(store: Store, version_id: int, *, number: Any, date: Any, au
                          "published", where=f"district {version.district}, plan",
                          fix="Upload a corrected plan, then attach the decision to it",
                          code="DECISION-HAS-ERRORS")
-    fields = (parse_number(number), parse_date(date, today=today), parse_authority(authority))
+    earliest = PROJECT_DECISIONS_SINCE if version.project is not None else None
+    fields = (parse_number(number), parse_date(date, today=today, earliest=earliest),
+              parse_authority(authority))
     previous = decision_of(version)
     folder = DataHome.at(home) if home is not None else store.home
     stored = False

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from gisportal.pipeline.validation.context import context_from_boundary
 from gisportal.services.commune_update import UpdateInfo, merge_update
 from gisportal.store.base import Store, Version
 from gisportal.store.home import DataHome, scratch_prefix
+from gisportal.store.projects import Project
 
 __all__ = ["Checked", "check_file", "district_context", "IngestResult", "ingest_file"]
 
@@ -70,6 +71,7 @@ def check_file(path: str | Path, kind: str, *, district: str | None = None,
                store: Store | None = None, repair: bool = False,
                update: bool = False, communes: Sequence[str] | None = None,
                year: int | str | None = None, within: Sequence[str] | None = None,
+               project: Project | None = None,
                progress: Callable[[str], None] | None = None) -> Checked:
     """Read, normalise and validate ``path`` as a layer of ``kind``; store nothing.
 
@@ -87,6 +89,9 @@ def check_file(path: str | Path, kind: str, *, district: str | None = None,
     that carries none; ``read.year_given`` records it.
     With ``within`` (a commune officer's upload), it must be an update, and an update
     of no other commune than those (``UPDATE-OUTSIDE-SCOPE``).
+    With ``project`` (a planning project's lots or red lines), its area is the context
+    of the zoning checks (lots cover it, nothing lies beyond it); without one, those
+    checks say what they could not check.
     """
     settings = settings or load_settings()
     if within is not None and not update:
@@ -139,6 +144,8 @@ def check_file(path: str | Path, kind: str, *, district: str | None = None,
         raise UsageError("--commune names the communes of an update", where="--commune",
                          fix="Add --update, or leave --commune out to upload the whole layer")
     ctx = district_context(store if kind != "boundary" else None, district)
+    if project is not None:
+        ctx = replace(ctx, project_area=project.boundary)
     report = validate(src, norm, ctx)
     give_back()  # the checks' temporaries (coverage edges, pairs, threads' heaps)
     if repaired is not None:
@@ -171,7 +178,7 @@ def ingest_file(store: Store, path: str | Path, kind: str, district: str, *,
                 communes: Sequence[str] | None = None, confirm_removals: bool = False,
                 consultation: bool = False, public_fields: Sequence[str] | None = None,
                 year: int | str | None = None, within: Sequence[str] | None = None,
-                settings: dict[str, Any] | None = None,
+                project: str | None = None, settings: dict[str, Any] | None = None,
                 progress: Callable[[str], None] | None = None) -> IngestResult:
     """Check ``path`` and store it as a new draft version of (district, kind).
 
@@ -182,13 +189,29 @@ def ingest_file(store: Store, path: str | Path, kind: str, district: str, *,
     ``communes``: see `check_file`. ``public_fields``: source columns the planner
     marks public at upload (`gisportal.outputs.privacy.mark_public`). ``year``: the plan
     year of an annual plan whose features carry none, ``within`` the communes a commune
-    officer may replace (see `check_file`).
+    officer may replace (see `check_file`). ``project``: the planning project whose lots
+    or red lines the file holds (`gisportal.services.projects`); its district is the
+    layer's, and a project without an area takes its first lots' union.
     """
+    from gisportal.services import projects
+
+    the_project = None
+    if project is not None:
+        from gisportal.store import projects as project_catalogue
+
+        the_project = project_catalogue.get(store.home, project)
+        if district is not None and seeds.district_code(district) != the_project.district:
+            raise UsageError(f"project {the_project.id} lies in district "
+                             f"{the_project.district}, not {district}", where="--district",
+                             fix=f"Leave out --district or give {the_project.district}",
+                             code="PROJECT-OTHER-DISTRICT")
+        district = the_project.district
+    projects.check_project_layer(kind, the_project)
     district = seeds.district_code(district)
     checked = check_file(path, kind, district=district, crs=crs, encoding=encoding,
                          layer=layer, fields=fields, settings=settings, store=store,
                          repair=repair, update=update, communes=communes, year=year, within=within,
-                         progress=progress)
+                         project=the_project, progress=progress)
     model = checked.layer.model
     if progress:
         progress("store")
@@ -204,8 +227,12 @@ def ingest_file(store: Store, path: str | Path, kind: str, district: str, *,
               else checked.report.repair["summary"],
               "personal_fields": [f for f in model.personal_fields],
               "update": None if checked.update is None else checked.update.to_dict(),
+              **(projects.facts_meta(the_project) if the_project is not None else {}),
               **dict(meta or {})},
+        project=None if the_project is None else the_project.id,
     )
+    if the_project is not None and kind == "zoning_lots" and not version.has_errors:
+        projects.area_from_lots(store, the_project, version, by=user)
     if checked.update is not None:
         from gisportal.outputs.privacy import carry_marks
 

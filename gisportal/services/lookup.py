@@ -50,7 +50,7 @@ from gisportal.base.errors import NotFoundError, UsageError
 from gisportal.base.seeds import district_code
 from gisportal.outputs import privacy
 from gisportal.pipeline.normalise import source_attributes
-from gisportal.services import annual, workflow
+from gisportal.services import annual, workflow, zoning
 from gisportal.services.measure import measured
 from gisportal.services.units import unit_at, units_at
 from gisportal.store.base import Published, StalePublished, Store, Version
@@ -155,6 +155,9 @@ class _Here(NamedTuple):
     zones: list[dict[str, Any]]
     #: the annual-plan features (`annual.COLUMNS`) likewise
     projects: list[dict[str, Any]]
+    #: each planning project layer of the district (`zoning.overlays`) with its
+    #: features likewise
+    zoning: list[tuple[Version, list[dict[str, Any]]]] = []
 
 
 _NOTHING = _Here([], [], [])
@@ -170,16 +173,19 @@ def _here(store: Store, published: Published, district: str, *,
     parcels = published.get((district, "parcels"))
     plan = published.get((district, "plan"))
     projects = published.get((district, annual.KIND))
-    overlays = [(v.id, columns) for v, columns in ((plan, PLAN_COLUMNS),
-                                                   (projects, annual.COLUMNS))
-                if v is not None]
+    layers = [(v, columns) for v, columns in ((plan, PLAN_COLUMNS),
+                                              (projects, annual.COLUMNS))
+              if v is not None]
+    plans = zoning.overlays(published, district)
+    overlays = [(v.id, columns) for v, columns in (*layers, *plans)]
     if parcels is None and not overlays:
         return _NOTHING
     found = store.records_and_overlays(None if parcels is None else parcels.id, where=where,
                                        point=point, overlays=overlays, published=published)
     over = iter(found.overlays)
     return _Here(found.records, next(over) if plan is not None else [],
-                 next(over) if projects is not None else [])
+                 next(over) if projects is not None else [],
+                 [(v, next(over)) for v, _ in plans])
 
 
 def _published(published: Published, district: str, kind: str) -> Version:
@@ -286,6 +292,7 @@ def _answer(store: Store, published: Published, district: str, version: Version,
                         units_of(None if _na(row.get("commune")) else row.get("commune"),
                                  district)),
         "annual_plans": annual.annual_plans(here.projects, geom, factor=factor),
+        "zoning": zoning.zoning(here.zoning, geom, factor),
     }
 
 
@@ -473,6 +480,7 @@ def _nothing_here(store: Store, published: Published, x: float, y: float,
                                   "color": cat.color(c), "area_m2": None, "share": None}
                                  for c in codes]
     answer["annual_plans"] = annual.annual_plans(here.projects, shapely.Point(x, y))
+    answer["zoning"] = zoning.zoning_at_point(here.zoning, x, y)
     answer["units"] = units_at(store, published, x, y, district)
     answer.update(reason=reason, message=vi, message_en=en)
     return answer

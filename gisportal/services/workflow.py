@@ -53,8 +53,16 @@ from gisportal.base.errors import StoreError, UsageError
 from gisportal.base.settings import load_settings
 from gisportal.outputs.compare import cached_comparison
 from gisportal.outputs.tiles import ensure_version_key
-from gisportal.services.decisions import Decision, decision_of
-from gisportal.store.base import Store, Version, check_district_code, check_kind, utc_now
+from gisportal.services.decisions import DECIDED_KINDS, Decision, decision_of
+from gisportal.store.base import (
+    PROJECT_KINDS,
+    Store,
+    Version,
+    check_district_code,
+    check_kind,
+    check_project,
+    utc_now,
+)
 from gisportal.store.home import on_primary
 
 __all__ = [
@@ -71,7 +79,9 @@ __all__ = [
     "is_consultation",
     "preview",
     "publish",
+    "published_of",
     "rollback",
+    "rollback_project",
 ]
 
 Progress = Callable[[str], None]
@@ -112,7 +122,14 @@ def is_consultation(version: Version) -> bool:
     Layers published before that rule existed are labelled the same way: without a
     decision they are not the plan in force either.
     """
-    return version.kind == "plan" and decision_of(version) is None
+    return version.kind in DECIDED_KINDS and decision_of(version) is None
+
+
+def published_of(store: Store, version: Version) -> Version | None:
+    """The published version of `version`'s layer: its district's, or its project's."""
+    if version.project is None:
+        return store.published(version.district, version.kind)
+    return store.published_projects().get((version.project, version.kind))
 
 
 #: What every public page and answer calls a plan published for consultation.
@@ -134,7 +151,7 @@ def check_publishable(version: Version, *, consultation: bool = False) -> None:
             fix="Read its validation report, correct the file (or repair it) and upload "
                 "it again; then publish the new version", code="STORE-HAS-ERRORS")
     if consultation:
-        if version.kind != "plan":
+        if version.kind not in DECIDED_KINDS:
             raise UsageError(
                 f"only a plan can be published as a draft for comment, not a {version.kind} "
                 "layer", where=f"version {version.id}",
@@ -145,10 +162,12 @@ def check_publishable(version: Version, *, consultation: bool = False) -> None:
                 "plan, not a draft for comment", where=f"version {version.id}",
                 fix="Publish it without the consultation option", code="CONSULTATION-APPROVED")
         return
-    if version.kind == "plan" and decision_of(version) is None:
+    if version.kind in DECIDED_KINDS and decision_of(version) is None:
+        layer = (f"district {version.district}, plan" if version.project is None
+                 else f"project {version.project}, {version.kind}")
         raise StoreError(
-            f"plan version {version.id} has no approval decision yet",
-            where=f"district {version.district}, plan, version {version.id}",
+            f"{version.kind} version {version.id} has no approval decision yet",
+            where=f"{layer}, version {version.id}",
             fix="Enter the approval decision (number, date, authority and the signed PDF) "
                 "for this version, then publish it; or publish it explicitly as a draft for "
                 "comment (dự thảo lấy ý kiến: --consultation on the command line, "
@@ -224,7 +243,7 @@ def preview(store: Store, version_id: int, *, district: str | None = None,
     store = on_primary(store)
     version = store.version(version_id)
     _check_layer(version, district, kind)
-    previous = store.published(version.district, version.kind)
+    previous = published_of(store, version)
     threshold = _threshold(settings)
     consultation = is_consultation(version)
     if previous is None:
@@ -299,7 +318,7 @@ def publish(store: Store, version_id: int, actor: str, *, district: str | None =
     store = on_primary(store)
     version = store.version(version_id)
     _check_layer(version, district, kind)
-    previous = store.published(version.district, version.kind)
+    previous = published_of(store, version)
     if version.is_published:
         return PublishResult(version, None, changed=False)
     check_publishable(version, consultation=consultation)
@@ -307,10 +326,13 @@ def publish(store: Store, version_id: int, actor: str, *, district: str | None =
         progress("compare")
     pre = preview(store, version.id, settings=settings)
     check_removals(pre, confirm_removals)
-    if progress:
-        progress("tiles")
-    ensure_version_key(store, store.home, version,
-                       progress=(lambda step: progress(f"tiles: {step}")) if progress else None)
+    if version.project is None:
+        # A project's layers are a few thousand lots and lines at most: its page draws
+        # them as GeoJSON, so they need no tiles.
+        if progress:
+            progress("tiles")
+        ensure_version_key(store, store.home, version, progress=(
+            lambda step: progress(f"tiles: {step}")) if progress else None)
     if progress:
         progress("publish")
     if consultation:
@@ -319,6 +341,14 @@ def publish(store: Store, version_id: int, actor: str, *, district: str | None =
         store.update_meta(version.id, {"removals_confirmed": {
             "by": actor, "at": utc_now(), "removed": pre.removed,
             "previous": None if previous is None else previous.id}})
+    if version.project is not None:
+        # What look-ups say of the project travels with its published layers (see
+        # gisportal.services.projects): taken from the catalogue as it is now.
+        from gisportal.store import projects as project_catalogue
+
+        facts = project_catalogue.get(store.home, version.project).facts()
+        if version.meta.get("project") != facts:
+            store.update_meta(version.id, {"project": facts})
     published = store.publish(version.id, by=actor)
     return PublishResult(published, previous, changed=True, changes=pre)
 
@@ -347,6 +377,32 @@ def rollback(store: Store, district: str, kind: str, to_version: int, actor: str
         raise StoreError(
             f"version {version.id} was never published, so there is nothing to roll back to",
             where=f"district {district}, {kind}, version {version.id}",
+            fix="Roll back to a superseded version from the history, or publish this "
+                "draft after reading its report", code="ROLLBACK-NEVER-PUBLISHED")
+    return publish(store, version.id, actor, confirm_removals=confirm_removals,
+                   settings=settings, progress=progress)
+
+
+def rollback_project(store: Store, project: str, kind: str, to_version: int, actor: str, *,
+                     confirm_removals: bool = False, settings: dict[str, Any] | None = None,
+                     progress: Progress | None = None) -> PublishResult:
+    """`rollback` for a planning project's layer: publish again an earlier published
+    version of (project, kind)."""
+    project = check_project(project)
+    if kind not in PROJECT_KINDS:
+        raise UsageError(f"{kind!r} is not a kind of a project's layer", where="kind",
+                         fix="Use one of: " + ", ".join(PROJECT_KINDS))
+    store = on_primary(store)
+    version = store.version(to_version)
+    if (version.project, version.kind) != (project, kind):
+        raise StoreError(
+            f"version {version.id} is not a {kind} layer of project {project}",
+            where=f"version {version.id}", fix="Choose a version from the project's history",
+            code="VERSION-OTHER-LAYER")
+    if version.status == "draft":
+        raise StoreError(
+            f"version {version.id} was never published, so there is nothing to roll back to",
+            where=f"project {project}, {kind}, version {version.id}",
             fix="Roll back to a superseded version from the history, or publish this "
                 "draft after reading its report", code="ROLLBACK-NEVER-PUBLISHED")
     return publish(store, version.id, actor, confirm_removals=confirm_removals,

@@ -45,6 +45,9 @@ DEFAULT_IOU_THRESHOLD = 0.5
 VERTEX_TOLERANCE_M = 0.001
 #: The land-use field compared, when the layer model has it.
 USE_FIELD = "land_use"
+#: The use field of kinds that name it otherwise: a planning project's lots have a
+#: function (QCVN 01:2021/BXD), compared as a plan zone's land use is.
+USE_FIELDS = {"zoning_lots": "function"}
 
 
 def compare_versions(store: Store, from_id: int, to_id: int, *,
@@ -92,8 +95,9 @@ def compare_versions(store: Store, from_id: int, to_id: int, *,
     # Comparisons are public: only fields both versions' allow-lists let out are read
     # (`gisportal.outputs.privacy`; the key fields and the land use always are).
     public = [privacy.public_columns(v) for v in (before, after)]
-    use = USE_FIELD if USE_FIELD in model.field_names and all(
-        p.allows(USE_FIELD) for p in public) else None
+    use_field = USE_FIELDS.get(before.kind, USE_FIELD)
+    use = use_field if use_field in model.field_names and all(
+        p.allows(use_field) for p in public) else None
     generated = _generated_fields(model, before) | _generated_fields(model, after)
     fields = tuple(f for f in model.key
                    if f not in generated and all(p.allows(f) for p in public))

@@ -60,7 +60,8 @@ def check_pair(store: Store, from_id: int, to_id: int, *, district: str | None =
                 where=name, fix="pick two versions of the same layer; gisportal versions "
                                 f"--district {district or v.district} lists them",
                 code="COMPARE-NO-VERSION")
-    if (before.district, before.kind) != (after.district, after.kind):
+    if (before.district, before.kind, before.project) != (
+            after.district, after.kind, after.project):
         raise UsageError(
             f"version {before.id} is a {before.kind} layer of district {before.district} "
             f"and version {after.id} a {after.kind} layer of district {after.district}",

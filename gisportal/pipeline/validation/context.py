@@ -40,8 +40,8 @@ class ValidationContext:
     communes: dict[str, BaseGeometry] = field(default_factory=dict)
     #: findings about the context itself, reported with every layer checked against it
     notes: tuple[Finding, ...] = ()
-    #: a zoning plan's project boundary (zoning_lots, red_lines), once projects are
-    #: catalogued; None: the zoning checks say what they could not check
+    #: a zoning plan's project area (zoning_lots, red_lines: the project catalogue's);
+    #: None: the zoning checks say what they could not check
     project_area: BaseGeometry | None = None
 
 
