@@ -3,6 +3,7 @@
 import collections
 import csv
 import datetime
+import re
 import unicodedata
 from datetime import date
 
@@ -19,6 +20,67 @@ def test_land_use_catalogue_has_every_code_with_a_colour():
         assert lu.color.startswith("#") and len(lu.color) == 7, lu.code
         assert unicodedata.is_normalized("NFC", lu.name_vi)
         assert lu.status in {"current", "legacy", "aggregate", "tracking"}
+
+
+def _name_defects(name: str) -> list[str]:
+    """What is wrong with a land-use name as a resident would read it: editorial marks
+    of the reference table ("(, …)", "(nước)"), stray or doubled spaces, separators
+    out of place, unbalanced brackets, text not in NFC (the loader normalises, so the
+    file is read raw here)."""
+    found = []
+    if name != name.strip():
+        found.append("leading/trailing space")
+    if re.search(r"\s{2,}|[\t\r\n\u00a0]", name):
+        found.append("doubled or odd space")
+    if re.search(r"\(\s*[,;]|\(\s|\s\)|\(\)", name):
+        found.append("editorial bracket")
+    if re.search(r"\s[,;:]|[,;]{2}|[,;]\S", name):
+        found.append("separator out of place")
+    if name.count("(") != name.count(")"):
+        found.append("unbalanced bracket")
+    if not unicodedata.is_normalized("NFC", name):
+        found.append("not NFC")
+    return found
+
+
+def test_name_defects_are_found():
+    """The check below can fail: the kinds of defect the seed once had."""
+    for bad in ("Đất công trình năng lượng (, chiếu sáng công cộng)",
+                "Đất khu vui chơi, giải trí công cộng (, sinh hoạt cộng đồng)",
+                " Đất tôn giáo", "Đất tín ngưỡng ", "Đất  chợ dân sinh",
+                "Đất chợ dân sinh ,chợ đầu mối", "Public recreation (and community land",
+                unicodedata.normalize("NFD", "Đất xây dựng cơ sở xã hội")):
+        assert _name_defects(bad), bad
+    assert _name_defects("Đất nghĩa trang, nhà tang lễ, cơ sở hỏa táng; đất cơ sở lưu "
+                         "giữ tro cốt") == []
+
+
+def test_land_use_names_are_clean_in_both_languages():
+    """Every name of seeds/land_use_codes.csv, Vietnamese and English, read as the file
+    holds it: no editorial marks, spaces or separators out of place, NFC. The names of a
+    code in force are those of Thông tư 08/2024/TT-BTNMT (seeds/README.md): no brackets
+    at all, and never the 2018 wording the reference table kept for a few codes."""
+    with open(data_dir("seeds") / "land_use_codes.csv", encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 77
+    for r in rows:
+        for col in ("name_vi", "name_en"):
+            assert r[col] and not _name_defects(r[col]), (r["code"], col, r[col],
+                                                          _name_defects(r[col]))
+        assert re.match(r"(Nhóm đất|Đất|Núi đá) ", r["name_vi"]), r
+        assert not re.search(r"[&/]", r["name_en"]), r  # "and", as the Vietnamese "và"
+        if r["status"] == "current":
+            assert "(" not in r["name_vi"], r
+    current = [r["name_vi"] for r in rows if r["status"] == "current"]
+    assert len(current) == len(set(current))
+    names = {r["code"]: r["name_vi"] for r in rows}
+    assert names["DXH"] == "Đất xây dựng cơ sở xã hội"  # 2018: "… cơ sở dịch vụ xã hội"
+    assert names["DTT"] == "Đất xây dựng cơ sở thể dục, thể thao"
+    assert names["DRA"] == "Đất công trình xử lý chất thải"  # 2018: "Đất bãi thải, …"
+    assert names["DNL"] == "Đất công trình năng lượng, chiếu sáng công cộng"
+    assert names["DBV"] == ("Đất công trình hạ tầng bưu chính, viễn thông, công nghệ "
+                            "thông tin")
+    assert names["DCH"] == "Đất chợ dân sinh, chợ đầu mối"
 
 
 def test_official_colours_and_documented_fallbacks():
