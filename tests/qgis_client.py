@@ -80,7 +80,7 @@ for item in request:
     answer = {"uri": item["uri"], "valid": layer.isValid()}
     if layer.isValid():
         if item.get("sld"):
-            ok, message = layer.loadSldStyle(item["sld"])
+            message, ok = layer.loadSldStyle(item["sld"])
             answer["sld_loaded"] = bool(ok)
             answer["sld_message"] = message
         if item.get("qml"):
@@ -100,8 +100,10 @@ for item in request:
             tr = QgsCoordinateTransform(crs, wgs84, QgsProject.instance())
             pts = [tr.transform(QgsPointXY(x, y)) for x, y in item["points"]]
             answer["lonlat"] = [[p.x(), p.y()] for p in pts]
-        answer["styles_in_database"] = list(layer.listStylesInDatabase()[2]) \
-            if layer.dataProvider().isSaveAndLoadStyleToDatabaseSupported() else None
+        if layer.dataProvider().isSaveAndLoadStyleToDatabaseSupported():
+            # (count of this layer's styles, ids, names, ...): this layer's come first.
+            related, _ids, names = layer.listStylesInDatabase()[:3]
+            answer["styles_in_database"] = list(names[:related])
     answers.append(answer)
 print("QGIS-ANSWER " + json.dumps(answers))
 sys.stdout.flush()

@@ -45,9 +45,16 @@ from gisportal.services.ingest import ingest_file
 from gisportal.store import open_store
 
 DISTRICT = "676"
-CANONICAL = ["commune", "sheet", "parcel", "area_m2", "land_use", "address"]
+CANONICAL = ["commune", "sheet", "parcel", "area_m2", "land_use", "address", "object_type"]
 NATIONAL = {"commune": "MaXa", "sheet": "SoHieuToBanDo", "parcel": "SoThuTuThua",
-            "area_m2": "DienTich", "land_use": "KyHieuMucDichSuDung", "address": "DiaChiThua"}
+            "area_m2": "DienTich", "land_use": "KyHieuMucDichSuDung", "address": "DiaChiThua",
+            "object_type": "MaDoiTuong"}
+#: Shapefile names of the national names longer than 10 characters (and of object_type).
+SHORT = {"SoHieuToBanDo": "SHBANDO", "SoThuTuThua": "SHTHUA", "KyHieuMucDichSuDung": "KH_MDSD",
+         "object_type": "MaDoiTuong"}
+#: The object-type code of the national cadastral data model, as a district's file has it
+#: (the same on every parcel): not personal, so public and exported.
+OBJECT_TYPE = "TD01"
 #: A note typed in decomposed Unicode (NFD), as some Windows keyboards produce it.
 NOTE_NFD = unicodedata.normalize("NFD", "Đất ở giáp suối Đạ R'Sal, “đã đo lại” năm 2023")
 NOTE = unicodedata.normalize("NFC", NOTE_NFD)
@@ -76,6 +83,7 @@ def published(tmp_path_factory, module_backend):
     upload = gpd.GeoDataFrame(
         {NATIONAL[c]: frame[c] for c in CANONICAL}, geometry=frame.geometry.values,
         crs=frame.crs)
+    upload["MaDoiTuong"] = OBJECT_TYPE
     upload["TenChu"] = frame["owner"]
     upload["SoHieuGCN"] = [CERTIFICATE.format(i) for i in range(len(frame))]
     # A second land user: personal, and no canonical field takes it (owner has TenChu).
@@ -101,7 +109,7 @@ def published(tmp_path_factory, module_backend):
 
 @pytest.fixture(scope="module")
 def package(published, tmp_path_factory):
-    """The default package of 676 (every published layer, gisportal names)."""
+    """The default package of 676 (every published layer, national field names)."""
     out = tmp_path_factory.mktemp("export-out") / "676.zip"
     with open_store(published["home"], crs="EPSG:5899") as store:
         result = export_package(store, DISTRICT, out)
@@ -117,6 +125,11 @@ def _extract(zip_path: Path, name: str, folder: Path) -> Path:
     target = folder / Path(name).name
     target.write_bytes(_read_member(zip_path, name))
     return target
+
+
+def _vsizip_member(zip_path: Path, inner_zip: str, member: str) -> str:
+    """GDAL's path of `member` of the zip `inner_zip` inside the package."""
+    return f"/vsizip/{{/vsizip/{zip_path}/{inner_zip}}}/{member}"
 
 
 def _manifest(zip_path: Path) -> dict:
@@ -138,12 +151,14 @@ def test_package_members_and_manifest(package, published):
     stems = [f"{kind}_{DISTRICT}" for kind in ("parcels", "plan", "boundary", "annual_plan")]
     assert names == {f"{DISTRICT}.gpkg", "fields.csv", "manifest.json",
                      *(f"shapefile/{s}.zip" for s in stems),
+                     *(f"shapefile/towgs84/{s}.prj" for s in stems),
                      *(f"geojson/{s}.geojson" for s in stems),
                      *(f"metadata/{s}.xml" for s in stems)}
     manifest = _manifest(out)
     assert manifest["format"] == "gisportal-export" and manifest["format_version"] == "1.0"
     assert manifest["district"] == {"code": "676", "name": "Huyện Lâm Hà"}
-    assert manifest["options"] == {"national_names": False, "include_personal": False}
+    # The ministry's package: national field names unless English ones are asked for.
+    assert manifest["options"] == {"national_names": True, "include_personal": False}
     layers = {layer["kind"]: layer for layer in manifest["layers"]}
     assert list(layers) == ["parcels", "plan", "boundary", "annual_plan"]
     for kind in layers:
@@ -154,6 +169,9 @@ def test_package_members_and_manifest(package, published):
         assert layers[kind]["source_sha256"] == v.source_sha256
     assert layers["plan"]["decision"]["number"] == "DEMO-676/QĐ-UBND"
     assert layers["parcels"]["shapefile_truncated_values"] == {"GhiChu": 1}
+    assert layers["plan"]["files"]["prj_towgs84"] == f"shapefile/towgs84/plan_{DISTRICT}.prj"
+    assert layers["plan"]["files"]["qml"] == f"shapefile/plan_{DISTRICT}.zip#plan_{DISTRICT}.qml"
+    assert layers["parcels"]["fields"] == [*(NATIONAL[c] for c in CANONICAL), "GhiChu"]
     assert result.warnings == ["parcels: 1 value(s) of GhiChu longer than 254 bytes are cut "
                                "in the Shapefile (the GeoPackage and GeoJSON keep them whole)"]
 
@@ -174,17 +192,23 @@ def test_fields_csv_documents_every_exported_field(package):
     out, _ = package
     rows = list(csv.DictReader(io.StringIO(_read_member(out, "fields.csv").decode("utf-8-sig"))))
     parcels = [r for r in rows if r["layer"] == "parcels"]
-    assert [r["full_name"] for r in parcels] == [*CANONICAL, "GhiChu"]
+    assert [r["full_name"] for r in parcels] == [*(NATIONAL[c] for c in CANONICAL), "GhiChu"]
     note = parcels[-1]
     assert (note["origin"], note["gisportal_column"], note["personal"]) == (
         "source", "src:GhiChu", "no")
     assert parcels[1]["meaning_vi"] == "Số tờ bản đồ" and parcels[1]["type"] == "integer"
+    assert [r["shapefile_name"] for r in parcels] == [
+        *(SHORT.get(NATIONAL[c], NATIONAL[c]) for c in CANONICAL), "GhiChu"]
     # The Shapefile's DBF has exactly the documented short names.
     with zipfile.ZipFile(out) as zf:
         inner = zipfile.ZipFile(io.BytesIO(zf.read(f"shapefile/parcels_{DISTRICT}.zip")))
-    assert sorted(inner.namelist()) == sorted(f"parcels_{DISTRICT}{s}" for s in
-                                              (".shp", ".shx", ".dbf", ".prj", ".cpg"))
+    assert sorted(inner.namelist()) == sorted(
+        f"parcels_{DISTRICT}{s}" for s in (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qml",
+                                           ".sld"))
     assert inner.read(f"parcels_{DISTRICT}.cpg") == b"UTF-8"
+    dbf = pyogrio.read_info(_vsizip_member(out, f"shapefile/parcels_{DISTRICT}.zip",
+                                           f"parcels_{DISTRICT}.shp"))
+    assert list(dbf["fields"]) == [r["shapefile_name"] for r in parcels]
 
 
 # --------------------------------------------------------------------------- personal data
@@ -213,8 +237,13 @@ def test_default_package_holds_no_personal_data(package, published):
         assert owner.encode("utf-8") not in blob, owner
     assert CERTIFICATE.format(7).encode() not in blob
     assert CO_OWNER.encode() not in blob
-    for column in (b"TenChu", b"SoHieuGCN", b"ChuSuDung", b"owner", b"certificat"):
+    for column in (b"TenChu", b"SoHieuGCN", b"ChuSuDung", b"certificat"):
         assert column not in blob
+    # ("owner" is a column of QGIS's layer_styles table: look at the layers' own fields.)
+    gpkg = _read_member(out, f"{DISTRICT}.gpkg")
+    fields = json.dumps([layer["fields"] for layer in _manifest(out)["layers"]])
+    assert "owner" not in fields.lower()
+    assert "Chủ sử dụng".encode() not in gpkg  # the owner field's label (a style's alias)
     # Not personal by any sign, but nobody marked it public: the allow-list keeps it out.
     assert b"LuuTru" not in blob and INTERNAL.format(7).encode() not in blob
 
@@ -222,7 +251,8 @@ def test_default_package_holds_no_personal_data(package, published):
 def test_include_personal_exports_and_documents_it(published, tmp_path):
     out = tmp_path / "personal.zip"
     with open_store(published["home"], crs="EPSG:5899") as store:
-        export_package(store, DISTRICT, out, kinds=["parcels"], include_personal=True)
+        export_package(store, DISTRICT, out, kinds=["parcels"], include_personal=True,
+                       national_names=False)
     gpkg = _extract(out, f"{DISTRICT}.gpkg", tmp_path)
     frame = pyogrio.read_dataframe(gpkg, layer="parcels")
     stored = _published_frame(published)
@@ -264,8 +294,9 @@ def test_geopackage_round_trip(published, store, tmp_path, national_names):
     with open_store(published["home"], crs="EPSG:5899") as source:
         export_package(source, DISTRICT, out, national_names=national_names)
     gpkg = _extract(out, f"{DISTRICT}.gpkg", tmp_path)
-    assert sorted(pyogrio.list_layers(gpkg)[:, 0]) == ["annual_plan", "boundary", "parcels",
-                                                        "plan"]
+    # The four layers, and QGIS's table of their styles (test_geopackage_holds_the_styles).
+    assert sorted(pyogrio.list_layers(gpkg)[:, 0]) == ["annual_plan", "boundary",
+                                                        "layer_styles", "parcels", "plan"]
     res = ingest_file(store, gpkg, "parcels", DISTRICT, layer="parcels", user="test")
     assert not res.report.has_errors, res.report.summary()
     expected = {c: NATIONAL[c] if national_names else c for c in CANONICAL}
@@ -290,6 +321,7 @@ def test_shapefile_round_trip(published, store, tmp_path, national_names):
     # National names come back through the short names cadastral Shapefiles use.
     short = {"sheet": "SHBANDO", "parcel": "SHTHUA", "land_use": "KH_MDSD"}
     expected = {c: short.get(c, NATIONAL[c]) if national_names else c for c in CANONICAL}
+    expected["object_type"] = "MaDoiTuong"  # its Shapefile name either way (SHORT)
     assert res.report.read["fields"]["mapped"] == expected
     back = store.read(res.version.id)
     published_frame = _published_frame(published)
@@ -311,30 +343,49 @@ def _prj(zip_path: Path, kind: str = "parcels") -> str:
     return inner.read(f"{kind}_{DISTRICT}.prj").decode("ascii")
 
 
-def test_prj_carries_the_datum_shift_and_agrees_with_epsg_5899(package):
+def _towgs84_prj(zip_path: Path, kind: str = "parcels") -> str:
+    return _read_member(zip_path, f"shapefile/towgs84/{kind}_{DISTRICT}.prj").decode("ascii")
+
+
+_XS = np.array([520_000.0, 560_000.0, 600_000.0])
+_YS = np.array([1_280_000.0, 1_310_000.0, 1_340_000.0])
+
+
+def _offset_m(wkt: str) -> float:
+    """Largest distance (m) between PROJ reading `wkt` and PROJ's EPSG:5899 pipeline."""
+    geod = pyproj.Geod(ellps="WGS84")
+    reference = pyproj.Transformer.from_crs("EPSG:5899", "EPSG:4326", always_xy=True)
+    lon0, lat0 = reference.transform(_XS, _YS)
+    lon, lat = pyproj.Transformer.from_crs(pyproj.CRS.from_wkt(wkt), "EPSG:4326",
+                                           always_xy=True).transform(_XS, _YS)
+    return float(np.max(geod.inv(lon, lat, lon0, lat0)[2]))
+
+
+def test_prj_is_recognised_as_epsg_5899_and_lands_where_proj_puts_it(package):
     out, _ = package
     prj = _prj(out)
+    # The ESRI WKT 1 GIS software identifies by its EPSG code (QGIS: test_qgis_export).
+    assert prj.startswith('PROJCS["VN_2000_TM-3_107-45",GEOGCS["GCS_VN_2000"')
+    assert "TOWGS84" not in prj and "PARAMETER[\"Central_Meridian\",107.75]" in prj
+    assert pyproj.CRS.from_wkt(prj).to_epsg() == 5899
+    assert _offset_m(prj) < 0.01  # metres: PROJ takes the EPSG:6960 shift from its database
+
+
+def test_towgs84_prj_carries_the_datum_shift_and_agrees_with_epsg_5899(package):
+    out, _ = package
+    prj = _towgs84_prj(out)
     towgs84 = "TOWGS84[" + ",".join(str(v) for v in TOWGS84_PV) + "]"
     assert towgs84 in prj  # position-vector signs (docs/design.md §4)
     assert 'PARAMETER["central_meridian",107.75]' in prj
-    geod = pyproj.Geod(ellps="WGS84")
-    xs = np.array([520_000.0, 560_000.0, 600_000.0])
-    ys = np.array([1_280_000.0, 1_310_000.0, 1_340_000.0])
-    reference = pyproj.Transformer.from_crs("EPSG:5899", "EPSG:4326", always_xy=True)
-    lon0, lat0 = reference.transform(xs, ys)
-
-    def offset(wkt: str) -> float:
-        lon, lat = pyproj.Transformer.from_crs(pyproj.CRS.from_wkt(wkt), "EPSG:4326",
-                                               always_xy=True).transform(xs, ys)
-        return float(np.max(geod.inv(lon, lat, lon0, lat0)[2]))
-
-    assert offset(prj) < 0.01  # metres
+    assert _offset_m(prj) < 0.01  # metres
     # The comparison is sharp enough to see a wrong shift: translations alone are ~28 cm off.
     # (It cannot show the classic sign mistake: PROJ 9 recognises a TOWGS84 holding the
     # EPSG:6960 rotations with coordinate-frame signs and flips them back itself. Other
     # readers do not, hence the literal position-vector values checked above.)
     three = towgs84.replace("0.00928836,-0.01975479,0.00427372,0.252906278", "0,0,0,0")
-    assert offset(prj.replace(towgs84, three)) > 0.2
+    assert _offset_m(prj.replace(towgs84, three)) > 0.2
+    # One file per layer, the same CRS: a plan's is the parcels'.
+    assert _towgs84_prj(out, "plan") == prj
 
 
 def _ogrinfo(*args: str) -> str:
@@ -368,10 +419,21 @@ def test_gdal_ogrinfo_reads_the_geopackage(package, published, tmp_path):
     addresses = _published_frame(published)["address"]
     row = int(addresses.notna().to_numpy().argmax())  # a parcel with an address (fid row+1)
     features = _ogrinfo("-q", str(gpkg), "parcels", "-where", f"fid = {row + 1}")
-    assert f"address (String) = {addresses.iloc[row]}" in features
+    assert f"DiaChiThua (String) = {addresses.iloc[row]}" in features
+    assert f"MaDoiTuong (String) = {OBJECT_TYPE}" in features
 
 
-def test_gdal_ogrinfo_reads_the_shapefile_with_its_datum_shift(package, published, tmp_path):
+def _gdalsrsinfo(path: Path) -> str:
+    exe = shutil.which("gdalsrsinfo")
+    if exe is None:
+        pytest.fail("gdalsrsinfo not found: install Debian's gdal-bin (README, test set-up)")
+    run = subprocess.run([exe, "-o", "epsg", str(path)], capture_output=True, check=True,
+                         env={"LC_ALL": "C.UTF-8", "PATH": "/usr/bin:/bin"})
+    return run.stdout.decode("utf-8").strip()
+
+
+def test_gdal_reads_the_shapefile_as_epsg_5899_and_the_towgs84_prj_with_its_shift(
+        package, published, tmp_path):
     out, _ = package
     folder = tmp_path / "shp"
     folder.mkdir()
@@ -382,7 +444,16 @@ def test_gdal_ogrinfo_reads_the_shapefile_with_its_datum_shift(package, publishe
     summary = _ogrinfo("-so", str(shp), f"parcels_{DISTRICT}")
     assert f"Feature Count: {published['parcels'].feature_count}" in summary
     assert "107.75" in summary
-    # GDAL recognises the TOWGS84 as the EPSG:6960 shift (shown with coordinate-frame signs).
+    # GDAL identifies the .prj as EPSG:5899 itself (and takes the shift from its database).
+    assert 'ID["EPSG",5899]' in summary and "BOUNDCRS" not in summary
+    assert _gdalsrsinfo(folder / f"parcels_{DISTRICT}.prj") == "EPSG:5899"
+    features = _ogrinfo("-q", str(shp), f"parcels_{DISTRICT}", "-where", "FID = 0")
+    assert f"GhiChu (String) = {NOTE}" in features
+
+    # The form with TOWGS84, copied over the .prj as docs/export.md says: GDAL recognises
+    # the TOWGS84 as the EPSG:6960 shift (shown with coordinate-frame signs).
+    (folder / f"parcels_{DISTRICT}.prj").write_text(_towgs84_prj(out), encoding="ascii")
+    summary = _ogrinfo("-so", str(shp), f"parcels_{DISTRICT}")
     assert "BOUNDCRS" in summary and 'ID["EPSG",6960]' in summary
     for name, value in (("X-axis translation", "-191.90441429"),
                         ("Y-axis translation", "-39.30318279"),
@@ -391,8 +462,6 @@ def test_gdal_ogrinfo_reads_the_shapefile_with_its_datum_shift(package, publishe
                         ("Z-axis rotation", "-0.00427372"),
                         ("Scale difference", "1.00000025290628")):
         assert f'PARAMETER["{name}",{value},' in summary
-    features = _ogrinfo("-q", str(shp), f"parcels_{DISTRICT}", "-where", "FID = 0")
-    assert f"GhiChu (String) = {NOTE}" in features
 
 
 # --------------------------------------------------------------------------- GeoJSON
@@ -535,7 +604,8 @@ def test_national_names_in_every_format(published, tmp_path):
     names = {r["full_name"]: r["shapefile_name"] for r in rows}
     assert names == {"MaXa": "MaXa", "SoHieuToBanDo": "SHBANDO", "SoThuTuThua": "SHTHUA",
                      "DienTich": "DienTich", "KyHieuMucDichSuDung": "KH_MDSD",
-                     "DiaChiThua": "DiaChiThua", "GhiChu": "GhiChu"}
+                     "DiaChiThua": "DiaChiThua", "MaDoiTuong": "MaDoiTuong",
+                     "GhiChu": "GhiChu"}
     gpkg = _extract(out, f"{DISTRICT}.gpkg", tmp_path)
     assert list(pyogrio.read_info(gpkg, layer="parcels")["fields"]) == list(names)
     shp = _extract(out, f"shapefile/parcels_{DISTRICT}.zip", tmp_path)
@@ -593,9 +663,21 @@ def test_cli_export_prints_the_path_last(run, published, tmp_path):
     lines = r.stdout.strip().splitlines()
     assert lines[-1] == str(out)
     assert lines[0] == (f"parcels: version {published['parcels'].id} (published), "
-                        f"{published['parcels'].feature_count} features, 7 fields")
+                        f"{published['parcels'].feature_count} features, 8 fields")
     assert "GhiChu longer than 254 bytes" in r.stderr
     assert _manifest(out)["options"]["national_names"] is True
+
+
+@pytest.mark.parametrize("option, national", [((), True), (("--national-names",), True),
+                                              (("--english-names",), False)])
+def test_cli_names_national_by_default_english_on_request(run, tmp_path, option, national):
+    out = tmp_path / "names.zip"
+    r = run("--district", DISTRICT, "--out", str(out), "--kind", "parcels", *option)
+    assert r.exit_code == 0, r.output
+    manifest = _manifest(out)
+    assert manifest["options"]["national_names"] is national
+    assert manifest["layers"][0]["fields"][:2] == (["MaXa", "SoHieuToBanDo"] if national
+                                                   else ["commune", "sheet"])
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -653,3 +735,141 @@ def test_interrupted_export_keeps_the_previous_package(published, tmp_path):
         export_package(store, DISTRICT, out, progress=interrupt)
     assert out.read_bytes() == b"the previous package"
     assert _leftovers(tmp_path) == ["p.zip"]
+
+
+# --------------------------------------------------------------------------- ISO 19139 schemas
+
+#: The ISO 19139 schemas (2007-04-17, with GML 3.2.1 and XLink) as pycsw ships them,
+#: kept in pycsw's layout so that their relative imports resolve (tests/vendor/README.md).
+GMD_XSD = (Path(__file__).parent / "vendor" / "iso19139" / "pycsw" / "plugins" / "profiles"
+           / "apiso" / "schemas" / "ogc" / "iso" / "19139" / "20070417" / "gmd" / "gmd.xsd")
+
+
+@pytest.fixture(scope="module")
+def iso19139() -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(GMD_XSD)))
+
+
+@pytest.mark.parametrize("kind", ["parcels", "plan", "boundary", "annual_plan"])
+def test_metadata_is_valid_iso19139(package, iso19139, kind):
+    out, _ = package
+    record = etree.fromstring(_read_member(out, f"metadata/{kind}_{DISTRICT}.xml"))
+    assert iso19139.validate(record), iso19139.error_log
+
+
+def test_the_schema_check_sees_a_misplaced_element(package, iso19139):
+    """The validation is real: keywords after the language break ISO 19139's order."""
+    out, _ = package
+    record = etree.fromstring(_read_member(out, f"metadata/plan_{DISTRICT}.xml"))
+    ident = record.find("gmd:identificationInfo/gmd:MD_DataIdentification", NS)
+    keywords = ident.find("gmd:descriptiveKeywords", NS)
+    ident.remove(keywords)
+    ident.append(keywords)
+    assert not iso19139.validate(record)
+    assert "descriptiveKeywords" in str(iso19139.error_log)
+
+
+def _keywords(root, kind: str) -> list[tuple[list[str], str | None]]:
+    """(keywords, thesaurus title) of each MD_Keywords block of type `kind`."""
+    out = []
+    for block in root.iterfind(".//gmd:descriptiveKeywords/gmd:MD_Keywords", NS):
+        if block.xpath("gmd:type/gmd:MD_KeywordTypeCode/@codeListValue", namespaces=NS) != [kind]:
+            continue
+        words = block.xpath("gmd:keyword/gco:CharacterString/text()", namespaces=NS)
+        title = block.xpath("gmd:thesaurusName/gmd:CI_Citation/gmd:title/"
+                            "gco:CharacterString/text()", namespaces=NS)
+        out.append(([str(w) for w in words], str(title[0]) if title else None))
+    return out
+
+
+def test_metadata_keywords_name_the_land_uses_with_their_thesaurus(package, published):
+    out, _ = package
+    root = etree.fromstring(_read_member(out, f"metadata/plan_{DISTRICT}.xml"))
+    assert root.xpath("//gmd:topicCategory/gmd:MD_TopicCategoryCode/text()",
+                      namespaces=NS) == ["planningCadastre"]
+    themes = _keywords(root, "theme")
+    assert (["Quy hoạch sử dụng đất 2021–2030", "Land-use plan 2021–2030"], None) in themes
+    (land_uses, thesaurus), = [t for t in themes if t[1] is not None]
+    assert "Thông tư số 08/2024/TT-BTNMT" in thesaurus
+    # Exactly the catalogue codes the published plan holds, by their official names.
+    from gisportal.base.seeds import land_use_catalogue
+
+    cat = land_use_catalogue()
+    plan = _published_frame(published, "plan")
+    held = {cat.primary(v).code for v in plan["land_use"].dropna() if cat.primary(v)}
+    assert len(held) > 3
+    assert sorted(land_uses) == sorted(f"{cat.name(c)} ({c})" for c in held)
+    assert _keywords(root, "place") == [(["Huyện Lâm Hà", "Tỉnh Lâm Đồng", "Việt Nam"], None)]
+    # Boundaries hold no land use: no thesaurus block.
+    boundary = etree.fromstring(_read_member(out, f"metadata/boundary_{DISTRICT}.xml"))
+    assert [t for t in _keywords(boundary, "theme") if t[1] is not None] == []
+
+
+def _legal(root) -> dict[str, list[str]]:
+    legal = "//gmd:resourceConstraints/gmd:MD_LegalConstraints/"
+    return {
+        "use": [str(v) for v in root.xpath(legal + "gmd:useConstraints/"
+                                           "gmd:MD_RestrictionCode/@codeListValue",
+                                           namespaces=NS)],
+        "access": [str(v) for v in root.xpath(legal + "gmd:accessConstraints/"
+                                              "gmd:MD_RestrictionCode/@codeListValue",
+                                              namespaces=NS)],
+        "other": [str(v) for v in root.xpath(legal + "gmd:otherConstraints/"
+                                             "gco:CharacterString/text()", namespaces=NS)],
+    }
+
+
+def test_metadata_licence_default_settings_and_personal(package, published, tmp_path, iso19139):
+    out, _ = package
+    default = _legal(etree.fromstring(_read_member(out, f"metadata/parcels_{DISTRICT}.xml")))
+    assert default["use"] == ["license"] and default["access"] == []
+    assert default["other"] == ["Creative Commons Ghi công 4.0 Quốc tế (CC BY 4.0) — "
+                                "https://creativecommons.org/licenses/by/4.0/"]
+
+    own = tmp_path / "own.zip"
+    settings = load_settings({"export_licence": "Giấy phép dữ liệu mở tỉnh Lâm Đồng",
+                              "export_licence_url": "https://example.gov.vn/giay-phep"})
+    with open_store(published["home"], crs="EPSG:5899") as store:
+        export_package(store, DISTRICT, own, kinds=["boundary"], settings=settings)
+        record = etree.fromstring(_read_member(own, f"metadata/boundary_{DISTRICT}.xml"))
+        assert _legal(record)["other"] == [
+            "Giấy phép dữ liệu mở tỉnh Lâm Đồng — https://example.gov.vn/giay-phep"]
+        assert iso19139.validate(record), iso19139.error_log
+
+        personal = tmp_path / "personal.zip"
+        export_package(store, DISTRICT, personal, kinds=["parcels"], include_personal=True)
+    record = etree.fromstring(_read_member(personal, f"metadata/parcels_{DISTRICT}.xml"))
+    legal = _legal(record)
+    assert legal["access"] == ["otherRestrictions"] and legal["use"] == ["otherRestrictions"]
+    assert "Nghị định số 13/2023/NĐ-CP" in legal["other"][0]
+    assert "CC BY" not in etree.tostring(record, encoding="unicode")
+    assert iso19139.validate(record), iso19139.error_log
+
+
+# --------------------------------------------------------------------------- styles
+
+
+def test_geopackage_holds_the_styles_as_qgis_stores_them(package, tmp_path):
+    from gisportal.outputs.export.geopackage import LAYER_STYLES_DDL
+
+    out, _ = package
+    gpkg = _extract(out, f"{DISTRICT}.gpkg", tmp_path)
+    with sqlite3.connect(gpkg) as db:
+        (ddl,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'layer_styles'"
+                            ).fetchone()
+        contents = db.execute("SELECT data_type FROM gpkg_contents "
+                              "WHERE table_name = 'layer_styles'").fetchall()
+        rows = db.execute("SELECT f_table_catalog, f_table_schema, f_table_name, "
+                          "f_geometry_column, styleName, useAsDefault, owner, update_time, "
+                          "styleQML, styleSLD FROM layer_styles ORDER BY id").fetchall()
+    assert ddl == LAYER_STYLES_DDL.replace("IF NOT EXISTS ", "")
+    assert contents == [("attributes",)]
+    kinds = ["parcels", "plan", "boundary", "annual_plan"]
+    assert [(r[2], r[4], r[5]) for r in rows] == [
+        (k, f"gisportal_{k}_{lang}", int(lang == "vi")) for k in kinds for lang in ("vi", "en")]
+    assert {(r[0], r[1], r[3], r[6]) for r in rows} == {("", "", "geom", "gisportal")}
+    assert all(r[7].endswith("Z") and "T" in r[7] for r in rows)
+    plan_qml, plan_sld = rows[2][8], rows[2][9]
+    # The style names the GeoPackage's own field (national name) and the codes it holds.
+    assert '"KyHieuMucDichSuDung"' in plan_qml and "KyHieuMucDichSuDung" in plan_sld
+    assert 'label="ODT — Đất ở tại đô thị"' in plan_qml or 'label="ONT — ' in plan_qml

@@ -51,7 +51,9 @@ def test_download_streams_the_package_and_leaves_nothing(app, home):
     manifest = json.loads(package.read("manifest.json"))
     assert manifest["district"]["code"] == "678"
     assert [(x["kind"], x["feature_count"]) for x in manifest["layers"]] == [("parcels", 12)]
-    assert manifest["options"] == {"national_names": False, "include_personal": False}
+    # The ministry's package names fields as the national land database does by default.
+    assert manifest["options"] == {"national_names": True, "include_personal": False}
+    assert manifest["layers"][0]["fields"][:3] == ["MaXa", "SoHieuToBanDo", "SoThuTuThua"]
     # The land users' names never leave through the web, whatever the query says.
     gpkg = package.read("678.gpkg")
     for name in ("Nguyễn Văn Hùng", "Trần Thị Lan", "K'Brêu"):
@@ -59,12 +61,17 @@ def test_download_streams_the_package_and_leaves_nothing(app, home):
     assert list((home / "exports").iterdir()) == []
 
 
-def test_kind_and_national_names_from_the_query(app):
-    r = _staff(app).get("/admin/export/678.zip?kind=parcels&national_names=yes")
+@pytest.mark.parametrize("query, first_fields", [
+    ("national_names=yes", ["MaXa", "SoHieuToBanDo", "SoThuTuThua"]),
+    ("national_names=0", ["commune", "sheet", "parcel"]),  # gisportal's English names
+])
+def test_kind_and_names_from_the_query(app, query, first_fields):
+    r = _staff(app).get(f"/admin/export/678.zip?kind=parcels&{query}")
     assert r.status_code == 200
     package = _package(r)
-    fields = json.loads(package.read("manifest.json"))["layers"][0]["fields"]
-    assert fields[:3] == ["MaXa", "SoHieuToBanDo", "SoThuTuThua"]
+    manifest = json.loads(package.read("manifest.json"))
+    assert manifest["layers"][0]["fields"][:3] == first_fields
+    assert manifest["options"]["national_names"] == (first_fields[0] == "MaXa")
     assert "shapefile/parcels_678.zip" in package.namelist()
 
 
@@ -90,6 +97,9 @@ def test_export_page_lists_only_the_users_districts_and_downloads_are_audited(ap
     page = client.get("/admin/export").get_data(as_text=True)
     assert 'id="gp-export-678"' in page and 'id="gp-export-672"' not in page
     assert 'action="/admin/export/678.zip"' in page and 'value="parcels" checked' in page
+    # National names are the choice made already; English names are the other one.
+    assert 'name="national_names" value="1" checked' in page
+    assert 'name="national_names" value="0">' in page
     admin_page = _staff(app, "quan.tri").get("/admin/export").get_data(as_text=True)
     assert 'id="gp-export-672"' in admin_page  # every district, nothing published there
     r = client.get("/admin/export/678.zip?kind=parcels&national_names=1")

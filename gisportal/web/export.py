@@ -4,8 +4,10 @@
 published layers and the package options; ``GET /admin/export/<district>.zip`` builds
 and sends one package.
 
-Query: ``kind`` (repeatable: parcels, plan, boundary; default every published layer)
-and ``national_names`` (1/0, true/false, yes/no, on/off). The package is built by
+Query: ``kind`` (repeatable: parcels, plan, boundary, annual_plan; default every
+published layer) and ``national_names`` (1/0, true/false, yes/no, on/off; default 1: the
+ministry's package names fields as the national land database does, ``0`` keeps
+gisportal's English names). The package is built by
 :func:`gisportal.outputs.export.export_package` into the data home's ``exports/`` folder (with
 S3 file areas: a folder of the node's scratch named for this process, so a killed
 server's leftovers are cleaned like all scratch), opened, unlinked, then streamed: the
@@ -49,7 +51,12 @@ add_strings({
                   "downloaded here never hold personal data."),
     "exp_layers": ("Lớp đã công bố", "Published layers"),
     "exp_none": ("chưa công bố lớp nào", "nothing published"),
-    "exp_national": ("Tên trường theo CSDL đất đai quốc gia", "National land database field names"),
+    "exp_names": ("Tên trường", "Field names"),
+    "exp_national": ("theo CSDL đất đai quốc gia (SoHieuToBanDo, KyHieuMucDichSuDung…)",
+                     "as the national land database names them (SoHieuToBanDo, "
+                     "KyHieuMucDichSuDung…)"),
+    "exp_english": ("tiếng Anh của gisportal (sheet, land_use…)",
+                    "gisportal's English names (sheet, land_use…)"),
     "exp_download": ("Tải gói", "Download package"),
     "exp_features": ("đối tượng", "features"),
 })
@@ -58,7 +65,10 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 
 
-def _flag(name: str) -> bool:
+def _flag(name: str, default: bool = False) -> bool:
+    """A yes/no query parameter; `default` when it is absent."""
+    if name not in request.args:
+        return default
     value = request.args.get(name, "").strip().lower()
     if value in _TRUE:
         return True
@@ -92,7 +102,7 @@ def download(district: str) -> Response:
     never goes into this download; the CLI's --include-personal is for the operator.
     """
     kinds = request.args.getlist("kind")
-    national_names = _flag("national_names")
+    national_names = _flag("national_names", default=True)
     home = get_home()
     scratch = home.files_remote
     folder = home.scratch / f"{scratch_prefix('export')}{secrets.token_hex(4)}" if scratch \

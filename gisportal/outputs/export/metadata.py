@@ -11,6 +11,25 @@ What goes in (Vietnamese first): title and abstract from the layer model, langua
 reference system by EPSG code, the extent as a geographic bounding box in WGS 84, and
 the lineage: the uploaded file's name and sha256, the upload, the approving decision
 when the version has one, the publication.
+
+Keywords (``descriptiveKeywords``), so a catalogue finds the layer by what it holds:
+
+- *theme*: the layer's title in Vietnamese and English; the ISO topic category is
+  ``planningCadastre`` (``topicCategory``);
+- *theme, from a thesaurus*: the land-use types the layer holds, named as the national
+  list of land-use codes names them (``seeds/land_use_codes.csv``), with that list cited
+  as the thesaurus (`LAND_USE_THESAURUS`: Thông tư 08/2024/TT-BTNMT);
+- *place*: the district, the province, Việt Nam.
+
+Use and licence (``resourceConstraints``, ``MD_LegalConstraints``): the portal's
+open-data licence — the ``export_licence`` / ``export_licence_url`` settings when the
+installation has them, else `DEFAULT_LICENCE`, Creative Commons Attribution 4.0 (use and
+share freely, naming the source: what the published plans are for; docs/export.md). A
+package carrying personal data says the opposite: access restricted, handled under
+Nghị định 13/2023/NĐ-CP on personal data protection, no licence to republish.
+
+The records validate against the ISO 19139 schemas (tests/test_export.py, with the
+XSDs pycsw ships, in ``tests/vendor/iso19139``): element order matters there.
 """
 
 from __future__ import annotations
@@ -22,7 +41,8 @@ from typing import Any
 
 from lxml import etree
 
-__all__ = ["NS", "Contact", "LayerMetadata", "metadata_xml"]
+__all__ = ["DEFAULT_LICENCE", "LAND_USE_THESAURUS", "NS", "Contact", "LayerMetadata",
+           "Licence", "Thesaurus", "metadata_xml"]
 
 GMD = "http://www.isotc211.org/2005/gmd"
 GCO = "http://www.isotc211.org/2005/gco"
@@ -45,6 +65,36 @@ class Contact:
 
 
 @dataclass(frozen=True)
+class Licence:
+    """The licence the data is published under."""
+
+    name: str
+    url: str = ""
+
+
+#: The open-data licence when the settings name none: attribution only, so anyone may use
+#: and republish the plans, naming the province as the source.
+DEFAULT_LICENCE = Licence("Creative Commons Ghi công 4.0 Quốc tế (CC BY 4.0)",
+                          "https://creativecommons.org/licenses/by/4.0/")
+
+
+@dataclass(frozen=True)
+class Thesaurus:
+    """A controlled vocabulary keywords are taken from, as ISO 19115 cites it."""
+
+    title: str
+    date: str  # ISO date of its publication
+    identifier: str = ""
+
+
+#: The list of land-use codes and names the land-use keywords come from.
+LAND_USE_THESAURUS = Thesaurus(
+    "Danh mục loại đất, mã ký hiệu loại đất — Thông tư số 08/2024/TT-BTNMT của Bộ Tài "
+    "nguyên và Môi trường (Luật Đất đai 2024) / Land-use types and codes, Circular "
+    "08/2024/TT-BTNMT", "2024-07-31", "08/2024/TT-BTNMT")
+
+
+@dataclass(frozen=True)
 class LayerMetadata:
     """What one record says about one exported layer version."""
 
@@ -64,6 +114,15 @@ class LayerMetadata:
     decision: Mapping[str, Any] | None
     formats: Sequence[tuple[str, str]]  # (format name, version)
     contact: Contact
+    #: Land-use keywords: (code, name) of the land-use types the layer holds.
+    land_uses: Sequence[tuple[str, str]] = ()
+    #: Place keywords, most specific first (district, province, country).
+    places: Sequence[str] = ()
+    #: Theme keywords (the layer's titles).
+    themes: Sequence[str] = ()
+    licence: Licence = DEFAULT_LICENCE
+    #: The package carries personal data (``--include-personal``): restricted, no licence.
+    personal: bool = False
 
 
 def _gmd(tag: str) -> str:
@@ -145,6 +204,49 @@ def _decision_text(decision: Mapping[str, Any]) -> str:
     return " ".join(parts)
 
 
+def _keywords(parent: etree._Element, words: Sequence[str], kind: str,
+              thesaurus: Thesaurus | None = None) -> None:
+    """One ``MD_Keywords`` block: `words` of the keyword type `kind`, from `thesaurus`."""
+    if not words:
+        return
+    block = _sub(parent, "descriptiveKeywords", "MD_Keywords")
+    for word in words:
+        _text(block, "keyword", word)
+    _code(block, "type", "MD_KeywordTypeCode", kind)
+    if thesaurus is not None:
+        citation = _sub(block, "thesaurusName", "CI_Citation")
+        _text(citation, "title", thesaurus.title)
+        ci_date = _sub(citation, "date", "CI_Date")
+        _typed(ci_date, "date", "Date", thesaurus.date)
+        _code(ci_date, "dateType", "CI_DateTypeCode", "publication")
+        if thesaurus.identifier:
+            _text(_sub(citation, "identifier", "MD_Identifier"), "code", thesaurus.identifier)
+
+
+def _constraints(parent: etree._Element, meta: LayerMetadata) -> None:
+    """``resourceConstraints``: the open-data licence, or the restriction of personal data."""
+    legal = _sub(parent, "resourceConstraints", "MD_LegalConstraints")
+    if meta.personal:
+        _text(legal, "useLimitation",
+              "Gói có dữ liệu cá nhân (tên, số giấy tờ, địa chỉ của người sử dụng đất): chỉ "
+              "dùng cho việc đã được giao, không công bố, không chia sẻ lại. / Contains "
+              "personal data: for the assigned task only; not to be published or shared.")
+        _code(legal, "accessConstraints", "MD_RestrictionCode", "otherRestrictions")
+        _code(legal, "useConstraints", "MD_RestrictionCode", "otherRestrictions")
+        _text(legal, "otherConstraints",
+              "Dữ liệu cá nhân được xử lý theo Nghị định số 13/2023/NĐ-CP về bảo vệ dữ liệu "
+              "cá nhân. / Personal data, handled under Decree 13/2023/ND-CP on personal "
+              "data protection.")
+        return
+    licence = meta.licence.name + (f" — {meta.licence.url}" if meta.licence.url else "")
+    _text(legal, "useLimitation",
+          f"Dữ liệu mở: được sử dụng và chia sẻ lại, ghi rõ nguồn "
+          f"«{meta.contact.organisation or 'gisportal'}». / Open data: free to use and "
+          f"share, naming the source. Giấy phép / Licence: {licence}")
+    _code(legal, "useConstraints", "MD_RestrictionCode", "license")
+    _text(legal, "otherConstraints", licence)
+
+
 def metadata_xml(meta: LayerMetadata) -> bytes:
     """The ISO 19139 record of one layer, as UTF-8 XML with a declaration."""
     root = etree.Element(_gmd("MD_Metadata"), nsmap={"gmd": GMD, "gco": GCO, "xsi": XSI})
@@ -171,6 +273,12 @@ def metadata_xml(meta: LayerMetadata) -> bytes:
         _date(citation, meta.published, "publication")
     _text(ident, "abstract", meta.abstract)
     _contact(ident, "pointOfContact", meta.contact)
+    # ISO 19139 order: descriptiveKeywords, then resourceConstraints, then language.
+    _keywords(ident, list(meta.themes), "theme")
+    _keywords(ident, [f"{name} ({code})" for code, name in meta.land_uses], "theme",
+              LAND_USE_THESAURUS)
+    _keywords(ident, list(meta.places), "place")
+    _constraints(ident, meta)
     _language(ident, "language")
     _code(ident, "characterSet", "MD_CharacterSetCode", "utf8")
     topic = _sub(ident, "topicCategory", "MD_TopicCategoryCode")

@@ -16,8 +16,9 @@ Shapefile field names have at most 10 characters. The rule, also written into th
 package's ``fields.csv``:
 
 1. a national name longer than 10 characters takes the short name Vietnamese cadastral
-   Shapefiles use (`SHORT_NAMES`: ``SoHieuToBanDo`` → ``SHBANDO``...); each short name is
-   a known alias in ``layers/``, so such a Shapefile reads back into gisportal;
+   Shapefiles use (`SHORT_NAMES`: ``SoHieuToBanDo`` → ``SHBANDO``...; and
+   ``object_type`` its national name ``MaDoiTuong``); each short name is a known alias
+   in ``layers/``, so such a Shapefile reads back into gisportal;
 2. any other name loses its diacritics (``đ`` → ``d``), characters other than letters,
    digits and ``_`` become ``_``, and it is cut to 10 characters;
 3. a name already taken (ignoring case) ends in ``_2``, ``_3``... within 10 characters.
@@ -45,24 +46,30 @@ __all__ = ["NATIONAL_NAMES", "SHORT_NAMES", "SHAPEFILE_NAME_LENGTH", "ExportFiel
 NATIONAL_NAMES: Mapping[str, Mapping[str, str]] = {
     "parcels": {"commune": "MaXa", "sheet": "SoHieuToBanDo", "parcel": "SoThuTuThua",
                 "area_m2": "DienTich", "land_use": "KyHieuMucDichSuDung",
-                "address": "DiaChiThua", "owner": "TenChu", "owner_id": "SoGiayTo",
-                "owner_address": "DiaChiChu", "owner_birth": "NamSinh",
+                "address": "DiaChiThua", "object_type": "MaDoiTuong", "owner": "TenChu",
+                "owner_id": "SoGiayTo", "owner_address": "DiaChiChu", "owner_birth": "NamSinh",
                 "owner_contact": "SoDienThoai", "certificate": "SoHieuGCN"},
     "plan": {"zone_id": "MaVung", "land_use": "KyHieuMucDichSuDung", "commune": "MaXa",
-             "name": "TenVung", "area_m2": "DienTich"},
-    "boundary": {"level": "CapHC", "code": "MaDVHC", "name": "TenDVHC"},
-    "annual_plan": {"item_id": "MaDoiTuong", "year": "NamKeHoach", "name": "TenCongTrinh",
-                    "code": "MaDuAn", "land_use": "KyHieuMucDichSuDung", "area_m2": "DienTich",
-                    "decision": "SoQuyetDinh", "commune": "MaXa"},
+             "name": "TenVung", "area_m2": "DienTich", "object_type": "MaDoiTuong"},
+    "boundary": {"level": "CapHC", "code": "MaDVHC", "name": "TenDVHC",
+                 "object_type": "MaDoiTuong"},
+    # item_id is gisportal's key of a project (the file's OBJECTID, or its row): the
+    # national model has no such field, so it keeps its name.
+    "annual_plan": {"year": "NamKeHoach", "name": "TenCongTrinh", "code": "MaDuAn",
+                    "land_use": "KyHieuMucDichSuDung", "area_m2": "DienTich",
+                    "decision": "SoQuyetDinh", "commune": "MaXa", "object_type": "MaDoiTuong"},
 }
 
-#: National names longer than 10 characters → the short name cadastral Shapefiles use.
+#: Names longer than 10 characters → the short name cadastral Shapefiles use.
 SHORT_NAMES: Mapping[str, str] = {
     "SoHieuToBanDo": "SHBANDO",
     "SoThuTuThua": "SHTHUA",
     "KyHieuMucDichSuDung": "KH_MDSD",
     "TenCongTrinh": "TEN_CT",
     "SoQuyetDinh": "SO_QD",
+    # gisportal's name of the object-type code has 11 characters: its Shapefile name is
+    # the national one, which fits and reads back as an alias.
+    "object_type": "MaDoiTuong",
 }
 
 SHAPEFILE_NAME_LENGTH = 10

@@ -3,8 +3,12 @@
 Contents (``<district>`` is the GSO code, ``<kind>`` parcels, plan or boundary)::
 
     <district>.gpkg                  every exported layer, one table per kind, VN-2000 TM-3 of
-                                     the zone the district was surveyed in (5899 or 9218)
-    shapefile/<kind>_<district>.zip  zipped Shapefile per layer: UTF-8 DBF + .cpg, .prj with TOWGS84
+                                     the zone the district was surveyed in (5899 or 9218),
+                                     each table's map style in layer_styles (QGIS applies it)
+    shapefile/<kind>_<district>.zip  zipped Shapefile per layer: UTF-8 DBF + .cpg, .prj that
+                                     GIS software recognises as the EPSG CRS, .qml and .sld
+    shapefile/towgs84/<kind>_<district>.prj  the same CRS with its TOWGS84 datum shift, for
+                                     software without the EPSG database (shapefile.py)
     geojson/<kind>_<district>.geojson  RFC 7946 per layer: WGS 84 lon/lat, 7 decimals
     metadata/<kind>_<district>.xml   ISO 19115 / 19139 record per layer
     fields.csv                       every exported field: layer, names, meaning, personal
@@ -46,7 +50,12 @@ from gisportal.base.errors import GisportalError, UsageError
 from gisportal.base.models import layer_model
 from gisportal.base.settings import load_settings
 from gisportal.outputs.export.geojson import write_geojson
-from gisportal.outputs.export.geopackage import GEOPACKAGE_VERSION, write_table
+from gisportal.outputs.export.geopackage import (
+    GEOPACKAGE_VERSION,
+    TableStyle,
+    add_styles,
+    write_table,
+)
 from gisportal.outputs.export.manifest import (
     COMPRESSLEVEL,
     FORMAT,
@@ -54,10 +63,22 @@ from gisportal.outputs.export.manifest import (
     PackageFile,
     PackageWriter,
 )
-from gisportal.outputs.export.metadata import Contact, LayerMetadata, metadata_xml
+from gisportal.outputs.export.metadata import (
+    DEFAULT_LICENCE,
+    Contact,
+    LayerMetadata,
+    Licence,
+    metadata_xml,
+)
 from gisportal.outputs.export.names import ExportField, export_fields
 from gisportal.outputs.export.select import select_versions
-from gisportal.outputs.export.shapefile import long_text_counts, write_shapefile, zip_parts
+from gisportal.outputs.export.shapefile import (
+    long_text_counts,
+    prj_texts,
+    write_shapefile,
+    zip_parts,
+)
+from gisportal.outputs.styles import STYLED_KINDS, style_qml, style_sld
 from gisportal.store.base import Store, Version, utc_now
 
 __all__ = ["ExportResult", "LayerExport", "Progress", "export_package", "check_output"]
@@ -80,6 +101,9 @@ class LayerExport:
     files: dict[str, str] = field(default_factory=dict)  # format → path in the package
     truncated: dict[str, int] = field(default_factory=dict)  # Shapefile field → values cut
     bbox_lonlat: tuple[float, float, float, float] | None = None
+    #: Catalogue land-use codes the layer holds (first known part of combined codes), in
+    #: catalogue order: the metadata's land-use keywords.
+    land_use_codes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -125,6 +149,26 @@ def _contact(settings: dict[str, Any]) -> Contact:
                    administrative_area=seeds.province()["name"])
 
 
+def _licence(settings: dict[str, Any]) -> Licence:
+    """The open-data licence: the ``export_licence`` (and ``export_licence_url``)
+    settings when the installation has them, else `DEFAULT_LICENCE` (docs/export.md)."""
+    name = str(settings.get("export_licence") or "").strip()
+    if not name:
+        return DEFAULT_LICENCE
+    return Licence(name, str(settings.get("export_licence_url") or "").strip())
+
+
+def _land_use_codes(layer: LayerExport, frame: gpd.GeoDataFrame) -> list[str]:
+    """The catalogue codes a layer's land-use field holds (first known part of each)."""
+    name = next((f.name for f in layer.fields if f.column == "land_use"), None)
+    if name is None:
+        return []
+    cat = seeds.land_use_catalogue()
+    found = {lu.code for value in frame[name].dropna().unique()
+             if (lu := cat.primary(str(value))) is not None}
+    return [lu.code for lu in cat if lu.code in found]
+
+
 def _generator() -> str:
     try:
         return f"gisportal {package_version('gisportal')}"
@@ -149,11 +193,12 @@ def _fields_csv(layers: Sequence[LayerExport]) -> bytes:
 
 
 def _layer_metadata(layer: LayerExport, district: str, crs: pyproj.CRS, stamp: str,
-                    contact: Contact) -> bytes:
+                    contact: Contact, licence: Licence, personal: bool) -> bytes:
     v = layer.version
     model = layer_model(v.kind)
     unit_name = _district_name(district)
     code = crs.to_epsg()
+    cat = seeds.land_use_catalogue()
     return metadata_xml(LayerMetadata(
         identifier=f"gisportal-{district}-{v.kind}-v{v.id}",
         title=f"{model.title['vi']} — {unit_name} (phiên bản {v.id}) / "
@@ -169,6 +214,10 @@ def _layer_metadata(layer: LayerExport, district: str, crs: pyproj.CRS, stamp: s
         formats=(("GeoPackage", GEOPACKAGE_VERSION), ("ESRI Shapefile", "UTF-8 DBF"),
                  ("GeoJSON", "RFC 7946")),
         contact=contact,
+        land_uses=[(c, cat.name(c)) for c in layer.land_use_codes],
+        places=[unit_name, seeds.province()["name"], "Việt Nam"],
+        themes=[model.title["vi"], model.title["en"]],
+        licence=licence, personal=personal,
     ))
 
 
@@ -195,7 +244,7 @@ def _layer_manifest(layer: LayerExport, crs: pyproj.CRS) -> dict[str, Any]:
 
 def export_package(store: Store, district: str, out: str | os.PathLike[str], *,
                    kinds: Sequence[str] | None = None, version_id: int | None = None,
-                   national_names: bool = False, include_personal: bool = False,
+                   national_names: bool = True, include_personal: bool = False,
                    settings: dict[str, Any] | None = None,
                    progress: Progress | None = None,
                    workdir: str | os.PathLike[str] | None = None) -> ExportResult:
@@ -208,7 +257,9 @@ def export_package(store: Store, district: str, out: str | os.PathLike[str], *,
         it to those kinds, `version_id` picks one version (an older one, say). See
         :func:`gisportal.outputs.export.select.select_versions` for what is refused.
     national_names
-        Name the fields as the national land database does (``SoHieuToBanDo``...).
+        Name the fields as the national land database does (``SoHieuToBanDo``...): the
+        default, since the package goes to the ministry; False keeps gisportal's English
+        canonical names (``sheet``...).
     include_personal
         Also export personal data (owner names, ID, certificate numbers) and every
         uploaded column not marked public (`gisportal.outputs.privacy`). Off by default: the
@@ -230,6 +281,7 @@ def export_package(store: Store, district: str, out: str | os.PathLike[str], *,
     total = len(versions) * len(_LAYER_STEPS) + 1
     stamp = utc_now()
     contact = _contact(settings)
+    licence = _licence(settings)
 
     def step(label: str) -> None:
         if progress:
@@ -256,10 +308,11 @@ def export_package(store: Store, district: str, out: str | os.PathLike[str], *,
                 layers.append(layer)
                 frames.append(frame)
                 step(f"{v.kind}: read")
-            _write_layers(package, layers, frames, district, work, step)
+            _write_layers(package, layers, frames, district, work, step, stamp)
             frames.clear()
             for layer in layers:
-                xml = _layer_metadata(layer, district, crs, stamp, contact)
+                xml = _layer_metadata(layer, district, crs, stamp, contact, licence,
+                                      include_personal)
                 layer.files["metadata"] = package.add_bytes(
                     xml, f"metadata/{layer.version.kind}_{district}.xml")
                 step(f"{layer.version.kind}: metadata")
@@ -301,9 +354,35 @@ def _read_layer(store: Store, v: Version, crs: pyproj.CRS, national_names: bool,
     return LayerExport(v, fields), frame
 
 
+def _style_args(layer: LayerExport, frame: gpd.GeoDataFrame, names: str) -> dict[str, Any]:
+    """`style_qml`/`style_sld` arguments for a layer: its model fields under the names of
+    one output (`names`: ``"name"`` in the GeoPackage, ``"shapefile"``) and, for a plan,
+    the land-use codes it holds (its legend lists those)."""
+    model_fields = [f for f in layer.fields if f.origin == "model"]
+    fields = {f.column: getattr(f, names) for f in model_fields}
+    codes = None
+    if layer.version.kind == "plan":
+        land_use = next((f.name for f in model_fields if f.column == "land_use"), None)
+        codes = [] if land_use is None else [str(c) for c in frame[land_use].dropna().unique()]
+    return {"fields": fields, "codes": codes}
+
+
+def _table_styles(layer: LayerExport, frame: gpd.GeoDataFrame) -> list[TableStyle]:
+    """The GeoPackage styles of a layer: Vietnamese (QGIS's default), English."""
+    kind = layer.version.kind
+    if kind not in STYLED_KINDS:
+        return []
+    args = _style_args(layer, frame, "name")
+    title = layer_model(kind).title
+    return [TableStyle(kind, f"gisportal_{kind}_{lang}", style_qml(kind, lang, **args),
+                       style_sld(kind, lang, layer_name=kind, **args), lang == "vi",
+                       f"{title[lang]} — gisportal ({'tiếng Việt' if lang == 'vi' else 'English'})")
+            for lang in ("vi", "en")]
+
+
 def _write_layers(package: PackageWriter, layers: Sequence[LayerExport],
                   frames: Sequence[gpd.GeoDataFrame], district: str, work: Path,
-                  step: Callable[[str], None]) -> None:
+                  step: Callable[[str], None], stamp: str) -> None:
     """The GeoPackage, then the GeoJSON and the Shapefile of each layer.
 
     Each file is queued for packing as soon as it is written, so it is compressed while
@@ -318,7 +397,10 @@ def _write_layers(package: PackageWriter, layers: Sequence[LayerExport],
                     description=f"{model.title['en']}; version {layer.version.id}, "
                                 f"{layer.version.feature_count} features")
         layer.files["geopackage"] = f"{gpkg.name}#{kind}"
+        layer.land_use_codes = _land_use_codes(layer, frame)
         step(f"{kind}: geopackage")
+    add_styles(gpkg, [style for layer, frame in zip(layers, frames, strict=True)
+                      for style in _table_styles(layer, frame)], stamp=stamp)
     package.add_file(gpkg, gpkg.name, delete=True)
 
     for layer, frame in zip(layers, frames, strict=True):
@@ -337,6 +419,18 @@ def _write_layers(package: PackageWriter, layers: Sequence[LayerExport],
         folder.mkdir()
         parts = write_shapefile(shp_frame, folder, stem)
         del shp_frame
+        kind = layer.version.kind
+        if kind in STYLED_KINDS:  # QGIS applies <stem>.qml when it opens <stem>.shp
+            args = _style_args(layer, frame, "shapefile")
+            for suffix, text in ((".qml", style_qml(kind, "vi", **args)),
+                                 (".sld", style_sld(kind, "vi", layer_name=stem, **args))):
+                (folder / f"{stem}{suffix}").write_text(text, encoding="utf-8")
+                parts.append(folder / f"{stem}{suffix}")
+                layer.files[suffix[1:]] = f"shapefile/{stem}.zip#{stem}{suffix}"
+        towgs84 = prj_texts(pyproj.CRS.from_user_input(frame.crs)).towgs84
+        if towgs84:
+            layer.files["prj_towgs84"] = package.add_bytes(
+                towgs84.encode("ascii"), f"shapefile/towgs84/{stem}.prj")
         shp_zip = work / f"{stem}.zip"
         layer.files["shapefile"] = package.add_file(
             shp_zip, f"shapefile/{stem}.zip", delete=True,
