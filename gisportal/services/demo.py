@@ -31,6 +31,7 @@ from gisportal.base.errors import GisportalError
 from gisportal.demo import iter_province
 from gisportal.demo.annual import generate_annual_plan
 from gisportal.demo.rand import rng_for
+from gisportal.demo.zoning import PROJECTS, DemoProject, plan_frames
 from gisportal.outputs.tiles.build import ensure_version_key
 from gisportal.services import workflow
 from gisportal.services.ingest import IngestResult, ingest_file
@@ -159,7 +160,50 @@ def build_demo(store: Store, *, parcels_per_district: int = 2000,
                 pending.pop().publish(store)
             else:
                 pending.pop(0).publish(store)
+        built = {r.district for r in out}
+        for project in PROJECTS:
+            if project.district in built:
+                if progress:
+                    progress(project.district, "project")
+                _demo_project(store, project, tmp, seed)
     return out
+
+
+def _demo_project(store: Store, p: DemoProject, tmp: Path, seed: int) -> None:
+    """Create a demo planning project and publish its lots and red lines through the
+    same services as a planner's upload (an adjusted one: its first version, then the
+    adjustment, so the two can be compared)."""
+    from gisportal.base import crs as vncrs
+    from gisportal.services import projects
+    from gisportal.store import projects as project_catalogue
+
+    lon, lat = seeds.district(p.district).anchor_lonlat
+    origin = tuple(float(v) for v in vncrs.from_lonlat(lon, lat))
+    with contextlib.suppress(GisportalError):  # built before: the demo is run again
+        project_catalogue.get(store.home, p.id)
+        return
+    projects.create(store.home, project_id=p.id, district=p.district, name=p.name,
+                    level=p.level, scale=p.scale, status="approved", by=DEMO_USER)
+    for version in (1, 2) if p.adjusted else (1,):
+        lots, lines = plan_frames(p, origin, store.crs, seed, version=version)
+        lots_path = tmp / f"{p.id}-o-quy-hoach-{version}.gpkg"
+        lines_path = tmp / f"{p.id}-chi-gioi-{version}.gpkg"
+        lots.to_file(lots_path, driver="GPKG")
+        lines.to_file(lines_path, driver="GPKG")
+        year = 2019 if version == 1 else 2024
+        decision = {"number": f"DEMO-{p.id.split('-')[0]}-{version}/QĐ-UBND",
+                    "date": f"{year}-06-30",
+                    "authority": "Ủy ban nhân dân tỉnh Lâm Đồng (dữ liệu minh họa / demo data)"}
+        for kind, path, meta in (("zoning_lots", lots_path, {"demo": True,
+                                                            "decision": decision}),
+                                 ("red_lines", lines_path, {"demo": True})):
+            result = ingest_file(store, path, kind, None, project=p.id, publish=True,
+                                 user=DEMO_USER, meta=meta)
+            if not result.published:
+                raise RuntimeError(f"demo project {p.id}: {kind} not published: "
+                                   f"{result.not_published or result.report.summary()}")
+    if p.adjusted:
+        projects.update(store, p.id, by=DEMO_USER, status="adjusted")
 
 
 def _write_files(d, tmp: Path, seed: int) -> dict[str, Path]:

@@ -281,9 +281,13 @@ def area_from_lots(store: Store, project: Project, version: Version, *, by: str)
     geoms = lots.geometry.values
     if not len(geoms):
         return project
-    area = shapely.make_valid(shapely.coverage_union_all(shapely.make_valid(geoms)))
+    # union_all, not coverage_union_all: lots meeting at T-junctions (a road's long edge
+    # against the corners of the blocks along it) are no noded coverage.
+    area = shapely.make_valid(shapely.union_all(shapely.make_valid(geoms)))
     if area.geom_type not in ("Polygon", "MultiPolygon"):
-        area = shapely.make_valid(shapely.union_all(geoms))
+        area = shapely.make_valid(shapely.union_all(shapely.buffer(geoms, 0)))
+    if area.geom_type not in ("Polygon", "MultiPolygon"):
+        return project
     return catalogue.update(store.home, project.id, by=by, boundary=area)
 
 

@@ -252,6 +252,12 @@ def preview(store: Store, version_id: int, *, district: str | None = None,
     if previous.id == version.id:
         return PublishPreview(version, previous, {"unchanged": version.feature_count}, [],
                               0, previous.feature_count, threshold, consultation)
+    if version.kind == "red_lines":
+        # Lines have no area to pair and measure by: a project's red lines are compared
+        # through its lots (the road lots are their edges), and a new version of them
+        # replaces the old as a whole, which is no removal to confirm.
+        return PublishPreview(version, previous, {"replaced": version.feature_count}, [],
+                              0, previous.feature_count, threshold, consultation)
     comparison = cached_comparison(store, previous, version)
     summary = comparison.summary()
     counts = {k: int(v) for k, v in summary["counts"].items()}
