@@ -129,10 +129,14 @@ def test_landing_page_links_the_api_conformance_and_collections(client) -> None:
     doc = get_json(client, "/ogc")
     rels = {x["rel"]: x for x in doc["links"]}
     assert rels["service-desc"]["type"] == "application/vnd.oai.openapi+json;version=3.0"
-    assert rels["service-desc"]["href"] == "http://localhost/ogc/api?f=json"
+    # JSON links carry no f= (the type says it, Accept chooses it); HTML ones say f=html.
+    assert rels["service-desc"]["href"] == "http://localhost/ogc/api"
     assert rels["service-doc"]["type"] == "text/html"
-    assert rels["conformance"]["href"] == "http://localhost/ogc/conformance?f=json"
-    assert rels["data"]["href"] == "http://localhost/ogc/collections?f=json"
+    assert rels["service-doc"]["href"] == "http://localhost/ogc/api?f=html"
+    assert rels["conformance"]["href"] == "http://localhost/ogc/conformance"
+    assert rels["data"]["href"] == "http://localhost/ogc/collections"
+    assert rels["self"]["href"] == "http://localhost/ogc"
+    assert rels["alternate"]["href"] == "http://localhost/ogc?f=html"
     assert "Lâm Đồng" in doc["title"]
     assert client.get("/ogc/").status_code == 200
 
@@ -163,7 +167,7 @@ def test_collections_one_per_published_layer(client) -> None:
                                                        "2030-12-31T23:59:59Z"]]
     rels = {(x["rel"], x["type"]): x["href"] for x in parcels["links"]}
     assert rels[("items", "application/geo+json")] == \
-        "http://localhost/ogc/collections/678-parcels/items?f=json"
+        "http://localhost/ogc/collections/678-parcels/items"  # GDAL appends /{featureId}
     assert rels[("items", "text/html")].endswith("/items?f=html")
 
 
@@ -202,9 +206,11 @@ def test_first_page_has_default_limit_exact_count_and_next(client) -> None:
     assert doc["type"] == "FeatureCollection"
     assert doc["numberMatched"] == N and doc["numberReturned"] == 100
     assert ids_of(doc) == list(range(1, 101))
-    assert query_of(link(doc, "next")) == {"offset": ["100"], "f": ["json"]}
+    assert link(doc, "next") == f"http://localhost{ITEMS}?offset=100"
     assert link(doc, "prev") is None
-    assert link(doc, "collection") == "http://localhost/ogc/collections/678-parcels?f=json"
+    assert link(doc, "self") == f"http://localhost{ITEMS}"
+    assert link(doc, "alternate") == f"http://localhost{ITEMS}?f=html"
+    assert link(doc, "collection") == "http://localhost/ogc/collections/678-parcels"
     assert doc["timeStamp"].endswith("Z")
 
 
@@ -229,16 +235,19 @@ def test_following_next_and_prev_links_walks_every_feature_once(client) -> None:
         href = link(doc, "next")
     assert everything == list(range(1, N + 1))
     last = get_json(client, f"{ITEMS}?limit=25&offset=100")
-    assert query_of(link(last, "prev")) == {"limit": ["25"], "offset": ["75"], "f": ["json"]}
-    second = get_json(client, f"{ITEMS}?limit=25&offset=10")
-    assert query_of(link(second, "prev")) == {"limit": ["25"], "f": ["json"]}  # offset 0
+    assert query_of(link(last, "prev")) == {"limit": ["25"], "offset": ["75"]}
+    second = get_json(client, f"{ITEMS}?limit=25&offset=10&f=json")  # f= typed by a person
+    assert query_of(link(second, "prev")) == {"limit": ["25"]}  # offset 0, format by Accept
+    assert query_of(link(second, "alternate")) == {"limit": ["25"], "offset": ["10"],
+                                                   "f": ["html"]}
 
 
 def test_limits_and_offsets_at_the_edges(client) -> None:
     assert ids_of(get_json(client, f"{ITEMS}?limit=1")) == [1]
     assert len(get_json(client, f"{ITEMS}?limit=10000")["features"]) == N
     # Above the maximum is served as the maximum, not refused (OGC 17-069r4, Permission 6).
-    for limit in ("10001", "99999999999999999999999"):
+    # However long the number: 5 000 digits are more than Python converts to an int.
+    for limit in ("10001", "99999999999999999999999", "9" * 101, "9" * 5000):
         above = get_json(client, f"{ITEMS}?limit={limit}")
         assert len(above["features"]) == N
         assert query_of(link(above, "self"))["limit"] == ["10000"]
@@ -253,7 +262,8 @@ def test_limits_and_offsets_at_the_edges(client) -> None:
     ("limit=-5", ["limit='-5'"]),
     ("limit=abc", ["limit='abc'"]),
     ("limit=1e3", ["limit='1e3'"]),
-    ("limit=" + "9" * 101, ["limit="]),
+    ("limit=-" + "9" * 5000, ["limit='-999"]),
+    ("limit=000", ["limit='000'"]),
     ("limit=", ["limit=''"]),
     ("offset=-1", ["offset='-1'"]),
     ("offset=two", ["offset='two'"]),
@@ -433,8 +443,9 @@ def test_single_item_by_id_with_links(client) -> None:
     doc = json.loads(response.get_data(as_text=True))
     assert doc["type"] == "Feature" and doc["id"] == 24
     assert (doc["properties"]["sheet"], doc["properties"]["parcel"]) == (3, 4)
-    assert link(doc, "self") == f"http://localhost{ITEMS}/24?f=json"
-    assert link(doc, "collection") == "http://localhost/ogc/collections/678-parcels?f=json"
+    assert link(doc, "self") == f"http://localhost{ITEMS}/24"
+    assert link(doc, "alternate") == f"http://localhost{ITEMS}/24?f=html"
+    assert link(doc, "collection") == "http://localhost/ogc/collections/678-parcels"
     same = get_json(client, f"{ITEMS}?sheet=3&parcel=4")["features"][0]
     assert same["geometry"] == doc["geometry"] and same["properties"] == doc["properties"]
     latlon = get_json(client, f"{ITEMS}/24?crs={EPSG4326}")
@@ -534,3 +545,26 @@ def test_collections_follow_the_published_version(tmp_path, backend) -> None:
     assert get_json(client, f"{ITEMS}")["numberMatched"] == 15
     assert get_json(client, f"{ITEMS}?bbox={box}")["numberMatched"] == 2
     expect_error(client, f"{ITEMS}/16", 404, "no feature")
+
+
+def test_the_answer_is_the_same_json_without_orjson(ogc_home) -> None:
+    """orjson writes the pages (numpy coordinates directly); where it is not installed
+    the standard library writes the same JSON."""
+    from gisportal.outputs.ogc import collections as oc
+    from gisportal.outputs.ogc import crs as ogc_crs
+    from gisportal.outputs.ogc import geojson
+
+    with open_store(ogc_home, crs="EPSG:5899") as store:
+        for kind in ("parcels", "plan"):
+            version = store.published("678", kind)
+            fields = oc.public_fields(store, version)
+            records = store.records_by_id(version.id, store.feature_ids(version.id),
+                                          columns=fields.columns)
+            for crs in ogc_crs.offered(store.crs):
+                page = geojson.features(records, fields, crs, store.crs)
+                doc = geojson.feature_collection(page, links=[], number_matched=len(page),
+                                                 time_stamp="2026-01-01T00:00:00Z")
+                assert json.loads(doc) == json.loads(geojson._json_dumps(
+                    {"type": "FeatureCollection", "timeStamp": "2026-01-01T00:00:00Z",
+                     "numberMatched": len(page), "numberReturned": len(page), "links": [],
+                     "features": page}))

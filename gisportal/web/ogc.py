@@ -2,9 +2,11 @@
 
 Each view checks the query string, asks the plain functions for the answer and sends
 it as JSON/GeoJSON or as an HTML page: ``f=json|html`` decides, else the Accept header
-(a browser gets HTML, GDAL, QGIS and OWSLib get JSON). Errors are the standard's
-exception document ``{"code", "description"}`` with 400 or 404 (an HTML page for
-HTML requests), never a 500 for bad input.
+(a browser gets HTML, GDAL, QGIS and OWSLib get JSON); so every answer varies by
+``Accept``, and says so (``Vary``), for caches. JSON links carry no ``f``
+(`gisportal.outputs.ogc.links`). Errors — a 400, a 404, a 405 found by routing, any
+other — are the standard's exception document ``{"code", "description"}`` (an HTML
+page for HTML requests), never a 500 for bad input.
 """
 
 from __future__ import annotations
@@ -101,11 +103,25 @@ def _json(doc: Any, media_type: str = JSON, status: int = 200) -> Response:
 
 
 def _self_links(path: str, title: str, json_type: str = JSON) -> list[dict[str, str]]:
+    """``self`` (the JSON answer, no ``f``: `links`) and its HTML ``alternate``."""
     root = _root()
     params = {k: v for k, v in request.args.items() if k != "f"}
-    return [link(url(root, path, {**params, "f": "json"}), "self", json_type, title),
+    return [link(url(root, path, params), "self", json_type, title),
             link(url(root, path, {**params, "f": "html"}), "alternate", HTML,
                  "Trang HTML / as HTML")]
+
+
+def _json_url(href: str) -> str:
+    """`href` of a JSON answer as the HTML page's "as JSON" link: a browser's Accept
+    header would get the page again, so this one link says ``f=json``."""
+    return href + ("&" if "?" in href else "?") + "f=json"
+
+
+@bp.after_request
+def _vary(response: Response) -> Response:
+    """Every /ogc answer depends on the Accept header (JSON or HTML)."""
+    response.vary.add("Accept")
+    return response
 
 
 def _for_map(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -162,7 +178,9 @@ def _exception(status: int, description: str) -> Response:
         return Response(error_page(status, {"message": description}), status=status,
                         mimetype=HTML)
     code = _EXCEPTION_CODES.get(status, "NoApplicableCode")
-    return _json({"code": code, "description": description}, status=status)
+    response = _json({"code": code, "description": description}, status=status)
+    response.vary.add("Accept")  # (routing errors do not pass the blueprint's hooks)
+    return response
 
 
 @bp.errorhandler(GisportalError)
@@ -203,19 +221,16 @@ def landing() -> Response | str:
     root = _root()
     links = [
         *_self_links("", "Trang đầu / this document"),
-        link(url(root, "/api", {"f": "json"}), "service-desc", OPENAPI_JSON,
+        link(f"{root}/api", "service-desc", OPENAPI_JSON,
              "Định nghĩa API (OpenAPI 3.0) / the API definition"),
         link(url(root, "/api", {"f": "html"}), "service-doc", HTML,
              "Tài liệu API / the API documentation"),
-        link(url(root, "/conformance", {"f": "json"}), "conformance", JSON,
+        link(f"{root}/conformance", "conformance", JSON,
              "Chuẩn tuân thủ / conformance classes"),
-        link(url(root, "/conformance", {"f": "json"}),
-             "http://www.opengis.net/def/rel/ogc/1.0/conformance", JSON,
-             "Chuẩn tuân thủ / conformance classes"),
-        link(url(root, "/collections", {"f": "json"}), "data", JSON,
-             "Các tập dữ liệu / the collections"),
-        link(url(root, "/collections", {"f": "json"}),
-             "http://www.opengis.net/def/rel/ogc/1.0/data", JSON,
+        link(f"{root}/conformance", "http://www.opengis.net/def/rel/ogc/1.0/conformance",
+             JSON, "Chuẩn tuân thủ / conformance classes"),
+        link(f"{root}/collections", "data", JSON, "Các tập dữ liệu / the collections"),
+        link(f"{root}/collections", "http://www.opengis.net/def/rel/ogc/1.0/data", JSON,
              "Các tập dữ liệu / the collections"),
     ]
     doc = {"title": _service_title(), "description": _service_description(), "links": links}
@@ -292,19 +307,18 @@ def items(collection_id: str) -> Response | str:
              "prev": max(0, query.offset - query.limit) if query.offset > 0 else None}
     titles = {"next": "Trang sau / next page", "prev": "Trang trước / previous page"}
     links = [
-        link(url(base, "", query.link_params(f="json")), "self", GEOJSON,
+        link(url(base, "", query.link_params(f=None)), "self", GEOJSON,
              "Trang này / this page"),
         link(url(base, "", query.link_params(f="html")), "alternate", HTML,
              "Trang HTML / as HTML"),
     ]
-    links += [link(url(base, "", query.link_params(f="json", offset=offset or None)), rel,
+    links += [link(url(base, "", query.link_params(f=None, offset=offset or None)), rel,
                    GEOJSON, titles[rel])
               for rel, offset in pages.items() if offset is not None]
-    links.append(link(url(root, f"/collections/{coll.id}", {"f": "json"}), "collection", JSON,
-                      coll.title))
+    links.append(link(f"{root}/collections/{coll.id}", "collection", JSON, coll.title))
     if fmt == "html":
-        features = geojson.features_json(_for_map(records), fields,
-                                         ogc_crs.offered(store.crs)[0], store.crs)
+        features = geojson.features(_for_map(records), fields,
+                                    ogc_crs.offered(store.crs)[0], store.crs)
         rows = [(r["fid"], geojson.properties(r, fields)) for r in records]
         html_pages = {rel: None if offset is None else
                       url(base, "", query.link_params(f="html", offset=offset or None))
@@ -312,10 +326,11 @@ def items(collection_id: str) -> Response | str:
         return render_template(
             "ogc/items.html", coll=coll, rows=rows, columns=fields.columns, root=root,
             matched=selection.number_matched, offset=query.offset,
-            map_data=_script_json("[" + ",".join(features) + "]"), next_url=html_pages["next"],
-            prev_url=html_pages["prev"], json_url=links[0]["href"])
+            map_data=_script_json(geojson.dumps(features).decode()),
+            next_url=html_pages["next"], prev_url=html_pages["prev"],
+            json_url=_json_url(links[0]["href"]))
     body = geojson.feature_collection(
-        geojson.features_json(records, fields, query.crs, store.crs), links=links,
+        geojson.features(records, fields, query.crs, store.crs), links=links,
         number_matched=selection.number_matched, time_stamp=_now())
     return Response(body, mimetype=GEOJSON, headers={"Content-Crs": f"<{query.crs.uri}>"})
 
@@ -342,20 +357,18 @@ def item(collection_id: str, feature_id: str) -> Response | str:
     root = _root()
     href = f"{root}/collections/{coll.id}/items/{fid}"
     params = {k: v for k, v in request.args.items() if k != "f"}
-    links = [link(url(href, "", {**params, "f": "json"}), "self", GEOJSON,
-                  "Đối tượng này / this feature"),
+    links = [link(url(href, "", params), "self", GEOJSON, "Đối tượng này / this feature"),
              link(url(href, "", {**params, "f": "html"}), "alternate", HTML,
                   "Trang HTML / as HTML"),
-             link(url(root, f"/collections/{coll.id}", {"f": "json"}), "collection", JSON,
-                  coll.title)]
+             link(f"{root}/collections/{coll.id}", "collection", JSON, coll.title)]
     if fmt == "html":
-        feature = geojson.features_json(_for_map(records), fields,
-                                        ogc_crs.offered(store.crs)[0], store.crs)[0]
+        features = geojson.features(_for_map(records), fields,
+                                    ogc_crs.offered(store.crs)[0], store.crs)
         return render_template("ogc/item.html", coll=coll, fid=fid, root=root,
                                props=geojson.properties(records[0], fields),
-                               map_data=_script_json("[" + feature + "]"),
-                               json_url=links[0]["href"])
-    feature = geojson.features_json(records, fields, crs, store.crs)[0]
+                               map_data=_script_json(geojson.dumps(features).decode()),
+                               json_url=_json_url(links[0]["href"]))
+    feature = geojson.features(records, fields, crs, store.crs)[0]
     return Response(geojson.feature_json(feature, links), mimetype=GEOJSON,
                     headers={"Content-Crs": f"<{crs.uri}>"})
 

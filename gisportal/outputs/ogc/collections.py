@@ -185,11 +185,10 @@ def collection_json(coll: Collection, root: str, store_crs: str) -> dict[str, An
         "title": coll.title,
         "description": coll.description,
         "links": [
-            link(url(base, "", {"f": "json"}), "self", JSON, "Mô tả tập dữ liệu / this "
-                 "collection"),
+            link(base, "self", JSON, "Mô tả tập dữ liệu / this collection"),
             link(url(base, "", {"f": "html"}), "alternate", HTML, "Trang HTML / as HTML"),
-            link(url(base, "/items", {"f": "json"}), "items", GEOJSON,
-                 "Đối tượng (GeoJSON) / features as GeoJSON"),
+            # A clean href: GDAL appends "/{featureId}" to it to fetch one feature.
+            link(f"{base}/items", "items", GEOJSON, "Đối tượng (GeoJSON) / features as GeoJSON"),
             link(url(base, "/items", {"f": "html"}), "items", HTML,
                  "Đối tượng (HTML) / features as HTML"),
             link(url(root.removesuffix("/ogc"), f"/districts/{coll.district}"), "related", HTML,

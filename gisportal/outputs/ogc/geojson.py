@@ -1,10 +1,24 @@
-"""GeoJSON answers written as JSON text, a page of features at a time.
+"""GeoJSON answers: a page of features as Python objects, written by one encoder call.
 
-A page of 10 000 parcels is several megabytes: it is written as fragments — GEOS
-writes every geometry (`shapely.to_geojson`, one call for the page, after one
-vectorised reprojection), `json` writes each feature's few properties, and the
-fragments are joined — instead of building a dict of the whole collection and
-serialising it again.
+A page of 10 000 parcels is several megabytes, and the items answer is the API's bulk
+path, so a page is built column-wise and encoded once:
+
+- geometries: one vectorised reprojection of the page (`ogc_crs.reproject`), one
+  orientation pass (below), then GEOS hands over every coordinate of the page as one
+  array (`shapely.to_ragged_array`); each ring is a slice of that array, and each
+  feature's ``coordinates`` is a list of those slices — no per-vertex Python;
+- properties: each column converted once per distinct value (`_column`);
+- the page: one call of `dumps` (orjson, which writes numpy arrays itself; the standard
+  library's `json` when orjson is not installed — the same JSON, slower).
+
+Rings follow the right-hand rule (RFC 7946 §3.1.6): exterior rings counter-clockwise,
+holes clockwise, whatever the stored winding — with respect to the area on the ground,
+so in ``(easting, northing)`` / ``(longitude, latitude)`` order. A CRS whose first axis
+is northing or latitude (EPSG:4326) writes the same rings with their axes swapped, which
+mirrors them: counter-clockwise on the ground is clockwise in ``(latitude, longitude)``
+numbers. The orientation is set on the coordinates as written (after reprojection and
+rounding) with GEOS's own test (`shapely.orient_polygons`, as `shapely.is_ccw` decides),
+so a client that checks a ring finds what this module made.
 
 Properties are the public fields (`gisportal.outputs.ogc.collections.PublicFields`):
 canonical fields with their stored types (``sheet`` and ``parcel`` numbers,
@@ -19,7 +33,6 @@ import json
 import math
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 import numpy as np
@@ -28,10 +41,37 @@ import shapely
 from gisportal.outputs.ogc import crs as ogc_crs
 from gisportal.outputs.ogc.collections import PublicFields
 
-__all__ = ["feature_collection", "feature_json", "properties", "features_json"]
+try:  # not a declared dependency yet: the standard library writes the same JSON
+    import orjson
+except ModuleNotFoundError:  # pragma: no cover - exercised by tests through _json_dumps
+    orjson = None  # type: ignore[assignment]
 
-_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"),
-                          default=str).encode
+__all__ = ["dumps", "feature_collection", "feature_json", "features", "properties"]
+
+#: shapely's type ids of the geometries written from the ragged array (``-1``: none).
+_MISSING, _POLYGON, _MULTIPOLYGON = -1, 3, 6
+_RAGGED = np.array([_MISSING, _POLYGON, _MULTIPOLYGON])
+
+
+def _plain(value: Any) -> Any:
+    """What the standard library cannot write itself: a numpy array (a ring) as lists."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def _json_dumps(doc: Any) -> bytes:
+    """`dumps` without orjson: the same JSON (NaN never reaches it: `_value`)."""
+    return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"),
+                      default=_plain).encode()
+
+
+def dumps(doc: Any) -> bytes:
+    """`doc` as compact UTF-8 JSON; numpy arrays (coordinates) as nested arrays, any
+    other value JSON cannot hold as its text."""
+    if orjson is None:
+        return _json_dumps(doc)
+    return orjson.dumps(doc, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def _text(value: Any) -> str | None:
@@ -61,79 +101,105 @@ def properties(record: Mapping[str, Any], fields: PublicFields) -> dict[str, Any
     return out
 
 
-def _geometries(records: Sequence[Mapping[str, Any]], crs: ogc_crs.OgcCrs,
-                store_crs: str) -> list[str]:
-    geoms = np.array([r["geometry"] for r in records], dtype=object)
-    if not len(geoms):
-        return []
-    texts = shapely.to_geojson(ogc_crs.reproject(geoms, crs, store_crs))
-    return ["null" if t is None else t for t in texts.tolist()]
-
-
-def _scalar(value: Any) -> str:
-    """One JSON scalar as text, without the general encoder's per-call set-up."""
-    if value is None:
-        return "null"
-    if value is True or value is False:
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return int.__repr__(value)
-    if isinstance(value, float):
-        return float.__repr__(value) if math.isfinite(value) else "null"
-    if isinstance(value, str):
-        return encode_basestring(value)
-    return _dumps(value)
-
-
-def _encoded(values: Sequence[Any], convert: Callable[[Any], Any]) -> list[str]:
-    """Each value converted and written as JSON text; equal values are written once.
+def _column(records: Sequence[Mapping[str, Any]], name: str,
+            convert: Callable[[Any], Any]) -> list[Any]:
+    """One property of every record, converted; equal values are converted once.
 
     A column of a page repeats many values (communes, land-use codes, sheet numbers),
     which then cost a dictionary look-up each.
     """
-    memo: dict[Any, str] = {}
+    memo: dict[Any, Any] = {}
     out = []
-    for value in values:
+    for record in records:
+        value = record.get(name)
         try:
-            text = memo[value]
+            converted = memo[value]
         except KeyError:
-            text = memo[value] = _scalar(convert(value))
+            converted = memo[value] = convert(value)
         except TypeError:  # an unhashable value (the store gives none; be safe)
-            text = _scalar(convert(value))
-        out.append(text)
+            converted = convert(value)
+        out.append(converted)
     return out
 
 
-def features_json(records: Sequence[Mapping[str, Any]], fields: PublicFields,
-                  crs: ogc_crs.OgcCrs, store_crs: str) -> list[str]:
-    """Each record as a GeoJSON Feature text, its ``id`` the feature id (an integer).
+def _geojson_geometries(geoms: np.ndarray) -> list[Any]:
+    """Geometries as GeoJSON geometry objects, their coordinates as numpy slices.
 
-    Written column by column, then one ``%`` format per feature: the same text as
-    encoding `properties` of each record, several times faster.
+    Polygons and multipolygons (every layer kind) come from one ragged array; anything
+    else (a store holds none today) is written by GEOS and read back.
     """
+    if not len(geoms):
+        return []
+    types = shapely.get_type_id(geoms)
+    if not np.isin(types, _RAGGED).all():
+        texts = shapely.to_geojson(geoms)
+        return [None if t is None else json.loads(t) for t in texts.tolist()]
+    if (types == _MISSING).all():
+        return [None] * len(geoms)
+    kind, coords, offsets = shapely.to_ragged_array(geoms, include_z=False)
+    ring_ends = offsets[0].tolist()
+    rings = [coords[a:b] for a, b in zip(ring_ends[:-1], ring_ends[1:], strict=True)]
+    if kind == shapely.GeometryType.POLYGON:  # every geometry a polygon (or none)
+        parts = None
+        bounds = offsets[1].tolist()
+    else:  # polygons are multipolygons of one part here
+        part_ends = offsets[1].tolist()
+        parts = [rings[a:b] for a, b in zip(part_ends[:-1], part_ends[1:], strict=True)]
+        bounds = offsets[2].tolist()
+    out: list[Any] = []
+    for type_id, a, b in zip(types.tolist(), bounds[:-1], bounds[1:], strict=True):
+        if type_id == _MISSING:
+            out.append(None)
+        elif type_id == _POLYGON:
+            out.append({"type": "Polygon",
+                        "coordinates": rings[a:b] if parts is None else parts[a] if b > a
+                        else []})
+        else:
+            out.append({"type": "MultiPolygon", "coordinates": parts[a:b]})  # type: ignore
+    return out
+
+
+def _geometries(records: Sequence[Mapping[str, Any]], crs: ogc_crs.OgcCrs,
+                store_crs: str) -> list[Any]:
+    """The page's geometries in `crs`, right-hand rule on the ground (module doc)."""
+    geoms = np.array([r["geometry"] for r in records], dtype=object)
+    if not len(geoms):
+        return []
+    written = ogc_crs.reproject(geoms, crs, store_crs)
+    # Swapped axes mirror a ring: counter-clockwise on the ground is clockwise in them.
+    oriented = shapely.orient_polygons(written, exterior_cw=crs.north_first)
+    return _geojson_geometries(oriented)
+
+
+def features(records: Sequence[Mapping[str, Any]], fields: PublicFields,
+             crs: ogc_crs.OgcCrs, store_crs: str) -> list[dict[str, Any]]:
+    """Each record as a GeoJSON Feature object, its ``id`` the feature id (an integer),
+    ready for `dumps`."""
     if not records:
         return []
     names = [*fields.canonical, *fields.source]
-    columns = [_encoded([r.get(n) for r in records], _value) for n in fields.canonical]
-    columns += [_encoded([r.get(n) for r in records], _text) for n in fields.source]
-    keys = ",".join(_dumps(n).replace("%", "%%") + ":%s" for n in names)
-    template = '{"type":"Feature","id":%d,"geometry":%s,"properties":{' + keys + "}}"
-    ids = [int(r["fid"]) for r in records]
+    columns = [_column(records, n, _value) for n in fields.canonical]
+    columns += [_column(records, n, _text) for n in fields.source]
+    rows = zip(*columns, strict=True) if columns else ((),) * len(records)
     geometries = _geometries(records, crs, store_crs)
-    return [template % row for row in zip(ids, geometries, *columns, strict=True)]
+    return [{"type": "Feature", "id": int(r["fid"]), "geometry": g,
+             "properties": dict(zip(names, row, strict=True))}
+            for r, g, row in zip(records, geometries, rows, strict=True)]
 
 
-def feature_collection(features: Sequence[str], *, links: Sequence[Mapping[str, str]],
-                       number_matched: int | None, time_stamp: str) -> str:
-    """A FeatureCollection (Part 1 ``featureCollectionGeoJSON``) around feature texts."""
-    head: dict[str, Any] = {"type": "FeatureCollection", "timeStamp": time_stamp}
+def feature_collection(page: Sequence[Mapping[str, Any]], *,
+                       links: Sequence[Mapping[str, str]], number_matched: int | None,
+                       time_stamp: str) -> bytes:
+    """A FeatureCollection (Part 1 ``featureCollectionGeoJSON``) of `features`."""
+    doc: dict[str, Any] = {"type": "FeatureCollection", "timeStamp": time_stamp}
     if number_matched is not None:
-        head["numberMatched"] = number_matched
-    head["numberReturned"] = len(features)
-    head["links"] = list(links)
-    return _dumps(head)[:-1] + ',"features":[' + ",".join(features) + "]}"
+        doc["numberMatched"] = number_matched
+    doc["numberReturned"] = len(page)
+    doc["links"] = list(links)
+    doc["features"] = page
+    return dumps(doc)
 
 
-def feature_json(feature: str, links: Sequence[Mapping[str, str]]) -> str:
-    """One Feature text with its links (the single-item answer)."""
-    return feature[:-1] + ',"links":' + _dumps(list(links)) + "}"
+def feature_json(feature: Mapping[str, Any], links: Sequence[Mapping[str, str]]) -> bytes:
+    """One Feature with its links (the single-item answer)."""
+    return dumps({**feature, "links": list(links)})

@@ -5,6 +5,14 @@ API root the request came in on, so the API answers correctly behind any host na
 That root is the ``public_url`` setting when set (`gisportal.web.security.PublicURL`
 fixes scheme and host before the app sees the request), so a hostile ``Host`` header
 never reaches a link; otherwise set ``allowed_hosts``.
+
+A JSON link carries no ``f``: its ``type`` names the media type and the client's
+``Accept`` header chooses it (GIS clients send ``application/geo+json`` or
+``application/json``), so a client can extend the href — GDAL fetches one feature as
+the ``items`` href plus ``/{featureId}``, which after ``?f=json`` would become
+``?f=json/1``. Only links to the HTML pages say ``f=html``: a GIS client following one
+would otherwise negotiate JSON. ``f=json`` and ``f=html`` keep working in URLs people
+type (`gisportal.outputs.ogc.query.parse_format`).
 """
 
 from __future__ import annotations

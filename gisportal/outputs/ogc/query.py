@@ -60,7 +60,7 @@ LANGS = ("vi", "en")
 MAX_VALUE = 200
 _INT = re.compile(r"[+-]?[0-9]{1,18}")
 #: A limit of any length: one above the maximum is served as the maximum, not refused.
-_WHOLE = re.compile(r"[+-]?[0-9]{1,100}")
+_WHOLE = re.compile(r"[+-]?[0-9]+")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
@@ -129,16 +129,21 @@ def _limit(value: str | None) -> int:
 
     OGC API – Features 1.0.1 (17-069r4, Requirement 22 C and Permission 6): a limit
     larger than the published maximum "SHALL NOT result in an error" — the server pages
-    at its maximum and the ``next`` link gives the rest.
+    at its maximum and the ``next`` link gives the rest. However many digits: the number
+    is compared by its length first, never converted whole (Python refuses to convert
+    more than 4 300 digits, which would be a 500).
     """
     if value is None:
         return DEFAULT_LIMIT
     text = value.strip()
-    if not _WHOLE.fullmatch(text) or int(text) < 1:
+    digits = text.lstrip("+-").lstrip("0")
+    if not _WHOLE.fullmatch(text) or not digits or text.startswith("-"):
         raise UsageError(f"limit={value[:20]!r} is not a whole number from 1", where="limit",
                          fix=f"give limit between 1 and {MAX_LIMIT} (default {DEFAULT_LIMIT}; "
                              "more is served as the maximum); follow the next links for more")
-    return min(int(text), MAX_LIMIT)
+    if len(digits) > len(str(MAX_LIMIT)):
+        return MAX_LIMIT
+    return min(int(digits), MAX_LIMIT)
 
 
 def _offset(value: str | None) -> int:
