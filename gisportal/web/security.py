@@ -23,6 +23,15 @@ never run as a script or a page), ``Referrer-Policy: strict-origin-when-cross-or
   ``frame-ancestors 'self'``; workers: ``'self'`` (VectorGrid's protobuf layers run
   none; its GeoJSON slicer, which would need ``blob:``, is not used).
 
+Cross-origin reads (CORS): the open data — the OGC API under ``/ogc`` and the vector
+tiles under ``/tiles/`` — answers ``Access-Control-Allow-Origin: *`` (with the headers a
+script may read, and preflight ``OPTIONS`` answers for GET), so a web map on another
+site can use it as QGIS does. Nothing else does: the pages, ``/api`` (whose answers
+may depend on a session or a token), the planner's and the administrator's routes keep
+the browser's same-origin rule. ``*`` never carries credentials (browsers send no
+cookie with it), and ``Authorization`` is not an allowed request header, so a page
+elsewhere cannot make a signed-in user's browser, or a token, read anything through it.
+
 Addresses: with the ``public_url`` setting, every absolute link (OGC API, OpenAPI)
 names that address, whatever ``Host`` a request carries; ``allowed_hosts`` refuses
 requests for other host names (400); ``proxy_fix`` trusts that many reverse proxies
@@ -37,7 +46,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, g
+from flask import Flask, Response, g, request
 from markupsafe import Markup
 from werkzeug.exceptions import BadRequest
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -46,7 +55,7 @@ from gisportal.base.errors import UsageError
 from gisportal.outputs.mapassets import with_nonce
 
 __all__ = ["init_app", "csp_nonce", "content_security_policy", "basemap_sources",
-           "PublicURL", "AllowedHosts", "SECURITY_HEADERS"]
+           "PublicURL", "AllowedHosts", "SECURITY_HEADERS", "CORS_HEADERS", "is_open_data"]
 
 #: Headers on every answer (``setdefault``: a view may set its own).
 SECURITY_HEADERS: dict[str, str] = {
@@ -54,6 +63,40 @@ SECURITY_HEADERS: dict[str, str] = {
     "Referrer-Policy": "strict-origin-when-cross-origin",
     "X-Frame-Options": "SAMEORIGIN",
 }
+
+
+#: Headers on every answer under the open-data paths (`is_open_data`).
+CORS_HEADERS: dict[str, str] = {
+    "Access-Control-Allow-Origin": "*",
+    # What a script may read besides the CORS-safelisted headers: the CRS of an OGC
+    # answer, a tile's ETag (to revalidate), and the 405's Allow.
+    "Access-Control-Expose-Headers": "Content-Crs, ETag, Allow",
+}
+#: Added to a preflight (``OPTIONS`` with ``Access-Control-Request-Method``): reads only;
+#: the request headers a map library sends; a day's cache of the answer.
+CORS_PREFLIGHT: dict[str, str] = {
+    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Access-Control-Allow-Headers": "Accept, Accept-Language, Content-Language, "
+                                    "Content-Type, If-None-Match, If-Modified-Since, Range",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+def is_open_data(path: str) -> bool:
+    """Whether `path` is open data another site may read (module doc): ``/ogc`` and
+    below, ``/tiles/`` and below — nothing that merely starts with those letters."""
+    return path == "/ogc" or path.startswith(("/ogc/", "/tiles/"))
+
+
+def _cors(response: Response) -> Response:
+    """CORS headers on the open data's answers, errors and preflights included (a
+    script must be able to read why a request failed)."""
+    if not is_open_data(request.path):
+        return response
+    response.headers.update(CORS_HEADERS)
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        response.headers.update(CORS_PREFLIGHT)
+    return response
 
 
 def csp_nonce() -> str:
@@ -213,9 +256,11 @@ def _hosts(value: Any) -> list[str]:
 
 
 def init_app(app: Flask) -> None:
-    """Headers on every answer, the nonce in templates, public URL and proxies."""
+    """Headers on every answer (CORS on the open data's), the nonce in templates,
+    public URL and proxies."""
     settings = app.config["GISPORTAL"]
     app.after_request(_add_headers)
+    app.after_request(_cors)
     app.jinja_env.globals["csp_nonce"] = csp_nonce
     app.jinja_env.filters["nonced"] = nonced
     # Innermost first: a request goes through ProxyFix, AllowedHosts, then PublicURL.
