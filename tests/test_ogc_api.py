@@ -41,7 +41,7 @@ ITEMS = "/ogc/collections/678-parcels/items"
 #: The public canonical fields, then the two uploaded columns the planner marked public
 #: (gisportal.outputs.privacy); the columns read into canonical fields are not repeated.
 PUBLIC_PROPERTIES = ["commune", "sheet", "parcel", "area_m2", "land_use", "address",
-                     "src:GhiChu", "src:SoLo"]
+                     "object_type", "src:GhiChu", "src:SoLo"]
 #: Uploaded columns no canonical field takes, marked public by the planner.
 MARKED_PUBLIC = ["SoLo", "GhiChu"]
 

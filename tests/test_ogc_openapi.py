@@ -61,12 +61,12 @@ def test_ogc_definition_is_valid_openapi_with_a_path_per_collection(client) -> N
     params = doc["paths"]["/collections/678-parcels/items"]["get"]["parameters"]
     names = [p.get("name") or p["$ref"].rsplit("/", 1)[1] for p in params]
     assert names == ["f", "lang", "limit", "offset", "bbox", "bbox-crs", "crs", "datetime",
-                     "commune", "sheet", "parcel", "land_use", "address"]
+                     "commune", "sheet", "parcel", "land_use", "address", "object_type"]
     limit = doc["components"]["parameters"]["limit"]["schema"]
     assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, 10000, 100)
     plan = doc["paths"]["/collections/678-plan/items"]["get"]["parameters"]
     assert [p["name"] for p in plan if "name" in p] == ["zone_id", "land_use", "commune",
-                                                        "name"]
+                                                        "name", "object_type"]
 
 
 def test_ogc_answers_match_the_published_schemas(client) -> None:
@@ -89,7 +89,7 @@ def test_every_parameter_the_items_view_accepts_is_in_the_definition(client) -> 
                "bbox": "107,11,109,13", "bbox-crs": doc["components"]["parameters"]
                ["bbox-crs"]["schema"]["default"], "crs": "http://www.opengis.net/def/crs/"
                "EPSG/0/4326", "datetime": "2025-01-01", "commune": "24778", "sheet": "1",
-               "parcel": "2", "land_use": "CLN", "address": "x"}
+               "parcel": "2", "land_use": "CLN", "address": "x", "object_type": "x"}
     for param in doc["paths"]["/collections/678-parcels/items"]["get"]["parameters"]:
         name = param.get("name") or param["$ref"].rsplit("/", 1)[1]
         response = client.get(f"{ITEMS}?{name}={samples[name]}")
