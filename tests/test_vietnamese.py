@@ -126,7 +126,10 @@ def public_pages(sheet: str) -> list[tuple[str, int]]:
             ("/parcels/678/abc/1", 400), ("/parcels/999/1/1", 400),
             ("/districts/678/plan/compare?from=1", 400),
             ("/districts/678/plan/compare?from=999&to=998", 404),
-            ("/_test/forbidden", 403), ("/_test/crash", 500)]
+            ("/_test/forbidden", 403), ("/_test/crash", 500),
+            # The demo's planning projects (issue 15), their list and an unknown one.
+            ("/projects", 200), ("/projects/678-lien-nghia-phan-khu", 200),
+            ("/projects/678-lien-nghia-chi-tiet", 200), ("/projects/678-khong-co", 404)]
 
 
 def test_public_pages_and_errors_in_vietnamese_show_no_english(site):

@@ -193,7 +193,7 @@ def _demo_project(store: Store, p: DemoProject, tmp: Path, seed: int) -> None:
         year = 2019 if version == 1 else 2024
         decision = {"number": f"DEMO-{p.id.split('-')[0]}-{version}/QĐ-UBND",
                     "date": f"{year}-06-30",
-                    "authority": "Ủy ban nhân dân tỉnh Lâm Đồng (dữ liệu minh họa / demo data)"}
+                    "authority": "Ủy ban nhân dân tỉnh Lâm Đồng (dữ liệu minh họa)"}
         for kind, path, meta in (("zoning_lots", lots_path, {"demo": True,
                                                             "decision": decision}),
                                  ("red_lines", lines_path, {"demo": True})):

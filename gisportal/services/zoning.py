@@ -68,7 +68,7 @@ def _project_info(lots: Version | None, lines: Version | None) -> dict[str, Any]
         "decision": None if decision is None else {
             "number": decision.number, "date": decision.date,
             "authority": decision.authority,
-            "pdf": f"/planner/decisions/{decision.pdf_sha256}.pdf"
+            "pdf": f"/projects/{version.project}/decisions/{decision.pdf_sha256}.pdf"
             if decision.pdf_sha256 else None},
         "url": f"/projects/{version.project}",
     }

@@ -21,7 +21,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """
     from gisportal.base.settings import load_settings
     from gisportal.store import DataHome
-    from gisportal.web import api, errors, i18n, pages, sheet, tiles
+    from gisportal.web import api, errors, i18n, pages, projects, sheet, tiles
 
     # The package root holds templates/ and static/; the factory lives in web/.
     app = Flask("gisportal")
@@ -45,6 +45,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(tiles.bp)
     app.register_blueprint(sheet.bp)
+    app.register_blueprint(projects.bp)
     from gisportal.web import ogc, openapi
 
     app.register_blueprint(ogc.bp)

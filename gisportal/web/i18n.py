@@ -30,8 +30,9 @@ LANGS = ("vi", "en")
 LANG_COOKIE = "lang"
 
 #: The blueprints of residents' pages: the province and district maps, the parcel
-#: sheet and the comparison of two versions. Their pages show no English twin.
-PUBLIC_BLUEPRINTS = frozenset({"pages", "sheet", "compare"})
+#: sheet, the comparison of two versions and the planning projects. Their pages show
+#: no English twin.
+PUBLIC_BLUEPRINTS = frozenset({"pages", "sheet", "compare", "projects"})
 
 #: UI strings: key → (Vietnamese, English).
 TEXT: dict[str, tuple[str, str]] = {

@@ -1,0 +1,115 @@
+/* A planning project's map (templates/project.html): its lots coloured by function with
+   their codes (from zoom 16), the red and building lines, the project boundary; a click
+   on a lot shows its function and indicators. The layers come as GeoJSON from
+   /api/projects/<id>/<kind>.geojson (a plan has a few thousand lots at most). */
+(function () {
+  "use strict";
+
+  function cfg() {
+    var el = document.getElementById("gp-project-config");
+    return el ? JSON.parse(el.textContent) : null;
+  }
+
+  function esc(s) {
+    return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
+      return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+    });
+  }
+
+  function start() {
+    var c = cfg();
+    var box = document.getElementById("gp-project-map");
+    if (!c || !box || !window.L) { return; }
+    var conf = c.config, S = c.strings, lang = conf.lang;
+    var t = function (k) { return S[k] ? S[k][0] : k; };
+    var fmt = new Intl.NumberFormat(lang === "en" ? "en-GB" : "vi-VN", {maximumFractionDigits: 2});
+    var map = L.map(box, {zoomSnap: 0.5, maxZoom: 20});
+    var b = conf.project.bounds;
+    if (b) { map.fitBounds([[b[1], b[0]], [b[3], b[2]]], {padding: [12, 12]}); }
+    else { map.setView([11.94, 108.44], 12); }
+    L.control.scale({imperial: false}).addTo(map);
+    if (conf.area) {
+      L.geoJSON(conf.area, {interactive: false, style: {color: "#333", weight: 2, dashArray: "8 6", fill: false}}).addTo(map);
+    }
+    function labelsByZoom() {
+      box.classList.toggle("gp-labels-off", map.getZoom() < 16);
+    }
+    map.on("zoomend", labelsByZoom);
+    labelsByZoom();
+
+    var present = {};
+    var panel = document.getElementById("gp-project-lot");
+    function showLot(p) {
+      var rows = [[t("project_lot"), p.lot_code],
+                  [t("project_function"), (p.function || "") + (p.function_name ? " — " + (lang === "en" ? p.function_name_en : p.function_name) : "")]];
+      if (p.density_pct != null) { rows.push([t("project_density"), fmt.format(p.density_pct) + " %"]); }
+      if (p.floors_min != null || p.floors_max != null) {
+        var f = p.floors_min != null && p.floors_max != null && p.floors_min !== p.floors_max
+          ? p.floors_min + "–" + p.floors_max : (p.floors_max != null ? p.floors_max : p.floors_min);
+        rows.push([t("project_floors"), f]);
+      }
+      if (p.far != null) { rows.push([t("project_far"), fmt.format(p.far)]); }
+      if (p.area_m2 != null) { rows.push(["m²", fmt.format(p.area_m2)]); }
+      var html = "<dl>" + rows.map(function (r) {
+        return "<dt>" + esc(r[0]) + "</dt><dd>" + esc(r[1]) + "</dd>";
+      }).join("") + "</dl>";
+      if (panel) { panel.innerHTML = html; }
+      return html;
+    }
+
+    var layers = conf.project.layers || {};
+    if (layers.zoning_lots) {
+      fetch(layers.zoning_lots).then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
+        .then(function (gj) {
+          L.geoJSON(gj, {
+            style: function (f) {
+              return {color: "#555", weight: 0.6, fillColor: f.properties.color || "#ccc", fillOpacity: 0.75};
+            },
+            onEachFeature: function (f, layer) {
+              var p = f.properties;
+              present[p.function] = true;
+              var label = esc(p.lot_code || "");
+              if (p.density_pct != null || p.floors_max != null) {
+                label += "<br>" + (p.density_pct != null ? fmt.format(p.density_pct) + "%" : "") +
+                  (p.floors_max != null ? " · " + p.floors_max + "T" : "");
+              }
+              layer.bindTooltip(label, {permanent: true, direction: "center", className: "gp-lot-label"});
+              layer.on("click", function (e) {
+                L.popup().setLatLng(e.latlng).setContent(showLot(p)).openOn(map);
+              });
+            }
+          }).addTo(map);
+          var legend = document.getElementById("gp-project-legend");
+          if (legend) {
+            legend.innerHTML = conf.legend.filter(function (e) { return present[e.code]; }).map(function (e) {
+              return '<li data-code="' + esc(e.code) + '"><span class="sw" style="background:' + esc(e.color) + '"></span><b>' + esc(e.code) + "</b> " + esc(e.name) + "</li>";
+            }).join("");
+          }
+        }).catch(function () {
+          if (panel) { panel.textContent = t("project_no_layer"); }
+        });
+    }
+    if (layers.red_lines) {
+      fetch(layers.red_lines).then(function (r) { return r.ok ? r.json() : Promise.reject(r); })
+        .then(function (gj) {
+          L.geoJSON(gj, {
+            style: function (f) {
+              return f.properties.line_type === "building_line"
+                ? {color: "#2b6cb0", weight: 2, dashArray: "6 5"}
+                : {color: "#d7191c", weight: 3};
+            },
+            onEachFeature: function (f, layer) {
+              var p = f.properties;
+              var text = (p.line_type === "building_line" ? t("project_building_line") : t("project_red_line")) +
+                (p.road_name ? " — " + esc(p.road_name) : "") +
+                (p.width_m != null ? " — " + t("project_width") + " " + fmt.format(p.width_m) + " m" : "");
+              layer.bindTooltip(text, {sticky: true});
+            }
+          }).addTo(map);
+        }).catch(function () {});
+    }
+  }
+
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); }
+  else { start(); }
+})();
