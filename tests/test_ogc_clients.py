@@ -3,11 +3,14 @@
 What another agency does with the portal: list the collections, copy one into a
 GeoPackage with ``ogr2ogr`` (page after page, following the ``next`` links), read it
 with OWSLib. The copy must have every feature, WGS 84 coordinates that match the
-published geometry, and the Vietnamese text intact.
+published geometry, and the Vietnamese text intact. And one feature by its id, as
+``ogrinfo -fid`` and pyogrio's ``fids=`` fetch it: GDAL appends ``/{featureId}`` to the
+collection's ``items`` link, so that link must be a clean path (no ``?f=json``).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -33,6 +36,15 @@ def run(*args: str) -> str:
     done = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def fetched(*args: str) -> tuple[str, list[str]]:
+    """What a GDAL command prints, and the URLs it fetched (its HTTP debug lines)."""
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "CPL_DEBUG": "HTTP"})
+    urls = [line.split("Fetch(", 1)[1].rstrip(")") for line in done.stderr.splitlines()
+            if "HTTP: Fetch(" in line]
+    return done.stdout + done.stderr, urls
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +121,35 @@ def test_owslib_reads_landing_page_collections_and_items(server) -> None:
     assert "/collections/678-parcels/items" in api.api()["paths"]  # via service-desc
     with pytest.raises(RuntimeError, match="InvalidParameterValue"):
         api.collection_items("678-parcels", limit=0)
+
+
+def test_ogrinfo_fetches_one_feature_by_its_id(server) -> None:
+    out, urls = fetched(gdal_tool("ogrinfo"), "-ro", "-al", "-fid", "24",
+                        f"OAPIF:{server}/ogc/collections/678-parcels")
+    assert "OGRFeature(678-parcels):24" in out
+    assert "sheet (Integer) = 3" in out and "parcel (Integer) = 4" in out
+    assert f"{server}/ogc/collections/678-parcels/items/24" in urls, urls
+    assert not any("f=json/" in u for u in urls), urls
+    # From the landing page, naming the layer: the plan's second zone.
+    out, urls = fetched(gdal_tool("ogrinfo"), "-ro", "-fid", "2", f"OAPIF:{server}/ogc",
+                        "678-plan")
+    assert "OGRFeature(678-plan):2" in out and "zone_id (String) = Z2" in out
+    assert f"{server}/ogc/collections/678-plan/items/2" in urls, urls
+    # An id that is not there: GDAL says the server's OGC exception, nothing more.
+    out, urls = fetched(gdal_tool("ogrinfo"), "-ro", "-al", "-fid", "999",
+                        f"OAPIF:{server}/ogc/collections/678-parcels")
+    assert "OGRFeature" not in out and "there is no feature '999' in 678-parcels" in out
+    assert "Traceback" not in out
+
+
+def test_pyogrio_reads_features_by_id(server) -> None:
+    frame = pyogrio.read_dataframe(f"OAPIF:{server}/ogc/collections/678-parcels",
+                                   fids=[24, 1, 120], fid_as_index=True)
+    assert sorted(frame.index.tolist()) == [1, 24, 120]
+    source = parcels_frame()
+    for fid, row in frame.iterrows():
+        assert (row["sheet"], row["parcel"]) == (source["SoTo"].iloc[fid - 1],
+                                                  source["SoThua"].iloc[fid - 1])
+    expected = source.to_crs("EPSG:4326").geometry.values[frame.index.to_numpy() - 1]
+    assert shapely.equals_exact(shapely.normalize(frame.geometry.values),
+                                shapely.normalize(expected), tolerance=1e-6).all()
