@@ -157,3 +157,25 @@ def test_the_lots_geojson_is_readable_by_geopandas(site, tmp_path):
     path.write_bytes(client.get(f"/api/projects/{PID}/zoning_lots.geojson").data)
     frame = gpd.read_file(path)
     assert frame.crs.to_epsg() == 4326 and len(frame) == 3
+
+
+def test_the_parcel_sheet_shows_the_lot_and_the_road_on_one_page(site):
+    client, _ = site
+    page = client.get("/parcels/678/1/1")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Quy hoạch xây dựng, đô thị" in html and "Quy hoạch phân khu đô thị Liên Nghĩa" in html
+    assert "OM-01" in html and "GT-01" in html and "60 %" in html and "3–5" in html
+    assert "2,4" in html  # the floor-area ratio, in Vietnamese numbers
+    assert "Đường Thống Nhất (12,00 m)" in html and "lùi 4,00 m" in html
+    pdf = client.get("/parcels/678/1/1.pdf")
+    if pdf.status_code == 503:  # WeasyPrint without Pango on this machine
+        pytest.skip("the server PDF needs Pango")
+    import io
+
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(pdf.data))
+    assert len(reader.pages) == 1
+    text = reader.pages[0].extract_text()
+    assert "OM-01" in text and "Thống Nhất" in text

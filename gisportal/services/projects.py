@@ -34,33 +34,17 @@ from gisportal.pipeline.read.sources import read_source
 from gisportal.store import projects as catalogue
 from gisportal.store.base import PROJECT_KINDS, Store, Version, check_project, utc_now
 from gisportal.store.home import DataHome, scratch_prefix
-from gisportal.store.projects import STATUSES, Project
+from gisportal.store.projects import (
+    DOCUMENT_KINDS,
+    LEVEL_NAMES,
+    STATUS_NAMES,
+    STATUSES,
+    Project,
+)
 
 __all__ = ["DOCUMENT_KINDS", "LEVEL_NAMES", "STATUS_NAMES", "add_document", "create",
            "layers_of", "parse_level", "parse_scale", "parse_status", "published_layers",
            "read_area", "refresh_published_facts", "set_area", "update"]
-
-#: Names of the levels, as the Law on Urban and Rural Planning (2024) writes them.
-LEVEL_NAMES: dict[str, dict[str, str]] = {
-    "general": {"vi": "Quy hoạch chung", "en": "General plan"},
-    "zoning": {"vi": "Quy hoạch phân khu", "en": "Zoning plan"},
-    "detailed": {"vi": "Quy hoạch chi tiết", "en": "Detailed plan"},
-}
-STATUS_NAMES: dict[str, dict[str, str]] = {
-    "preparing": {"vi": "Đang lập", "en": "Being prepared"},
-    "appraisal": {"vi": "Đang thẩm định", "en": "Under appraisal"},
-    "approved": {"vi": "Đã phê duyệt", "en": "Approved"},
-    "adjusted": {"vi": "Đã điều chỉnh", "en": "Adjusted"},
-    "replaced": {"vi": "Đã được thay thế", "en": "Replaced"},
-}
-#: Documents residents may read: the explanatory report (thuyết minh), the regulations
-#: for management (quy định quản lý theo đồ án), drawings, anything else.
-DOCUMENT_KINDS: dict[str, dict[str, str]] = {
-    "report": {"vi": "Thuyết minh", "en": "Explanatory report"},
-    "regulation": {"vi": "Quy định quản lý", "en": "Regulations for management"},
-    "drawing": {"vi": "Bản vẽ", "en": "Drawing"},
-    "other": {"vi": "Tài liệu khác", "en": "Other document"},
-}
 
 # How offices write a level: the English word, the Vietnamese name with or without
 # accents, or the scale that implies it.

@@ -35,8 +35,9 @@ if TYPE_CHECKING:
     from gisportal.store import postgres
     from gisportal.store.home import DataHome
 
-__all__ = ["LEVELS", "MIGRATIONS", "SQLITE_MIGRATIONS", "STATUSES", "Project", "add",
-           "connect", "get", "list_projects", "update"]
+__all__ = ["DOCUMENT_KINDS", "LEVELS", "LEVEL_NAMES", "MIGRATIONS", "SQLITE_MIGRATIONS",
+           "STATUSES", "STATUS_NAMES", "Project", "add", "connect", "get", "list_projects",
+           "update"]
 
 _COMPONENT = "projects"
 
@@ -48,6 +49,28 @@ LEVELS: tuple[str, ...] = ("general", "zoning", "detailed")
 #: approved (đã phê duyệt), adjusted (đã điều chỉnh: an approved adjustment is in force),
 #: replaced (đã thay thế: another project took its place).
 STATUSES: tuple[str, ...] = ("preparing", "appraisal", "approved", "adjusted", "replaced")
+
+#: Names of the levels, as the Law on Urban and Rural Planning (2024) writes them.
+LEVEL_NAMES: dict[str, dict[str, str]] = {
+    "general": {"vi": "Quy hoạch chung", "en": "General plan"},
+    "zoning": {"vi": "Quy hoạch phân khu", "en": "Zoning plan"},
+    "detailed": {"vi": "Quy hoạch chi tiết", "en": "Detailed plan"},
+}
+STATUS_NAMES: dict[str, dict[str, str]] = {
+    "preparing": {"vi": "Đang lập", "en": "Being prepared"},
+    "appraisal": {"vi": "Đang thẩm định", "en": "Under appraisal"},
+    "approved": {"vi": "Đã phê duyệt", "en": "Approved"},
+    "adjusted": {"vi": "Đã điều chỉnh", "en": "Adjusted"},
+    "replaced": {"vi": "Đã được thay thế", "en": "Replaced"},
+}
+#: Documents residents may read: the explanatory report (thuyết minh), the regulations
+#: for management (quy định quản lý theo đồ án), drawings, anything else.
+DOCUMENT_KINDS: dict[str, dict[str, str]] = {
+    "report": {"vi": "Thuyết minh", "en": "Explanatory report"},
+    "regulation": {"vi": "Quy định quản lý", "en": "Regulations for management"},
+    "drawing": {"vi": "Bản vẽ", "en": "Drawing"},
+    "other": {"vi": "Tài liệu khác", "en": "Other document"},
+}
 
 _COLUMNS = ("id, district, name, level, scale, status, boundary, minx, miny, maxx, maxy, "
             "documents, replaced_by, created_at, created_by, updated_at, updated_by")

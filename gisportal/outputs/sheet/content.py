@@ -33,9 +33,10 @@ from gisportal.outputs.sheet import svgmap
 from gisportal.outputs.sheet.corners import CornerTable, corner_table
 from gisportal.outputs.sheet.strings import text
 from gisportal.store.base import Store
+from gisportal.store.projects import LEVEL_NAMES
 
 __all__ = ["AnnualRow", "CornerRow", "Decision", "PlannedRow", "SheetContent",
-           "build_sheet", "today_in_vietnam"]
+           "ZoningLot", "ZoningPlan", "build_sheet", "today_in_vietnam"]
 
 
 def today_in_vietnam() -> date:
@@ -92,6 +93,78 @@ class AnnualRow:
 
 
 @dataclass(frozen=True)
+class ZoningLot:
+    """A planned lot of a construction or urban plan the parcel falls in (formatted)."""
+
+    code: str
+    function: str
+    function_name: str
+    color: str | None
+    area: str
+    share: str
+    density: str
+    floors: str
+    far: str
+
+
+@dataclass(frozen=True)
+class ZoningPlan:
+    """A construction or urban plan over the parcel (the look-up's ``zoning``)."""
+
+    name: str
+    level: str
+    decision: str | None
+    lots: tuple[ZoningLot, ...]
+    #: The part a planned road takes, its roads and the setback, as one sentence.
+    road: str | None
+
+
+def _zoning(answer: Mapping[str, Any], lang: str) -> tuple[ZoningPlan, ...]:
+    out = []
+    for z in answer.get("zoning") or ():
+        project = z.get("project") or {}
+        level = LEVEL_NAMES.get(str(project.get("level")), {}).get(lang, "")
+        d = project.get("decision")
+        decision = None
+        if d and d.get("number"):
+            day = formats.date(d["date"], lang) if d.get("date") else ""
+            decision = " ".join(x for x in (text("sh_decision_no", lang), d["number"],
+                                            text("sh_dated", lang) if day else "", day) if x)
+        lots = []
+        for lot in z.get("lots") or ():
+            lo, hi = lot.get("floors_min"), lot.get("floors_max")
+            floors = "" if lo is None and hi is None else (
+                str(hi if lo is None else lo) if lo is None or hi is None or lo == hi
+                else f"{lo}–{hi}")
+            lots.append(ZoningLot(
+                code=str(lot.get("code") or ""), function=str(lot.get("function") or ""),
+                function_name=str((lot.get("function_name_en") if lang == "en"
+                                   else lot.get("function_name")) or ""),
+                color=lot.get("color"), area=formats.area_m2(lot.get("area_m2"), lang),
+                share=formats.share(lot.get("share"), lang),
+                density="" if lot.get("max_density_pct") is None else
+                formats.number(lot["max_density_pct"], 0, lang) + " %",
+                floors=floors,
+                far="" if lot.get("far") is None else formats.number(lot["far"], 2, lang)))
+        road = None
+        red = z.get("red_line")
+        if red and red.get("area_m2") is not None:
+            road = text("sh_zoning_road", lang, area=formats.area_m2(red["area_m2"], lang),
+                        share=formats.share(red.get("share"), lang))
+            names = [r["name"] + (f" ({formats.length_m(r['width_m'], lang)})"
+                                  if r.get("width_m") is not None else "")
+                     for r in red.get("roads") or () if r.get("name")]
+            if names:
+                road += "; " + text("sh_zoning_roads", lang) + " " + ", ".join(names)
+            if red.get("building_line_m") is not None:
+                road += "; " + text("sh_zoning_setback", lang,
+                                    m=formats.length_m(red["building_line_m"], lang))
+        out.append(ZoningPlan(name=str(project.get("name") or ""), level=level,
+                              decision=decision, lots=tuple(lots), road=road))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
 class CornerRow:
     """One row of the printed coordinate table (formatted)."""
 
@@ -140,6 +213,8 @@ class SheetContent:
     data_note: str
     point: Mapping[str, float]
     attributes: Mapping[str, str] | None = field(default=None)
+    #: The construction and urban plans over the parcel (issue 15), largest lot first.
+    zoning: tuple[ZoningPlan, ...] = ()
 
 
 def _key(record: Mapping[str, Any]) -> tuple[Any, Any]:
@@ -285,4 +360,5 @@ def build_sheet(store: Store, answer: Mapping[str, Any], *, lang: str = "vi",
         data_note=text("sh_data", lang, parcels=p["version"], plan=plan["version"])
         if plan else text("sh_data_no_plan", lang, parcels=p["version"]),
         point=p.get("point") or {},
-        attributes=dict(p.get("attributes") or {}) if staff else None)
+        attributes=dict(p.get("attributes") or {}) if staff else None,
+        zoning=_zoning(answer, lang))
