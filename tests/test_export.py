@@ -873,3 +873,20 @@ def test_geopackage_holds_the_styles_as_qgis_stores_them(package, tmp_path):
     # The style names the GeoPackage's own field (national name) and the codes it holds.
     assert '"KyHieuMucDichSuDung"' in plan_qml and "KyHieuMucDichSuDung" in plan_sld
     assert 'label="ODT — Đất ở tại đô thị"' in plan_qml or 'label="ONT — ' in plan_qml
+
+
+def test_prj_texts_choose_the_form_by_what_proj_can_identify():
+    from gisportal.base.crs import tm3_crs
+    from gisportal.outputs.export.shapefile import prj_texts
+
+    for code in (5899, 9218):
+        texts = prj_texts(pyproj.CRS.from_epsg(code))
+        assert pyproj.CRS.from_wkt(texts.prj).to_epsg() == code and "TOWGS84" not in texts.prj
+        assert texts.towgs84 is not None and "TOWGS84[" in texts.towgs84
+    # A TM-3 zone with no EPSG code (a meridian EPSG does not list, built with +towgs84):
+    # the one form that keeps the shift is the .prj, and there is no second one.
+    custom = prj_texts(tm3_crs(104.1))
+    assert "TOWGS84[" in custom.prj and custom.towgs84 is None
+    # A CRS on another datum is written as it is, without a shift to add.
+    wgs84 = prj_texts(pyproj.CRS.from_epsg(32648))
+    assert pyproj.CRS.from_wkt(wgs84.prj).to_epsg() == 32648 and wgs84.towgs84 is None
