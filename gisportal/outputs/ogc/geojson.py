@@ -3,11 +3,13 @@
 A page of 10 000 parcels is several megabytes, and the items answer is the API's bulk
 path, so a page is built column-wise and encoded once:
 
-- geometries: one vectorised reprojection of the page (`ogc_crs.reproject`), one
-  orientation pass (below), then GEOS hands over every coordinate of the page as one
-  array (`shapely.to_ragged_array`); each ring is a slice of that array, and each
-  feature's ``coordinates`` is a list of those slices — no per-vertex Python;
-- properties: each column converted once per distinct value (`_column`);
+- geometries: GEOS hands over every coordinate of the page as one array
+  (`shapely.to_ragged_array`), reprojected in one PROJ call
+  (`ogc_crs.ground_coords`: each distinct point once) and wound in one pass (below);
+  each ring is a slice of that array, each feature's ``coordinates`` a list of those
+  slices — no per-vertex Python, and no geometry rebuilt;
+- properties: taken column by column, source text converted once per distinct value
+  (`_column`);
 - the page: one call of `dumps` (orjson, which writes numpy arrays itself; the standard
   library's `json` when orjson is not installed — the same JSON, slower).
 
@@ -17,7 +19,7 @@ so in ``(easting, northing)`` / ``(longitude, latitude)`` order. A CRS whose fir
 is northing or latitude (EPSG:4326) writes the same rings with their axes swapped, which
 mirrors them: counter-clockwise on the ground is clockwise in ``(latitude, longitude)``
 numbers. The orientation is set on the coordinates as written (after reprojection and
-rounding) with GEOS's own test (`shapely.orient_polygons`, as `shapely.is_ccw` decides),
+rounding) with GEOS's own test (`shapely.is_ccw`, which `shapely.orient_polygons` uses),
 so a client that checks a ring finds what this module made.
 
 Properties are the public fields (`gisportal.outputs.ogc.collections.PublicFields`):
@@ -122,23 +124,45 @@ def _column(records: Sequence[Mapping[str, Any]], name: str,
     return out
 
 
-def _geojson_geometries(geoms: np.ndarray) -> list[Any]:
-    """Geometries as GeoJSON geometry objects, their coordinates as numpy slices.
+def _ring_roles(offsets: Sequence[np.ndarray]) -> np.ndarray:
+    """Per ring of a ragged array: True for an exterior ring (the first of its polygon)."""
+    ring_ends, polygon_ends = offsets[0], offsets[1]
+    exterior = np.zeros(len(ring_ends) - 1, dtype=bool)
+    exterior[polygon_ends[:-1][polygon_ends[1:] > polygon_ends[:-1]]] = True
+    return exterior
 
-    Polygons and multipolygons (every layer kind) come from one ragged array; anything
-    else (a store holds none today) is written by GEOS and read back.
-    """
-    if not len(geoms):
-        return []
-    types = shapely.get_type_id(geoms)
-    if not np.isin(types, _RAGGED).all():
-        texts = shapely.to_geojson(geoms)
-        return [None if t is None else json.loads(t) for t in texts.tolist()]
-    if (types == _MISSING).all():
-        return [None] * len(geoms)
+
+def _right_hand(ground: np.ndarray, ring_ends: np.ndarray, exterior: np.ndarray) -> np.ndarray:
+    """`ground` (ground-order coordinates) with every exterior ring counter-clockwise and
+    every hole clockwise, as GEOS's `shapely.is_ccw` reads the rings: the wrong ones
+    reversed in one index pass."""
+    lengths = np.diff(ring_ends)
+    rings = shapely.linearrings(ground, indices=np.repeat(np.arange(len(lengths)), lengths))
+    flip = shapely.is_ccw(rings) != exterior
+    if not flip.any():
+        return ground
+    starts, counts = ring_ends[:-1][flip], lengths[flip]
+    first = np.repeat(starts, counts)  # each reversed position: its ring's first index,
+    last = first + np.repeat(counts, counts) - 1  # its ring's last,
+    at = first + np.arange(len(first)) - np.repeat(np.cumsum(counts) - counts, counts)
+    order = np.arange(len(ground))  # and itself
+    order[at] = first + last - at
+    return ground[order]
+
+
+def _ragged(geoms: np.ndarray, types: np.ndarray, crs: ogc_crs.OgcCrs,
+            store_crs: str) -> list[Any]:
+    """Polygons and multipolygons (and missing geometries) as GeoJSON geometry objects
+    whose rings are numpy slices of the page's one coordinate array: reprojected and
+    rounded (`ogc_crs.ground_coords`), wound (`_right_hand`), then in `crs`'s axis order."""
     kind, coords, offsets = shapely.to_ragged_array(geoms, include_z=False)
-    ring_ends = offsets[0].tolist()
-    rings = [coords[a:b] for a, b in zip(ring_ends[:-1], ring_ends[1:], strict=True)]
+    ring_ends = offsets[0]
+    ground = ogc_crs.ground_coords(coords, crs, store_crs)
+    if len(ring_ends) > 1:
+        ground = _right_hand(ground, ring_ends, _ring_roles(offsets))
+    written = ogc_crs.in_axis_order(ground, crs)
+    ends = ring_ends.tolist()
+    rings = [written[a:b] for a, b in zip(ends[:-1], ends[1:], strict=True)]
     if kind == shapely.GeometryType.POLYGON:  # every geometry a polygon (or none)
         parts = None
         bounds = offsets[1].tolist()
@@ -150,25 +174,36 @@ def _geojson_geometries(geoms: np.ndarray) -> list[Any]:
     for type_id, a, b in zip(types.tolist(), bounds[:-1], bounds[1:], strict=True):
         if type_id == _MISSING:
             out.append(None)
+        elif parts is None:
+            out.append({"type": "Polygon", "coordinates": rings[a:b]})
         elif type_id == _POLYGON:
-            out.append({"type": "Polygon",
-                        "coordinates": rings[a:b] if parts is None else parts[a] if b > a
-                        else []})
+            out.append({"type": "Polygon", "coordinates": parts[a] if b > a else []})
         else:
-            out.append({"type": "MultiPolygon", "coordinates": parts[a:b]})  # type: ignore
+            out.append({"type": "MultiPolygon", "coordinates": parts[a:b]})
     return out
 
 
 def _geometries(records: Sequence[Mapping[str, Any]], crs: ogc_crs.OgcCrs,
                 store_crs: str) -> list[Any]:
-    """The page's geometries in `crs`, right-hand rule on the ground (module doc)."""
+    """The page's geometries in `crs`, right-hand rule on the ground (module doc).
+
+    Polygons and multipolygons (every layer kind) go through one ragged array
+    (`_ragged`); a page holding anything else (no layer does today) is reprojected,
+    oriented and written by GEOS, and read back.
+    """
     geoms = np.array([r["geometry"] for r in records], dtype=object)
-    if not len(geoms):
-        return []
+    types = shapely.get_type_id(geoms)
+    if (types == _MISSING).all():
+        return [None] * len(geoms)
+    if np.isin(types, _RAGGED).all():
+        try:
+            return _ragged(geoms, types, crs, store_crs)
+        except (ValueError, shapely.errors.GEOSException):  # a ring GEOS cannot rebuild
+            pass
     written = ogc_crs.reproject(geoms, crs, store_crs)
     # Swapped axes mirror a ring: counter-clockwise on the ground is clockwise in them.
     oriented = shapely.orient_polygons(written, exterior_cw=crs.north_first)
-    return _geojson_geometries(oriented)
+    return [None if t is None else json.loads(t) for t in shapely.to_geojson(oriented).tolist()]
 
 
 def features(records: Sequence[Mapping[str, Any]], fields: PublicFields,
@@ -178,7 +213,9 @@ def features(records: Sequence[Mapping[str, Any]], fields: PublicFields,
     if not records:
         return []
     names = [*fields.canonical, *fields.source]
-    columns = [_column(records, n, _value) for n in fields.canonical]
+    # orjson writes a NaN as null itself; the standard library must be given None.
+    columns = [[r.get(n) for r in records] if orjson is not None else
+               _column(records, n, _value) for n in fields.canonical]
     columns += [_column(records, n, _text) for n in fields.source]
     rows = zip(*columns, strict=True) if columns else ((),) * len(records)
     geometries = _geometries(records, crs, store_crs)
