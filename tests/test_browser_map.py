@@ -17,6 +17,7 @@ Screenshots of each zoom, desktop and phone, go to ``tests/artifacts/``.
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 
@@ -270,4 +271,89 @@ def test_a_configured_base_map_is_listed_requested_and_remembered(live, monkeypa
         _settle(page)
         assert page.evaluate("localStorage.getItem('gp.basemap')") == "osm"
         screenshot(page, "map-basemap-osm-z15-phone")
+    assert errors == [], errors
+
+
+#: A number as a Vietnamese reader writes it: thousands grouped by dots, decimal comma.
+VI_NUMBER = re.compile(r"\d{1,3}(?:\.\d{3})*(?:,\d+)?")
+EN_NUMBER = re.compile(r"\d{1,3}(?:,\d{3})*(?:\.\d+)?")
+#: leaflet-measure's point: 11° 42' 15,37" B / 108° 20' 10,00" Đ (vi).
+DMS = re.compile(r"(\d+)° (\d+)' ([\d.,]+)\" ([A-ZĐ])")
+
+
+def _measure(page, offsets) -> dict:
+    """Use the measure control: start, click each (dx, dy) from the map's centre, read
+    the control's results, finish, read the result popup. Also the control's own
+    model (its numbers before formatting)."""
+    box = page.locator(".leaflet-container").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.locator(".leaflet-control-measure").hover(position={"x": 5, "y": 5})
+    page.locator(".leaflet-control-measure .js-start").click()
+    for dx, dy in offsets:
+        page.mouse.click(cx + dx, cy + dy)
+        page.wait_for_timeout(150)
+    results = page.locator(".leaflet-control-measure .results").inner_text()
+    model = page.evaluate("""() => {
+        const k = Object.keys(window).find(n => window[n] instanceof L.Control.Measure);
+        const m = window[k]._resultsModel;
+        return {area: m.area, length: m.length, lat: m.lastCoord.dd.y, lon: m.lastCoord.dd.x};
+    }""")
+    page.locator(".leaflet-control-measure .js-finish").click()
+    popup = page.locator(".leaflet-measure-resultpopup").last
+    popup.wait_for()
+    out = {"results": results, "popup": popup.inner_text(), **model}
+    page.locator(".leaflet-measure-resultpopup .js-deletemarkup").last.click()
+    return out
+
+
+def _numbers(text: str) -> list[str]:
+    return re.findall(r"\d[\d.,]*\d|\d", text)
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_measure_control_numbers_in_the_page_language(live, lang):
+    """Every number leaflet-measure shows — a point's coordinates (degrees, minutes,
+    seconds and decimal degrees), lengths, areas — as `gisportal.base.formats` writes
+    them: ``460.800,3 m² (46,08 ha)``, ``11,703456 / 108,336111``, hemispheres B/Đ in
+    Vietnamese; ``460,800.3 m²``, N/E in English."""
+    from gisportal.base import formats
+
+    base, parcels, _ = live
+    areas = parcels.geometry.area
+    lat, lon = _lonlat(parcels.loc[(areas - areas.median()).abs().idxmin()].geometry)
+    number = VI_NUMBER if lang == "vi" else EN_NUMBER
+    north, east = ("B", "Đ") if lang == "vi" else ("N", "E")
+    with chromium_page() as (page, errors, _requests):
+        page.set_viewport_size(DESKTOP)
+        page.goto(base + f"/districts/678?lang={lang}#15/{lat:.6f}/{lon:.6f}")
+        page.wait_for_function("() => document.documentElement.dataset.gpFirstPaint")
+        _settle(page)
+        # An area of about 0.5 km² at z15: thousands in the square metres.
+        shape = _measure(page, ((-100, -100), (100, -100), (100, 100), (-100, 100)))
+        area = formats.number(shape["area"], 1, lang) + " m²"
+        hectares = formats.number(shape["area"] / 10_000, 2, lang) + " ha"
+        assert shape["area"] > 100_000
+        assert f"{area} ({hectares})" in shape["results"], shape["results"]
+        assert f"{area} ({hectares})" in shape["popup"], shape["popup"]
+        # The path so far (the popup's perimeter closes it: a number checked below).
+        path = (f'{formats.number(shape["length"], 1, lang)} m '
+                f'({formats.number(shape["length"] / 1000, 2, lang)} km)')
+        assert path in shape["results"], shape["results"]
+        # The last point while measuring, and a point measured alone.
+        point = _measure(page, ((30, 40),))
+        for text, (plat, plon) in ((shape["results"], (shape["lat"], shape["lon"])),
+                                   (point["popup"], (point["lat"], point["lon"]))):
+            dd = (f"{formats.number(plat, 6, lang, grouping=False)} / "
+                  f"{formats.number(plon, 6, lang, grouping=False)}")
+            assert dd in text, (dd, text)
+            dms = DMS.findall(text)
+            assert [h for *_, h in dms] == [north, east], text
+            for (d, m, sec, _h), value in zip(dms, (plat, plon), strict=True):
+                seconds = float(sec.replace(",", ".")) if lang == "vi" else float(sec)
+                assert abs(int(d) + int(m) / 60 + seconds / 3600 - value) < 1e-5, text
+        # No number of another convention anywhere in what the control showed.
+        for text in (shape["results"], shape["popup"], point["popup"]):
+            for n in _numbers(text):
+                assert number.fullmatch(n), (n, text)
+        screenshot(page, f"map-measure-{lang}")
     assert errors == [], errors

@@ -64,7 +64,10 @@ PLUGIN_ASSETS: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]]]] = 
 #: Vietnamese among its built-in locales and no way to add one (its i18n object is
 #: private to its bundle), so its units are given their symbols here (``units``) with
 #: the Vietnamese separators (``decPoint``, ``thousandsSep``), and gp/core.js
-#: (``GP.localizeMap``) rewrites its English phrases as the control draws them.
+#: (``GP.localizeMap``) rewrites its English phrases as the control draws them, formats
+#: its lengths and areas with ``GP.fmtNumber`` (the panel's numbers) and its point
+#: coordinates, which its templates print with a decimal point whatever the options,
+#: with ``dec_point`` and the Vietnamese ``hemispheres``.
 #: Words of Leaflet's own controls, from the UI strings (compare.js uses them too).
 CONTROL_KEYS = ("zoom_in", "zoom_out", "leaflet_title", "map_layers", "close")
 CONTROL_WORDS: dict[str, dict[str, Any]] = {
@@ -76,6 +79,9 @@ CONTROL_WORDS: dict[str, dict[str, Any]] = {
         "locate_error": "Không xác định được vị trí của bạn",
         **{k: TEXT[k][0] for k in CONTROL_KEYS},
         "dec_point": ",", "thousands_sep": ".",
+        # leaflet-measure writes a point's hemispheres N/S/E/W: Bắc, Nam, Đông, Tây
+        # as Vietnamese maps abbreviate them (11°42′15″ B, 108°20′10″ Đ).
+        "hemispheres": {"N": "B", "S": "N", "E": "Đ", "W": "T"},
         # leaflet-measure's English (its "en" locale) → Vietnamese, longest first.
         "phrases": {
             "Start creating a measurement by adding points to the map":
@@ -104,6 +110,7 @@ CONTROL_WORDS: dict[str, dict[str, Any]] = {
         "locate_error": "Your location could not be found",
         **{k: TEXT[k][1] for k in CONTROL_KEYS},
         "dec_point": ".", "thousands_sep": ",",
+        "hemispheres": {},
         "phrases": {},
     },
 }
@@ -139,7 +146,8 @@ class LocalizedControls(folium.MacroElement):
         super().__init__()
         self._name = "LocalizedControls"
         words = CONTROL_WORDS.get(lang, CONTROL_WORDS["vi"])
-        self.words = {k: words[k] for k in (*CONTROL_KEYS, "locate_error", "phrases")}
+        self.words = {k: words[k] for k in (*CONTROL_KEYS, "locate_error", "phrases",
+                                            "dec_point", "hemispheres")}
         #: JS names of the measure and locate controls (folium's variables), if any
         self.measure = measure
         self.locate = locate

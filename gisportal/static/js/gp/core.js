@@ -136,13 +136,51 @@
    * measure), the locate control's error, and
    * leaflet-measure, which has no Vietnamese locale: its English phrases are rewritten
    * in the text and titles it draws, in the control and in its result popups, as it
-   * draws them (its numbers already have the page's separators: maps.py). */
+   * draws them; its lengths and areas are written by fmtNumber, as the panel writes
+   * numbers (measureNumbers), and its point coordinates, which its templates print
+   * with a decimal point whatever the options say, are rewritten with the page's
+   * decimal sign and hemispheres (coords). */
   /* Title (and name to a screen reader) every element of `box` matching `selector`. */
   function titleAll(box, selector, text) {
     if (!box || !text) { return; }
     Array.prototype.forEach.call(box.querySelectorAll(selector), function (e) {
       e.title = text; e.setAttribute("aria-label", text);
     });
+  }
+
+  /* leaflet-measure's lengths and areas through fmtNumber: "1.234,5 m (1,23 km)",
+   * "115,2 m² (0,01 ha)" on a Vietnamese page, as the panel and the parcel sheet write
+   * them (its own numberFormat rounds the binary float, fmtNumber the decimal text). */
+  function measureNumbers(measure) {
+    var o = measure.options || {}, units = o.units || {};
+    function one(v, u) { return fmtNumber(v * u.factor, u.decimals || 0) + " " + u.display; }
+    function both(v, primary, secondary) {
+      var p = units[primary], s = units[secondary];
+      if (!p || !p.factor) { return fmtNumber(v, 0); }
+      return one(v, p) + (s && s.factor ? " (" + one(v, s) + ")" : "");
+    }
+    measure._getMeasurementDisplayStrings = function (m) {
+      return {lengthDisplay: both(m.length, o.primaryLengthUnit, o.secondaryLengthUnit),
+              areaDisplay: both(m.area, o.primaryAreaUnit, o.secondaryAreaUnit)};
+    };
+  }
+
+  /* A point's coordinates as leaflet-measure prints them (a <p> around a
+   * span.coorddivider: 11° 42' 15.37" N / 108° 20' 10.00" E, or 11.703456 /
+   * 108.336111), with the page's decimal sign and hemispheres: 11° 42' 15,37" B /
+   * 108° 20' 10,00" Đ. Done once per paragraph (marked): the control draws new ones. */
+  function coords(p, decPoint, hemispheres) {
+    if (p.hasAttribute("data-gp-coords")) { return; }
+    p.setAttribute("data-gp-coords", "");
+    for (var c = p.firstChild; c; c = c.nextSibling) {
+      if (c.nodeType !== 3) { continue; }
+      var v = c.nodeValue;
+      if (decPoint && decPoint !== ".") { v = v.replace(/(\d)\.(\d)/g, "$1" + decPoint + "$2"); }
+      v = v.replace(/(["\u2033])(\s*)([NSEW])\b/g, function (all, q, sp, h) {
+        return q + sp + (hemispheres[h] || h);
+      });
+      if (v !== c.nodeValue) { c.nodeValue = v; }
+    }
   }
 
   function localizeMap(map, words, measure, locate) {
@@ -167,14 +205,18 @@
     if (locate && locate.options && words.locate_error) {
       locate.options.onLocationError = function () { window.alert(words.locate_error); };
     }
-    var phrases = words.phrases || {};
+    if (!measure) { return; }
+    measureNumbers(measure);
+    var phrases = words.phrases || {}, hemispheres = words.hemispheres || {};
     var english = Object.keys(phrases).sort(function (x, y) { return y.length - x.length; });
-    if (!measure || !english.length || !window.MutationObserver) { return; }
-    var pattern = new RegExp("\\b(" + english.map(function (w) {
+    var decPoint = words.dec_point || ".";
+    if (!window.MutationObserver || (!english.length && decPoint === "." &&
+                                     !Object.keys(hemispheres).length)) { return; }
+    var pattern = english.length ? new RegExp("\\b(" + english.map(function (w) {
       return w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-    }).join("|") + ")\\b", "g");
+    }).join("|") + ")\\b", "g") : null;
     function say(text) {
-      return text.replace(pattern, function (w) { return phrases[w]; });
+      return pattern ? text.replace(pattern, function (w) { return phrases[w]; }) : text;
     }
     function walk(node) {
       if (node.nodeType === 3) {
@@ -183,6 +225,9 @@
         return;
       }
       if (node.nodeType !== 1) { return; }
+      if (node.tagName === "P" && node.querySelector(".coorddivider")) {
+        coords(node, decPoint, hemispheres);
+      }
       ["title", "aria-label"].forEach(function (name) {
         var v = node.getAttribute(name);
         if (v && say(v) !== v) { node.setAttribute(name, say(v)); }
