@@ -177,7 +177,8 @@ def _here(store: Store, published: Published, district: str, *,
                                               (projects, annual.COLUMNS))
               if v is not None]
     plans = zoning.overlays(published, district)
-    overlays = [(v.id, columns) for v, columns in (*layers, *plans)]
+    # Each with its bounds: a store skips a project's layers that cannot meet the parcel.
+    overlays = [(v.id, columns, v.bounds) for v, columns in (*layers, *plans)]
     if parcels is None and not overlays:
         return _NOTHING
     found = store.records_and_overlays(None if parcels is None else parcels.id, where=where,

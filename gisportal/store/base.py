@@ -74,6 +74,9 @@ PROJECT_KINDS: tuple[str, ...] = ("zoning_lots", "red_lines")
 STATUSES: tuple[str, ...] = ("draft", "published", "superseded")
 
 Bounds = tuple[float, float, float, float]
+#: A layer `Store.records_and_overlays` asks about: (version id, columns), optionally with
+#: the version's bounds, which let a store skip a layer that cannot meet the answer.
+Overlay = tuple[int, Sequence[str]] | tuple[int, Sequence[str], Bounds | None]
 
 # A GSO administrative-unit code: digits only. Districts are 3 digits ("672"), but the
 # 2025 reform makes provinces (2) and communes (5) plausible units too. Digits only also
@@ -561,7 +564,7 @@ class Store(ABC):
         where: Mapping[str, object] | None = None,
         point: tuple[float, float] | None = None,
         columns: Sequence[str] | None = None,
-        overlays: Sequence[tuple[int, Sequence[str]]] = (),
+        overlays: Sequence[Overlay] = (),
         published: Published | None = None,
     ) -> Found:
         """The features `records` finds by `where` or at `point`, and what lies over
@@ -573,6 +576,9 @@ class Store(ABC):
         is ``records(id, bbox=<bounds of the first record's geometry>, columns=…)``;
         when nothing was found, at `point` instead (``records(id, point=point, …)``),
         or none without a point; none either when the first record has no geometry.
+        An overlay may carry its version's bounds as a third item (``Version.bounds``):
+        a store may then answer none for it without asking when they cannot meet (a
+        district's planning projects each cover a few streets of it).
 
         `published`, the request's snapshot the versions were taken from, is confirmed
         by the same round trip where the backend keeps snapshots (`StalePublished`
@@ -605,11 +611,12 @@ class Store(ABC):
         where: Mapping[str, object] | None,
         point: tuple[float, float] | None,
         columns: Sequence[str] | None,
-        overlays: Sequence[tuple[int, Sequence[str]]],
+        overlays: Sequence[Overlay],
         published: Published | None,
     ) -> Found:
         """`records_and_overlays` of this backend, its arguments checked; by default
-        `records` once per layer (a snapshot given is left to `confirm`)."""
+        `records` once per layer whose bounds (when given) meet the answer's box (a
+        snapshot given is left to `confirm`)."""
         found = [] if version_id is None else self.records(
             version_id, where=where, point=point, columns=columns)
         if found:
@@ -617,12 +624,13 @@ class Store(ABC):
             if geom is None or shapely.is_empty(geom):
                 return Found(found, [[] for _ in overlays])
             box = tuple(float(v) for v in shapely.bounds(geom))
-            return Found(found, [self.records(vid, bbox=box, columns=cols)  # type: ignore[arg-type]
-                                 for vid, cols in overlays])
+            return Found(found, [self.records(o[0], bbox=box, columns=o[1])  # type: ignore[arg-type]
+                                 if _meets(o, box) else [] for o in overlays])
         if point is None:
             return Found(found, [[] for _ in overlays])
-        return Found(found, [self.records(vid, point=point, columns=cols)
-                             for vid, cols in overlays])
+        at = (point[0], point[1], point[0], point[1])
+        return Found(found, [self.records(o[0], point=point, columns=o[1])
+                             if _meets(o, at) else [] for o in overlays])
 
     def _records(
         self,
@@ -810,6 +818,15 @@ class Store(ABC):
                 fix=f"Reproject the layer to {self.crs} (gdf.to_crs) before storing it",
                 code="STORE-WRONG-CRS",
             )
+
+
+def _meets(overlay: Overlay, box: Sequence[float]) -> bool:
+    """Whether an overlay's bounds (when it gives them) meet `box` (closed boxes)."""
+    bounds = overlay[2] if len(overlay) > 2 else None  # type: ignore[misc]
+    if bounds is None:
+        return True
+    return not (bounds[0] > box[2] or bounds[2] < box[0] or bounds[1] > box[3]
+                or bounds[3] < box[1])
 
 
 def _plain(value: Any) -> Any:

@@ -897,7 +897,7 @@ class PostgisStore(Store):
 
     def _records_and_overlays(self, version_id: int | None, where: Mapping[str, object] | None,
                               point: tuple[float, float] | None, columns: Sequence[str] | None,
-                              overlays: Sequence[tuple[int, Sequence[str]]],
+                              overlays: Sequence[base.Overlay],
                               published: Published | None) -> Found:
         """One statement for the features, what lies over the first of them, and the
         publish token that confirms `published` (module doc, "The catalogue of a
@@ -908,7 +908,7 @@ class PostgisStore(Store):
         pg = None if version_id is None else self._layer(version_id)
         names = [] if pg is None else pg.layer.wanted(columns)
         over = [(layer, layer.layer.wanted(cols))
-                for layer, cols in ((self._layer(vid), cols) for vid, cols in overlays)]
+                for layer, cols in ((self._layer(o[0]), o[1]) for o in overlays)]
         xy = None if point is None else base.check_point(*point)
         params: list[object] = []
         clause = None
@@ -918,7 +918,7 @@ class PostgisStore(Store):
         if xy is not None:
             params.extend(xy)  # the point the overlays are asked at when nothing is found
         key = (version_id, tuple(names), None if clause is None else clause.as_string(None),
-               xy is not None, tuple((vid, tuple(n)) for (vid, _), (_, n)
+               xy is not None, tuple((o[0], tuple(n)) for o, (_, n)
                                      in zip(overlays, over, strict=True)))
         query = self._statements.get(key)
         if query is None:

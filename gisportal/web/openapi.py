@@ -133,6 +133,45 @@ def _schemas() -> dict[str, Any]:
                                   "share": {"type": "number", "nullable": True, "minimum": 0,
                                             "maximum": 1},
                                   "decision": text_or_null}}},
+                "zoning": {
+                    "type": "array",
+                    "description": "the construction and urban plans (đồ án quy hoạch "
+                                   "xây dựng, đô thị) published over the parcel: each "
+                                   "project with the lots the parcel falls in (its share "
+                                   "of the parcel in each, the lot's indicators) and the "
+                                   "part a planned road takes (red_line: m², share, the "
+                                   "roads and their right of way, the building-line "
+                                   "setback where drawn); [] when no project covers it. "
+                                   "For a point with no parcel: the lots at the point, "
+                                   "without areas",
+                    "items": {"type": "object", "properties": {
+                        "project": {"type": "object", "properties": {
+                            "id": {"type": "string"}, "name": text_or_null,
+                            "level": {"type": "string", "nullable": True,
+                                      "enum": ["general", "zoning", "detailed", None]},
+                            "scale": text_or_null, "status": text_or_null,
+                            "url": {"type": "string"},
+                            "decision": {"type": "object", "nullable": True, "properties": {
+                                "number": {"type": "string"}, "date": text_or_null,
+                                "authority": text_or_null, "pdf": text_or_null}}}},
+                        "lots": {"type": "array", "items": {"type": "object", "properties": {
+                            "code": text_or_null, "function": text_or_null,
+                            "function_name": text_or_null, "function_name_en": text_or_null,
+                            "color": text_or_null, "area_m2": number_or_null,
+                            "share": {"type": "number", "nullable": True, "minimum": 0,
+                                      "maximum": 1},
+                            "max_density_pct": number_or_null,
+                            "floors_min": {"type": "integer", "nullable": True},
+                            "floors_max": {"type": "integer", "nullable": True},
+                            "far": number_or_null}}},
+                        "red_line": {"type": "object", "nullable": True, "properties": {
+                            "area_m2": number_or_null,
+                            "share": {"type": "number", "nullable": True, "minimum": 0,
+                                      "maximum": 1},
+                            "roads": {"type": "array", "items": {"type": "object",
+                                                                 "properties": {
+                                "name": text_or_null, "width_m": number_or_null}}},
+                            "building_line_m": number_or_null}}}}},
                 "zone": {
                     "type": "object",
                     "description": "X/Y look-ups only: the VN-2000 TM-3 zone the pair was "
@@ -320,6 +359,42 @@ def _staff_paths(district: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _project_paths() -> dict[str, Any]:
+    """The planning projects' JSON (gisportal/web/projects.py)."""
+    project = _path("project_id", "the project's id (lower-case letters, digits, hyphens)",
+                    {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{1,62}$"})
+    listed = {"type": "object", "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"},
+        "level": {"type": "string", "enum": ["general", "zoning", "detailed"]},
+        "status": {"type": "string"}, "scale": {"type": "string", "nullable": True},
+        "published": {"type": "array", "items": {"type": "string"}},
+        "layers": {"type": "object"}, "documents": {"type": "array"},
+        "decision": {"type": "object", "nullable": True}, "url": {"type": "string"}}}
+    return {
+        "/api/projects": {"get": {
+            "summary": "Đồ án quy hoạch xây dựng, đô thị / construction and urban plans",
+            "operationId": "projects",
+            "responses": {"200": {"description": "Every project, what of it is published.",
+                                  "content": {"application/json": {"schema": {
+                                      "type": "array", "items": listed}}}}}}},
+        "/api/projects/{project_id}": {"get": {
+            "summary": "One planning project", "operationId": "project",
+            "parameters": [project],
+            "responses": {"200": {"description": "The project.", "content": {
+                "application/json": {"schema": listed}}}, "404": _ERROR}}},
+        "/api/projects/{project_id}/{kind}.geojson": {"get": {
+            "summary": "A published layer of a project (lots or red lines), WGS 84",
+            "operationId": "projectLayer",
+            "parameters": [project, _path("kind", "layer kind", {
+                "type": "string", "enum": ["zoning_lots", "red_lines"]})],
+            "responses": {"200": {"description": "GeoJSON FeatureCollection (RFC 7946).",
+                                  "content": {"application/geo+json": {"schema": {
+                                      "type": "object"}}}},
+                          "304": {"description": "Not modified (If-None-Match)."},
+                          "404": _ERROR}}},
+    }
+
+
 def _compare_paths(district: dict[str, Any]) -> dict[str, Any]:
     """The public comparison of two versions of a layer (web/compare.py)."""
     params = [
@@ -469,6 +544,7 @@ def json_api_openapi(server_url: str) -> dict[str, Any]:
                     "400": _ERROR, "404": _ERROR}}},
             **_staff_paths(district),
             **_compare_paths(district),
+            **_project_paths(),
             "/api/openapi.json": {"get": {
                 "summary": "This document", "operationId": "openapi",
                 "responses": {"200": {"description": "OpenAPI 3.0 definition.",
