@@ -8,6 +8,9 @@ and a second project that has only a draft.
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import geopandas as gpd
 import pytest
 import shapely
@@ -23,9 +26,9 @@ from tests.test_projects import PDF, PID, lines_frame, lots_frame
 DRAFT = "678-ban-nhap-500"
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("projects-web")
+def build_town(tmp: Path) -> tuple[Path, str]:
+    """The module's home under `tmp` (see the module doc); its path and the sha256 of the
+    draft project's decision PDF."""
     home = tmp / "home"
     with open_store(home, crs="EPSG:5899") as store:
         zip_path = write_shapefile_zip(parcel_grid(), tmp / "thua.zip")
@@ -61,9 +64,12 @@ def site(tmp_path_factory):
         draft_pdf = PDF.replace(b"1 0 obj", b"3 0 obj")
         attach_decision(store, draft_v.id, number="99/QĐ-UBND", date="2024-01-02",
                         authority="UBND tỉnh Lâm Đồng", pdf=draft_pdf, pdf_name="du_thao.pdf")
-        import hashlib
+    return home, hashlib.sha256(draft_pdf).hexdigest()
 
-        draft_sha = hashlib.sha256(draft_pdf).hexdigest()
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    home, draft_sha = build_town(tmp_path_factory.mktemp("projects-web"))
     app = create_app({"home": str(home)})
     yield app.test_client(), draft_sha
 

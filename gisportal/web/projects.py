@@ -63,6 +63,10 @@ i18n.add_strings({
                            "Click a lot to see its function and indicators."),
     "project_no_layer": ("Không tải được bản vẽ của đồ án.",
                          "The plan's drawing could not be loaded."),
+    # The district page's answer panel (static/js/gp/panel.js): the look-up's zoning.
+    "zoning_plans": ("Quy hoạch xây dựng, đô thị", "Construction and urban plans"),
+    "zoning_road": ("Phần nằm trong lộ giới đường quy hoạch", "Part inside a planned road"),
+    "zoning_setback": ("Chỉ giới xây dựng lùi", "Building line set back"),
 })
 
 

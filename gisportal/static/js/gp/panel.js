@@ -38,6 +38,62 @@
     return box;
   }
 
+  /* The construction and urban plans over the parcel (the answer's zoning): each plan
+   * linked to its page, the lots with share and indicators, the road's part. */
+  function fmtPlain(v) {  // 60 → "60", 2.4 → "2,4", 12.25 → "12,25"
+    var n = Number(v);
+    var d = Number.isInteger(n) ? 0 : (Math.abs(Math.round(n * 10) - n * 10) < 1e-9 ? 1 : 2);
+    return GP.fmtNumber(n, d);
+  }
+
+  function zoningBlock(items) {
+    if (!items || !items.length) { return null; }
+    var box = el("div", "gp-zoning");
+    var h = el("h3"); h.appendChild(label("zoning_plans")); box.appendChild(h);
+    items.forEach(function (z) {
+      var pr = z.project || {};
+      var head = el("p", "gp-zoning-head");
+      var a = el("a", null, pr.name || pr.id);
+      a.href = pr.url || ("/projects/" + encodeURIComponent(pr.id));
+      head.appendChild(a);
+      if (pr.decision && pr.decision.number) {
+        head.appendChild(document.createTextNode(" — " + pr.decision.number +
+          (pr.decision.date ? " " + t("dated") + " " + GP.fmtDate(pr.decision.date) : "")));
+      }
+      box.appendChild(head);
+      var ul = el("ul", "gp-planned");
+      (z.lots || []).forEach(function (l) {
+        var area = (l.area_m2 !== null && l.area_m2 !== undefined)
+          ? fmtArea(l.area_m2) + " · " + fmtShare(l.share) : "";
+        var parts = [];
+        if (l.max_density_pct !== null && l.max_density_pct !== undefined) { parts.push(t("project_density") + " " + fmtPlain(l.max_density_pct) + " %"); }
+        if (l.floors_max !== null && l.floors_max !== undefined) {
+          parts.push(t("project_floors") + " " + (l.floors_min !== null && l.floors_min !== l.floors_max ? l.floors_min + "–" : "") + l.floors_max);
+        }
+        if (l.far !== null && l.far !== undefined) { parts.push(t("project_far") + " " + fmtPlain(l.far)); }
+        var nm = CFG.lang === "en" ? (l.function_name_en || l.function_name) : (l.function_name || l.function_name_en);
+        var li = el("li");
+        li.appendChild(chip(l.code || "", (l.function || "") + (nm ? " — " + nm : ""), l.color || "#ccc", area));
+        if (parts.length) { li.appendChild(el("div", "gp-zoning-indicators", parts.join(" · "))); }
+        ul.appendChild(li);
+      });
+      box.appendChild(ul);
+      var red = z.red_line;
+      if (red && red.area_m2 !== null && red.area_m2 !== undefined) {
+        var txt = t("zoning_road") + ": " + fmtArea(red.area_m2) + " (" + fmtShare(red.share) + ")";
+        var roads = (red.roads || []).filter(function (r) { return r.name; }).map(function (r) {
+          return r.name + (r.width_m !== null && r.width_m !== undefined ? " (" + t("project_width") + " " + fmtPlain(r.width_m) + " m)" : "");
+        });
+        if (roads.length) { txt += " — " + roads.join(", "); }
+        if (red.building_line_m !== null && red.building_line_m !== undefined) {
+          txt += " — " + t("zoning_setback") + " " + fmtPlain(red.building_line_m) + " m";
+        }
+        box.appendChild(el("p", "gp-zoning-road", txt));
+      }
+    });
+    return box;
+  }
+
   function showMessage(key, cls) {
     st.result.replaceChildren();
     var p = el("p", cls || "gp-hint");
@@ -69,6 +125,8 @@
       }
       var annualHere = annualBlock(data && data.annual_plans, "annual_here");
       if (annualHere) { st.result.appendChild(annualHere); }
+      var zoningHere = zoningBlock(data && data.zoning);
+      if (zoningHere) { st.result.appendChild(zoningHere); }
       st.selected = null; highlight(null); updateHash();
       return;
     }
@@ -126,6 +184,8 @@
     st.result.appendChild(dp);
     var annual = annualBlock(data.annual_plans, "annual_plans");
     if (annual) { st.result.appendChild(annual); }
+    var zoning = zoningBlock(data.zoning);
+    if (zoning) { st.result.appendChild(zoning); }
     if (conf.parcel_sheet && parcel.sheet !== undefined && parcel.parcel !== undefined) {
       var a = el("a", "gp-sheet-link", t("sheet_link"));
       a.href = "/parcels/" + encodeURIComponent(parcel.district || conf.district) + "/" +
