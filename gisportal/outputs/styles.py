@@ -24,7 +24,18 @@ kind           renderer
 ``parcels``    outlines; the codes the web map fills (DGT, SON, MNC) filled
 ``boundary``   categorised by ``level``: district and commune lines
 ``annual_plan``  one symbol: the dashed purple outline over a light fill
+``zoning_lots``  a planning project's lots, categorised by ``function``: the colours of
+               ``seeds/zoning_functions.csv`` (QCVN 01:2021/BXD), labelled with the lot
+               code; a grey category for functions outside the catalogue
+``red_lines``  lines by ``line_type``: red lines solid red, building lines dashed blue
+``project_area``  the project's boundary: a dashed dark outline, no fill
 =============  ====================================================================
+
+A project's kinds are drawn as its page draws them (``static/js/project.js``: lot
+fill opacity and outline, the two lines' colours, widths and dashes, the boundary's
+dash): that script holds them in code, not in a composition file, so `_PROJECT_STYLES`
+repeats its values, and `tests/test_export_projects.py` reads the script to check they
+still agree.
 
 Combined codes (``ONT+CLN``) take the colour of their first part, as on the web map
 (QGIS: the category is chosen by an expression on the field; SLD: a ``PropertyIsLike``
@@ -62,8 +73,29 @@ from gisportal.base.seeds import UNKNOWN_COLOR
 __all__ = ["STYLED_KINDS", "Category", "LayerStyle", "Stroke", "layer_style", "style_qml",
            "style_sld"]
 
-#: The layer kinds that have a style (every published kind).
-STYLED_KINDS = ("parcels", "plan", "boundary", "annual_plan")
+#: The layer kinds that have a style (every published kind, a project's layers and its
+#: boundary).
+STYLED_KINDS = ("parcels", "plan", "boundary", "annual_plan", "zoning_lots", "red_lines",
+                "project_area")
+#: How the project page (static/js/project.js) draws a project's layers, in its own
+#: terms (Leaflet path options): lots, the two kinds of line by ``line_type``, the
+#: boundary. Checked against the script by tests/test_export_projects.py.
+_PROJECT_STYLES: dict[str, dict[str, Any]] = {
+    "zoning_lots": {"color": "#555", "weight": 0.6, "fillOpacity": 0.75},
+    "red_lines": {"red_line": {"color": "#d7191c", "weight": 3},
+                  "building_line": {"color": "#2b6cb0", "weight": 2, "dashArray": "6 5"},
+                  # A line whose type no vocabulary word gave: thin and dark.
+                  None: {"color": "#333", "weight": 1.5}},
+    "project_area": {"color": "#333", "weight": 2, "dashArray": "8 6"},
+}
+_LINE_TYPE_NAMES = {
+    "red_line": {"vi": "Chỉ giới đường đỏ", "en": "Red line"},
+    "building_line": {"vi": "Chỉ giới xây dựng", "en": "Building line"},
+    None: {"vi": "Đường khác", "en": "Other line"},
+}
+#: Lot codes as the project page labels them: dark text with a white halo.
+_LABEL_COLOR = "#222222"
+_LABEL_SIZE_PT = 8
 #: Millimetres per CSS pixel (96 dpi).
 MM_PER_PX = 25.4 / 96
 #: Version QGIS writes in a QML it saves; the oldest we test with (Debian 12's QGIS).
@@ -87,6 +119,8 @@ _OTHER = {
     "plan": {"vi": "Mã khác (ngoài danh mục)", "en": "Other code (not in the catalogue)"},
     "parcels": {"vi": "Thửa đất", "en": "Parcel"},
     "boundary": {"vi": "Ranh giới khác", "en": "Other boundary"},
+    "zoning_lots": {"vi": "Chức năng khác (ngoài danh mục)",
+                    "en": "Other function (not in the catalogue)"},
 }
 
 
@@ -123,6 +157,10 @@ class LayerStyle:
     by_code: bool
     #: In drawing order; the one with value None last (QGIS's "all other values").
     categories: tuple[Category, ...]
+    #: ``polygon`` (fill and outline) or ``line`` (a stroke).
+    geometry: str = "polygon"
+    #: Canonical field whose value labels each feature (None: no labels).
+    label_field: str | None = None
 
 
 @cache
@@ -177,11 +215,14 @@ def layer_style(kind: str, lang: str = "vi", *, codes: Iterable[str] | None = No
     """The style of `kind` with labels in `lang` (``vi`` or ``en``).
 
     `codes` limits a plan's categories to the land-use codes present (a package's
-    legend then lists what the layer holds); by default every catalogue code has one.
+    legend then lists what the layer holds), and a project's lots to the functions
+    present; by default every catalogue code has one.
     """
     if kind not in STYLED_KINDS:
         raise ValueError(f"no style for layer kind {kind!r} (one of {', '.join(STYLED_KINDS)})")
     lang = "en" if lang == "en" else "vi"
+    if kind in _PROJECT_STYLES:
+        return _project_style(kind, lang, codes)
     layer = _composition_layers()[0][kind]
     style = layer.get("style", {})
     opacity = float(layer.get("opacity", 1.0))
@@ -217,6 +258,29 @@ def layer_style(kind: str, lang: str = "vi", *, codes: Iterable[str] | None = No
                       (Category(None, title, fill, fill_opacity, stroke),))
 
 
+def _project_style(kind: str, lang: str, codes: Iterable[str] | None) -> LayerStyle:
+    """The style of a planning project's layer (`_PROJECT_STYLES`)."""
+    spec = _PROJECT_STYLES[kind]
+    title = str(layer_model(kind).title.get(lang) or kind)
+    if kind == "zoning_lots":
+        functions = seeds.zoning_functions()
+        wanted = None if codes is None else {str(c) for c in codes}
+        stroke = _stroke(spec)
+        opacity = float(spec["fillOpacity"])
+        categories = [Category(f.code, f"{f.code} — {f.name_vi if lang == 'vi' else f.name_en}",
+                               f.color, opacity, stroke)
+                      for f in functions if wanted is None or f.code in wanted]
+        categories.append(Category(None, _OTHER[kind][lang], UNKNOWN_COLOR, opacity, stroke))
+        return LayerStyle(kind, title, "function", False, tuple(categories),
+                          label_field="lot_code")
+    if kind == "red_lines":
+        categories = [Category(value, _LINE_TYPE_NAMES[value][lang], None, 0.0, _stroke(line))
+                      for value, line in spec.items()]
+        return LayerStyle(kind, title, "line_type", False, tuple(categories), geometry="line")
+    return LayerStyle(kind, title, None, False,
+                      (Category(None, title, None, 0.0, _stroke(spec)),))
+
+
 # --------------------------------------------------------------------------- QML
 
 
@@ -242,10 +306,28 @@ def _qml_layer(symbol: etree._Element, cls: str, props: Mapping[str, str]) -> No
         etree.SubElement(layer, "prop", k=k, v=v)
 
 
-def _qml_symbol(parent: etree._Element, name: str, category: Category) -> None:
+def _qml_line_props(s: Stroke) -> dict[str, str]:
+    return {
+        "line_color": _rgba(s.color, s.opacity), "line_style": "solid",
+        "line_width": _mm(s.width_px), "line_width_unit": "MM",
+        "use_custom_dash": "1" if s.dash_px else "0",
+        "customdash": ";".join(_mm(v) for v in s.dash_px) or "5;2", "customdash_unit": "MM",
+        "joinstyle": "round", "capstyle": "flat" if s.dash_px else "round",
+        "offset": "0", "offset_unit": "MM",
+    }
+
+
+def _qml_symbol(parent: etree._Element, name: str, category: Category,
+                geometry: str = "polygon") -> None:
+    s = category.stroke
+    if geometry == "line":
+        symbol = etree.SubElement(parent, "symbol", {
+            "name": name, "type": "line", "alpha": "1", "clip_to_extent": "1",
+            "force_rhr": "0"})
+        _qml_layer(symbol, "SimpleLine", _qml_line_props(s))
+        return
     symbol = etree.SubElement(parent, "symbol", {
         "name": name, "type": "fill", "alpha": "1", "clip_to_extent": "1", "force_rhr": "0"})
-    s = category.stroke
     dashed = bool(s.dash_px)
     _qml_layer(symbol, "SimpleFill", {
         "color": _rgba(category.fill or "#FFFFFF", category.fill_opacity if category.fill else 0),
@@ -256,13 +338,36 @@ def _qml_symbol(parent: etree._Element, name: str, category: Category) -> None:
         "joinstyle": "round", "offset": "0,0", "offset_unit": "MM",
     })
     if dashed:  # a dashed outline needs a line layer of its own
-        _qml_layer(symbol, "SimpleLine", {
-            "line_color": _rgba(s.color, s.opacity), "line_style": "solid",
-            "line_width": _mm(s.width_px), "line_width_unit": "MM",
-            "use_custom_dash": "1",
-            "customdash": ";".join(_mm(v) for v in s.dash_px), "customdash_unit": "MM",
-            "joinstyle": "round", "capstyle": "flat", "offset": "0", "offset_unit": "MM",
-        })
+        _qml_layer(symbol, "SimpleLine", _qml_line_props(s))
+
+
+def _qml_labeling(root: etree._Element, field: str) -> None:
+    """Simple labels: `field`'s value over each polygon, dark bold text with a white
+    halo, as the project page labels its lots (QGIS's own XML, read by QGIS 3.22)."""
+    labeling = etree.SubElement(root, "labeling", type="simple")
+    settings = etree.SubElement(labeling, "settings", calloutType="simple")
+    text = etree.SubElement(settings, "text-style", {
+        "fieldName": field, "isExpression": "0", "fontFamily": "Sans Serif",
+        "fontSize": str(_LABEL_SIZE_PT), "fontSizeUnit": "Point", "fontWeight": "75",
+        "namedStyle": "Bold", "textColor": _rgba(_LABEL_COLOR, 1.0), "textOpacity": "1",
+        "multilineHeight": "1", "fontItalic": "0", "fontUnderline": "0",
+        "fontStrikeout": "0", "allowHtml": "0", "capitalization": "0"})
+    etree.SubElement(text, "text-buffer", {
+        "bufferDraw": "1", "bufferSize": "0.7", "bufferSizeUnits": "MM",
+        "bufferColor": "255,255,255,255", "bufferOpacity": "1", "bufferNoFill": "1",
+        "bufferJoinStyle": "128", "bufferBlendMode": "0"})
+    etree.SubElement(settings, "text-format", {
+        "wrapChar": "", "multilineAlign": "3", "plussign": "0", "decimals": "3",
+        "formatNumbers": "0", "reverseDirectionSymbol": "0", "addDirectionSymbol": "0"})
+    # placement 1: over the polygon's centroid ("offset from centroid"), inside it.
+    etree.SubElement(settings, "placement", {
+        "placement": "1", "centroidInside": "1", "centroidWhole": "0", "fitInPolygonOnly": "0",
+        "offsetType": "0", "xOffset": "0", "yOffset": "0", "dist": "0",
+        "priority": "5", "quadOffset": "4"})
+    etree.SubElement(settings, "rendering", {
+        "drawLabels": "1", "obstacle": "1", "scaleVisibility": "0", "displayAll": "0",
+        "labelPerPart": "0", "mergeLines": "0", "upsidedownLabels": "0", "limitNumLabels": "0",
+        "fontLimitPixelSize": "0", "zIndex": "0"})
 
 
 def _first_code_expression(field: str) -> str:
@@ -293,15 +398,18 @@ def style_qml(kind: str, lang: str = "vi", *, fields: Mapping[str, str] | None =
     """
     style = layer_style(kind, lang, codes=codes)
     lang = "en" if lang == "en" else "vi"
+    labels = style.label_field is not None
     root = etree.Element("qgis", {"version": QGIS_VERSION,
-                                  "styleCategories": "Symbology|Fields",
-                                  "labelsEnabled": "0", "hasScaleBasedVisibilityFlag": "0"})
+                                  "styleCategories": "Symbology|Labeling|Fields" if labels
+                                  else "Symbology|Fields",
+                                  "labelsEnabled": "1" if labels else "0",
+                                  "hasScaleBasedVisibilityFlag": "0"})
     if style.field is None:
         renderer = etree.SubElement(root, "renderer-v2", {
             "type": "singleSymbol", "symbollevels": "0", "enableorderby": "0",
             "forceraster": "0"})
         symbols = etree.SubElement(renderer, "symbols")
-        _qml_symbol(symbols, "0", style.categories[0])
+        _qml_symbol(symbols, "0", style.categories[0], style.geometry)
     else:
         field = (fields or {}).get(style.field, style.field)
         attr = _first_code_expression(field) if style.by_code else field
@@ -314,9 +422,11 @@ def style_qml(kind: str, lang: str = "vi", *, fields: Mapping[str, str] | None =
             etree.SubElement(cats, "category", {
                 "value": category.value if category.value is not None else "",
                 "symbol": str(i), "label": category.label, "render": "true"})
-            _qml_symbol(symbols, str(i), category)
+            _qml_symbol(symbols, str(i), category, style.geometry)
         etree.SubElement(renderer, "rotation")
         etree.SubElement(renderer, "sizescale")
+    if labels:
+        _qml_labeling(root, (fields or {}).get(style.label_field, style.label_field))
     etree.SubElement(root, "blendMode").text = "0"
     etree.SubElement(root, "featureBlendMode").text = "0"
     etree.SubElement(root, "layerOpacity").text = "1"
@@ -384,9 +494,10 @@ def _sld_filter(rule: etree._Element, field: str, category: Category,
         _sld_match(matches, field, value, by_code)
 
 
-def _sld_symbolizer(rule: etree._Element, category: Category) -> None:
-    sym = _se(rule, "PolygonSymbolizer")
-    if category.fill:
+def _sld_symbolizer(rule: etree._Element, category: Category, geometry: str = "polygon"
+                    ) -> None:
+    sym = _se(rule, "LineSymbolizer" if geometry == "line" else "PolygonSymbolizer")
+    if category.fill and geometry != "line":
         fill = _se(sym, "Fill")
         _svg(fill, "fill", category.fill)
         _svg(fill, "fill-opacity", _num(category.fill_opacity))
@@ -398,6 +509,25 @@ def _sld_symbolizer(rule: etree._Element, category: Category) -> None:
     _svg(stroke, "stroke-linejoin", "round")
     if s.dash_px:
         _svg(stroke, "stroke-dasharray", " ".join(_num(v) for v in s.dash_px))
+
+
+def _sld_labels(fts: etree._Element, field: str) -> None:
+    """A rule of its own that writes `field` over every feature (centred, with a halo)."""
+    rule = _se(fts, "Rule")
+    _se(rule, "Name", "labels")
+    text = _se(rule, "TextSymbolizer")
+    _ogc(_se(text, "Label"), "PropertyName", field)
+    font = _se(text, "Font")
+    _svg(font, "font-family", "Sans Serif")
+    _svg(font, "font-size", _num(_LABEL_SIZE_PT * 96 / 72))
+    _svg(font, "font-weight", "bold")
+    anchor = _se(_se(_se(text, "LabelPlacement"), "PointPlacement"), "AnchorPoint")
+    _se(anchor, "AnchorPointX", "0.5")
+    _se(anchor, "AnchorPointY", "0.5")
+    halo = _se(text, "Halo")
+    _se(halo, "Radius", "2")
+    _svg(_se(halo, "Fill"), "fill", "#FFFFFF")
+    _svg(_se(text, "Fill"), "fill", _LABEL_COLOR)
 
 
 def style_sld(kind: str, lang: str = "vi", *, fields: Mapping[str, str] | None = None,
@@ -426,6 +556,8 @@ def style_sld(kind: str, lang: str = "vi", *, fields: Mapping[str, str] | None =
         _se(_se(rule, "Description"), "Title", category.label)
         if field is not None:
             _sld_filter(rule, field, category, values, style.by_code)
-        _sld_symbolizer(rule, category)
+        _sld_symbolizer(rule, category, style.geometry)
+    if style.label_field is not None:
+        _sld_labels(fts, (fields or {}).get(style.label_field, style.label_field))
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8",
                           pretty_print=True).decode("utf-8")

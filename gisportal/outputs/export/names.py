@@ -58,6 +58,21 @@ NATIONAL_NAMES: Mapping[str, Mapping[str, str]] = {
     "annual_plan": {"year": "NamKeHoach", "name": "TenCongTrinh", "code": "MaDuAn",
                     "land_use": "KyHieuMucDichSuDung", "area_m2": "DienTich",
                     "decision": "SoQuyetDinh", "commune": "MaXa", "object_type": "MaDoiTuong"},
+    # A planning project's layers (đồ án quy hoạch xây dựng, đô thị): named as the
+    # consultants' indicator tables and the Ministry of Construction's data name them
+    # (Ký hiệu lô, Chức năng, Diện tích, Mật độ XD, Tầng cao, Hệ số SDĐ, Dân số; Tên
+    # đường, Lộ giới, Mặt cắt, Loại chỉ giới), each an alias in layers/<kind>.json.
+    "zoning_lots": {"lot_code": "KyHieuLo", "function": "ChucNang", "area_m2": "DienTich",
+                    "density_pct": "MatDoXD", "floors_min": "TangCaoMin",
+                    "floors_max": "TangCaoMax", "far": "HeSoSDD", "population": "DanSo"},
+    "red_lines": {"line_id": "MaChiGioi", "road_name": "TenDuong", "width_m": "LoGioi",
+                  "cross_section": "MatCat", "line_type": "LoaiChiGioi"},
+    # The project's boundary (ranh giới lập quy hoạch), a layer the package builds from
+    # the project catalogue (`gisportal.outputs.export.project`); `name` is the
+    # project_area model's field, the others are the catalogue's facts.
+    "project_area": {"project_id": "MaDoAn", "name": "TenDoAn", "level": "CapQuyHoach",
+                     "scale": "TyLe", "status": "TrangThai", "decision": "SoQuyetDinh",
+                     "area_m2": "DienTich"},
 }
 
 #: Names longer than 10 characters → the short name cadastral Shapefiles use.
@@ -67,6 +82,8 @@ SHORT_NAMES: Mapping[str, str] = {
     "KyHieuMucDichSuDung": "KH_MDSD",
     "TenCongTrinh": "TEN_CT",
     "SoQuyetDinh": "SO_QD",
+    "LoaiChiGioi": "LoaiChiGio",  # the short alias red-line Shapefiles use
+    "CapQuyHoach": "CapQH",
     # gisportal's name of the object-type code has 11 characters: its Shapefile name is
     # the national one, which fits and reads back as an alias.
     "object_type": "MaDoiTuong",
