@@ -121,7 +121,7 @@ def test_page_in_english(client, site):
     page = client.get(f"/districts/678/parcels/compare?from={site['v1']}&to={site['v2']}"
                       "&lang=en").get_data(as_text=True)
     assert "Compare two versions" in page and "Land use changed" in page
-    assert "+2,500.0" in page and "Commercial &amp; service land" in page
+    assert "+2,500.0" in page and "Commercial and service land" in page
 
 
 def test_api_answers_summary_features_and_page(client, site):

@@ -364,5 +364,6 @@ def compare_page(code: str, kind: str):
         layer_title=model.title.get(lang) or model.title.get("vi"),
         summary=summary, comparison=comparison, rows=rows, totals=totals,
         types=[{"id": t, "color": TYPE_COLORS[t],
-                "count": summary["counts"][t] if summary else 0} for t in TYPES],
+                "count": summary["counts"][t] if summary else 0} for t in TYPES
+               if summary is None or t in summary["counts"]],
         versions=visible, parts=parts, config=config, strings=js_strings())

@@ -1,5 +1,9 @@
 """Comparing two versions of a layer: which features were added, removed, reshaped,
 renumbered, or had their (planned) land use changed, and the m² per land-use code.
+A planning project's lots (``zoning_lots``) are compared the same way, their function
+as the use, and a lot whose planning indicators changed (building density, floors,
+floor-area ratio: what may be built on it) is ``indicators_changed``, with the values
+before and after.
 
 Features are paired by key first — (commune, sheet, parcel) for parcels, the zone id
 for plan zones when the file had one — and what is left by geometry: an STRtree
@@ -31,10 +35,11 @@ from gisportal.outputs.compare.match import (
     same_shape,
 )
 from gisportal.outputs.compare.pairs import check_pair
-from gisportal.outputs.compare.result import FLAGS, TYPES, Comparison
+from gisportal.outputs.compare.result import TYPES, Comparison, flags_of, types_of
 from gisportal.store.base import Store, Version
 
-__all__ = ["DEFAULT_IOU_THRESHOLD", "VERTEX_TOLERANCE_M", "compare_versions"]
+__all__ = ["DEFAULT_IOU_THRESHOLD", "INDICATOR_FIELDS", "VERTEX_TOLERANCE_M",
+           "compare_versions"]
 
 #: Two features whose intersection over union is above this are the same feature.
 #: Above 0.5 a feature of a clean layer can have at most one such partner, and a zone
@@ -48,12 +53,20 @@ USE_FIELD = "land_use"
 #: The use field of kinds that name it otherwise: a planning project's lots have a
 #: function (QCVN 01:2021/BXD), compared as a plan zone's land use is.
 USE_FIELDS = {"zoning_lots": "function"}
+#: The planning indicators compared, of kinds that have them: what a lot allows to be
+#: built. Area and population are not among them: the area is measured from the shape
+#: (a change of it is a reshape), the population follows from the rest.
+INDICATOR_FIELDS: dict[str, tuple[str, ...]] = {
+    "zoning_lots": ("density_pct", "floors_min", "floors_max", "far")}
+#: Two indicator values closer than this are the same (a table's 2,4 read twice).
+INDICATOR_TOLERANCE = 1e-9
 
 
 def compare_versions(store: Store, from_id: int, to_id: int, *,
                      area_tolerance_m2: float | None = None,
                      iou_threshold: float = DEFAULT_IOU_THRESHOLD,
-                     district: str | None = None, kind: str | None = None) -> Comparison:
+                     district: str | None = None, kind: str | None = None,
+                     project: str | None = None) -> Comparison:
     """Compare version `from_id` (before) with version `to_id` (after) of one layer.
 
     Any status may be compared (planners compare drafts); the public web pages check
@@ -73,23 +86,33 @@ def compare_versions(store: Store, from_id: int, to_id: int, *,
     iou_threshold
         Features left unmatched by key are paired by geometry when their intersection
         over union is above this (0 ≤ threshold < 1).
-    district, kind
-        When given, both versions must belong to them (`NotFoundError` otherwise).
+    district, kind, project
+        When given, both versions must belong to them (`NotFoundError` otherwise); a
+        planning project's layers are named by `project` (and their `kind`).
 
     Returns
     -------
     Comparison
-        Counts per change type, m² per land-use code and the changed features.
+        Counts per change type, m² per land-use code (per function for a project's
+        lots) and the changed features.
 
     Raises
     ------
     NotFoundError
         An unknown id, or a version not of `district`/`kind`.
     UsageError
-        Versions of different districts or kinds; a parameter out of range.
+        Versions of different layers; a layer of lines (red lines have no area to pair
+        and measure by: compare the project's lots); a parameter out of range.
     """
-    before, after = check_pair(store, from_id, to_id, district=district, kind=kind)
+    before, after = check_pair(store, from_id, to_id, district=district, kind=kind,
+                               project=project)
     model = layer_model(before.kind)
+    if model.geometry != "polygon":
+        raise UsageError(f"a {before.kind} layer holds lines, which have no area to pair "
+                         "and measure by", where="kind",
+                         fix="compare the versions of the project's lots (zoning_lots): "
+                             "the road lots are the red lines' edges",
+                         code="COMPARE-LINES")
     tolerance = _tolerance(area_tolerance_m2, model)
     threshold = _threshold(iou_threshold)
     # Comparisons are public: only fields both versions' allow-lists let out are read
@@ -98,18 +121,20 @@ def compare_versions(store: Store, from_id: int, to_id: int, *,
     use_field = USE_FIELDS.get(before.kind, USE_FIELD)
     use = use_field if use_field in model.field_names and all(
         p.allows(use_field) for p in public) else None
+    indicators = tuple(f for f in INDICATOR_FIELDS.get(before.kind, ())
+                       if f in model.field_names and all(p.allows(f) for p in public))
     generated = _generated_fields(model, before) | _generated_fields(model, after)
     fields = tuple(f for f in model.key
                    if f not in generated and all(p.allows(f) for p in public))
-    old = _read(store, before, model, fields, use)
-    new = _read(store, after, model, fields, use)
+    old = _read(store, before, model, fields, use, indicators)
+    new = _read(store, after, model, fields, use, indicators)
     # A key field empty on either side (a file with no commune column) cannot pair.
     key = tuple(f for f in fields if old[f].notna().any() and new[f].notna().any())
 
     g_old, g_new = _geometries(old, before), _geometries(new, after)
     a_old, a_new = areas(g_old), areas(g_new)
-    c_old = _codes(old, use)
-    c_new = _codes(new, use)
+    c_old = _codes(old, use, before.kind)
+    c_new = _codes(new, use, before.kind)
 
     # 1. Pairs by key. A pair whose shapes have next to nothing in common is not one
     #    feature (its number was given to another parcel): it goes to the geometry step.
@@ -143,12 +168,16 @@ def compare_versions(store: Store, from_id: int, to_id: int, *,
     reshaped = symdiff > tolerance
     use_changed = _differ(c_old[pb], c_new[pa])
     renumbered = by_geometry & _keys_differ(old, new, key, pb, pa)
-    flags = {"use_changed": use_changed, "reshaped": reshaped, "renumbered": renumbered}
+    which = _indicators_differ(old, new, indicators, pb, pa)
+    found = {"use_changed": use_changed, "indicators_changed": which.any(axis=1),
+             "reshaped": reshaped, "renumbered": renumbered}
+    has_indicators = bool(indicators)
+    flags = {f: found[f] for f in flags_of(has_indicators)}
     kind_of, changes = _classify(flags)
 
     removed = np.setdiff1d(np.flatnonzero(free_old), gb)
     added = np.setdiff1d(np.flatnonzero(free_new), ga)
-    counts = {t: int(np.count_nonzero(kind_of == t)) for t in TYPES}
+    counts = {t: int(np.count_nonzero(kind_of == t)) for t in types_of(has_indicators)}
     counts["added"], counts["removed"] = len(added), len(removed)
 
     changed = kind_of != "unchanged"
@@ -162,13 +191,17 @@ def compare_versions(store: Store, from_id: int, to_id: int, *,
         changes=np.concatenate([changes[changed], unmatched]),
         by_geometry=np.concatenate([by_geometry[changed], np.zeros(n_old + n_new, bool)]),
         iou=np.concatenate([iou[changed], np.full(n_old + n_new, np.nan)]),
-        geoms=(g_old, g_new), areas=(a_old, a_new), codes=(c_old, c_new))
+        geoms=(g_old, g_new), areas=(a_old, a_new), codes=(c_old, c_new),
+        indicators=(model, indicators,
+                    np.concatenate([_names(which[changed], indicators),
+                                    np.full(n_old + n_new, "", dtype=object)])))
     return Comparison(
         before=before, after=after, key=key, key_fields=fields,
         area_tolerance_m2=tolerance, iou_threshold=threshold, counts=counts,
-        flags={f: int(np.count_nonzero(flags[f])) for f in FLAGS},
+        flags={f: int(np.count_nonzero(flags[f])) for f in flags},
         matched={"key": int(len(kb)), "geometry": int(len(gb))},
-        areas=area_table(c_old, a_old, c_new, a_new), features=features)
+        areas=area_table(c_old, a_old, c_new, a_new, before.kind), features=features,
+        indicator_fields=indicators)
 
 
 # -- parameters and reading --------------------------------------------------------------
@@ -212,10 +245,11 @@ def _generated_fields(model: LayerModel, version: Version) -> set[str]:
 
 
 def _read(store: Store, version: Version, model: LayerModel, fields: Sequence[str],
-          use: str | None) -> gpd.GeoDataFrame:
-    """The key fields, the land use and the geometry of a version (nothing else: no
-    personal field is ever read), key fields in their model type."""
-    wanted = [*fields, *([use] if use else [])]
+          use: str | None, indicators: Sequence[str] = ()) -> gpd.GeoDataFrame:
+    """The key fields, the land use, the planning indicators and the geometry of a
+    version (nothing else: no personal field is ever read), key fields in their model
+    type, indicators as numbers (missing where empty)."""
+    wanted = [*fields, *([use] if use else []), *indicators]
     try:
         frame = store.read(version.id, columns=wanted)
     except UsageError:  # a layer stored without some of them: read what it has
@@ -231,6 +265,8 @@ def _read(store: Store, version: Version, model: LayerModel, fields: Sequence[st
             frame[name] = number.where(number == number.round()).astype("Int64")
         else:
             frame[name] = frame[name].astype("string").str.strip()
+    for name in indicators:
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("Float64")
     return frame
 
 
@@ -251,10 +287,10 @@ def _geometries(frame: gpd.GeoDataFrame, version: Version) -> np.ndarray:
     return make_valid(geoms) if version.has_errors else geoms
 
 
-def _codes(frame: pd.DataFrame, use: str | None) -> np.ndarray:
+def _codes(frame: pd.DataFrame, use: str | None, kind: str) -> np.ndarray:
     if use is None:
         return np.full(len(frame), None, dtype=object)
-    return canonical_codes(frame[use])
+    return canonical_codes(frame[use], kind)
 
 
 # -- classification ----------------------------------------------------------------------
@@ -278,14 +314,35 @@ def _keys_differ(old: pd.DataFrame, new: pd.DataFrame, key: Sequence[str], pb: n
     return out
 
 
+def _indicators_differ(old: pd.DataFrame, new: pd.DataFrame, indicators: Sequence[str],
+                       pb: np.ndarray, pa: np.ndarray) -> np.ndarray:
+    """Pairs × indicators: whether each indicator differs in each pair. Empty on both
+    sides is the same; empty on one side (a floor count added or dropped) differs."""
+    out = np.zeros((len(pb), len(indicators)), dtype=bool)
+    for j, name in enumerate(indicators):
+        x = old[name].to_numpy(dtype=float, na_value=np.nan)[pb]
+        y = new[name].to_numpy(dtype=float, na_value=np.nan)[pa]
+        same = (np.abs(x - y) <= INDICATOR_TOLERANCE) | (np.isnan(x) & np.isnan(y))
+        out[:, j] = ~same
+    return out
+
+
+def _names(which: np.ndarray, indicators: Sequence[str]) -> np.ndarray:
+    """Per row of `which` (rows × indicators), the changed indicators joined by ``+``."""
+    return np.array(["+".join(n for n, hit in zip(indicators, row, strict=True) if hit)
+                     for row in which.tolist()], dtype=object)
+
+
 def _classify(flags: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Main type (first flag in `FLAGS` order, else unchanged) and the flags joined by
-    ``+``, for each pair; 2³ combinations, so looked up rather than built per pair."""
+    """Main type (first flag in the given order — `FLAGS` order —, else unchanged) and
+    the flags joined by ``+``, for each pair; at most 2⁴ combinations, so looked up
+    rather than built per pair."""
+    order = list(flags)
     n = len(next(iter(flags.values())))
     combo = np.zeros(n, dtype=np.intp)
-    for bit, name in enumerate(FLAGS):
+    for bit, name in enumerate(order):
         combo |= flags[name].astype(np.intp) << bit
-    names = [[f for bit, f in enumerate(FLAGS) if c >> bit & 1] for c in range(1 << len(FLAGS))]
+    names = [[f for bit, f in enumerate(order) if c >> bit & 1] for c in range(1 << len(order))]
     main = np.array([n[0] if n else "unchanged" for n in names], dtype=object)
     joined = np.array(["+".join(n) for n in names], dtype=object)
     return main[combo], joined[combo]
@@ -307,8 +364,13 @@ def _features(crs: str, old: pd.DataFrame, new: pd.DataFrame, fields: Sequence[s
               rows_old: np.ndarray, rows_new: np.ndarray, types: np.ndarray, *,
               changes: np.ndarray, by_geometry: np.ndarray, iou: np.ndarray,
               geoms: tuple[np.ndarray, np.ndarray], areas: tuple[np.ndarray, np.ndarray],
-              codes: tuple[np.ndarray, np.ndarray]) -> gpd.GeoDataFrame:
-    """The changed features as a frame, ordered by type then position in the versions."""
+              codes: tuple[np.ndarray, np.ndarray],
+              indicators: tuple[LayerModel, Sequence[str], np.ndarray]) -> gpd.GeoDataFrame:
+    """The changed features as a frame, ordered by type then position in the versions.
+
+    `indicators`: the model, the indicator fields compared and, per feature, the names
+    of those that changed (joined by ``+``).
+    """
     rank = {t: i for i, t in enumerate(TYPES)}
     order = np.lexsort((rows_new, rows_old, np.array([rank[t] for t in types], dtype=int)))
     rows_old, rows_new, types = rows_old[order], rows_new[order], types[order]
@@ -327,6 +389,14 @@ def _features(crs: str, old: pd.DataFrame, new: pd.DataFrame, fields: Sequence[s
     data["area_after_m2"] = area_new
     data["area_delta_m2"] = np.nan_to_num(area_new) - np.nan_to_num(area_old)
     data["iou"] = iou[order]
+    model, names, changed = indicators
+    for name in names:
+        whole = model.field(name).type == "int"  # floors stay whole numbers
+        for side, frame, rows in (("before", old, rows_old), ("after", new, rows_new)):
+            values = _take(frame[name], rows)
+            data[f"{name}_{side}"] = values.round().astype("Int64") if whole else values
+    if names:
+        data["indicators"] = changed[order]
     before = _pick(geoms[0], rows_old, None)
     after = _pick(geoms[1], rows_new, None)
     data["geometry_before"] = before

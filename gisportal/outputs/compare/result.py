@@ -1,7 +1,8 @@
 """The result of comparing two versions, and its JSON, GeoJSON and text forms.
 
 A `Comparison` keeps only what changed (added, removed, reshaped, use changed,
-renumbered features) plus counts and the m² table, so it stays small for a typical
+renumbered features; for a planning project's lots also those whose indicators
+changed) plus counts and the m² table, so it stays small for a typical
 plan adjustment and can be cached. Web output is in WGS 84; the frame itself stays in
 the store CRS (VN-2000 TM-3, metres), where every area was computed.
 """
@@ -21,22 +22,39 @@ from pyproj import CRS
 
 from gisportal.base import crs as vncrs
 from gisportal.base import seeds
+from gisportal.outputs.compare.areas import ZONING_KINDS
 from gisportal.outputs.display import display_geometries
 from gisportal.store.base import Version
 
-__all__ = ["TYPES", "FLAGS", "TYPE_COLORS", "Comparison"]
+__all__ = ["TYPES", "FLAGS", "TYPE_COLORS", "Comparison", "flags_of", "types_of"]
 
 #: Main type of a feature, in the order summaries list them.
-TYPES: tuple[str, ...] = ("added", "removed", "use_changed", "reshaped", "renumbered",
-                          "unchanged")
+TYPES: tuple[str, ...] = ("added", "removed", "use_changed", "indicators_changed",
+                          "reshaped", "renumbered", "unchanged")
 #: What can change in a matched feature. A feature carries every flag that applies;
 #: its main type is the first that applies in this order of importance to a resident:
-#: a change of (planned) use, then of shape, then of number.
-FLAGS: tuple[str, ...] = ("use_changed", "reshaped", "renumbered")
+#: a change of (planned) use, then of what may be built (a lot's density, floors or
+#: floor-area ratio), then of shape, then of number.
+FLAGS: tuple[str, ...] = ("use_changed", "indicators_changed", "reshaped", "renumbered")
+#: Types and flags only some kinds have: a layer without planning indicators (parcels,
+#: plan zones) never counts ``indicators_changed``, so its summary does not list it.
+INDICATOR_ONLY: frozenset[str] = frozenset({"indicators_changed"})
 #: Map colour of each main type (colour-blind safe where it matters: red/blue/orange).
 TYPE_COLORS: dict[str, str] = {"added": "#1a9850", "removed": "#d73027",
-                               "use_changed": "#7b3294", "reshaped": "#f08c00",
-                               "renumbered": "#2c7bb6", "unchanged": "#bdbdbd"}
+                               "use_changed": "#7b3294", "indicators_changed": "#e7298a",
+                               "reshaped": "#f08c00", "renumbered": "#2c7bb6",
+                               "unchanged": "#bdbdbd"}
+
+
+def types_of(indicators: bool) -> tuple[str, ...]:
+    """The main types a comparison counts: `TYPES`, less ``indicators_changed`` for a
+    layer without planning indicators."""
+    return tuple(t for t in TYPES if indicators or t not in INDICATOR_ONLY)
+
+
+def flags_of(indicators: bool) -> tuple[str, ...]:
+    """The flags a comparison counts (see `types_of`)."""
+    return tuple(f for f in FLAGS if indicators or f not in INDICATOR_ONLY)
 
 #: Decimal places of WGS 84 coordinates in web output (1e-7° ≈ 1 cm).
 LONLAT_DIGITS = 7
@@ -79,11 +97,12 @@ class Comparison:
     area_tolerance_m2, iou_threshold
         The parameters used (see `gisportal.outputs.compare.compare_versions`).
     counts
-        Features per main type (`TYPES`), unchanged included; they sum to the number
+        Features per main type (`types_of`: `TYPES`, ``indicators_changed`` only for
+        a layer with planning indicators), unchanged included; they sum to the number
         of features of `before` plus those added.
     flags
-        Features per change (`FLAGS`): a reshaped feature whose use changed counts in
-        both.
+        Features per change (`flags_of`): a reshaped feature whose use changed counts
+        in both.
     matched
         ``{"key": pairs matched by key, "geometry": pairs matched by geometry}``.
     areas
@@ -95,7 +114,12 @@ class Comparison:
         before and after (``<field>_before``, ``<field>_after``), ``code_before``,
         ``code_after``, ``area_before_m2``, ``area_after_m2``, ``area_delta_m2``,
         ``iou``; ``geometry`` (after, or before for a removed feature) and
-        ``geometry_before`` (None for an added feature).
+        ``geometry_before`` (None for an added feature). With `indicator_fields`, also
+        each indicator before and after (``<field>_before``, ``<field>_after``) and
+        ``indicators``: the names of those that changed in a pair, joined by ``+``.
+    indicator_fields
+        The planning indicators compared (a lot's ``density_pct``, ``floors_min``,
+        ``floors_max``, ``far``); empty for a layer without them.
     """
 
     before: Version
@@ -109,6 +133,7 @@ class Comparison:
     matched: dict[str, int]
     areas: pd.DataFrame
     features: gpd.GeoDataFrame
+    indicator_fields: tuple[str, ...] = ()
     #: Derived views (WGS 84 frame, its index), shared by copies made with new versions.
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -127,13 +152,14 @@ class Comparison:
         after_total = float(self.areas["after_m2"].sum())
         return {
             "district": self.before.district, "district_name": name,
-            "kind": self.before.kind,
+            "project": self.before.project, "kind": self.before.kind,
             "from": version_info(self.before), "to": version_info(self.after),
             "parameters": {"key": list(self.key), "area_tolerance_m2": self.area_tolerance_m2,
                            "iou_threshold": self.iou_threshold},
             "matched": dict(self.matched),
             "counts": dict(self.counts),
             "changes": dict(self.flags),
+            "indicator_fields": list(self.indicator_fields),
             "changed_features": int(len(self.features)),
             "areas": rows,
             "total_area_m2": {"before": _round(before_total), "after": _round(after_total),
@@ -218,9 +244,17 @@ class Comparison:
             return None
         return {k: _plain(row[f"{k}_{side}"]) for k in self.key_fields}
 
+    def _indicators(self, row: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """``{indicator: {"before", "after"}}`` of the indicators that changed."""
+        names = row.get("indicators") or ""
+        return {name: {"before": _plain(row[f"{name}_before"]),
+                       "after": _plain(row[f"{name}_after"])}
+                for name in names.split("+") if name}
+
     def _feature(self, row: dict[str, Any]) -> dict[str, Any]:
         changes = row["changes"].split("+") if row["changes"] else []
         before = row["geometry_before"] if "reshaped" in changes else None
+        extra = {"indicators": self._indicators(row)} if self.indicator_fields else {}
         return {
             "type": "Feature",
             "geometry": _geojson(row["geometry"]),
@@ -234,6 +268,7 @@ class Comparison:
                 "area_delta_m2": _round(row["area_delta_m2"]),
                 "iou": _round(row["iou"], 4),
                 "before": _geojson(before),
+                **extra,
             },
         }
 
@@ -254,14 +289,18 @@ class Comparison:
                 text += f", decision {d['number']}" + (f" of {d['date']}" if d.get("date") else "")
             return text + ")"
 
-        lines = [f"{s['kind']} layer of district {s['district']} "
-                 f"{s['district_name'] or ''}".rstrip(),
+        where = (f"project {s['project']} (district {s['district']})" if s["project"]
+                 else f"district {s['district']} {s['district_name'] or ''}".rstrip())
+        lines = [f"{s['kind']} layer of {where}",
                  f"from {describe(s['from'])}", f"  to {describe(s['to'])}",
                  f"matched by key ({', '.join(self.key) or 'none'}): {self.matched['key']}, "
                  f"by geometry (IoU > {self.iou_threshold:g}): {self.matched['geometry']}",
-                 "", f"{'change':<14}{'features':>10}"]
-        lines += [f"{t:<14}{s['counts'][t]:>10}" for t in TYPES]
-        lines += ["", f"{'land use':<16}{'before m²':>16}{'after m²':>16}{'delta m²':>14}"]
+                 ""]
+        wide = max(14, *(len(t) + 2 for t in s["counts"]))
+        lines.append(f"{'change':<{wide}}{'features':>10}")
+        lines += [f"{t:<{wide}}{n:>10}" for t, n in s["counts"].items()]
+        use = "function" if self.before.kind in ZONING_KINDS else "land use"
+        lines += ["", f"{use:<16}{'before m²':>16}{'after m²':>16}{'delta m²':>14}"]
         for r in s["areas"]:
             lines.append(f"{r['code'] or '(none)':<16}{r['before_m2']:>16,.1f}"
                          f"{r['after_m2']:>16,.1f}{r['delta_m2']:>+14,.1f}")
