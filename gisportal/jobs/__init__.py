@@ -127,14 +127,17 @@ def _home(home: str | Path | DataHome) -> DataHome:
 def _check(kind: str, district: str, layer: str, actor: str) -> tuple[str, str, str, str]:
     # Heavy imports (pandas, GDAL) stay out of module level: see the module docstring.
     from gisportal.base.seeds import district_code
-    from gisportal.store.base import KINDS as LAYERS
+    from gisportal.store.base import KINDS as DISTRICT_LAYERS
+    from gisportal.store.base import PROJECT_KINDS
 
+    # A planning project's layers are jobs of its district (params name the project).
+    layers = DISTRICT_LAYERS + PROJECT_KINDS
     if kind not in KINDS:
         raise UsageError(f"unknown job kind {kind!r}", where="kind",
                          fix="Use one of: " + ", ".join(KINDS))
-    if layer not in LAYERS:
+    if layer not in layers:
         raise UsageError(f"unknown layer kind {layer!r}", where="layer",
-                         fix="Use one of: " + ", ".join(LAYERS))
+                         fix="Use one of: " + ", ".join(layers))
     if not isinstance(actor, str) or not actor.strip():
         raise UsageError("a job needs the user who asks for it", where="actor",
                          fix="Pass the logged-in user's name")
@@ -180,7 +183,7 @@ def submit_upload(home: str | Path | DataHome, stream: BinaryIO, filename: str |
                   communes: Sequence[str] | None = None,
                   public_fields: Sequence[str] | None = None,
                   confirm_removals: bool = False, year: int | str | None = None,
-                  within: Sequence[str] | None = None,
+                  within: Sequence[str] | None = None, project: str | None = None,
                   settings: Mapping[str, Any] | None = None, start: bool = True) -> Job:
     """Save an uploaded file under ``uploads/<job id>/`` and queue a job on it.
 
@@ -219,6 +222,9 @@ def submit_upload(home: str | Path | DataHome, stream: BinaryIO, filename: str |
         A commune officer's upload (`gisportal.accounts.roles`): the former communes
         it may replace; it must be an update, and the update refuses any other commune
         the file holds (``UPDATE-OUTSIDE-SCOPE``).
+    project
+        The planning project whose lots or red lines the file holds (needed for those
+        kinds, refused for a district's own); its district is the job's.
 
     Raises
     ------
@@ -233,6 +239,7 @@ def submit_upload(home: str | Path | DataHome, stream: BinaryIO, filename: str |
     home = _home(home)
     conf = _settings(home, settings)
     kind, district, layer, actor = _check(kind, district, layer, actor)
+    project = _check_project(layer, project)
     overrides = _check_overrides(crs, encoding, fields)
     from gisportal.pipeline.annual import check_year_option
 
@@ -282,6 +289,8 @@ def submit_upload(home: str | Path | DataHome, stream: BinaryIO, filename: str |
                   "confirm_removals": bool(confirm_removals), **overrides}
         if scope is not None:
             params["within"] = scope
+        if project is not None:
+            params["project"] = project
         with table.connect(home) as conn, table.transaction(conn):
             # Queued, stored and pointed at in one transaction: no dispatcher can see
             # the job before its file is in place. (With S3 the PUT of the upload runs
@@ -365,13 +374,23 @@ def submit_publish(home: str | Path | DataHome, version_id: int, *, district: st
 
 
 def submit_rollback(home: str | Path | DataHome, to_version: int, *, district: str, layer: str,
-                    actor: str, confirm_removals: bool = False,
+                    actor: str, confirm_removals: bool = False, project: str | None = None,
                     settings: Mapping[str, Any] | None = None, start: bool = True) -> Job:
-    """Queue a roll back of (`district`, `layer`) to an earlier published version."""
+    """Queue a roll back of (`district`, `layer`), or of a `project`'s layer, to an
+    earlier published version."""
+    params: dict[str, Any] = {"version": _version_id(to_version),
+                              "confirm_removals": bool(confirm_removals)}
+    if _check_project(layer, project) is not None:
+        params["project"] = project
     return submit(home, "rollback", district=district, layer=layer, actor=actor,
-                  params={"version": _version_id(to_version),
-                          "confirm_removals": bool(confirm_removals)},
-                  settings=settings, start=start)
+                  params=params, settings=settings, start=start)
+
+
+def _check_project(layer: str, project: str | None) -> str | None:
+    """A job's project, checked against its layer kind (`store.base.check_layer`)."""
+    from gisportal.store.base import check_layer
+
+    return check_layer(layer, project)[1]
 
 
 def _version_id(value: Any) -> int:

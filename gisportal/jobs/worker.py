@@ -530,10 +530,16 @@ class Worker:
                    "communes": p.get("communes") or None, "year": p.get("year"),
                    "within": p.get("within"),
                    "settings": settings, "progress": self.progress}
+        project = p.get("project")
         result: dict[str, Any] = {"source": {"name": p.get("upload_name"), "sha256": None}}
         if job.kind == "check":
+            the_project = None
+            if project:
+                from gisportal.store import projects
+
+                the_project = projects.get(store.home, project)
             checked = check_file(path, job.layer, district=job.district, store=store,
-                                 **options)
+                                 project=the_project, **options)
             self.advance("report")
             result["source"]["sha256"] = checked.source.sha256
             result["summary"] = checked.report.summary()
@@ -543,7 +549,7 @@ class Worker:
         ingested = self.stored_before(job, store, path, options)
         if ingested is None:
             ingested = ingest_file(store, path, job.layer, job.district, publish=False,
-                                   user=job.actor, meta={"job": job.id},
+                                   user=job.actor, meta={"job": job.id}, project=project,
                                    public_fields=p.get("public_fields") or None, **options)
         version = ingested.version
         self.version_id = version.id
@@ -580,7 +586,7 @@ class Worker:
         return result
 
     def run_publish(self, job, store, settings: dict[str, Any]) -> dict[str, Any]:
-        from gisportal.services.workflow import publish, rollback
+        from gisportal.services.workflow import publish, rollback, rollback_project
 
         version = int(job.params["version"])
         confirm = bool(job.params.get("confirm_removals"))
@@ -589,6 +595,10 @@ class Worker:
                            confirm_removals=confirm,
                            consultation=bool(job.params.get("consultation")),
                            settings=settings, progress=self.progress)
+        elif job.params.get("project"):
+            done = rollback_project(store, job.params["project"], job.layer, version,
+                                    job.actor, confirm_removals=confirm, settings=settings,
+                                    progress=self.progress)
         else:
             done = rollback(store, job.district, job.layer, version, job.actor,
                             confirm_removals=confirm, settings=settings,
@@ -631,7 +641,13 @@ class Worker:
 
         print(f"job {job.id}: attempt {job.attempt} reuses version {version_id}, stored by "
               "an earlier attempt", file=sys.stderr, flush=True)
-        checked = check_file(path, job.layer, district=job.district, store=store, **options)
+        the_project = None
+        if job.params.get("project"):
+            from gisportal.store import projects
+
+            the_project = projects.get(store.home, job.params["project"])
+        checked = check_file(path, job.layer, district=job.district, store=store,
+                             project=the_project, **options)
         self.advance("store")
         version = store.version(version_id)
         if checked.update is not None:

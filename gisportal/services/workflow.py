@@ -457,15 +457,19 @@ class HistoryRow:
         return out
 
 
-def history(store: Store, district: str, kind: str) -> list[HistoryRow]:
-    """Every version of the layer, newest first, as the history page lists them.
+def history(store: Store, district: str | None, kind: str, *,
+            project: str | None = None) -> list[HistoryRow]:
+    """Every version of the layer, newest first, as the history page lists them: a
+    district's (`district`, `kind`), or a planning `project`'s `kind` layer.
 
     ``published_at/by`` are the last time each version was made the published one
     (a rolled-back version shows its latest publication); earlier publications are in
     the audit log the web layer keeps.
     """
     rows = []
-    for v in store.versions(check_district_code(district), check_kind(kind)):
+    versions = store.versions(kind=kind, project=check_project(project)) if project else \
+        store.versions(check_district_code(district), check_kind(kind))
+    for v in versions:
         report = v.meta.get("report") or {}
         rows.append(HistoryRow(
             version=v.id, status=v.status, created_at=v.created_at, created_by=v.created_by,

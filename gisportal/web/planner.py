@@ -295,7 +295,7 @@ def _too_big(err: RequestEntityTooLarge):
 
 def init_app(app: Flask) -> None:
     """Register the planner blueprints, the size limit of requests and its 413 answer."""
-    from gisportal.web import planner_api, planner_pages, planner_review
+    from gisportal.web import planner_api, planner_pages, planner_projects, planner_review
     from gisportal.web.planner_display import number, vn_date, vn_time
 
     limit = int(app.config["GISPORTAL"]["max_upload_bytes"])
@@ -307,3 +307,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(planner_pages.bp)
     app.register_blueprint(planner_review.bp)
     app.register_blueprint(planner_api.bp)
+    app.register_blueprint(planner_projects.bp)

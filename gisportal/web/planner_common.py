@@ -23,7 +23,7 @@ from gisportal.base.errors import GisportalError, NotFoundError, StoreError, Usa
 from gisportal.base.files import safe_file_name
 from gisportal.base.seeds import AdminUnit
 from gisportal.services import decisions, workflow
-from gisportal.store.base import KINDS, Version
+from gisportal.store.base import KINDS, PROJECT_KINDS, Version
 from gisportal.web import get_home, get_store
 from gisportal.web.auth import audit_event, require
 
@@ -149,7 +149,7 @@ def _field_overrides(values: list[str]) -> dict[str, str] | None:
     return pairs or None
 
 
-def submit_from_request(district: str) -> jobs.Job:
+def submit_from_request(district: str, project: str | None = None) -> jobs.Job:
     """Queue an ingest of the file in this multipart request; record it in the audit log.
 
     Form fields: ``kind`` (layer kind), ``file``, and optionally ``crs``, ``encoding``,
@@ -157,7 +157,8 @@ def submit_from_request(district: str) -> jobs.Job:
     ``repair``, ``update`` with ``communes`` (a commune update of a cadastre),
     ``public_field`` (source columns residents may see) and ``year`` (an annual plan's
     year for the features that carry none). Shared by the upload form and
-    ``POST /api/jobs``.
+    ``POST /api/jobs``. With `project`, the file is a layer of that planning project
+    (``kind`` one of `PROJECT_KINDS`).
 
     Raises
     ------
@@ -170,10 +171,11 @@ def submit_from_request(district: str) -> jobs.Job:
     """
     form = request.form
     kind = (form.get("kind") or "").strip()
-    if kind not in KINDS:
+    allowed = PROJECT_KINDS if project else KINDS
+    if kind not in allowed:
         raise UsageError(f"{kind[:40]!r} is not a layer kind" if kind else
                          "the layer kind is missing", where="kind",
-                         fix="choose one of: " + ", ".join(KINDS), code="UPLOAD-KIND")
+                         fix="choose one of: " + ", ".join(allowed), code="UPLOAD-KIND")
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise UsageError("no file was sent", where="file",
@@ -195,7 +197,7 @@ def submit_from_request(district: str) -> jobs.Job:
             fields=_field_overrides(form.getlist("field")), repair=repair,
             update=update, communes=communes or None, public_fields=public or None,
             year=(form.get("year") or "").strip() or None, within=within,
-            settings=settings())
+            project=project, settings=settings())
     except GisportalError as err:
         # Refused on arrival (too big, not a GIS file, a bad override): nothing is kept,
         # but who tried what stays on record.
@@ -207,7 +209,8 @@ def submit_from_request(district: str) -> jobs.Job:
         "bytes": job.params.get("upload_bytes"), "repair": repair,
         "crs": job.params.get("crs"), "encoding": job.params.get("encoding"),
         "update": update, "communes": job.params.get("communes"),
-        "public_fields": job.params.get("public_fields"), "year": job.params.get("year")})
+        "public_fields": job.params.get("public_fields"), "year": job.params.get("year"),
+        **({"project": project} if project else {})})
     return job
 
 
@@ -301,7 +304,7 @@ def queue_publish(version: Version, *, confirm_removals: bool, consultation: boo
     store = get_store(primary=True)
     pre = workflow.preview(store, version.id, settings=settings())
     workflow.check_removals(pre, confirm_removals)
-    current = store.published(version.district, version.kind)
+    current = workflow.published_of(store, version)
     job = jobs.submit_publish(get_home(), version.id, district=version.district,
                               layer=version.kind, actor=actor(),
                               confirm_removals=confirm_removals, consultation=consultation,

@@ -192,12 +192,13 @@ def rollback(version_id: int):
     workflow.check_publishable(version)  # a plan still needs its decision: say so now
     confirm = request.form.get("confirm_removals") == "1"
     store = get_store(primary=True)
-    current = store.published(version.district, version.kind)
+    current = workflow.published_of(store, version)
     job = jobs.submit_rollback(get_home(), version.id, district=version.district,
                                layer=version.kind, actor=actor(), confirm_removals=confirm,
-                               settings=settings())
+                               project=version.project, settings=settings())
     decision = decision_of(version)
     audit_event("version.rollback", district=version.district, kind=version.kind,
                 version=version.id, decision=decision.label() if decision else None,
-                detail={"job": job.id, "replacing": current.id if current else None})
+                detail={"job": job.id, "replacing": current.id if current else None,
+                        **({"project": version.project} if version.project else {})})
     return redirect(url_for(".job_page", job_id=job.id), 303)

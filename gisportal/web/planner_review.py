@@ -175,7 +175,7 @@ def review_page(version: Version, *, status: int = 200, error: GisportalError | 
     report = load_area_report(get_home().upload_area, report_json) if report_json else None
     changes, n_changes = repair_changes(report) if report else ([], 0)
     summary = (report or {}).get("summary") or version.meta.get("report") or {}
-    published = store.published(version.district, version.kind)
+    published = workflow.published_of(store, version)
     info = status_of(version)
     parts = _map(version)
     config = {
@@ -191,12 +191,19 @@ def review_page(version: Version, *, status: int = 200, error: GisportalError | 
         layer=layer_title(version.kind), job=job, summary=summary,
         by_rule=sorted((summary.get("by_rule") or {}).items(),
                        key=lambda kv: (_RANK.get(kv[1].get("severity"), len(_RANK)), kv[0])),
+        history_url=(f"/planner/projects/{version.project}/{version.kind}/history"
+                     if version.project else
+                     f"/planner/{version.district}/{version.kind}/history"),
+        compare_base=(f"/projects/{version.project}/compare" if version.project else
+                      f"/districts/{version.district}/{version.kind}/compare"),
+        decided=version.kind in decisions.DECIDED_KINDS,
         rules=rules(), read=version.meta.get("read") or {},
         downloads=[w for w in ("json", "geojson", "html") if _report_key(job, w)],
         changes=changes, more_changes=max(0, n_changes - len(changes)),
         repair_of=(job.params.get("repair_of") if job else None),
         published=published, blocked=_blocked(version), preview=_preview(version),
-        consultation_possible=(version.kind == "plan" and version.status == "draft"
+        consultation_possible=(version.kind in decisions.DECIDED_KINDS
+                               and version.status == "draft"
                                and not version.has_errors
                                and decisions.decision_of(version) is None),
         is_consultation=version.is_published and workflow.is_consultation(version),
@@ -323,7 +330,14 @@ def decision_pdf(sha256: str):
     the staff of a district whose draft plan cites it (see the module docstring)."""
     key = decisions.pdf_key(sha256)  # NotFoundError unless 64 hex digits
     area = get_home().decision_area
-    citing = [v for v in get_store(primary=True).versions(kind="plan")
+    store = get_store(primary=True)
+    from gisportal.store import projects as project_catalogue
+
+    # Plans, and planning projects' lots (their decision approves the project).
+    candidates = store.versions(kind="plan") + [
+        v for p in project_catalogue.list_projects(get_home())
+        for v in store.versions(kind="zoning_lots", project=p.id)]
+    citing = [v for v in candidates
               if (found := decisions.decision_of(v)) is not None and found.pdf_sha256 == sha256]
     if not citing or not area.exists(key):
         raise NotFoundError("there is no decision PDF with this id", where=request.path,
