@@ -21,6 +21,17 @@ Keywords (``descriptiveKeywords``), so a catalogue finds the layer by what it ho
   as the thesaurus (`LAND_USE_THESAURUS`: Thông tư 08/2024/TT-BTNMT);
 - *place*: the district, the province, Việt Nam.
 
+A planning project's layers (`gisportal.outputs.export.project`) name the land-use
+functions of its lots the same way, from the functions of QCVN 01:2021/BXD
+(`ZONING_THESAURUS`, ``seeds/zoning_functions.csv``), and are titled with the project's
+name.
+
+The approving decision, when the layer has one, is cited in the resource's citation:
+its number as an identifier whose authority is the decision itself (title "Quyết định
+số … ngày … của …", dated), and in words in ``otherCitationDetails``; the lineage keeps
+it as a process step. A layer built from the catalogue rather than from an upload (a
+project's boundary) has no source file: its lineage says where it comes from instead.
+
 Use and licence (``resourceConstraints``, ``MD_LegalConstraints``): the portal's
 open-data licence — the ``export_licence`` / ``export_licence_url`` settings when the
 installation has them, else `DEFAULT_LICENCE`, Creative Commons Attribution 4.0 (use and
@@ -41,8 +52,8 @@ from typing import Any
 
 from lxml import etree
 
-__all__ = ["DEFAULT_LICENCE", "LAND_USE_THESAURUS", "NS", "Contact", "LayerMetadata",
-           "Licence", "Thesaurus", "metadata_xml"]
+__all__ = ["DEFAULT_LICENCE", "LAND_USE_THESAURUS", "NS", "ZONING_THESAURUS", "Contact",
+           "LayerMetadata", "Licence", "Thesaurus", "metadata_xml"]
 
 GMD = "http://www.isotc211.org/2005/gmd"
 GCO = "http://www.isotc211.org/2005/gco"
@@ -92,6 +103,12 @@ LAND_USE_THESAURUS = Thesaurus(
     "Danh mục loại đất, mã ký hiệu loại đất — Thông tư số 08/2024/TT-BTNMT của Bộ Tài "
     "nguyên và Môi trường (Luật Đất đai 2024) / Land-use types and codes, Circular "
     "08/2024/TT-BTNMT", "2024-07-31", "08/2024/TT-BTNMT")
+#: The land-use functions of construction and urban zoning plans a project's lots use.
+ZONING_THESAURUS = Thesaurus(
+    "Chức năng sử dụng đất trong đồ án quy hoạch — QCVN 01:2021/BXD Quy chuẩn kỹ thuật "
+    "quốc gia về Quy hoạch xây dựng (Thông tư số 01/2021/TT-BXD) / Land-use functions of "
+    "zoning plans, national technical regulation QCVN 01:2021/BXD", "2021-05-19",
+    "QCVN 01:2021/BXD")
 
 
 @dataclass(frozen=True)
@@ -108,8 +125,9 @@ class LayerMetadata:
     crs_name: str
     bbox_lonlat: tuple[float, float, float, float] | None  # west, south, east, north
     feature_count: int
-    source_name: str
-    source_sha256: str
+    #: The uploaded file the layer was read from (None: built from the catalogue).
+    source_name: str | None
+    source_sha256: str | None
     uploaded_by: str
     decision: Mapping[str, Any] | None
     formats: Sequence[tuple[str, str]]  # (format name, version)
@@ -123,6 +141,10 @@ class LayerMetadata:
     licence: Licence = DEFAULT_LICENCE
     #: The package carries personal data (``--include-personal``): restricted, no licence.
     personal: bool = False
+    #: The vocabulary `land_uses` come from.
+    land_use_thesaurus: Thesaurus = LAND_USE_THESAURUS
+    #: The lineage statement of a layer without a source file (where it comes from).
+    lineage: str = ""
 
 
 def _gmd(tag: str) -> str:
@@ -193,6 +215,20 @@ def _date_time(value: str) -> str | None:
         return date.fromisoformat(text).strftime("%Y-%m-%dT00:00:00")
     except ValueError:
         return None
+
+
+def _decision_citation(citation: etree._Element, decision: Mapping[str, Any]) -> None:
+    """The approving decision in the resource's citation (after its dates): its number as
+    an identifier whose authority is the decision, dated when the date is one."""
+    when = _date_time(str(decision.get("date") or ""))
+    ident = _sub(citation, "identifier", "MD_Identifier")
+    if when:
+        authority = _sub(ident, "authority", "CI_Citation")
+        _text(authority, "title", _decision_text(decision))
+        ci_date = _sub(authority, "date", "CI_Date")
+        _typed(ci_date, "date", "Date", when[:10])
+        _code(ci_date, "dateType", "CI_DateTypeCode", "publication")
+    _text(ident, "code", str(decision.get("number") or "?"))
 
 
 def _decision_text(decision: Mapping[str, Any]) -> str:
@@ -271,12 +307,17 @@ def metadata_xml(meta: LayerMetadata) -> bytes:
     _date(citation, meta.created, "creation")
     if meta.published:
         _date(citation, meta.published, "publication")
+    if meta.decision:
+        _decision_citation(citation, meta.decision)
+        _text(citation, "otherCitationDetails",
+              f"Phê duyệt theo {_decision_text(meta.decision)} / Approved by decision "
+              f"{meta.decision.get('number') or '?'}")
     _text(ident, "abstract", meta.abstract)
     _contact(ident, "pointOfContact", meta.contact)
     # ISO 19139 order: descriptiveKeywords, then resourceConstraints, then language.
     _keywords(ident, list(meta.themes), "theme")
     _keywords(ident, [f"{name} ({code})" for code, name in meta.land_uses], "theme",
-              LAND_USE_THESAURUS)
+              meta.land_use_thesaurus)
     _keywords(ident, list(meta.places), "place")
     _constraints(ident, meta)
     _language(ident, "language")
@@ -300,16 +341,21 @@ def metadata_xml(meta: LayerMetadata) -> bytes:
     quality = _sub(root, "dataQualityInfo", "DQ_DataQuality")
     _code(_sub(quality, "scope", "DQ_Scope"), "level", "MD_ScopeCode", "dataset")
     lineage = _sub(quality, "lineage", "LI_Lineage")
-    statement = (f"Tải lên gisportal từ tệp «{meta.source_name}» (sha256 "
-                 f"{meta.source_sha256}) bởi {meta.uploaded_by} lúc {meta.created}; "
-                 f"{meta.feature_count} đối tượng, chuẩn hoá về {meta.crs_name} "
-                 f"({meta.crs_code}) và kiểm tra hình học, thuộc tính, topo trước khi công bố."
-                 f" / Uploaded from «{meta.source_name}» (sha256 {meta.source_sha256}); "
-                 f"normalised to {meta.crs_code} and validated before publication.")
+    if meta.source_name is None:
+        statement = meta.lineage or f"{meta.feature_count} đối tượng, {meta.crs_code}."
+        steps = []
+    else:
+        statement = (f"Tải lên gisportal từ tệp «{meta.source_name}» (sha256 "
+                     f"{meta.source_sha256}) bởi {meta.uploaded_by} lúc {meta.created}; "
+                     f"{meta.feature_count} đối tượng, chuẩn hoá về {meta.crs_name} "
+                     f"({meta.crs_code}) và kiểm tra hình học, thuộc tính, topo trước khi "
+                     f"công bố. / Uploaded from «{meta.source_name}» (sha256 "
+                     f"{meta.source_sha256}); normalised to {meta.crs_code} and validated "
+                     "before publication.")
+        steps = [(f"Tải lên và kiểm tra tệp «{meta.source_name}»", meta.created)]
     if meta.decision:
         statement += f" Phê duyệt: {_decision_text(meta.decision)}."
     _text(lineage, "statement", statement)
-    steps = [(f"Tải lên và kiểm tra tệp «{meta.source_name}»", meta.created)]
     if meta.decision:
         steps.append((f"Phê duyệt: {_decision_text(meta.decision)}",
                        str(meta.decision.get("date") or "")))
@@ -321,6 +367,8 @@ def metadata_xml(meta: LayerMetadata) -> bytes:
         stamp = _date_time(when)
         if stamp:
             _typed(step, "dateTime", "DateTime", stamp)
+    if meta.source_name is None:
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     source = _sub(lineage, "source", "LI_Source")
     _text(source, "description", f"{meta.source_name} (sha256 {meta.source_sha256})")
     source_citation = _sub(source, "sourceCitation", "CI_Citation")

@@ -21,6 +21,11 @@ The district's layers are read once (parcels dominate: the plan and the boundari
 small next to them), then converted format by format; each file is handed to a packing
 thread as soon as it is written and leaves the working folder once it is in the zip,
 so compression and hashing overlap the next conversion instead of following it.
+
+A planning project's package (`gisportal.outputs.export.project`) is built by the same
+code (`write_package`): what differs — which layers, the name files carry (the project
+id instead of the district code), the metadata's words, the decision and documents the
+package also carries, the manifest's head — is handed in as a `PackageSpec`.
 """
 
 from __future__ import annotations
@@ -81,7 +86,8 @@ from gisportal.outputs.export.shapefile import (
 from gisportal.outputs.styles import STYLED_KINDS, style_qml, style_sld
 from gisportal.store.base import Store, Version, utc_now
 
-__all__ = ["ExportResult", "LayerExport", "Progress", "export_package", "check_output"]
+__all__ = ["ExportResult", "LayerExport", "PackageSpec", "PlannedLayer", "Progress",
+           "check_output", "export_package", "read_version", "write_package"]
 
 #: ``progress(step, total)``: called after each step (``"parcels: geojson"``...) with the
 #: number of steps of the whole export.
@@ -94,16 +100,30 @@ _NOWHERE = (0.0, 0.0, 0.0, 0.0)
 
 @dataclass
 class LayerExport:
-    """What the package holds of one version."""
+    """What the package holds of one layer: a store version, or (``version`` None) a
+    layer built from the catalogue, such as a project's boundary."""
 
-    version: Version
+    version: Version | None
     fields: list[ExportField]
     files: dict[str, str] = field(default_factory=dict)  # format → path in the package
     truncated: dict[str, int] = field(default_factory=dict)  # Shapefile field → values cut
     bbox_lonlat: tuple[float, float, float, float] | None = None
     #: Catalogue land-use codes the layer holds (first known part of combined codes), in
-    #: catalogue order: the metadata's land-use keywords.
+    #: catalogue order: the metadata's land-use keywords. For a project's lots, the
+    #: zoning functions they hold.
     land_use_codes: list[str] = field(default_factory=list)
+    #: The layer kind (the GeoPackage table); the version's kind when there is one.
+    layer_kind: str = ""
+    feature_count: int = 0
+
+    def __post_init__(self) -> None:
+        if self.version is not None:
+            self.layer_kind = self.layer_kind or self.version.kind
+            self.feature_count = self.feature_count or self.version.feature_count
+
+    @property
+    def kind(self) -> str:
+        return self.layer_kind
 
 
 @dataclass
@@ -115,6 +135,49 @@ class ExportResult:
     layers: list[LayerExport]
     files: list[PackageFile]
     warnings: list[str]
+    #: The planning project of a project package (None: a district's package).
+    project: str | None = None
+
+
+@dataclass(frozen=True)
+class PlannedLayer:
+    """A layer to export: its kind and how to read it (its fields and its features under
+    their exported names, in the store CRS)."""
+
+    kind: str
+    read: Callable[[], tuple[LayerExport, gpd.GeoDataFrame]]
+
+
+@dataclass(frozen=True)
+class PackageSpec:
+    """What a package is of, for `write_package`.
+
+    Attributes
+    ----------
+    name
+        The GeoPackage's name and the suffix of every layer file (``<kind>_<name>``): a
+        district code or a project id.
+    title
+        Whose layers they are, in the GeoPackage's table titles (the district's name,
+        the project's name).
+    crs
+        The CRS the layers are written in (the district's survey zone).
+    metadata
+        The ISO 19115 description of a written layer (its extent is known by then).
+    head
+        The manifest's keys before ``layers`` and ``files``.
+    extras
+        Adds members of its own (the decision and documents of a project) to the package
+        being written, with a working folder; returns the manifest keys describing them
+        and warnings.
+    """
+
+    name: str
+    title: str
+    crs: pyproj.CRS
+    metadata: Callable[[LayerExport], LayerMetadata]
+    head: dict[str, Any]
+    extras: Callable[[PackageWriter, Path], tuple[dict[str, Any], list[str]]] | None = None
 
 
 def check_output(out: str | os.PathLike[str]) -> Path:
@@ -159,7 +222,14 @@ def _licence(settings: dict[str, Any]) -> Licence:
 
 
 def _land_use_codes(layer: LayerExport, frame: gpd.GeoDataFrame) -> list[str]:
-    """The catalogue codes a layer's land-use field holds (first known part of each)."""
+    """The catalogue codes a layer's land-use field holds (first known part of each); for
+    a project's lots, the zoning functions (catalogue codes) they hold."""
+    if layer.kind == "zoning_lots":
+        name = next((f.name for f in layer.fields if f.column == "function"), None)
+        if name is None:
+            return []
+        held = {str(v) for v in frame[name].dropna().unique()}
+        return [f.code for f in seeds.zoning_functions() if f.code in held]
     name = next((f.name for f in layer.fields if f.column == "land_use"), None)
     if name is None:
         return []
@@ -186,20 +256,32 @@ def _fields_csv(layers: Sequence[LayerExport]) -> bytes:
     for layer in layers:
         for f in layer.fields:
             # Names come from the uploaded file: a column named "=1+1" stays text.
-            writer.writerow(csv_row([layer.version.kind, f.shapefile, f.name, f.column,
+            writer.writerow(csv_row([layer.kind, f.shapefile, f.name, f.column,
                                      f.origin, f.type, "yes" if f.personal else "no",
                                      f.meaning_vi, f.meaning_en]))
     return buf.getvalue().encode("utf-8-sig")
 
 
+def crs_code(crs: pyproj.CRS) -> str:
+    """``EPSG:<code>``, or the CRS's own text when it has no EPSG code."""
+    code = crs.to_epsg()
+    return f"EPSG:{code}" if code else crs.to_string()
+
+
+def export_formats() -> tuple[tuple[str, str], ...]:
+    """The distribution formats every layer of a package is in (the metadata lists them)."""
+    return (("GeoPackage", GEOPACKAGE_VERSION), ("ESRI Shapefile", "UTF-8 DBF"),
+            ("GeoJSON", "RFC 7946"))
+
+
 def _layer_metadata(layer: LayerExport, district: str, crs: pyproj.CRS, stamp: str,
-                    contact: Contact, licence: Licence, personal: bool) -> bytes:
+                    contact: Contact, licence: Licence, personal: bool) -> LayerMetadata:
     v = layer.version
+    assert v is not None  # a district's layers are store versions
     model = layer_model(v.kind)
     unit_name = _district_name(district)
-    code = crs.to_epsg()
     cat = seeds.land_use_catalogue()
-    return metadata_xml(LayerMetadata(
+    return LayerMetadata(
         identifier=f"gisportal-{district}-{v.kind}-v{v.id}",
         title=f"{model.title['vi']} — {unit_name} (phiên bản {v.id}) / "
               f"{model.title['en']} — {unit_name} (version {v.id})",
@@ -207,18 +289,17 @@ def _layer_metadata(layer: LayerExport, district: str, crs: pyproj.CRS, stamp: s
                  f"{v.feature_count} đối tượng, hệ tọa độ {describe(crs)}. "
                  f"{model.description}",
         created=v.created_at, published=v.published_at, stamp=stamp,
-        crs_code=f"EPSG:{code}" if code else crs.to_string(), crs_name=crs.name,
+        crs_code=crs_code(crs), crs_name=crs.name,
         bbox_lonlat=layer.bbox_lonlat, feature_count=v.feature_count,
         source_name=v.source_name, source_sha256=v.source_sha256, uploaded_by=v.created_by,
         decision=v.meta.get("decision") or None,
-        formats=(("GeoPackage", GEOPACKAGE_VERSION), ("ESRI Shapefile", "UTF-8 DBF"),
-                 ("GeoJSON", "RFC 7946")),
+        formats=export_formats(),
         contact=contact,
         land_uses=[(c, cat.name(c)) for c in layer.land_use_codes],
         places=[unit_name, seeds.province()["name"], "Việt Nam"],
         themes=[model.title["vi"], model.title["en"]],
         licence=licence, personal=personal,
-    ))
+    )
 
 
 def _district_name(district: str) -> str:
@@ -230,16 +311,51 @@ def _district_name(district: str) -> str:
 
 def _layer_manifest(layer: LayerExport, crs: pyproj.CRS) -> dict[str, Any]:
     v = layer.version
-    return {"kind": v.kind, "version": v.id, "status": v.status,
-            "feature_count": v.feature_count, "crs": describe(crs),
-            "geojson_crs": "EPSG:4326 (RFC 7946, longitude/latitude)",
-            "bbox_lonlat": list(layer.bbox_lonlat) if layer.bbox_lonlat else None,
+    common = {"kind": layer.kind, "feature_count": layer.feature_count, "crs": describe(crs),
+              "geojson_crs": "EPSG:4326 (RFC 7946, longitude/latitude)",
+              "bbox_lonlat": list(layer.bbox_lonlat) if layer.bbox_lonlat else None}
+    tail = {"geopackage_table": layer.kind, "files": layer.files,
+            "fields": [f.name for f in layer.fields],
+            "shapefile_truncated_values": layer.truncated}
+    if v is None:  # built from the catalogue (a project's boundary)
+        return {**common, "version": None, "source": "catalogue", **tail}
+    return {**common, "version": v.id, "status": v.status,
             "source_name": v.source_name, "source_sha256": v.source_sha256,
             "created_at": v.created_at, "created_by": v.created_by,
             "published_at": v.published_at, "decision": v.meta.get("decision") or None,
-            "geopackage_table": v.kind, "files": layer.files,
-            "fields": [f.name for f in layer.fields],
-            "shapefile_truncated_values": layer.truncated}
+            **tail}
+
+
+def zone_of(store: Store, district: str) -> tuple[pyproj.CRS, pyproj.CRS]:
+    """(the store grid, the CRS a district's package is written in).
+
+    Each district is exported in the zone it was surveyed in (former Bình Thuận and Đắk
+    Nông: TM-3 108°30′), as its office and the national database hold it; the store grid
+    is the province's one zone for everything (gisportal.base.crs). The two are the same
+    object when the zone is the grid's.
+    """
+    store_grid = pyproj.CRS.from_user_input(store.crs)
+    zone = vncrs.zone_crs(district)
+    return store_grid, store_grid if zone.to_epsg() == store_grid.to_epsg() else zone
+
+
+def contact_and_licence(settings: dict[str, Any]) -> tuple[Contact, Licence]:
+    """Who answers for the data and the licence it is published under (the settings)."""
+    return _contact(settings), _licence(settings)
+
+
+def read_version(store: Store, v: Version, crs: pyproj.CRS, *, national_names: bool,
+                 include_personal: bool) -> PlannedLayer:
+    """A store version as a layer to export, read in `crs` (the package's)."""
+    store_grid = pyproj.CRS.from_user_input(store.crs)
+
+    def read() -> tuple[LayerExport, gpd.GeoDataFrame]:
+        layer, frame = _read_layer(store, v, store_grid, national_names, include_personal)
+        if crs.to_wkt() != store_grid.to_wkt():
+            frame = frame.to_crs(crs)
+        return layer, frame
+
+    return PlannedLayer(v.kind, read)
 
 
 def export_package(store: Store, district: str, out: str | os.PathLike[str], *,
@@ -271,17 +387,32 @@ def export_package(store: Store, district: str, out: str | os.PathLike[str], *,
     settings = settings or load_settings()
     versions = select_versions(store, district, kinds, version_id)
     district = versions[0].district
-    path = check_output(out)
-    # Each district is exported in the zone it was surveyed in (former Bình Thuận and
-    # Đắk Nông: TM-3 108°30′), as its office and the national database hold it; the
-    # store grid is the province's one zone for everything (gisportal.base.crs).
-    store_grid = pyproj.CRS.from_user_input(store.crs)
-    zone = vncrs.zone_crs(district)
-    crs = store_grid if zone.to_epsg() == store_grid.to_epsg() else zone
-    total = len(versions) * len(_LAYER_STEPS) + 1
+    store_grid, crs = zone_of(store, district)
+    contact, licence = contact_and_licence(settings)
     stamp = utc_now()
-    contact = _contact(settings)
-    licence = _licence(settings)
+    spec = PackageSpec(
+        name=district, title=_district_name(district), crs=crs,
+        metadata=lambda layer: _layer_metadata(layer, district, crs, stamp, contact, licence,
+                                               include_personal),
+        head={"district": {"code": district, "name": _district_name(district)}})
+    planned = [read_version(store, v, crs, national_names=national_names,
+                            include_personal=include_personal) for v in versions]
+    return write_package(out, spec, planned, district=district, stamp=stamp,
+                         options={"national_names": national_names,
+                                  "include_personal": include_personal},
+                         progress=progress, workdir=workdir)
+
+
+def write_package(out: str | os.PathLike[str], spec: PackageSpec,
+                  planned: Sequence[PlannedLayer], *, district: str, stamp: str,
+                  options: dict[str, Any], progress: Progress | None = None,
+                  workdir: str | os.PathLike[str] | None = None,
+                  project: str | None = None) -> ExportResult:
+    """Write the package of `planned`'s layers to the zip `out`, atomically (module
+    docstring): the one builder of district and project packages."""
+    path = check_output(out)
+    total = len(planned) * len(_LAYER_STEPS) + 1
+    crs = spec.crs
 
     def step(label: str) -> None:
         if progress:
@@ -297,37 +428,37 @@ def export_package(store: Store, district: str, out: str | os.PathLike[str], *,
         tmp.unlink(missing_ok=True)
         raise _write_error(exc, path) from exc
     layers: list[LayerExport] = []
+    warnings: list[str] = []
     try:
         with PackageWriter(tmp) as package:
             frames = []
-            for v in versions:
-                layer, frame = _read_layer(store, v, store_grid, national_names,
-                                           include_personal)
-                if crs is not store_grid:
-                    frame = frame.to_crs(crs)
+            for item in planned:
+                layer, frame = item.read()
                 layers.append(layer)
                 frames.append(frame)
-                step(f"{v.kind}: read")
-            _write_layers(package, layers, frames, district, work, step, stamp)
+                step(f"{layer.kind}: read")
+            _write_layers(package, layers, frames, spec, work, step, stamp)
             frames.clear()
             for layer in layers:
-                xml = _layer_metadata(layer, district, crs, stamp, contact, licence,
-                                      include_personal)
+                xml = metadata_xml(spec.metadata(layer))
                 layer.files["metadata"] = package.add_bytes(
-                    xml, f"metadata/{layer.version.kind}_{district}.xml")
-                step(f"{layer.version.kind}: metadata")
+                    xml, f"metadata/{layer.kind}_{spec.name}.xml")
+                step(f"{layer.kind}: metadata")
+            extra: dict[str, Any] = {}
+            if spec.extras is not None:
+                extra, warnings = spec.extras(package, work)
             package.add_bytes(_fields_csv(layers), "fields.csv")
             files = package.finish({
                 "format": FORMAT, "format_version": FORMAT_VERSION, "created_at": stamp,
                 "generator": _generator(),
-                "district": {"code": district, "name": _district_name(district)},
+                **spec.head,
                 "province": {"code": seeds.province()["code"],
                              "name": seeds.province()["name"]},
                 "crs": describe(crs),
-                "options": {"national_names": national_names,
-                            "include_personal": include_personal},
-                "geopackage": f"{district}.gpkg",
+                "options": options,
+                "geopackage": f"{spec.name}.gpkg",
                 "layers": [_layer_manifest(layer, crs) for layer in layers],
+                **extra,
             })
         step("package")
         os.replace(tmp, path)
@@ -336,10 +467,10 @@ def export_package(store: Store, district: str, out: str | os.PathLike[str], *,
     finally:
         tmp.unlink(missing_ok=True)
         shutil.rmtree(work, ignore_errors=True)
-    warnings = [f"{layer.version.kind}: {count} value(s) of {name} longer than 254 bytes "
+    warnings = [f"{layer.kind}: {count} value(s) of {name} longer than 254 bytes "
                 "are cut in the Shapefile (the GeoPackage and GeoJSON keep them whole)"
-                for layer in layers for name, count in layer.truncated.items()]
-    return ExportResult(path, district, layers, files, warnings)
+                for layer in layers for name, count in layer.truncated.items()] + warnings
+    return ExportResult(path, district, layers, files, warnings, project)
 
 
 def _read_layer(store: Store, v: Version, crs: pyproj.CRS, national_names: bool,
@@ -361,15 +492,16 @@ def _style_args(layer: LayerExport, frame: gpd.GeoDataFrame, names: str) -> dict
     model_fields = [f for f in layer.fields if f.origin == "model"]
     fields = {f.column: getattr(f, names) for f in model_fields}
     codes = None
-    if layer.version.kind == "plan":
-        land_use = next((f.name for f in model_fields if f.column == "land_use"), None)
-        codes = [] if land_use is None else [str(c) for c in frame[land_use].dropna().unique()]
+    coded = {"plan": "land_use", "zoning_lots": "function"}.get(layer.kind)
+    if coded is not None:
+        column = next((f.name for f in model_fields if f.column == coded), None)
+        codes = [] if column is None else [str(c) for c in frame[column].dropna().unique()]
     return {"fields": fields, "codes": codes}
 
 
 def _table_styles(layer: LayerExport, frame: gpd.GeoDataFrame) -> list[TableStyle]:
     """The GeoPackage styles of a layer: Vietnamese (QGIS's default), English."""
-    kind = layer.version.kind
+    kind = layer.kind
     if kind not in STYLED_KINDS:
         return []
     args = _style_args(layer, frame, "name")
@@ -381,21 +513,22 @@ def _table_styles(layer: LayerExport, frame: gpd.GeoDataFrame) -> list[TableStyl
 
 
 def _write_layers(package: PackageWriter, layers: Sequence[LayerExport],
-                  frames: Sequence[gpd.GeoDataFrame], district: str, work: Path,
+                  frames: Sequence[gpd.GeoDataFrame], spec: PackageSpec, work: Path,
                   step: Callable[[str], None], stamp: str) -> None:
     """The GeoPackage, then the GeoJSON and the Shapefile of each layer.
 
     Each file is queued for packing as soon as it is written, so it is compressed while
     the next one is converted; the largest (GeoPackage, GeoJSON) go first.
     """
-    gpkg = work / f"{district}.gpkg"
+    gpkg = work / f"{spec.name}.gpkg"
     for layer, frame in zip(layers, frames, strict=True):
-        kind = layer.version.kind
+        kind = layer.kind
         model = layer_model(kind)
+        version = f"version {layer.version.id}, " if layer.version is not None else ""
         write_table(frame, gpkg, kind,
-                    identifier=f"{model.title['vi']} — {_district_name(district)}",
-                    description=f"{model.title['en']}; version {layer.version.id}, "
-                                f"{layer.version.feature_count} features")
+                    identifier=f"{model.title['vi']} — {spec.title}",
+                    description=f"{model.title['en']}; {version}"
+                                f"{layer.feature_count} features")
         layer.files["geopackage"] = f"{gpkg.name}#{kind}"
         layer.land_use_codes = _land_use_codes(layer, frame)
         step(f"{kind}: geopackage")
@@ -404,22 +537,22 @@ def _write_layers(package: PackageWriter, layers: Sequence[LayerExport],
     package.add_file(gpkg, gpkg.name, delete=True)
 
     for layer, frame in zip(layers, frames, strict=True):
-        stem = f"{layer.version.kind}_{district}"
+        stem = f"{layer.kind}_{spec.name}"
         geojson = work / f"{stem}.geojson"
         layer.bbox_lonlat = write_geojson(frame, geojson)
         layer.files["geojson"] = package.add_file(geojson, f"geojson/{stem}.geojson",
                                                   delete=True)
-        step(f"{layer.version.kind}: geojson")
+        step(f"{layer.kind}: geojson")
 
     for layer, frame in zip(layers, frames, strict=True):
-        stem = f"{layer.version.kind}_{district}"
+        stem = f"{layer.kind}_{spec.name}"
         shp_frame = frame.rename(columns={f.name: f.shapefile for f in layer.fields})
         layer.truncated = long_text_counts(shp_frame)
         folder = work / stem  # the parts wait here until the packing thread zips them
         folder.mkdir()
         parts = write_shapefile(shp_frame, folder, stem)
         del shp_frame
-        kind = layer.version.kind
+        kind = layer.kind
         if kind in STYLED_KINDS:  # QGIS applies <stem>.qml when it opens <stem>.shp
             args = _style_args(layer, frame, "shapefile")
             for suffix, text in ((".qml", style_qml(kind, "vi", **args)),
@@ -435,4 +568,4 @@ def _write_layers(package: PackageWriter, layers: Sequence[LayerExport],
         layer.files["shapefile"] = package.add_file(
             shp_zip, f"shapefile/{stem}.zip", delete=True,
             before=functools.partial(zip_parts, parts, shp_zip, COMPRESSLEVEL))
-        step(f"{layer.version.kind}: shapefile")
+        step(f"{layer.kind}: shapefile")
