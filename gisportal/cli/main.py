@@ -561,7 +561,11 @@ def compare(ctx, district, kind, from_id, to_id, fmt, out, area_tolerance,
 
 
 @cli.command()
-@click.option("--district", required=True, help="GSO district code, e.g. 678.")
+@click.option("--district", help="GSO district code, e.g. 678 (or --project).")
+@click.option("--project", "project_id",
+              help="A planning project's id (gisportal projects list): its package for the "
+                   "Ministry of Construction's portal — published lots, red lines, boundary, "
+                   "decision and documents (or --district).")
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="The zip file to write (replaced only once the new one is complete).")
 @click.option("--kind", "kinds", type=KIND, multiple=True,
@@ -571,17 +575,30 @@ def compare(ctx, district, kind, from_id, to_id, fmt, out, area_tolerance,
 @click.option("--national-names/--english-names", "national_names", default=True,
               show_default=True,
               help="Name fields as the national land database does (SoHieuToBanDo, "
-                   "KyHieuMucDichSuDung...: the default for the ministry), or by "
-                   "gisportal's English names (sheet, land_use...).")
+                   "KyHieuMucDichSuDung...; a project's KyHieuLo, ChucNang...: the default "
+                   "for the ministries), or by gisportal's English names (sheet, land_use...).")
 @click.option("--include-personal", is_flag=True,
               help="Also export personal data (owner names, ID and certificate numbers). "
                    "Off by default.")
 @click.pass_context
 @_errors
 @_limited
-def export(ctx, district, out, kinds, version_id, national_names, include_personal) -> None:
-    """Write the ministry export package of a district; the last output line is its path."""
-    from gisportal.outputs.export import export_package
+def export(ctx, district, project_id, out, kinds, version_id, national_names,
+           include_personal) -> None:
+    """Write the ministry export package of a district or of a planning project; the last
+    output line is its path."""
+    from gisportal.outputs.export import export_package, export_project_package
+
+    if (district is None) == (project_id is None):
+        raise UsageError("export needs one of --district and --project",
+                         where="--project" if project_id else "--district",
+                         fix="Add --district CODE for a district's package, or --project ID "
+                             "for a planning project's (not both)", code="EXPORT-SUBJECT")
+    if project_id is not None and (kinds or version_id is not None):
+        raise UsageError("--kind and --version choose a district's layers",
+                         where="--kind" if kinds else "--version",
+                         fix="Leave them out: a project's package carries its published "
+                             "lots and red lines and its boundary", code="EXPORT-SUBJECT")
 
     bar = tqdm(desc="export", unit="step", file=sys.stderr, leave=False, disable=None)
 
@@ -591,17 +608,24 @@ def export(ctx, district, out, kinds, version_id, national_names, include_person
         bar.update(1)
 
     try:
-        res = export_package(_store(ctx), district, out, kinds=kinds or None,
-                             version_id=version_id, national_names=national_names,
-                             include_personal=include_personal,
-                             settings=ctx.obj["settings"], progress=progress)
+        if project_id is not None:
+            res = export_project_package(_store(ctx), project_id, out,
+                                         national_names=national_names,
+                                         include_personal=include_personal,
+                                         settings=ctx.obj["settings"], progress=progress)
+        else:
+            res = export_package(_store(ctx), district, out, kinds=kinds or None,
+                                 version_id=version_id, national_names=national_names,
+                                 include_personal=include_personal,
+                                 settings=ctx.obj["settings"], progress=progress)
     finally:
         bar.close()
     for warning in res.warnings:
         click.echo(f"warning: {warning}", err=True)
     for layer in res.layers:
         v = layer.version
-        click.echo(f"{v.kind}: version {v.id} ({v.status}), {v.feature_count} features, "
+        made = f"version {v.id} ({v.status})" if v is not None else "from the catalogue"
+        click.echo(f"{layer.kind}: {made}, {layer.feature_count} features, "
                    f"{len(layer.fields)} fields")
     if include_personal:
         click.echo("personal data included: handle the package as personal data", err=True)
