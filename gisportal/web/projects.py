@@ -23,6 +23,7 @@ from gisportal.base import seeds
 from gisportal.base.crs import to_lonlat
 from gisportal.base.errors import NotFoundError
 from gisportal.outputs import privacy
+from gisportal.outputs.compare.pairs import default_pair
 from gisportal.services import decisions, projects
 from gisportal.store import projects as catalogue
 from gisportal.store.base import PROJECT_KINDS, check_project
@@ -63,6 +64,7 @@ i18n.add_strings({
                            "Click a lot to see its function and indicators."),
     "project_no_layer": ("Không tải được bản vẽ của đồ án.",
                          "The plan's drawing could not be loaded."),
+    "project_compare": ("Điều chỉnh đã thay đổi gì", "What the adjustment changed"),
     # The district page's answer panel (static/js/gp/panel.js): the look-up's zoning.
     "zoning_plans": ("Quy hoạch xây dựng, đô thị", "Construction and urban plans"),
     "zoning_road": ("Phần nằm trong lộ giới đường quy hoạch", "Part inside a planned road"),
@@ -70,7 +72,9 @@ i18n.add_strings({
 })
 
 
-def _project_or_404(project_id: str) -> catalogue.Project:
+def project_or_404(project_id: str) -> catalogue.Project:
+    """The catalogued project `project_id` (its page and the compare page's), else a
+    404 that says so in both languages."""
     try:
         pid = check_project(project_id)
     except NotFoundError:
@@ -152,7 +156,7 @@ def api_projects():
 @bp.get("/api/projects/<project_id>")
 def api_project(project_id: str):
     """One project (404 ``PROJECT-UNKNOWN``)."""
-    project = _project_or_404(project_id)
+    project = project_or_404(project_id)
     return jsonify(_summary(project, projects.published_layers(get_store(), project.id),
                             current_lang()))
 
@@ -161,7 +165,7 @@ def api_project(project_id: str):
 def api_project_layer(project_id: str, kind: str):
     """A published layer of the project as GeoJSON (WGS 84, RFC 7946 winding), only the
     public columns; 404 when the project has no such published layer."""
-    project = _project_or_404(project_id)
+    project = project_or_404(project_id)
     version = projects.published_layers(get_store(), project.id).get(kind) \
         if kind in PROJECT_KINDS else None
     if version is None:
@@ -209,7 +213,7 @@ def projects_page():
 def project_page(project_id: str):
     """A project's map: its lots coloured by function with their codes and indicators,
     the red and building lines, the boundary, the decision and documents."""
-    project = _project_or_404(project_id)
+    project = project_or_404(project_id)
     lang = current_lang()
     info = _summary(project, projects.published_layers(get_store(), project.id), lang)
     functions = seeds.zoning_functions()
@@ -221,7 +225,11 @@ def project_page(project_id: str):
             shapely.orient_polygons(project.boundary, exterior_cw=False))))
     config = {"project": info, "area": area, "legend": legend, "lang": lang}
     strings = {k: v for k, v in js_strings().items() if k.startswith("project_")}
-    return render_template("project.html", p=info, config=config, strings=strings)
+    # An adjusted plan links to what its adjustment changed (web/compare.py).
+    compare_url = f"/projects/{project.id}/compare" if default_pair(
+        get_store(), project.district, "zoning_lots", project=project.id) else None
+    return render_template("project.html", p=info, config=config, strings=strings,
+                           compare_url=compare_url)
 
 
 @bp.get("/projects/<project_id>/documents/<sha256>.pdf")
@@ -229,7 +237,7 @@ def project_document(project_id: str, sha256: str):
     """A document of the project (public: the project lists it for residents)."""
     from gisportal.web.planner_review import send_area_file
 
-    project = _project_or_404(project_id)
+    project = project_or_404(project_id)
     doc = next((d for d in project.documents if d.get("pdf_sha256") == sha256), None)
     key = decisions.pdf_key(sha256)
     area = get_home().decision_area
@@ -251,7 +259,7 @@ def project_decision(project_id: str, sha256: str):
     lots; a draft's decision stays with the staff (`/planner/decisions/`)."""
     from gisportal.web.planner_review import send_area_file
 
-    project = _project_or_404(project_id)
+    project = project_or_404(project_id)
     key = decisions.pdf_key(sha256)
     citing = [v for v in get_store(primary=True).versions(kind="zoning_lots",
                                                          project=project.id)

@@ -251,25 +251,36 @@ class Comparison:
                        "after": _plain(row[f"{name}_after"])}
                 for name in names.split("+") if name}
 
+    def properties(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The first `limit` changed features' properties, as the GeoJSON's (``before``
+        left out), without reprojecting a shape: what a page lists in words."""
+        frame = self.features.iloc[:limit].drop(columns=["geometry", "geometry_before"])
+        out = []
+        for row in pd.DataFrame(frame).to_dict("records"):
+            props = self._properties(row)
+            props.pop("before")
+            out.append(props)
+        return out
+
     def _feature(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "Feature", "geometry": _geojson(row["geometry"]),
+                "properties": self._properties(row)}
+
+    def _properties(self, row: dict[str, Any]) -> dict[str, Any]:
         changes = row["changes"].split("+") if row["changes"] else []
-        before = row["geometry_before"] if "reshaped" in changes else None
+        before = row.get("geometry_before") if "reshaped" in changes else None
         extra = {"indicators": self._indicators(row)} if self.indicator_fields else {}
         return {
-            "type": "Feature",
-            "geometry": _geojson(row["geometry"]),
-            "properties": {
-                "type": row["type"], "changes": changes, "matched_by": _plain(row["matched_by"]),
-                "key_before": self._key(row, "before"), "key_after": self._key(row, "after"),
-                "code_before": _plain(row["code_before"]),
-                "code_after": _plain(row["code_after"]),
-                "area_before_m2": _round(row["area_before_m2"]),
-                "area_after_m2": _round(row["area_after_m2"]),
-                "area_delta_m2": _round(row["area_delta_m2"]),
-                "iou": _round(row["iou"], 4),
-                "before": _geojson(before),
-                **extra,
-            },
+            "type": row["type"], "changes": changes, "matched_by": _plain(row["matched_by"]),
+            "key_before": self._key(row, "before"), "key_after": self._key(row, "after"),
+            "code_before": _plain(row["code_before"]),
+            "code_after": _plain(row["code_after"]),
+            "area_before_m2": _round(row["area_before_m2"]),
+            "area_after_m2": _round(row["area_after_m2"]),
+            "area_delta_m2": _round(row["area_delta_m2"]),
+            "iou": _round(row["iou"], 4),
+            "before": _geojson(before),
+            **extra,
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,4 +1,7 @@
 /* The version comparison page: draws the changed features fetched from /api/compare.
+ * One script for a district's layer and a planning project's lots: the words that
+ * differ (a lot's "function" for a parcel's "land use") come in cfg.words, the
+ * indicators a lot's popup lists in cfg.indicator_labels.
  *
  * A diff up to the page limit is fetched once; a bigger one is fetched for the box in
  * view after each move, and the note under the counts says how much is shown. Text
@@ -10,6 +13,7 @@
   var cfg, strings, lang;
 
   function s(key) {
+    if (cfg && cfg.words && cfg.words[key]) { return cfg.words[key]; }
     var pair = strings[key];
     return pair ? pair[0] : key;
   }
@@ -20,10 +24,20 @@
     });
   }
 
-  function number(value) {
+  /* m² with one decimal; an indicator (digits given) with as many as it has, up to
+   * `digits` (floors 5, density 60, floor-area ratio 2,4). */
+  function number(value, digits) {
     if (value === null || value === undefined) { return "—"; }
-    return value.toLocaleString(lang === "en" ? "en-US" : "vi-VN",
-                                {minimumFractionDigits: 1, maximumFractionDigits: 1});
+    var opts = digits === undefined ? {minimumFractionDigits: 1, maximumFractionDigits: 1}
+      : {minimumFractionDigits: 0, maximumFractionDigits: digits};
+    return value.toLocaleString(lang === "en" ? "en-US" : "vi-VN", opts);
+  }
+
+  /* A code with its name ("TM — Đất thương mại dịch vụ"), as the area table names it. */
+  function codeText(code) {
+    if (!code) { return "—"; }
+    var name = (cfg.code_names || {})[code];
+    return name && name !== code ? code + " — " + name : code;
   }
 
   /* An API error's sentence in the page's language, without the [where] tag meant
@@ -85,7 +99,11 @@
       dl.appendChild(dd);
     }
     row(s("cmp_number"), keyText(p.key_before), keyText(p.key_after));
-    row(s("cmp_code"), p.code_before || "—", p.code_after || "—");
+    row(s("cmp_code"), codeText(p.code_before), codeText(p.code_after));
+    (cfg.indicator_labels || []).forEach(function (pair) {
+      var change = (p.indicators || {})[pair[0]];
+      if (change) { row(pair[1], number(change.before, 2), number(change.after, 2)); }
+    });
     row(s("area") + " (m²)", number(p.area_before_m2), number(p.area_after_m2));
     box.appendChild(dl);
     return box;
