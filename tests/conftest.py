@@ -290,14 +290,15 @@ def sign_in(client, name: str, password: str, **extra):
 
 
 def use_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Production mode for this test: a fresh PostGIS database, migrated, named by
-    ``GISPORTAL_DATABASE`` (so `open_store` and child processes select it)."""
+    """Production mode for this test: a fresh PostGIS database, migrated as
+    ``gisportal migrate`` does (every component), named by ``GISPORTAL_DATABASE`` (so
+    `open_store` and child processes select it)."""
     from gisportal.store import postgres
-    from gisportal.store.postgis import MIGRATIONS
+    from tests.servers import migrate_all
 
     dsn = request.getfixturevalue("pg_dsn")
     monkeypatch.setenv("GISPORTAL_DATABASE", dsn)
-    postgres.migrate(dsn, MIGRATIONS)
+    migrate_all(dsn)
     # Before the database is dropped: close this process's connections to it.
     request.addfinalizer(postgres.close_pools)
     return dsn

@@ -18,6 +18,7 @@ design to its promises:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -80,6 +81,23 @@ def publish_district(store: Store, tmp_path: Path) -> dict[str, int]:
     annual = write_shapefile_zip(annual_2026(), tmp_path / "kh_2026.zip")
     out["annual_plan"] = ingest_file(store, annual, "annual_plan", "678", year=2026,
                                      publish=True).version.id
+    # A planning project over the block (its lots and red lines are overlays of the same
+    # statement); the catalogue may be shared by both stores (GISPORTAL_DATABASE).
+    from gisportal.base.errors import StoreError
+    from gisportal.services import projects
+    from tests.test_projects import PID, lines_frame, lots_frame
+
+    with contextlib.suppress(StoreError):  # made by the other store, in their shared database
+        projects.create(store.home, project_id=PID, district="678", name="Phân khu Liên Nghĩa",
+                        level="zoning", scale="1/2000", status="approved", by="test")
+    decision = {"number": "1234/QĐ-UBND", "date": "2019-06-30",
+                "authority": "UBND tỉnh Lâm Đồng"}
+    for kind, frame, meta in (("zoning_lots", lots_frame(), {"decision": decision}),
+                              ("red_lines", lines_frame(), {})):
+        path = tmp_path / f"{kind}.gpkg"
+        frame.to_file(path, driver="GPKG")
+        out[kind] = ingest_file(store, path, kind, None, project=PID, publish=True,
+                                meta=meta).version.id
     return out
 
 
@@ -196,6 +214,7 @@ def test_every_kind_of_lookup_answers_alike_on_both_stores(both: dict[str, Store
     assert {p["code"] for p in lk.lookup_key(both["postgis"], "678", 1, 3)["planned"]} == {
         "ODT", "CLN"}
     assert parcel["annual_plans"][0]["code"] == "DA-01" and parcel["annual_plans"][0]["share"]
+    assert parcel["zoning"][0]["red_line"]["roads"][0]["name"] == "Đường Thống Nhất"
     nothing = lk.lookup_lonlat(both["postgis"], *latlon(X0 + 350, Y0 + 350))
     assert (nothing["reason"], nothing["district"]) == ("no_parcel", "678")
     assert [p["code"] for p in nothing["planned"]] == ["CLN"]
