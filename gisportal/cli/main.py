@@ -516,8 +516,10 @@ def lookup(ctx, district, sheet, parcel, commune, lat, lon, x_north, y_east, zon
 
 
 @cli.command()
-@click.option("--district", required=True, help="GSO district code, e.g. 678.")
-@click.option("--kind", type=KIND, required=True)
+@click.option("--district", help="GSO district code, e.g. 678 (a district's layer).")
+@click.option("--project", help="Planning project id, e.g. 679-dran-chung (its lots: "
+                                "--kind zoning_lots).")
+@click.option("--kind", type=CHECK_KIND, required=True)
 @click.option("--from", "from_id", type=int, required=True, help="Version id before.")
 @click.option("--to", "to_id", type=int, required=True, help="Version id after.")
 @click.option("--format", "fmt", type=click.Choice(["json", "geojson", "text"]),
@@ -532,16 +534,22 @@ def lookup(ctx, district, sheet, parcel, commune, lat, lon, x_north, y_east, zon
                    "unmatched by key are the same feature (default 0.5).")
 @click.pass_context
 @_errors
-def compare(ctx, district, kind, from_id, to_id, fmt, out, area_tolerance,
+def compare(ctx, district, project, kind, from_id, to_id, fmt, out, area_tolerance,
             iou_threshold) -> None:
     """Compare two versions of a layer: added, removed, reshaped, renumbered, use changed,
-    and m² per land-use code (drafts too)."""
+    and m² per land-use code (drafts too); of a planning project's lots (--project),
+    also the lots whose indicators changed, and m² per function."""
     from gisportal.base.seeds import district_code
     from gisportal.outputs.compare import DEFAULT_IOU_THRESHOLD, compare_versions
 
+    if (district is None) == (project is None):
+        raise UsageError("give --district or --project (one of them)",
+                         where="--district, --project",
+                         fix="--district 678 for a district's layer, --project ID "
+                             "--kind zoning_lots for a planning project's lots")
     result = compare_versions(
         _store(ctx), from_id, to_id, district=district_code(district), kind=kind,
-        area_tolerance_m2=area_tolerance,
+        project=project, area_tolerance_m2=area_tolerance,
         iou_threshold=DEFAULT_IOU_THRESHOLD if iou_threshold is None else iou_threshold)
     if fmt == "json":
         text = json.dumps(result.to_dict(), ensure_ascii=False, indent=1)

@@ -74,7 +74,9 @@ def check_pair(store: Store, from_id: int, to_id: int, *, district: str | None =
                 project is not None and v.project != project):
             wanted = _layer_name(kind or v.kind, district or v.district,
                                  project if project is not None else v.project)
-            listing = (f"--project {v.project}" if v.project is not None
+            asked = project if project is not None else (
+                None if district is not None else v.project)
+            listing = (f"--project {asked}" if asked is not None
                        else f"--district {district or v.district}")
             raise NotFoundError(
                 f"version {v.id} is not a {wanted} (it is a "
