@@ -10,8 +10,9 @@ so it never imports gisportal.
 `inspect_layers` opens each layer the way QGIS's browser does (``QgsVectorLayer(uri,
 name, "ogr")``, which applies the default style a GeoPackage holds in ``layer_styles``
 and a ``.qml`` beside a Shapefile) and returns its CRS (``authid``), the renderer it got
-(categories with their colours and labels, or the rules an SLD made), the field aliases,
-and points transformed to WGS 84 by QGIS's own coordinate transform.
+(categories with their colours and labels, or the rules an SLD made), its labelling
+(enabled, and the field a simple labelling writes), the field aliases, and points
+transformed to WGS 84 by QGIS's own coordinate transform.
 
 `require_qgis` skips a test, with the reason, only when ``/usr/bin/python3`` has no
 ``qgis`` module (CI installs it: ``.ci/run``).
@@ -70,6 +71,16 @@ def renderer_info(r):
         out["symbol"] = symbol_info(r.symbol())
     return out
 
+def labels_info(layer):
+    labeling = layer.labeling()
+    out = {"enabled": bool(layer.labelsEnabled()),
+           "type": labeling.type() if labeling is not None else None}
+    if labeling is not None and labeling.type() == "simple":
+        settings = labeling.settings()
+        out["field"] = settings.fieldName
+        out["is_expression"] = bool(settings.isExpression)
+    return out
+
 request = json.load(sys.stdin)
 app = QgsApplication([], False)
 app.initQgis()
@@ -95,6 +106,7 @@ for item in request:
             "fields": [f.name() for f in layer.fields()],
             "aliases": {f.name(): f.alias() for f in layer.fields() if f.alias()},
             "renderer": renderer_info(layer.renderer()),
+            "labels": labels_info(layer),
         })
         if item.get("points"):
             tr = QgsCoordinateTransform(crs, wgs84, QgsProject.instance())
