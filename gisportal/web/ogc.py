@@ -317,8 +317,8 @@ def items(collection_id: str) -> Response | str:
               for rel, offset in pages.items() if offset is not None]
     links.append(link(f"{root}/collections/{coll.id}", "collection", JSON, coll.title))
     if fmt == "html":
-        features = geojson.features(_for_map(records), fields,
-                                    ogc_crs.offered(store.crs)[0], store.crs)
+        features = geojson.features_json(_for_map(records), fields,
+                                         ogc_crs.offered(store.crs)[0], store.crs)
         rows = [(r["fid"], geojson.properties(r, fields)) for r in records]
         html_pages = {rel: None if offset is None else
                       url(base, "", query.link_params(f="html", offset=offset or None))
@@ -326,11 +326,11 @@ def items(collection_id: str) -> Response | str:
         return render_template(
             "ogc/items.html", coll=coll, rows=rows, columns=fields.columns, root=root,
             matched=selection.number_matched, offset=query.offset,
-            map_data=_script_json(geojson.dumps(features).decode()),
+            map_data=_script_json("[" + features + "]"),
             next_url=html_pages["next"], prev_url=html_pages["prev"],
             json_url=_json_url(links[0]["href"]))
     body = geojson.feature_collection(
-        geojson.features(records, fields, query.crs, store.crs), links=links,
+        geojson.features_json(records, fields, query.crs, store.crs), len(records), links=links,
         number_matched=selection.number_matched, time_stamp=_now())
     return Response(body, mimetype=GEOJSON, headers={"Content-Crs": f"<{query.crs.uri}>"})
 
@@ -362,13 +362,13 @@ def item(collection_id: str, feature_id: str) -> Response | str:
                   "Trang HTML / as HTML"),
              link(f"{root}/collections/{coll.id}", "collection", JSON, coll.title)]
     if fmt == "html":
-        features = geojson.features(_for_map(records), fields,
-                                    ogc_crs.offered(store.crs)[0], store.crs)
+        feature = geojson.features_json(_for_map(records), fields,
+                                        ogc_crs.offered(store.crs)[0], store.crs)
         return render_template("ogc/item.html", coll=coll, fid=fid, root=root,
                                props=geojson.properties(records[0], fields),
-                               map_data=_script_json(geojson.dumps(features).decode()),
+                               map_data=_script_json("[" + feature + "]"),
                                json_url=_json_url(links[0]["href"]))
-    feature = geojson.features(records, fields, crs, store.crs)[0]
+    feature = geojson.features_json(records, fields, crs, store.crs)
     return Response(geojson.feature_json(feature, links), mimetype=GEOJSON,
                     headers={"Content-Crs": f"<{crs.uri}>"})
 

@@ -1,17 +1,18 @@
-"""GeoJSON answers: a page of features as Python objects, written by one encoder call.
+"""GeoJSON answers written as JSON text, a page of features at a time.
 
 A page of 10 000 parcels is several megabytes, and the items answer is the API's bulk
-path, so a page is built column-wise and encoded once:
+path. It is written as text fragments, column by column, never as a dict per feature
+(which costs the dicts, and then the garbage collector's passes over them: those passes
+were a quarter of a page's time):
 
 - geometries: GEOS hands over every coordinate of the page as one array
-  (`shapely.to_ragged_array`), reprojected in one PROJ call
-  (`ogc_crs.ground_coords`: each distinct point once) and wound in one pass (below);
-  each ring is a slice of that array, each feature's ``coordinates`` a list of those
-  slices — no per-vertex Python, and no geometry rebuilt;
-- properties: taken column by column, source text converted once per distinct value
-  (`_column`);
-- the page: one call of `dumps` (orjson, which writes numpy arrays itself; the standard
-  library's `json` when orjson is not installed — the same JSON, slower).
+  (`shapely.to_ragged_array`), reprojected in one PROJ call (`ogc_crs.ground_coords`:
+  each distinct point once) and wound in one pass (below); the whole array is written
+  as JSON by one encoder call (orjson, or the standard library where orjson is not
+  installed: the same numbers), and each geometry's text is cut from it at the offsets
+  numpy finds — no per-vertex Python, no geometry rebuilt;
+- properties: `json` writes each distinct value of a column once (`_encoded`);
+- each feature is one ``%`` format of those fragments, the page one join.
 
 Rings follow the right-hand rule (RFC 7946 §3.1.6): exterior rings counter-clockwise,
 holes clockwise, whatever the stored winding — with respect to the area on the ground,
@@ -35,6 +36,7 @@ import json
 import math
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 import numpy as np
@@ -43,37 +45,21 @@ import shapely
 from gisportal.outputs.ogc import crs as ogc_crs
 from gisportal.outputs.ogc.collections import PublicFields
 
-try:  # not a declared dependency yet: the standard library writes the same JSON
+try:  # not a declared dependency yet: the standard library writes the same numbers
     import orjson
-except ModuleNotFoundError:  # pragma: no cover - exercised by tests through _json_dumps
+except ModuleNotFoundError:  # pragma: no cover - the fallback is tested directly
     orjson = None  # type: ignore[assignment]
 
-__all__ = ["dumps", "feature_collection", "feature_json", "features", "properties"]
+__all__ = ["feature_collection", "feature_json", "features_json", "properties"]
 
+_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"),
+                          default=str).encode
 #: shapely's type ids of the geometries written from the ragged array (``-1``: none).
 _MISSING, _POLYGON, _MULTIPOLYGON = -1, 3, 6
 _RAGGED = np.array([_MISSING, _POLYGON, _MULTIPOLYGON])
-
-
-def _plain(value: Any) -> Any:
-    """What the standard library cannot write itself: a numpy array (a ring) as lists."""
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
-
-
-def _json_dumps(doc: Any) -> bytes:
-    """`dumps` without orjson: the same JSON (NaN never reaches it: `_value`)."""
-    return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"),
-                      default=_plain).encode()
-
-
-def dumps(doc: Any) -> bytes:
-    """`doc` as compact UTF-8 JSON; numpy arrays (coordinates) as nested arrays, any
-    other value JSON cannot hold as its text."""
-    if orjson is None:
-        return _json_dumps(doc)
-    return orjson.dumps(doc, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+_OPEN = ord("[")
+#: Types of a column orjson writes as numbers (`_column`).
+_NUMBERS = frozenset({int, float, type(None)})
 
 
 def _text(value: Any) -> str | None:
@@ -103,25 +89,55 @@ def properties(record: Mapping[str, Any], fields: PublicFields) -> dict[str, Any
     return out
 
 
-def _column(records: Sequence[Mapping[str, Any]], name: str,
-            convert: Callable[[Any], Any]) -> list[Any]:
-    """One property of every record, converted; equal values are converted once.
+def _scalar(value: Any) -> str:
+    """One JSON scalar as text, without the general encoder's per-call set-up."""
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return float.__repr__(value) if math.isfinite(value) else "null"
+    if isinstance(value, str):
+        return encode_basestring(value)
+    return _dumps(value)
+
+
+class _Texts(dict):  # type: ignore[type-arg]
+    """Value → its JSON text, written on first use (`_encoded`)."""
+
+    def __init__(self, convert: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.convert = convert
+
+    def __missing__(self, value: Any) -> str:
+        text = self[value] = _scalar(self.convert(value))
+        return text
+
+
+def _encoded(values: list[Any], convert: Callable[[Any], Any]) -> list[str]:
+    """Each value converted and written as JSON text; equal values are written once.
 
     A column of a page repeats many values (communes, land-use codes, sheet numbers),
-    which then cost a dictionary look-up each.
+    which then cost a dictionary look-up each, made by `map` without a Python loop.
     """
-    memo: dict[Any, Any] = {}
-    out = []
-    for record in records:
-        value = record.get(name)
-        try:
-            converted = memo[value]
-        except KeyError:
-            converted = memo[value] = convert(value)
-        except TypeError:  # an unhashable value (the store gives none; be safe)
-            converted = convert(value)
-        out.append(converted)
-    return out
+    texts = _Texts(convert)
+    try:
+        return list(map(texts.__getitem__, values))
+    except TypeError:  # an unhashable value (the store gives none; be safe)
+        return [_scalar(convert(v)) for v in values]
+
+
+def _coordinates_json(coords: np.ndarray) -> bytes:
+    """An ``(n, 2)`` array as ``[[x,y],[x,y],...]``: each number in its shortest form that
+    reads back the same (a non-finite one, which no store CRS produces, as null)."""
+    if orjson is not None:
+        return orjson.dumps(coords, option=orjson.OPT_SERIALIZE_NUMPY)
+    values: list[Any] = coords.tolist()
+    if not np.isfinite(coords).all():
+        values = [[v if math.isfinite(v) else None for v in pair] for pair in values]
+    return json.dumps(values, allow_nan=False, separators=(",", ":")).encode()
 
 
 def _ring_roles(offsets: Sequence[np.ndarray]) -> np.ndarray:
@@ -132,13 +148,28 @@ def _ring_roles(offsets: Sequence[np.ndarray]) -> np.ndarray:
     return exterior
 
 
+def _ccw(ground: np.ndarray, ring_ends: np.ndarray) -> np.ndarray:
+    """Per ring: its signed area is positive (counter-clockwise), which for a simple ring
+    is what `shapely.is_ccw` answers. The shoelace sum runs around each ring's first
+    point, so that the products stay the size of a parcel (not of its coordinates)
+    and their rounding cannot change the sign; the term that joins a ring's last point
+    to the next ring's first is then zero by itself (that point is its own origin)."""
+    lengths = np.diff(ring_ends)
+    filled = np.flatnonzero(lengths)
+    out = np.zeros(len(lengths), dtype=bool)
+    if len(ground) < 2 or not len(filled):
+        return out
+    local = ground - np.repeat(ground[ring_ends[:-1][filled]], lengths[filled], axis=0)
+    cross = local[:-1, 0] * local[1:, 1] - local[1:, 0] * local[:-1, 1]
+    out[filled] = np.add.reduceat(cross, ring_ends[:-1][filled]) > 0
+    return out
+
+
 def _right_hand(ground: np.ndarray, ring_ends: np.ndarray, exterior: np.ndarray) -> np.ndarray:
     """`ground` (ground-order coordinates) with every exterior ring counter-clockwise and
-    every hole clockwise, as GEOS's `shapely.is_ccw` reads the rings: the wrong ones
-    reversed in one index pass."""
+    every hole clockwise (`_ccw`): the wrong ones reversed in one index pass."""
     lengths = np.diff(ring_ends)
-    rings = shapely.linearrings(ground, indices=np.repeat(np.arange(len(lengths)), lengths))
-    flip = shapely.is_ccw(rings) != exterior
+    flip = (_ccw(ground, ring_ends) != exterior) & (lengths > 3)
     if not flip.any():
         return ground
     starts, counts = ring_ends[:-1][flip], lengths[flip]
@@ -151,50 +182,84 @@ def _right_hand(ground: np.ndarray, ring_ends: np.ndarray, exterior: np.ndarray)
 
 
 def _ragged(geoms: np.ndarray, types: np.ndarray, crs: ogc_crs.OgcCrs,
-            store_crs: str) -> list[Any]:
-    """Polygons and multipolygons (and missing geometries) as GeoJSON geometry objects
-    whose rings are numpy slices of the page's one coordinate array: reprojected and
-    rounded (`ogc_crs.ground_coords`), wound (`_right_hand`), then in `crs`'s axis order."""
-    kind, coords, offsets = shapely.to_ragged_array(geoms, include_z=False)
+            store_crs: str) -> list[str]:
+    """Polygons and multipolygons (and missing geometries) as GeoJSON geometry texts: the
+    page's coordinates reprojected and rounded (`ogc_crs.ground_coords`), wound
+    (`_right_hand`), put in `crs`'s axis order and written at once; each ring's text is
+    then a slice of that text, from the ``[`` of its first point to the ``]`` of its last.
+    """
+    if (types == _POLYGON).all() and not shapely.get_num_interior_rings(geoms).any():
+        # Parcels: polygons of one ring, whose ring offsets are their point counts (the
+        # general `to_ragged_array` makes a geometry of every ring to count them).
+        kind, coords = shapely.GeometryType.POLYGON, shapely.get_coordinates(geoms)
+        ring_ends = np.concatenate([[0], np.cumsum(shapely.get_num_coordinates(geoms))])
+        offsets: tuple[np.ndarray, ...] = (ring_ends, np.arange(len(geoms) + 1))
+    else:
+        kind, coords, offsets = shapely.to_ragged_array(geoms, include_z=False)
     ring_ends = offsets[0]
     ground = ogc_crs.ground_coords(coords, crs, store_crs)
     if len(ring_ends) > 1:
         ground = _right_hand(ground, ring_ends, _ring_roles(offsets))
-    written = ogc_crs.in_axis_order(ground, crs)
-    ends = ring_ends.tolist()
-    rings = [written[a:b] for a, b in zip(ends[:-1], ends[1:], strict=True)]
+    raw = _coordinates_json(ogc_crs.in_axis_order(ground, crs))
+    text = raw.decode("ascii")
+    # Point i is text[begin[i]:end[i]]: "[" opens each point, and the point's "]" is
+    # followed by "," or, after the last one, by the array's own "]".
+    begin = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == _OPEN)[1:]
+    end = np.empty_like(begin)
+    end[:-1], end[-1:] = begin[1:] - 1, len(raw) - 1
+    ring_from = np.zeros(len(ring_ends) - 1, dtype=np.int64)
+    ring_to = ring_from.copy()
+    filled = ring_ends[1:] > ring_ends[:-1]  # (a ring without points writes as [])
+    ring_from[filled] = begin[ring_ends[:-1][filled]]
+    ring_to[filled] = end[ring_ends[1:][filled] - 1]
+    if kind == shapely.GeometryType.POLYGON and (np.diff(offsets[1]) == 1).all():
+        # One ring per polygon (most pages): each geometry's text straight from the slice.
+        return ['{"type":"Polygon","coordinates":[[' + text[a:b] + "]]}"
+                for a, b in zip(ring_from.tolist(), ring_to.tolist(), strict=True)]
+    rings = [f"[{text[a:b]}]" for a, b in zip(ring_from.tolist(), ring_to.tolist(),
+                                              strict=True)]
+
+    def polygon(r0: int, r1: int) -> str:
+        return "[" + ",".join(rings[r0:r1]) + "]"
+
+    out: list[str] = []
     if kind == shapely.GeometryType.POLYGON:  # every geometry a polygon (or none)
-        parts = None
         bounds = offsets[1].tolist()
-    else:  # polygons are multipolygons of one part here
-        part_ends = offsets[1].tolist()
-        parts = [rings[a:b] for a, b in zip(part_ends[:-1], part_ends[1:], strict=True)]
-        bounds = offsets[2].tolist()
-    out: list[Any] = []
-    for type_id, a, b in zip(types.tolist(), bounds[:-1], bounds[1:], strict=True):
+        for type_id, r0, r1 in zip(types.tolist(), bounds[:-1], bounds[1:], strict=True):
+            if type_id == _MISSING:
+                out.append("null")
+            elif r1 == r0 + 1:  # most parcels: one ring
+                out.append('{"type":"Polygon","coordinates":[' + rings[r0] + "]}")
+            else:
+                out.append('{"type":"Polygon","coordinates":' + polygon(r0, r1) + "}")
+        return out
+    part_ends = offsets[1].tolist()  # a multipolygon array: polygons are single parts
+    bounds = offsets[2].tolist()
+    for type_id, p0, p1 in zip(types.tolist(), bounds[:-1], bounds[1:], strict=True):
         if type_id == _MISSING:
-            out.append(None)
-        elif parts is None:
-            out.append({"type": "Polygon", "coordinates": rings[a:b]})
+            out.append("null")
         elif type_id == _POLYGON:
-            out.append({"type": "Polygon", "coordinates": parts[a] if b > a else []})
+            coordinates = polygon(part_ends[p0], part_ends[p0 + 1]) if p1 > p0 else "[]"
+            out.append('{"type":"Polygon","coordinates":' + coordinates + "}")
         else:
-            out.append({"type": "MultiPolygon", "coordinates": parts[a:b]})
+            parts = ",".join(polygon(part_ends[p], part_ends[p + 1]) for p in range(p0, p1))
+            out.append('{"type":"MultiPolygon","coordinates":[' + parts + "]}")
     return out
 
 
 def _geometries(records: Sequence[Mapping[str, Any]], crs: ogc_crs.OgcCrs,
-                store_crs: str) -> list[Any]:
-    """The page's geometries in `crs`, right-hand rule on the ground (module doc).
+                store_crs: str) -> list[str]:
+    """The page's geometries in `crs` as GeoJSON texts, right-hand rule on the ground
+    (module doc).
 
     Polygons and multipolygons (every layer kind) go through one ragged array
     (`_ragged`); a page holding anything else (no layer does today) is reprojected,
-    oriented and written by GEOS, and read back.
+    oriented and written by GEOS.
     """
     geoms = np.array([r["geometry"] for r in records], dtype=object)
     types = shapely.get_type_id(geoms)
     if (types == _MISSING).all():
-        return [None] * len(geoms)
+        return ["null"] * len(geoms)
     if np.isin(types, _RAGGED).all():
         try:
             return _ragged(geoms, types, crs, store_crs)
@@ -203,40 +268,59 @@ def _geometries(records: Sequence[Mapping[str, Any]], crs: ogc_crs.OgcCrs,
     written = ogc_crs.reproject(geoms, crs, store_crs)
     # Swapped axes mirror a ring: counter-clockwise on the ground is clockwise in them.
     oriented = shapely.orient_polygons(written, exterior_cw=crs.north_first)
-    return [None if t is None else json.loads(t) for t in shapely.to_geojson(oriented).tolist()]
+    return ["null" if t is None else t for t in shapely.to_geojson(oriented).tolist()]
 
 
-def features(records: Sequence[Mapping[str, Any]], fields: PublicFields,
-             crs: ogc_crs.OgcCrs, store_crs: str) -> list[dict[str, Any]]:
-    """Each record as a GeoJSON Feature object, its ``id`` the feature id (an integer),
-    ready for `dumps`."""
+def _column(records: Sequence[Mapping[str, Any]], name: str, canonical: bool) -> list[str]:
+    """One property of every record as JSON texts: a canonical value as stored, a source
+    attribute as text (`_text`). A column of numbers (sheet and parcel numbers, areas)
+    is written by one orjson call and cut at its commas, which no number holds (orjson
+    writes a NaN as null, as `_value` does); any other by `_encoded`."""
+    values = [r.get(name) for r in records]
+    if canonical and orjson is not None and set(map(type, values)) <= _NUMBERS:
+        return orjson.dumps(values).decode("ascii")[1:-1].split(",")
+    return _encoded(values, _value if canonical else _text)
+
+
+def features_json(records: Sequence[Mapping[str, Any]], fields: PublicFields,
+                  crs: ogc_crs.OgcCrs, store_crs: str) -> str:
+    """The records as GeoJSON Feature texts joined by commas (what goes between the
+    brackets of a FeatureCollection's ``features``), each ``id`` the feature id.
+
+    Every fragment of every feature — the constant keys, the id, the geometry, each
+    property — is put in one list, column by column (a slice assignment each), and the
+    list is joined once: no per-feature Python at all.
+    """
     if not records:
-        return []
+        return ""
+    n = len(records)
     names = [*fields.canonical, *fields.source]
-    # orjson writes a NaN as null itself; the standard library must be given None.
-    columns = [[r.get(n) for r in records] if orjson is not None else
-               _column(records, n, _value) for n in fields.canonical]
-    columns += [_column(records, n, _text) for n in fields.source]
-    rows = zip(*columns, strict=True) if columns else ((),) * len(records)
-    geometries = _geometries(records, crs, store_crs)
-    return [{"type": "Feature", "id": int(r["fid"]), "geometry": g,
-             "properties": dict(zip(names, row, strict=True))}
-            for r, g, row in zip(records, geometries, rows, strict=True)]
+    columns = [_column(records, name, True) for name in fields.canonical]
+    columns += [_column(records, name, False) for name in fields.source]
+    keys = [("," if i else "") + _dumps(name) + ":" for i, name in enumerate(names)]
+    pieces = ['{"type":"Feature","id":', [str(r["fid"]) for r in records], ',"geometry":',
+              _geometries(records, crs, store_crs), ',"properties":{']
+    for key, column in zip(keys, columns, strict=True):
+        pieces += [key, column]
+    pieces.append("}},")
+    fragments: list[str] = [""] * (len(pieces) * n)
+    for i, piece in enumerate(pieces):
+        fragments[i::len(pieces)] = [piece] * n if isinstance(piece, str) else piece
+    return "".join(fragments)[:-1]
 
 
-def feature_collection(page: Sequence[Mapping[str, Any]], *,
-                       links: Sequence[Mapping[str, str]], number_matched: int | None,
-                       time_stamp: str) -> bytes:
-    """A FeatureCollection (Part 1 ``featureCollectionGeoJSON``) of `features`."""
-    doc: dict[str, Any] = {"type": "FeatureCollection", "timeStamp": time_stamp}
+def feature_collection(features: str, count: int, *, links: Sequence[Mapping[str, str]],
+                       number_matched: int | None, time_stamp: str) -> str:
+    """A FeatureCollection (Part 1 ``featureCollectionGeoJSON``) around `count` features
+    written by `features_json`."""
+    head: dict[str, Any] = {"type": "FeatureCollection", "timeStamp": time_stamp}
     if number_matched is not None:
-        doc["numberMatched"] = number_matched
-    doc["numberReturned"] = len(page)
-    doc["links"] = list(links)
-    doc["features"] = page
-    return dumps(doc)
+        head["numberMatched"] = number_matched
+    head["numberReturned"] = count
+    head["links"] = list(links)
+    return _dumps(head)[:-1] + ',"features":[' + features + "]}"
 
 
-def feature_json(feature: Mapping[str, Any], links: Sequence[Mapping[str, str]]) -> bytes:
-    """One Feature with its links (the single-item answer)."""
-    return dumps({**feature, "links": list(links)})
+def feature_json(feature: str, links: Sequence[Mapping[str, str]]) -> str:
+    """One Feature text with its links (the single-item answer)."""
+    return feature[:-1] + ',"links":' + _dumps(list(links)) + "}"
