@@ -108,3 +108,75 @@ def test_export_page_lists_only_the_users_districts_and_downloads_are_audited(ap
     events = audit.events(home, action="export.download").events
     assert [(e.actor, e.district, e.detail["national_names"]) for e in events] == \
         [("can.bo", "678", True)]
+
+
+# --------------------------------------------------------------------------- projects
+
+
+@pytest.fixture
+def town_app(tmp_path, monkeypatch, fast_passwords):
+    """`tests.test_projects_web.build_town`'s home (a published project and a draft one
+    in 678) with a planner of 678, a planner of 672 and an admin."""
+    from tests.test_projects_web import build_town
+
+    home, _ = build_town(tmp_path)
+    monkeypatch.setenv("GISPORTAL_HOME", str(home))
+    add_user(home, "can.bo", "planner", PASSWORD, districts=["678"])
+    add_user(home, "lam.dong", "planner", PASSWORD, districts=["672"])
+    add_user(home, "quan.tri", "admin", PASSWORD)
+    app = create_app({"home": str(home)})
+    app.config["TESTING"] = True
+    return app, home
+
+
+def test_project_package_is_offered_and_downloaded_by_the_districts_staff(town_app):
+    from gisportal.accounts import audit
+    from tests.test_projects import PID
+    from tests.test_projects_web import DRAFT
+
+    app, home = town_app
+    client = _staff(app)
+    page = client.get("/admin/export").get_data(as_text=True)
+    assert f'id="gp-export-project-{PID}"' in page
+    assert f'action="/admin/export/projects/{PID}.zip"' in page
+    # The draft project is listed, with nothing to download.
+    assert f'id="gp-export-project-{DRAFT}"' in page
+    assert f'action="/admin/export/projects/{DRAFT}.zip"' not in page
+    r = client.get(f"/admin/export/projects/{PID}.zip")
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert r.headers["Content-Disposition"].startswith(f"attachment; filename=gisportal_{PID}_")
+    package = _package(r)
+    r.close()
+    manifest = json.loads(package.read("manifest.json"))
+    assert manifest["project"]["id"] == PID
+    assert [x["kind"] for x in manifest["layers"]] == ["zoning_lots", "red_lines",
+                                                       "project_area"]
+    assert manifest["layers"][0]["fields"][:2] == ["KyHieuLo", "ChucNang"]
+    assert "decision/QD-1234.pdf" in package.namelist()
+    assert list((home / "exports").iterdir()) == []
+    english = _package(client.get(f"/admin/export/projects/{PID}.zip?national_names=0"))
+    assert json.loads(english.read("manifest.json"))["layers"][0]["fields"][:2] == \
+        ["lot_code", "function"]
+    events = audit.events(home, action="export.project_download").events
+    assert [(e.actor, e.district, e.detail["project"]) for e in events] == \
+        [("can.bo", "678", PID), ("can.bo", "678", PID)]
+    # Another district's planner sees no project of 678 and may not download it.
+    other = _staff(app, "lam.dong")
+    assert f"gp-export-project-{PID}" not in other.get("/admin/export").get_data(as_text=True)
+    assert other.get(f"/admin/export/projects/{PID}.zip").status_code == 403
+
+
+@pytest.mark.parametrize("url, status, text", [
+    ("/admin/export/projects/678-ban-nhap-500.zip", 404, "has no published layer"),
+    ("/admin/export/projects/678-khong-co.zip", 404, "there is no planning project"),
+    ("/admin/export/projects/KHÔNG HỢP LỆ.zip", 404, "is not a planning project id"),
+    ("/admin/export/projects/678-lien-nghia-2000.zip?national_names=maybe", 400,
+     "is not yes or no"),
+])
+def test_project_bad_requests_answer_with_a_page_not_a_500(town_app, url, status, text):
+    app, home = town_app
+    r = _staff(app, "quan.tri").get(url)
+    assert r.status_code == status
+    assert text in r.get_data(as_text=True)
+    exports = home / "exports"
+    assert not exports.exists() or list(exports.iterdir()) == []
