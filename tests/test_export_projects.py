@@ -369,3 +369,19 @@ def test_the_styles_are_the_project_pages():
     area = _PROJECT_STYLES["project_area"]
     assert (f'color: "{area["color"]}", weight: {area["weight"]}, '
             f'dashArray: "{area["dashArray"]}", fill: false') in script
+
+
+@pytest.mark.parametrize("kind", ["zoning_lots", "red_lines"])
+def test_the_packages_shapefile_reads_back_into_gisportal_by_its_field_names(unpacked, kind):
+    """Every national and Shapefile name is an alias the layer model knows: a consultant
+    who edits the package's Shapefile can upload it again without --field."""
+    import pyogrio
+
+    from gisportal.base.models import layer_model, match_fields
+    from gisportal.outputs.export.names import NATIONAL_NAMES, SHORT_NAMES
+
+    columns = list(pyogrio.read_info(unpacked / "shp" / f"{kind}_{PID}.shp")["fields"])
+    mapped = match_fields(layer_model(kind), columns).mapped
+    assert mapped == {canonical: SHORT_NAMES.get(national, national)
+                      for canonical, national in NATIONAL_NAMES[kind].items()}
+    assert len(mapped) == len(layer_model(kind).fields)
