@@ -18,21 +18,28 @@ The expected m² per function are worked out here from those edits, not from the
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import geopandas as gpd
 import pytest
 import shapely
+from click.testing import CliRunner
 
 from gisportal.base import seeds
 from gisportal.base.errors import NotFoundError, UsageError
+from gisportal.cli.main import cli
 from gisportal.outputs.compare import compare_versions
 from gisportal.services import projects, workflow
 from gisportal.services.decisions import attach_decision
+from gisportal.services.demo import build_demo
 from gisportal.services.ingest import ingest_file
 from gisportal.store import open_store
+from gisportal.web.app import create_app
+from tests.browser import chromium_page, live_server, outside_requests, screenshot
 from tests.conftest import DUC_TRONG_XY
 from tests.test_projects import PDF
+from tests.vietnamese import english_in, visible_texts
 
 X0, Y0 = DUC_TRONG_XY
 PID = "678-lien-nghia-dieu-chinh"
@@ -194,6 +201,19 @@ def test_lots_against_themselves_are_all_unchanged(store, site):
     assert result.features.empty
 
 
+def test_red_lines_have_no_area_to_compare(store):
+    lines = gpd.GeoDataFrame(
+        {"line_id": ["1"], "road_name": ["Đường Thống Nhất"], "width_m": [20.0],
+         "line_type": ["red"]},
+        geometry=[shapely.LineString([(X0, Y0 + 20), (X0 + 300, Y0 + 20)])], crs="EPSG:5899")
+    ids = [store.add_version("678", "red_lines", lines, source_name="cg.gpkg",
+                             source_sha256="0", created_by="t", project=PID).id
+           for _ in range(2)]
+    with pytest.raises(UsageError, match="holds lines") as err:
+        compare_versions(store, *ids, project=PID, kind="red_lines")
+    assert err.value.code == "COMPARE-LINES" and "zoning_lots" in err.value.fix
+
+
 def test_versions_of_another_project_or_lines_are_refused(store, site):
     with pytest.raises(NotFoundError, match=f"not a zoning_lots layer of project {PID}"):
         compare_versions(store, site["v1"], site["once"], project=PID)
@@ -201,3 +221,210 @@ def test_versions_of_another_project_or_lines_are_refused(store, site):
         compare_versions(store, site["v1"], site["once"])
     with pytest.raises(NotFoundError, match="not a planning project id"):
         compare_versions(store, site["v1"], site["v2"], project="../x")
+
+
+# -- the page, its API -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client(site):
+    return create_app({"home": str(site["home"])}).test_client()
+
+
+def counts_on(page: str) -> dict[str, str]:
+    return dict(re.findall(r'<tr data-type="(\w+)"[^>]*>.*?<td class="num">(\d+)</td>', page))
+
+
+def test_the_page_shows_counts_areas_and_lots_in_vietnamese(client, site):
+    r = client.get(f"/projects/{PID}/compare")
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    # the default pair: the published lots against the ones they replaced
+    assert f'<option value="{site["v1"]}" selected>' in page
+    assert f"Phiên bản {site['v2']} — đang công bố — 345/QĐ-UBND ngày 30/06/2024" in page
+    counts = counts_on(page[page.index('id="gp-compare-counts"'):])
+    assert counts == {"added": "1", "removed": "1", "use_changed": "1",
+                      "indicators_changed": "1", "reshaped": "2", "renumbered": "0",
+                      "unchanged": "1"}
+    assert "Thay đổi chức năng sử dụng đất" in page and "Thay đổi chỉ tiêu quy hoạch" in page
+    # m² per function, Vietnamese numbers, the function's name and drawing colour
+    tm = re.search(r'<tr data-code="TM".*?</tr>', page, re.S).group(0)
+    assert "Đất thương mại dịch vụ" in tm and "#FF9966" in tm
+    assert ">0,0<" in tm and ">10.000,0<" in tm and "+10.000,0" in tm
+    odm = re.search(r'<tr data-code="ODM".*?</tr>', page, re.S).group(0)
+    assert ">36.000,0<" in odm and ">34.000,0<" in odm and "−2.000,0" in odm
+    assert "Diện tích theo chức năng sử dụng đất (m²)" in page
+    # the changed lots, with the indicator before and after
+    lots = page[page.index('id="gp-compare-lots"'):]
+    b01 = re.search(r'<tr data-type="indicators_changed">.*?</tr>', lots, re.S).group(0)
+    assert "B-01" in b01 and "Tầng cao tối đa: 5 → 7" in b01
+    assert "<b>C-01 → C-01a</b>" in lots and "10.000,0 → 6.000,0" in lots
+    assert "Chức năng: ODM → TM" in lots
+    # no English on the page, no English number
+    texts = visible_texts(page)
+    assert [t for t in texts if english_in(t)] == []
+    assert not re.search(r"\b\d{1,3}(,\d{3})+(\.\d+)?\b", " ".join(texts))
+    # the map fetches the changes from the API; the page embeds none of them
+    assert (f"/api/compare?project={PID}\\u0026kind=zoning_lots\\u0026from={site['v1']}"
+            f"\\u0026to={site['v2']}") in page
+    assert "/static/js/compare.js" in page and f'href="/projects/{PID}"' in page
+
+
+def test_the_project_page_links_the_comparison_only_when_there_is_one(client, site):
+    adjusted = client.get(f"/projects/{PID}").get_data(as_text=True)
+    assert f'<a href="/projects/{PID}/compare">Điều chỉnh đã thay đổi gì</a>' in adjusted
+    once = client.get(f"/projects/{ONCE}").get_data(as_text=True)
+    assert 'id="gp-project-compare"' not in once and f"/projects/{ONCE}/compare" not in once
+    nothing = client.get(f"/projects/{ONCE}/compare")
+    assert nothing.status_code == 200
+    assert 'id="gp-compare-nothing"' in nothing.get_data(as_text=True)
+    api = client.get(f"/api/compare?project={ONCE}&kind=zoning_lots")
+    assert api.status_code == 404 and api.get_json()["error"]["code"] == "COMPARE-NOTHING"
+
+
+def test_the_api_answers_the_lots_with_their_indicators(client, site):
+    r = client.get(f"/api/compare?project={PID}&kind=zoning_lots&from={site['v1']}"
+                   f"&to={site['v2']}")
+    assert r.status_code == 200
+    doc = r.get_json()
+    assert doc["summary"]["project"] == PID and doc["page"]["total"] == 6
+    props = {(p["key_before"] or p["key_after"])["lot_code"]: p
+             for p in (f["properties"] for f in doc["features"]["features"])}
+    assert props["B-01"]["indicators"] == {"floors_max": {"before": 5, "after": 7}}
+    assert (props["A-01"]["code_before"], props["A-01"]["code_after"]) == ("ODM", "TM")
+    summary = client.get(f"/api/compare/summary?project={PID}&kind=zoning_lots").get_json()
+    assert summary["counts"]["indicators_changed"] == 1
+    assert summary["from"]["id"] == site["v1"] and summary["to"]["id"] == site["v2"]
+
+
+def test_a_draft_is_never_compared_publicly(client, site):
+    url = f"/projects/{PID}/compare?from={site['v2']}&to={site['draft']}"
+    page = client.get(url)
+    assert page.status_code == 404 and "text/html" in page.content_type
+    assert "Không tìm thấy" in page.get_data(as_text=True)
+    api = client.get(f"/api/compare?project={PID}&kind=zoning_lots&from={site['v2']}"
+                     f"&to={site['draft']}")
+    missing = client.get(f"/api/compare?project={PID}&kind=zoning_lots&from={site['v2']}"
+                         "&to=999999")
+    assert api.status_code == missing.status_code == 404
+    assert api.get_json()["error"]["message"] == missing.get_json()["error"][
+        "message"].replace("999999", str(site["draft"]))
+    listed = client.get(f"/projects/{PID}/compare").get_data(as_text=True)
+    assert f'<option value="{site["draft"]}"' not in listed
+
+
+@pytest.mark.parametrize("url,status", [
+    (f"/projects/{PID}/compare?from=x&to=1", 400),
+    (f"/projects/{PID}/compare?from=1", 400),
+    (f"/projects/{PID}/compare?from=999999&to=999998", 404),
+    ("/projects/khong-co-do-an/compare", 404),
+    ("/projects/KHONG/compare", 404),
+    ("/projects/%00/compare", 404),
+])
+def test_bad_page_input_is_a_vietnamese_page_not_a_500(client, url, status):
+    r = client.get(url)
+    assert r.status_code == status, url
+    html = r.get_data(as_text=True)
+    assert "text/html" in r.content_type and "Về trang chủ" in html
+    assert [t for t in visible_texts(html) if english_in(t)] == []
+
+
+def test_versions_of_another_project_are_not_found_here(client, site):
+    r = client.get(f"/projects/{PID}/compare?from={site['once']}&to={site['v2']}")
+    assert r.status_code == 404
+    api = client.get(f"/api/compare?project={PID}&kind=zoning_lots&from={site['once']}"
+                     f"&to={site['v2']}")
+    assert api.status_code == 404
+    assert f"not a zoning_lots layer of project {PID}" in api.get_json()["error"]["message"]
+
+
+@pytest.mark.parametrize("query,status,where", [
+    ({"kind": "red_lines"}, 404, "kind"),
+    ({"kind": "parcels"}, 404, "kind"),
+    ({"project": "khong-co-do-an"}, 404, "project"),
+    ({"project": "../x"}, 404, "project"),
+    ({"from": "abc"}, 400, "from"),
+    ({"kind": ""}, 400, "query string"),
+])
+def test_bad_api_input_is_a_precise_4xx(client, site, query, status, where):
+    params = {"project": PID, "kind": "zoning_lots", "from": site["v1"], "to": site["v2"],
+              **query}
+    r = client.get("/api/compare?" + "&".join(f"{k}={v}" for k, v in params.items()))
+    assert r.status_code == status, r.get_data(as_text=True)
+    assert r.get_json()["error"]["where"] == where
+
+
+def test_the_map_draws_the_lots_and_their_indicators(site):
+    """compare.js on the project's page: every changed lot drawn, a lot's popup in the
+    lots' words with the indicator before and after."""
+    with live_server(site["home"]) as base, chromium_page() as (page, errors, requests):
+        page.goto(base + f"/projects/{PID}/compare")
+        page.wait_for_function("() => window.gpCompare && window.gpCompare.ready")
+        assert page.evaluate("window.gpCompare.shown") == 6
+        note = page.locator("#gp-compare-note").inner_text()
+        assert "toàn bộ 6" in note
+        # B-01's shape: the one lot of its type, drawn in its colour
+        lot = page.locator('.leaflet-overlay-pane path.leaflet-interactive[fill="#e7298a"]')
+        assert lot.count() == 1
+        lot.click(force=True)
+        popup = page.locator(".gp-cmp-popup")
+        popup.wait_for()
+        text = " ".join(popup.inner_text().split())
+        assert text.startswith("Thay đổi chỉ tiêu quy hoạch"), text
+        assert "Tầng cao tối đa 5 → 7" in text and "ODM — Đất ở mới" in text
+        assert "Chức năng" in text and "Ký hiệu ô" in text and "Số hiệu" not in text
+        screenshot(page, "project-compare")
+        assert errors == [] and outside_requests(base, requests) == []
+
+
+# -- the command line -----------------------------------------------------------------------
+
+
+def test_cli_compares_a_projects_versions(site):
+    runner = CliRunner()
+    base = ["--home", str(site["home"]), "compare", "--project", PID, "--kind",
+            "zoning_lots", "--from", str(site["v1"]), "--to", str(site["draft"])]
+    as_json = runner.invoke(cli, base)  # drafts too: the command is the planners'
+    assert as_json.exit_code == 0, as_json.output
+    doc = json.loads(as_json.output)
+    assert doc["summary"]["project"] == PID and doc["summary"]["to"]["status"] == "draft"
+    assert doc["summary"]["counts"]["use_changed"] >= 4  # every lot but the road is CQ
+    text = runner.invoke(cli, [*base[:-1], str(site["v2"]), "--format", "text"])
+    assert text.exit_code == 0
+    assert "indicators_changed           1" in text.output
+    assert "function" in text.output and "+10,000.0" in text.output
+
+
+def test_cli_refuses_a_missing_or_doubled_layer_in_one_line(site):
+    runner = CliRunner()
+    base = ["--home", str(site["home"]), "compare", "--kind", "zoning_lots",
+            "--from", str(site["v1"]), "--to", str(site["v2"])]
+    neither = runner.invoke(cli, base)
+    assert neither.exit_code == 2 and "give --district or --project" in neither.output
+    both = runner.invoke(cli, [*base, "--district", "678", "--project", PID])
+    assert both.exit_code == 2
+    other = runner.invoke(cli, [*base[:-2], "--to", str(site["once"]), "--project", PID])
+    assert other.exit_code == 1 and f"not a zoning_lots layer of project {PID}" in other.output
+    assert len(other.output.strip().splitlines()) == 1
+    lines = runner.invoke(cli, [*base[:4], "red_lines", *base[5:], "--project", PID])
+    assert lines.exit_code == 1 and "not a red_lines layer" in lines.output
+
+
+# -- the demo ---------------------------------------------------------------------------
+
+
+def test_the_demos_adjusted_plan_is_compared(tmp_path_factory):
+    """`gisportal demo --district 679` publishes Dran's general plan twice: its page
+    links the comparison, which finds the park the adjustment made of the first block."""
+    home = tmp_path_factory.mktemp("demo-679") / "home"
+    with open_store(home, crs="EPSG:5899") as store:
+        build_demo(store, parcels_per_district=50, districts=["679"])
+    client = create_app({"home": str(home)}).test_client()
+    assert "/projects/679-dran-chung/compare" in client.get(
+        "/projects/679-dran-chung").get_data(as_text=True)
+    page = client.get("/projects/679-dran-chung/compare").get_data(as_text=True)
+    counts = counts_on(page[page.index('id="gp-compare-counts"'):])
+    assert int(counts["use_changed"]) >= 1 and counts["added"] == counts["removed"] == "0"
+    cx = re.search(r'<tr data-code="CX".*?</tr>', page, re.S).group(0)
+    assert 'class="num up"' in cx  # the new park
+    assert [t for t in visible_texts(page) if english_in(t)] == []

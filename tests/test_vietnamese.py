@@ -129,7 +129,9 @@ def public_pages(sheet: str) -> list[tuple[str, int]]:
             ("/_test/forbidden", 403), ("/_test/crash", 500),
             # The demo's planning projects (issue 15), their list and an unknown one.
             ("/projects", 200), ("/projects/678-lien-nghia-phan-khu", 200),
-            ("/projects/678-lien-nghia-chi-tiet", 200), ("/projects/678-khong-co", 404)]
+            ("/projects/678-lien-nghia-chi-tiet", 200), ("/projects/678-khong-co", 404),
+            ("/projects/678-lien-nghia-phan-khu/compare", 200),
+            ("/projects/678-khong-co/compare", 404)]
 
 
 def test_public_pages_and_errors_in_vietnamese_show_no_english(site):

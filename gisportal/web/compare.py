@@ -135,6 +135,7 @@ add_strings({
                        "of each function."),
     "cmp_areas_lots": ("Diện tích theo chức năng sử dụng đất (m²)", "Area by function (m²)"),
     "cmp_function": ("Chức năng", "Function"),
+    "cmp_lot_code": ("Ký hiệu ô", "Lot code"),
     "cmp_type_function_changed": ("Thay đổi chức năng sử dụng đất", "Function changed"),
     "cmp_type_indicators_changed": ("Thay đổi chỉ tiêu quy hoạch", "Indicators changed"),
     "cmp_type_recoded": ("Đổi ký hiệu ô", "Lot code changed"),
@@ -150,6 +151,7 @@ add_strings({
 #: Words of the page (string keys) that a project's lots say otherwise.
 LOTS_WORDS = {"cmp_intro": "cmp_intro_lots", "cmp_areas": "cmp_areas_lots",
               "cmp_code": "cmp_function", "cmp_notes": "cmp_notes_lots",
+              "cmp_number": "cmp_lot_code",
               "cmp_type_use_changed": "cmp_type_function_changed",
               "cmp_type_renumbered": "cmp_type_recoded"}
 #: Kinds of a planning project that can be compared (red lines have no area).
@@ -199,7 +201,7 @@ class _Layer:
         """The page's words for this layer, in the page's language: the strings of
         `LOTS_WORDS` replaced for a project's lots."""
         swap = LOTS_WORDS if self.kind in PROJECT_COMPARE_KINDS else {}
-        keys = ["cmp_intro", "cmp_areas", "cmp_code", "cmp_notes",
+        keys = ["cmp_intro", "cmp_areas", "cmp_code", "cmp_notes", "cmp_number",
                 *(f"cmp_type_{t}" for t in TYPES)]
         return {k: tr(swap.get(k, k)) for k in keys}
 
