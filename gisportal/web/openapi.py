@@ -542,6 +542,26 @@ def json_api_openapi(server_url: str) -> dict[str, Any]:
                     "204": {"description": "No feature in this tile."},
                     "304": {"description": "Not modified (If-None-Match)."},
                     "400": _ERROR, "404": _ERROR}}},
+            "/tiles/{district}/{kind}.json": {"get": {
+                "summary": "TileJSON 3.0 of a published layer's vector tiles (QGIS, "
+                           "MapLibre, OpenLayers)",
+                "operationId": "tileJson",
+                "parameters": tile_coords[:2],
+                "responses": {"200": {"description": "TileJSON.", "content": {
+                    "application/json": {"schema": {"type": "object"}}}},
+                    "304": {"description": "Not modified (If-None-Match)."},
+                    "404": _ERROR}}},
+            "/tiles/{district}/style.json": {"get": {
+                "summary": "Mapbox GL style of the district's published tiles, with the "
+                           "official land-use colours (QGIS's vector tile connection)",
+                "operationId": "tileStyle",
+                "parameters": [tile_coords[0],
+                               _query("lang", "language of the names",
+                                      {"type": "string", "enum": ["vi", "en"]}, "vi")],
+                "responses": {"200": {"description": "Style (version 8).", "content": {
+                    "application/json": {"schema": {"type": "object"}}}},
+                    "304": {"description": "Not modified (If-None-Match)."},
+                    "404": _ERROR}}},
             **_staff_paths(district),
             **_compare_paths(district),
             **_project_paths(),

@@ -1,4 +1,6 @@
-"""Vector tiles over HTTP (contract): ``GET /tiles/<district>/<kind>/<z>/<x>/<y>.pbf``.
+"""Vector tiles over HTTP (contract): ``GET /tiles/<district>/<kind>/<z>/<x>/<y>.pbf``;
+for GIS clients ``/tiles/<district>/<kind>.json`` (TileJSON) and
+``/tiles/<district>/style.json`` (a Mapbox GL style, `gisportal.outputs.tiles.style`).
 
 A tile request asks the store which version is published *now*, then slices the tile
 out of that version's PMTiles archive (read once, index kept in memory). So tiles
@@ -28,9 +30,12 @@ Answers
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, Response, current_app, request
 
 from gisportal.base.errors import NotFoundError, UsageError
+from gisportal.base.models import layer_model
 from gisportal.outputs.tiles.build import ensure_version_key, tiles_key
 from gisportal.outputs.tiles.cache import DEFAULT_CHECK_SECONDS, ArchiveCache, archive_cache
 from gisportal.outputs.tiles.pmtiles import (
@@ -38,7 +43,8 @@ from gisportal.outputs.tiles.pmtiles import (
     forget_area_reader,
     open_area_reader,
 )
-from gisportal.store.base import check_district_code, check_kind
+from gisportal.outputs.tiles.style import TileLayer, gl_style, tilejson
+from gisportal.store.base import KINDS, check_district_code, check_kind
 from gisportal.store.files import ObjectChangedError
 from gisportal.web import get_home, get_store
 
@@ -144,3 +150,70 @@ def tile(district: str, kind: str, z: int, x: int, y: int) -> Response:
     elif reader.tile_gzip:
         data = reader.plain(data)
     return Response(data, status=200, headers=headers, content_type=MVT_MIMETYPE)
+
+
+# --------------------------------------------------------------------------- for GIS clients
+
+#: Who the tiles are credited to in TileJSON and styles.
+ATTRIBUTION = "gisportal — Sở Nông nghiệp và Môi trường tỉnh Lâm Đồng (dữ liệu đã công bố)"
+
+
+def _tile_layer(district: str, kind: str) -> TileLayer:
+    """The published layer's tiles as a `TileLayer` (its archive's zoom range, bounds
+    and vector layers; an absolute URL template on this site)."""
+    version_id, reader = _reader(district, kind)
+    h = reader.header
+    root = request.url_root.rstrip("/")
+    meta = reader.metadata()
+    return TileLayer(kind=kind, url=f"{root}/tiles/{district}/{kind}/{{z}}/{{x}}/{{y}}.pbf",
+                     minzoom=h.min_zoom, maxzoom=h.max_zoom,
+                     bounds=(round(h.min_lon, 6), round(h.min_lat, 6), round(h.max_lon, 6),
+                             round(h.max_lat, 6)),
+                     vector_layers=list(meta.get("vector_layers") or ()), version=version_id)
+
+
+def _json(doc: dict, etag: str) -> Response:
+    response = Response(json.dumps(doc, ensure_ascii=False), content_type="application/json")
+    response.set_etag(etag)
+    max_age = int(current_app.config["GISPORTAL"].get("tiles_max_age", DEFAULT_MAX_AGE))
+    response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    return response.make_conditional(request)
+
+
+@bp.get("/tiles/<district>/<kind>.json")
+def tile_json(district: str, kind: str) -> Response:
+    """TileJSON 3.0.0 of a district's published layer (QGIS, MapLibre, OpenLayers)."""
+    check_district_code(district)
+    check_kind(kind)
+    layer = _tile_layer(district, kind)
+    name = f"{_district_name(district)} — {layer_model(kind).title.get('vi', kind)}"
+    return _json(tilejson(layer, name=name, attribution=ATTRIBUTION),
+                 f"tilejson-{district}-{kind}-{layer.version}")
+
+
+@bp.get("/tiles/<district>/style.json")
+def style_json(district: str) -> Response:
+    """A Mapbox GL style of the district's published layers with the official colours
+    (QGIS's vector tile connection takes it as its style URL)."""
+    check_district_code(district)
+    store = get_store()
+    layers = [_tile_layer(district, kind) for kind in KINDS
+              if store.published(district, kind) is not None]
+    if not layers:
+        raise NotFoundError(f"nothing is published for district {district}",
+                            where=f"/tiles/{district}/style.json",
+                            fix="publish a layer of the district first", code="TILES-NONE")
+    lang = request.args.get("lang", "vi")
+    doc = gl_style(layers, name=_district_name(district), attribution=ATTRIBUTION,
+                   lang="en" if lang == "en" else "vi")
+    return _json(doc, "style-" + district + "-" + "-".join(str(t.version) for t in layers)
+                 + ("-en" if lang == "en" else ""))
+
+
+def _district_name(code: str) -> str:
+    from gisportal.base import seeds
+
+    try:
+        return seeds.district(code).name
+    except KeyError:
+        return code
