@@ -11,17 +11,18 @@ were a quarter of a page's time):
   as JSON by one encoder call (orjson, or the standard library where orjson is not
   installed: the same numbers), and each geometry's text is cut from it at the offsets
   numpy finds — no per-vertex Python, no geometry rebuilt;
-- properties: `json` writes each distinct value of a column once (`_encoded`);
-- each feature is one ``%`` format of those fragments, the page one join.
+- properties: a column of numbers is written by one encoder call and split; `json`
+  writes each distinct value of any other column once (`_column`);
+- every fragment of every feature goes into one list, the page is one join.
 
 Rings follow the right-hand rule (RFC 7946 §3.1.6): exterior rings counter-clockwise,
 holes clockwise, whatever the stored winding — with respect to the area on the ground,
 so in ``(easting, northing)`` / ``(longitude, latitude)`` order. A CRS whose first axis
 is northing or latitude (EPSG:4326) writes the same rings with their axes swapped, which
 mirrors them: counter-clockwise on the ground is clockwise in ``(latitude, longitude)``
-numbers. The orientation is set on the coordinates as written (after reprojection and
-rounding) with GEOS's own test (`shapely.is_ccw`, which `shapely.orient_polygons` uses),
-so a client that checks a ring finds what this module made.
+numbers. The orientation is read on the coordinates as written (after reprojection and
+rounding) from each ring's signed area (`_ccw`), which for a simple ring is what GEOS's
+`shapely.is_ccw` answers, so a client that checks a ring finds what this module made.
 
 Properties are the public fields (`gisportal.outputs.ogc.collections.PublicFields`):
 canonical fields with their stored types (``sheet`` and ``parcel`` numbers,
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
@@ -271,12 +273,22 @@ def _geometries(records: Sequence[Mapping[str, Any]], crs: ogc_crs.OgcCrs,
     return ["null" if t is None else t for t in shapely.to_geojson(oriented).tolist()]
 
 
-def _column(records: Sequence[Mapping[str, Any]], name: str, canonical: bool) -> list[str]:
+def _columns(records: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[list[Any]]:
+    """The values of `names` in every record, column by column (C loops, no Python one)."""
+    if len(names) == 1:
+        return [[r.get(names[0]) for r in records]]
+    try:
+        rows = list(map(operator.itemgetter(*names), records))
+    except KeyError:  # a record without some column (the store gives none): missing
+        rows = [tuple(r.get(name) for name in names) for r in records]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def _column(values: list[Any], canonical: bool) -> list[str]:
     """One property of every record as JSON texts: a canonical value as stored, a source
     attribute as text (`_text`). A column of numbers (sheet and parcel numbers, areas)
     is written by one orjson call and cut at its commas, which no number holds (orjson
     writes a NaN as null, as `_value` does); any other by `_encoded`."""
-    values = [r.get(name) for r in records]
     if canonical and orjson is not None and set(map(type, values)) <= _NUMBERS:
         return orjson.dumps(values).decode("ascii")[1:-1].split(",")
     return _encoded(values, _value if canonical else _text)
@@ -295,10 +307,11 @@ def features_json(records: Sequence[Mapping[str, Any]], fields: PublicFields,
         return ""
     n = len(records)
     names = [*fields.canonical, *fields.source]
-    columns = [_column(records, name, True) for name in fields.canonical]
-    columns += [_column(records, name, False) for name in fields.source]
+    ids, *values = _columns(records, ["fid", *names])
+    columns = [_column(column, name in fields.canonical)
+               for name, column in zip(names, values, strict=True)]
     keys = [("," if i else "") + _dumps(name) + ":" for i, name in enumerate(names)]
-    pieces = ['{"type":"Feature","id":', [str(r["fid"]) for r in records], ',"geometry":',
+    pieces = ['{"type":"Feature","id":', _column(ids, True), ',"geometry":',
               _geometries(records, crs, store_crs), ',"properties":{']
     for key, column in zip(keys, columns, strict=True):
         pieces += [key, column]
