@@ -16,8 +16,16 @@ with the two servers taking turns (gisportal, pygeoapi, gisportal, ...: both see
 machine state). Each figure is the median of the runs with its range and the machine's
 load; the ratios are the ratio of the medians with the range of the per-run ratios. Each
 server's small-bbox answers are also checked against the exact answer (shapely on the
-same parcels, in WGS 84). Targets for gisportal: ≥ 30 000 features/s, p95 ≤ 30 ms for
-bbox and item.
+same parcels, in WGS 84). Targets for gisportal: ≥ 100 000 features/s (issue 16; every
+answer with its rings wound by the right-hand rule), p95 ≤ 30 ms for bbox and item.
+
+Every page is a different offset of the whole, unfiltered layer, asked for once per
+run: no answer is cached anywhere, so the figure is what serving costs. (The README's
+first figure, 61 000 features/s, was not a regression: measured in-process on this
+machine, the code of its own commit (a3c9586) served 26 000–28 000 features/s, the code
+of 2026-12-06 about 30 000. About 60 % of each page went to finding the layer's first
+and last feature id, which SQLite answered by scanning all 200 000 rows; fixed in the
+store on 2026-12-06.)
 
 pygeoapi is not a gisportal dependency. The script installs it (with waitress) from
 PyPI, pinned to ``PYGEOAPI_VERSION`` (0.21.0) so re-runs compare against the same peer,
@@ -73,7 +81,7 @@ DEBIAN_PYTHON = "/usr/bin/python3"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 #: Half the side of the small bbox, degrees (~55 m).
 HALF_BOX_DEG = 0.0005
-TARGET_FEATURES_PER_S = 30_000
+TARGET_FEATURES_PER_S = 100_000
 TARGET_P95_MS = 30.0
 #: The peer's version, pinned: a figure "vs pygeoapi" means this version.
 PYGEOAPI_VERSION = "0.21.0"
