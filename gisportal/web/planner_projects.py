@@ -25,7 +25,7 @@ from gisportal.base.text import human_size
 from gisportal.pipeline.read.encodings import SUPPORTED as ENCODINGS
 from gisportal.services import projects, workflow
 from gisportal.store import projects as catalogue
-from gisportal.store.base import PROJECT_KINDS, check_project
+from gisportal.store.base import PROJECT_KINDS
 from gisportal.web import get_home, get_store, i18n
 from gisportal.web.auth import audit_event, login_required, require
 from gisportal.web.planner_common import (
@@ -37,6 +37,7 @@ from gisportal.web.planner_common import (
     wants_413,
 )
 from gisportal.web.planner_display import layer_title, status_of
+from gisportal.web.projects import project_or_404
 
 __all__ = ["bp"]
 
@@ -65,15 +66,6 @@ i18n.add_strings({
     "pp_area_none": ("chưa có (lấy theo ô quy hoạch tải lên đầu tiên)",
                      "none yet (taken from the first lots uploaded)"),
 })
-
-
-def _project_or_404(project_id: str) -> catalogue.Project:
-    try:
-        return catalogue.get(get_home(), check_project(project_id))
-    except NotFoundError:
-        raise NotFoundError(f"there is no planning project {project_id[:70]!r}",
-                            where="project", fix="open the list at /planner/projects/",
-                            code="PROJECT-UNKNOWN") from None
 
 
 def _layer_rows(project: catalogue.Project) -> list[dict[str, Any]]:
@@ -150,7 +142,7 @@ def _project_page(project: catalogue.Project, *, status: int = 200,
 @bp.get("/planner/projects/<project_id>")
 @login_required
 def project_page(project_id: str):
-    project = _project_or_404(project_id)
+    project = project_or_404(project_id)
     require("review", project.district)
     return _project_page(project)
 
@@ -159,7 +151,7 @@ def project_page(project_id: str):
 @login_required
 def project_update(project_id: str):
     """Change the description residents read (name, level, scale, status)."""
-    project = _project_or_404(project_id)
+    project = project_or_404(project_id)
     require("publish", project.district)
     f = request.form
     changes = {k: (f.get(k) or "").strip() or None for k in ("name", "level", "scale",
@@ -178,7 +170,7 @@ def project_update(project_id: str):
 @login_required
 def project_document(project_id: str):
     """A PDF residents may read (report, regulations, drawing); public at once."""
-    project = _project_or_404(project_id)
+    project = project_or_404(project_id)
     require("publish", project.district)
     upload = request.files.get("file")
     try:
@@ -214,7 +206,7 @@ def _upload_page(project: catalogue.Project, *, status: int = 200,
 @bp.get("/planner/projects/<project_id>/upload")
 @login_required
 def upload_form(project_id: str):
-    project = _project_or_404(project_id)
+    project = project_or_404(project_id)
     require("upload", project.district)
     return _upload_page(project)
 
@@ -223,7 +215,7 @@ def upload_form(project_id: str):
 @login_required
 def upload(project_id: str):
     """The project's lots or red lines → a background ingest job → 303 to its page."""
-    project = _project_or_404(project_id)
+    project = project_or_404(project_id)
     require("upload", project.district)
     try:
         job = submit_from_request(project.district, project=project.id)
@@ -235,7 +227,7 @@ def upload(project_id: str):
 @bp.get("/planner/projects/<project_id>/<kind>/history")
 @login_required
 def history(project_id: str, kind: str):
-    project = _project_or_404(project_id)
+    project = project_or_404(project_id)
     require("review", project.district)
     if kind not in PROJECT_KINDS:
         raise NotFoundError(f"{kind[:40]!r} is not a layer of a project", where="kind",
