@@ -385,3 +385,50 @@ def test_the_packages_shapefile_reads_back_into_gisportal_by_its_field_names(unp
     assert mapped == {canonical: SHORT_NAMES.get(national, national)
                       for canonical, national in NATIONAL_NAMES[kind].items()}
     assert len(mapped) == len(layer_model(kind).fields)
+
+
+def test_a_project_of_a_district_surveyed_in_108_30_is_exported_in_epsg_9218(tmp_path):
+    """Phan Thiết (593, former Bình Thuận) surveys in TM-3 108°30′: its project's package
+    is in EPSG:9218, and gives back the consultant's coordinates (stored on the
+    province's 5899 grid in between)."""
+    import geopandas as gpd
+    import numpy as np
+    import pyogrio
+    import shapely
+    from pyproj import Transformer
+
+    from gisportal.services import projects, workflow
+    from gisportal.services.decisions import attach_decision
+    from gisportal.services.ingest import ingest_file
+
+    x0, y0 = Transformer.from_crs(4326, 9218, always_xy=True).transform(108.100, 10.930)
+    lots = gpd.GeoDataFrame(
+        {"KyHieuLo": ["TM-01", "CX-01"], "ChucNang": ["TM", "CX"]},
+        geometry=[shapely.box(x0, y0, x0 + 60, y0 + 40),
+                  shapely.box(x0 + 60, y0, x0 + 100, y0 + 40)], crs="EPSG:9218")
+    path = tmp_path / "lo_pt.gpkg"
+    lots.to_file(path, driver="GPKG")
+    out = tmp_path / "pt.zip"
+    with open_store(tmp_path / "home", crs="EPSG:5899") as store:
+        projects.create(store.home, project_id="593-ham-tien-500", district="593",
+                        name="Quy hoạch chi tiết khu dịch vụ Hàm Tiến", level="detailed",
+                        scale="1/500", status="approved", by="planner")
+        version = ingest_file(store, path, "zoning_lots", None, project="593-ham-tien-500"
+                              ).version
+        attach_decision(store, version.id, number="55/QĐ-UBND", date="2020-03-02",
+                        authority="UBND tỉnh Bình Thuận", pdf=PDF, pdf_name="QD-55.pdf")
+        workflow.publish(store, version.id, "planner")
+        result = export_project_package(store, "593-ham-tien-500", out)
+    assert result.district == "593" and result.warnings == []
+    manifest = _manifest(out)
+    assert manifest["crs"].startswith("EPSG:9218")
+    assert [x["kind"] for x in manifest["layers"]] == ["zoning_lots", "project_area"]
+    folder = tmp_path / "pkg"
+    with zipfile.ZipFile(out) as zf:
+        zf.extractall(folder)
+    gpkg = folder / "593-ham-tien-500.gpkg"
+    assert 'ID["EPSG",9218]' in _ogrinfo("-so", str(gpkg), "zoning_lots")
+    back = pyogrio.read_dataframe(gpkg, layer="zoning_lots").sort_values("KyHieuLo")
+    assert back.crs.to_epsg() == 9218
+    assert np.abs(shapely.get_coordinates(back.geometry.values)[:5]
+                  - shapely.get_coordinates(lots.geometry.values[[1, 0]])[:5]).max() < 1e-3
