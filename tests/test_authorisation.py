@@ -115,6 +115,7 @@ ROUTES: dict[str, Row] = {
     "GET /districts/<code>/<kind>/compare": PUBLIC,
     "GET /api/compare": public(404).at("/api/compare?district=678&kind=parcels"),
     "GET /api/compare/summary": public(404).at("/api/compare/summary?district=678&kind=parcels"),
+    "GET /projects/<project_id>/compare": public(404).at("/projects/678-khong-co/compare"),
     # Sign-in.
     "GET /login": Row((200, 302, 302, 302)),  # signed in: on to the landing page
     "POST /login": public(401).at(username="nobody", password="wrong password"),
