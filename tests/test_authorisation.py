@@ -35,6 +35,7 @@ from argon2 import PasswordHasher
 from gisportal.accounts import users
 from gisportal.base.crs import to_lonlat
 from gisportal.services.ingest import ingest_file
+from gisportal.store.home import DataHome
 from gisportal.web.app import create_app
 from tests.conftest import DUC_TRONG_XY, parcel_grid, sign_in, write_shapefile_zip
 
@@ -88,6 +89,8 @@ _TX = int((_LON + 180) / 360 * 2**14)
 _TY = int((1 - math.asinh(math.tan(math.radians(_LAT))) / math.pi) / 2 * 2**14)
 TILE = f"14/{_TX}/{_TY}"
 NEW_PW = {"password": "mật khẩu mới của tôi", "password2": "mật khẩu mới của tôi"}
+#: A planning project of 678 with nothing published.
+PROJECT = "678-ma-tran"
 
 ROUTES: dict[str, Row] = {
     # Residents: pages, look-ups, tiles, static files, OGC API.
@@ -116,6 +119,21 @@ ROUTES: dict[str, Row] = {
     "GET /api/compare": public(404).at("/api/compare?district=678&kind=parcels"),
     "GET /api/compare/summary": public(404).at("/api/compare/summary?district=678&kind=parcels"),
     "GET /projects/<project_id>/compare": public(404).at("/projects/678-khong-co/compare"),
+    # Planning projects (web/projects.py): public, published only; "678-ma-tran" has
+    # nothing published, so its layer, its decision and any document are 404s.
+    "GET /projects": PUBLIC,
+    "GET /projects/<project_id>": PUBLIC.at(f"/projects/{PROJECT}"),
+    "GET /api/projects": PUBLIC,
+    "GET /api/projects/<project_id>": PUBLIC.at(f"/api/projects/{PROJECT}"),
+    "GET /api/projects/<project_id>/<kind>.geojson": public(404).at(
+        f"/api/projects/{PROJECT}/zoning_lots.geojson"),
+    "GET /projects/<project_id>/decisions/<sha256>.pdf": public(404).at(
+        f"/projects/{PROJECT}/decisions/{'0' * 64}.pdf"),
+    "GET /projects/<project_id>/documents/<sha256>.pdf": public(404).at(
+        f"/projects/{PROJECT}/documents/{'0' * 64}.pdf"),
+    # The tiles for GIS clients.
+    "GET /tiles/<district>/<kind>.json": PUBLIC.at("/tiles/678/parcels.json"),
+    "GET /tiles/<district>/style.json": PUBLIC.at("/tiles/678/style.json"),
     # Sign-in.
     "GET /login": Row((200, 302, 302, 302)),  # signed in: on to the landing page
     "POST /login": public(401).at(username="nobody", password="wrong password"),
@@ -132,6 +150,9 @@ ROUTES: dict[str, Row] = {
     "GET /admin/audit.csv": ADMIN,
     # The ministry package holds whole layers: the "export" right of the district.
     "GET /admin/export/<district>.zip": DISTRICT,
+    # A project's package: the export right of its district; nothing published → 404.
+    "GET /admin/export/projects/<project>.zip": Row((302, 403, 404, 404),
+                                                    url=f"/admin/export/projects/{PROJECT}.zip"),
     # The export page lists the districts each staff member may export (any planner).
     "GET /admin/export": Row((302, 200, 200, 200)),
     # Planner workflow (web/planner*.py). Version 1 is the published parcels of 678, stored
@@ -159,6 +180,24 @@ ROUTES: dict[str, Row] = {
     "POST /planner/versions/<int:version_id>/rollback": Row((302, 403, 409, 409),
                                                            url="/planner/versions/1/rollback"),
     "GET /planner/decisions/<sha256>.pdf": public(404).at(f"/planner/decisions/{'0' * 64}.pdf"),
+    # Planning projects for planners (web/planner_projects.py): the project's district.
+    "GET /planner/projects/": Row((302, 200, 200, 200)),
+    "POST /planner/projects/": Row((302, 403, 400, 400), data={
+        "district": "678", "id": "Không hợp lệ", "name": "QH", "level": "zoning"}),
+    "GET /planner/projects/<project_id>": DISTRICT.at(f"/planner/projects/{PROJECT}"),
+    "POST /planner/projects/<project_id>": Row((302, 403, 303, 303),
+                                               url=f"/planner/projects/{PROJECT}",
+                                               data={"status": "appraisal"}),
+    "POST /planner/projects/<project_id>/documents": Row(
+        (302, 403, 400, 400), url=f"/planner/projects/{PROJECT}/documents",
+        data={"title": "Thuyết minh", "kind": "report"}),
+    "GET /planner/projects/<project_id>/upload": DISTRICT.at(
+        f"/planner/projects/{PROJECT}/upload"),
+    "POST /planner/projects/<project_id>/upload": Row(
+        (302, 403, 400, 400), url=f"/planner/projects/{PROJECT}/upload",
+        data={"kind": "zoning_lots"}),
+    "GET /planner/projects/<project_id>/<kind>/history": DISTRICT.at(
+        f"/planner/projects/{PROJECT}/zoning_lots/history"),
     "POST /api/jobs": Row((401, 403, 400, 400), data={"district": "678", "kind": "parcels"}),
     "GET /api/jobs": DISTRICT_API.at("/api/jobs?district=678"),
     "GET /api/jobs/<int:job_id>": Row((401, 404, 404, 404), url="/api/jobs/999"),
@@ -191,6 +230,10 @@ def matrix(tmp_path_factory):
             assert ingest_file(store, zipped, "parcels", "678", publish=True).published
         finally:
             store.close()
+        from gisportal.services import projects
+
+        projects.create(DataHome.at(home), project_id=PROJECT, district="678",
+                        name="Quy hoạch ma trận quyền", level="zoning", by="test")
         users.add_user(home, "boss", "admin", PW)
         users.add_user(home, "lan", "planner", PW, districts=["678"])
         users.add_user(home, "mai", "planner", PW, districts=["672"])

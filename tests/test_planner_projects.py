@@ -62,7 +62,7 @@ def test_a_planner_runs_a_project_from_creation_to_roll_back(town, tmp_path):
     form = {"district": "678", "name": "Quy hoạch phân khu trung tâm Liên Nghĩa",
             "level": "zoning", "scale": "1/2000", "status": "appraisal"}
     r = post(c, "/planner/projects/", "/planner/projects/", id="Liên Nghĩa", **form)
-    assert r.status_code == 404 and 'value="Quy hoạch phân khu trung tâm Liên Nghĩa"' in text_of(r)
+    assert r.status_code == 400 and 'value="Quy hoạch phân khu trung tâm Liên Nghĩa"' in text_of(r)
     r = post(c, "/planner/projects/", "/planner/projects/", id=PID, **form)
     assert r.status_code == 303 and r.headers["Location"] == f"/planner/projects/{PID}"
     page = text_of(c.get(f"/planner/projects/{PID}"))

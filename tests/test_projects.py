@@ -183,9 +183,10 @@ def test_project_input_is_checked_the_way_a_clerk_writes_it(town, tmp_path):
     with pytest.raises(NotFoundError):
         projects.create(home, project_id="678-x", district="999", name="QH", level="zoning",
                         by="p")
-    with pytest.raises(NotFoundError):
+    with pytest.raises(UsageError) as bad_id:
         projects.create(home, project_id="Liên Nghĩa", district="678", name="QH",
                         level="zoning", by="p")
+    assert bad_id.value.code == "PROJECT-ID"
     with pytest.raises(StoreError) as err:
         projects.create(home, project_id=PID, district="678", name="QH", level="zoning",
                         by="p")

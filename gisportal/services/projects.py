@@ -25,7 +25,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from gisportal.base import seeds
-from gisportal.base.errors import InputError, UsageError
+from gisportal.base.errors import InputError, NotFoundError, UsageError
 from gisportal.base.models import layer_model
 from gisportal.base.settings import load_settings
 from gisportal.base.text import nfc
@@ -120,7 +120,13 @@ def create(home: DataHome, *, project_id: str, district: str, name: Any, level: 
            by: str) -> Project:
     """A new project in the catalogue; its level and scale checked together (a 1/500
     drawing is a detailed plan)."""
-    pid = check_project(project_id)
+    try:
+        pid = check_project(project_id)
+    except NotFoundError:  # a new id is input to check, not a project to find
+        raise UsageError(f"{str(project_id)[:70]!r} cannot be a project's id", where="id",
+                         fix="Use lower-case letters without accents, digits and hyphens, "
+                             "2 to 63 characters, e.g. 678-lien-nghia-2000",
+                         code="PROJECT-ID") from None
     code = seeds.known_district(district).code
     lvl = parse_level(level)
     scl = parse_scale(scale)

@@ -10,10 +10,12 @@
     return el ? JSON.parse(el.textContent) : null;
   }
 
-  function esc(s) {
-    return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
-      return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
-    });
+  /* Elements with text (never HTML parsed from data: names come from uploaded files). */
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) { e.className = cls; }
+    if (text !== undefined && text !== null) { e.textContent = String(text); }
+    return e;
   }
 
   function start() {
@@ -50,11 +52,13 @@
       }
       if (p.far != null) { rows.push([t("project_far"), fmt.format(p.far)]); }
       if (p.area_m2 != null) { rows.push(["m²", fmt.format(p.area_m2)]); }
-      var html = "<dl>" + rows.map(function (r) {
-        return "<dt>" + esc(r[0]) + "</dt><dd>" + esc(r[1]) + "</dd>";
-      }).join("") + "</dl>";
-      if (panel) { panel.innerHTML = html; }
-      return html;
+      function list() {
+        var dl = el("dl");
+        rows.forEach(function (r) { dl.appendChild(el("dt", null, r[0])); dl.appendChild(el("dd", null, r[1])); });
+        return dl;
+      }
+      if (panel) { panel.replaceChildren(list()); }
+      return list();
     }
 
     var layers = conf.project.layers || {};
@@ -68,10 +72,12 @@
             onEachFeature: function (f, layer) {
               var p = f.properties;
               present[p.function] = true;
-              var label = esc(p.lot_code || "");
+              var label = el("span", null, p.lot_code || "");
               if (p.density_pct != null || p.floors_max != null) {
-                label += "<br>" + (p.density_pct != null ? fmt.format(p.density_pct) + "%" : "") +
-                  (p.floors_max != null ? " · " + p.floors_max + "T" : "");
+                label.appendChild(el("br"));
+                label.appendChild(document.createTextNode(
+                  (p.density_pct != null ? fmt.format(p.density_pct) + "%" : "") +
+                  (p.floors_max != null ? " · " + p.floors_max + "T" : "")));
               }
               layer.bindTooltip(label, {permanent: true, direction: "center", className: "gp-lot-label"});
               layer.on("click", function (e) {
@@ -81,9 +87,16 @@
           }).addTo(map);
           var legend = document.getElementById("gp-project-legend");
           if (legend) {
-            legend.innerHTML = conf.legend.filter(function (e) { return present[e.code]; }).map(function (e) {
-              return '<li data-code="' + esc(e.code) + '"><span class="sw" style="background:' + esc(e.color) + '"></span><b>' + esc(e.code) + "</b> " + esc(e.name) + "</li>";
-            }).join("");
+            legend.replaceChildren.apply(legend, conf.legend.filter(function (e) { return present[e.code]; }).map(function (e) {
+              var li = el("li");
+              li.setAttribute("data-code", e.code);
+              var sw = el("span", "sw");
+              sw.style.background = e.color;
+              li.appendChild(sw);
+              li.appendChild(el("b", null, e.code));
+              li.appendChild(document.createTextNode(" " + e.name));
+              return li;
+            }));
           }
         }).catch(function () {
           if (panel) { panel.textContent = t("project_no_layer"); }
@@ -101,9 +114,9 @@
             onEachFeature: function (f, layer) {
               var p = f.properties;
               var text = (p.line_type === "building_line" ? t("project_building_line") : t("project_red_line")) +
-                (p.road_name ? " — " + esc(p.road_name) : "") +
+                (p.road_name ? " — " + p.road_name : "") +
                 (p.width_m != null ? " — " + t("project_width") + " " + fmt.format(p.width_m) + " m" : "");
-              layer.bindTooltip(text, {sticky: true});
+              layer.bindTooltip(el("span", null, text), {sticky: true});
             }
           }).addTo(map);
         }).catch(function () {});
