@@ -115,7 +115,7 @@ def _function(rng: np.random.Generator, i: int, j: int, p: DemoProject) -> str:
         return "YT"
     if p.level == "detailed":
         return "ODM"
-    if j % p.main_every == 0 or (j + 1) % p.main_every == 0:
+    if j % p.main_every == 0 and i % 2 == 0:  # every other block along a main road
         return "HH" if rng.random() < 0.6 else "TM"
     if p.level == "general" and i < nx // 2:
         return "OHT"
@@ -131,7 +131,8 @@ def _indicators(rng: np.random.Generator, function: str) -> tuple[str, str, str]
         rng.integers(d0, d1 + 1))
     floors_min = int(rng.integers(f0, f1 + 1))
     floors_max = int(rng.integers(floors_min, f1 + 1))
-    far = round(density / 100 * floors_max * float(rng.uniform(0.75, 0.95)), 1)
+    far = density / 100 * floors_max * float(rng.uniform(0.75, 0.95))
+    far = round(far, 2 if far < 1 else 1)  # a park's 0,03, a block's 2,4
     floors = str(floors_max) if floors_min == floors_max else f"{floors_min}-{floors_max}"
     return f"{density}%", floors, f"{far}".replace(".", ",")
 
@@ -140,9 +141,10 @@ def plan_frames(p: DemoProject, origin: tuple[float, float], crs: str, seed: int
                 version: int = 1) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """The project's lots and red lines, in `crs` (the district's survey grid), its
     south-west corner at `origin` + `p.offset` (rounded to the metre). `version` 2 is
-    the adjustment of an adjusted project: some housing becomes mixed use and a block a
-    park, with higher floors along the main roads."""
-    rng = rng_for(seed, "zoning", p.id)
+    the adjustment of an adjusted project: the first block becomes a park and every
+    third block of housing becomes mixed use (its indicators those of mixed use); every
+    other lot keeps its function and indicators (each lot draws from a stream of its
+    own), so comparing the two versions shows exactly those changes."""
     x0 = float(round(origin[0] + p.offset[0]))
     y0 = float(round(origin[1] + p.offset[1]))
     xb, xr = _breaks(p.blocks[0], p.block[0], p.road, p.main_road, p.main_every)
@@ -152,12 +154,14 @@ def plan_frames(p: DemoProject, origin: tuple[float, float], crs: str, seed: int
     prefix = "CT" if p.level == "detailed" else ""
     for j, (b0, b1) in enumerate(yb):
         for i, (a0, a1) in enumerate(xb):
+            rng = rng_for(seed, "zoning", p.id, i, j)
             function = _function(rng, i, j, p)
-            if version == 2 and function == "ODM" and (i + j) % 3 == 0:
+            if version == 2 and function in ("ODM", "OHT") and (i + j) % 3 == 0:
                 function = "HH"
             if version == 2 and (i, j) == (0, 0):
                 function = "CX"
-            density, floor, far = _indicators(rng, function)
+            density, floor, far = _indicators(rng_for(seed, "indicators", p.id, i, j,
+                                                      function), function)
             codes.append(f"{prefix}{function}-{j + 1}.{i + 1}")
             functions.append(function)
             densities.append(density)
