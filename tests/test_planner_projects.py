@@ -135,9 +135,14 @@ def test_a_planner_runs_a_project_from_creation_to_roll_back(town, tmp_path):
     # An adjustment: the housing lot becomes mixed use; then back.
     adjusted = lots_frame()
     adjusted.loc[1, "ChucNang"] = "HH"
+    adjusted.loc[2, "TangCao"] = "2"  # the park may have a pavilion of two floors
+    adjusted.loc[2, "HeSoSDD"] = "0,08"
     path = tmp_path / "lo_dieu_chinh.gpkg"
     adjusted.to_file(path, driver="GPKG")
     v2 = finished(home, job_id_of(send(c, path, "zoning_lots"))).result["version"]
+    review = text_of(c.get(f"/planner/versions/{v2}"))
+    assert '<li data-change="use_changed"><strong>1</strong>' in review
+    assert '<li data-change="indicators_changed"><strong>1</strong> đổi chỉ tiêu' in review
     post(c, f"/planner/versions/{v2}/decision", f"/planner/versions/{v2}",
          number="77/QĐ-UBND", date="01/03/2024", authority="UBND tỉnh Lâm Đồng",
          pdf=(io.BytesIO(PDF.replace(b"1 0 obj", b"5 0 obj")), "QĐ 77.pdf"))

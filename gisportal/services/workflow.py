@@ -217,10 +217,17 @@ class PublishPreview:
         c = self.counts
         if self.previous is None:
             return f"nothing published yet: {self.version.feature_count} features added"
-        return (f"against published version {self.previous.id}: "
+        if "replaced" in c:  # red lines: replaced as a whole (see `preview`)
+            return (f"against published version {self.previous.id}: "
+                    f"{c['replaced']} lines replace {self.previous_features}")
+        line = (f"against published version {self.previous.id}: "
                 f"{c.get('added', 0)} added, {c.get('removed', 0)} removed, "
-                f"{c.get('reshaped', 0)} reshaped, {c.get('use_changed', 0)} land use changed, "
+                f"{c.get('reshaped', 0)} reshaped, {c.get('use_changed', 0)} "
+                f"{'function' if self.version.kind == 'zoning_lots' else 'land use'} changed, "
                 f"{c.get('renumbered', 0)} renumbered")
+        if "indicators_changed" in c:  # a project's lots (density, floors, FAR)
+            line += f", {c['indicators_changed']} indicators changed"
+        return line
 
 
 def _threshold(settings: dict[str, Any] | None) -> float:

@@ -206,6 +206,8 @@ add_strings({
     "pl_change_reshaped": ("đổi hình dạng", "reshaped"),
     "pl_change_use_changed": ("đổi loại đất", "land use changed"),
     "pl_change_renumbered": ("đổi số hiệu", "renumbered"),
+    "pl_change_indicators_changed": ("đổi chỉ tiêu quy hoạch", "indicators changed"),
+    "pl_change_replaced": ("đường thay thế toàn bộ", "lines replacing the published ones"),
     "pl_change_unchanged": ("không đổi", "unchanged"),
     "pl_change_m2": ("Diện tích theo loại đất (m², sau − trước)",
                      "Area by land-use code (m², after − before)"),
