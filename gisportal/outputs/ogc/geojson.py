@@ -157,13 +157,14 @@ def _ccw(ground: np.ndarray, ring_ends: np.ndarray) -> np.ndarray:
     and their rounding cannot change the sign; the term that joins a ring's last point
     to the next ring's first is then zero by itself (that point is its own origin)."""
     lengths = np.diff(ring_ends)
-    filled = np.flatnonzero(lengths)
     out = np.zeros(len(lengths), dtype=bool)
-    if len(ground) < 2 or not len(filled):
+    lines = np.flatnonzero(lengths >= 2)  # (a ring of fewer points encloses nothing)
+    if not len(lines):
         return out
-    local = ground - np.repeat(ground[ring_ends[:-1][filled]], lengths[filled], axis=0)
+    origins = ground[np.minimum(ring_ends[:-1], len(ground) - 1)]
+    local = ground - np.repeat(origins, lengths, axis=0)
     cross = local[:-1, 0] * local[1:, 1] - local[1:, 0] * local[:-1, 1]
-    out[filled] = np.add.reduceat(cross, ring_ends[:-1][filled]) > 0
+    out[lines] = np.add.reduceat(cross, ring_ends[:-1][lines]) > 0
     return out
 
 
