@@ -398,9 +398,11 @@ def _project_paths() -> dict[str, Any]:
 def _compare_paths(district: dict[str, Any]) -> dict[str, Any]:
     """The public comparison of two versions of a layer (web/compare.py)."""
     params = [
-        {**_query("district", "GSO district code", district), "required": True},
-        {**_query("kind", "layer kind", {"type": "string", "enum": list(KINDS)}),
-         "required": True},
+        _query("district", "GSO district code (a district's layer; or project)", district),
+        _query("project", "a planning project's id (its lots; or district)",
+               {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{1,62}$"}),
+        {**_query("kind", "layer kind",
+                  {"type": "string", "enum": [*KINDS, "zoning_lots"]}), "required": True},
         _query("from", "version before (default: the one published before the current)",
                {"type": "integer", "minimum": 1}),
         _query("to", "version after (default: the published one)",
