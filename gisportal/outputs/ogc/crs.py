@@ -37,6 +37,7 @@ __all__ = [
     "offered",
     "parse_crs",
     "ground_coords",
+    "ground_points",
     "in_axis_order",
     "reproject",
     "survey_crs",
@@ -150,21 +151,24 @@ def _to(store_crs: str, target: str) -> pyproj.Transformer:
     return vncrs.transformer(store_crs, target)
 
 
-def ground_coords(coords: np.ndarray, target: OgcCrs, store_crs: str) -> np.ndarray:
-    """Store-CRS ``(easting, northing)`` coordinates (an ``(n, 2)`` array) in `target`,
-    rounded, in ground order — ``(easting, northing)`` or ``(longitude, latitude)``,
-    whatever `target`'s axis order (`in_axis_order` applies that).
+def ground_points(coords: np.ndarray, target: OgcCrs,
+                  store_crs: str) -> tuple[np.ndarray, np.ndarray]:
+    """Store-CRS ``(easting, northing)`` coordinates (an ``(n, 2)`` array) in `target`, as
+    the distinct points and, for each coordinate, the index of its point: rounded, in
+    ground order — ``(easting, northing)`` or ``(longitude, latitude)``, whatever
+    `target`'s axis order (`in_axis_order` applies that).
 
     One PROJ call for all the coordinates, each distinct point once: neighbouring
     parcels share their corners and every ring repeats its first point, so a page of
     cadastral parcels holds about three coordinates per distinct point, and PROJ is most
-    of the cost of an answer. The same point gives the same numbers, however often.
+    of the cost of an answer (and writing numbers the next: a writer can write each
+    distinct point once too). The same point gives the same numbers, however often.
     """
     decimals = target.decimals
     if target.is_storage:
-        return np.round(coords, decimals)
+        return np.round(coords, decimals), np.arange(len(coords))
     if not len(coords):
-        return np.empty((0, 2))
+        return np.empty((0, 2)), np.arange(0)
     # To WGS 84: the datum shift. To another TM-3 zone of VN-2000: a change of projection
     # only.
     transformer = _to(store_crs, "EPSG:4326" if target.geographic else _user_input(target))
@@ -174,7 +178,13 @@ def ground_coords(coords: np.ndarray, target: OgcCrs, store_crs: str) -> np.ndar
     transformer.transform(x, y, inplace=True)
     out = np.empty((len(distinct), 2))
     out[:, 0], out[:, 1] = x, y
-    return np.round(out, decimals, out=out)[where.ravel()]
+    return np.round(out, decimals, out=out), where.ravel()
+
+
+def ground_coords(coords: np.ndarray, target: OgcCrs, store_crs: str) -> np.ndarray:
+    """`ground_points`, one row per coordinate."""
+    points, where = ground_points(coords, target, store_crs)
+    return points[where]
 
 
 def in_axis_order(coords: np.ndarray, target: OgcCrs) -> np.ndarray:

@@ -6,11 +6,11 @@ path. It is written as text fragments, column by column, never as a dict per fea
 were a quarter of a page's time):
 
 - geometries: GEOS hands over every coordinate of the page as one array
-  (`shapely.to_ragged_array`), reprojected in one PROJ call (`ogc_crs.ground_coords`:
-  each distinct point once) and wound in one pass (below); the whole array is written
-  as JSON by one encoder call (orjson, or the standard library where orjson is not
-  installed: the same numbers), and each geometry's text is cut from it at the offsets
-  numpy finds — no per-vertex Python, no geometry rebuilt;
+  (`shapely.to_ragged_array`), reprojected in one PROJ call (`ogc_crs.ground_points`:
+  each distinct point once — parcels share their corners) and wound in one pass
+  (below); the distinct points are written as JSON by one encoder call (orjson, or the
+  standard library where orjson is not installed: the same numbers) and each ring joins
+  its points' texts — no geometry rebuilt;
 - properties: a column of numbers is written by one encoder call and split; `json`
   writes each distinct value of any other column once (`_column`);
 - every fragment of every feature goes into one list, the page is one join.
@@ -59,7 +59,6 @@ _dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", 
 #: shapely's type ids of the geometries written from the ragged array (``-1``: none).
 _MISSING, _POLYGON, _MULTIPOLYGON = -1, 3, 6
 _RAGGED = np.array([_MISSING, _POLYGON, _MULTIPOLYGON])
-_OPEN = ord("[")
 #: Types of a column orjson writes as numbers (`_column`).
 _NUMBERS = frozenset({int, float, type(None)})
 
@@ -168,28 +167,36 @@ def _ccw(ground: np.ndarray, ring_ends: np.ndarray) -> np.ndarray:
     return out
 
 
-def _right_hand(ground: np.ndarray, ring_ends: np.ndarray, exterior: np.ndarray) -> np.ndarray:
-    """`ground` (ground-order coordinates) with every exterior ring counter-clockwise and
-    every hole clockwise (`_ccw`): the wrong ones reversed in one index pass."""
+def _right_hand_order(ground: np.ndarray, ring_ends: np.ndarray,
+                      exterior: np.ndarray) -> np.ndarray | None:
+    """The order of `ground`'s coordinates (ground order) that winds every exterior ring
+    counter-clockwise and every hole clockwise (`_ccw`): the wrong rings reversed, in one
+    index pass; None when every ring is right already."""
     lengths = np.diff(ring_ends)
     flip = (_ccw(ground, ring_ends) != exterior) & (lengths > 3)
     if not flip.any():
-        return ground
+        return None
     starts, counts = ring_ends[:-1][flip], lengths[flip]
     first = np.repeat(starts, counts)  # each reversed position: its ring's first index,
     last = first + np.repeat(counts, counts) - 1  # its ring's last,
     at = first + np.arange(len(first)) - np.repeat(np.cumsum(counts) - counts, counts)
     order = np.arange(len(ground))  # and itself
     order[at] = first + last - at
-    return ground[order]
+    return order
+
+
+def _right_hand(ground: np.ndarray, ring_ends: np.ndarray, exterior: np.ndarray) -> np.ndarray:
+    """`ground` with its rings wound by the right-hand rule (`_right_hand_order`)."""
+    order = _right_hand_order(ground, ring_ends, exterior)
+    return ground if order is None else ground[order]
 
 
 def _ragged(geoms: np.ndarray, types: np.ndarray, crs: ogc_crs.OgcCrs,
             store_crs: str) -> list[str]:
     """Polygons and multipolygons (and missing geometries) as GeoJSON geometry texts: the
-    page's coordinates reprojected and rounded (`ogc_crs.ground_coords`), wound
-    (`_right_hand`), put in `crs`'s axis order and written at once; each ring's text is
-    then a slice of that text, from the ``[`` of its first point to the ``]`` of its last.
+    page's coordinates reprojected and rounded (`ogc_crs.ground_points`), wound
+    (`_right_hand_order`), put in `crs`'s axis order; every distinct point is written
+    once, by one encoder call, and each ring joins its points' texts.
     """
     if (types == _POLYGON).all() and not shapely.get_num_interior_rings(geoms).any():
         # Parcels: polygons of one ring, whose ring offsets are their point counts (the
@@ -200,27 +207,24 @@ def _ragged(geoms: np.ndarray, types: np.ndarray, crs: ogc_crs.OgcCrs,
     else:
         kind, coords, offsets = shapely.to_ragged_array(geoms, include_z=False)
     ring_ends = offsets[0]
-    ground = ogc_crs.ground_coords(coords, crs, store_crs)
+    points, where = ogc_crs.ground_points(coords, crs, store_crs)
     if len(ring_ends) > 1:
-        ground = _right_hand(ground, ring_ends, _ring_roles(offsets))
-    raw = _coordinates_json(ogc_crs.in_axis_order(ground, crs))
-    text = raw.decode("ascii")
-    # Point i is text[begin[i]:end[i]]: "[" opens each point, and the point's "]" is
-    # followed by "," or, after the last one, by the array's own "]".
-    begin = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == _OPEN)[1:]
-    end = np.empty_like(begin)
-    end[:-1], end[-1:] = begin[1:] - 1, len(raw) - 1
-    ring_from = np.zeros(len(ring_ends) - 1, dtype=np.int64)
-    ring_to = ring_from.copy()
-    filled = ring_ends[1:] > ring_ends[:-1]  # (a ring without points writes as [])
-    ring_from[filled] = begin[ring_ends[:-1][filled]]
-    ring_to[filled] = end[ring_ends[1:][filled] - 1]
+        order = _right_hand_order(points[where], ring_ends, _ring_roles(offsets))
+        if order is not None:
+            where = where[order]
+    # Each distinct point written once, "[x,y]" in the CRS's axis order (null for a
+    # non-finite number, which no store CRS produces): the array's text cut at its "],["
+    # (no number holds a bracket) gives "x,y" per point.
+    text = _coordinates_json(ogc_crs.in_axis_order(points, crs)).decode("ascii")
+    pieces = text[2:-2].split("],[") if len(points) else []
+    tokens = list(map(pieces.__getitem__, where.tolist()))
+    bounds = ring_ends.tolist()
     if kind == shapely.GeometryType.POLYGON and (np.diff(offsets[1]) == 1).all():
-        # One ring per polygon (most pages): each geometry's text straight from the slice.
-        return ['{"type":"Polygon","coordinates":[[' + text[a:b] + "]]}"
-                for a, b in zip(ring_from.tolist(), ring_to.tolist(), strict=True)]
-    rings = [f"[{text[a:b]}]" for a, b in zip(ring_from.tolist(), ring_to.tolist(),
-                                              strict=True)]
+        # One ring per polygon (most pages): each geometry's text straight from its points.
+        return ['{"type":"Polygon","coordinates":[[[' + "],[".join(tokens[a:b]) + "]]]}"
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    rings = ["[[" + "],[".join(tokens[a:b]) + "]]" if b > a else "[]"
+             for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
     def polygon(r0: int, r1: int) -> str:
         return "[" + ",".join(rings[r0:r1]) + "]"
