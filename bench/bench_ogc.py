@@ -87,12 +87,14 @@ TARGET_P95_MS = 30.0
 PYGEOAPI_VERSION = "0.21.0"
 
 _GISPORTAL = r"""
-import logging, sys, waitress
+import gc, logging, sys, waitress
 logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 from gisportal.web.app import create_app
+app = create_app({"home": sys.argv[1]})
+if sys.argv[3] == "freeze":
+    gc.freeze()
 print("ready", flush=True)
-waitress.serve(create_app({"home": sys.argv[1]}), host="127.0.0.1", port=int(sys.argv[2]),
-               threads=4, _quiet=True)
+waitress.serve(app, host="127.0.0.1", port=int(sys.argv[2]), threads=4, _quiet=True)
 """
 
 # -- the servers ------------------------------------------------------------------------------
@@ -114,9 +116,10 @@ def wait_ready(port: int, path: str, child: subprocess.Popen, timeout: float) ->
     raise RuntimeError(f"the server on port {port} did not answer {path} in {timeout:.0f} s")
 
 
-def start_gisportal(home: Path) -> tuple[subprocess.Popen, str]:
+def start_gisportal(home: Path, gc_freeze: bool = False) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    child = subprocess.Popen([sys.executable, "-c", _GISPORTAL, str(home), str(port)],
+    child = subprocess.Popen([sys.executable, "-c", _GISPORTAL, str(home), str(port),
+                              "freeze" if gc_freeze else "-"],
                              cwd=REPO, stdout=subprocess.DEVNULL)
     wait_ready(port, "/ogc", child, 60)
     return child, f"http://127.0.0.1:{port}/ogc/collections"
@@ -329,6 +332,10 @@ def main() -> None:
                         default=Path.home() / ".cache" / "gisportal-bench" / "pygeoapi-venv")
     parser.add_argument("--no-pygeoapi", action="store_true")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--gc-freeze", action="store_true",
+                        help="freeze the server's start-up objects (gc.freeze()) before "
+                             "serving, which `gisportal serve` does not do (yet): what the "
+                             "garbage collector's full passes cost")
     parser.add_argument("--runs", type=int, default=3,
                         help="runs of each server, taking turns; the median counts (default 3)")
     args = parser.parse_args()
@@ -342,7 +349,7 @@ def main() -> None:
         servers: dict[str, Callable[[], dict[str, object]]] = {}
         python = None
         try:
-            child, base = start_gisportal(home)
+            child, base = start_gisportal(home, args.gc_freeze)
             children.append(child)
             print(f"gisportal: {base}", flush=True)
             servers["gisportal"] = lambda base=base: measure(
@@ -402,7 +409,9 @@ def report(runs: dict[str, Runs], answers: dict[str, list[set[int]]], exact: lis
     print(f"\n{args.parcels} parcels, district {args.district}; {args.pages} pages of 1000, "
           f"{len(answers['gisportal'])} bbox and item calls (pygeoapi: "
           f"{len(answers.get('pygeoapi', answers['gisportal']))}) per run; mean "
-          f"{statistics.mean(len(e) for e in exact):.1f} parcels per bbox; over HTTP")
+          f"{statistics.mean(len(e) for e in exact):.1f} parcels per bbox; over HTTP"
+          + ("; gisportal's server froze its start-up objects (--gc-freeze)"
+             if args.gc_freeze else ""))
     print(f"median of {args.runs} runs [min–max]; {ours['features_per_s'].load_text()}")
     print(f"{'':34}" + "".join(f"{n:>26}" for n in names))
     for label, fmt in rows:
