@@ -112,6 +112,8 @@ ROUTES: dict[str, Row] = {
     "GET /ogc/collections/<collection_id>": PUBLIC,
     "GET /ogc/collections/<collection_id>/items": PUBLIC,
     "GET /ogc/collections/<collection_id>/items/<feature_id>": PUBLIC,
+    "GET /ogc/collections/<collection_id>/styles/default.<any(sld, qml):fmt>": PUBLIC.at(
+        "/ogc/collections/678-parcels/styles/default.sld"),
     "GET /ogc/<path:rest>": public(404),
     "GET /api/openapi.json": PUBLIC,
     # Version comparison of published versions is public; drafts stay hidden (compare.py).

@@ -69,7 +69,8 @@ def _sample(rule, site) -> str:
               "version_id": site["v2"], "job_id": 999_999, "user_id": 1,
               "collection_id": f"{LAM_HA}-parcels", "feature_id": site["fid"],
               "filename": "css/portal.css", "rest": "nothing-here", "sha256": site["pdf"],
-              "fmt": "json", "z": 16, "x": 52480, "y": 30593}
+              "fmt": "json", "z": 16, "x": 52480, "y": 30593,
+              "project_id": "676-khong-co", "project": "676-khong-co"}
     url = rule.rule
     for name in rule.arguments:
         url = re.sub(r"<(?:[^:<>]+:)?" + name + ">", str(values[name]), url)

@@ -288,6 +288,24 @@ def collection(collection_id: str) -> Response | str:
     return _json(doc)
 
 
+@bp.get("/ogc/collections/<collection_id>/styles/default.<any(sld, qml):fmt>")
+def collection_style(collection_id: str, fmt: str) -> Response:
+    """The collection's official style (land-use colours and names), as SLD 1.1 or QML;
+    ``?lang=en`` for English names. The fields are those the items carry."""
+    from gisportal.outputs import styles
+
+    coll = oc.get_collection(get_store(), collection_id)
+    lang = "en" if request.args.get("lang") == "en" else "vi"
+    if fmt == "sld":
+        body, mimetype = styles.style_sld(coll.kind, lang, layer_name=coll.id), oc.SLD
+    else:
+        body, mimetype = styles.style_qml(coll.kind, lang), oc.QML
+    response = Response(body)
+    response.headers["Content-Type"] = f"{mimetype}; charset=utf-8"
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
 # -- features ---------------------------------------------------------------------------------
 
 

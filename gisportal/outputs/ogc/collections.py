@@ -169,6 +169,11 @@ def _build_public_fields(store: Store, version: Version,
     return PublicFields(canonical, source, queryables)
 
 
+#: Media types of the styles a collection links (OGC API – Styles names them so).
+SLD = "application/vnd.ogc.sld+xml;version=1.1"
+QML = "application/vnd.qgis.qml"
+
+
 def collection_json(coll: Collection, root: str, store_crs: str) -> dict[str, Any]:
     """The collection description (Part 1 ``collection`` with Part 2 ``crs``/``storageCrs``)."""
     base = f"{root}/collections/{coll.id}"
@@ -193,6 +198,12 @@ def collection_json(coll: Collection, root: str, store_crs: str) -> dict[str, An
                  "Đối tượng (HTML) / features as HTML"),
             link(url(root.removesuffix("/ogc"), f"/districts/{coll.district}"), "related", HTML,
                  "Bản đồ của huyện / the district's map"),
+            # The official colours for GIS software (gisportal.outputs.styles): the same
+            # style the export package carries, for a client that reads the layer here.
+            link(f"{base}/styles/default.sld", "stylesheet", SLD,
+                 "Kiểu hiển thị chính thức (SLD 1.1) / the official style as SLD 1.1"),
+            link(f"{base}/styles/default.qml", "stylesheet", QML,
+                 "Kiểu hiển thị chính thức (QGIS) / the official style for QGIS"),
         ],
         "extent": extent,
         "itemType": "feature",
