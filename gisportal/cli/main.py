@@ -845,9 +845,9 @@ def _serve_gunicorn(config: dict[str, Any], host: str, port: int, workers: int,
                 self.cfg.set("control_socket_disable", True)
 
         def load(self):
-            from gisportal.web.app import create_app
+            from gisportal.web.server import serving_app
 
-            return create_app(config)
+            return serving_app(config)
 
     Portal().run()
 
@@ -889,11 +889,11 @@ def serve(ctx, host, port, workers, threads, with_demo) -> None:
 
     import waitress
 
-    from gisportal.web.app import create_app
+    from gisportal.web.server import serving_app
 
     # SIGTERM (systemd, docker stop) ends the server like Ctrl-C: exit status 0.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    waitress.serve(create_app(config), host=host, port=port, threads=threads or 8)
+    waitress.serve(serving_app(config), host=host, port=port, threads=threads or 8)
 
 
 @cli.command("rules")
