@@ -58,3 +58,52 @@ def test_qgis_applies_the_collection_style_to_its_features(client, tmp_path):
     assert categories["ODT"]["symbol"]["color"]["hex"] == odt
     rules = json.dumps(by_sld["renderer"])
     assert odt in rules.upper() and "ODT" in rules
+
+
+_QGIS_OAPIF = r"""
+import json, sys, urllib.request, tempfile, os
+from qgis.core import QgsApplication, QgsVectorLayer
+app = QgsApplication([], False)
+app.initQgis()
+base = sys.argv[1]
+layer = QgsVectorLayer(f"url={base}/ogc typename=678-plan", "plan", "OAPIF")
+out = {"valid": layer.isValid(), "crs": layer.crs().authid(),
+       "count": layer.featureCount(), "features": len(list(layer.getFeatures()))}
+doc = json.load(urllib.request.urlopen(base + "/ogc/collections/678-plan?f=json"))
+qml = next(l["href"] for l in doc["links"] if l["type"] == "application/vnd.qgis.qml")
+path = os.path.join(tempfile.mkdtemp(), "plan.qml")
+with open(path, "wb") as fh:
+    fh.write(urllib.request.urlopen(qml).read())
+message, ok = layer.loadNamedStyle(path)
+r = layer.renderer()
+out["style"] = bool(ok)
+out["categories"] = {str(c.value()): c.symbol().color().name().upper()
+                     for c in r.categories()} if r.type() == "categorizedSymbol" else {}
+out["codes"] = sorted({str(f["land_use"]) for f in layer.getFeatures()})
+print("QGIS-ANSWER " + json.dumps(out))
+"""
+
+
+def test_qgis_reads_a_collection_from_ogc_and_colours_it_by_its_linked_style(tmp_path):
+    """Debian's QGIS opens /ogc with its own OGC API – Features provider (OAPIF), counts
+    the features, and takes the style the collection links."""
+    import subprocess
+    import tempfile as tf
+    from pathlib import Path
+
+    from tests.browser import live_server
+    from tests.qgis_client import QGIS_PYTHON, _env, require_qgis
+
+    require_qgis()
+    publish_district(tmp_path / "home", tmp_path)
+    with live_server(tmp_path / "home") as base, tf.TemporaryDirectory() as qhome:
+        run = subprocess.run([QGIS_PYTHON, "-c", _QGIS_OAPIF, base], capture_output=True,
+                             text=True, env=_env(Path(qhome)), timeout=300)
+    found = [line for line in run.stdout.splitlines() if line.startswith("QGIS-ANSWER ")]
+    assert run.returncode == 0 and found, run.stderr[-2000:]
+    got = json.loads(found[-1].removeprefix("QGIS-ANSWER "))
+    assert got["valid"] and got["crs"] in ("EPSG:4326", "OGC:CRS84"), got
+    assert got["features"] == 2 and got["codes"] == ["CLN", "ODT"], got
+    cat = seeds.land_use_catalogue()
+    assert got["style"] and got["categories"]["ODT"] == cat.color("ODT").upper()
+    assert got["categories"]["CLN"] == cat.color("CLN").upper()
