@@ -264,7 +264,7 @@ def test_the_annual_plan_costs_no_store_query_of_its_own(
     real = store.records_and_overlays
 
     def counted(version_id, **kwargs):
-        calls.append([v for v, _ in kwargs.get("overlays") or ()])
+        calls.append([overlay[0] for overlay in kwargs.get("overlays") or ()])
         return real(version_id, **kwargs)
 
     monkeypatch.setattr(store, "records_and_overlays", counted)
