@@ -351,24 +351,19 @@ def test_a_missing_pdf_is_a_warning_and_the_package_stays_whole(town, tmp_path):
 
 
 def test_the_styles_are_the_project_pages():
-    """`_PROJECT_STYLES` repeats what static/js/project.js draws: fail when they part."""
+    """The exported styles and the project page draw from one file, maps/project.json:
+    the page's config carries it, its script reads it, the QML/SLD's strokes are its."""
     import gisportal
-    from gisportal.outputs.styles import _PROJECT_STYLES
+    from gisportal.outputs.styles import _PROJECT_STYLES, layer_style
 
     script = (Path(gisportal.__file__).parent / "static" / "js" / "project.js").read_text(
         encoding="utf-8")
-    lots = _PROJECT_STYLES["zoning_lots"]
-    assert f'color: "{lots["color"]}", weight: {lots["weight"]}' in script
-    assert f"fillOpacity: {lots['fillOpacity']}" in script
-    for line_type in ("red_line", "building_line"):
-        spec = _PROJECT_STYLES["red_lines"][line_type]
-        text = f'color: "{spec["color"]}", weight: {spec["weight"]}'
-        if "dashArray" in spec:
-            text += f', dashArray: "{spec["dashArray"]}"'
-        assert "{" + text + "}" in script, text
-    area = _PROJECT_STYLES["project_area"]
-    assert (f'color: "{area["color"]}", weight: {area["weight"]}, '
-            f'dashArray: "{area["dashArray"]}", fill: false') in script
+    assert "styles.zoning_lots" in script and "styles.red_lines" in script
+    assert "styles.project_area" in script and "#d7191c" not in script
+    lines = layer_style("red_lines", "vi")
+    red = next(c for c in lines.categories if c.value == "red_line")
+    assert red.stroke.color == _PROJECT_STYLES["red_lines"]["red_line"]["color"].upper()
+    assert red.stroke.width_px == _PROJECT_STYLES["red_lines"]["red_line"]["weight"]
 
 
 @pytest.mark.parametrize("kind", ["zoning_lots", "red_lines"])

@@ -31,11 +31,10 @@ kind           renderer
 ``project_area``  the project's boundary: a dashed dark outline, no fill
 =============  ====================================================================
 
-A project's kinds are drawn as its page draws them (``static/js/project.js``: lot
-fill opacity and outline, the two lines' colours, widths and dashes, the boundary's
-dash): that script holds them in code, not in a composition file, so `_PROJECT_STYLES`
-repeats its values, and `tests/test_export_projects.py` reads the script to check they
-still agree.
+A project's kinds are drawn as its page draws them: the lots' outline and fill opacity,
+the two lines' colours, widths and dashes and the boundary's dash are
+``maps/project.json``'s, which ``static/js/project.js`` reads through the page's config:
+one source for the page and the package.
 
 Combined codes (``ONT+CLN``) take the colour of their first part, as on the web map
 (QGIS: the category is chosen by an expression on the field; SLD: a ``PropertyIsLike``
@@ -80,14 +79,17 @@ STYLED_KINDS = ("parcels", "plan", "boundary", "annual_plan", "zoning_lots", "re
 #: How the project page (static/js/project.js) draws a project's layers, in its own
 #: terms (Leaflet path options): lots, the two kinds of line by ``line_type``, the
 #: boundary. Checked against the script by tests/test_export_projects.py.
-_PROJECT_STYLES: dict[str, dict[str, Any]] = {
-    "zoning_lots": {"color": "#555", "weight": 0.6, "fillOpacity": 0.75},
-    "red_lines": {"red_line": {"color": "#d7191c", "weight": 3},
-                  "building_line": {"color": "#2b6cb0", "weight": 2, "dashArray": "6 5"},
-                  # A line whose type no vocabulary word gave: thin and dark.
-                  None: {"color": "#333", "weight": 1.5}},
-    "project_area": {"color": "#333", "weight": 2, "dashArray": "8 6"},
-}
+def _project_styles() -> dict[str, dict[Any, Any]]:
+    """``maps/project.json``'s layers, the project page's own (its script reads the
+    same file through the page's config): a red line of no known type is ``None``."""
+    with open(data_dir("maps") / "project.json", encoding="utf-8") as fh:
+        layers = json.load(fh)["layers"]
+    lines = layers["red_lines"]
+    layers["red_lines"] = {None if k == "other" else k: v for k, v in lines.items()}
+    return layers
+
+
+_PROJECT_STYLES: dict[str, dict[Any, Any]] = _project_styles()
 _LINE_TYPE_NAMES = {
     "red_line": {"vi": "Chỉ giới đường đỏ", "en": "Red line"},
     "building_line": {"vi": "Chỉ giới xây dựng", "en": "Building line"},

@@ -223,13 +223,22 @@ def project_page(project_id: str):
     if project.boundary is not None:
         area = json.loads(shapely.to_geojson(_lonlat(
             shapely.orient_polygons(project.boundary, exterior_cw=False))))
-    config = {"project": info, "area": area, "legend": legend, "lang": lang}
+    config = {"project": info, "area": area, "legend": legend, "lang": lang,
+              "styles": _page_styles()}
     strings = {k: v for k, v in js_strings().items() if k.startswith("project_")}
     # An adjusted plan links to what its adjustment changed (web/compare.py).
     compare_url = f"/projects/{project.id}/compare" if default_pair(
         get_store(), project.district, "zoning_lots", project=project.id) else None
     return render_template("project.html", p=info, config=config, strings=strings,
                            compare_url=compare_url)
+
+
+def _page_styles() -> dict[str, Any]:
+    """``maps/project.json``'s layer styles, which the exported QML/SLD draw too."""
+    from gisportal.base.resources import data_dir
+
+    with open(data_dir("maps") / "project.json", encoding="utf-8") as fh:
+        return json.load(fh)["layers"]
 
 
 @bp.get("/projects/<project_id>/documents/<sha256>.pdf")

@@ -23,6 +23,8 @@
     var box = document.getElementById("gp-project-map");
     if (!c || !box || !window.L) { return; }
     var conf = c.config, S = c.strings, lang = conf.lang;
+    var styles = conf.styles;  // maps/project.json: the exported QML/SLD draw the same
+    function copy(o) { var out = {}; Object.keys(o).forEach(function (k) { out[k] = o[k]; }); return out; }
     var t = function (k) { return S[k] ? S[k][0] : k; };
     var fmt = new Intl.NumberFormat(lang === "en" ? "en-GB" : "vi-VN", {maximumFractionDigits: 2});
     var map = L.map(box, {zoomSnap: 0.5, maxZoom: 20});
@@ -31,7 +33,9 @@
     else { map.setView([11.94, 108.44], 12); }
     L.control.scale({imperial: false}).addTo(map);
     if (conf.area) {
-      L.geoJSON(conf.area, {interactive: false, style: {color: "#333", weight: 2, dashArray: "8 6", fill: false}}).addTo(map);
+      var area = copy(styles.project_area);
+      area.fill = false;
+      L.geoJSON(conf.area, {interactive: false, style: area}).addTo(map);
     }
     function labelsByZoom() {
       box.classList.toggle("gp-labels-off", map.getZoom() < 16);
@@ -67,7 +71,9 @@
         .then(function (gj) {
           L.geoJSON(gj, {
             style: function (f) {
-              return {color: "#555", weight: 0.6, fillColor: f.properties.color || "#ccc", fillOpacity: 0.75};
+              var st = copy(styles.zoning_lots);
+              st.fillColor = f.properties.color || "#ccc";
+              return st;
             },
             onEachFeature: function (f, layer) {
               var p = f.properties;
@@ -107,9 +113,8 @@
         .then(function (gj) {
           L.geoJSON(gj, {
             style: function (f) {
-              return f.properties.line_type === "building_line"
-                ? {color: "#2b6cb0", weight: 2, dashArray: "6 5"}
-                : {color: "#d7191c", weight: 3};
+              var lines = styles.red_lines;
+              return copy(lines[f.properties.line_type] || lines.other);
             },
             onEachFeature: function (f, layer) {
               var p = f.properties;
