@@ -386,14 +386,8 @@ def rollback(store: Store, district: str, kind: str, to_version: int, actor: str
     store = on_primary(store)  # as `publish`
     version = store.version(to_version)
     _check_layer(version, district, kind)
-    if version.status == "draft":
-        raise StoreError(
-            f"version {version.id} was never published, so there is nothing to roll back to",
-            where=f"district {district}, {kind}, version {version.id}",
-            fix="Roll back to a superseded version from the history, or publish this "
-                "draft after reading its report", code="ROLLBACK-NEVER-PUBLISHED")
-    return publish(store, version.id, actor, confirm_removals=confirm_removals,
-                   settings=settings, progress=progress)
+    return _republish(store, version, f"district {district}, {kind}", actor,
+                      confirm_removals=confirm_removals, settings=settings, progress=progress)
 
 
 def rollback_project(store: Store, project: str, kind: str, to_version: int, actor: str, *,
@@ -412,10 +406,19 @@ def rollback_project(store: Store, project: str, kind: str, to_version: int, act
             f"version {version.id} is not a {kind} layer of project {project}",
             where=f"version {version.id}", fix="Choose a version from the project's history",
             code="VERSION-OTHER-LAYER")
+    return _republish(store, version, f"project {project}, {kind}", actor,
+                      confirm_removals=confirm_removals, settings=settings, progress=progress)
+
+
+def _republish(store: Store, version: Version, layer: str, actor: str, *,
+               confirm_removals: bool, settings: dict[str, Any] | None,
+               progress: Progress | None) -> PublishResult:
+    """The roll back itself, once the version is known to be of the layer: only to
+    something residents have seen, and through `publish`'s checks."""
     if version.status == "draft":
         raise StoreError(
             f"version {version.id} was never published, so there is nothing to roll back to",
-            where=f"project {project}, {kind}, version {version.id}",
+            where=f"{layer}, version {version.id}",
             fix="Roll back to a superseded version from the history, or publish this "
                 "draft after reading its report", code="ROLLBACK-NEVER-PUBLISHED")
     return publish(store, version.id, actor, confirm_removals=confirm_removals,
