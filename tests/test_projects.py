@@ -279,3 +279,47 @@ def test_the_catalogue_lives_in_production_mode_too(tmp_path, production_env):
     assert [p.id for p in catalogue.list_projects(home, "678")] == [PID]
     changed = catalogue.update(home, PID, by="q", status="approved")
     assert (changed.status, changed.updated_by) == ("approved", "q")
+
+
+def test_a_click_on_the_planned_road_names_the_lot_and_the_road(town, tmp_path):
+    """A point with no parcel (the road south of the block) answers the lot under it,
+    without areas, and the road its red line names."""
+    from gisportal.base.crs import to_lonlat
+
+    lots = upload(town, tmp_path, lots_frame(), "zoning_lots", "lo.gpkg")
+    approve(town, lots.version.id)
+    workflow.publish(town, lots.version.id, "planner")
+    assert upload(town, tmp_path, lines_frame(), "red_lines", "cg.gpkg", publish=True).published
+    lon, lat = to_lonlat(X0 + 30, Y0 - 5)
+    ans = lk.lookup_lonlat(town, float(lat), float(lon))
+    assert ans["parcel"] is None
+    [plan] = ans["zoning"]
+    assert [(lot["code"], lot["area_m2"], lot["share"]) for lot in plan["lots"]] == [
+        ("GT-01", None, None)]
+    assert plan["red_line"] == {"area_m2": None, "share": None,
+                                "roads": [{"name": "Đường Thống Nhất", "width_m": 12.0}]}
+
+
+def test_a_red_line_over_a_plan_without_road_lots_still_names_its_road(town, tmp_path):
+    """A consultant's lots that leave the road out of the lots (a housing lot up to the
+    block's edge) and a red line drawn across the parcel: no area is taken by a road
+    lot, but the road that cuts the parcel is named; a lot of an unknown function has
+    its code and no name; a line of no known type counts as a red line."""
+    frame = lots_frame()
+    frame.loc[0, "ChucNang"] = "ĐẤT LẠ"
+    upload(town, tmp_path, frame, "zoning_lots", "lo.gpkg")
+    lines = lines_frame()
+    lines.loc[0, "geometry"] = shapely.LineString([(X0 - 20, Y0 + 10), (X0 + 120, Y0 + 10)])
+    lines.loc[0, "LoaiChiGioi"] = None
+    lines = lines.iloc[[0]]
+    lots = town.versions(kind="zoning_lots", project=PID)[0]
+    approve(town, lots.id)
+    workflow.publish(town, lots.id, "planner")
+    # The area the first lots gave: the red line is inside it.
+    assert upload(town, tmp_path, lines, "red_lines", "cg.gpkg", publish=True).published
+    [plan] = lk.lookup_key(town, "678", 1, 1)["zoning"]
+    road = next(lot for lot in plan["lots"] if lot["code"] == "GT-01")
+    assert (road["function"], road["function_name"]) == ("ĐẤT LẠ", None)
+    assert plan["red_line"]["area_m2"] == 0.0
+    assert plan["red_line"]["roads"] == [{"name": "Đường Thống Nhất", "width_m": 12.0}]
+    assert "building_line_m" not in plan["red_line"]

@@ -433,9 +433,10 @@ def _district_at(store: Store, published: Published, x: float, y: float,
     """The district whose published outline covers the point, and what `_here` found
     at the point in it when that is how the district was found (else None).
 
-    A district without a boundary layer is decided by its published parcels and plan
-    zones instead (one `_here` at the point, whose answer the look-up then uses: the
-    question "is there a parcel or a zone here" is the look-up's own); one with a
+    A district without a boundary layer is decided by its published parcels, plan
+    zones and planning projects' lots instead (one `_here` at the point, whose answer
+    the look-up then uses: the question "is there a parcel or a zone here" is the
+    look-up's own); one with a
     boundary layer only by its outline. The districts asked are those of `published`,
     in code order: a district whose versions are all drafts or superseded has nothing
     published that could cover the point, so leaving it out changes no answer (and
@@ -451,10 +452,11 @@ def _district_at(store: Store, published: Published, x: float, y: float,
             if len(shapes) and shapely.intersects_xy(shapes, x, y).any():
                 return code, None
     for code in unbounded:
-        if any(v is not None and _inside(v.bounds, x, y)
-               for v in (published.get((code, "parcels")), published.get((code, "plan")))):
+        layers = [published.get((code, "parcels")), published.get((code, "plan")),
+                  *(v for v, _ in zoning.overlays(published, code))]
+        if any(v is not None and _inside(v.bounds, x, y) for v in layers):
             here = _here(store, published, code, point=(x, y))
-            if here.parcels or here.zones:
+            if here.parcels or here.zones or any(records for _, records in here.zoning):
                 return code, here
     return None, None
 
@@ -481,7 +483,7 @@ def _nothing_here(store: Store, published: Published, x: float, y: float,
                                   "color": cat.color(c), "area_m2": None, "share": None}
                                  for c in codes]
     answer["annual_plans"] = annual.annual_plans(here.projects, shapely.Point(x, y))
-    answer["zoning"] = zoning.zoning_at_point(here.zoning, x, y)
+    answer["zoning"] = zoning.zoning_at_point(here.zoning, x, y, store)
     answer["units"] = units_at(store, published, x, y, district)
     answer.update(reason=reason, message=vi, message_en=en)
     return answer

@@ -19,7 +19,7 @@ inside the parcel. Areas are in m² of the district's survey zone, as every look
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,7 @@ import shapely
 from gisportal.base import seeds
 from gisportal.services.decisions import decision_of
 from gisportal.services.measure import measured
-from gisportal.store.base import Published, Version
+from gisportal.store.base import Published, Store, Version
 
 __all__ = ["LINE_COLUMNS", "LOT_COLUMNS", "ROAD_FUNCTIONS", "overlays", "zoning",
            "zoning_at_point"]
@@ -88,6 +88,26 @@ def _num(value: Any, digits: int | None = 1) -> float | int | None:
     return round(number, digits)
 
 
+def _lot(record: Mapping[str, Any], area: float | None, total: float) -> dict[str, Any]:
+    """A lot as an answer lists it: code, function with its names and colour, the part
+    of the parcel in it (none at a point), its indicators."""
+    code = record.get("function")
+    functions = seeds.zoning_functions()
+    known = functions.get(code) if isinstance(code, str) else None
+    return {
+        "code": record.get("lot_code"), "function": code,
+        "function_name": known.name_vi if known else None,
+        "function_name_en": known.name_en if known else None,
+        "color": functions.color(code) if isinstance(code, str) else None,
+        "area_m2": None if area is None else round(area, 1),
+        "share": round(area / total, 4) if area is not None and total > 0 else None,
+        "max_density_pct": _num(record.get("density_pct")),
+        "floors_min": _num(record.get("floors_min"), None),
+        "floors_max": _num(record.get("floors_max"), None),
+        "far": _num(record.get("far"), 2),
+    }
+
+
 def _lots(records: Sequence[Mapping[str, Any]], geom, total: float, factor: float,
           ) -> tuple[list[dict[str, Any]], Any]:
     """The lots the parcel falls in, largest share first, and the road part (the union
@@ -97,58 +117,55 @@ def _lots(records: Sequence[Mapping[str, Any]], geom, total: float, factor: floa
     shapes = np.array([r["geometry"] for r in records], dtype=object)
     inter = shapely.intersection(shapes, geom)
     areas = shapely.area(inter) * factor
-    functions = seeds.zoning_functions()
     lots, road = [], []
     for record, piece, area in zip(records, inter, areas, strict=True):
-        if area < MIN_AREA_M2:
+        if not area >= MIN_AREA_M2:  # a sliver, or no geometry (NaN)
             continue
-        code = record.get("function")
-        known = functions.get(code) if isinstance(code, str) else None
-        lots.append({
-            "code": record.get("lot_code"), "function": code,
-            "function_name": known.name_vi if known else None,
-            "function_name_en": known.name_en if known else None,
-            "color": functions.color(code) if isinstance(code, str) else None,
-            "area_m2": round(float(area), 1),
-            "share": round(float(area) / total, 4) if total > 0 else None,
-            "max_density_pct": _num(record.get("density_pct")),
-            "floors_min": _num(record.get("floors_min"), None),
-            "floors_max": _num(record.get("floors_max"), None),
-            "far": _num(record.get("far"), 2),
-        })
-        if code in ROAD_FUNCTIONS:
+        lots.append(_lot(record, float(area), total))
+        if record.get("function") in ROAD_FUNCTIONS:
             road.append(piece)
     lots.sort(key=lambda d: -d["area_m2"])
     return lots, (shapely.union_all(road) if road else None)
 
 
+def _roads(lines: Sequence[Mapping[str, Any]], close: np.ndarray) -> list[dict[str, Any]]:
+    """The roads of the red lines `close` selects: name and right of way, each once."""
+    roads, seen = [], set()
+    for i in np.flatnonzero(close):
+        key = (lines[i].get("road_name"), _num(lines[i].get("width_m")))
+        if key not in seen:
+            seen.add(key)
+            roads.append({"name": key[0], "width_m": key[1]})
+    return roads
+
+
+def _lines(lines: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """The lines' shapes and which of them are red lines (every line but a building
+    line: a line of no known type bounds a road too)."""
+    shapes = np.array([r["geometry"] for r in lines], dtype=object)
+    red = np.array([r.get("line_type") != "building_line" for r in lines], dtype=bool)
+    return shapes, red
+
+
 def _red_line(lines: Sequence[Mapping[str, Any]], geom, road, total: float,
               factor: float) -> dict[str, Any] | None:
     """The part of the parcel inside a planned road, the roads, and the setback."""
-    shapes = np.array([r["geometry"] for r in lines], dtype=object)
-    kinds = [r.get("line_type") for r in lines]
-    red = np.array([k != "building_line" for k in kinds], dtype=bool)
-    building = ~red
+    shapes, red = _lines(lines)
     area = float(shapely.area(road)) * factor if road is not None else 0.0
-    near_to = road if road is not None and area >= MIN_AREA_M2 else geom
+    taken = area >= MIN_AREA_M2
     roads: list[dict[str, Any]] = []
     if len(shapes):
-        close = red & (shapely.distance(shapes, near_to) <= NEAR_M)
-        if road is None or area < MIN_AREA_M2:
+        close = red & (shapely.distance(shapes, road if taken else geom) <= NEAR_M)
+        if not taken:
             # No road lot takes part of the parcel: a red line crossing it still does.
             close &= shapely.intersects(shapes, shapely.buffer(geom, -NEAR_M))
-        seen = set()
-        for i in np.flatnonzero(close):
-            key = (lines[i].get("road_name"), _num(lines[i].get("width_m")))
-            if key not in seen:
-                seen.add(key)
-                roads.append({"name": key[0], "width_m": key[1]})
-    if area < MIN_AREA_M2 and not roads:
+        roads = _roads(lines, close)
+    if not taken and not roads:
         return None
     answer: dict[str, Any] = {"area_m2": round(area, 1),
                               "share": round(area / total, 4) if total > 0 else None,
                               "roads": roads}
-    setback = _setback(shapes[red], shapes[building], geom) if len(shapes) else None
+    setback = _setback(shapes[red], shapes[~red], geom) if len(shapes) else None
     if setback is not None:
         answer["building_line_m"] = setback
     return answer
@@ -186,13 +203,8 @@ def zoning(found: Sequence[tuple[Version, list[dict[str, Any]]]], geom,
         return []
     geom = measured(geom)
     total = float(shapely.area(geom)) * factor
-    by_project: dict[str, dict[str, tuple[Version, list[dict[str, Any]]]]] = {}
-    for version, records in found:
-        by_project.setdefault(str(version.project), {})[version.kind] = (version, records)
     out = []
-    for layers in by_project.values():
-        lots_v, lot_records = layers.get("zoning_lots", (None, []))
-        lines_v, line_records = layers.get("red_lines", (None, []))
+    for lots_v, lot_records, lines_v, line_records in _by_project(found):
         lots, road = _lots(lot_records, geom, total, factor)
         red_line = _red_line(line_records, geom, road, total, factor) if (
             line_records or road is not None) else None
@@ -204,48 +216,45 @@ def zoning(found: Sequence[tuple[Version, list[dict[str, Any]]]], geom,
 
 
 def zoning_at_point(found: Sequence[tuple[Version, list[dict[str, Any]]]], x: float,
-                    y: float) -> list[dict[str, Any]]:
+                    y: float, store: Store) -> list[dict[str, Any]]:
     """The ``zoning`` answer at a point with no parcel (a click on a road or a lot not
     yet parcelled): the lots under the point, without areas; a road lot there names its
-    red lines' roads."""
+    red lines' roads.
+
+    The look-up's overlays at a point hold the lines *through* the point, which a click
+    on a road never hits: the red lines along the road lot are asked for by the lot's
+    box, one more store call, only on this rare path (a click with no parcel, on a road).
+    """
     out = []
-    by_project: dict[str, dict[str, tuple[Version, list[dict[str, Any]]]]] = {}
-    for version, records in found:
-        by_project.setdefault(str(version.project), {})[version.kind] = (version, records)
-    functions = seeds.zoning_functions()
-    for layers in by_project.values():
-        lots_v, lot_records = layers.get("zoning_lots", (None, []))
-        lines_v, line_records = layers.get("red_lines", (None, []))
+    for lots_v, lot_records, lines_v, _ in _by_project(found):
         here = [r for r in lot_records if r["geometry"] is not None
                 and shapely.intersects_xy(r["geometry"], x, y)]
         if not here:
             continue
-        lots = []
-        for r in here:
-            code = r.get("function")
-            known = functions.get(code) if isinstance(code, str) else None
-            lots.append({"code": r.get("lot_code"), "function": code,
-                         "function_name": known.name_vi if known else None,
-                         "function_name_en": known.name_en if known else None,
-                         "color": functions.color(code) if isinstance(code, str) else None,
-                         "area_m2": None, "share": None,
-                         "max_density_pct": _num(r.get("density_pct")),
-                         "floors_min": _num(r.get("floors_min"), None),
-                         "floors_max": _num(r.get("floors_max"), None),
-                         "far": _num(r.get("far"), 2)})
         red_line = None
         road = [r["geometry"] for r in here if r.get("function") in ROAD_FUNCTIONS]
         if road:
-            roads, seen = [], set()
-            for r in line_records:
-                if r.get("line_type") == "building_line" or r["geometry"] is None:
-                    continue
-                if shapely.distance(r["geometry"], road[0]) <= NEAR_M:
-                    key = (r.get("road_name"), _num(r.get("width_m")))
-                    if key not in seen:
-                        seen.add(key)
-                        roads.append({"name": key[0], "width_m": key[1]})
-            red_line = {"area_m2": None, "share": None, "roads": roads}
-        out.append({"project": _project_info(lots_v, lines_v), "lots": lots,
-                    "red_line": red_line})
+            lines: list[dict[str, Any]] = []
+            if lines_v is not None:
+                minx, miny, maxx, maxy = shapely.bounds(road[0])
+                lines = store.records(lines_v.id, bbox=(minx - NEAR_M, miny - NEAR_M,
+                                                        maxx + NEAR_M, maxy + NEAR_M),
+                                      columns=LINE_COLUMNS)
+            shapes, red = _lines(lines)
+            close = red & (shapely.distance(shapes, road[0]) <= NEAR_M) if len(shapes) \
+                else red
+            red_line = {"area_m2": None, "share": None, "roads": _roads(lines, close)}
+        out.append({"project": _project_info(lots_v, lines_v),
+                    "lots": [_lot(r, None, 0.0) for r in here], "red_line": red_line})
     return out
+
+
+def _by_project(found: Sequence[tuple[Version, list[dict[str, Any]]]]) -> Iterator[tuple[
+        Version | None, list[dict[str, Any]], Version | None, list[dict[str, Any]]]]:
+    """Per project, in the order asked: its lots version and records, its red lines
+    version and records (None and [] for a layer it has not published)."""
+    by_project: dict[str, dict[str, tuple[Version, list[dict[str, Any]]]]] = {}
+    for version, records in found:
+        by_project.setdefault(str(version.project), {})[version.kind] = (version, records)
+    for layers in by_project.values():
+        yield (*layers.get("zoning_lots", (None, [])), *layers.get("red_lines", (None, [])))
