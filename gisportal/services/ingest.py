@@ -27,7 +27,7 @@ from gisportal.pipeline.repair import repair as repair_layer
 from gisportal.pipeline.validation import Report, ValidationContext, validate
 from gisportal.pipeline.validation.context import context_from_boundary
 from gisportal.services.commune_update import UpdateInfo, merge_update
-from gisportal.store.base import Store, Version
+from gisportal.store.base import Store, Version, check_layer
 from gisportal.store.home import DataHome, scratch_prefix
 from gisportal.store.projects import Project
 
@@ -206,7 +206,7 @@ def ingest_file(store: Store, path: str | Path, kind: str, district: str, *,
                              fix=f"Leave out --district or give {the_project.district}",
                              code="PROJECT-OTHER-DISTRICT")
         district = the_project.district
-    projects.check_project_layer(kind, the_project)
+    check_layer(kind, project)  # before the file is read
     district = seeds.district_code(district)
     checked = check_file(path, kind, district=district, crs=crs, encoding=encoding,
                          layer=layer, fields=fields, settings=settings, store=store,
@@ -227,7 +227,7 @@ def ingest_file(store: Store, path: str | Path, kind: str, district: str, *,
               else checked.report.repair["summary"],
               "personal_fields": [f for f in model.personal_fields],
               "update": None if checked.update is None else checked.update.to_dict(),
-              **(projects.facts_meta(the_project) if the_project is not None else {}),
+              **({"project": the_project.facts()} if the_project is not None else {}),
               **dict(meta or {})},
         project=None if the_project is None else the_project.id,
     )

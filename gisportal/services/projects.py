@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -26,11 +25,13 @@ from shapely.geometry.base import BaseGeometry
 
 from gisportal.base import seeds
 from gisportal.base.errors import InputError, NotFoundError, UsageError
+from gisportal.base.files import safe_file_name
 from gisportal.base.models import layer_model
 from gisportal.base.settings import load_settings
 from gisportal.base.text import nfc
 from gisportal.pipeline.normalise import normalise
 from gisportal.pipeline.read.sources import read_source
+from gisportal.services.decisions import pdf_key, store_pdf
 from gisportal.store import projects as catalogue
 from gisportal.store.base import PROJECT_KINDS, Store, Version, check_project, utc_now
 from gisportal.store.home import DataHome, scratch_prefix
@@ -44,7 +45,8 @@ from gisportal.store.projects import (
 
 __all__ = ["DOCUMENT_KINDS", "LEVEL_NAMES", "STATUS_NAMES", "add_document", "create",
            "layers_of", "parse_level", "parse_scale", "parse_status", "published_layers",
-           "read_area", "refresh_published_facts", "set_area", "update"]
+           "read_area", "refresh_published_facts", "give_facts", "area_from_lots", "describe",
+           "set_area", "update"]
 
 # How offices write a level: the English word, the Vietnamese name with or without
 # accents, or the scale that implies it.
@@ -179,26 +181,15 @@ def read_area(path: str | Path, *, district: str | None, crs: str | None = None,
 def update(store: Store, project_id: str, *, by: str, **changes: Any) -> Project:
     """Change a project's description (name, level, scale, status, district, replaced
     by) and the facts its published layers carry."""
-    parsed: dict[str, Any] = {}
-    for key, value in changes.items():
-        if value is None:
-            continue
-        if key == "name":
-            parsed["name"] = _name(value)
-        elif key == "level":
-            parsed["level"] = parse_level(value)
-        elif key == "scale":
-            parsed["scale"] = parse_scale(value)
-        elif key == "status":
-            parsed["status"] = parse_status(value)
-        elif key == "district":
-            parsed["district"] = seeds.known_district(value).code
-        elif key == "replaced_by":
-            parsed["replaced_by"] = catalogue.get(store.home, value).id
-        else:
-            raise UsageError(f"a project has no field {key!r} to change", where=key,
-                             fix="Change name, level, scale, status, district or "
-                                 "replaced_by")
+    parsers: dict[str, Any] = {
+        "name": _name, "level": parse_level, "scale": parse_scale, "status": parse_status,
+        "district": lambda v: seeds.known_district(v).code,
+        "replaced_by": lambda v: catalogue.get(store.home, v).id}
+    unknown = sorted(set(changes) - set(parsers))
+    if unknown:
+        raise UsageError(f"a project has no field {unknown[0]!r} to change", where=unknown[0],
+                         fix="Change " + ", ".join(parsers))
+    parsed = {k: parsers[k](v) for k, v in changes.items() if v is not None}
     project = catalogue.update(store.home, project_id, by=by, **parsed)
     refresh_published_facts(store, project)
     return project
@@ -215,9 +206,6 @@ def add_document(store: Store, project_id: str, pdf: bytes | BinaryIO | str | Pa
                  settings: dict[str, Any] | None = None) -> Project:
     """Attach a PDF residents may read (report, regulation, drawing) to a project; a
     document of the same title is replaced. Kept by content beside the decisions."""
-    from gisportal.base.files import safe_file_name
-    from gisportal.services.decisions import store_pdf
-
     if kind not in DOCUMENT_KINDS:
         raise UsageError(f"{kind!r} is not a kind of project document", where="kind",
                          fix="Use one of: " + ", ".join(DOCUMENT_KINDS),
@@ -231,8 +219,6 @@ def add_document(store: Store, project_id: str, pdf: bytes | BinaryIO | str | Pa
     limit = int((settings or load_settings())["max_decision_bytes"])
     given = pdf_name or (Path(pdf).name if isinstance(pdf, str | Path) else None)
     sha, _ = store_pdf(store.home, pdf, name=given or "document.pdf", max_bytes=limit)
-    from gisportal.services.decisions import pdf_key
-
     size = store.home.decision_area.size(pdf_key(sha))
     doc = {"kind": kind, "title": label, "pdf_sha256": sha,
            "pdf_name": safe_file_name(given, default="document.pdf"), "size": size,
@@ -256,10 +242,19 @@ def layers_of(store: Store, project_id: str) -> dict[str, list[Version]]:
 def refresh_published_facts(store: Store, project: Project) -> None:
     """Write the project's facts into the meta of its published layers (what look-ups
     read), when they differ."""
-    facts = project.facts()
     for version in published_layers(store, project.id).values():
-        if version.meta.get("project") != facts:
-            store.update_meta(version.id, {"project": facts})
+        give_facts(store, version, project)
+
+
+def give_facts(store: Store, version: Version, project: Project | None = None) -> Version:
+    """`version` (a layer of a project) with the project's facts as the catalogue has
+    them now in its meta; written only when they differ (each write is a publish token
+    drawn anew on PostgreSQL: every node's look-ups read the catalogue again)."""
+    project = project or catalogue.get(store.home, str(version.project))
+    facts = project.facts()
+    if version.meta.get("project") == facts:
+        return version
+    return store.update_meta(version.id, {"project": facts})
 
 
 def area_from_lots(store: Store, project: Project, version: Version, *, by: str) -> Project:
@@ -275,42 +270,20 @@ def area_from_lots(store: Store, project: Project, version: Version, *, by: str)
     # against the corners of the blocks along it) are no noded coverage.
     area = shapely.make_valid(shapely.union_all(shapely.make_valid(geoms)))
     if area.geom_type not in ("Polygon", "MultiPolygon"):
-        area = shapely.make_valid(shapely.union_all(shapely.buffer(geoms, 0)))
-    if area.geom_type not in ("Polygon", "MultiPolygon"):
         return project
     return catalogue.update(store.home, project.id, by=by, boundary=area)
 
 
 
 
-def check_project_layer(kind: str, project: Project | None) -> None:
-    """Refuse a project's kind without a project, and a project with a district kind."""
-    if project is None and kind in PROJECT_KINDS:
-        raise UsageError(f"a {kind} layer belongs to a planning project", where="--project",
-                         fix="Create the project first (gisportal projects add ID --district "
-                             "D --name ... --level zoning), then upload with --project ID",
-                         code="PROJECT-REQUIRED")
-    if project is not None and kind not in PROJECT_KINDS:
-        raise UsageError(f"a {kind} layer belongs to a district, not to a planning project",
-                         where="--project",
-                         fix="Leave out --project, or upload the project's lots "
-                             "(--kind zoning_lots) or red lines (--kind red_lines)")
-
-
-def facts_meta(project: Project) -> Mapping[str, Any]:
-    """The meta a new version of a project's layer starts with."""
-    return {"project": project.facts()}
-
-
 def describe(project: Project, lang: str = "vi") -> dict[str, Any]:
     """A project as the API and the pages show it."""
-    other = "en" if lang == "vi" else "vi"
+    lang = "en" if lang == "en" else "vi"
     return {
         "id": project.id, "district": project.district, "name": project.name,
-        "level": project.level,
-        "level_name": LEVEL_NAMES[project.level].get(lang) or LEVEL_NAMES[project.level][other],
+        "level": project.level, "level_name": LEVEL_NAMES[project.level][lang],
         "scale": project.scale, "status": project.status,
-        "status_name": STATUS_NAMES[project.status].get(lang),
+        "status_name": STATUS_NAMES[project.status][lang],
         "bounds": project.bounds, "replaced_by": project.replaced_by,
         "documents": [{"kind": d.get("kind"), "title": d.get("title"),
                        "kind_name": DOCUMENT_KINDS.get(str(d.get("kind")), DOCUMENT_KINDS[

@@ -357,11 +357,9 @@ def publish(store: Store, version_id: int, actor: str, *, district: str | None =
     if version.project is not None:
         # What look-ups say of the project travels with its published layers (see
         # gisportal.services.projects): taken from the catalogue as it is now.
-        from gisportal.store import projects as project_catalogue
+        from gisportal.services.projects import give_facts
 
-        facts = project_catalogue.get(store.home, version.project).facts()
-        if version.meta.get("project") != facts:
-            store.update_meta(version.id, {"project": facts})
+        give_facts(store, version)
     published = store.publish(version.id, by=actor)
     return PublishResult(published, previous, changed=True, changes=pre)
 

@@ -905,15 +905,18 @@ def check_layer(kind: object, project: object) -> tuple[str, str | None]:
     if kind in PROJECT_KINDS:
         if project is None:
             raise UsageError(
-                f"A {kind} layer belongs to a planning project",
-                where="project", fix="Name the project (--project ID)")
+                f"a {kind} layer belongs to a planning project", where="--project",
+                fix="Create the project first (gisportal projects add ID --district D "
+                    "--name ... --level zoning), then name it (--project ID)",
+                code="PROJECT-REQUIRED")
         return str(kind), check_project(project)
     kind = check_kind(kind)
     if project is not None:
         raise UsageError(
-            f"A {kind} layer belongs to a district, not to a planning project",
-            where="project",
-            fix="Leave out the project, or use a project's kind: " + ", ".join(PROJECT_KINDS))
+            f"a {kind} layer belongs to a district, not to a planning project",
+            where="--project",
+            fix="Leave out the project, or upload the project's lots (zoning_lots) or red "
+                "lines (red_lines)")
     return kind, None
 
 
