@@ -68,6 +68,14 @@ i18n.add_strings({
 })
 
 
+def _project_for(action: str, project_id: str) -> catalogue.Project:
+    """The project named in the URL (404), once the user may `action` in its district
+    (sign in first, then 403): the order every planner page answers in."""
+    project = project_or_404(project_id)
+    require(action, project.district)
+    return project
+
+
 def _layer_rows(project: catalogue.Project) -> list[dict[str, Any]]:
     store = get_store(primary=True)
     rows = []
@@ -142,8 +150,7 @@ def _project_page(project: catalogue.Project, *, status: int = 200,
 @bp.get("/planner/projects/<project_id>")
 @login_required
 def project_page(project_id: str):
-    project = project_or_404(project_id)
-    require("review", project.district)
+    project = _project_for("review", project_id)
     return _project_page(project)
 
 
@@ -151,8 +158,7 @@ def project_page(project_id: str):
 @login_required
 def project_update(project_id: str):
     """Change the description residents read (name, level, scale, status)."""
-    project = project_or_404(project_id)
-    require("publish", project.district)
+    project = _project_for("publish", project_id)
     f = request.form
     changes = {k: (f.get(k) or "").strip() or None for k in ("name", "level", "scale",
                                                                "status")}
@@ -170,8 +176,7 @@ def project_update(project_id: str):
 @login_required
 def project_document(project_id: str):
     """A PDF residents may read (report, regulations, drawing); public at once."""
-    project = project_or_404(project_id)
-    require("publish", project.district)
+    project = _project_for("publish", project_id)
     upload = request.files.get("file")
     try:
         if upload is None or not upload.filename:
@@ -206,8 +211,7 @@ def _upload_page(project: catalogue.Project, *, status: int = 200,
 @bp.get("/planner/projects/<project_id>/upload")
 @login_required
 def upload_form(project_id: str):
-    project = project_or_404(project_id)
-    require("upload", project.district)
+    project = _project_for("upload", project_id)
     return _upload_page(project)
 
 
@@ -215,8 +219,7 @@ def upload_form(project_id: str):
 @login_required
 def upload(project_id: str):
     """The project's lots or red lines → a background ingest job → 303 to its page."""
-    project = project_or_404(project_id)
-    require("upload", project.district)
+    project = _project_for("upload", project_id)
     try:
         job = submit_from_request(project.district, project=project.id)
     except GisportalError as err:
@@ -227,8 +230,7 @@ def upload(project_id: str):
 @bp.get("/planner/projects/<project_id>/<kind>/history")
 @login_required
 def history(project_id: str, kind: str):
-    project = project_or_404(project_id)
-    require("review", project.district)
+    project = _project_for("review", project_id)
     if kind not in PROJECT_KINDS:
         raise NotFoundError(f"{kind[:40]!r} is not a layer of a project", where="kind",
                             fix="use one of: " + ", ".join(PROJECT_KINDS),
