@@ -136,6 +136,17 @@ def to_lonlat(x, y, crs: CRS | None = None):
     return transformer(_store_key() if crs is None else _key(crs), "EPSG:4326").transform(x, y)
 
 
+def lonlat_bounds(bounds, crs: CRS | None = None,
+                  digits: int | None = None) -> list[float]:
+    """Store-CRS (or ``crs``) bounds → WGS 84 ``[west, south, east, north]``, from the
+    four corners (a TM-3 grid's edges are not parallels and meridians); rounded to
+    `digits` decimals when given."""
+    minx, miny, maxx, maxy = bounds
+    lons, lats = to_lonlat([minx, maxx, minx, maxx], [miny, miny, maxy, maxy], crs)
+    out = [float(min(lons)), float(min(lats)), float(max(lons)), float(max(lats))]
+    return out if digits is None else [round(v, digits) for v in out]
+
+
 def from_lonlat(lon, lat, crs: CRS | None = None):
     """WGS 84 lon, lat → store-CRS (or ``crs``) easting, northing."""
     return transformer("EPSG:4326", _store_key() if crs is None else _key(crs)).transform(

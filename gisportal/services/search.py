@@ -150,10 +150,7 @@ def _lonlat_bbox(geom) -> tuple[float, float, float, float] | None:
     """WGS 84 [w, s, e, n] of a store-CRS geometry (its envelope's corners)."""
     if geom is None or shapely.is_empty(geom):
         return None
-    x0, y0, x1, y1 = shapely.bounds(geom)
-    lon, lat = vncrs.to_lonlat(np.array([x0, x1, x0, x1]), np.array([y0, y0, y1, y1]))
-    return (round(float(np.min(lon)), 6), round(float(np.min(lat)), 6),
-            round(float(np.max(lon)), 6), round(float(np.max(lat)), 6))
+    return tuple(vncrs.lonlat_bounds(shapely.bounds(geom), digits=6))  # type: ignore[return-value]
 
 
 def _boundary_places(store: Store, boundary: Version) -> list[_Place]:

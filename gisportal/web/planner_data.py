@@ -208,10 +208,7 @@ def version_bounds_lonlat(store: Store, version: Version) -> list[float] | None:
     """The version's extent as ``[minlon, minlat, maxlon, maxlat]``, None when empty."""
     if version.bounds is None:
         return None
-    minx, miny, maxx, maxy = version.bounds
-    lons, lats = vncrs.to_lonlat([minx, maxx, minx, maxx], [miny, miny, maxy, maxy],
-                                 CRS.from_user_input(store.crs))
-    return [float(min(lons)), float(min(lats)), float(max(lons)), float(max(lats))]
+    return vncrs.lonlat_bounds(version.bounds, CRS.from_user_input(store.crs))
 
 
 def features_in_box(store: Store, version: Version, bbox: Bounds | None, *,

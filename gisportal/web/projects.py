@@ -20,7 +20,7 @@ import shapely
 from flask import Blueprint, Response, jsonify, render_template, request
 
 from gisportal.base import seeds
-from gisportal.base.crs import to_lonlat
+from gisportal.base.crs import lonlat_bounds, to_lonlat
 from gisportal.base.errors import NotFoundError
 from gisportal.outputs import privacy
 from gisportal.outputs.compare.pairs import default_pair
@@ -103,19 +103,12 @@ def _lonlat(geoms):
     return shapely.set_coordinates(geoms, np.round(np.column_stack([lon, lat]), 7))
 
 
-def _bounds_lonlat(bounds) -> list[float] | None:
-    if not bounds:
-        return None
-    (w, e), (s, n) = (to_lonlat([bounds[0], bounds[2]], [bounds[1], bounds[3]]))
-    return [round(float(w), 6), round(float(s), 6), round(float(e), 6), round(float(n), 6)]
-
-
 def _summary(project: catalogue.Project, published: dict[str, Any], lang: str
              ) -> dict[str, Any]:
     """A project as the API lists it: its description, what is published, the decision
     of its published lots (links that serve its PDF and documents)."""
     out = projects.describe(project, lang)
-    out["bounds"] = _bounds_lonlat(project.bounds)
+    out["bounds"] = lonlat_bounds(project.bounds, digits=6) if project.bounds else None
     try:
         out["district_name"] = seeds.district(project.district).name
     except KeyError:
