@@ -13,6 +13,7 @@ never changes what the public sees.
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from gisportal.outputs.compare.pairs import default_pair
 from gisportal.services import decisions, projects
 from gisportal.store import projects as catalogue
 from gisportal.store.base import PROJECT_KINDS, check_project
+from gisportal.store.derived import derived
 from gisportal.web import get_home, get_store, i18n
 from gisportal.web.i18n import current_lang, js_strings
 
@@ -168,18 +170,35 @@ def api_project_layer(project_id: str, kind: str):
                             what_vi="đồ án chưa công bố lớp dữ liệu này",
                             fix_vi="chọn lớp dữ liệu mà đồ án đã công bố")
     store = get_store()
-    public = privacy.public_columns(version)
-    columns = public.columns(store.columns(version.id))
-    frame = store.read(version.id, columns=columns)
+    # What may go out is the version's allow-list now (a planner may mark a column
+    # public later): it is part of the cache key and of the ETag.
+    columns = tuple(privacy.public_columns(version).columns(store.columns(version.id)))
+    etag = f"project-{version.id}-{zlib.crc32(repr(columns).encode()):x}"
+    if request.if_none_match.contains(etag):
+        return Response(status=304, headers={"ETag": f'"{etag}"'})
+    body = derived(store, version, ("project-geojson", version.project, columns),
+                   lambda s, v: _layer_geojson(s, v, columns))
+    response = Response(body, mimetype="application/geo+json")
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+def _layer_geojson(store, version, columns: tuple[str, ...]) -> str:
+    """The GeoJSON text of a project's layer: WGS 84, rings wound as RFC 7946 says (on
+    the coordinates as written), lots with their function's colour and names. Built
+    once per version and allow-list (`derived`): the page of every visitor asks it."""
+    frame = store.read(version.id, columns=list(columns))
     functions = seeds.zoning_functions()
-    geoms = shapely.orient_polygons(np.asarray(frame.geometry.values, dtype=object),
+    geoms = shapely.orient_polygons(_lonlat(np.asarray(frame.geometry.values, dtype=object)),
                                     exterior_cw=False)
-    texts = shapely.to_geojson(_lonlat(geoms))
+    texts = shapely.to_geojson(geoms)
     features = []
-    for i, row in enumerate(frame.drop(columns="geometry").to_dict("records")):
+    for text, row in zip(texts, frame.drop(columns="geometry").to_dict("records"),
+                         strict=True):
         props = {k: (None if v is None or (isinstance(v, float) and v != v) else v)
                  for k, v in row.items()}
-        if kind == "zoning_lots":
+        if version.kind == "zoning_lots":
             f = functions.get(props.get("function")) if isinstance(
                 props.get("function"), str) else None
             props["color"] = f.color if f else functions.color("")
@@ -187,12 +206,8 @@ def api_project_layer(project_id: str, kind: str):
             props["function_name_en"] = f.name_en if f else None
         features.append(f'{{"type":"Feature","properties":'
                         f'{json.dumps(props, ensure_ascii=False, default=str)},'
-                        f'"geometry":{texts[i] if texts[i] is not None else "null"}}}')
-    body = '{"type":"FeatureCollection","features":[' + ",".join(features) + "]}"
-    response = Response(body, mimetype="application/geo+json")
-    response.set_etag(f"project-{version.id}")
-    response.headers["Cache-Control"] = "public, max-age=300"
-    return response.make_conditional(request)
+                        f'"geometry":{text if text is not None else "null"}}}')
+    return '{"type":"FeatureCollection","features":[' + ",".join(features) + "]}"
 
 
 @bp.get("/projects")
