@@ -323,3 +323,27 @@ def test_a_red_line_over_a_plan_without_road_lots_still_names_its_road(town, tmp
     assert plan["red_line"]["area_m2"] == 0.0
     assert plan["red_line"]["roads"] == [{"name": "Đường Thống Nhất", "width_m": 12.0}]
     assert "building_line_m" not in plan["red_line"]
+
+
+def test_validate_checks_a_file_against_a_projects_area(run, tmp_path, home):
+    """`gisportal validate --project`: the project's area is the context (a red line
+    beyond it is an error, exit 1); an unknown project is one line, exit 2 or 1."""
+    area = tmp_path / "ranh_gioi.gpkg"
+    gpd.GeoDataFrame({"Ten": ["Ranh giới"]},
+                     geometry=[shapely.box(X0 - 20, Y0 - 10, X0 + 120, Y0 + 110)],
+                     crs="EPSG:5899").to_file(area, driver="GPKG")
+    assert run("projects", "add", PID, "--district", "678", "--name", "Phân khu",
+               "--level", "zoning", "--area", str(area)).exit_code == 0
+    lines = lines_frame()
+    lines.loc[0, "geometry"] = shapely.LineString([(X0 - 20, ROAD_NORTH), (X0 + 400, ROAD_NORTH)])
+    path = tmp_path / "cg.gpkg"
+    lines.to_file(path, driver="GPKG")
+    r = run("validate", str(path), "--kind", "red_lines", "--project", PID)
+    assert r.exit_code == 1, r.output
+    rules = {f["rule"] for f in json.loads(r.stdout)["findings"]}
+    assert "ZONING-OUTSIDE-PROJECT" in rules and "ZONING-NO-PROJECT-AREA" not in rules
+    alone = run("validate", str(path), "--kind", "red_lines")
+    assert alone.exit_code == 0 and "ZONING-NO-PROJECT-AREA" in alone.stdout
+    r = run("validate", str(path), "--kind", "red_lines", "--project", "678-khong-co")
+    assert r.exit_code in (1, 2) and r.stdout == ""
+    assert len(r.stderr.strip().splitlines()) == 1 and "678-khong-co" in r.stderr

@@ -120,5 +120,5 @@ def test_qgis_opens_the_tiles_with_the_official_colours(district):
     # The rendered centre of the district is coloured by land use: several colours
     # cover large parts of it, and none of them is the converter's grey fallback.
     big = [c for c, n in got["colours"] if n > got["pixels"] * 0.03]
-    assert len(big) >= 3, got["colours"]
-    assert not {"#ffffff", "#c8c8c8", "#dcdcdc"} >= set(big), got["colours"]
+    coloured = [c for c in big if len({c[1:3], c[3:5], c[5:7]}) > 1]  # not a grey
+    assert len(coloured) >= 3, got["colours"]

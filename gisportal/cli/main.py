@@ -235,16 +235,15 @@ def validate(ctx, file, kind, district, project, crs, encoding, layer, fields, f
                          fix="add --repair, or drop --repaired-out"))
     stages = _Stages(("normalise", "repair", "validate"), file.name)
     try:
-        the_project = None
         if project:
             from gisportal.store import projects as project_catalogue
 
-            the_project = project_catalogue.get(_home(ctx), project)
-            district = district or the_project.district
+            project = project_catalogue.get(_home(ctx), project)  # its district, its area
+            district = district or project.district
         checked = check_file(file, kind, district=district, crs=crs, encoding=encoding,
                              layer=layer, fields=_fields(fields), settings=ctx.obj["settings"],
                              store=_store(ctx) if district else None, repair=repair,
-                             year=year, project=the_project, progress=stages)
+                             year=year, project=project, progress=stages)
     except GisportalError as err:
         stages.close()
         _fail(err)

@@ -533,13 +533,8 @@ class Worker:
         project = p.get("project")
         result: dict[str, Any] = {"source": {"name": p.get("upload_name"), "sha256": None}}
         if job.kind == "check":
-            the_project = None
-            if project:
-                from gisportal.store import projects
-
-                the_project = projects.get(store.home, project)
             checked = check_file(path, job.layer, district=job.district, store=store,
-                                 project=the_project, **options)
+                                 project=project, **options)
             self.advance("report")
             result["source"]["sha256"] = checked.source.sha256
             result["summary"] = checked.report.summary()
@@ -641,13 +636,8 @@ class Worker:
 
         print(f"job {job.id}: attempt {job.attempt} reuses version {version_id}, stored by "
               "an earlier attempt", file=sys.stderr, flush=True)
-        the_project = None
-        if job.params.get("project"):
-            from gisportal.store import projects
-
-            the_project = projects.get(store.home, job.params["project"])
         checked = check_file(path, job.layer, district=job.district, store=store,
-                             project=the_project, **options)
+                             project=job.params.get("project"), **options)
         self.advance("store")
         version = store.version(version_id)
         if checked.update is not None:

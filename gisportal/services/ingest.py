@@ -71,7 +71,7 @@ def check_file(path: str | Path, kind: str, *, district: str | None = None,
                store: Store | None = None, repair: bool = False,
                update: bool = False, communes: Sequence[str] | None = None,
                year: int | str | None = None, within: Sequence[str] | None = None,
-               project: Project | None = None,
+               project: Project | str | None = None,
                progress: Callable[[str], None] | None = None) -> Checked:
     """Read, normalise and validate ``path`` as a layer of ``kind``; store nothing.
 
@@ -89,11 +89,16 @@ def check_file(path: str | Path, kind: str, *, district: str | None = None,
     that carries none; ``read.year_given`` records it.
     With ``within`` (a commune officer's upload), it must be an update, and an update
     of no other commune than those (``UPDATE-OUTSIDE-SCOPE``).
-    With ``project`` (a planning project's lots or red lines), its area is the context
-    of the zoning checks (lots cover it, nothing lies beyond it); without one, those
-    checks say what they could not check.
+    With ``project`` (a planning project's lots or red lines, or its id), its area is the
+    context of the zoning checks (lots cover it, nothing lies beyond it); without one,
+    those checks say what they could not check.
     """
     settings = settings or load_settings()
+    if isinstance(project, str):
+        from gisportal.store import projects as catalogue
+
+        project = catalogue.get(store.home if store is not None else DataHome(settings),
+                                project)
     if within is not None and not update:
         raise UsageError("an upload limited to some communes must be an update of them",
                          where="--update", fix="Send it as an update of those communes",
