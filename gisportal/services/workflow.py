@@ -50,6 +50,7 @@ from typing import Any
 
 from gisportal.base import seeds
 from gisportal.base.errors import StoreError, UsageError
+from gisportal.base.models import layer_model
 from gisportal.base.settings import load_settings
 from gisportal.outputs.compare import cached_comparison
 from gisportal.outputs.tiles import ensure_version_key
@@ -259,10 +260,11 @@ def preview(store: Store, version_id: int, *, district: str | None = None,
     if previous.id == version.id:
         return PublishPreview(version, previous, {"unchanged": version.feature_count}, [],
                               0, previous.feature_count, threshold, consultation)
-    if version.kind == "red_lines":
-        # Lines have no area to pair and measure by: a project's red lines are compared
-        # through its lots (the road lots are their edges), and a new version of them
-        # replaces the old as a whole, which is no removal to confirm.
+    if layer_model(version.kind).geometry != "polygon":
+        # Lines have no area to pair and measure by (the compare engine refuses them,
+        # COMPARE-LINES): a project's red lines are compared through its lots (the road
+        # lots are their edges), and a new version of them replaces the old as a whole,
+        # which is no removal to confirm.
         return PublishPreview(version, previous, {"replaced": version.feature_count}, [],
                               0, previous.feature_count, threshold, consultation)
     comparison = cached_comparison(store, previous, version)
