@@ -354,7 +354,7 @@ def test_the_styles_are_the_project_pages():
     """The exported styles and the project page draw from one file, maps/project.json:
     the page's config carries it, its script reads it, the QML/SLD's strokes are its."""
     import gisportal
-    from gisportal.outputs.styles import _PROJECT_STYLES, layer_style
+    from gisportal.outputs.styles import _project_styles, layer_style
 
     script = (Path(gisportal.__file__).parent / "static" / "js" / "project.js").read_text(
         encoding="utf-8")
@@ -362,8 +362,8 @@ def test_the_styles_are_the_project_pages():
     assert "styles.project_area" in script and "#d7191c" not in script
     lines = layer_style("red_lines", "vi")
     red = next(c for c in lines.categories if c.value == "red_line")
-    assert red.stroke.color == _PROJECT_STYLES["red_lines"]["red_line"]["color"].upper()
-    assert red.stroke.width_px == _PROJECT_STYLES["red_lines"]["red_line"]["weight"]
+    assert red.stroke.color == _project_styles()["red_lines"]["red_line"]["color"].upper()
+    assert red.stroke.width_px == _project_styles()["red_lines"]["red_line"]["weight"]
 
 
 @pytest.mark.parametrize("kind", ["zoning_lots", "red_lines"])

@@ -79,6 +79,7 @@ STYLED_KINDS = ("parcels", "plan", "boundary", "annual_plan", "zoning_lots", "re
 #: How the project page (static/js/project.js) draws a project's layers, in its own
 #: terms (Leaflet path options): lots, the two kinds of line by ``line_type``, the
 #: boundary. Checked against the script by tests/test_export_projects.py.
+@cache
 def _project_styles() -> dict[str, dict[Any, Any]]:
     """``maps/project.json``'s layers, the project page's own (its script reads the
     same file through the page's config): a red line of no known type is ``None``."""
@@ -88,8 +89,6 @@ def _project_styles() -> dict[str, dict[Any, Any]]:
     layers["red_lines"] = {None if k == "other" else k: v for k, v in lines.items()}
     return layers
 
-
-_PROJECT_STYLES: dict[str, dict[Any, Any]] = _project_styles()
 _LINE_TYPE_NAMES = {
     "red_line": {"vi": "Chỉ giới đường đỏ", "en": "Red line"},
     "building_line": {"vi": "Chỉ giới xây dựng", "en": "Building line"},
@@ -223,7 +222,7 @@ def layer_style(kind: str, lang: str = "vi", *, codes: Iterable[str] | None = No
     if kind not in STYLED_KINDS:
         raise ValueError(f"no style for layer kind {kind!r} (one of {', '.join(STYLED_KINDS)})")
     lang = "en" if lang == "en" else "vi"
-    if kind in _PROJECT_STYLES:
+    if kind in _project_styles():
         return _project_style(kind, lang, codes)
     layer = _composition_layers()[0][kind]
     style = layer.get("style", {})
@@ -261,8 +260,8 @@ def layer_style(kind: str, lang: str = "vi", *, codes: Iterable[str] | None = No
 
 
 def _project_style(kind: str, lang: str, codes: Iterable[str] | None) -> LayerStyle:
-    """The style of a planning project's layer (`_PROJECT_STYLES`)."""
-    spec = _PROJECT_STYLES[kind]
+    """The style of a planning project's layer (`_project_styles`)."""
+    spec = _project_styles()[kind]
     title = str(layer_model(kind).title.get(lang) or kind)
     if kind == "zoning_lots":
         functions = seeds.zoning_functions()
