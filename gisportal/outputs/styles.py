@@ -80,13 +80,20 @@ STYLED_KINDS = ("parcels", "plan", "boundary", "annual_plan", "zoning_lots", "re
 #: terms (Leaflet path options): lots, the two kinds of line by ``line_type``, the
 #: boundary. Checked against the script by tests/test_export_projects.py.
 @cache
-def _project_styles() -> dict[str, dict[Any, Any]]:
-    """``maps/project.json``'s layers, the project page's own (its script reads the
-    same file through the page's config): a red line of no known type is ``None``."""
+def project_page_styles() -> dict[str, Any]:
+    """``maps/project.json``'s layers as the project page takes them (Leaflet path
+    options; its script reads them from the page's config). Shared: do not change."""
     with open(data_dir("maps") / "project.json", encoding="utf-8") as fh:
-        layers = json.load(fh)["layers"]
-    lines = layers["red_lines"]
-    layers["red_lines"] = {None if k == "other" else k: v for k, v in lines.items()}
+        return json.load(fh)["layers"]
+
+
+@cache
+def _project_styles() -> dict[str, dict[Any, Any]]:
+    """`project_page_styles` keyed for the categories: a red line of no known type is
+    ``None``."""
+    layers = dict(project_page_styles())
+    layers["red_lines"] = {None if k == "other" else k: v
+                           for k, v in layers["red_lines"].items()}
     return layers
 
 _LINE_TYPE_NAMES = {

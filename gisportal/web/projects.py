@@ -23,7 +23,7 @@ from flask import Blueprint, Response, jsonify, render_template, request
 from gisportal.base import seeds
 from gisportal.base.crs import lonlat_bounds, to_lonlat
 from gisportal.base.errors import NotFoundError
-from gisportal.outputs import privacy
+from gisportal.outputs import privacy, styles
 from gisportal.outputs.compare.pairs import default_pair
 from gisportal.services import decisions, projects
 from gisportal.store import projects as catalogue
@@ -232,21 +232,13 @@ def project_page(project_id: str):
         area = json.loads(shapely.to_geojson(_lonlat(
             shapely.orient_polygons(project.boundary, exterior_cw=False))))
     config = {"project": info, "area": area, "legend": legend, "lang": lang,
-              "styles": _page_styles()}
+              "styles": styles.project_page_styles()}
     strings = {k: v for k, v in js_strings().items() if k.startswith("project_")}
     # An adjusted plan links to what its adjustment changed (web/compare.py).
     compare_url = f"/projects/{project.id}/compare" if default_pair(
         get_store(), project.district, "zoning_lots", project=project.id) else None
     return render_template("project.html", p=info, config=config, strings=strings,
                            compare_url=compare_url)
-
-
-def _page_styles() -> dict[str, Any]:
-    """``maps/project.json``'s layer styles, which the exported QML/SLD draw too."""
-    from gisportal.base.resources import data_dir
-
-    with open(data_dir("maps") / "project.json", encoding="utf-8") as fh:
-        return json.load(fh)["layers"]
 
 
 @bp.get("/projects/<project_id>/documents/<sha256>.pdf")
